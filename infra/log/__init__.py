@@ -1,0 +1,30 @@
+"""Log adapters behind one contract. Choose a backend only through :func:`open_log`."""
+
+from __future__ import annotations
+
+from infra.log.base import Clock, EventLog, LogPosition, LogRecord, clock_covers, merge_clocks
+from infra.log.errors import (
+    AppendConflictError,
+    LogClosedError,
+    LogCorruptError,
+    LogError,
+    LogUnavailableError,
+)
+from infra.log.factory import LogConfig, open_log, redact_url
+
+__all__ = [
+    "AppendConflictError",
+    "Clock",
+    "EventLog",
+    "LogClosedError",
+    "LogConfig",
+    "LogCorruptError",
+    "LogError",
+    "LogPosition",
+    "LogRecord",
+    "LogUnavailableError",
+    "clock_covers",
+    "merge_clocks",
+    "open_log",
+    "redact_url",
+]

@@ -1,0 +1,126 @@
+"""The one log contract every backend implements (embedded SQLite, NATS JetStream, Kafka).
+
+Positions: a log has one or more *partitions* (a stream, a topic-partition); offsets within a partition are
+integers that strictly increase, starting at 1. A :data:`Clock` maps partition → offset and is the vector clock
+of whoever has read up to it. Every bound is exclusive: ``after={p: 5}`` means "offsets greater than 5".
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from typing import ClassVar
+
+from schemas import SignedEvent
+
+__all__ = ["Clock", "EventLog", "LogPosition", "LogRecord", "clock_covers", "merge_clocks"]
+
+Clock = dict[str, int]
+
+
+@dataclass(frozen=True, slots=True)
+class LogPosition:
+    partition: str
+    offset: int
+
+
+@dataclass(frozen=True, slots=True)
+class LogRecord:
+    partition: str
+    offset: int
+    event: SignedEvent
+
+    @property
+    def position(self) -> LogPosition:
+        return LogPosition(self.partition, self.offset)
+
+
+def merge_clocks(*clocks: Clock) -> Clock:
+    out: Clock = {}
+    for clock in clocks:
+        for part, off in clock.items():
+            out[part] = max(out.get(part, 0), off)
+    return out
+
+
+def clock_covers(clock: Clock, positions: Clock) -> bool:
+    """True when ``clock`` has reached every offset in ``positions``."""
+    return all(clock.get(part, 0) >= off for part, off in positions.items())
+
+
+class EventLog(ABC):
+    """An append-only, replayable log of signed events.
+
+    Class attributes say what a backend guarantees; the contract tests read them.
+    """
+
+    #: A batch is stored all-or-nothing.
+    ATOMIC_BATCHES: ClassVar[bool] = True
+    #: ``append(expected=...)`` is supported (optimistic concurrency on the end of the log).
+    SUPPORTS_EXPECTED: ClassVar[bool] = True
+    #: The log itself refuses a second copy of an event id forever (not only within a window).
+    DEDUP_FOREVER: ClassVar[bool] = True
+
+    @property
+    @abstractmethod
+    def url(self) -> str:
+        """Where this log lives, without secrets (for status pages and errors)."""
+
+    @abstractmethod
+    async def append(self, events: Sequence[SignedEvent], *, expected: Clock | None = None) -> list[LogPosition]:
+        """Append ``events`` in order and return their positions once they are durable.
+
+        An event whose id the log already holds is not stored again: its existing position is returned.
+        With ``expected``, the append happens only if each named partition ends exactly at the given offset.
+        An empty batch returns ``[]`` and writes nothing.
+
+        Raises:
+            AppendConflictError: ``expected`` is stale; nothing was written.
+            LogUnavailableError: the backend cannot be reached (retriable).
+        """
+
+    @abstractmethod
+    async def read(self, *, after: Clock | None = None, limit: int = 1000) -> list[LogRecord]:
+        """Up to ``limit`` records with offsets greater than ``after`` (all partitions, each in order)."""
+
+    async def subscribe(self, *, after: Clock | None = None, idle: float = 0.2) -> AsyncIterator[LogRecord]:
+        """Yield every record after ``after``, then block and yield new ones as they are appended.
+
+        Resumes exactly: a record is yielded once, in offset order within its partition. ``idle`` is the
+        longest a backend without push notification waits before looking again.
+        """
+        position: Clock = dict(after or {})
+        while True:
+            batch = await self.read(after=position, limit=1000)
+            for record in batch:
+                yield record
+                position[record.partition] = record.offset
+            if not batch:
+                await self.wait_for_append(position, timeout=idle)
+
+    @abstractmethod
+    async def wait_for_append(self, after: Clock, *, timeout: float) -> None:
+        """Return when the log may hold records after ``after``, or after ``timeout`` seconds."""
+
+    @abstractmethod
+    async def end_offsets(self) -> Clock:
+        """The offset of the last record in each partition (0 when a partition is empty)."""
+
+    @abstractmethod
+    async def commit_position(self, consumer: str, clock: Clock) -> None:
+        """Durably remember that ``consumer`` has processed everything up to ``clock``."""
+
+    @abstractmethod
+    async def committed_position(self, consumer: str) -> Clock:
+        """What ``consumer`` last committed; ``{}`` if it never did."""
+
+    @abstractmethod
+    async def close(self) -> None:
+        """Release connections. Idempotent; any later call raises ``LogClosedError``."""
+
+    async def __aenter__(self) -> EventLog:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()

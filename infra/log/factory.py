@@ -1,0 +1,48 @@
+"""``open_log(url)``: the only place that chooses a log backend.
+
+    (empty) or sqlite:///path/to/log.db     the embedded log (default: <data dir>/log.db)
+    nats://host:port[,host:port...][/stream] NATS JetStream (stream default "ai-memory")
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from infra.log.base import EventLog
+from infra.log.errors import LogError
+
+__all__ = ["LogConfig", "open_log", "redact_url"]
+
+
+@dataclass(frozen=True)
+class LogConfig:
+    url: str = ""
+    data_dir: Path = Path(".")
+    stream: str = "ai-memory"
+    replicas: int = 1
+
+
+def redact_url(url: str) -> str:
+    """The URL with any password replaced, for logs and status pages."""
+    parts = urlsplit(url)
+    if parts.password:
+        netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
+        return parts._replace(netloc=netloc).geturl()
+    return url
+
+
+async def open_log(config: LogConfig) -> EventLog:
+    url = config.url.strip()
+    if not url or url.startswith("sqlite://"):
+        path = Path(url[len("sqlite://"):]) if url else config.data_dir / "log.db"
+        from infra.log.embedded import EmbeddedLog
+
+        return EmbeddedLog(path, partition=config.stream)
+    if url.startswith(("nats://", "tls://")):
+        from infra.log.jetstream import JetStreamLog
+
+        return await JetStreamLog.connect(url, stream=config.stream, replicas=config.replicas)
+    msg = f"unsupported log URL {redact_url(url)!r}: use sqlite:///path or nats://host:port"
+    raise LogError(msg)

@@ -1,0 +1,41 @@
+"""Timestamps as the wire carries them: RFC 3339, UTC, microseconds, always the same width.
+
+A fixed width matters because the read models compare timestamps as strings, as the original does.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+__all__ = ["format_ts", "now_ts", "parse_ts", "shift_ts"]
+
+_FORMAT = "%Y-%m-%dT%H:%M:%S.%f+00:00"
+
+
+def format_ts(moment: datetime) -> str:
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).strftime(_FORMAT)
+
+
+def now_ts() -> str:
+    return format_ts(datetime.now(UTC))
+
+
+def parse_ts(text: str) -> datetime:
+    """Parse any RFC 3339 timestamp (``Z`` or an offset; a bare date is taken as midnight UTC).
+
+    Raises:
+        ValueError: the text is not a timestamp.
+    """
+    value = text.strip()
+    if value.endswith(("Z", "z")):
+        value = value[:-1] + "+00:00"
+    moment = datetime.fromisoformat(value)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC)
+
+
+def shift_ts(ts: str, seconds: float) -> str:
+    return format_ts(parse_ts(ts) + timedelta(seconds=seconds))

@@ -1,0 +1,65 @@
+"""Every event type, by its stable string name. Types are never Python import paths."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from schemas.codec import from_payload, to_payload
+from schemas.errors import UnknownEventTypeError
+from schemas.events.memory import (
+    MemoryChanges,
+    MemoryDeleted,
+    MemoryExpired,
+    MemoryForgotten,
+    MemoryImported,
+    MemoryPromoted,
+    MemoryStored,
+    MemoryTouched,
+    MemoryUpdated,
+    TouchRules,
+)
+
+__all__ = [
+    "EVENT_TYPES",
+    "SCHEMA_VERSION",
+    "EventPayload",
+    "MemoryChanges",
+    "MemoryDeleted",
+    "MemoryExpired",
+    "MemoryForgotten",
+    "MemoryImported",
+    "MemoryPromoted",
+    "MemoryStored",
+    "MemoryTouched",
+    "MemoryUpdated",
+    "TouchRules",
+    "decode_payload",
+    "encode_payload",
+]
+
+SCHEMA_VERSION = 1
+
+EventPayload = (MemoryStored | MemoryImported | MemoryUpdated | MemoryDeleted | MemoryPromoted | MemoryTouched
+                | MemoryExpired | MemoryForgotten)
+
+EVENT_TYPES: dict[str, type[Any]] = {cls.TYPE: cls for cls in (
+    MemoryStored, MemoryImported, MemoryUpdated, MemoryDeleted, MemoryPromoted, MemoryTouched,
+    MemoryExpired, MemoryForgotten)}
+
+
+def encode_payload(event: EventPayload) -> dict[str, Any]:
+    payload: dict[str, Any] = to_payload(event)
+    return payload
+
+
+def decode_payload(event_type: str, payload: dict[str, Any]) -> Any:
+    """The typed payload of an event, checked against its type.
+
+    Raises:
+        UnknownEventTypeError: no such event type.
+        PayloadError: the payload does not match.
+    """
+    cls = EVENT_TYPES.get(event_type)
+    if cls is None:
+        raise UnknownEventTypeError(event_type)
+    return from_payload(cls, payload, where=event_type)
