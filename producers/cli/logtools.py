@@ -1,0 +1,132 @@
+"""The log verbs: ``log`` (tail, follow), ``rebuild`` (replay into a fresh read model), ``verify`` (audit)."""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from tqdm import tqdm
+
+from infra.log import LogConfig, LogRecord, open_log
+from producers.cli.spec import VerbSpec, emit
+from producers.node import NodeConfig
+from projectors.rebuild import rebuild_sqlite
+from schemas import Keyring, SchemaError, verify
+
+__all__ = ["VERBS"]
+
+
+def _record_json(record: LogRecord, *, with_signature: bool) -> dict[str, Any]:
+    out: dict[str, Any] = {"partition": record.partition, "offset": record.offset,
+                           **record.event.envelope.to_dict()}
+    if with_signature:
+        out["signature"] = base64.b64encode(record.event.signature).decode()
+    return out
+
+
+def _keyring(config: NodeConfig) -> Keyring:
+    return Keyring.from_dirs(config.data_dir / "keys", *config.trusted_keys)
+
+
+def _log_config(config: NodeConfig) -> LogConfig:
+    return LogConfig(url=config.log_url, data_dir=config.data_dir, stream=config.stream, replicas=config.replicas)
+
+
+def _show(record: LogRecord, args: argparse.Namespace) -> None:
+    env = record.event.envelope
+    if args.type and env.type != args.type:
+        return
+    if args.json:
+        print(json.dumps(_record_json(record, with_signature=args.signatures), ensure_ascii=False, sort_keys=True),
+              flush=True)
+        return
+    print(f"{record.partition}@{record.offset}  {env.ts}  {env.type:<16} {env.namespace}  by {env.actor}  "
+          f"{json.dumps(env.payload, ensure_ascii=False)[:160]}", flush=True)
+
+
+async def _tail(args: argparse.Namespace, config: NodeConfig) -> int:
+    async with await open_log(_log_config(config)) as log:
+        end = await log.end_offsets()
+        if args.after is not None:
+            position = {p: args.after for p in end}
+        else:
+            position = {p: max(0, off - args.last) for p, off in end.items()}
+        if args.follow:
+            async for record in log.subscribe(after=position):
+                _show(record, args)
+            return 0
+        while batch := await log.read(after=position, limit=1000):
+            for record in batch:
+                _show(record, args)
+                position[record.partition] = record.offset
+    return 0
+
+
+async def _rebuild(args: argparse.Namespace, config: NodeConfig) -> int:
+    target = Path(args.into).expanduser() if args.into else config.data_dir / "readmodel.db"
+    async with await open_log(_log_config(config)) as log:
+        total = sum((await log.end_offsets()).values())
+        with tqdm(total=total, unit="ev", desc="rebuild", file=sys.stderr, disable=args.quiet or None) as bar:
+            def progress(done: int, _total: int) -> None:
+                bar.update(done - bar.n)
+
+            position = await rebuild_sqlite(log, _keyring(config), target, progress=progress)
+    out = {"read_model": str(target), "position": position, "events": total}
+    emit(out) if args.json else print(f"rebuilt {target} from {total} events, now at {position}")
+    return 0
+
+
+async def _verify(args: argparse.Namespace, config: NodeConfig) -> int:
+    keyring = _keyring(config)
+    checked, bad = 0, []
+    async with await open_log(_log_config(config)) as log:
+        total = sum((await log.end_offsets()).values())
+        position: dict[str, int] = {}
+        with tqdm(total=total, unit="ev", desc="verify", file=sys.stderr, disable=args.quiet or None) as bar:
+            while batch := await log.read(after=position, limit=2000):
+                for record in batch:
+                    position[record.partition] = record.offset
+                    try:
+                        verify(record.event, keyring)
+                    except SchemaError as exc:
+                        bad.append({"partition": record.partition, "offset": record.offset,
+                                    "event_id": record.event.event_id, "error": str(exc)})
+                checked += len(batch)
+                bar.update(len(batch))
+    if args.json:
+        emit({"checked": checked, "bad": bad, "ok": not bad})
+    else:
+        for item in bad:
+            print(f"BAD {item['partition']}@{item['offset']} {item['event_id']}: {item['error']}")
+        print(f"checked {checked} events: {len(bad)} bad")
+    return 8 if bad else 0
+
+
+def _tail_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("action", choices=["tail"], help="tail: print events")
+    p.add_argument("--follow", "-f", action="store_true", help="keep printing new events as they arrive")
+    p.add_argument("--last", type=int, default=20, help="start this many events before the end (default 20)")
+    p.add_argument("--after", type=int, help="start after this offset instead")
+    p.add_argument("--type", help="only events of this type, e.g. memory.stored")
+    p.add_argument("--signatures", action="store_true", help="include signatures in --json output")
+
+
+def _rebuild_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--into", help="write the rebuilt read model here instead of replacing <data-dir>/readmodel.db "
+                                  "(stop the server first when replacing)")
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+
+
+def _verify_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+
+
+VERBS = [
+    VerbSpec("log", "read the event log: `log tail [-f]`", _tail_args, _tail),
+    VerbSpec("rebuild", "replay the whole log into a fresh read model (with progress)", _rebuild_args, _rebuild),
+    VerbSpec("verify", "check every event's signature; exit 8 if any does not verify", _verify_args, _verify),
+]

@@ -1,0 +1,105 @@
+"""Errors of the command side, and the ONE table that turns any error into an HTTP status and a CLI exit code.
+
+    CommandError
+    ├── ValidationError       400, exit 2: the input is wrong (message says what)
+    ├── NotFoundError         404, exit 3
+    ├── ConflictError         409, exit 4: (title, namespace) taken; carries ``existing_id``
+    ├── PayloadTooLargeError  413, exit 2
+    ├── AuthError             401, exit 5
+    └── UnavailableError      503, exit 6: the log or projector cannot serve now (retry)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from infra.log import AppendConflictError, LogError, LogUnavailableError
+from projectors import AmbiguousIdError, ProjectorError, WaitTimeoutError
+from schemas import SchemaError
+
+__all__ = [
+    "AuthError",
+    "CommandError",
+    "ConflictError",
+    "ErrorReply",
+    "NotFoundError",
+    "PayloadTooLargeError",
+    "UnavailableError",
+    "ValidationError",
+    "reply_for",
+]
+
+
+class CommandError(Exception):
+    status = 500
+    exit_code = 1
+
+    def body(self) -> dict[str, Any]:
+        return {"error": str(self)}
+
+
+class ValidationError(CommandError):
+    status = 400
+    exit_code = 2
+
+
+class PayloadTooLargeError(CommandError):
+    status = 413
+    exit_code = 2
+
+
+class AuthError(CommandError):
+    status = 401
+    exit_code = 5
+
+
+class NotFoundError(CommandError):
+    status = 404
+    exit_code = 3
+
+    def __init__(self, what: str = "not found") -> None:
+        super().__init__(what)
+
+
+class ConflictError(CommandError):
+    status = 409
+    exit_code = 4
+
+    def __init__(self, message: str, existing_id: str | None = None) -> None:
+        self.existing_id = existing_id
+        super().__init__(message)
+
+    def body(self) -> dict[str, Any]:
+        if self.existing_id is None:
+            return {"error": str(self)}
+        return {"code": "CONFLICT", "error": str(self), "existing_id": self.existing_id}
+
+
+class UnavailableError(CommandError):
+    status = 503
+    exit_code = 6
+
+
+@dataclass(frozen=True)
+class ErrorReply:
+    status: int
+    exit_code: int
+    body: dict[str, Any]
+
+
+def reply_for(exc: BaseException) -> ErrorReply:
+    """The single translation from any error to what a caller sees. Unknown errors never leak details."""
+    if isinstance(exc, CommandError):
+        return ErrorReply(exc.status, exc.exit_code, exc.body())
+    if isinstance(exc, AmbiguousIdError):
+        return ErrorReply(400, 2, {"error": str(exc)})
+    if isinstance(exc, AppendConflictError):
+        return ErrorReply(409, 4, {"error": "concurrent write, please retry"})
+    if isinstance(exc, LogUnavailableError | WaitTimeoutError):
+        return ErrorReply(503, 6, {"error": f"temporarily unavailable: {exc}"})
+    if isinstance(exc, SchemaError):
+        return ErrorReply(400, 2, {"error": str(exc)})
+    if isinstance(exc, LogError | ProjectorError):
+        return ErrorReply(500, 1, {"error": f"storage error: {exc}"})
+    return ErrorReply(500, 1, {"error": "internal server error"})

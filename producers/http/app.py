@@ -1,0 +1,287 @@
+"""The HTTP API, wire-compatible with the original ai-memory under ``/api/v1``.
+
+Handlers are thin: parse → call the service → shape the original's JSON. Errors are turned into a status and
+``{"error": ...}`` in exactly one place (:func:`_endpoint`, through ``producers.errors.reply_for``).
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+from urllib.parse import unquote
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import Route
+
+from producers.commands import parse_create, parse_list_query, parse_recall, parse_update
+from producers.errors import AuthError, PayloadTooLargeError, ValidationError, reply_for
+from producers.identity import resolve_http_agent
+from producers.metrics import render
+from producers.node import Node
+from producers.service import MemoryService, WriteResult, round_score
+from producers.validation import MAX_BULK, check_namespace, check_tier
+from producers.wire import memory_from_import, stats_body
+from schemas import Memory, now_ts
+
+__all__ = ["MAX_BODY_BYTES", "VERSION", "create_app"]
+
+log = logging.getLogger("ai_memory.http")
+
+MAX_BODY_BYTES = 2 * 1024 * 1024
+VERSION = "0.1.0"
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+class JSONBody(Response):
+    media_type = "application/json"
+
+    def render(self, content: Any) -> bytes:
+        return json.dumps(content, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode("utf-8")
+
+
+async def read_json(request: Request) -> Any:
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+        raise PayloadTooLargeError("request body exceeds the 2 MiB limit")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            raise PayloadTooLargeError("request body exceeds the 2 MiB limit")
+        chunks.append(chunk)
+    raw = b"".join(chunks)
+    if not raw.strip():
+        return None
+    try:
+        return json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ValidationError(f"Failed to parse the request body as JSON: {exc}") from None
+
+
+def _written(body: dict[str, Any], write: WriteResult) -> dict[str, Any]:
+    """Every write answers with the log position of its event (read-your-writes tokens)."""
+    if write.positions:
+        body["offset"] = write.offset
+        body["log_clock"] = write.clock()
+    return body
+
+
+class Api:
+    def __init__(self, node: Node, *, api_key: str | None) -> None:
+        self.node = node
+        self.service: MemoryService = node.service
+        self._api_key = api_key
+
+    def _authorize(self, request: Request) -> None:
+        if not self._api_key or request.url.path == "/api/v1/health":
+            return
+        supplied = request.headers.get("x-api-key")
+        if supplied is None:
+            for pair in request.url.query.split("&"):
+                name, _, value = pair.partition("=")
+                if name == "api_key":
+                    supplied = unquote(value)
+                    break
+        if supplied is None or not hmac.compare_digest(supplied.encode(), self._api_key.encode()):
+            raise AuthError("missing or invalid API key")
+
+    def endpoint(self, handler: Handler) -> Handler:
+        async def wrapped(request: Request) -> Response:
+            try:
+                self._authorize(request)
+                response = await handler(request)
+            except Exception as exc:  # noqa: BLE001 - the one error boundary of the HTTP surface
+                reply = reply_for(exc)
+                if reply.status >= 500:
+                    log.error("%s %s failed: %r", request.method, request.url.path, exc)
+                response = JSONBody({**reply.body}, status_code=reply.status)
+            self.node.metrics.inc("ai_memory_http_requests_total", code=f"{response.status_code // 100}xx")
+            return response
+
+        return wrapped
+
+    def agent(self, request: Request, body: Any = None) -> str:
+        body_agent = body.get("agent_id") if isinstance(body, dict) else None
+        return resolve_http_agent(body_agent, request.headers.get("x-agent-id"))
+
+    # -- routes ---------------------------------------------------------------------------------------
+
+    async def health(self, request: Request) -> Response:
+        return JSONBody({"status": "ok", "service": "ai-memory", "version": VERSION, "embedder_ready": False,
+                         "federation_enabled": False, "node_id": self.node.key.key_id})
+
+    async def metrics(self, request: Request) -> Response:
+        samples = self.node.metrics.samples()
+        stats = self.service.queries.stats(now_ts(), now_ts())
+        samples["ai_memory_memories"] = {(): stats.total}
+        samples["ai_memory_rejected_events"] = {(): self.node.model.rejected_count()}
+        samples["ai_memory_log_end_offset"] = {(("partition", p),): o for p, o in
+                                               (await self.node.log.end_offsets()).items()}
+        samples["ai_memory_projector_offset"] = {(("partition", p),): o for p, o in
+                                                 self.node.runner.position.items()}
+        return PlainTextResponse(render(samples), media_type="text/plain; version=0.0.4; charset=utf-8")
+
+    async def create(self, request: Request) -> Response:
+        body = await read_json(request)
+        cmd = parse_create(body, now=now_ts())
+        result = await self.service.store(cmd, agent_id=self.agent(request, body))
+        self.node.metrics.inc("ai_memory_store_total", tier=cmd.tier)
+        out: dict[str, Any] = {"id": result.memory.id, "tier": result.requested_tier,
+                               "namespace": result.memory.namespace, "title": result.memory.title,
+                               "agent_id": result.agent_id}
+        if result.potential_contradictions:
+            out["potential_contradictions"] = result.potential_contradictions
+        return JSONBody(_written(out, result.write), status_code=201)
+
+    async def bulk(self, request: Request) -> Response:
+        body = await read_json(request)
+        items = body.get("memories") if isinstance(body, dict) else body
+        if not isinstance(items, list):
+            raise ValidationError("bulk body must be a JSON array of memories")
+        if len(items) > MAX_BULK:
+            raise ValidationError(f"bulk operations limited to {MAX_BULK} items")
+        now = now_ts()
+        parsed: list[Any] = []
+        for item in items:
+            try:
+                parsed.append(parse_create(item, now=now))
+            except ValidationError as exc:
+                title = item.get("title") if isinstance(item, dict) else None
+                parsed.append(ValidationError(f"{title}: {exc}" if title else str(exc)))
+        ids, errors, write = await self.service.bulk_store(parsed, agent_id=self.agent(request))
+        for error in errors:
+            item = items[error["index"]]
+            error["title"] = item.get("title") if isinstance(item, dict) else None
+        return JSONBody(_written({"created": len(ids), "ids": ids, "errors": errors}, write))
+
+    async def get(self, request: Request) -> Response:
+        memory = await self.service.resolve(request.path_params["id"])
+        # Both shapes at once: the original server wraps ({memory, links}); its Python client reads the
+        # memory's fields at the top level.
+        return JSONBody({**memory.to_api(), "memory": memory.to_api(), "links": []})
+
+    async def update(self, request: Request) -> Response:
+        body = await read_json(request)
+        memory, write = await self.service.update(request.path_params["id"], parse_update(body or {}),
+                                                  agent_id=self.agent(request))
+        return JSONBody(_written(memory.to_api(), write))
+
+    async def delete(self, request: Request) -> Response:
+        write = await self.service.delete(request.path_params["id"], agent_id=self.agent(request))
+        return JSONBody(_written({"deleted": True}, write))
+
+    async def promote(self, request: Request) -> Response:
+        memory, write = await self.service.promote(request.path_params["id"], agent_id=self.agent(request))
+        return JSONBody(_written({"id": memory.id, "promoted": True, "tier": memory.tier}, write))
+
+    async def list(self, request: Request) -> Response:
+        memories = await self.service.list(parse_list_query(dict(request.query_params)))
+        return JSONBody({"memories": [m.to_api() for m in memories], "count": len(memories)})
+
+    async def search(self, request: Request) -> Response:
+        params = dict(request.query_params)
+        text = params.get("q")
+        if text is None:
+            raise ValidationError("Failed to deserialize query string: missing field `q`")
+        memories = await self.service.search(text, parse_list_query(params))
+        found = [m.to_api() for m in memories]
+        return JSONBody({"results": found, "memories": found, "count": len(found), "query": text})
+
+    async def recall(self, request: Request) -> Response:
+        if request.method == "POST":
+            body = await read_json(request)
+            params = body if isinstance(body, dict) else {}
+        else:
+            params = dict(request.query_params)
+        q = parse_recall(params)
+        result = await self.service.recall(q, agent_id=self.agent(request, params))
+        self.node.metrics.inc("ai_memory_recall_total", mode="keyword")
+        out: dict[str, Any] = {
+            "memories": [{**h.memory.to_api(), "score": round_score(h.score)} for h in result.memories],
+            "count": len(result.memories), "mode": "keyword", "tokens_used": result.tokens_used}
+        if result.budget_tokens is not None:
+            out["budget_tokens"] = result.budget_tokens
+            out["meta"] = {"budget_overflow": result.budget_overflow,
+                           "budget_tokens_remaining": result.tokens_remaining,
+                           "budget_tokens_used": result.tokens_used, "memories_dropped": result.dropped}
+        return JSONBody(out)
+
+    async def forget(self, request: Request) -> Response:
+        body = await read_json(request)
+        params: dict[str, Any] = dict(request.query_params)
+        if isinstance(body, dict):
+            params.update({k: v for k, v in body.items() if v is not None})
+        namespace = check_namespace(params["namespace"]) if params.get("namespace") else None
+        tier = check_tier(params["tier"]) if params.get("tier") else None
+        pattern = params.get("pattern") or None
+        deleted, write = await self.service.forget(namespace=namespace, pattern=pattern, tier=tier,
+                                                   agent_id=self.agent(request))
+        return JSONBody(_written({"deleted": deleted}, write))
+
+    async def stats(self, request: Request) -> Response:
+        return JSONBody(await stats_body(self.node))
+
+    async def namespaces(self, request: Request) -> Response:
+        await self.service.sync()
+        rows = self.service.queries.namespaces(now_ts())
+        return JSONBody({"namespaces": [{"namespace": r.namespace, "count": r.count} for r in rows]})
+
+    async def gc(self, request: Request) -> Response:
+        deleted, write = await self.service.gc(agent_id=self.agent(request))
+        return JSONBody(_written({"expired_deleted": deleted}, write))
+
+    async def export(self, request: Request) -> Response:
+        await self.service.sync()
+        memories = self.service.queries.export(now_ts())
+        return JSONBody({"memories": [m.to_api() for m in memories], "links": [], "count": len(memories),
+                         "exported_at": now_ts()})
+
+    async def import_(self, request: Request) -> Response:
+        body = await read_json(request)
+        items = body.get("memories") if isinstance(body, dict) else body
+        if not isinstance(items, list):
+            raise ValidationError("import body must be {\"memories\": [...]}")
+        if len(items) > MAX_BULK:
+            raise ValidationError(f"import limited to {MAX_BULK} memories")
+        good: list[Memory] = []
+        errors: list[str] = []
+        for item in items:
+            try:
+                good.append(memory_from_import(item))
+            except ValidationError as exc:
+                ident = item.get("id") if isinstance(item, dict) else None
+                errors.append(f"{ident}: {exc}")
+        write = await self.service.import_memories(good, agent_id=self.agent(request))
+        return JSONBody(_written({"imported": len(good), "errors": errors}, write))
+
+
+def create_app(node: Node, *, api_key: str | None = None) -> Starlette:
+    api = Api(node, api_key=api_key)
+    e = api.endpoint
+    v1 = "/api/v1"
+    routes = [
+        Route(f"{v1}/health", e(api.health), methods=["GET"]),
+        Route("/metrics", e(api.metrics), methods=["GET"]),
+        Route(f"{v1}/metrics", e(api.metrics), methods=["GET"]),
+        Route(f"{v1}/memories", e(api.list), methods=["GET"]),
+        Route(f"{v1}/memories", e(api.create), methods=["POST"]),
+        Route(f"{v1}/memories/bulk", e(api.bulk), methods=["POST"]),
+        Route(f"{v1}/memories/{{id}}", e(api.get), methods=["GET"]),
+        Route(f"{v1}/memories/{{id}}", e(api.update), methods=["PUT"]),
+        Route(f"{v1}/memories/{{id}}", e(api.delete), methods=["DELETE"]),
+        Route(f"{v1}/memories/{{id}}/promote", e(api.promote), methods=["POST"]),
+        Route(f"{v1}/search", e(api.search), methods=["GET"]),
+        Route(f"{v1}/recall", e(api.recall), methods=["GET", "POST"]),
+        Route(f"{v1}/forget", e(api.forget), methods=["POST"]),
+        Route(f"{v1}/stats", e(api.stats), methods=["GET"]),
+        Route(f"{v1}/namespaces", e(api.namespaces), methods=["GET"]),
+        Route(f"{v1}/gc", e(api.gc), methods=["POST"]),
+        Route(f"{v1}/export", e(api.export), methods=["GET"]),
+        Route(f"{v1}/import", e(api.import_), methods=["POST"]),
+    ]
+    return Starlette(routes=routes)

@@ -1,0 +1,122 @@
+"""The composition root: one node = data dir + key + log + read model + projector runner + service.
+
+Every surface (``serve``, the CLI verbs, later ``mcp``) opens a :class:`Node` from a :class:`NodeConfig`;
+changing tiers (embedded log → NATS) is configuration only.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from infra.log import EventLog, LogConfig, open_log, redact_url
+from producers.errors import CommandError
+from producers.metrics import Metrics
+from producers.service import MemoryService, ServiceConfig
+from projectors import ApplyResult, ProjectionRunner, SQLiteReadModel
+from schemas import Keyring, NodeKey, load_or_create_node_key
+
+__all__ = ["Node", "NodeConfig", "default_data_dir"]
+
+
+def default_data_dir() -> Path:
+    env = os.environ.get("AI_MEMORY_HOME")
+    return Path(env).expanduser() if env else Path.home() / ".ai-memory"
+
+
+@dataclass(frozen=True)
+class NodeConfig:
+    data_dir: Path = field(default_factory=default_data_dir)
+    log_url: str = ""
+    stream: str = "ai-memory"
+    replicas: int = 1
+    node_id: str | None = None
+    trusted_keys: tuple[Path, ...] = ()
+    read_model_path: Path | None = None
+    service: ServiceConfig = field(default_factory=ServiceConfig)
+
+    @classmethod
+    def from_env(cls, *, data_dir: str | None = None, log_url: str | None = None,
+                 stream: str | None = None) -> NodeConfig:
+        return cls(data_dir=Path(data_dir).expanduser() if data_dir else default_data_dir(),
+                   log_url=log_url if log_url is not None else os.environ.get("AI_MEMORY_LOG", ""),
+                   stream=stream or os.environ.get("AI_MEMORY_STREAM", "ai-memory"))
+
+
+class ReadModelMismatchError(CommandError):
+    exit_code = 7
+
+
+def _node_id(data_dir: Path, configured: str | None) -> str:
+    if configured:
+        return configured
+    path = data_dir / "node_id"
+    if path.exists():
+        return path.read_text().strip()
+    node_id = f"node-{uuid.uuid4().hex[:8]}"
+    path.write_text(node_id + "\n")
+    return node_id
+
+
+class Node:
+    def __init__(self, config: NodeConfig, log: EventLog, model: SQLiteReadModel, key: NodeKey,
+                 keyring: Keyring) -> None:
+        self.config = config
+        self.log = log
+        self.model = model
+        self.key = key
+        self.keyring = keyring
+        self.metrics = Metrics()
+        self.runner = ProjectionRunner(log, model, keyring, on_applied=self._count)
+        self.service = MemoryService(log, self.runner, model.queries, key, node_id=key.key_id, config=config.service)
+
+    def _count(self, result: ApplyResult) -> None:
+        self.metrics.inc("ai_memory_events_applied_total", result.applied)
+        self.metrics.inc("ai_memory_events_rejected_total", result.rejected)
+
+    @classmethod
+    async def open(cls, config: NodeConfig) -> Node:
+        config.data_dir.mkdir(parents=True, exist_ok=True)
+        node_id = _node_id(config.data_dir, config.node_id)
+        key = load_or_create_node_key(config.data_dir / "keys", node_id)
+        keyring = Keyring.from_dirs(config.data_dir / "keys", *config.trusted_keys)
+        log = await open_log(LogConfig(url=config.log_url, data_dir=config.data_dir, stream=config.stream,
+                                       replicas=config.replicas))
+        model = SQLiteReadModel(config.read_model_path or config.data_dir / "readmodel.db")
+        try:
+            cls._check_source(model, log)
+        except BaseException:
+            model.close()
+            await log.close()
+            raise
+        return cls(config, log, model, key, keyring)
+
+    @staticmethod
+    def _check_source(model: SQLiteReadModel, log: EventLog) -> None:
+        """A read model belongs to one log; projecting a second log into it would mix offsets."""
+        source = redact_url(log.url)
+        recorded = model.meta("log_url")
+        if recorded is None:
+            model.set_meta("log_url", source)
+        elif recorded != source:
+            msg = (f"the read model in {model.path} was built from {recorded}, not {source}; "
+                   "run `ai-memory rebuild` to rebuild it from this log")
+            raise ReadModelMismatchError(msg)
+
+    async def start(self) -> None:
+        """Catch up with the log, then follow it in the background."""
+        await self.runner.catch_up()
+        self.runner.start()
+
+    async def close(self) -> None:
+        await self.runner.stop()
+        await self.log.close()
+        self.model.close()
+
+    async def __aenter__(self) -> Node:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()

@@ -1,0 +1,49 @@
+"""``ai-memory serve``: the node, its projector in the background, the HTTP API, and the GC timer."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+
+import uvicorn
+
+from producers.http import create_app
+from producers.node import Node, NodeConfig
+
+__all__ = ["serve"]
+
+log = logging.getLogger("ai_memory.serve")
+
+
+async def _gc_forever(node: Node, interval: float) -> None:
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            removed, _ = await node.service.gc()
+            if removed:
+                log.info("gc removed %d expired memories", removed)
+        except Exception:
+            log.exception("gc failed; retrying at the next interval")
+
+
+async def serve(config: NodeConfig, *, host: str, port: int, api_key: str | None = None,
+                gc_interval: float = 1800.0) -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    api_key = api_key or os.environ.get("AI_MEMORY_API_KEY") or None
+    node = await Node.open(config)
+    try:
+        await node.start()
+        gc_task = asyncio.create_task(_gc_forever(node, gc_interval), name="gc")
+        app = create_app(node, api_key=api_key)
+        server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="off",
+                                               access_log=False))
+        log.info("ai-memory node %s serving http://%s:%d/api/v1 (log %s, api key %s)", node.key.key_id, host, port,
+                 node.log.url, "required" if api_key else "off")
+        await server.serve()
+        gc_task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await gc_task
+    finally:
+        await node.close()

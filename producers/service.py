@@ -1,0 +1,342 @@
+"""The command core: validate → decide → build envelope → sign → append → wait for the local projector.
+
+Every surface (HTTP, CLI, and later MCP) calls this; none writes state any other way. Reads go to the
+read model through the projectors' public query interface, after the projector has caught up with the
+writes this process made (read-your-writes).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from datetime import timedelta
+from typing import Any
+
+from infra.log import AppendConflictError, Clock, EventLog, LogPosition
+from producers.commands import CreateCommand, ListQuery, RecallQuery, UpdateCommand
+from producers.errors import ConflictError, NotFoundError, ValidationError
+from producers.validation import check_id
+from projectors import MemoryFilter, MemoryQueries, ProjectionRunner, ScoredMemory, count_tokens
+from schemas import SCHEMA_VERSION, Envelope, Memory, NodeKey, encode_payload, format_ts, now_ts, parse_ts, sign
+from schemas.events import (
+    EventPayload,
+    MemoryChanges,
+    MemoryDeleted,
+    MemoryExpired,
+    MemoryForgotten,
+    MemoryImported,
+    MemoryPromoted,
+    MemoryStored,
+    MemoryTouched,
+    MemoryUpdated,
+    TouchRules,
+)
+
+__all__ = ["MemoryService", "RecallResult", "ServiceConfig", "StoreResult", "WriteResult"]
+
+_MAX_VERSION_SUFFIX = 1024
+
+
+@dataclass(frozen=True)
+class ServiceConfig:
+    short_ttl_secs: int | None = 6 * 3600
+    mid_ttl_secs: int | None = 7 * 86400
+    long_ttl_secs: int | None = None
+    touch: TouchRules = field(default_factory=TouchRules)
+    write_timeout: float = 10.0
+    append_retries: int = 8
+
+
+@dataclass(frozen=True)
+class WriteResult:
+    positions: list[LogPosition]
+
+    @property
+    def offset(self) -> int | None:
+        return self.positions[-1].offset if self.positions else None
+
+    def clock(self) -> Clock:
+        out: Clock = {}
+        for pos in self.positions:
+            out[pos.partition] = max(out.get(pos.partition, 0), pos.offset)
+        return out
+
+
+@dataclass(frozen=True)
+class StoreResult:
+    memory: Memory
+    agent_id: str
+    requested_tier: str
+    write: WriteResult
+    potential_contradictions: list[str]
+
+
+@dataclass(frozen=True)
+class RecallResult:
+    memories: list[ScoredMemory]
+    tokens_used: int
+    budget_tokens: int | None
+    budget_overflow: bool
+    tokens_remaining: int
+    dropped: int
+
+
+class MemoryService:
+    def __init__(self, log: EventLog, runner: ProjectionRunner, queries: MemoryQueries, key: NodeKey, *,
+                 node_id: str, config: ServiceConfig | None = None) -> None:
+        self.log = log
+        self.runner = runner
+        self.queries = queries
+        self._key = key
+        self.node_id = node_id
+        self.config = config or ServiceConfig()
+        self._write_lock = asyncio.Lock()
+
+    # -- the write path ---------------------------------------------------------------------------------
+
+    def _envelope(self, event: EventPayload, *, namespace: str, actor: str) -> Envelope:
+        return Envelope(event_id=str(uuid.uuid4()), type=event.TYPE, schema_version=SCHEMA_VERSION,
+                        namespace=namespace, actor=actor, origin=self.node_id, ts=now_ts(),
+                        payload=encode_payload(event), key_id=self._key.key_id)
+
+    async def _append(self, events: Sequence[tuple[EventPayload, str]], *, actor: str,
+                      expected: Clock | None = None) -> WriteResult:
+        signed = [sign(self._envelope(e, namespace=ns, actor=actor), self._key) for e, ns in events]
+        positions = await self.log.append(signed, expected=expected if self.log.SUPPORTS_EXPECTED else None)
+        result = WriteResult(positions)
+        await self.runner.wait(result.clock(), timeout=self.config.write_timeout)
+        return result
+
+    async def _caught_up(self) -> Clock:
+        """Wait until the read model holds everything in the log, and return the log's end."""
+        end = await self.log.end_offsets()
+        await self.runner.wait(end, timeout=self.config.write_timeout)
+        return end
+
+    async def sync(self) -> Clock:
+        """Bring the local read model up to the end of the log (for readers in another process)."""
+        return await self._caught_up()
+
+    def _expiry(self, tier: str, now: str, ttl_secs: int | None, expires_at: str | None) -> str | None:
+        if expires_at is not None:
+            return expires_at
+        ttl = ttl_secs if ttl_secs is not None else {
+            "short": self.config.short_ttl_secs, "mid": self.config.mid_ttl_secs,
+            "long": self.config.long_ttl_secs}[tier]
+        return None if ttl is None else format_ts(parse_ts(now) + timedelta(seconds=ttl))
+
+    def _new_memory(self, cmd: CreateCommand, agent_id: str, now: str) -> Memory:
+        metadata = dict(cmd.metadata)
+        metadata["agent_id"] = agent_id
+        if cmd.scope is not None:
+            metadata["scope"] = cmd.scope
+        return Memory(id=str(uuid.uuid4()), tier=cmd.tier, namespace=cmd.namespace,  # type: ignore[arg-type]
+                      title=cmd.title, content=cmd.content, tags=cmd.tags, priority=cmd.priority,
+                      confidence=cmd.confidence, source=cmd.source, access_count=0, created_at=now, updated_at=now,
+                      expires_at=self._expiry(cmd.tier, now, cmd.ttl_secs, cmd.expires_at), metadata=metadata)
+
+    def _free_title(self, title: str, namespace: str, taken: set[str]) -> str:
+        for n in range(2, _MAX_VERSION_SUFFIX + 1):
+            candidate = f"{title} ({n})"
+            if candidate not in taken and self.queries.find_by_title(candidate, namespace) is None:
+                return candidate
+        raise ConflictError("could not pick a versioned title")
+
+    def _resolve_conflict(self, memory: Memory, on_conflict: str, taken: set[str]) -> Memory:
+        existing = self.queries.find_by_title(memory.title, memory.namespace)
+        if existing is None and memory.title not in taken:
+            return memory
+        if on_conflict == "error":
+            msg = f"memory with title '{memory.title}' already exists in namespace '{memory.namespace}'"
+            raise ConflictError(msg, existing_id=existing.id if existing else None)
+        if on_conflict == "version":
+            return replace(memory, title=self._free_title(memory.title, memory.namespace, taken))
+        # merge: the event names the existing memory; the projector applies the original's upsert rule.
+        return replace(memory, id=existing.id) if existing else memory
+
+    async def store(self, cmd: CreateCommand, *, agent_id: str, on_conflict: str = "error") -> StoreResult:
+        mode = cmd.on_conflict or on_conflict
+        for _attempt in range(self.config.append_retries):
+            async with self._write_lock:
+                end = await self._caught_up()
+                memory = self._resolve_conflict(self._new_memory(cmd, agent_id, now_ts()), mode, set())
+                contradictions = self.queries.similar_titles(memory.title, memory.namespace)
+                try:
+                    write = await self._append([(MemoryStored(memory), memory.namespace)], actor=agent_id,
+                                               expected=end)
+                except AppendConflictError:
+                    continue  # another process appended first: re-check against the newer state
+            stored = self.queries.get(memory.id) or memory
+            return StoreResult(stored, agent_id, cmd.tier, write, contradictions)
+        raise ConflictError("the log kept moving under this write; please retry")
+
+    async def bulk_store(self, items: Sequence[CreateCommand | Exception], *, agent_id: str
+                         ) -> tuple[list[str], list[dict[str, Any]], WriteResult]:
+        """Store many at once as one append. Conflicting titles merge (the original's bulk rule)."""
+        ids: list[str] = []
+        errors: list[dict[str, Any]] = []
+        async with self._write_lock:
+            end = await self._caught_up()
+            now = now_ts()
+            events: list[tuple[EventPayload, str]] = []
+            seen: dict[tuple[str, str], str] = {}
+            for index, item in enumerate(items):
+                if isinstance(item, Exception):
+                    errors.append({"index": index, "error": str(item)})
+                    continue
+                author = item.metadata.get("agent_id") if isinstance(item.metadata.get("agent_id"), str) else None
+                memory = self._new_memory(item, author or agent_id, now)
+                key = (memory.title, memory.namespace)
+                memory = replace(memory, id=seen[key]) if key in seen else self._resolve_conflict(
+                    memory, item.on_conflict or "merge", set())
+                seen[key] = memory.id
+                events.append((MemoryStored(memory), memory.namespace))
+                ids.append(memory.id)
+            write = await self._append(events, actor=agent_id, expected=end) if events else WriteResult([])
+        return ids, errors, write
+
+    async def resolve(self, memory_id: str) -> Memory:
+        await self._caught_up()
+        memory = self.queries.get(check_id(memory_id))
+        if memory is None:
+            raise NotFoundError()
+        return memory
+
+    async def update(self, memory_id: str, cmd: UpdateCommand, *, agent_id: str) -> tuple[Memory, WriteResult]:
+        async with self._write_lock:
+            current = await self.resolve(memory_id)
+            title = cmd.title if cmd.title is not None else current.title
+            namespace = cmd.namespace if cmd.namespace is not None else current.namespace
+            clash = self.queries.find_by_title(title, namespace)
+            if clash is not None and clash.id != current.id:
+                raise ConflictError(f"title '{title}' already exists in namespace '{namespace}' (memory {clash.id})")
+            metadata = None
+            if cmd.metadata is not None:
+                metadata = dict(cmd.metadata)
+                if "agent_id" in current.metadata:
+                    metadata["agent_id"] = current.metadata["agent_id"]
+            changes = MemoryChanges(title=cmd.title, content=cmd.content, tier=cmd.tier,  # type: ignore[arg-type]
+                                    namespace=cmd.namespace, tags=cmd.tags, priority=cmd.priority,
+                                    confidence=cmd.confidence, expires_at=cmd.expires_at, metadata=metadata)
+            write = await self._append([(MemoryUpdated(current.id, changes, now_ts()), namespace)], actor=agent_id)
+        updated = self.queries.get(current.id)
+        if updated is None:
+            raise NotFoundError()
+        return updated, write
+
+    async def delete(self, memory_id: str, *, agent_id: str) -> WriteResult:
+        async with self._write_lock:
+            current = await self.resolve(memory_id)
+            return await self._append([(MemoryDeleted(current.id), current.namespace)], actor=agent_id)
+
+    async def promote(self, memory_id: str, *, agent_id: str) -> tuple[Memory, WriteResult]:
+        async with self._write_lock:
+            current = await self.resolve(memory_id)
+            write = await self._append([(MemoryPromoted(current.id, "long", now_ts()), current.namespace)],
+                                       actor=agent_id)
+        return self.queries.get(current.id) or current, write
+
+    async def forget(self, *, namespace: str | None, pattern: str | None, tier: str | None, agent_id: str
+                     ) -> tuple[int, WriteResult]:
+        if namespace is None and pattern is None and tier is None:
+            raise ValidationError("at least one of namespace, pattern, or tier is required")
+        async with self._write_lock:
+            await self._caught_up()
+            ids = self.queries.forget_ids(namespace=namespace, pattern=pattern, tier=tier)
+            if not ids:
+                return 0, WriteResult([])
+            event = MemoryForgotten(ids, namespace=namespace, pattern=pattern, tier=tier)  # type: ignore[arg-type]
+            write = await self._append([(event, namespace or "global")], actor=agent_id)
+        return len(ids), write
+
+    async def gc(self, *, agent_id: str = "system:gc") -> tuple[int, WriteResult]:
+        async with self._write_lock:
+            await self._caught_up()
+            now = now_ts()
+            ids = self.queries.expired_ids(now)
+            if not ids:
+                return 0, WriteResult([])
+            write = await self._append([(MemoryExpired(ids, now), "global")], actor=agent_id)
+        return len(ids), write
+
+    async def import_memories(self, memories: Sequence[Memory], *, agent_id: str) -> WriteResult:
+        async with self._write_lock:
+            await self._caught_up()
+            events: list[tuple[EventPayload, str]] = [(MemoryImported(m), m.namespace) for m in memories]
+            return await self._append(events, actor=agent_id) if events else WriteResult([])
+
+    # -- reads ------------------------------------------------------------------------------------------
+
+    @staticmethod
+    def memory_filter(q: ListQuery, *, now: str) -> MemoryFilter:
+        return MemoryFilter(namespace=q.namespace, tier=q.tier, min_priority=q.min_priority, since=q.since,
+                            until=q.until, tag=q.tag, agent_id=q.agent_id, as_agent=q.as_agent, now=now)
+
+    async def list(self, q: ListQuery) -> list[Memory]:
+        await self._caught_up()
+        return self.queries.list(self.memory_filter(q, now=now_ts()), limit=q.limit, offset=q.offset)
+
+    async def search(self, text: str, q: ListQuery) -> list[Memory]:
+        if not text.strip():
+            raise ValidationError("query is required")
+        await self._caught_up()
+        return self.queries.search(text, self.memory_filter(q, now=now_ts()), limit=q.limit)
+
+    async def recall(self, q: RecallQuery, *, agent_id: str) -> RecallResult:
+        await self.gc(agent_id="system:gc")
+        now = now_ts()
+        flt = self.memory_filter(q.filters, now=now)
+        namespace = q.filters.namespace
+        hierarchical = namespace is not None and "/" in namespace
+        if hierarchical and namespace is not None:
+            parts = namespace.split("/")
+            flt = replace(flt, namespace=None, namespaces=tuple("/".join(parts[:i]) for i in range(1, len(parts) + 1)))
+        hits = self.queries.recall_keyword(q.context, flt, limit=q.filters.limit) if q.filters.limit else []
+        if hierarchical and namespace is not None:
+            hits = _proximity_boost(hits, namespace)
+        result = _apply_budget(hits, q.budget_tokens)
+        if result.memories:
+            touch = MemoryTouched([h.memory.id for h in result.memories], now, self.config.touch)
+            await self._append([(touch, namespace or "global")], actor=agent_id)
+        return result
+
+
+def _depth(namespace: str) -> int:
+    return len([s for s in namespace.split("/") if s])
+
+
+def _proximity_boost(hits: list[ScoredMemory], anchor: str) -> list[ScoredMemory]:
+    boosted = [ScoredMemory(h.memory, h.score / (1 + max(0, _depth(anchor) - _depth(h.memory.namespace)) * 0.3))
+               for h in hits]
+    return sorted(boosted, key=lambda h: h.score, reverse=True)
+
+
+def round_score(score: float) -> float:
+    """Three decimals, halves away from zero (as Rust's ``f64::round``)."""
+    scaled = score * 1000
+    return math.copysign(math.floor(abs(scaled) + 0.5), scaled) / 1000
+
+
+def _apply_budget(hits: list[ScoredMemory], budget: int | None) -> RecallResult:
+    if budget is None:
+        used = sum(len(h.memory.content.encode("utf-8")) // 4 for h in hits)
+        return RecallResult(hits, used, None, False, 0, 0)
+    if budget == 0:
+        return RecallResult([], 0, 0, False, 0, len(hits))
+    kept: list[ScoredMemory] = []
+    used = 0
+    overflow = False
+    for hit in hits:
+        cost = count_tokens(hit.memory.content)
+        if used + cost > budget:
+            if not kept:
+                kept.append(hit)
+                used += cost
+                overflow = True
+            break
+        kept.append(hit)
+        used += cost
+    return RecallResult(kept, used, budget, overflow, max(0, budget - used), len(hits) - len(kept))

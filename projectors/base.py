@@ -1,0 +1,160 @@
+"""The projector runtime: read the log, verify each event, apply it to a read model, remember the offset.
+
+A :class:`ReadModel` applies a batch of records and its tracking positions in ONE transaction, so a crash
+loses nothing and re-delivery applies nothing twice. The :class:`ProjectionRunner` follows the log, verifies
+signatures (an event that does not verify is recorded as rejected, never applied), and lets writers wait
+for their own offset (read-your-writes).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from infra.log import Clock, EventLog, LogRecord, clock_covers
+from projectors.errors import ProjectionStoppedError, WaitTimeoutError
+from schemas import Keyring, SchemaError, verify
+
+__all__ = ["ApplyResult", "ProjectionRunner", "ReadModel", "Verdict"]
+
+log = logging.getLogger("ai_memory.projector")
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """A record with the runner's judgement: ``rejected`` says why it must not be applied."""
+
+    record: LogRecord
+    rejected: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ApplyResult:
+    applied: int
+    skipped: int
+    rejected: int
+
+
+class ReadModel(ABC):
+    """A store the runner projects into. Implementations commit changes and positions together."""
+
+    @abstractmethod
+    def position(self) -> Clock:
+        """The last offset applied in each partition; ``{}`` for a fresh model."""
+
+    @abstractmethod
+    def apply_batch(self, verdicts: Sequence[Verdict]) -> ApplyResult:
+        """Apply the accepted records and record the rejected ones, with the new position, atomically.
+
+        Records at or below the stored position are skipped (re-delivery is harmless).
+        """
+
+
+class ProjectionRunner:
+    """Follows ``log`` into ``model``. One per read model per process."""
+
+    def __init__(self, log_: EventLog, model: ReadModel, keyring: Keyring, *, batch_size: int = 500,
+                 on_applied: Callable[[ApplyResult], None] | None = None) -> None:
+        self._log = log_
+        self._model = model
+        self._keyring = keyring
+        self._batch_size = batch_size
+        self._on_applied = on_applied
+        self._task: asyncio.Task[None] | None = None
+        self._progress = asyncio.Condition()
+        self._failure: BaseException | None = None
+        self._position: Clock = model.position()
+
+    @property
+    def position(self) -> Clock:
+        return dict(self._position)
+
+    def judge(self, record: LogRecord) -> Verdict:
+        try:
+            verify(record.event, self._keyring)
+        except SchemaError as exc:
+            log.warning("refusing event %s at %s@%d: %s", record.event.event_id, record.partition,
+                        record.offset, exc)
+            return Verdict(record, rejected=str(exc))
+        return Verdict(record)
+
+    async def step(self) -> int:
+        """Apply the next batch, if any; return how many records it held."""
+        records = await self._log.read(after=self._position, limit=self._batch_size)
+        if not records:
+            return 0
+        result = self._model.apply_batch([self.judge(r) for r in records])
+        if self._on_applied is not None:
+            self._on_applied(result)
+        self._position = self._model.position()
+        async with self._progress:
+            self._progress.notify_all()
+        return len(records)
+
+    async def catch_up(self) -> Clock:
+        """Apply everything the log holds now, then return the position."""
+        target = await self._log.end_offsets()
+        while not clock_covers(self._position, target):
+            if not await self.step():
+                break
+        return self.position
+
+    def start(self) -> None:
+        if self._task is None or self._task.done():
+            self._failure = None
+            self._task = asyncio.create_task(self._run(), name="projection-runner")
+
+    async def _run(self) -> None:
+        try:
+            while True:
+                if not await self.step():
+                    await self._log.wait_for_append(self._position, timeout=0.2)
+        except asyncio.CancelledError:
+            raise
+        except BaseException as exc:
+            log.exception("projector stopped")
+            self._failure = exc
+            async with self._progress:
+                self._progress.notify_all()
+            raise
+
+    async def wait(self, clock: Clock, *, timeout: float = 10.0) -> Clock:
+        """Return once the model has applied ``clock``; re-raise the runner's failure if it died.
+
+        Raises:
+            WaitTimeoutError: not reached in time (the events stay in the log and will be applied).
+            ProjectionStoppedError: the runner is not running.
+        """
+        if clock_covers(self._position, clock):
+            return self.position
+        if self._task is None:
+            # No background runner (one-shot CLI use): apply in the foreground.
+            deadline = asyncio.get_running_loop().time() + timeout
+            while not clock_covers(self._position, clock):
+                if not await self.step():
+                    if asyncio.get_running_loop().time() > deadline:
+                        raise WaitTimeoutError(clock, self.position, timeout)
+                    await self._log.wait_for_append(self._position, timeout=0.05)
+            return self.position
+        try:
+            async with asyncio.timeout(timeout), self._progress:
+                await self._progress.wait_for(lambda: clock_covers(self._position, clock) or self._dead())
+        except TimeoutError:
+            raise WaitTimeoutError(clock, self.position, timeout) from None
+        if not clock_covers(self._position, clock):
+            raise ProjectionStoppedError(self._failure)
+        return self.position
+
+    def _dead(self) -> bool:
+        return self._task is not None and self._task.done()
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._task
+            self._task = None

@@ -1,0 +1,33 @@
+"""Errors of the read side.
+
+    ProjectorError
+    ├── ProjectionStoppedError  the runner died; ``cause`` holds why (it is re-raised to waiters)
+    ├── WaitTimeoutError        a read-your-writes wait did not see the position in time
+    └── ReadModelError          the read-model database failed
+"""
+
+from __future__ import annotations
+
+__all__ = ["ProjectionStoppedError", "ProjectorError", "ReadModelError", "WaitTimeoutError"]
+
+
+class ProjectorError(Exception):
+    pass
+
+
+class ProjectionStoppedError(ProjectorError):
+    def __init__(self, cause: BaseException | None) -> None:
+        self.cause = cause
+        super().__init__(f"projector stopped: {cause!r}" if cause else "projector is not running")
+
+
+class WaitTimeoutError(ProjectorError):
+    def __init__(self, wanted: dict[str, int], reached: dict[str, int], timeout: float) -> None:
+        self.wanted = wanted
+        self.reached = reached
+        self.timeout = timeout
+        super().__init__(f"read model reached {reached} but not {wanted} within {timeout:g}s")
+
+
+class ReadModelError(ProjectorError):
+    pass

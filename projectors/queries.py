@@ -1,0 +1,124 @@
+"""What a memory read model answers. Every backend (SQLite now, Postgres later) implements this."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any
+
+from schemas import Memory
+
+__all__ = ["AmbiguousIdError", "MemoryFilter", "MemoryQueries", "NamespaceCount", "ScoredMemory", "visible_to"]
+
+
+class AmbiguousIdError(Exception):
+    def __init__(self, prefix: str, matches: list[str]) -> None:
+        self.prefix = prefix
+        self.matches = matches
+        super().__init__(f"ambiguous ID prefix '{prefix}': {len(matches)} matches\n" + "\n".join(matches))
+
+
+@dataclass(frozen=True, slots=True)
+class MemoryFilter:
+    """Filters shared by list, search and recall. Timestamps are RFC 3339 strings."""
+
+    namespace: str | None = None
+    namespaces: tuple[str, ...] | None = None
+    tier: str | None = None
+    min_priority: int | None = None
+    since: str | None = None
+    until: str | None = None
+    tag: str | None = None
+    agent_id: str | None = None
+    as_agent: str | None = None
+    now: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ScoredMemory:
+    memory: Memory
+    score: float
+
+
+@dataclass(frozen=True, slots=True)
+class NamespaceCount:
+    namespace: str
+    count: int
+
+
+@dataclass(frozen=True, slots=True)
+class Stats:
+    total: int
+    by_tier: list[dict[str, Any]]
+    by_namespace: list[dict[str, Any]]
+    expiring_soon: int
+    db_size_bytes: int
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def visible_to(scope: str, namespace: str, as_agent: str) -> bool:
+    """The original's scope rule: collective is public; private only in the agent's own namespace; team,
+    unit and org reach the agent's 1st, 2nd and 3rd ancestor namespace and everything under it."""
+    if scope == "collective":
+        return True
+    if scope == "private":
+        return namespace == as_agent
+    levels = {"team": 1, "unit": 2, "org": 3}.get(scope)
+    if levels is None:
+        return False
+    parts = as_agent.split("/")
+    if len(parts) <= levels:
+        return False
+    ancestor = "/".join(parts[:-levels])
+    return namespace == ancestor or namespace.startswith(ancestor + "/")
+
+
+class MemoryQueries(ABC):
+    @abstractmethod
+    def get(self, memory_id: str) -> Memory | None:
+        """Exact id, else a unique id prefix; ``None`` if nothing matches.
+
+        Raises:
+            AmbiguousIdError: the prefix matches several memories.
+        """
+
+    @abstractmethod
+    def get_many(self, ids: list[str]) -> list[Memory]: ...
+
+    @abstractmethod
+    def find_by_title(self, title: str, namespace: str) -> Memory | None: ...
+
+    @abstractmethod
+    def list(self, flt: MemoryFilter, *, limit: int, offset: int) -> list[Memory]:
+        """Unexpired memories, highest priority first, then most recently updated."""
+
+    @abstractmethod
+    def search(self, query: str, flt: MemoryFilter, *, limit: int) -> list[Memory]:
+        """Keyword search: every token must match (AND), ranked by the original's composite score."""
+
+    @abstractmethod
+    def recall_keyword(self, context: str, flt: MemoryFilter, *, limit: int) -> list[ScoredMemory]:
+        """Keyword recall: any token may match (OR), scored by the original's formula, best first."""
+
+    @abstractmethod
+    def similar_titles(self, title: str, namespace: str, *, limit: int = 5) -> list[str]:
+        """Ids of memories in ``namespace`` whose title shares words with ``title`` (possible contradictions)."""
+
+    @abstractmethod
+    def expired_ids(self, now: str, *, limit: int = 10_000) -> list[str]: ...
+
+    @abstractmethod
+    def forget_ids(self, *, namespace: str | None, pattern: str | None, tier: str | None) -> list[str]: ...
+
+    @abstractmethod
+    def namespaces(self, now: str) -> list[NamespaceCount]: ...
+
+    @abstractmethod
+    def stats(self, now: str, soon: str) -> Stats: ...
+
+    @abstractmethod
+    def export(self, now: str) -> list[Memory]: ...
+
+    @abstractmethod
+    def all_memories(self) -> list[Memory]:
+        """Every row, expired or not, ordered by id (for comparing two read models)."""

@@ -1,0 +1,48 @@
+"""Replay a whole log into a fresh read model, then swap it in: read models are disposable."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+from infra.log import Clock, EventLog, clock_covers, redact_url
+from projectors.base import ProjectionRunner
+from projectors.sqlite import SQLiteReadModel
+from schemas import Keyring
+
+__all__ = ["rebuild_sqlite"]
+
+
+def _remove(path: Path) -> None:
+    for suffix in ("", "-wal", "-shm"):
+        Path(str(path) + suffix).unlink(missing_ok=True)
+
+
+async def rebuild_sqlite(log: EventLog, keyring: Keyring, target: Path, *,
+                         progress: Callable[[int, int], None] | None = None, batch_size: int = 2000) -> Clock:
+    """Build ``target`` from every event in ``log``; the old file is replaced only when the new one is complete.
+
+    ``progress(done, total)`` is called after each batch. Returns the position the new model reached.
+    """
+    scratch = target.with_name(target.name + ".rebuild")
+    _remove(scratch)
+    model = SQLiteReadModel(scratch)
+    model.set_meta("log_url", redact_url(log.url))
+    runner = ProjectionRunner(log, model, keyring, batch_size=batch_size)
+    end = await log.end_offsets()
+    total, done = sum(end.values()), 0
+    try:
+        while not clock_covers(runner.position, end):
+            step = await runner.step()
+            if not step:
+                break
+            done += step
+            if progress is not None:
+                progress(done, total)
+        position = runner.position
+    finally:
+        model.close()
+    _remove(target)
+    os.replace(scratch, target)
+    return position

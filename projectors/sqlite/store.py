@@ -1,0 +1,122 @@
+"""The SQLite read model: applies verified events and their offsets in one transaction, and answers queries.
+
+Safe to share between processes on one data directory: each batch runs under ``BEGIN IMMEDIATE`` and
+re-reads the tracked position inside the transaction, so two projectors never apply an event twice.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+from infra.log import Clock, LogRecord
+from projectors.base import ApplyResult, ReadModel, Verdict
+from projectors.errors import ReadModelError
+from projectors.sqlite.apply import APPLIERS, Inapplicable
+from projectors.sqlite.queries import SQLiteMemoryQueries
+from projectors.sqlite.schema import connect
+from schemas import SchemaError, decode_payload
+
+__all__ = ["SQLiteReadModel"]
+
+PROJECTION = "memories"
+
+
+@contextlib.contextmanager
+def _mapped_errors() -> Iterator[None]:
+    try:
+        yield
+    except sqlite3.Error as exc:
+        raise ReadModelError(f"sqlite read model: {exc}") from exc
+
+
+class SQLiteReadModel(ReadModel):
+    def __init__(self, path: Path | str) -> None:
+        self.path = path
+        with _mapped_errors():
+            self._db = connect(path)
+        self.queries = SQLiteMemoryQueries(self._db)
+
+    def position(self) -> Clock:
+        rows = self._db.execute('SELECT partition, "offset" FROM tracking WHERE projection = ?', (PROJECTION,))
+        return {r["partition"]: r["offset"] for r in rows}
+
+    def apply_batch(self, verdicts: Sequence[Verdict]) -> ApplyResult:
+        applied = skipped = rejected = 0
+        with _mapped_errors():
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                position = self.position()
+                for verdict in verdicts:
+                    record = verdict.record
+                    if record.offset <= position.get(record.partition, 0):
+                        skipped += 1
+                        continue
+                    reason = verdict.rejected or self._apply(record)
+                    if reason == "duplicate":
+                        skipped += 1
+                    elif reason:
+                        self._reject(record, reason)
+                        rejected += 1
+                    else:
+                        applied += 1
+                    position[record.partition] = record.offset
+                self._db.executemany(
+                    'INSERT INTO tracking (projection, partition, "offset") VALUES (?, ?, ?) '
+                    'ON CONFLICT (projection, partition) DO UPDATE SET "offset" = excluded."offset"',
+                    [(PROJECTION, part, off) for part, off in position.items()])
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+        return ApplyResult(applied=applied, skipped=skipped, rejected=rejected)
+
+    def _apply(self, record: LogRecord) -> str | None:
+        """Apply one record; return why it was not applied, or None."""
+        envelope = record.event.envelope
+        cur = self._db.execute("INSERT OR IGNORE INTO applied_events (event_id) VALUES (?)", (envelope.event_id,))
+        if cur.rowcount == 0:
+            return "duplicate"
+        try:
+            payload = decode_payload(envelope.type, envelope.payload)
+        except SchemaError as exc:
+            return str(exc)
+        self._db.execute("SAVEPOINT event")
+        try:
+            APPLIERS[envelope.type](self._db, payload)
+        except (Inapplicable, sqlite3.IntegrityError) as exc:
+            self._db.execute("ROLLBACK TO event")
+            return str(exc)
+        finally:
+            self._db.execute("RELEASE event")
+        return None
+
+    def _reject(self, record: LogRecord, reason: str) -> None:
+        self._db.execute(
+            'INSERT OR REPLACE INTO rejected_events (partition, "offset", event_id, type, reason) VALUES (?, ?, ?, ?, ?)',
+            (record.partition, record.offset, record.event.event_id, record.event.envelope.type, reason))
+
+    def rejected_count(self) -> int:
+        (n,) = self._db.execute("SELECT count(*) FROM rejected_events").fetchone()
+        return int(n)
+
+    def rejected_events(self, *, limit: int = 100) -> list[dict[str, object]]:
+        rows = self._db.execute('SELECT partition, "offset", event_id, type, reason FROM rejected_events '
+                                'ORDER BY partition, "offset" LIMIT ?', (limit,))
+        return [dict(r) for r in rows]
+
+    def applied_count(self) -> int:
+        (n,) = self._db.execute("SELECT count(*) FROM applied_events").fetchone()
+        return int(n)
+
+    def meta(self, key: str) -> str | None:
+        row = self._db.execute("SELECT value FROM model_meta WHERE key = ?", (key,)).fetchone()
+        return None if row is None else str(row["value"])
+
+    def set_meta(self, key: str, value: str) -> None:
+        self._db.execute("INSERT OR REPLACE INTO model_meta (key, value) VALUES (?, ?)", (key, value))
+
+    def close(self) -> None:
+        self._db.close()
