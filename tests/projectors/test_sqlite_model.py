@@ -1,0 +1,68 @@
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from infra.log import LogRecord
+from infra.log.embedded import EmbeddedLog
+from producers.commands import parse_create
+from producers.node import Node
+from projectors import ReadModel, SQLiteReadModel
+from schemas import SignedEvent, load_or_create_node_key, now_ts
+from tests.contract.tracking_contract import TrackingContract
+from tests.factories import signed
+
+
+class TestSQLiteTracking(TrackingContract):
+    @pytest.fixture
+    def model(self, tmp_path: Path) -> Iterator[SQLiteReadModel]:
+        m = SQLiteReadModel(tmp_path / "rm.db")
+        yield m
+        m.close()
+
+    def count_memories(self, model: ReadModel) -> int:
+        assert isinstance(model, SQLiteReadModel)
+        return len(model.queries.all_memories())
+
+
+def _raw_append(path: Path, event_id: str, body: bytes, signature: bytes) -> None:
+    """Write straight into the log file, as an attacker with disk access would."""
+    db = sqlite3.connect(path)
+    db.execute("INSERT INTO events (event_id, body, signature) VALUES (?, ?, ?)", (event_id, body, signature))
+    db.commit()
+    db.close()
+
+
+async def test_forged_and_tampered_events_are_refused_and_reported(node: Node, tmp_path: Path) -> None:
+    good = await node.service.store(parse_create({"title": "real", "content": "x"}, now=now_ts()), agent_id="a")
+    intruder = load_or_create_node_key(tmp_path / "intruder", "intruder")
+    forged = signed(intruder, event_type="memory.deleted", payload={"id": good.memory.id})
+    log = node.log
+    assert isinstance(log, EmbeddedLog)
+    _raw_append(log.path, forged.event_id, forged.body, forged.signature)
+    genuine = signed(node.key, event_type="memory.deleted", payload={"id": good.memory.id})
+    tampered = genuine.body.replace(good.memory.id.encode(), b"another-id-0000")
+    _raw_append(log.path, genuine.event_id, tampered, genuine.signature)
+    await node.service.sync()
+    assert (await node.service.resolve(good.memory.id)).title == "real", "a forged delete must not apply"
+    assert node.model.rejected_count() == 2
+    reasons = [r["reason"] for r in node.model.rejected_events()]
+    assert any("not trusted" in str(r) for r in reasons) and any("does not verify" in str(r) for r in reasons)
+
+
+async def test_invalid_payload_is_rejected_not_fatal(node: Node) -> None:
+    bad = signed(node.key, event_type="memory.stored", payload={"memory": {"id": "x"}})
+    await node.log.append([bad])
+    ok = await node.service.store(parse_create({"title": "after", "content": "x"}, now=now_ts()), agent_id="a")
+    assert ok.memory.title == "after"
+    assert node.model.rejected_count() == 1
+
+
+def test_signed_event_from_log_parts_keeps_bytes(tmp_path: Path) -> None:
+    key = load_or_create_node_key(tmp_path, "k")
+    event = signed(key)
+    again = SignedEvent.from_parts(event.body, event.signature)
+    assert LogRecord("p", 1, again).event.body == event.body
