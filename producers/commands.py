@@ -5,6 +5,7 @@ Parsing is pure: nothing here touches the log or a read model.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -111,7 +112,7 @@ class UpdateCommand:
 def parse_update(body: Any) -> UpdateCommand:
     if not isinstance(body, dict):
         raise ValidationError("request body must be a JSON object")
-    checks = {"title": check_title, "content": check_content, "tier": check_tier, "namespace": check_namespace,
+    checks: dict[str, Callable[[Any], Any]] = {"title": check_title, "content": check_content, "tier": check_tier, "namespace": check_namespace,
               "tags": check_tags, "priority": check_priority, "confidence": check_confidence,
               "expires_at": lambda v: check_expires_at(v, now=None), "metadata": check_metadata}
     values = {name: check(body[name]) for name, check in checks.items() if body.get(name) is not None}

@@ -6,8 +6,8 @@ import os
 import socket
 import uuid
 
-from producers.validation import check_agent_id
 from producers.errors import ValidationError
+from producers.validation import check_agent_id
 
 __all__ = ["resolve_cli_agent", "resolve_http_agent"]
 

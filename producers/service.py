@@ -20,7 +20,17 @@ from producers.commands import CreateCommand, ListQuery, RecallQuery, UpdateComm
 from producers.errors import ConflictError, NotFoundError, ValidationError
 from producers.validation import check_id
 from projectors import MemoryFilter, MemoryQueries, ProjectionRunner, ScoredMemory, count_tokens
-from schemas import SCHEMA_VERSION, Envelope, Memory, NodeKey, encode_payload, format_ts, now_ts, parse_ts, sign
+from schemas import (
+    SCHEMA_VERSION,
+    Envelope,
+    Memory,
+    NodeKey,
+    encode_payload,
+    format_ts,
+    now_ts,
+    parse_ts,
+    sign,
+)
 from schemas.events import (
     EventPayload,
     MemoryChanges,
@@ -275,9 +285,9 @@ class MemoryService:
         return MemoryFilter(namespace=q.namespace, tier=q.tier, min_priority=q.min_priority, since=q.since,
                             until=q.until, tag=q.tag, agent_id=q.agent_id, as_agent=q.as_agent, now=now)
 
-    async def list(self, q: ListQuery) -> list[Memory]:
+    async def list_memories(self, q: ListQuery) -> list[Memory]:
         await self._caught_up()
-        return self.queries.list(self.memory_filter(q, now=now_ts()), limit=q.limit, offset=q.offset)
+        return self.queries.list_memories(self.memory_filter(q, now=now_ts()), limit=q.limit, offset=q.offset)
 
     async def search(self, text: str, q: ListQuery) -> list[Memory]:
         if not text.strip():

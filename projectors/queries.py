@@ -89,7 +89,7 @@ class MemoryQueries(ABC):
     def find_by_title(self, title: str, namespace: str) -> Memory | None: ...
 
     @abstractmethod
-    def list(self, flt: MemoryFilter, *, limit: int, offset: int) -> list[Memory]:
+    def list_memories(self, flt: MemoryFilter, *, limit: int, offset: int) -> list[Memory]:
         """Unexpired memories, highest priority first, then most recently updated."""
 
     @abstractmethod

@@ -9,10 +9,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from producers.cli.spec import VerbSpec, emit, open_node, print_memories
 from producers.commands import parse_create, parse_list_query, parse_recall, parse_update
 from producers.errors import ValidationError
 from producers.identity import resolve_cli_agent
-from producers.cli.spec import VerbSpec, emit, open_node, print_memories
 from producers.node import NodeConfig
 from producers.service import round_score
 from producers.validation import MAX_BULK
@@ -94,7 +94,7 @@ async def _get(args: argparse.Namespace, config: NodeConfig) -> int:
 async def _list(args: argparse.Namespace, config: NodeConfig) -> int:
     q = parse_list_query(_filter_params(args))
     async with open_node(config) as node:
-        print_memories(await node.service.list(q), as_json=args.json)
+        print_memories(await node.service.list_memories(q), as_json=args.json)
     return 0
 
 

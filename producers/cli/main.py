@@ -56,10 +56,11 @@ def emit(value: Any) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return asyncio.run(args.run(args, _config(args)))
+        code: int = asyncio.run(args.run(args, _config(args)))
+        return code
     except KeyboardInterrupt:
         return 130
-    except Exception as exc:  # noqa: BLE001 - the one error boundary of the CLI
+    except Exception as exc:
         reply = reply_for(exc)
         message = reply.body.get("error", str(exc))
         if getattr(args, "json", False):

@@ -95,7 +95,7 @@ class Api:
             try:
                 self._authorize(request)
                 response = await handler(request)
-            except Exception as exc:  # noqa: BLE001 - the one error boundary of the HTTP surface
+            except Exception as exc:
                 reply = reply_for(exc)
                 if reply.status >= 500:
                     log.error("%s %s failed: %r", request.method, request.url.path, exc)
@@ -179,8 +179,8 @@ class Api:
         memory, write = await self.service.promote(request.path_params["id"], agent_id=self.agent(request))
         return JSONBody(_written({"id": memory.id, "promoted": True, "tier": memory.tier}, write))
 
-    async def list(self, request: Request) -> Response:
-        memories = await self.service.list(parse_list_query(dict(request.query_params)))
+    async def list_memories(self, request: Request) -> Response:
+        memories = await self.service.list_memories(parse_list_query(dict(request.query_params)))
         return JSONBody({"memories": [m.to_api() for m in memories], "count": len(memories)})
 
     async def search(self, request: Request) -> Response:
@@ -268,7 +268,7 @@ def create_app(node: Node, *, api_key: str | None = None) -> Starlette:
         Route(f"{v1}/health", e(api.health), methods=["GET"]),
         Route("/metrics", e(api.metrics), methods=["GET"]),
         Route(f"{v1}/metrics", e(api.metrics), methods=["GET"]),
-        Route(f"{v1}/memories", e(api.list), methods=["GET"]),
+        Route(f"{v1}/memories", e(api.list_memories), methods=["GET"]),
         Route(f"{v1}/memories", e(api.create), methods=["POST"]),
         Route(f"{v1}/memories/bulk", e(api.bulk), methods=["POST"]),
         Route(f"{v1}/memories/{{id}}", e(api.get), methods=["GET"]),

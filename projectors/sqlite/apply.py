@@ -116,7 +116,7 @@ def apply_updated(db: sqlite3.Connection, event: MemoryUpdated) -> None:
         msg = f"title {title!r} already exists in namespace {namespace!r} (memory {clash['id']})"
         raise Inapplicable(msg)
     assignments = ", ".join(f"{name} = ?" for name in sets)
-    db.execute(f"UPDATE memories SET {assignments} WHERE id = ?", (*sets.values(), event.id))  # noqa: S608
+    db.execute(f"UPDATE memories SET {assignments} WHERE id = ?", (*sets.values(), event.id))
 
 
 def apply_deleted(db: sqlite3.Connection, event: MemoryDeleted) -> None:

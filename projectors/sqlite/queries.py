@@ -7,7 +7,14 @@ import sqlite3
 from typing import Any
 
 from projectors.fts import EMPTY_QUERY, fts_query
-from projectors.queries import AmbiguousIdError, MemoryFilter, MemoryQueries, NamespaceCount, ScoredMemory, Stats
+from projectors.queries import (
+    AmbiguousIdError,
+    MemoryFilter,
+    MemoryQueries,
+    NamespaceCount,
+    ScoredMemory,
+    Stats,
+)
 from schemas import Memory
 
 __all__ = ["SQLiteMemoryQueries", "row_to_memory"]
@@ -107,7 +114,7 @@ class SQLiteMemoryQueries(MemoryQueries):
         row = self._one(f"SELECT {_COLUMNS} FROM memories WHERE title = ? AND namespace = ?", (title, namespace))
         return row_to_memory(row) if row is not None else None
 
-    def list(self, flt: MemoryFilter, *, limit: int, offset: int) -> list[Memory]:
+    def list_memories(self, flt: MemoryFilter, *, limit: int, offset: int) -> list[Memory]:
         params: dict[str, Any] = {"limit": limit, "offset": offset}
         sql = (f"SELECT {_M_COLUMNS} FROM memories m WHERE {_where(flt, params)} "
                "ORDER BY m.priority DESC, m.updated_at DESC LIMIT :limit OFFSET :offset")

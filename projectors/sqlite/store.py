@@ -95,7 +95,8 @@ class SQLiteReadModel(ReadModel):
 
     def _reject(self, record: LogRecord, reason: str) -> None:
         self._db.execute(
-            'INSERT OR REPLACE INTO rejected_events (partition, "offset", event_id, type, reason) VALUES (?, ?, ?, ?, ?)',
+            'INSERT OR REPLACE INTO rejected_events (partition, "offset", event_id, type, reason) '
+            "VALUES (?, ?, ?, ?, ?)",
             (record.partition, record.offset, record.event.event_id, record.event.envelope.type, reason))
 
     def rejected_count(self) -> int:

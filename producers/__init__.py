@@ -1,0 +1,29 @@
+"""The command side: validation, the command service, and the HTTP and CLI surfaces over it."""
+
+from __future__ import annotations
+
+from producers.errors import (
+    AuthError,
+    CommandError,
+    ConflictError,
+    NotFoundError,
+    UnavailableError,
+    ValidationError,
+    reply_for,
+)
+from producers.node import Node, NodeConfig
+from producers.service import MemoryService, ServiceConfig
+
+__all__ = [
+    "AuthError",
+    "CommandError",
+    "ConflictError",
+    "MemoryService",
+    "Node",
+    "NodeConfig",
+    "NotFoundError",
+    "ServiceConfig",
+    "UnavailableError",
+    "ValidationError",
+    "reply_for",
+]
