@@ -112,9 +112,10 @@ class UpdateCommand:
 def parse_update(body: Any) -> UpdateCommand:
     if not isinstance(body, dict):
         raise ValidationError("request body must be a JSON object")
-    checks: dict[str, Callable[[Any], Any]] = {"title": check_title, "content": check_content, "tier": check_tier, "namespace": check_namespace,
-              "tags": check_tags, "priority": check_priority, "confidence": check_confidence,
-              "expires_at": lambda v: check_expires_at(v, now=None), "metadata": check_metadata}
+    checks: dict[str, Callable[[Any], Any]] = {
+        "title": check_title, "content": check_content, "tier": check_tier, "namespace": check_namespace,
+        "tags": check_tags, "priority": check_priority, "confidence": check_confidence,
+        "expires_at": lambda v: check_expires_at(v, now=None), "metadata": check_metadata}
     values = {name: check(body[name]) for name, check in checks.items() if body.get(name) is not None}
     return UpdateCommand(**values)
 

@@ -58,7 +58,7 @@ def _fail(where: str, reason: str) -> PayloadError:
     return PayloadError(where, reason)
 
 
-def _convert(hint: Any, value: Any, where: str) -> Any:  # noqa: PLR0911 - one branch per JSON kind
+def _convert(hint: Any, value: Any, where: str) -> Any:
     origin = get_origin(hint)
     if hint is Any or hint is object:
         return value
@@ -132,7 +132,7 @@ def json_schema(cls: type) -> dict[str, Any]:
     return _schema(cls, omit_none=False)
 
 
-def _schema(hint: Any, *, omit_none: bool) -> dict[str, Any]:  # noqa: PLR0911
+def _schema(hint: Any, *, omit_none: bool) -> dict[str, Any]:
     origin = get_origin(hint)
     if hint is Any or hint is object:
         return {}

@@ -5,7 +5,16 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from schemas import SCHEMA_VERSION, Envelope, NodeKey, SignedEvent, load_or_create_node_key, new_event_id, now_ts, sign
+from schemas import (
+    SCHEMA_VERSION,
+    Envelope,
+    NodeKey,
+    SignedEvent,
+    load_or_create_node_key,
+    new_event_id,
+    now_ts,
+    sign,
+)
 
 
 def node_key(tmp: Path, key_id: str = "test-node") -> NodeKey:

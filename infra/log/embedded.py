@@ -15,7 +15,13 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from infra.log.base import Clock, EventLog, LogPosition, LogRecord
-from infra.log.errors import AppendConflictError, LogClosedError, LogCorruptError, LogError, LogUnavailableError
+from infra.log.errors import (
+    AppendConflictError,
+    LogClosedError,
+    LogCorruptError,
+    LogError,
+    LogUnavailableError,
+)
 from schemas import SchemaError, SignedEvent
 
 __all__ = ["EmbeddedLog"]
