@@ -15,8 +15,8 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from infra.log import Clock, EventLog, LogRecord, clock_covers
-from projectors.errors import ProjectionStoppedError, WaitTimeoutError
+from infra.log import Clock, EventLog, LogError, LogRecord, clock_covers
+from projectors.errors import ProjectionStoppedError, ReadModelError, WaitTimeoutError
 from schemas import Keyring, SchemaError, verify
 
 __all__ = ["ApplyResult", "ProjectionRunner", "ReadModel", "Verdict"]
@@ -109,10 +109,20 @@ class ProjectionRunner:
             self._task = asyncio.create_task(self._run(), name="projection-runner")
 
     async def _run(self) -> None:
+        backoff = 0.05
         try:
             while True:
-                if not await self.step():
-                    await self._log.wait_for_append(self._position, timeout=0.2)
+                try:
+                    if not await self.step():
+                        await self._log.wait_for_append(self._position, timeout=0.2)
+                    backoff = 0.05
+                except (LogError, ReadModelError) as exc:
+                    if isinstance(exc, LogError) and not exc.retriable:
+                        raise
+                    # A log outage or a busy read model is temporary: keep the position and try again.
+                    log.warning("projector waiting %.2fs after: %s", backoff, exc)
+                    await asyncio.sleep(backoff)
+                    backoff = min(backoff * 2, 2.0)
         except asyncio.CancelledError:
             raise
         except BaseException as exc:

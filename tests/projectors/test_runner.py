@@ -1,0 +1,73 @@
+"""The projector runtime: waits, retries on a retriable log outage, and reports a fatal failure to waiters."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from infra.log import Clock, LogError, LogRecord, LogUnavailableError
+from infra.log.embedded import EmbeddedLog
+from projectors import ProjectionRunner, ProjectionStoppedError, SQLiteReadModel, WaitTimeoutError
+from schemas import Keyring, NodeKey
+from tests.factories import node_key, signed
+
+
+class FlakyLog(EmbeddedLog):
+    """An embedded log whose reads fail ``failures`` times with the given error."""
+
+    def __init__(self, path: Path, error: LogError, failures: int) -> None:
+        super().__init__(path)
+        self.error = error
+        self.failures = failures
+
+    async def read(self, *, after: Clock | None = None, limit: int = 1000) -> list[LogRecord]:
+        if self.failures > 0:
+            self.failures -= 1
+            raise self.error
+        return await super().read(after=after, limit=limit)
+
+
+@pytest.fixture
+def key(tmp_path: Path) -> NodeKey:
+    return node_key(tmp_path)
+
+
+@pytest.fixture
+async def model(tmp_path: Path) -> AsyncIterator[SQLiteReadModel]:
+    m = SQLiteReadModel(tmp_path / "rm.db")
+    yield m
+    m.close()
+
+
+async def test_runner_rides_out_a_retriable_outage(tmp_path: Path, key: NodeKey, model: SQLiteReadModel) -> None:
+    log = FlakyLog(tmp_path / "log.db", LogUnavailableError("no leader"), failures=3)
+    runner = ProjectionRunner(log, model, Keyring({key.key_id: key.public_bytes}))
+    runner.start()
+    (pos,) = await log.append([signed(key)])
+    assert (await runner.wait({pos.partition: pos.offset}, timeout=5))[pos.partition] == pos.offset
+    await runner.stop()
+    await log.close()
+
+
+async def test_fatal_failure_reaches_waiters(tmp_path: Path, key: NodeKey, model: SQLiteReadModel) -> None:
+    log = FlakyLog(tmp_path / "log.db", LogError("disk on fire"), failures=1)
+    runner = ProjectionRunner(log, model, Keyring({key.key_id: key.public_bytes}))
+    runner.start()
+    (pos,) = await log.append([signed(key)])
+    with pytest.raises(ProjectionStoppedError) as info:
+        await runner.wait({pos.partition: pos.offset}, timeout=5)
+    assert "disk on fire" in str(info.value.cause)
+    await runner.stop()
+    await log.close()
+
+
+async def test_wait_times_out_plainly(tmp_path: Path, model: SQLiteReadModel) -> None:
+    log = EmbeddedLog(tmp_path / "log.db")
+    runner = ProjectionRunner(log, model, Keyring())
+    runner.start()
+    with pytest.raises(WaitTimeoutError, match=r"within 0\.2s"):
+        await runner.wait({"ai-memory": 99}, timeout=0.2)
+    await runner.stop()
+    await log.close()
