@@ -9,6 +9,7 @@ import os
 
 import uvicorn
 
+from infra.log import redact_url
 from producers.http import create_app
 from producers.node import Node, NodeConfig
 
@@ -40,7 +41,7 @@ async def serve(config: NodeConfig, *, host: str, port: int, api_key: str | None
         server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="off",
                                                access_log=False))
         log.info("ai-memory node %s serving http://%s:%d/api/v1 (log %s, api key %s)", node.key.key_id, host, port,
-                 node.log.url, "required" if api_key else "off")
+                 redact_url(node.log.url), "required" if api_key else "off")
         await server.serve()
         gc_task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
