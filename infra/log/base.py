@@ -10,7 +10,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from schemas import SignedEvent
 
@@ -66,6 +66,11 @@ class EventLog(ABC):
     @abstractmethod
     def url(self) -> str:
         """Where this log lives, without secrets (for status pages and errors)."""
+
+    def describe(self) -> dict[str, Any]:
+        """What this backend is and guarantees, for stats and health pages (never secrets)."""
+        return {"backend": type(self).__name__, "atomic_batches": self.ATOMIC_BATCHES,
+                "supports_expected": self.SUPPORTS_EXPECTED, "dedup_forever": self.DEDUP_FOREVER}
 
     @abstractmethod
     async def append(self, events: Sequence[SignedEvent], *, expected: Clock | None = None) -> list[LogPosition]:

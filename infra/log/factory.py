@@ -2,6 +2,8 @@
 
     (empty) or sqlite:///path/to/log.db     the embedded log (default: <data dir>/log.db)
     nats://host:port[,host:port...][/stream] NATS JetStream (stream default "ai-memory")
+    kafka://host:port[,host:port...][/topic][?partitions=8&replication=1&dedup_window=10000]
+                                             Kafka (topic default "ai-memory", created if missing)
 """
 
 from __future__ import annotations
@@ -44,5 +46,9 @@ async def open_log(config: LogConfig) -> EventLog:
         from infra.log.jetstream import JetStreamLog
 
         return await JetStreamLog.connect(url, stream=config.stream, replicas=config.replicas)
-    msg = f"unsupported log URL {redact_url(url)!r}: use sqlite:///path or nats://host:port"
+    if url.startswith("kafka://"):
+        from infra.log.kafka import KafkaLog
+
+        return await KafkaLog.connect(url, topic=config.stream, replication=config.replicas)
+    msg = f"unsupported log URL {redact_url(url)!r}: use sqlite:///path, nats://host:port or kafka://host:port"
     raise LogError(msg)
