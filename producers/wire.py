@@ -62,7 +62,8 @@ async def stats_body(node: Node) -> dict[str, Any]:
         "total": stats.total, "by_tier": stats.by_tier, "by_namespace": stats.by_namespace,
         "expiring_soon": stats.expiring_soon, "links_count": 0, "db_size_bytes": stats.db_size_bytes,
         "dim_violations": 0, "index_evictions_total": 0,
-        "log": {"url": redact_url(node.log.url), "end_offsets": await node.log.end_offsets()},
+        "log": {"url": redact_url(node.log.url), "end_offsets": await node.log.end_offsets(),
+                "backend": node.log.describe()},
         "projector": {"position": node.runner.position, "applied_events": node.model.applied_count(),
                       "rejected_events": node.model.rejected_count()},
     }

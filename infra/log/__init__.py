@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from infra.log.base import Clock, EventLog, LogPosition, LogRecord, clock_covers, merge_clocks
+from infra.log.copy import CopyResult, copy_log
 from infra.log.errors import (
     AppendConflictError,
     LogClosedError,
@@ -15,6 +16,7 @@ from infra.log.factory import LogConfig, open_log, redact_url
 __all__ = [
     "AppendConflictError",
     "Clock",
+    "CopyResult",
     "EventLog",
     "LogClosedError",
     "LogConfig",
@@ -24,6 +26,7 @@ __all__ = [
     "LogRecord",
     "LogUnavailableError",
     "clock_covers",
+    "copy_log",
     "merge_clocks",
     "open_log",
     "redact_url",

@@ -1,4 +1,5 @@
-"""The log verbs: ``log`` (tail, follow), ``rebuild`` (replay into a fresh read model), ``verify`` (audit)."""
+"""The log verbs: ``log`` (tail, follow; ``log copy`` between backends),
+``rebuild`` (replay into a fresh read model), ``verify`` (audit)."""
 
 from __future__ import annotations
 
@@ -6,13 +7,15 @@ import argparse
 import base64
 import json
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from tqdm import tqdm
 
-from infra.log import LogConfig, LogRecord, open_log
+from infra.log import LogConfig, LogRecord, copy_log, open_log, redact_url
 from producers.cli.spec import VerbSpec, emit
+from producers.errors import ValidationError
 from producers.node import NodeConfig
 from projectors.rebuild import rebuild_sqlite
 from schemas import Keyring, SchemaError, verify
@@ -46,6 +49,26 @@ def _show(record: LogRecord, args: argparse.Namespace) -> None:
         return
     print(f"{record.partition}@{record.offset}  {env.ts}  {env.type:<16} {env.namespace}  by {env.actor}  "
           f"{json.dumps(env.payload, ensure_ascii=False)[:160]}", flush=True)
+
+
+async def _log(args: argparse.Namespace, config: NodeConfig) -> int:
+    return await (_copy if args.action == "copy" else _tail)(args, config)
+
+
+async def _copy(args: argparse.Namespace, config: NodeConfig) -> int:
+    if not args.to_url:
+        raise ValidationError("log copy needs --to URL (and --from URL, default this node's log)")
+    source_config = replace(_log_config(config), url=args.from_url) if args.from_url else _log_config(config)
+    async with await open_log(source_config) as source, \
+            await open_log(replace(_log_config(config), url=args.to_url)) as target:
+        total = sum((await source.end_offsets()).values())
+        with tqdm(total=total, unit="ev", desc="copy", file=sys.stderr, disable=args.quiet or None) as bar:
+            result = await copy_log(source, target, progress=lambda n: bar.update(n - bar.n))
+    out = {"from": redact_url(source.url), "to": redact_url(target.url), "copied": result.copied,
+           "skipped": result.skipped, "target_end": result.target_end}
+    emit(out) if args.json else print(f"copied {result.copied} events ({result.skipped} already there) "
+                                      f"from {out['from']} to {out['to']}")
+    return 0
 
 
 async def _tail(args: argparse.Namespace, config: NodeConfig) -> int:
@@ -107,12 +130,16 @@ async def _verify(args: argparse.Namespace, config: NodeConfig) -> int:
 
 
 def _tail_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("action", choices=["tail"], help="tail: print events")
+    p.add_argument("action", choices=["tail", "copy"],
+                   help="tail: print events; copy: copy every event to another log (--from, --to)")
     p.add_argument("--follow", "-f", action="store_true", help="keep printing new events as they arrive")
     p.add_argument("--last", type=int, default=20, help="start this many events before the end (default 20)")
     p.add_argument("--after", type=int, help="start after this offset instead")
     p.add_argument("--type", help="only events of this type, e.g. memory.stored")
     p.add_argument("--signatures", action="store_true", help="include signatures in --json output")
+    p.add_argument("--from", dest="from_url", help="copy: the source log URL (default: this node's log)")
+    p.add_argument("--to", dest="to_url", help="copy: the target log URL (sqlite:///…, nats://…, kafka://…)")
+    p.add_argument("--quiet", "-q", action="store_true", help="copy: no progress bar")
 
 
 def _rebuild_args(p: argparse.ArgumentParser) -> None:
@@ -126,7 +153,8 @@ def _verify_args(p: argparse.ArgumentParser) -> None:
 
 
 VERBS = [
-    VerbSpec("log", "read the event log: `log tail [-f]`", _tail_args, _tail),
+    VerbSpec("log", "read the event log: `log tail [-f]`; copy it to another backend: `log copy --to URL`",
+             _tail_args, _log),
     VerbSpec("rebuild", "replay the whole log into a fresh read model (with progress)", _rebuild_args, _rebuild),
     VerbSpec("verify", "check every event's signature; exit 8 if any does not verify", _verify_args, _verify),
 ]
