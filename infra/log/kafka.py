@@ -427,7 +427,7 @@ class KafkaLog(EventLog):
         runs: dict[int, list[LogRecord]] = {}
         wanted: dict[int, tuple[int, int]] = {}
         for p, start in starts.items():
-            run = self._cached(p, start, limit)
+            run = self._cached(p, start)
             runs[p] = run
             last = run[-1].offset if run else start
             if len(run) < limit and ends[p] > last:
@@ -436,12 +436,12 @@ class KafkaLog(EventLog):
             runs[p] = runs[p] + more
         return self._merge(runs, starts, limit)
 
-    def _cached(self, partition: int, start: int, limit: int) -> list[LogRecord]:
+    def _cached(self, partition: int, start: int) -> list[LogRecord]:
         """Records after ``start`` left over from an earlier fetch (valid only if they continue ``start``)."""
         first, records = self._ahead.pop(partition, (0, []))
         if first > start + 1:
             return []
-        return [r for r in records if r.offset > start][:limit]
+        return [r for r in records if r.offset > start]
 
     def _merge(self, runs: dict[int, list[LogRecord]], starts: dict[int, int], limit: int) -> list[LogRecord]:
         """The first ``limit`` records of the deterministic merge; the rest is kept for the next read."""
@@ -458,9 +458,10 @@ class KafkaLog(EventLog):
         return [record for _ts, _p, record in merged]
 
     async def _fetch(self, wanted: dict[int, tuple[int, int]], ends: dict[int, int]) -> dict[int, list[LogRecord]]:
-        """For each partition, up to ``count`` records after our offset ``start`` (``wanted[p] = (start, count)``).
+        """For each partition, the records after our offset ``start`` (``wanted[p] = (start, count)``), in order.
 
-        A partition is done when it has ``count`` records or reached its end (``ends``, our offsets).
+        A partition is done when it has ``count`` records or reached its end (``ends``, our offsets); it may hold
+        more than ``count`` (what one fetch brought), which ``read`` keeps for the next call.
         """
         out: dict[int, list[LogRecord]] = {p: [] for p in wanted}
         if not wanted:
@@ -479,8 +480,8 @@ class KafkaLog(EventLog):
                             raise LogUnavailableError(f"Kafka {self._topic!r}: fetch timed out")
                         batch = await self._reader.getmany(*(tps[p] for p in need), timeout_ms=200)
                         for tp, messages in batch.items():
-                            room = wanted[tp.partition][1] - len(out[tp.partition])
-                            out[tp.partition].extend(self._record(m) for m in messages[:room])
+                            # Keep all: records past ``count`` are the next reads' (``_ahead``), not waste.
+                            out[tp.partition].extend(self._record(m) for m in messages)
                 finally:
                     self._reader.pause(*tps.values())
         return out
