@@ -6,7 +6,8 @@
     ├── ConflictError         409, exit 4: (title, namespace) taken; carries ``existing_id``
     ├── PayloadTooLargeError  413, exit 2
     ├── AuthError             401, exit 5
-    └── UnavailableError      503, exit 6: the log or projector cannot serve now (retry)
+    ├── UnavailableError      503, exit 6: the log or projector cannot serve now (retry)
+    └── FeatureUnavailableError 501, exit 1: the feature is not built or not configured here (message says which)
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ __all__ = [
     "CommandError",
     "ConflictError",
     "ErrorReply",
+    "FeatureUnavailableError",
     "NotFoundError",
     "PayloadTooLargeError",
     "UnavailableError",
@@ -79,6 +81,13 @@ class ConflictError(CommandError):
 class UnavailableError(CommandError):
     status = 503
     exit_code = 6
+
+
+class FeatureUnavailableError(CommandError):
+    """Asked for something this node cannot do: not built yet, or needs configuration (an LLM endpoint)."""
+
+    status = 501
+    exit_code = 1
 
 
 @dataclass(frozen=True)

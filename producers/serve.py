@@ -11,6 +11,8 @@ import uvicorn
 
 from infra.log import redact_url
 from producers.http import create_app
+from producers.mcp import McpHttpEndpoint, Profile
+from producers.mcp.transport import open_llm
 from producers.node import Node, NodeConfig
 
 __all__ = ["serve"]
@@ -30,19 +32,21 @@ async def _gc_forever(node: Node, interval: float) -> None:
 
 
 async def serve(config: NodeConfig, *, host: str, port: int, api_key: str | None = None,
-                gc_interval: float = 1800.0) -> None:
+                gc_interval: float = 1800.0, profile: Profile | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     api_key = api_key or os.environ.get("AI_MEMORY_API_KEY") or None
     node = await Node.open(config)
     try:
         await node.start()
         gc_task = asyncio.create_task(_gc_forever(node, gc_interval), name="gc")
-        app = create_app(node, api_key=api_key)
+        mcp = McpHttpEndpoint(node, profile or Profile(), host=host, llm=open_llm())
+        app = create_app(node, api_key=api_key, mcp=mcp)
         server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="off",
                                                access_log=False))
-        log.info("ai-memory node %s serving http://%s:%d/api/v1 (log %s, api key %s)", node.key.key_id, host, port,
-                 redact_url(node.log.url), "required" if api_key else "off")
-        await server.serve()
+        log.info("ai-memory node %s serving http://%s:%d/api/v1 and MCP at /mcp (log %s, api key %s)",
+                 node.key.key_id, host, port, redact_url(node.log.url), "required" if api_key else "off")
+        async with mcp.running():
+            await server.serve()
         gc_task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await gc_task

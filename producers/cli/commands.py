@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from producers.cli.mcp_verb import profile_arg, resolve_profile
 from producers.cli.spec import VerbSpec, emit, open_node, print_memories
 from producers.commands import parse_create, parse_list_query, parse_recall, parse_update
 from producers.errors import ValidationError
@@ -231,7 +232,8 @@ async def _import(args: argparse.Namespace, config: NodeConfig) -> int:
 async def _serve(args: argparse.Namespace, config: NodeConfig) -> int:
     from producers.serve import serve
 
-    await serve(config, host=args.host, port=args.port, api_key=args.api_key, gc_interval=args.gc_interval_secs)
+    await serve(config, host=args.host, port=args.port, api_key=args.api_key, gc_interval=args.gc_interval_secs,
+                profile=resolve_profile(args.profile))
     return 0
 
 
@@ -240,6 +242,7 @@ def _serve_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--port", type=int, default=9077)
     p.add_argument("--api-key", default=None, help="require this key in X-API-Key or ?api_key= (env AI_MEMORY_API_KEY)")
     p.add_argument("--gc-interval-secs", type=float, default=1800.0)
+    profile_arg(p)
 
 
 def _id_arg(p: argparse.ArgumentParser) -> None:
@@ -292,7 +295,8 @@ def _none(p: argparse.ArgumentParser) -> None:
 
 
 VERBS = [
-    VerbSpec("serve", "run the HTTP API (default 127.0.0.1:9077)", _serve_args, _serve),
+    VerbSpec("serve", "run the HTTP API (default 127.0.0.1:9077) and MCP over streamable HTTP at /mcp",
+             _serve_args, _serve),
     VerbSpec("store", "store a memory", _store_args, _store),
     VerbSpec("get", "show one memory", _id_arg, _get),
     VerbSpec("list", "list memories (highest priority first)", _list_args, _list),

@@ -11,9 +11,10 @@ import asyncio
 import json
 import sys
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
-from producers.cli import commands, logtools
+from producers.cli import commands, logtools, mcp_verb
 from producers.errors import reply_for
 from producers.node import NodeConfig
 
@@ -36,8 +37,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="ai-memory", description="Persistent, event-sourced memory for AI agents. Every change is a signed "
         "event on a log; reads come from read models the projector builds from it.")
+    # The original's global `--db FILE` (found in agents' MCP configs): here the data dir FILE without its suffix.
+    parser.add_argument("--db", help=argparse.SUPPRESS)
     sub = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
-    for spec in commands.VERBS + logtools.VERBS:
+    for spec in commands.VERBS + logtools.VERBS + mcp_verb.VERBS:
         p = sub.add_parser(spec.name, help=spec.help, description=spec.help)
         _common(p)
         spec.arguments(p)
@@ -46,7 +49,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _config(args: argparse.Namespace) -> NodeConfig:
-    return NodeConfig.from_env(data_dir=args.data_dir, log_url=args.log_url, stream=args.stream)
+    data_dir = args.data_dir or (str(Path(args.db).expanduser().with_suffix("")) if args.db else None)
+    return NodeConfig.from_env(data_dir=data_dir, log_url=args.log_url, stream=args.stream)
 
 
 def emit(value: Any) -> None:

@@ -10,23 +10,29 @@ import hmac
 import json
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from producers.commands import parse_create, parse_list_query, parse_recall, parse_update
 from producers.errors import AuthError, PayloadTooLargeError, ValidationError, reply_for
 from producers.identity import resolve_http_agent
+from producers.mcp import Profile
+from producers.mcp.capabilities import document, parse_accept
 from producers.metrics import render
 from producers.node import Node
 from producers.service import MemoryService, WriteResult, round_score
 from producers.validation import MAX_BULK, check_namespace, check_tier
 from producers.wire import memory_from_import, stats_body
 from schemas import Memory, now_ts
+
+if TYPE_CHECKING:
+    from producers.mcp import McpHttpEndpoint
 
 __all__ = ["MAX_BODY_BYTES", "VERSION", "create_app"]
 
@@ -72,10 +78,11 @@ def _written(body: dict[str, Any], write: WriteResult) -> dict[str, Any]:
 
 
 class Api:
-    def __init__(self, node: Node, *, api_key: str | None) -> None:
+    def __init__(self, node: Node, *, api_key: str | None, profile: Profile | None = None) -> None:
         self.node = node
         self.service: MemoryService = node.service
         self._api_key = api_key
+        self.profile = profile or Profile()
 
     def _authorize(self, request: Request) -> None:
         if not self._api_key or request.url.path == "/api/v1/health":
@@ -114,6 +121,10 @@ class Api:
     async def health(self, request: Request) -> Response:
         return JSONBody({"status": "ok", "service": "ai-memory", "version": VERSION, "embedder_ready": False,
                          "federation_enabled": False, "node_id": self.node.key.key_id})
+
+    async def capabilities(self, request: Request) -> Response:
+        accept = parse_accept(request.headers.get("accept-capabilities"))
+        return JSONBody(await document(self.node, self.profile, accept=accept))
 
     async def metrics(self, request: Request) -> Response:
         samples = self.node.metrics.samples()
@@ -260,8 +271,26 @@ class Api:
         return JSONBody(_written({"imported": len(good), "errors": errors}, write))
 
 
-def create_app(node: Node, *, api_key: str | None = None) -> Starlette:
-    api = Api(node, api_key=api_key)
+class _Guarded:
+    """The MCP endpoint behind the same API key as the HTTP API (an ASGI app, so Starlette mounts it as is)."""
+
+    def __init__(self, api: Api, app: ASGIApp) -> None:
+        self._api = api
+        self._app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            try:
+                self._api._authorize(Request(scope))
+            except AuthError as exc:
+                await JSONBody(reply_for(exc).body, status_code=401)(scope, receive, send)
+                return
+        await self._app(scope, receive, send)
+
+
+def create_app(node: Node, *, api_key: str | None = None, mcp: McpHttpEndpoint | None = None) -> Starlette:
+    """The HTTP API; with ``mcp``, also MCP over streamable HTTP at ``/mcp`` (run it inside ``mcp.running()``)."""
+    api = Api(node, api_key=api_key, profile=mcp.profile if mcp is not None else None)
     e = api.endpoint
     v1 = "/api/v1"
     routes = [
@@ -283,5 +312,8 @@ def create_app(node: Node, *, api_key: str | None = None) -> Starlette:
         Route(f"{v1}/gc", e(api.gc), methods=["POST"]),
         Route(f"{v1}/export", e(api.export), methods=["GET"]),
         Route(f"{v1}/import", e(api.import_), methods=["POST"]),
+        Route(f"{v1}/capabilities", e(api.capabilities), methods=["GET"]),
     ]
+    if mcp is not None:
+        routes.append(Route("/mcp", _Guarded(api, mcp.asgi)))
     return Starlette(routes=routes)

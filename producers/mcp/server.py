@@ -1,0 +1,145 @@
+"""The MCP server: the official SDK's low-level ``Server`` with the original's tools, prompts and error rules.
+
+The SDK owns JSON-RPC framing, ``initialize`` and protocol-version negotiation (a client asking for 2024-11-05
+gets 2024-11-05; newer clients get what they ask for, up to 2026-07-28). This module owns what the original
+decides:
+
+- ``tools/list`` is the profile's tools, trimmed, with ``toolsVersion`` beside them;
+- a call to a tool that is unknown or not loaded is JSON-RPC -32601 with a hint naming family and profile;
+- a tool's own failure is a *successful* result with ``isError: true`` and the message as text;
+- recall, list, search and session_start answer in TOON compact unless ``format`` says otherwise; everything
+  else is pretty-printed JSON.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+import mcp_types as types
+from mcp import MCPError
+from mcp.server.context import CallNext, ServerRequestContext
+from mcp.server.lowlevel import Server
+
+from producers.errors import FeatureUnavailableError, reply_for
+from producers.mcp import toon
+from producers.mcp.capabilities import version
+from producers.mcp.identity import ClientIdentity
+from producers.mcp.llm import LlmClient
+from producers.mcp.prompts import PROMPTS, prompt_text
+from producers.mcp.registry import TOOLS_VERSION, Profile, all_tools, tools_for_profile, unloaded_hint
+from producers.mcp.tools import HANDLERS, ToolContext
+from producers.node import Node
+
+__all__ = ["McpApp", "error_text", "render"]
+
+log = logging.getLogger("ai_memory.mcp")
+
+METHOD_NOT_FOUND = -32601
+INVALID_PARAMS = -32602
+_MEMORY_LISTS = ("memory_recall", "memory_list", "memory_session_start")
+_REQUIRED = {t["name"]: tuple(t["inputSchema"].get("required", [])) for t in all_tools()}
+
+
+def error_text(exc: BaseException) -> str:
+    """The text of an ``isError`` result: the same translation as HTTP (``reply_for``), worded as the original."""
+    reply = reply_for(exc)
+    body = reply.body
+    if body.get("code") == "CONFLICT":
+        return (f"CONFLICT: {body['error']} (existing id: {body.get('existing_id')}). Pass on_conflict='merge' to "
+                "update in place or 'version' to suffix the title.")
+    message = str(body.get("error", "internal error"))
+    return "memory not found" if reply.status == 404 and message == "not found" else message
+
+
+def render(tool: str, args: dict[str, Any], value: Any) -> str:
+    """The text a successful call answers with."""
+    fmt = args.get("format", "toon_compact")
+    if tool in _MEMORY_LISTS and fmt in ("toon", "toon_compact"):
+        return toon.memories_to_toon(value, compact=fmt == "toon_compact")
+    if tool == "memory_search" and fmt in ("toon", "toon_compact"):
+        return toon.search_to_toon(value, compact=fmt == "toon_compact")
+    return json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False)
+
+
+def _client_name(ctx: ServerRequestContext[Any, Any]) -> str | None:
+    """``clientInfo.name`` from the handshake, or (2026-07-28 clients, no handshake) from the request's ``_meta``."""
+    try:
+        params = ctx.session.client_params
+        if params is not None and params.client_info.name:
+            return str(params.client_info.name)
+    except (AttributeError, RuntimeError):
+        pass
+    meta = ctx.meta or {}
+    info_meta = meta.get("io.modelcontextprotocol/clientInfo") if isinstance(meta, dict) else None
+    name = info_meta.get("name") if isinstance(info_meta, dict) else None
+    return name if isinstance(name, str) and name else None
+
+
+class McpApp:
+    """One node's MCP surface. ``build()`` gives an SDK server; stdio and streamable HTTP both serve it."""
+
+    def __init__(self, node: Node, profile: Profile, *, llm: LlmClient | None = None) -> None:
+        self.node = node
+        self.profile = profile
+        self.llm = llm
+
+    def build(self) -> Server[Any]:
+        server: Server[Any] = Server("ai-memory", version=version(), on_list_tools=self._list_tools,
+                                     on_call_tool=self._call_tool, on_list_prompts=self._list_prompts,
+                                     on_get_prompt=self._get_prompt)
+        server.middleware.append(self._tools_version)
+        return server
+
+    def context(self, client_name: str | None) -> ToolContext:
+        return ToolContext(self.node, self.profile, ClientIdentity(client_name), self.llm)
+
+    async def _tools_version(self, ctx: ServerRequestContext[Any, Any], call_next: CallNext) -> Any:
+        # The SDK's result model has no room for the original's top-level toolsVersion; add it on the way out.
+        result = await call_next(ctx)
+        if ctx.method == "tools/list" and isinstance(result, dict):
+            result["toolsVersion"] = TOOLS_VERSION
+        return result
+
+    async def _list_tools(self, ctx: ServerRequestContext[Any, Any],
+                          params: types.PaginatedRequestParams | None) -> types.ListToolsResult:
+        tools = [types.Tool.model_validate(t) for t in tools_for_profile(self.profile)]
+        return types.ListToolsResult(tools=tools)
+
+    async def call(self, name: str, args: dict[str, Any], *, client_name: str | None = None) -> tuple[str, bool]:
+        """Run one tool: ``(text, is_error)``. Raises :class:`MCPError` for protocol errors (-32601, -32602)."""
+        if not name:
+            raise MCPError(code=INVALID_PARAMS, message="missing or empty tool name")
+        if not self.profile.loads(name) or name not in HANDLERS:
+            raise MCPError(code=METHOD_NOT_FOUND, message=unloaded_hint(name))
+        try:
+            for required in _REQUIRED.get(name, ()):
+                if args.get(required) is None:
+                    return f"{required} is required", True
+            value = await HANDLERS[name](self.context(client_name), args)
+        except Exception as exc:
+            if reply_for(exc).status >= 500 and not isinstance(exc, FeatureUnavailableError):
+                log.warning("tool %s failed: %r", name, exc)
+            return error_text(exc), True
+        return render(name, args, value), False
+
+    async def _call_tool(self, ctx: ServerRequestContext[Any, Any],
+                         params: types.CallToolRequestParams) -> types.CallToolResult:
+        text, is_error = await self.call(params.name, dict(params.arguments or {}), client_name=_client_name(ctx))
+        return types.CallToolResult(content=[types.TextContent(type="text", text=text)], is_error=is_error)
+
+    async def _list_prompts(self, ctx: ServerRequestContext[Any, Any],
+                            params: types.PaginatedRequestParams | None) -> types.ListPromptsResult:
+        return types.ListPromptsResult(prompts=[types.Prompt.model_validate(p) for p in PROMPTS])
+
+    async def _get_prompt(self, ctx: ServerRequestContext[Any, Any],
+                          params: types.GetPromptRequestParams) -> types.GetPromptResult:
+        if not params.name:
+            raise MCPError(code=INVALID_PARAMS, message="missing or empty prompt name")
+        try:
+            text = prompt_text(params.name, params.arguments)
+        except Exception as exc:
+            raise MCPError(code=INVALID_PARAMS, message=error_text(exc)) from None
+        message = types.PromptMessage(role="user", content=types.TextContent(type="text", text=text))
+        return types.GetPromptResult(messages=[message])

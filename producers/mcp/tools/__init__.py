@@ -1,0 +1,17 @@
+"""Tool handlers, one module per family (plus messaging, the LLM tools, and the not-yet-available ones).
+
+:data:`HANDLERS` maps every one of the 51 tool names to its handler; a test pins that nothing is left out.
+"""
+
+from __future__ import annotations
+
+from producers.mcp.tools import core, graph, lifecycle, llm_tools, messaging, meta, missing
+from producers.mcp.tools.base import Handler, ToolContext
+from producers.mcp.tools.missing import MISSING
+
+__all__ = ["HANDLERS", "MISSING", "Handler", "ToolContext"]
+
+HANDLERS: dict[str, Handler] = {
+    **core.HANDLERS, **lifecycle.HANDLERS, **meta.HANDLERS, **messaging.HANDLERS, **llm_tools.HANDLERS,
+    **graph.HANDLERS, **missing.HANDLERS,
+}

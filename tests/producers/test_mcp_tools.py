@@ -1,0 +1,323 @@
+"""Every one of the 51 tools, called through the official MCP client over an in-process connection to a real
+node (real data dir, real log, real projector): once with valid input, once with invalid input."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import mcp_types as types
+import pytest
+from mcp import Client, MCPError
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from producers.mcp import McpApp, Profile
+from producers.mcp.llm import LlmClient, LlmConfig
+from producers.mcp.tools import MISSING
+from producers.node import Node
+
+Args = dict[str, Any]
+
+
+@dataclass
+class Ids:
+    a: str
+    b: str
+
+
+async def call(client: Client, name: str, args: Args) -> tuple[str, bool]:
+    result = await client.call_tool(name, args)
+    block = result.content[0]
+    assert isinstance(block, types.TextContent)
+    return block.text, bool(result.is_error)
+
+
+async def ok_json(client: Client, name: str, args: Args) -> Any:
+    text, is_error = await call(client, name, {**args, "format": "json"} if "format" not in args else args)
+    assert not is_error, text
+    return json.loads(text)
+
+
+def _client(node: Node, profile: str, client_name: str = "pytest-agent", llm: LlmClient | None = None) -> Client:
+    server = McpApp(node, Profile.parse(profile), llm=llm).build()
+    return Client(server, client_info=types.Implementation(name=client_name, version="1"))
+
+
+@asynccontextmanager
+async def full(node: Node) -> AsyncIterator[tuple[Client, Ids]]:
+    """A full-profile client with two memories stored. (A context manager, not a fixture: the client's task
+    group must be entered and left in the same task.)"""
+    async with _client(node, "full") as client:
+        yield client, await _seed(client)
+
+
+async def _seed(client: Client) -> Ids:
+    a = await ok_json(client, "memory_store", {"title": "Postgres 16", "content": "we run postgres 16 in prod",
+                                               "namespace": "infra/db", "tags": ["db"], "priority": 8,
+                                               "metadata": {"family": "graph"}})
+    b = await ok_json(client, "memory_store", {"title": "Redis cache", "content": "redis caches sessions",
+                                               "namespace": "infra", "tier": "long"})
+    return Ids(a["id"], b["id"])
+
+
+# (tool, valid args, check on the parsed JSON answer) for the tools that work on this node.
+VALID: list[tuple[str, Callable[[Ids], Args], Callable[[Any, Ids], bool]]] = [
+    ("memory_store", lambda i: {"title": "New", "content": "c", "scope": "team", "source": "user"},
+     lambda r, i: set(r) == {"id", "tier", "title", "namespace", "agent_id"} and r["agent_id"].startswith("ai:")),
+    ("memory_recall", lambda i: {"context": "postgres prod", "budget_tokens": 100},
+     lambda r, i: r["memories"][0]["id"] == i.a and r["meta"]["budget_tokens_used"] > 0
+     and r["meta"]["recall_mode"] == ("keyword_only" if r["mode"] == "keyword" else "hybrid")),
+    ("memory_search", lambda i: {"query": "redis"}, lambda r, i: r["count"] == 1 and r["results"][0]["id"] == i.b),
+    ("memory_list", lambda i: {"namespace": "infra"}, lambda r, i: [m["id"] for m in r["memories"]] == [i.b]),
+    ("memory_get", lambda i: {"id": i.a[:8]}, lambda r, i: r["id"] == i.a and r["links"] == []),
+    ("memory_load_family", lambda i: {"family": "graph"}, lambda r, i: r["count"] == 1 and r["k"] == 20),
+    ("memory_smart_load", lambda i: {"intent": "trace the knowledge graph"},
+     lambda r, i: r["chosen_family"] == "graph" and r["count"] == 1 and r["chosen_family_source"] == "keyword"),
+    ("memory_update", lambda i: {"id": i.b, "priority": 9, "metadata": {"x": 1}},
+     lambda r, i: r["updated"] and r["memory"]["priority"] == 9 and "agent_id" in r["memory"]["metadata"]),
+    ("memory_promote", lambda i: {"id": i.a}, lambda r, i: r == {"promoted": True, "mode": "tier", "id": i.a,
+                                                                 "tier": "long"}),
+    ("memory_forget", lambda i: {"namespace": "infra", "dry_run": True},
+     lambda r, i: r == {"would_delete": 1, "dry_run": True}),
+    ("memory_gc", lambda i: {"dry_run": False}, lambda r, i: r == {"collected": 0, "dry_run": False}),
+    ("memory_delete", lambda i: {"id": i.b}, lambda r, i: r == {"deleted": True}),
+    ("memory_stats", lambda i: {}, lambda r, i: r["total"] == 2 and "projector" in r),
+    ("memory_get_taxonomy", lambda i: {"namespace_prefix": "infra/"},
+     lambda r, i: r["total_count"] == 2 and r["tree"]["children"][0]["name"] == "db"),
+    ("memory_capabilities", lambda i: {}, lambda r, i: r["schema_version"] == "3" and len(r["tools"]) == 51
+     and r["families"]["families"][0]["name"] == "core" and r["event_sourced"]["projector"]["lag_total"] == 0),
+    ("memory_session_start", lambda i: {"namespace": "infra"},
+     lambda r, i: r["mode"] == "session_start" and r["count"] == 1),
+    ("memory_agent_register", lambda i: {"agent_id": "bot-1", "agent_type": "ai:claude-opus-4.7",
+                                         "capabilities": ["recall"]},
+     lambda r, i: r["registered"] and r["agent_type"] == "ai:claude-opus-4.7"),
+    ("memory_agent_list", lambda i: {}, lambda r, i: r == {"count": 0, "agents": []}),
+    ("memory_notify", lambda i: {"target_agent_id": "bot-2", "title": "hi", "payload": "ping"},
+     lambda r, i: r["to"] == "bot-2" and r["namespace"] == "_messages/bot-2"),
+    ("memory_inbox", lambda i: {"agent_id": "bot-2"}, lambda r, i: r["count"] == 0 and r["unread_only"] is False),
+]
+
+# (tool, invalid args, expected message fragment) for every tool.
+INVALID: list[tuple[str, Args, str]] = [
+    ("memory_store", {"title": "t"}, "content is required"),
+    ("memory_recall", {"context": "x", "since": "yesterday"}, "since is not valid RFC3339"),
+    ("memory_search", {"query": "x", "tier": "huge"}, "invalid tier 'huge'"),
+    ("memory_list", {"limit": -1}, "limit must be at least 0"),
+    ("memory_get", {"id": "no-such-id"}, "memory not found"),
+    ("memory_load_family", {"family": "Core"}, "uppercase"),
+    ("memory_smart_load", {"intent": "x", "k": "many"}, "k must be an integer"),
+    ("memory_update", {"id": "x", "priority": 11}, "priority must be between 1 and 10"),
+    ("memory_promote", {"id": "x", "to_namespace": "a"}, "issue #6"),
+    ("memory_forget", {}, "at least one of namespace, pattern, or tier is required"),
+    ("memory_gc", {"dry_run": "yes"}, "dry_run must be a boolean"),
+    ("memory_delete", {}, "id is required"),
+    ("memory_stats", {"unexpected": 1}, ""),
+    ("memory_get_taxonomy", {"namespace_prefix": "a b"}, "namespace cannot contain spaces"),
+    ("memory_capabilities", {"family": "nope"}, "unknown family 'nope'"),
+    ("memory_session_start", {"limit": "ten"}, "limit must be an integer"),
+    ("memory_agent_register", {"agent_id": "a", "agent_type": "robot"}, "invalid agent_type 'robot'"),
+    ("memory_agent_list", {"unexpected": 1}, ""),
+    ("memory_notify", {"target_agent_id": "bad id", "title": "t", "payload": "p"}, "invalid character ' '"),
+    ("memory_inbox", {"agent_id": "bad id"}, "invalid character ' '"),
+    ("memory_expand_query", {}, "query is required"),
+    ("memory_auto_tag", {}, "id is required"),
+    ("memory_detect_contradiction", {"id_a": "x"}, "id_b is required"),
+    *[(name, {}, "is required") for name in ("memory_kg_query", "memory_kg_timeline", "memory_link",
+                                             "memory_get_links", "memory_entity_register", "memory_replay",
+                                             "memory_entity_get_by_alias", "memory_find_paths",
+                                             "memory_kg_invalidate", "memory_consolidate",
+                                             "memory_namespace_set_standard", "memory_namespace_get_standard",
+                                             "memory_namespace_clear_standard", "memory_pending_approve",
+                                             "memory_pending_reject", "memory_subscribe", "memory_unsubscribe",
+                                             "memory_subscription_replay", "memory_archive_restore",
+                                             "memory_check_duplicate")],
+    *[(name, {"limit": "x"}, "not available on this node") for name in (
+        "memory_verify", "memory_pending_list", "memory_quota_status", "memory_list_subscriptions",
+        "memory_subscription_dlq_list", "memory_archive_list", "memory_archive_purge", "memory_archive_stats")],
+]
+
+# Valid input for the tools whose feature is missing here: they must say so, not pretend.
+MISSING_VALID: dict[str, Args] = {
+    "memory_kg_query": {"source_id": "a"}, "memory_kg_timeline": {"source_id": "a"},
+    "memory_kg_invalidate": {"source_id": "a", "target_id": "b", "relation": "related_to"},
+    "memory_link": {"source_id": "a", "target_id": "b"}, "memory_get_links": {"id": "a"},
+    "memory_verify": {"link_id": "a--related_to-->b"}, "memory_find_paths": {"source_id": "a", "target_id": "b"},
+    "memory_consolidate": {"ids": ["a", "b"], "title": "t"}, "memory_replay": {"memory_id": "a"},
+    "memory_entity_register": {"canonical_name": "PG", "namespace": "infra"},
+    "memory_entity_get_by_alias": {"alias": "pg"},
+    "memory_namespace_set_standard": {"namespace": "infra", "id": "a"},
+    "memory_namespace_get_standard": {"namespace": "infra"}, "memory_namespace_clear_standard": {"namespace": "a"},
+    "memory_pending_list": {}, "memory_pending_approve": {"id": "p"}, "memory_pending_reject": {"id": "p"},
+    "memory_quota_status": {}, "memory_subscribe": {"url": "https://example.test/hook"},
+    "memory_unsubscribe": {"id": "s"}, "memory_list_subscriptions": {},
+    "memory_subscription_replay": {"subscription_id": "s", "since": "2026-01-01T00:00:00Z"},
+    "memory_subscription_dlq_list": {}, "memory_archive_list": {}, "memory_archive_restore": {"id": "a"},
+    "memory_archive_purge": {"older_than_days": 30}, "memory_archive_stats": {},
+    "memory_check_duplicate": {"title": "t", "content": "c"},
+}
+
+
+def test_tables_cover_all_51_tools() -> None:
+    llm_tools = {"memory_expand_query", "memory_auto_tag", "memory_detect_contradiction"}
+    assert {t for t, _, _ in VALID} | set(MISSING_VALID) | llm_tools == {t for t, _, _ in INVALID}
+    assert len({t for t, _, _ in INVALID}) == 51
+
+
+@pytest.mark.parametrize(("tool", "make_args", "check"), VALID, ids=[v[0] for v in VALID])
+async def test_valid_call(node: Node, tool: str, make_args: Callable[[Ids], Args],
+                          check: Callable[[Any, Ids], bool]) -> None:
+    async with full(node) as (client, ids):
+        answer = await ok_json(client, tool, make_args(ids))
+    assert check(answer, ids), answer
+
+
+@pytest.mark.parametrize(("tool", "args", "fragment"), INVALID, ids=[v[0] for v in INVALID])
+async def test_invalid_call(node: Node, tool: str, args: Args, fragment: str) -> None:
+    async with full(node) as (client, _):
+        text, is_error = await call(client, tool, args)
+    if tool in ("memory_stats", "memory_agent_list"):
+        assert not is_error  # they take no parameters: unknown ones are ignored, as in the original
+        return
+    assert is_error and fragment in text, text
+
+
+@pytest.mark.parametrize("tool", sorted(MISSING_VALID))
+async def test_missing_features_say_what_is_missing(node: Node, tool: str) -> None:
+    async with _client(node, "full") as client:
+        text, is_error = await call(client, tool, MISSING_VALID[tool])
+    assert is_error and text == MISSING[tool]
+
+
+async def test_toon_is_the_default_for_memory_lists(node: Node) -> None:
+    async with full(node) as (client, ids):
+        await _toon_checks(client, ids)
+
+
+async def _toon_checks(client: Client, ids: Ids) -> None:
+    mode = (await ok_json(client, "memory_recall", {"context": "postgres", "limit": 1}))["mode"]
+    text, _ = await call(client, "memory_recall", {"context": "postgres", "limit": 1})
+    lines = text.splitlines()
+    assert lines[0] == f"count:1|mode:{mode}|tokens_used:6"
+    assert lines[1] == "memories[id|title|tier|namespace|priority|score|tags|agent_id]:"
+    assert lines[2].startswith(f"{ids.a}|Postgres 16|mid|infra/db|8|") and lines[2].endswith(r"|db|" + _agent(text))
+    text, _ = await call(client, "memory_list", {"format": "toon"})
+    assert "|created_at|updated_at|metadata]:" in text.splitlines()[1]
+    text, _ = await call(client, "memory_search", {"query": "redis"})
+    assert text.startswith("count:1\nmemories[")
+    text, _ = await call(client, "memory_session_start", {})
+    assert text.startswith("count:2|mode:session_start\n")
+    text, _ = await call(client, "memory_stats", {"format": "toon"})
+    assert json.loads(text)["total"] == 2  # other tools answer pretty JSON whatever the format
+
+
+def _agent(toon_text: str) -> str:
+    return toon_text.splitlines()[2].rsplit("|", 1)[1]
+
+
+async def test_conflict_defaults_per_client(node: Node) -> None:
+    async with _client(node, "core", client_name="some-client") as legacy:
+        first = await ok_json(legacy, "memory_store", {"title": "T", "content": "one"})
+        merged = await ok_json(legacy, "memory_store", {"title": "T", "content": "two"})
+        assert merged["duplicate"] is True and merged["id"] == first["id"]
+        assert merged["action"] == "updated existing memory" and merged["agent_id"] == first["agent_id"]
+        versioned = await ok_json(legacy, "memory_store", {"title": "T", "content": "3", "on_conflict": "version"})
+        assert versioned["title"] == "T (2)"
+    async with _client(node, "core", client_name="claude-code") as modern:
+        text, is_error = await call(modern, "memory_store", {"title": "T", "content": "three"})
+        assert is_error and text.startswith("CONFLICT: memory with title 'T' already exists in namespace 'global' "
+                                            f"(existing id: {first['id']})")
+        answer = await ok_json(modern, "memory_store", {"title": "T", "content": "x", "agent_id": "me",
+                                                        "on_conflict": "merge"})
+        assert answer["duplicate"] and answer["agent_id"] == first["agent_id"]  # the author never changes
+
+
+async def test_profiles_gate_calls_with_minus_32601(node: Node) -> None:
+    async with _client(node, "core") as core:
+        listed = await core.list_tools()
+        assert len(listed.tools) == 8
+        with pytest.raises(MCPError) as info:
+            await core.call_tool("memory_delete", {"id": "x"})
+        assert info.value.error.code == -32601 and "family 'lifecycle'" in info.value.error.message
+        with pytest.raises(MCPError) as info:
+            await core.call_tool("memory_nope", {})
+        assert info.value.error.code == -32601 and "not registered" in info.value.error.message
+        caps = await ok_json(core, "memory_capabilities", {"family": "lifecycle", "include_schema": True})
+        assert caps["loaded_under_active_profile"] is False and len(caps["tools"]) == 5
+        update = next(t for t in caps["tools"] if t["name"] == "memory_update")
+        assert set(update["inputSchema"]["properties"]) == {"id", "namespace"}
+        verbose = await ok_json(core, "memory_capabilities", {"family": "lifecycle", "include_schema": True,
+                                                              "verbose": True})
+        update = next(t for t in verbose["tools"] if t["name"] == "memory_update")
+        assert "docs" in update and "priority" in update["inputSchema"]["properties"]
+        v1 = await ok_json(core, "memory_capabilities", {"accept": "v1"})
+        assert "schema_version" not in v1 and "families" not in v1 and v1["features"]["memory_reflection"] is False
+        v2 = await ok_json(core, "memory_capabilities", {"accept": "v2"})
+        assert v2["schema_version"] == "2" and v2["families"]["families"][1]["loaded"] is False
+
+
+async def test_prompts(node: Node) -> None:
+    async with _client(node, "core") as client:
+        await _prompt_checks(client)
+
+
+async def _prompt_checks(client: Client) -> None:
+    listed = await client.list_prompts()
+    assert [p.name for p in listed.prompts] == ["recall-first", "memory-workflow"]
+    prompt = await client.get_prompt("recall-first", {"namespace": "proj"})
+    block = prompt.messages[0].content
+    assert isinstance(block, types.TextContent)
+    assert block.text.startswith("You have access to a persistent memory system (ai-memory).")
+    assert block.text.endswith('Scope recall to namespace "proj" when relevant.')
+    with pytest.raises(MCPError) as info:
+        await client.get_prompt("nope")
+    assert info.value.error.code == -32602 and info.value.error.message == "unknown prompt: nope"
+
+
+async def test_llm_tools_without_an_llm(node: Node) -> None:
+    async with full(node) as (client, ids):
+        text, is_error = await call(client, "memory_expand_query", {"query": "postgres"})
+        assert is_error and text.startswith("query expansion requires smart or autonomous tier (Ollama LLM)")
+        text, is_error = await call(client, "memory_auto_tag", {"id": ids.a})
+        assert is_error and "AI_MEMORY_LLM_URL" in text
+
+
+def _chat_server() -> Starlette:
+    """A tiny OpenAI-compatible endpoint, served in-process: answers by what the prompt asks for."""
+
+    async def chat(request: Request) -> JSONResponse:
+        prompt = (await request.json())["messages"][0]["content"]
+        answer = ("yes" if prompt.startswith("Do these two") else "Postgres\nDatabase\n" if "tags" in prompt
+                  else "summary" if prompt.startswith("Summarize") else "pg\nsql\n")
+        return JSONResponse({"choices": [{"message": {"role": "assistant", "content": answer}}]})
+
+    return Starlette(routes=[Route("/v1/chat/completions", chat, methods=["POST"])])
+
+
+async def test_llm_tools_with_an_openai_compatible_endpoint(node: Node) -> None:
+    llm = LlmClient(LlmConfig(url="http://llm.test/v1", model="m"), transport=httpx.ASGITransport(_chat_server()))
+    try:
+        async with _client(node, "full", llm=llm) as c:
+            a = await ok_json(c, "memory_store", {"title": "A", "content": "the sky is blue", "tags": ["sky"]})
+            b = await ok_json(c, "memory_store", {"title": "B", "content": "the sky is green"})
+            assert await ok_json(c, "memory_expand_query", {"query": "db"}) == {"original": "db",
+                                                                               "expanded_terms": ["pg", "sql"]}
+            tagged = await ok_json(c, "memory_auto_tag", {"id": a["id"]})
+            assert tagged["new_tags"] == ["postgres", "database"]
+            assert tagged["all_tags"] == ["sky", "postgres", "database"]
+            verdict = await ok_json(c, "memory_detect_contradiction", {"id_a": a["id"], "id_b": b["id"]})
+            assert verdict["contradicts"] is True and verdict["memory_b"] == {"id": b["id"], "title": "B"}
+            text, is_error = await call(c, "memory_detect_contradiction", {"id_a": a["id"], "id_b": "zzz"})
+            assert is_error and text == "memory B not found"
+            start = await ok_json(c, "memory_session_start", {})
+            assert start["summary"] == "summary"
+            caps = await ok_json(c, "memory_capabilities", {"accept": "v2"})
+            assert caps["features"]["query_expansion"] is True and caps["models"]["llm"] == "m"
+    finally:
+        await llm.aclose()
