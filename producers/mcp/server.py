@@ -13,6 +13,7 @@ decides:
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from typing import Any
@@ -80,20 +81,32 @@ def _client_name(ctx: ServerRequestContext[Any, Any]) -> str | None:
 class McpApp:
     """One node's MCP surface. ``build()`` gives an SDK server; stdio and streamable HTTP both serve it."""
 
-    def __init__(self, node: Node, profile: Profile, *, llm: LlmClient | None = None) -> None:
+    def __init__(self, node: Node, profile: Profile, *, llm: LlmClient | None = None, serial: bool = False) -> None:
         self.node = node
         self.profile = profile
         self.llm = llm
+        self.in_flight = 0
+        # stdio answers one call at a time, in arrival order, as the original does: a piped "store, then recall"
+        # must see the store. (Over HTTP, sessions are independent and calls run concurrently.)
+        self._serial = asyncio.Lock() if serial else None
 
     def build(self) -> Server[Any]:
         server: Server[Any] = Server("ai-memory", version=version(), on_list_tools=self._list_tools,
                                      on_call_tool=self._call_tool, on_list_prompts=self._list_prompts,
                                      on_get_prompt=self._get_prompt)
-        server.middleware.append(self._tools_version)
+        server.middleware.extend([self._count, self._tools_version])
         return server
 
     def context(self, client_name: str | None) -> ToolContext:
         return ToolContext(self.node, self.profile, ClientIdentity(client_name), self.llm)
+
+    async def _count(self, ctx: ServerRequestContext[Any, Any], call_next: CallNext) -> Any:
+        """Requests being answered now, so stdio can let them finish when the client closes its input."""
+        self.in_flight += 1
+        try:
+            return await call_next(ctx)
+        finally:
+            self.in_flight -= 1
 
     async def _tools_version(self, ctx: ServerRequestContext[Any, Any], call_next: CallNext) -> Any:
         # The SDK's result model has no room for the original's top-level toolsVersion; add it on the way out.
@@ -126,7 +139,12 @@ class McpApp:
 
     async def _call_tool(self, ctx: ServerRequestContext[Any, Any],
                          params: types.CallToolRequestParams) -> types.CallToolResult:
-        text, is_error = await self.call(params.name, dict(params.arguments or {}), client_name=_client_name(ctx))
+        args, client = dict(params.arguments or {}), _client_name(ctx)
+        if self._serial is None:
+            text, is_error = await self.call(params.name, args, client_name=client)
+        else:
+            async with self._serial:
+                text, is_error = await self.call(params.name, args, client_name=client)
         return types.CallToolResult(content=[types.TextContent(type="text", text=text)], is_error=is_error)
 
     async def _list_prompts(self, ctx: ServerRequestContext[Any, Any],

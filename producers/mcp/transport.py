@@ -12,6 +12,8 @@ import sys
 from collections.abc import AsyncIterator
 from typing import Any
 
+import anyio
+from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 from mcp.server.stdio import stdio_server
 from mcp.server.streamable_http_manager import StreamableHTTPASGIApp, StreamableHTTPSessionManager
 from mcp.server.transport_security import TransportSecuritySettings
@@ -26,11 +28,42 @@ __all__ = ["McpHttpEndpoint", "open_llm", "run_stdio"]
 
 log = logging.getLogger("ai_memory.mcp")
 _LOOPBACK = ("127.0.0.1", "localhost", "::1")
+_IDLE_TICK = 0.02
 
 
 def open_llm() -> LlmClient | None:
     config = LlmConfig.from_env()
     return LlmClient(config) if config is not None else None
+
+
+async def _until_idle(app: McpApp, pending: MemoryObjectReceiveStream[Any]) -> None:
+    """Return once nothing is queued or being answered, twice in a row a tick apart."""
+    quiet = 0
+    while quiet < 2:
+        await anyio.sleep(_IDLE_TICK)
+        busy = app.in_flight or pending.statistics().current_buffer_used
+        quiet = 0 if busy else quiet + 1
+
+
+async def _serve_draining(app: McpApp, read: MemoryObjectReceiveStream[Any],
+                          write: MemoryObjectSendStream[Any]) -> None:
+    """Serve until stdin ends, then let the requests already read finish before the SDK sees end-of-input.
+
+    The SDK cancels in-flight handlers at end-of-input; the original answers every line it has read, which
+    scripts that pipe a batch of requests into ``ai-memory mcp`` rely on.
+    """
+    server = app.build()
+    forward, pending = anyio.create_memory_object_stream[Any](max_buffer_size=1024)
+
+    async def pump() -> None:
+        async with forward:
+            async for item in read:
+                await forward.send(item)
+            await _until_idle(app, pending)
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(pump)
+        await server.run(pending, write, server.create_initialization_options())
 
 
 async def run_stdio(config: NodeConfig, profile: Profile) -> None:
@@ -41,11 +74,11 @@ async def run_stdio(config: NodeConfig, profile: Profile) -> None:
     llm = open_llm()
     try:
         await node.start()
-        server = McpApp(node, profile, llm=llm).build()
+        app = McpApp(node, profile, llm=llm, serial=True)
         log.info("ai-memory MCP server started (stdio, node %s, log %s, profile %s: %d tools)", node.key.key_id,
                  redact_url(node.log.url), profile.label, len(profile.tool_names()))
         async with stdio_server() as (read, write):
-            await server.run(read, write, server.create_initialization_options())
+            await _serve_draining(app, read, write)
     finally:
         if llm is not None:
             await llm.aclose()

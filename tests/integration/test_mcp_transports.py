@@ -110,6 +110,27 @@ async def test_stdio_speaks_2024_11_05_to_an_old_client(tmp_path: Path) -> None:
     assert proc.returncode == 0
 
 
+async def test_stdio_answers_a_piped_batch_in_order(tmp_path: Path) -> None:
+    """A script that writes every request and closes stdin gets every answer, in order, as from the original."""
+    lines = [{"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2024-11-05", "capabilities": {}, "clientInfo": {"name": "script", "version": "1"}}},
+             {"jsonrpc": "2.0", "method": "notifications/initialized"}]
+    for i in range(5):
+        lines.append({"jsonrpc": "2.0", "id": 10 + i, "method": "tools/call", "params": {
+            "name": "memory_store", "arguments": {"title": f"fact {i}", "content": f"batch fact number {i}"}}})
+    lines.append({"jsonrpc": "2.0", "id": 99, "method": "tools/call", "params": {
+        "name": "memory_list", "arguments": {"format": "json"}}})
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "producers.cli.main", "mcp", "--data-dir", str(tmp_path / "d"),
+        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
+        env={**os.environ, **CHILD_ENV})
+    out, _ = await asyncio.wait_for(proc.communicate("".join(json.dumps(m) + "\n" for m in lines).encode()), 60)
+    answers = {a["id"]: a for a in map(json.loads, out.decode().splitlines())}
+    assert set(answers) == {1, 10, 11, 12, 13, 14, 99} and proc.returncode == 0
+    listed = json.loads(answers[99]["result"]["content"][0]["text"])
+    assert listed["count"] == 5
+
+
 async def test_streamable_http_on_serve_shares_one_memory(server: ServerProcess) -> None:
     async with Client(f"{server.url}/mcp") as client:
         assert len((await client.list_tools()).tools) == 19  # --profile graph
