@@ -175,9 +175,11 @@ class KafkaBroker:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m infra.cluster.kafka_broker [PORT]``: run a local broker in the foreground until Ctrl-C."""
+    """``python -m infra.cluster kafka [PORT]``: run a local broker in the foreground until Ctrl-C."""
     args = sys.argv[1:] if argv is None else argv
     broker = KafkaBroker(port=int(args[0]) if args else 9092, log_path=Path("/dev/stderr"))
+    # SIGTERM as Ctrl-C, so the broker is stopped with us rather than left behind.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     broker.start()
     print(f"tansu broker on {broker.bootstrap}: use --log {broker.url}/ai-memory (memory only: "
           "a restart loses everything)", flush=True)
@@ -196,6 +198,3 @@ def _kill_leftovers() -> None:
     for broker in list(_live):
         broker.kill()
 
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -264,7 +264,8 @@ class KafkaLog(EventLog):
         if idempotent:
             producer = AIOKafkaProducer(enable_idempotence=True, **options)
             try:
-                await _started(producer, target, timeout)
+                with _quiet_refusal():
+                    await _started(producer, target, timeout)
                 return producer, True
             except LogUnavailableError:
                 raise
@@ -631,6 +632,23 @@ async def _started(client: Any, target: KafkaTarget, timeout: float) -> None:
         with contextlib.suppress(kerr.KafkaError, TimeoutError, OSError):
             await client.stop()
         raise
+
+
+class _DropProducerIdErrors(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "InitProducerIdRequest" not in record.getMessage()
+
+
+@contextlib.contextmanager
+def _quiet_refusal() -> Iterator[None]:
+    """While probing for idempotence, drop aiokafka's own ERROR line about it: we report the refusal once."""
+    sender = logging.getLogger("aiokafka.producer.sender")
+    quiet = _DropProducerIdErrors()
+    sender.addFilter(quiet)
+    try:
+        yield
+    finally:
+        sender.removeFilter(quiet)
 
 
 def _first_copies(events: Sequence[SignedEvent]) -> tuple[list[SignedEvent], list[int]]:

@@ -26,9 +26,10 @@ Verb = Callable[[argparse.Namespace, NodeConfig], Awaitable[int]]
 def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data-dir", help="data directory (env AI_MEMORY_HOME; default ~/.ai-memory)")
     parser.add_argument("--log", dest="log_url", default=None,
-                        help="event log: sqlite:///path/log.db (default: <data-dir>/log.db) or nats://host:port "
-                             "(env AI_MEMORY_LOG)")
-    parser.add_argument("--stream", default=None, help="stream / partition name (default ai-memory)")
+                        help="event log: sqlite:///path/log.db (default: <data-dir>/log.db), "
+                             "nats://host:port[/stream] "
+                             "or kafka://host:port[/topic] (env AI_MEMORY_LOG)")
+    parser.add_argument("--stream", default=None, help="stream / topic name (default ai-memory)")
     parser.add_argument("--json", action="store_true", help="print JSON")
     parser.add_argument("--agent-id", help="acting agent id (env AI_MEMORY_AGENT_ID)")
 

@@ -2,20 +2,24 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from infra.cluster import KafkaBroker
 from infra.log.kafka import KafkaLog
+from producers.cli.main import main as cli
 from producers.commands import parse_create, parse_recall, parse_update
 from producers.node import Node, NodeConfig
 from producers.wire import stats_body
 from projectors import SQLiteReadModel
 from projectors.rebuild import rebuild_sqlite
 from schemas import now_ts
+from tests.servers import ServerProcess
 
 
 @pytest.fixture
@@ -55,3 +59,28 @@ async def test_stats_say_what_the_kafka_log_guarantees(kafka_node: Node) -> None
     assert body["log"]["backend"]["idempotent_producer"] is False
     assert body["log"]["backend"]["supports_expected"] is False
     assert len(body["log"]["end_offsets"]) == 8
+
+
+def test_cli_and_server_on_kafka(tmp_path: Path, kafka_broker: KafkaBroker,
+                                 capsys: pytest.CaptureFixture[str]) -> None:
+    """`serve --log kafka://…` and the CLI verbs on the same topic, from separate processes."""
+    log_url = f"{kafka_broker.url}/srv-{uuid.uuid4().hex[:8]}"
+    data = tmp_path / "srv"
+    server = ServerProcess(data, extra=["--log", log_url]).start()
+    try:
+        r = httpx.post(f"{server.url}/api/v1/memories", json={"title": "over http", "content": "via kafka"})
+        assert r.status_code == 201
+        assert set(r.json()["log_clock"]) <= {f"{log_url.rsplit('/', 1)[1]}-{n}" for n in range(8)}
+        assert cli(["store", "--data-dir", str(data), "--log", log_url, "-T", "over cli", "-c", "via kafka",
+                    "-n", "team/x"]) == 0
+        capsys.readouterr()
+        listed = httpx.get(f"{server.url}/api/v1/memories").json()
+        assert {m["title"] for m in listed["memories"]} == {"over http", "over cli"}
+        assert cli(["recall", "--data-dir", str(data), "--log", log_url, "via kafka", "--json"]) == 0
+        assert {m["title"] for m in json.loads(capsys.readouterr().out)["memories"]} == {"over http", "over cli"}
+    finally:
+        server.stop()
+    assert cli(["log", "tail", "--data-dir", str(data), "--log", log_url, "--json"]) == 0
+    events = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [e["type"] for e in events].count("memory.stored") == 2
+    assert cli(["verify", "--data-dir", str(data), "--log", log_url, "--quiet"]) == 0
