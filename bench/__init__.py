@@ -1,0 +1,3 @@
+"""Benchmarks of the event-sourced node against a plain SQLite + FTS5 baseline (see ``bench/README.md``)."""
+
+from __future__ import annotations

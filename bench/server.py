@@ -1,0 +1,104 @@
+"""A real HTTP server for the benchmark: ``create_app(node)`` under uvicorn, in a child process.
+
+A separate process keeps the client and the server from sharing one GIL, as in production. The child stops
+cleanly when its stdin closes (so it also stops if the benchmark dies), closing the node.
+
+    python -m bench.server --data-dir /tmp/x --port 18077     # serves until stdin closes
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+import uvicorn
+
+from producers.http import create_app
+from producers.node import Node, NodeConfig
+
+__all__ = ["free_port", "running_server"]
+
+_READY_TIMEOUT = 30.0
+_REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _stop_on_stdin_eof(server: uvicorn.Server) -> None:
+    sys.stdin.read()
+    server.should_exit = True
+
+
+async def _serve(data_dir: Path, port: int) -> None:
+    node = await Node.open(NodeConfig(data_dir=data_dir))
+    try:
+        await node.start()
+        config = uvicorn.Config(create_app(node), host="127.0.0.1", port=port, log_level="warning",
+                                lifespan="off", access_log=False)
+        server = uvicorn.Server(config)
+        threading.Thread(target=_stop_on_stdin_eof, args=(server,), daemon=True).start()
+        await server.serve()
+    finally:
+        await node.close()
+
+
+def _wait_ready(proc: subprocess.Popen[bytes], base_url: str) -> None:
+    deadline = time.monotonic() + _READY_TIMEOUT
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            msg = f"benchmark server exited with {proc.returncode} before it was ready"
+            raise RuntimeError(msg)
+        try:
+            if httpx.get(f"{base_url}/api/v1/health", timeout=1.0).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.05)
+    msg = f"benchmark server not ready after {_READY_TIMEOUT:.0f}s"
+    raise RuntimeError(msg)
+
+
+@contextmanager
+def running_server(data_dir: Path) -> Iterator[str]:
+    """Start the server on a free loopback port; yield its base URL; stop it on exit."""
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "bench.server", "--data-dir", str(data_dir), "--port", str(port)],
+                            stdin=subprocess.PIPE, cwd=_REPO_ROOT)
+    base_url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_ready(proc, base_url)
+        yield base_url
+    finally:
+        if proc.stdin is not None:
+            proc.stdin.close()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--data-dir", type=Path, required=True)
+    parser.add_argument("--port", type=int, required=True)
+    args = parser.parse_args(argv)
+    asyncio.run(_serve(args.data_dir, args.port))
+
+
+if __name__ == "__main__":
+    main()
