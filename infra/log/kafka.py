@@ -40,6 +40,7 @@ import asyncio
 import base64
 import binascii
 import contextlib
+import dataclasses
 import heapq
 import itertools
 import logging
@@ -207,7 +208,9 @@ class KafkaLog(EventLog):
     @classmethod
     async def connect(cls, url: str, *, topic: str = DEFAULT_TOPIC, replication: int = 1,
                       timeout: float | None = None, idempotent: bool = True) -> KafkaLog:
-        """Connect to ``url`` and create the topic if it is absent (an existing one keeps its partitions).
+        """Connect to ``url`` and create the topic if it is absent.
+
+        An existing topic keeps its partition count and replication factor (:meth:`describe` reports them).
 
         Raises:
             LogUnavailableError: no broker answered within ``timeout``.
@@ -215,7 +218,8 @@ class KafkaLog(EventLog):
         """
         target = parse_kafka_url(url, topic=topic, replication=replication)
         wait = timeout or cls.TIMEOUT
-        partitions = await cls._ensure_topic(target, wait)
+        partitions, replication = await cls._ensure_topic(target, wait)
+        target = dataclasses.replace(target, replication=replication)
         producer, granted = await cls._start_producer(target, wait, idempotent)
         try:
             reader = AIOKafkaConsumer(bootstrap_servers=target.bootstrap, client_id="ai-memory-reader",
@@ -231,28 +235,27 @@ class KafkaLog(EventLog):
         return log
 
     @staticmethod
-    async def _ensure_topic(target: KafkaTarget, timeout: float) -> int:
-        """Create the topic, or adopt an existing one; its partition count."""
+    async def _ensure_topic(target: KafkaTarget, timeout: float) -> tuple[int, int]:
+        """Create the topic, or adopt an existing one; its partition count and replication factor."""
         admin = AIOKafkaAdminClient(bootstrap_servers=target.bootstrap, client_id="ai-memory-admin",
                                     request_timeout_ms=int(timeout * 1000))
         with _translated(target.topic):
-            await asyncio.wait_for(admin.start(), timeout)
             try:
+                await asyncio.wait_for(admin.start(), timeout)
                 new = NewTopic(target.topic, num_partitions=target.partitions,
                                replication_factor=target.replication)
                 response = await asyncio.wait_for(admin.create_topics([new]), timeout)
                 for _topic, code, message in response.topic_errors:
                     if code not in (0, kerr.TopicAlreadyExistsError.errno):
-                        err = kerr.for_code(code)
-                        raise err(message)
+                        raise kerr.for_code(code)(message)
                 (described,) = await asyncio.wait_for(admin.describe_topics([target.topic]), timeout)
             finally:
                 await admin.close()
-        count = len(described["partitions"])
-        if count != target.partitions:
-            logger.info("kafka topic %s exists with %d partitions (not %d): using %d", target.topic, count,
-                        target.partitions, count)
-        return count
+        partitions = described["partitions"]
+        if len(partitions) != target.partitions:
+            logger.info("kafka topic %s exists with %d partitions (not %d): using %d", target.topic,
+                        len(partitions), target.partitions, len(partitions))
+        return len(partitions), len(partitions[0]["replicas"]) if partitions else target.replication
 
     @staticmethod
     async def _start_producer(target: KafkaTarget, timeout: float,

@@ -124,6 +124,16 @@ class TestKafkaLogBehaviour:
         await other.close()
         assert [r.event.event_id for r in await read_all(klog)] == [event.event_id]
 
+    async def test_batch_mixing_stored_and_new_events_stores_only_the_new(self, klog: KafkaLog,
+                                                                        key: NodeKey) -> None:
+        old = [signed(key) for _ in range(2)]
+        stored = await klog.append(old)
+        new = [signed(key) for _ in range(3)]
+        positions = await klog.append([old[0], new[0], new[1], old[1], new[2], new[0]])
+        assert positions[0] == stored[0] and positions[3] == stored[1] and positions[5] == positions[1]
+        assert [positions[i].offset for i in (1, 2, 4)] == [3, 4, 5]
+        assert [r.event.event_id for r in await read_all(klog)] == [e.event_id for e in old + new]
+
     async def test_copy_beyond_the_window_is_stored_but_applied_once(self, kafka_broker: KafkaBroker,
                                                                      key: NodeKey, tmp_path: Path) -> None:
         """The weaker guarantee, stated: outside the window Kafka keeps the copy; the projector skips it."""
