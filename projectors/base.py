@@ -67,6 +67,7 @@ class ProjectionRunner:
         self._task: asyncio.Task[None] | None = None
         self._progress = asyncio.Condition()
         self._failure: BaseException | None = None
+        self._stopping = False
         self._position: Clock = model.position()
 
     @property
@@ -106,12 +107,13 @@ class ProjectionRunner:
     def start(self) -> None:
         if self._task is None or self._task.done():
             self._failure = None
+            self._stopping = False
             self._task = asyncio.create_task(self._run(), name="projection-runner")
 
     async def _run(self) -> None:
         backoff = 0.05
         try:
-            while True:
+            while not self._stopping:
                 try:
                     if not await self.step():
                         await self._log.wait_for_append(self._position, timeout=0.2)
@@ -163,8 +165,14 @@ class ProjectionRunner:
         return self._task is not None and self._task.done()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._task
-            self._task = None
+        """Stop the background runner. Cancels until the task is really done: on Python 3.11 a client library
+        waiting with ``asyncio.wait_for`` can swallow one cancellation, so the loop also checks a flag."""
+        task, self._task = self._task, None
+        if task is None:
+            return
+        self._stopping = True
+        while not task.done():
+            task.cancel()
+            await asyncio.wait({task}, timeout=0.5)
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            task.result()
