@@ -10,6 +10,7 @@ import dataclasses
 import functools
 import types
 import typing
+from collections.abc import Callable
 from typing import Any, Literal, TypeVar, Union, get_args, get_origin
 
 from schemas.errors import PayloadError
@@ -24,6 +25,8 @@ def _hints(cls: type) -> dict[str, Any]:
     return typing.get_type_hints(cls)
 
 
+@functools.cache
+@functools.cache
 def _fields(cls: type) -> tuple[dataclasses.Field[Any], ...]:
     return tuple(f for f in dataclasses.fields(cls) if not f.name.isupper())
 
@@ -51,80 +54,150 @@ def from_payload(cls: type[T], data: Any, *, where: str = "payload") -> T:
     Raises:
         PayloadError: the data does not match the type hints of ``cls``.
     """
-    return typing.cast(T, _convert(cls, data, where))
+    try:
+        return typing.cast(T, _converter(typing.cast(Any, cls))(data))
+    except _Mismatch as exc:
+        raise PayloadError(where + exc.path, exc.reason) from None
 
 
-def _fail(where: str, reason: str) -> PayloadError:
-    return PayloadError(where, reason)
+class _Mismatch(Exception):
+    """A value that does not fit its type; ``path`` grows as the error travels up (".field", "[3]")."""
+
+    def __init__(self, reason: str, path: str = "") -> None:
+        self.reason = reason
+        self.path = path
+        super().__init__(reason)
 
 
-def _convert(hint: Any, value: Any, where: str) -> Any:
+Converter = Callable[[Any], Any]
+
+
+@functools.cache
+def _converter(hint: Any) -> Converter:
+    """A function checking (and converting) one JSON value against ``hint``, built once per type: decoding
+    every event through typing reflection was a fifth of the projector's time."""
     origin = get_origin(hint)
     if hint is Any or hint is object:
-        return value
+        return _identity
     if origin in (Union, types.UnionType):
-        options = get_args(hint)
-        if value is None and type(None) in options:
-            return None
-        errors = []
-        for option in options:
-            if option is type(None):
-                continue
-            try:
-                return _convert(option, value, where)
-            except PayloadError as exc:
-                errors.append(exc.reason)
-        raise _fail(where, "; ".join(errors))
+        return _union([_converter(o) for o in get_args(hint) if o is not type(None)],
+                      nullable=type(None) in get_args(hint))
     if origin is Literal:
-        if value not in get_args(hint):
-            raise _fail(where, f"{value!r} is not one of {', '.join(map(repr, get_args(hint)))}")
-        return value
+        return _literal(get_args(hint))
     if dataclasses.is_dataclass(hint):
-        return _convert_dataclass(typing.cast(type, hint), value, where)
+        return _dataclass(typing.cast(type, hint))
     if origin is list:
-        if not isinstance(value, list):
-            raise _fail(where, "expected an array")
         (item,) = get_args(hint) or (Any,)
-        return [_convert(item, v, f"{where}[{i}]") for i, v in enumerate(value)]
+        return _list(_converter(item))
     if origin is dict or hint is dict:
-        if not isinstance(value, dict):
-            raise _fail(where, "expected an object")
-        return value
-    return _convert_scalar(hint, value, where)
+        return _dict
+    return _scalar(hint)
 
 
-def _convert_scalar(hint: Any, value: Any, where: str) -> Any:
-    if hint is bool:
-        ok = isinstance(value, bool)
-    elif hint is int:
-        ok = isinstance(value, int) and not isinstance(value, bool)
-    elif hint is float:
-        ok = isinstance(value, int | float) and not isinstance(value, bool)
-        value = float(value) if ok else value
-    elif hint is str:
-        ok = isinstance(value, str)
-    else:
-        raise _fail(where, f"unsupported type {hint!r}")
-    if not ok:
-        raise _fail(where, f"expected {hint.__name__}, got {type(value).__name__}")
+def _identity(value: Any) -> Any:
     return value
 
 
-def _convert_dataclass(cls: type, value: Any, where: str) -> Any:
+def _dict(value: Any) -> Any:
     if not isinstance(value, dict):
-        raise _fail(where, "expected an object")
+        raise _Mismatch("expected an object")
+    return value
+
+
+def _union(options: list[Converter], *, nullable: bool) -> Converter:
+    def convert(value: Any) -> Any:
+        if value is None and nullable:
+            return None
+        reasons = []
+        for option in options:
+            try:
+                return option(value)
+            except _Mismatch as exc:
+                reasons.append(exc.reason)
+        raise _Mismatch("; ".join(reasons))
+
+    return convert
+
+
+def _literal(allowed: tuple[Any, ...]) -> Converter:
+    def convert(value: Any) -> Any:
+        if value not in allowed:
+            raise _Mismatch(f"{value!r} is not one of {', '.join(map(repr, allowed))}")
+        return value
+
+    return convert
+
+
+def _list(item: Converter) -> Converter:
+    def convert(value: Any) -> Any:
+        if not isinstance(value, list):
+            raise _Mismatch("expected an array")
+        out = []
+        for i, v in enumerate(value):
+            try:
+                out.append(item(v))
+            except _Mismatch as exc:
+                exc.path = f"[{i}]{exc.path}"
+                raise
+        return out
+
+    return convert
+
+
+def _scalar(hint: Any) -> Converter:
+    if hint is bool:
+        def ok(v: Any) -> bool:
+            return isinstance(v, bool)
+    elif hint is int:
+        def ok(v: Any) -> bool:
+            return isinstance(v, int) and not isinstance(v, bool)
+    elif hint is float:
+        def convert_float(value: Any) -> Any:
+            if isinstance(value, int | float) and not isinstance(value, bool):
+                return float(value)
+            raise _Mismatch(f"expected float, got {type(value).__name__}")
+
+        return convert_float
+    elif hint is str:
+        def ok(v: Any) -> bool:
+            return isinstance(v, str)
+    else:
+        msg = f"unsupported type {hint!r}"
+        raise TypeError(msg)
+    name = hint.__name__
+
+    def convert(value: Any) -> Any:
+        if not ok(value):
+            raise _Mismatch(f"expected {name}, got {type(value).__name__}")
+        return value
+
+    return convert
+
+
+def _dataclass(cls: type) -> Converter:
     hints = _hints(cls)
-    known = {f.name for f in _fields(cls)}
-    unknown = sorted(set(value) - known)
-    if unknown:
-        raise _fail(where, f"unknown field(s) {', '.join(unknown)}")
-    kwargs: dict[str, Any] = {}
-    for f in _fields(cls):
-        if f.name in value:
-            kwargs[f.name] = _convert(hints[f.name], value[f.name], f"{where}.{f.name}")
-        elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
-            raise _fail(where, f"missing field {f.name}")
-    return cls(**kwargs)
+    specs = [(f.name, _converter(hints[f.name]),
+              f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING) for f in _fields(cls)]
+    known = frozenset(name for name, _, _ in specs)
+
+    def convert(value: Any) -> Any:
+        if not isinstance(value, dict):
+            raise _Mismatch("expected an object")
+        if not known.issuperset(value):
+            raise _Mismatch(f"unknown field(s) {', '.join(sorted(set(value) - known))}")
+        kwargs: dict[str, Any] = {}
+        for name, conv, required in specs:
+            if name in value:
+                try:
+                    kwargs[name] = conv(value[name])
+                except _Mismatch as exc:
+                    exc.path = f".{name}{exc.path}"
+                    raise
+            elif required:
+                raise _Mismatch(f"missing field {name}")
+        return cls(**kwargs)
+
+    return convert
 
 
 def json_schema(cls: type) -> dict[str, Any]:
