@@ -83,25 +83,52 @@ class ProjectionRunner:
             return Verdict(record, rejected=str(exc))
         return Verdict(record)
 
+    def judge_all(self, records: Sequence[LogRecord]) -> list[Verdict]:
+        return [self.judge(r) for r in records]
+
+    def _applied(self, verdicts: Sequence[Verdict]) -> None:
+        result = self._model.apply_batch(verdicts)
+        if self._on_applied is not None:
+            self._on_applied(result)
+        self._position = self._model.position()
+
+    async def _notify(self) -> None:
+        async with self._progress:
+            self._progress.notify_all()
+
     async def step(self) -> int:
         """Apply the next batch, if any; return how many records it held."""
         records = await self._log.read(after=self._position, limit=self._batch_size)
         if not records:
             return 0
-        result = self._model.apply_batch([self.judge(r) for r in records])
-        if self._on_applied is not None:
-            self._on_applied(result)
-        self._position = self._model.position()
-        async with self._progress:
-            self._progress.notify_all()
+        self._applied(self.judge_all(records))
+        await self._notify()
         return len(records)
 
-    async def catch_up(self) -> Clock:
-        """Apply everything the log holds now, then return the position."""
+    async def catch_up(self, *, progress: Callable[[int], None] | None = None) -> Clock:
+        """Apply everything the log holds now, then return the position.
+
+        Pipelined for long replays: the next batch is read and its signatures verified in a worker thread
+        while this batch is applied (libsodium and SQLite both release the GIL), so verification, the
+        costliest step, overlaps with applying. ``progress(n)`` is called after each batch of ``n`` records.
+        """
         target = await self._log.end_offsets()
-        while not clock_covers(self._position, target):
-            if not await self.step():
-                break
+        records = await self._log.read(after=self._position, limit=self._batch_size)
+        verifying = asyncio.ensure_future(asyncio.to_thread(self.judge_all, records))
+        while records:
+            after = dict(self._position)
+            for record in records:
+                after[record.partition] = max(after.get(record.partition, 0), record.offset)
+            following: list[LogRecord] = []
+            if not clock_covers(after, target):
+                following = await self._log.read(after=after, limit=self._batch_size)
+            next_verifying = asyncio.ensure_future(asyncio.to_thread(self.judge_all, following))
+            self._applied(await verifying)
+            await self._notify()
+            if progress is not None:
+                progress(len(records))
+            records, verifying = following, next_verifying
+        await verifying
         return self.position
 
     def start(self) -> None:

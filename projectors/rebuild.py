@@ -6,7 +6,7 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
-from infra.log import Clock, EventLog, clock_covers, redact_url
+from infra.log import Clock, EventLog, redact_url
 from projectors.base import ProjectionRunner
 from projectors.sqlite import SQLiteReadModel
 from schemas import Keyring
@@ -32,15 +32,15 @@ async def rebuild_sqlite(log: EventLog, keyring: Keyring, target: Path, *,
     runner = ProjectionRunner(log, model, keyring, batch_size=batch_size)
     end = await log.end_offsets()
     total, done = sum(end.values()), 0
+
+    def advance(n: int) -> None:
+        nonlocal done
+        done += n
+        if progress is not None:
+            progress(done, total)
+
     try:
-        while not clock_covers(runner.position, end):
-            step = await runner.step()
-            if not step:
-                break
-            done += step
-            if progress is not None:
-                progress(done, total)
-        position = runner.position
+        position = await runner.catch_up(progress=advance)
     finally:
         model.close()
     _remove(target)
