@@ -181,11 +181,18 @@ def parse_list_query(params: dict[str, Any], *, default_limit: int = 20, max_lim
     )
 
 
+RECALL_MODES = ("auto", "hybrid", "semantic", "keyword")
+
+
 @dataclass(frozen=True)
 class RecallQuery:
+    """``mode`` (an extension; the original has none): "auto" is hybrid when a model is loaded, else keyword;
+    "semantic" ranks by cosine alone and "keyword" forces the keyword path (both for comparisons)."""
+
     context: str
     filters: ListQuery
     budget_tokens: int | None = None
+    mode: str = "auto"
 
 
 def parse_recall(params: dict[str, Any]) -> RecallQuery:
@@ -195,5 +202,8 @@ def parse_recall(params: dict[str, Any]) -> RecallQuery:
     if not isinstance(context, str) or not context.strip():
         raise ValidationError("context is required")
     filters = parse_list_query(params, default_limit=10, max_limit=50)
+    mode = params.get("mode") or "auto"
+    if mode not in RECALL_MODES:
+        raise ValidationError(f"mode must be one of {', '.join(RECALL_MODES)} (got {mode!r})")
     return RecallQuery(context=context, filters=filters,
-                       budget_tokens=parse_int(params.get("budget_tokens"), "budget_tokens"))
+                       budget_tokens=parse_int(params.get("budget_tokens"), "budget_tokens"), mode=mode)

@@ -6,19 +6,25 @@ changing tiers (embedded log → NATS) is configuration only.
 
 from __future__ import annotations
 
+import functools
+import logging
 import os
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from infra.embed import Embedder, MiniLMEmbedder, ModelUnavailableError, default_cache_dir
 from infra.log import EventLog, LogConfig, open_log, redact_url
 from producers.errors import CommandError
 from producers.metrics import Metrics
+from producers.semantic import Semantic
 from producers.service import MemoryService, ServiceConfig
-from projectors import ApplyResult, ProjectionRunner, SQLiteReadModel
+from projectors import ApplyResult, HnswReadModel, SharedVerifyRunner, SQLiteReadModel, VerifiedEvents
 from schemas import Keyring, NodeKey, load_or_create_node_key
 
-__all__ = ["Node", "NodeConfig", "default_data_dir"]
+__all__ = ["Node", "NodeConfig", "default_data_dir", "load_embedder"]
+
+log = logging.getLogger("ai_memory.node")
 
 
 def default_data_dir() -> Path:
@@ -36,6 +42,9 @@ class NodeConfig:
     trusted_keys: tuple[Path, ...] = ()
     read_model_path: Path | None = None
     service: ServiceConfig = field(default_factory=ServiceConfig)
+    # "auto": load all-MiniLM-L6-v2 if its weights are installed (else keyword mode); "off": never.
+    embedder: str = field(default_factory=lambda: os.environ.get("AI_MEMORY_EMBEDDER", "auto"))
+    model_cache: Path | None = None
 
     @classmethod
     def from_env(cls, *, data_dir: str | None = None, log_url: str | None = None,
@@ -47,6 +56,22 @@ class NodeConfig:
 
 class ReadModelMismatchError(CommandError):
     exit_code = 7
+
+
+@functools.cache
+def _shared_embedder(cache_dir: Path) -> MiniLMEmbedder:
+    return MiniLMEmbedder.load(cache_dir)
+
+
+def load_embedder(config: NodeConfig) -> tuple[Embedder | None, str | None]:
+    """The embedder (one per process, shared by every node in it), or None and why not."""
+    if config.embedder == "off":
+        return None, "the embedder is turned off (AI_MEMORY_EMBEDDER=off)"
+    try:
+        return _shared_embedder(config.model_cache or default_cache_dir()), None
+    except ModelUnavailableError as exc:
+        log.warning("semantic recall is off, recall runs in keyword mode: %s", exc)
+        return None, str(exc)
 
 
 def _node_id(data_dir: Path, configured: str | None) -> str:
@@ -62,15 +87,22 @@ def _node_id(data_dir: Path, configured: str | None) -> str:
 
 class Node:
     def __init__(self, config: NodeConfig, log: EventLog, model: SQLiteReadModel, key: NodeKey,
-                 keyring: Keyring) -> None:
+                 keyring: Keyring, *, vectors: HnswReadModel | None = None, embedder: Embedder | None = None,
+                 embedder_problem: str | None = None) -> None:
         self.config = config
         self.log = log
         self.model = model
         self.key = key
         self.keyring = keyring
         self.metrics = Metrics()
-        self.runner = ProjectionRunner(log, model, keyring, on_applied=self._count)
-        self.service = MemoryService(log, self.runner, model.queries, key, node_id=key.key_id, config=config.service)
+        # One signature check per event per process, shared by both read models and the producer.
+        self.verified = VerifiedEvents()
+        self.runner = SharedVerifyRunner(log, model, keyring, on_applied=self._count, verified=self.verified)
+        self.vectors = vectors or HnswReadModel(config.data_dir / "hnsw")
+        self.vector_runner = SharedVerifyRunner(log, self.vectors, keyring, verified=self.verified)
+        self.semantic = Semantic(embedder, self.vectors, self.vector_runner, unavailable=embedder_problem)
+        self.service = MemoryService(log, self.runner, model.queries, key, node_id=key.key_id, config=config.service,
+                                     semantic=self.semantic, verified=self.verified)
 
     def _count(self, result: ApplyResult) -> None:
         self.metrics.inc("ai_memory_events_applied_total", result.applied)
@@ -91,7 +123,9 @@ class Node:
             model.close()
             await log.close()
             raise
-        return cls(config, log, model, key, keyring)
+        vectors = HnswReadModel.open(config.data_dir / "hnsw")
+        embedder, problem = load_embedder(config)
+        return cls(config, log, model, key, keyring, vectors=vectors, embedder=embedder, embedder_problem=problem)
 
     @staticmethod
     def _check_source(model: SQLiteReadModel, log: EventLog) -> None:
@@ -108,12 +142,16 @@ class Node:
     async def start(self) -> None:
         """Catch up with the log, then follow it in the background."""
         await self.runner.catch_up()
+        await self.vector_runner.catch_up()
         self.runner.start()
+        self.vector_runner.start()
 
     async def close(self) -> None:
         await self.runner.stop()
+        await self.vector_runner.stop()
         await self.log.close()
         self.model.close()
+        self.vectors.close()
 
     async def __aenter__(self) -> Node:
         return self

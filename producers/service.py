@@ -10,16 +10,19 @@ from __future__ import annotations
 import asyncio
 import math
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import Any
 
+from infra.embed import EmbedError, embedding_text
 from infra.log import AppendConflictError, Clock, EventLog, LogPosition
 from producers.commands import CreateCommand, ListQuery, RecallQuery, UpdateCommand
-from producers.errors import ConflictError, NotFoundError, ValidationError
+from producers.errors import ConflictError, NotFoundError, UnavailableError, ValidationError
+from producers.ranking import keyword_context
+from producers.semantic import Ranked, Semantic, rank
 from producers.validation import check_id
-from projectors import MemoryFilter, MemoryQueries, ProjectionRunner, ScoredMemory, count_tokens
+from projectors import MemoryFilter, MemoryQueries, ProjectionRunner, ScoredMemory, VerifiedEvents, count_tokens
 from schemas import (
     SCHEMA_VERSION,
     Envelope,
@@ -45,9 +48,11 @@ from schemas.events import (
     TouchRules,
 )
 
-__all__ = ["MemoryService", "RecallResult", "ServiceConfig", "StoreResult", "WriteResult"]
+__all__ = ["DuplicateCheck", "MemoryService", "RecallResult", "ServiceConfig", "StoreResult", "WriteResult"]
 
 _MAX_VERSION_SUFFIX = 1024
+# Memories per append in a bulk store with embeddings: the next chunk is embedded while this one is appended.
+BULK_CHUNK = 128
 
 
 @dataclass(frozen=True)
@@ -86,24 +91,67 @@ class StoreResult:
 
 @dataclass(frozen=True)
 class RecallResult:
+    """What recall returns. ``mode`` is "hybrid", "semantic" or "keyword"; ``fallback`` says why a semantic
+    request ran in keyword mode (no model loaded); the candidate counts and mean blend weight feed ``meta``."""
+
     memories: list[ScoredMemory]
     tokens_used: int
     budget_tokens: int | None
     budget_overflow: bool
     tokens_remaining: int
     dropped: int
+    mode: str = "keyword"
+    fts_candidates: int = 0
+    semantic_candidates: int = 0
+    blend_weight: float | None = None
+    fallback: str | None = None
+
+
+@dataclass(frozen=True)
+class DuplicateCheck:
+    is_duplicate: bool
+    threshold: float
+    nearest: Memory | None
+    similarity: float
+    candidates_scanned: int
 
 
 class MemoryService:
     def __init__(self, log: EventLog, runner: ProjectionRunner, queries: MemoryQueries, key: NodeKey, *,
-                 node_id: str, config: ServiceConfig | None = None) -> None:
+                 node_id: str, config: ServiceConfig | None = None, semantic: Semantic | None = None,
+                 verified: VerifiedEvents | None = None) -> None:
         self.log = log
         self.runner = runner
         self.queries = queries
         self._key = key
         self.node_id = node_id
         self.config = config or ServiceConfig()
+        self.semantic = semantic
+        self._verified = verified
         self._write_lock = asyncio.Lock()
+
+    async def _wait_all(self, clock: Clock) -> None:
+        """Read-your-writes across read models: SQLite, and the vector index when there is one."""
+        await self.runner.wait(clock, timeout=self.config.write_timeout)
+        if self.semantic is not None:
+            await self.semantic.runner.wait(clock, timeout=self.config.write_timeout)
+
+    async def _vectors(self, memories: Sequence[Memory]) -> dict[str, Any]:
+        return await self.semantic.embed_memories(memories) if self.semantic is not None else {}
+
+    def _with_vectors(self, events: list[tuple[EventPayload, str]], vectors: dict[str, Any]
+                      ) -> list[tuple[EventPayload, str]]:
+        """Each memory event followed by the memory.embedded event of its new text, when there is one."""
+        if self.semantic is None or not vectors:
+            return events
+        out: list[tuple[EventPayload, str]] = []
+        for event, namespace in events:
+            out.append((event, namespace))
+            memory_id = event.memory.id if isinstance(event, MemoryStored | MemoryImported) else getattr(
+                event, "id", None)
+            if isinstance(memory_id, str) and memory_id in vectors:
+                out.append((self.semantic.event(memory_id, vectors[memory_id]), namespace))
+        return out
 
     # -- the write path ---------------------------------------------------------------------------------
 
@@ -115,15 +163,18 @@ class MemoryService:
     async def _append(self, events: Sequence[tuple[EventPayload, str]], *, actor: str,
                       expected: Clock | None = None) -> WriteResult:
         signed = [sign(self._envelope(e, namespace=ns, actor=actor), self._key) for e, ns in events]
+        if self._verified is not None:
+            for event in signed:  # signed here, so they verify: the projectors need not check again
+                self._verified.add(event)
         positions = await self.log.append(signed, expected=expected if self.log.SUPPORTS_EXPECTED else None)
         result = WriteResult(positions)
-        await self.runner.wait(result.clock(), timeout=self.config.write_timeout)
+        await self._wait_all(result.clock())
         return result
 
     async def _caught_up(self) -> Clock:
         """Wait until the read model holds everything in the log, and return the log's end."""
         end = await self.log.end_offsets()
-        await self.runner.wait(end, timeout=self.config.write_timeout)
+        await self._wait_all(end)
         return end
 
     async def sync(self) -> Clock:
@@ -169,14 +220,21 @@ class MemoryService:
 
     async def store(self, cmd: CreateCommand, *, agent_id: str, on_conflict: str = "error") -> StoreResult:
         mode = cmd.on_conflict or on_conflict
+        # The embedding is computed before the write lock is taken (as the original does).
+        draft = self._new_memory(cmd, agent_id, now_ts())
+        vectors = await self._vectors([draft])
         for _attempt in range(self.config.append_retries):
             async with self._write_lock:
                 end = await self._caught_up()
                 memory = self._resolve_conflict(self._new_memory(cmd, agent_id, now_ts()), mode, set())
+                if memory.title != draft.title:
+                    vectors = await self._vectors([memory])  # a versioned title changes the embedded text
                 contradictions = self.queries.similar_titles(memory.title, memory.namespace)
+                # Keyed by the final id: a merge names the existing memory.
+                events = self._with_vectors([(MemoryStored(memory), memory.namespace)],
+                                            dict.fromkeys([memory.id], *vectors.values()) if vectors else {})
                 try:
-                    write = await self._append([(MemoryStored(memory), memory.namespace)], actor=agent_id,
-                                               expected=end)
+                    write = await self._append(events, actor=agent_id, expected=end)
                 except AppendConflictError:
                     continue  # another process appended first: re-check against the newer state
             stored = self.queries.get(memory.id) or memory
@@ -185,13 +243,18 @@ class MemoryService:
 
     async def bulk_store(self, items: Sequence[CreateCommand | Exception], *, agent_id: str
                          ) -> tuple[list[str], list[dict[str, Any]], WriteResult]:
-        """Store many at once as one append. Conflicting titles merge (the original's bulk rule)."""
+        """Store many at once. Conflicting titles merge (the original's bulk rule).
+
+        Without a model this is one append. With one, memories are appended in chunks of
+        :data:`BULK_CHUNK` (each memory.stored beside its memory.embedded), and the next chunk is embedded
+        while the previous one is signed, appended and projected, so the model, the slowest part, never waits.
+        """
         ids: list[str] = []
         errors: list[dict[str, Any]] = []
         async with self._write_lock:
             end = await self._caught_up()
             now = now_ts()
-            events: list[tuple[EventPayload, str]] = []
+            memories: list[Memory] = []
             seen: dict[tuple[str, str], str] = {}
             for index, item in enumerate(items):
                 if isinstance(item, Exception):
@@ -203,10 +266,31 @@ class MemoryService:
                 memory = replace(memory, id=seen[key]) if key in seen else self._resolve_conflict(
                     memory, item.on_conflict or "merge", set())
                 seen[key] = memory.id
-                events.append((MemoryStored(memory), memory.namespace))
+                memories.append(memory)
                 ids.append(memory.id)
-            write = await self._append(events, actor=agent_id, expected=end) if events else WriteResult([])
+            write = await self._append_memories(memories, actor=agent_id, expected=end)
         return ids, errors, write
+
+    async def _append_memories(self, memories: list[Memory], *, actor: str, expected: Clock) -> WriteResult:
+        if not memories:
+            return WriteResult([])
+        if self.semantic is None or not self.semantic.ready:
+            return await self._append([(MemoryStored(m), m.namespace) for m in memories], actor=actor,
+                                      expected=expected)
+        chunks = [memories[i:i + BULK_CHUNK] for i in range(0, len(memories), BULK_CHUNK)]
+        positions: list[LogPosition] = []
+        upcoming = asyncio.create_task(self._vectors(chunks[0]))
+        try:
+            for n, chunk in enumerate(chunks):
+                vectors = await upcoming
+                if n + 1 < len(chunks):
+                    upcoming = asyncio.create_task(self._vectors(chunks[n + 1]))
+                events = self._with_vectors([(MemoryStored(m), m.namespace) for m in chunk], vectors)
+                write = await self._append(events, actor=actor, expected=expected if n == 0 else None)
+                positions.extend(write.positions)
+        finally:
+            upcoming.cancel()
+        return WriteResult(positions)
 
     async def resolve(self, memory_id: str) -> Memory:
         await self._caught_up()
@@ -231,7 +315,12 @@ class MemoryService:
             changes = MemoryChanges(title=cmd.title, content=cmd.content, tier=cmd.tier,  # type: ignore[arg-type]
                                     namespace=cmd.namespace, tags=cmd.tags, priority=cmd.priority,
                                     confidence=cmd.confidence, expires_at=cmd.expires_at, metadata=metadata)
-            write = await self._append([(MemoryUpdated(current.id, changes, now_ts()), namespace)], actor=agent_id)
+            events: list[tuple[EventPayload, str]] = [(MemoryUpdated(current.id, changes, now_ts()), namespace)]
+            if cmd.title is not None or cmd.content is not None:
+                new_text = replace(current, title=title, content=cmd.content if cmd.content is not None
+                                   else current.content)
+                events = self._with_vectors(events, await self._vectors([new_text]))
+            write = await self._append(events, actor=agent_id)
         updated = self.queries.get(current.id)
         if updated is None:
             raise NotFoundError()
@@ -273,9 +362,11 @@ class MemoryService:
         return len(ids), write
 
     async def import_memories(self, memories: Sequence[Memory], *, agent_id: str) -> WriteResult:
+        vectors = await self._vectors(memories)
         async with self._write_lock:
             await self._caught_up()
             events: list[tuple[EventPayload, str]] = [(MemoryImported(m), m.namespace) for m in memories]
+            events = self._with_vectors(events, vectors)
             return await self._append(events, actor=agent_id) if events else WriteResult([])
 
     # -- reads ------------------------------------------------------------------------------------------
@@ -304,14 +395,89 @@ class MemoryService:
         if hierarchical and namespace is not None:
             parts = namespace.split("/")
             flt = replace(flt, namespace=None, namespaces=tuple("/".join(parts[:i]) for i in range(1, len(parts) + 1)))
-        hits = self.queries.recall_keyword(q.context, flt, limit=q.filters.limit) if q.filters.limit else []
+        ranked, fallback = await self._rank(q, flt)
+        hits = ranked.hits if q.filters.limit else []
         if hierarchical and namespace is not None:
             hits = _proximity_boost(hits, namespace)
-        result = _apply_budget(hits, q.budget_tokens)
+        result = replace(_apply_budget(hits, q.budget_tokens), mode=ranked.mode, fts_candidates=ranked.fts_candidates,
+                         semantic_candidates=ranked.semantic_candidates, blend_weight=ranked.blend_weight,
+                         fallback=fallback)
         if result.memories:
             touch = MemoryTouched([h.memory.id for h in result.memories], now, self.config.touch)
             await self._append([(touch, namespace or "global")], actor=agent_id)
         return result
+
+    async def _rank(self, q: RecallQuery, flt: MemoryFilter) -> tuple[Ranked, str | None]:
+        """Hybrid when a model is loaded (or the mode asked for), else the original's keyword path."""
+        limit = q.filters.limit
+        wanted = q.mode
+        fallback = None
+        if wanted != "keyword" and limit:
+            if self.semantic is not None and self.semantic.ready:
+                try:
+                    return await rank(self.semantic, self.queries, q.context, flt, limit=limit,
+                                      mode="semantic" if wanted == "semantic" else "hybrid"), None
+                except EmbedError as exc:
+                    fallback = str(exc)
+            else:
+                fallback = self.semantic.unavailable if self.semantic is not None else "no embedder configured"
+        hits = self.queries.recall_keyword(keyword_context(q.context), flt, limit=limit) if limit else []
+        return Ranked(hits, "keyword", len(hits), 0, None), fallback
+
+    async def check_duplicate(self, title: str, content: str, *, namespace: str | None = None,
+                              threshold: float = 0.85) -> DuplicateCheck:
+        """The nearest stored memory to ``title + " " + content`` and whether it is at least ``threshold`` similar.
+
+        Raises:
+            UnavailableError: no embedding model is loaded.
+        """
+        threshold = min(1.0, max(0.5, threshold))
+        if self.semantic is None or not self.semantic.ready:
+            reason = self.semantic.unavailable if self.semantic is not None else "no embedder configured"
+            raise UnavailableError(f"check_duplicate needs the embedder, which is not loaded: {reason}")
+        await self._caught_up()
+        vectors = await self.semantic.embed([embedding_text(title, content)])
+        if vectors is None:
+            raise UnavailableError("the text could not be embedded")
+        flt = MemoryFilter(namespace=namespace, now=now_ts())
+        hits = self.semantic.search(vectors[0], 5, flt, excluded=self.queries.expiring_ids(flt.now or ""))
+        joined = self.semantic.hits_to_memories(hits, self.queries, flt)
+        index = self.semantic.vectors.index
+        scanned = len(index) if namespace is None else len(index.by_namespace.get(namespace, ()))
+        if not joined:
+            return DuplicateCheck(False, threshold, None, 0.0, scanned)
+        nearest, similarity = joined[0]
+        return DuplicateCheck(similarity >= threshold, threshold, nearest, similarity, scanned)
+
+    async def reembed(self, *, only_missing: bool = False, agent_id: str = "system:reembed", page: int = 256,
+                      progress: Callable[[int], None] | None = None) -> int:
+        """Append a memory.embedded event for every memory (or those without a vector) with the loaded model:
+        how a model change reaches the read models. Returns how many memories were embedded.
+
+        Raises:
+            UnavailableError: no embedding model is loaded.
+        """
+        if self.semantic is None or not self.semantic.ready:
+            raise UnavailableError("reembed needs the embedding model, which is not loaded")
+        await self._caught_up()
+        done, after = 0, ""
+        while rows := self.queries.embedding_sources(after_id=after, limit=page):
+            after = rows[-1][0]
+            if only_missing:
+                have = self.queries.vectors([r[0] for r in rows])
+                rows = [r for r in rows if r[0] not in have]
+            vectors = await self.semantic.embed([embedding_text(title, content) for _, title, content in rows])
+            if vectors is not None and rows:
+                namespaces = {m.id: m.namespace for m in self.queries.get_many([r[0] for r in rows])}
+                events: list[tuple[EventPayload, str]] = [
+                    (self.semantic.event(r[0], vectors[i]), namespaces.get(r[0], "global"))
+                    for i, r in enumerate(rows) if r[0] in namespaces]
+                async with self._write_lock:
+                    await self._append(events, actor=agent_id)
+                done += len(events)
+            if progress is not None:
+                progress(done)
+        return done
 
 
 def _depth(namespace: str) -> int:

@@ -1,4 +1,5 @@
-"""Shapes shared by several surfaces (HTTP, CLI): stats, and memories arriving by import."""
+"""Shapes shared by several surfaces (HTTP, CLI, MCP): stats, recall, duplicate checks, the embedder's
+status, and memories arriving by import."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from typing import Any
 from infra.log import redact_url
 from producers.errors import ValidationError
 from producers.node import Node
+from producers.service import DuplicateCheck, RecallResult, round_score
 from producers.validation import (
     check_confidence,
     check_content,
@@ -23,7 +25,7 @@ from producers.validation import (
 )
 from schemas import Memory, format_ts, now_ts, parse_ts
 
-__all__ = ["memory_from_import", "stats_body"]
+__all__ = ["duplicate_body", "embedder_status", "memory_from_import", "recall_body", "stats_body"]
 
 _REQUIRED = ("id", "tier", "namespace", "title", "content", "tags", "priority", "confidence", "source",
              "access_count", "created_at", "updated_at")
@@ -61,9 +63,58 @@ async def stats_body(node: Node) -> dict[str, Any]:
     return {
         "total": stats.total, "by_tier": stats.by_tier, "by_namespace": stats.by_namespace,
         "expiring_soon": stats.expiring_soon, "links_count": 0, "db_size_bytes": stats.db_size_bytes,
-        "dim_violations": 0, "index_evictions_total": 0,
+        "dim_violations": node.model.dim_violations(), "index_evictions_total": 0,
         "log": {"url": redact_url(node.log.url), "end_offsets": await node.log.end_offsets(),
                 "backend": node.log.describe()},
         "projector": {"position": node.runner.position, "applied_events": node.model.applied_count(),
                       "rejected_events": node.model.rejected_count()},
+        "embedder": embedder_status(node),
+        "vector_index": _vector_index(node),
     }
+
+
+def embedder_status(node: Node) -> dict[str, Any]:
+    """Whether semantic recall is on, with which model and dimension, and why not when it is off."""
+    status = node.semantic.status()
+    out: dict[str, Any] = {"embedder_ready": status.ready, "model": status.model, "dim": status.dim}
+    if status.reason:
+        out["embedder_error"] = status.reason
+    return out
+
+
+def _vector_index(node: Node) -> dict[str, Any]:
+    s = node.vectors.status()
+    return {"kind": "hnsw", "vectors": s.vectors, "dim": s.dim, "position": s.position, "loaded_from": s.loaded_from,
+            "dim_violations": s.dim_violations, "rejected_events": s.rejected, "approx_bytes": s.memory_bytes,
+            "sqlite_vectors": node.service.queries.vector_count()}
+
+
+def recall_body(result: RecallResult) -> dict[str, Any]:
+    """The original's recall response: memories with 3-decimal scores, ``mode``, ``tokens_used`` and ``meta``."""
+    out: dict[str, Any] = {
+        "memories": [{**h.memory.to_api(), "score": round_score(h.score)} for h in result.memories],
+        "count": len(result.memories), "mode": result.mode, "tokens_used": result.tokens_used}
+    meta: dict[str, Any] = {
+        "recall_mode": result.mode, "reranker_used": False,
+        "candidate_counts": {"fts": result.fts_candidates, "hnsw": result.semantic_candidates},
+        "blend_weight": None if result.blend_weight is None else round_score(result.blend_weight)}
+    if result.fallback is not None:
+        meta["semantic_unavailable"] = result.fallback
+    if result.budget_tokens is not None:
+        out["budget_tokens"] = result.budget_tokens
+        meta.update({"budget_overflow": result.budget_overflow, "budget_tokens_remaining": result.tokens_remaining,
+                     "budget_tokens_used": result.tokens_used, "memories_dropped": result.dropped})
+    # The original's keyword path answers without ``meta`` unless a budget is set; say why when it fell back.
+    if result.mode != "keyword" or result.budget_tokens is not None or result.fallback is not None:
+        out["meta"] = meta
+    return out
+
+
+def duplicate_body(check: DuplicateCheck) -> dict[str, Any]:
+    nearest = None
+    if check.nearest is not None:
+        nearest = {"id": check.nearest.id, "title": check.nearest.title, "namespace": check.nearest.namespace,
+                   "similarity": round_score(check.similarity)}
+    return {"is_duplicate": check.is_duplicate, "threshold": check.threshold, "nearest": nearest,
+            "suggested_merge": check.nearest.id if check.is_duplicate and check.nearest else None,
+            "candidates_scanned": check.candidates_scanned}

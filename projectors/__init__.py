@@ -5,6 +5,7 @@ from __future__ import annotations
 from projectors.base import ApplyResult, ProjectionRunner, ReadModel, Verdict
 from projectors.errors import ProjectionStoppedError, ProjectorError, ReadModelError, WaitTimeoutError
 from projectors.fts import fts_query, query_tokens
+from projectors.hnsw import HnswIndex, HnswReadModel, HnswStatus, VectorFilter, VectorHit
 from projectors.queries import (
     AmbiguousIdError,
     MemoryFilter,
@@ -16,10 +17,14 @@ from projectors.queries import (
 )
 from projectors.sqlite import SQLiteMemoryQueries, SQLiteReadModel
 from projectors.tokens import count_tokens
+from projectors.verified import SharedVerifyRunner, VerifiedEvents
 
 __all__ = [
     "AmbiguousIdError",
     "ApplyResult",
+    "HnswIndex",
+    "HnswReadModel",
+    "HnswStatus",
     "MemoryFilter",
     "MemoryQueries",
     "NamespaceCount",
@@ -31,8 +36,12 @@ __all__ = [
     "SQLiteMemoryQueries",
     "SQLiteReadModel",
     "ScoredMemory",
+    "SharedVerifyRunner",
     "Stats",
+    "VectorFilter",
+    "VectorHit",
     "Verdict",
+    "VerifiedEvents",
     "WaitTimeoutError",
     "count_tokens",
     "fts_query",

@@ -120,5 +120,24 @@ class MemoryQueries(ABC):
     def export(self, now: str) -> list[Memory]: ...
 
     @abstractmethod
+    def vectors(self, ids: list[str]) -> dict[str, bytes]:
+        """The stored embedding (little-endian float32 bytes) of each of ``ids`` that has one."""
+
+    @abstractmethod
+    def vector_count(self) -> int: ...
+
+    @abstractmethod
+    def filter_ids(self, ids: list[str], flt: MemoryFilter) -> list[str]:
+        """The ``ids`` that exist and pass ``flt`` (expiry, namespace, tag, dates, visibility), in their order."""
+
+    @abstractmethod
+    def expiring_ids(self, now: str) -> list[str]:
+        """Ids whose expiry is at or before ``now`` (usually none: recall runs GC first)."""
+
+    @abstractmethod
+    def embedding_sources(self, *, after_id: str = "", limit: int = 1000) -> list[tuple[str, str, str]]:
+        """``(id, title, content)`` of every memory in id order, a page at a time (for re-embedding)."""
+
+    @abstractmethod
     def all_memories(self) -> list[Memory]:
         """Every row, expired or not, ordered by id (for comparing two read models)."""

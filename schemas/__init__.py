@@ -14,12 +14,14 @@ from schemas.errors import EncodingError, PayloadError, SchemaError, SignatureEr
 from schemas.events import EVENT_TYPES, SCHEMA_VERSION, decode_payload, encode_payload
 from schemas.memory import SCOPES, TIERS, Memory
 from schemas.signing import Keyring, NodeKey, load_or_create_node_key, sign, verify
+from schemas.vectors import VECTOR_DIM, decode_vector, encode_vector
 
 __all__ = [
     "EVENT_TYPES",
     "SCHEMA_VERSION",
     "SCOPES",
     "TIERS",
+    "VECTOR_DIM",
     "EncodingError",
     "Envelope",
     "Keyring",
@@ -33,7 +35,9 @@ __all__ = [
     "canonical_bytes",
     "decode_body",
     "decode_payload",
+    "decode_vector",
     "encode_payload",
+    "encode_vector",
     "format_ts",
     "load_or_create_node_key",
     "new_event_id",

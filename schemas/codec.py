@@ -26,7 +26,6 @@ def _hints(cls: type) -> dict[str, Any]:
 
 
 @functools.cache
-@functools.cache
 def _fields(cls: type) -> tuple[dataclasses.Field[Any], ...]:
     return tuple(f for f in dataclasses.fields(cls) if not f.name.isupper())
 

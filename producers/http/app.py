@@ -26,9 +26,9 @@ from producers.mcp import Profile
 from producers.mcp.capabilities import document, parse_accept
 from producers.metrics import render
 from producers.node import Node
-from producers.service import MemoryService, WriteResult, round_score
+from producers.service import MemoryService, WriteResult
 from producers.validation import MAX_BULK, check_namespace, check_tier
-from producers.wire import memory_from_import, stats_body
+from producers.wire import duplicate_body, embedder_status, memory_from_import, recall_body, stats_body
 from schemas import Memory, now_ts
 
 if TYPE_CHECKING:
@@ -119,7 +119,7 @@ class Api:
     # -- routes ---------------------------------------------------------------------------------------
 
     async def health(self, request: Request) -> Response:
-        return JSONBody({"status": "ok", "service": "ai-memory", "version": VERSION, "embedder_ready": False,
+        return JSONBody({"status": "ok", "service": "ai-memory", "version": VERSION, **embedder_status(self.node),
                          "federation_enabled": False, "node_id": self.node.key.key_id})
 
     async def capabilities(self, request: Request) -> Response:
@@ -211,16 +211,21 @@ class Api:
             params = dict(request.query_params)
         q = parse_recall(params)
         result = await self.service.recall(q, agent_id=self.agent(request, params))
-        self.node.metrics.inc("ai_memory_recall_total", mode="keyword")
-        out: dict[str, Any] = {
-            "memories": [{**h.memory.to_api(), "score": round_score(h.score)} for h in result.memories],
-            "count": len(result.memories), "mode": "keyword", "tokens_used": result.tokens_used}
-        if result.budget_tokens is not None:
-            out["budget_tokens"] = result.budget_tokens
-            out["meta"] = {"budget_overflow": result.budget_overflow,
-                           "budget_tokens_remaining": result.tokens_remaining,
-                           "budget_tokens_used": result.tokens_used, "memories_dropped": result.dropped}
-        return JSONBody(out)
+        self.node.metrics.inc("ai_memory_recall_total", mode=result.mode)
+        return JSONBody(recall_body(result))
+
+    async def check_duplicate(self, request: Request) -> Response:
+        body = await read_json(request)
+        params = body if isinstance(body, dict) else {}
+        title, content = params.get("title"), params.get("content")
+        if not isinstance(title, str) or not isinstance(content, str):
+            raise ValidationError("title and content are required strings")
+        threshold = params.get("threshold", 0.85)
+        if isinstance(threshold, bool) or not isinstance(threshold, int | float):
+            raise ValidationError("threshold must be a number")
+        namespace = check_namespace(params["namespace"]) if params.get("namespace") else None
+        check = await self.service.check_duplicate(title, content, namespace=namespace, threshold=float(threshold))
+        return JSONBody(duplicate_body(check))
 
     async def forget(self, request: Request) -> Response:
         body = await read_json(request)
@@ -306,6 +311,7 @@ def create_app(node: Node, *, api_key: str | None = None, mcp: McpHttpEndpoint |
         Route(f"{v1}/memories/{{id}}/promote", e(api.promote), methods=["POST"]),
         Route(f"{v1}/search", e(api.search), methods=["GET"]),
         Route(f"{v1}/recall", e(api.recall), methods=["GET", "POST"]),
+        Route(f"{v1}/check_duplicate", e(api.check_duplicate), methods=["POST"]),
         Route(f"{v1}/forget", e(api.forget), methods=["POST"]),
         Route(f"{v1}/stats", e(api.stats), methods=["GET"]),
         Route(f"{v1}/namespaces", e(api.namespaces), methods=["GET"]),

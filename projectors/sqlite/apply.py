@@ -11,9 +11,10 @@ import sqlite3
 from collections.abc import Callable
 from typing import Any
 
-from schemas import Memory, shift_ts
+from schemas import VECTOR_DIM, Memory, PayloadError, decode_vector, shift_ts
 from schemas.events import (
     MemoryDeleted,
+    MemoryEmbedded,
     MemoryExpired,
     MemoryForgotten,
     MemoryImported,
@@ -23,9 +24,10 @@ from schemas.events import (
     MemoryUpdated,
 )
 
-__all__ = ["APPLIERS", "Inapplicable", "tier_max"]
+__all__ = ["APPLIERS", "WRONG_DIMENSION", "Inapplicable", "tier_max", "vector_bytes"]
 
 _TIER_RANK = {"short": 0, "mid": 1, "long": 2}
+WRONG_DIMENSION = "wrong dimension"
 
 
 class Inapplicable(Exception):
@@ -154,6 +156,25 @@ def apply_forgotten(db: sqlite3.Connection, event: MemoryForgotten) -> None:
     db.executemany("DELETE FROM memories WHERE id = ?", [(memory_id,) for memory_id in event.ids])
 
 
+def vector_bytes(event: MemoryEmbedded, dim: int = VECTOR_DIM) -> bytes:
+    """The vector's float32 bytes, or :class:`Inapplicable` when it is malformed or not ``dim`` long (the
+    reason starts with ``WRONG_DIMENSION`` then, so such refusals can be counted)."""
+    if event.dim != dim:
+        raise Inapplicable(f"{WRONG_DIMENSION}: {event.dim} from {event.model}, the index holds {dim}")
+    try:
+        return decode_vector(event.vector, event.dim)
+    except PayloadError as exc:
+        raise Inapplicable(str(exc)) from None
+
+
+def apply_embedded(db: sqlite3.Connection, event: MemoryEmbedded) -> None:
+    raw = vector_bytes(event)
+    if db.execute("SELECT 1 FROM memories WHERE id = ?", (event.id,)).fetchone() is None:
+        raise Inapplicable(f"memory {event.id} does not exist")
+    db.execute("INSERT OR REPLACE INTO memory_vectors (id, model, dim, vector) VALUES (?, ?, ?, ?)",
+               (event.id, event.model, event.dim, raw))
+
+
 APPLIERS: dict[str, Callable[[sqlite3.Connection, Any], None]] = {
     MemoryStored.TYPE: apply_stored,
     MemoryImported.TYPE: apply_imported,
@@ -163,4 +184,5 @@ APPLIERS: dict[str, Callable[[sqlite3.Connection, Any], None]] = {
     MemoryTouched.TYPE: apply_touched,
     MemoryExpired.TYPE: apply_expired,
     MemoryForgotten.TYPE: apply_forgotten,
+    MemoryEmbedded.TYPE: apply_embedded,
 }

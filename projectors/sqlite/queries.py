@@ -192,5 +192,36 @@ class SQLiteMemoryQueries(MemoryQueries):
                                 "ORDER BY created_at, id", (now,))
         return [row_to_memory(r) for r in rows]
 
+    def vectors(self, ids: list[str]) -> dict[str, bytes]:
+        out: dict[str, bytes] = {}
+        for start in range(0, len(ids), 500):
+            chunk = ids[start:start + 500]
+            marks = ", ".join("?" for _ in chunk)
+            for row in self._db.execute(f"SELECT id, vector FROM memory_vectors WHERE id IN ({marks})", chunk):
+                out[row["id"]] = bytes(row["vector"])
+        return out
+
+    def vector_count(self) -> int:
+        (n,) = self._db.execute("SELECT count(*) FROM memory_vectors").fetchone()
+        return int(n)
+
+    def filter_ids(self, ids: list[str], flt: MemoryFilter) -> list[str]:
+        if not ids:
+            return []
+        params: dict[str, Any] = {f"id{i}": memory_id for i, memory_id in enumerate(ids)}
+        marks = ", ".join(f":id{i}" for i in range(len(ids)))
+        sql = f"SELECT m.id FROM memories m WHERE m.id IN ({marks}) AND {_where(flt, params)}"
+        keep = {r["id"] for r in self._db.execute(sql, params)}
+        return [i for i in ids if i in keep]
+
+    def expiring_ids(self, now: str) -> list[str]:
+        rows = self._db.execute("SELECT id FROM memories WHERE expires_at IS NOT NULL AND expires_at <= ?", (now,))
+        return [r["id"] for r in rows]
+
+    def embedding_sources(self, *, after_id: str = "", limit: int = 1000) -> list[tuple[str, str, str]]:
+        rows = self._db.execute("SELECT id, title, content FROM memories WHERE id > ? ORDER BY id LIMIT ?",
+                                (after_id, limit))
+        return [(r["id"], r["title"], r["content"]) for r in rows]
+
     def all_memories(self) -> list[Memory]:
         return [row_to_memory(r) for r in self._db.execute(f"SELECT {_COLUMNS} FROM memories ORDER BY id")]

@@ -52,6 +52,22 @@ CREATE TRIGGER IF NOT EXISTS memories_au AFTER UPDATE OF title, content, tags ON
     INSERT INTO memories_fts (rowid, title, content, tags) VALUES (new.rowid, new.title, new.content, new.tags);
 END;
 
+-- One vector per memory, from its latest memory.embedded event. An event that sets the title or content drops
+-- it (the producer's memory.embedded for the new text follows in the same append), so a stale vector never
+-- outlives the text it was computed from.
+CREATE TABLE IF NOT EXISTS memory_vectors (
+    id     TEXT PRIMARY KEY,
+    model  TEXT NOT NULL,
+    dim    INTEGER NOT NULL,
+    vector BLOB NOT NULL
+) WITHOUT ROWID;
+CREATE TRIGGER IF NOT EXISTS memory_vectors_ad AFTER DELETE ON memories BEGIN
+    DELETE FROM memory_vectors WHERE id = old.id;
+END;
+CREATE TRIGGER IF NOT EXISTS memory_vectors_au AFTER UPDATE OF title, content ON memories BEGIN
+    DELETE FROM memory_vectors WHERE id = old.id;
+END;
+
 CREATE TABLE IF NOT EXISTS tracking (
     projection TEXT NOT NULL,
     partition  TEXT NOT NULL,

@@ -14,7 +14,7 @@ from pathlib import Path
 from infra.log import Clock, LogRecord
 from projectors.base import ApplyResult, ReadModel, Verdict
 from projectors.errors import ReadModelError
-from projectors.sqlite.apply import APPLIERS, Inapplicable
+from projectors.sqlite.apply import APPLIERS, WRONG_DIMENSION, Inapplicable
 from projectors.sqlite.queries import SQLiteMemoryQueries
 from projectors.sqlite.schema import connect
 from schemas import SchemaError, decode_payload
@@ -107,6 +107,12 @@ class SQLiteReadModel(ReadModel):
         rows = self._db.execute('SELECT partition, "offset", event_id, type, reason FROM rejected_events '
                                 'ORDER BY partition, "offset" LIMIT ?', (limit,))
         return [dict(r) for r in rows]
+
+    def dim_violations(self) -> int:
+        """memory.embedded events refused for carrying a vector of the wrong dimension."""
+        (n,) = self._db.execute("SELECT count(*) FROM rejected_events WHERE type = 'memory.embedded' "
+                                "AND substr(reason, 1, ?) = ?", (len(WRONG_DIMENSION), WRONG_DIMENSION)).fetchone()
+        return int(n)
 
     def applied_count(self) -> int:
         (n,) = self._db.execute("SELECT count(*) FROM applied_events").fetchone()

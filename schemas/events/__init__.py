@@ -9,6 +9,7 @@ from schemas.errors import UnknownEventTypeError
 from schemas.events.memory import (
     MemoryChanges,
     MemoryDeleted,
+    MemoryEmbedded,
     MemoryExpired,
     MemoryForgotten,
     MemoryImported,
@@ -25,6 +26,7 @@ __all__ = [
     "EventPayload",
     "MemoryChanges",
     "MemoryDeleted",
+    "MemoryEmbedded",
     "MemoryExpired",
     "MemoryForgotten",
     "MemoryImported",
@@ -40,11 +42,11 @@ __all__ = [
 SCHEMA_VERSION = 1
 
 EventPayload = (MemoryStored | MemoryImported | MemoryUpdated | MemoryDeleted | MemoryPromoted | MemoryTouched
-                | MemoryExpired | MemoryForgotten)
+                | MemoryExpired | MemoryForgotten | MemoryEmbedded)
 
 EVENT_TYPES: dict[str, type[Any]] = {cls.TYPE: cls for cls in (
     MemoryStored, MemoryImported, MemoryUpdated, MemoryDeleted, MemoryPromoted, MemoryTouched,
-    MemoryExpired, MemoryForgotten)}
+    MemoryExpired, MemoryForgotten, MemoryEmbedded)}
 
 
 def encode_payload(event: EventPayload) -> dict[str, Any]:

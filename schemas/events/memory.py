@@ -14,6 +14,7 @@ from schemas.memory import Memory, Tier
 __all__ = [
     "MemoryChanges",
     "MemoryDeleted",
+    "MemoryEmbedded",
     "MemoryExpired",
     "MemoryForgotten",
     "MemoryImported",
@@ -128,3 +129,16 @@ class MemoryForgotten:
     namespace: str | None = None
     pattern: str | None = None
     tier: Tier | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class MemoryEmbedded:
+    """The embedding of memory ``id``'s text (``title + " " + content``) by ``model``: ``dim`` float32 values,
+    little-endian, base64. It follows the stored, imported or updated event it belongs to (in the same append),
+    and a re-embed with another model appends new ones, so read models rebuild vectors without the model."""
+
+    TYPE: ClassVar[str] = "memory.embedded"
+    id: str
+    model: str
+    dim: int
+    vector: str

@@ -75,7 +75,9 @@ def test_export_import_restamps_author(tmp_path: Path, capsys: pytest.CaptureFix
     assert meta == {"agent_id": "bob", "imported_from_agent_id": "alice"}
 
 
-def test_log_tail_verify_and_rebuild(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_log_tail_verify_and_rebuild(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AI_MEMORY_EMBEDDER", "off")  # one event per store (no memory.embedded beside it)
     for i in range(3):
         run(capsys, tmp_path, "store", "-T", f"m{i}", "-c", "x")
     code, out, _ = run(capsys, tmp_path, "log", "tail", "--json", "--signatures")

@@ -42,7 +42,8 @@ async def test_health_and_metrics(client: httpx.AsyncClient) -> None:
     assert health["status"] == "ok" and health["service"] == "ai-memory"
     await post(client, title="x")
     text = (await client.get("/metrics")).text
-    assert "ai_memory_memories 1" in text and 'ai_memory_log_end_offset{partition="ai-memory"} 1' in text
+    # memory.stored, then memory.embedded with its vector
+    assert "ai_memory_memories 1" in text and 'ai_memory_log_end_offset{partition="ai-memory"} 2' in text
 
 
 async def test_create_201_shape_and_409(client: httpx.AsyncClient) -> None:
@@ -50,7 +51,7 @@ async def test_create_201_shape_and_409(client: httpx.AsyncClient) -> None:
     assert r.status_code == 201
     body = r.json()
     assert {"id", "tier", "namespace", "title", "agent_id", "offset"} <= set(body)
-    assert body["agent_id"] == "agent-7" and body["offset"] == 1
+    assert body["agent_id"] == "agent-7" and body["offset"] == 2  # the offset of its memory.embedded
     dup = await post(client, title="T")
     assert dup.status_code == 409
     assert dup.json() == {"code": "CONFLICT", "existing_id": body["id"],
@@ -132,9 +133,11 @@ async def test_list_search_recall_shapes(client: httpx.AsyncClient) -> None:
     assert found["memories"] == found["results"] and found["count"] == 1
     assert (await client.get("/api/v1/search", params={"q": " "})).json() == {"error": "query is required"}
     post_recall = (await client.post("/api/v1/recall", json={"context": "async", "limit": 5})).json()
-    assert post_recall["mode"] == "keyword" and post_recall["count"] == 2
+    assert post_recall["mode"] == "hybrid" and post_recall["count"] == 2  # the node has the MiniLM embedder
     assert all(isinstance(m["score"], float) for m in post_recall["memories"])
-    assert "meta" not in post_recall and post_recall["tokens_used"] > 0
+    assert post_recall["meta"]["recall_mode"] == "hybrid" and post_recall["tokens_used"] > 0
+    keyword = (await client.post("/api/v1/recall", json={"context": "async", "mode": "keyword"})).json()
+    assert keyword["mode"] == "keyword" and "meta" not in keyword and keyword["count"] == 2
     get_recall = (await client.get("/api/v1/recall", params={"context": "tokio", "budget_tokens": 100})).json()
     assert get_recall["budget_tokens"] == 100 and get_recall["meta"]["budget_overflow"] is False
     assert (await client.get("/api/v1/recall")).status_code == 400

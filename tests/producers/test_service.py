@@ -38,7 +38,7 @@ async def test_store_sets_author_expiry_and_offset(node: Node) -> None:
     assert m.access_count == 0 and m.created_at == m.updated_at
     hours = (parse_ts(m.expires_at or "") - parse_ts(m.created_at)).total_seconds() / 3600
     assert hours == pytest.approx(6)
-    assert result.write.offset == 1
+    assert result.write.offset == 2  # memory.stored at 1, its memory.embedded at 2
     long = (await store(node, title="forever", tier="long")).memory
     assert long.expires_at is None
     ttl = (await store(node, title="ttl", ttl_secs=60)).memory

@@ -1,0 +1,112 @@
+"""Text → unit vectors with all-MiniLM-L6-v2 on onnxruntime: torch-free, offline, the original's settings.
+
+Settings that make the vectors interchange with sentence-transformers (and so with the original ai-memory):
+WordPiece tokenizer truncating at 256 tokens with longest-in-batch padding (the shipped ``tokenizer.json``
+says 128 and fixed padding, which embeds long texts wrongly), mean pooling over the attention mask, then L2
+normalisation. Example::
+
+    embedder = MiniLMEmbedder.load(cache_dir)
+    vectors = embedder.embed(["Deploy order run migrations before the deploy"])   # (1, 384) float32
+"""
+
+from __future__ import annotations
+
+import threading
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from infra.embed.errors import ModelUnavailableError
+from infra.embed.model_files import cached_onnx, default_cache_dir, minilm_dir
+
+if TYPE_CHECKING:
+    from numpy.typing import NDArray
+
+__all__ = ["MINILM", "Embedder", "MiniLMEmbedder", "embedding_text"]
+
+MINILM = "all-MiniLM-L6-v2"
+_MAX_TOKENS = 256
+# Characters kept before tokenising: 256 WordPiece tokens never need more unless the text is mostly
+# whitespace, and tokenising a 2 MiB body would cost far more than the model call.
+_MAX_CHARS = 20_000
+_BATCH = 32
+
+
+def embedding_text(title: str, content: str) -> str:
+    """What is embedded for a memory: ``title + " " + content``, as the original does."""
+    return f"{title} {content}"
+
+
+class Embedder(ABC):
+    """Turns texts into L2-normalised float32 vectors of a fixed dimension."""
+
+    model: str
+    dim: int
+
+    @abstractmethod
+    def embed(self, texts: Sequence[str]) -> NDArray[np.float32]:
+        """One row per text, shape ``(len(texts), dim)``; an empty list gives shape ``(0, dim)``."""
+
+
+class MiniLMEmbedder(Embedder):
+    model = MINILM
+    dim = 384
+
+    def __init__(self, session: object, tokenizer: object) -> None:
+        self._session = session
+        self._tokenizer = tokenizer
+        # tokenizers' padding/truncation state is per object; onnxruntime sessions are thread-safe.
+        self._lock = threading.Lock()
+
+    @classmethod
+    def load(cls, cache_dir: Path | None = None, *, threads: int = 0) -> MiniLMEmbedder:
+        """Load from the installed weights, building (once) and caching the ONNX graph.
+
+        Raises:
+            ModelUnavailableError: weights missing or the graph cannot be built or loaded.
+        """
+        model_dir = minilm_dir()
+        try:
+            import onnxruntime as ort
+            from tokenizers import Tokenizer
+
+            onnx_path = cached_onnx(model_dir, cache_dir or default_cache_dir())
+            options = ort.SessionOptions()
+            options.intra_op_num_threads = threads
+            options.log_severity_level = 3
+            # Idle worker threads must not spin: recall and projection share these cores with the model.
+            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+            session = ort.InferenceSession(str(onnx_path), options, providers=["CPUExecutionProvider"])
+            tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
+        except ModelUnavailableError:
+            raise
+        except Exception as exc:
+            raise ModelUnavailableError(f"cannot load {MINILM}: {exc}") from exc
+        tokenizer.no_padding()
+        tokenizer.enable_truncation(max_length=_MAX_TOKENS)
+        tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")  # no length: pad to the longest in the batch
+        return cls(session, tokenizer)
+
+    def embed(self, texts: Sequence[str]) -> NDArray[np.float32]:
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        # Similar lengths together: less padding, fewer wasted FLOPs.
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        for start in range(0, len(order), _BATCH):
+            chunk = order[start:start + _BATCH]
+            out[chunk] = self._embed_batch([texts[i][:_MAX_CHARS] for i in chunk])
+        return out
+
+    def _embed_batch(self, texts: list[str]) -> NDArray[np.float32]:
+        with self._lock:
+            encodings = self._tokenizer.encode_batch(texts)  # type: ignore[attr-defined]
+        ids = np.array([e.ids for e in encodings], dtype=np.int64)
+        mask = np.array([e.attention_mask for e in encodings], dtype=np.int64)
+        (hidden,) = self._session.run(None, {"input_ids": ids, "attention_mask": mask})  # type: ignore[attr-defined]
+        weights = mask[..., None].astype(np.float32)
+        pooled = (hidden * weights).sum(axis=1) / np.clip(weights.sum(axis=1), 1e-9, None)
+        norms = np.linalg.norm(pooled, axis=1, keepdims=True)
+        result: NDArray[np.float32] = (pooled / np.clip(norms, 1e-12, None)).astype(np.float32)
+        return result

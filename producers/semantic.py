@@ -1,0 +1,148 @@
+"""The semantic side of the command core: embed what is written, and find memories by meaning.
+
+Producers decide, projectors apply: the vector of a memory is computed here, before the event is appended,
+and travels in a ``memory.embedded`` event right after the memory's own event (same append), so read models
+never need the model. Queries are embedded here too, then answered by the HNSW read model.
+
+Without a model (the weights package missing, or ``AI_MEMORY_EMBEDDER=off``) this object still exists and
+says why it is not ready; writes then carry no vectors and recall runs in keyword mode.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from infra.embed import Embedder, EmbedError, embedding_text
+from producers.ranking import COSINE_GATE, ann_k, blend, fts_limit, keyword_context, semantic_only
+from projectors import (
+    HnswReadModel,
+    MemoryFilter,
+    MemoryQueries,
+    ProjectionRunner,
+    ScoredMemory,
+    VectorFilter,
+    VectorHit,
+)
+from schemas import Memory, encode_vector, now_ts
+from schemas.events import MemoryEmbedded
+
+if TYPE_CHECKING:
+    from numpy.typing import NDArray
+
+__all__ = ["Ranked", "Semantic", "SemanticStatus", "rank"]
+
+log = logging.getLogger("ai_memory.semantic")
+
+
+@dataclass(frozen=True, slots=True)
+class SemanticStatus:
+    ready: bool
+    model: str | None
+    dim: int
+    reason: str | None
+    vectors: int
+
+
+class Semantic:
+    def __init__(self, embedder: Embedder | None, vectors: HnswReadModel, runner: ProjectionRunner, *,
+                 unavailable: str | None = None) -> None:
+        self.embedder = embedder
+        self.vectors = vectors
+        self.runner = runner
+        self.unavailable = None if embedder is not None else (unavailable or "no embedder configured")
+
+    @property
+    def ready(self) -> bool:
+        return self.embedder is not None
+
+    def status(self) -> SemanticStatus:
+        return SemanticStatus(ready=self.ready, model=self.embedder.model if self.embedder else None,
+                              dim=self.embedder.dim if self.embedder else self.vectors.dim,
+                              reason=self.unavailable, vectors=len(self.vectors.index))
+
+    async def embed(self, texts: Sequence[str]) -> NDArray[np.float32] | None:
+        """Vectors for ``texts`` off the event loop; None when there is no model or it fails (logged)."""
+        if self.embedder is None or not texts:
+            return None
+        try:
+            return await asyncio.to_thread(self.embedder.embed, list(texts))
+        except (EmbedError, RuntimeError, ValueError) as exc:
+            log.warning("embedding %d texts failed, storing without vectors: %s", len(texts), exc)
+            return None
+
+    async def embed_memories(self, memories: Sequence[Memory]) -> dict[str, NDArray[np.float32]]:
+        """``title + " " + content`` of each memory, embedded; keyed by id."""
+        vectors = await self.embed([embedding_text(m.title, m.content) for m in memories])
+        if vectors is None:
+            return {}
+        return {m.id: vectors[i] for i, m in enumerate(memories)}
+
+    def event(self, memory_id: str, vector: NDArray[np.float32]) -> MemoryEmbedded:
+        assert self.embedder is not None
+        raw = np.ascontiguousarray(vector, dtype="<f4").tobytes()
+        return MemoryEmbedded(id=memory_id, model=self.embedder.model, dim=int(vector.shape[0]),
+                              vector=encode_vector(raw))
+
+    def search(self, query: NDArray[np.float32], k: int, flt: MemoryFilter, *,
+               excluded: Sequence[str] = ()) -> list[VectorHit]:
+        """ANN search with namespace, visibility and expiry applied inside the index."""
+        namespaces = flt.namespaces or ((flt.namespace,) if flt.namespace is not None else None)
+        vf = VectorFilter(namespaces=frozenset(namespaces) if namespaces is not None else None,
+                          as_agent=flt.as_agent, exclude_ids=frozenset(excluded))
+        return self.vectors.index.search(query, k, vf)
+
+    @staticmethod
+    def cosines(query: NDArray[np.float32], stored: dict[str, bytes]) -> dict[str, float]:
+        """Cosine of the query with each stored vector (both unit length); wrong-length blobs count 0."""
+        out: dict[str, float] = {}
+        for memory_id, raw in stored.items():
+            vec = np.frombuffer(raw, dtype="<f4")
+            out[memory_id] = float(vec @ query) if vec.shape == query.shape else 0.0
+        return out
+
+    def hits_to_memories(self, hits: list[VectorHit], queries: MemoryQueries, flt: MemoryFilter
+                         ) -> list[tuple[Memory, float]]:
+        """Join ANN hits with the read model; the remaining filters (tag, dates, tier…) apply here."""
+        keep = queries.filter_ids([h.id for h in hits], flt)
+        by_id = {m.id: m for m in queries.get_many(keep)}
+        return [(by_id[h.id], h.cosine) for h in hits if h.id in by_id]
+
+
+@dataclass(frozen=True, slots=True)
+class Ranked:
+    """What a recall ranked, before the budget: hits best first, and the meta block's figures."""
+
+    hits: list[ScoredMemory]
+    mode: str
+    fts_candidates: int
+    semantic_candidates: int
+    blend_weight: float | None
+
+
+async def rank(semantic: Semantic, queries: MemoryQueries, context: str, flt: MemoryFilter, *, limit: int,
+               mode: str) -> Ranked:
+    """Hybrid (or semantic-only) ranking per the original's formula; ``mode`` is "hybrid" or "semantic".
+
+    Raises:
+        EmbedError: the query could not be embedded (the caller falls back to keyword mode).
+    """
+    vectors = await semantic.embed([context])
+    if vectors is None:
+        raise EmbedError(semantic.unavailable or "the query could not be embedded")
+    query = vectors[0]
+    fts = queries.recall_keyword(keyword_context(context), flt, limit=fts_limit(limit)) if mode == "hybrid" else []
+    fts_cos = Semantic.cosines(query, queries.vectors([h.memory.id for h in fts]))
+    excluded = queries.expiring_ids(flt.now) if flt.now else []
+    ann = [h for h in semantic.search(query, ann_k(limit), flt, excluded=excluded) if h.cosine > COSINE_GATE]
+    joined = semantic.hits_to_memories(ann, queries, flt)
+    now = flt.now or now_ts()
+    blended = blend(fts, fts_cos, joined, now=now) if mode == "hybrid" else semantic_only(joined, now=now)
+    top = blended[:limit]
+    weight = sum(b.weight for b in top) / len(top) if top else None
+    return Ranked([ScoredMemory(b.memory, b.score) for b in top], mode, len(fts), len(joined), weight)
