@@ -102,6 +102,8 @@ VALID: list[tuple[str, Callable[[Ids], Args], Callable[[Any, Ids], bool]]] = [
     ("memory_notify", lambda i: {"target_agent_id": "bot-2", "title": "hi", "payload": "ping"},
      lambda r, i: r["to"] == "bot-2" and r["namespace"] == "_messages/bot-2"),
     ("memory_inbox", lambda i: {"agent_id": "bot-2"}, lambda r, i: r["count"] == 0 and r["unread_only"] is False),
+    ("memory_check_duplicate", lambda i: {"title": "Postgres 16", "content": "we run postgres 16 in prod"},
+     lambda r, i: r["is_duplicate"] and r["nearest"]["id"] == i.a and r["suggested_merge"] == i.a),
 ]
 
 # (tool, invalid args, expected message fragment) for every tool.
@@ -160,7 +162,6 @@ MISSING_VALID: dict[str, Args] = {
     "memory_subscription_replay": {"subscription_id": "s", "since": "2026-01-01T00:00:00Z"},
     "memory_subscription_dlq_list": {}, "memory_archive_list": {}, "memory_archive_restore": {"id": "a"},
     "memory_archive_purge": {"older_than_days": 30}, "memory_archive_stats": {},
-    "memory_check_duplicate": {"title": "t", "content": "c"},
 }
 
 

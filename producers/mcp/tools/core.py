@@ -11,6 +11,7 @@ from producers.mcp.registry import FAMILIES, Profile, ProfileError
 from producers.mcp.tools.base import Handler, ToolContext, opt_int, opt_str, req_str
 from producers.service import RecallResult, round_score
 from producers.validation import check_namespace
+from producers.wire import recall_body
 from schemas import Memory, now_ts
 
 __all__ = ["HANDLERS", "family_memories"]
@@ -69,25 +70,14 @@ async def store(ctx: ToolContext, args: dict[str, Any]) -> Any:
     return out
 
 
-def scored(memory: Memory, score: float) -> dict[str, Any]:
-    return {**memory.to_api(), "score": round_score(score)}
-
-
-def recall_body(result: RecallResult) -> dict[str, Any]:
-    """The original's recall answer, with the meta block describing how the answer was made."""
-    mode = str(getattr(result, "mode", "keyword"))
-    fts = int(getattr(result, "fts_candidates", 0) or len(result.memories) + result.dropped)
-    out: dict[str, Any] = {"memories": [scored(h.memory, h.score) for h in result.memories],
-                           "count": len(result.memories), "mode": mode, "tokens_used": result.tokens_used}
-    meta: dict[str, Any] = {"recall_mode": "keyword_only" if mode == "keyword" else "hybrid",
-                            "reranker_used": "none",
-                            "candidate_counts": {"fts": fts, "hnsw": int(getattr(result, "semantic_candidates", 0))},
-                            "blend_weight": round_score(float(getattr(result, "blend_weight", None) or 0.0))}
-    if result.budget_tokens is not None:
-        out["budget_tokens"] = result.budget_tokens
-        meta.update({"budget_tokens_used": result.tokens_used, "budget_tokens_remaining": result.tokens_remaining,
-                     "memories_dropped": result.dropped, "budget_overflow": result.budget_overflow})
-    out["meta"] = meta
+def recall_answer(result: RecallResult) -> dict[str, Any]:
+    """The HTTP API's recall answer (``wire.recall_body``) with the meta block the original's MCP recall always
+    carries: ``recall_mode`` hybrid | keyword_only, ``reranker_used``, ``candidate_counts``, ``blend_weight``."""
+    out = recall_body(result)
+    meta: dict[str, Any] = out.setdefault("meta", {})
+    meta.update({"recall_mode": "keyword_only" if result.mode == "keyword" else "hybrid", "reranker_used": "none",
+                 "candidate_counts": {"fts": result.fts_candidates, "hnsw": result.semantic_candidates},
+                 "blend_weight": round_score(result.blend_weight or 0.0)})
     return out
 
 
@@ -97,7 +87,7 @@ async def recall(ctx: ToolContext, args: dict[str, Any]) -> Any:
                                                 "budget_tokens")}
     query = parse_recall({**params, "context": context})
     result = await ctx.service.recall(query, agent_id=ctx.agent_id({}))
-    return recall_body(result)
+    return recall_answer(result)
 
 
 async def search(ctx: ToolContext, args: dict[str, Any]) -> Any:

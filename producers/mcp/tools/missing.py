@@ -17,7 +17,6 @@ _PENDING = "pending actions and approvals are not available on this node yet (is
 _QUOTAS = "per-agent quotas are not available on this node yet (issue #5)"
 _SUBSCRIPTIONS = "webhook subscriptions are not available on this node yet (issue #6)"
 _ARCHIVE = "the archive is not available on this node yet (issue #6); forgotten and expired memories stay in the log"
-_EMBEDDER = "memory_check_duplicate requires the embedder; enable semantic tier or above (issue #3)"
 
 MISSING: dict[str, str] = {
     "memory_kg_query": _LINKS, "memory_kg_timeline": _LINKS, "memory_kg_invalidate": _LINKS,
@@ -35,7 +34,6 @@ MISSING: dict[str, str] = {
     "memory_subscription_dlq_list": _SUBSCRIPTIONS,
     "memory_archive_list": _ARCHIVE, "memory_archive_restore": _ARCHIVE, "memory_archive_purge": _ARCHIVE,
     "memory_archive_stats": _ARCHIVE,
-    "memory_check_duplicate": _EMBEDDER,
 }
 
 HANDLERS: dict[str, Handler] = {name: unavailable(reason) for name, reason in MISSING.items()}
