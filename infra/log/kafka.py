@@ -355,7 +355,7 @@ class KafkaLog(EventLog):
         async with self._append_lock:
             await self._index_tails({self.partition_of(e) for e in firsts})
             sends = [await self._position_or_send(e) for e in firsts]
-        positions = await self._acknowledged(firsts, sends)
+        positions = await _acknowledged(sends)
         self._appended.set()
         self._appended = asyncio.Event()
         return [positions[i] for i in index]
@@ -395,15 +395,6 @@ class KafkaLog(EventLog):
         self._recent.add(metadata.partition, event.event_id, offset)
         self._seen_end[metadata.partition] = max(self._seen_end.get(metadata.partition, 0), offset)
         return LogPosition(self.partition_name(metadata.partition), offset)
-
-    async def _acknowledged(self, events: Sequence[SignedEvent],
-                            sends: Sequence[asyncio.Future[LogPosition]]) -> list[LogPosition]:
-        """Every position, once all are acknowledged; the first failure after all have settled."""
-        results = await asyncio.gather(*sends, return_exceptions=True)
-        for result in results:
-            if isinstance(result, BaseException):
-                raise result
-        return [r for r in results if isinstance(r, LogPosition)]
 
     async def _index_tails(self, partitions: set[int]) -> None:
         """Index the ids of records other writers appended to ``partitions`` since we last looked."""
@@ -604,6 +595,16 @@ class KafkaLog(EventLog):
         for client in clients:
             with contextlib.suppress(kerr.KafkaError, TimeoutError, OSError):
                 await asyncio.wait_for(client.stop(), self._timeout)
+
+
+async def _acknowledged(sends: Sequence[asyncio.Future[LogPosition]]) -> list[LogPosition]:
+    """Every position, once all are acknowledged; else the first failure, after all have settled (so the
+    acknowledged ones are indexed and a retry of the batch does not store them twice)."""
+    results = await asyncio.gather(*sends, return_exceptions=True)
+    for result in results:
+        if isinstance(result, BaseException):
+            raise result
+    return [r for r in results if isinstance(r, LogPosition)]
 
 
 def _translate(exc: BaseException, topic: str) -> LogError:
