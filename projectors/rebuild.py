@@ -27,7 +27,7 @@ async def rebuild_sqlite(log: EventLog, keyring: Keyring, target: Path, *,
     """
     scratch = target.with_name(target.name + ".rebuild")
     _remove(scratch)
-    model = SQLiteReadModel(scratch)
+    model = SQLiteReadModel(scratch, bulk=True)
     model.set_meta("log_url", redact_url(log.url))
     runner = ProjectionRunner(log, model, keyring, batch_size=batch_size)
     end = await log.end_offsets()
@@ -41,6 +41,7 @@ async def rebuild_sqlite(log: EventLog, keyring: Keyring, target: Path, *,
 
     try:
         position = await runner.catch_up(progress=advance)
+        model.finish_bulk()
     finally:
         model.close()
     _remove(target)

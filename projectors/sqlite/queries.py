@@ -15,19 +15,13 @@ from projectors.queries import (
     ScoredMemory,
     Stats,
 )
-from schemas import Memory
+from schemas import Memory, now_ts, parse_ts
 
 __all__ = ["SQLiteMemoryQueries", "row_to_memory"]
 
 _COLUMNS = ("id, tier, namespace, title, content, tags, priority, confidence, source, access_count, created_at, "
             "updated_at, last_accessed_at, expires_at, metadata")
 _M_COLUMNS = ", ".join(f"m.{c.strip()}" for c in _COLUMNS.split(","))
-
-# The original's composite keyword score; bm25 (fts.rank) is negative, so it is negated.
-_SCORE = ("(fts.rank * -1) + (m.priority * 0.5) + (min(m.access_count, 50) * 0.1) + (m.confidence * 2.0) "
-          "{tier_bonus} + (1.0 / (1.0 + (julianday(:now) - julianday(m.updated_at)) * 0.1))")
-_TIER_BONUS = "+ (CASE m.tier WHEN 'long' THEN 3.0 WHEN 'mid' THEN 1.0 ELSE 0.0 END)"
-
 
 def row_to_memory(row: sqlite3.Row) -> Memory:
     try:
@@ -42,45 +36,54 @@ def row_to_memory(row: sqlite3.Row) -> Memory:
         metadata=metadata if isinstance(metadata, dict) else {})
 
 
-def _where(flt: MemoryFilter, params: dict[str, Any], *, unexpired: bool = True) -> str:
-    """SQL conditions (over alias ``m``) for a filter; parameters are added to ``params``."""
+def _where(flt: MemoryFilter, params: dict[str, Any], *, unexpired: bool = True, alias: str = "m",
+           rowid: str = "m.rowid") -> str:
+    """SQL conditions for a filter over ``alias`` (``memories`` or the narrow ``memory_rank``, which carry the
+    same filter columns); parameters are added to ``params``."""
+    a = alias
     conds = ["1"]
     if unexpired:
         params["now"] = flt.now
-        conds.append("(m.expires_at IS NULL OR m.expires_at > :now)")
+        conds.append(f"({a}.expires_at IS NULL OR {a}.expires_at > :now)")
     if flt.namespaces:
         names = [f":ns{i}" for i in range(len(flt.namespaces))]
         params.update({f"ns{i}": ns for i, ns in enumerate(flt.namespaces)})
-        conds.append(f"m.namespace IN ({', '.join(names)})")
+        conds.append(f"{a}.namespace IN ({', '.join(names)})")
     elif flt.namespace is not None:
         params["namespace"] = flt.namespace
-        conds.append("m.namespace = :namespace")
-    simple = (("tier", "m.tier = :tier"), ("min_priority", "m.priority >= :min_priority"),
-              ("since", "m.created_at >= :since"), ("until", "m.created_at <= :until"),
-              ("agent_id", "m.agent_id = :agent_id"),
-              ("tag", "EXISTS (SELECT 1 FROM json_each(m.tags) WHERE value = :tag)"))
+        conds.append(f"{a}.namespace = :namespace")
+    simple = (("tier", f"{a}.tier = :tier"), ("min_priority", f"{a}.priority >= :min_priority"),
+              ("since", f"{a}.created_at >= :since"), ("until", f"{a}.created_at <= :until"),
+              ("agent_id", f"{a}.agent_id = :agent_id"),
+              ("tag", f"EXISTS (SELECT 1 FROM memories t, json_each(t.tags) j WHERE t.rowid = {rowid} "
+                      "AND j.value = :tag)"))
     for name, cond in simple:
         value = getattr(flt, name)
         if value is not None:
             params[name] = value
             conds.append(cond)
     if flt.as_agent is not None:
-        conds.append(_visibility(flt.as_agent, params))
+        conds.append(_visibility(flt.as_agent, params, alias))
     return " AND ".join(conds)
 
 
-def _visibility(as_agent: str, params: dict[str, Any]) -> str:
+def _visibility(as_agent: str, params: dict[str, Any], a: str = "m") -> str:
     params["as_agent"] = as_agent
     parts = as_agent.split("/")
-    rules = ["m.scope = 'collective'", "(m.scope = 'private' AND m.namespace = :as_agent)"]
+    rules = [f"{a}.scope = 'collective'", f"({a}.scope = 'private' AND {a}.namespace = :as_agent)"]
     for level, scope in ((1, "team"), (2, "unit"), (3, "org")):
         if len(parts) > level:
             key = f"anc{level}"
             params[key] = "/".join(parts[:-level])
             params[key + "_slash"] = params[key] + "/"
-            rules.append(f"(m.scope = '{scope}' AND (m.namespace = :{key} OR "
-                         f"substr(m.namespace, 1, length(:{key}_slash)) = :{key}_slash))")
+            rules.append(f"({a}.scope = '{scope}' AND ({a}.namespace = :{key} OR "
+                         f"substr({a}.namespace, 1, length(:{key}_slash)) = :{key}_slash))")
     return "(" + " OR ".join(rules) + ")"
+
+
+def julian_day(ts: str) -> float:
+    """SQLite's julianday() of an RFC 3339 timestamp, computed once per query instead of once per row."""
+    return parse_ts(ts).timestamp() / 86400.0 + 2440587.5
 
 
 class SQLiteMemoryQueries(MemoryQueries):
@@ -120,26 +123,35 @@ class SQLiteMemoryQueries(MemoryQueries):
                "ORDER BY m.priority DESC, m.updated_at DESC LIMIT :limit OFFSET :offset")
         return [row_to_memory(r) for r in self._db.execute(sql, params)]
 
-    def _ranked(self, match: str, flt: MemoryFilter, *, limit: int, tier_bonus: bool) -> list[sqlite3.Row]:
-        params: dict[str, Any] = {"match": match, "limit": limit}
-        score = _SCORE.format(tier_bonus=_TIER_BONUS if tier_bonus else "")
-        sql = (f"SELECT {_M_COLUMNS}, {score} AS score FROM memories_fts fts "
-               f"JOIN memories m ON m.rowid = fts.rowid WHERE memories_fts MATCH :match AND {_where(flt, params)} "
+    def _ranked(self, match: str, flt: MemoryFilter, *, limit: int, tier_bonus: bool) -> list[ScoredMemory]:
+        """The best ``limit`` FTS matches by the original's composite score, scored over the narrow rank table;
+        only the winners' full rows are read."""
+        params: dict[str, Any] = {"match": match, "limit": limit, "now_jd": julian_day(flt.now or now_ts())}
+        bonus = " + r.tier_bonus" if tier_bonus else ""
+        sql = (f"SELECT r.rid, (fts.rank * -1) + r.boost{bonus} + (1.0 / (1.0 + (:now_jd - r.updated_jd) * 0.1)) "
+               "AS score FROM memories_fts fts JOIN memory_rank r ON r.rid = fts.rowid "
+               f"WHERE memories_fts MATCH :match AND {_where(flt, params, alias='r', rowid='r.rid')} "
                "ORDER BY score DESC LIMIT :limit")
-        return self._db.execute(sql, params).fetchall()
+        ranked = [(int(r[0]), float(r[1])) for r in self._db.execute(sql, params)]
+        if not ranked:
+            return []
+        marks = ", ".join("?" for _ in ranked)
+        rows = self._db.execute(f"SELECT rowid AS rid, {_COLUMNS} FROM memories WHERE rowid IN ({marks})",
+                                [rid for rid, _ in ranked]).fetchall()
+        by_rid = {r["rid"]: row_to_memory(r) for r in rows}
+        return [ScoredMemory(by_rid[rid], score) for rid, score in ranked if rid in by_rid]
 
     def search(self, query: str, flt: MemoryFilter, *, limit: int) -> list[Memory]:
         match = fts_query(query, use_or=False)
         if match == EMPTY_QUERY:
             return []
-        return [row_to_memory(r) for r in self._ranked(match, flt, limit=limit, tier_bonus=False)]
+        return [hit.memory for hit in self._ranked(match, flt, limit=limit, tier_bonus=False)]
 
     def recall_keyword(self, context: str, flt: MemoryFilter, *, limit: int) -> list[ScoredMemory]:
         match = fts_query(context, use_or=True)
         if match == EMPTY_QUERY:
             return []
-        rows = self._ranked(match, flt, limit=limit, tier_bonus=True)
-        return [ScoredMemory(row_to_memory(r), float(r["score"])) for r in rows]
+        return self._ranked(match, flt, limit=limit, tier_bonus=True)
 
     def similar_titles(self, title: str, namespace: str, *, limit: int = 5) -> list[str]:
         match = fts_query(title, use_or=True)

@@ -1,13 +1,16 @@
-"""DDL of the SQLite read model: memories + FTS5 external-content index, tracking, rejections."""
+"""DDL of the SQLite read model: memories + FTS5 external-content index, rank table, tracking, rejections."""
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 from pathlib import Path
 
-__all__ = ["SCHEMA_VERSION", "connect"]
+__all__ = ["SCHEMA_VERSION", "connect", "drop_index_triggers", "restore_index_triggers"]
 
-SCHEMA_VERSION = 1
+log = logging.getLogger("ai_memory.readmodel")
+
+SCHEMA_VERSION = 2
 
 _DDL = """
 CREATE TABLE IF NOT EXISTS memories (
@@ -39,18 +42,24 @@ CREATE INDEX IF NOT EXISTS memories_agent ON memories (agent_id);
 CREATE VIRTUAL TABLE IF NOT EXISTS memories_fts USING fts5(
     title, content, tags, content='memories', content_rowid='rowid'
 );
-CREATE TRIGGER IF NOT EXISTS memories_ai AFTER INSERT ON memories BEGIN
-    INSERT INTO memories_fts (rowid, title, content, tags) VALUES (new.rowid, new.title, new.content, new.tags);
-END;
-CREATE TRIGGER IF NOT EXISTS memories_ad AFTER DELETE ON memories BEGIN
-    INSERT INTO memories_fts (memories_fts, rowid, title, content, tags)
-    VALUES ('delete', old.rowid, old.title, old.content, old.tags);
-END;
-CREATE TRIGGER IF NOT EXISTS memories_au AFTER UPDATE OF title, content, tags ON memories BEGIN
-    INSERT INTO memories_fts (memories_fts, rowid, title, content, tags)
-    VALUES ('delete', old.rowid, old.title, old.content, old.tags);
-    INSERT INTO memories_fts (rowid, title, content, tags) VALUES (new.rowid, new.title, new.content, new.tags);
-END;
+
+-- What the keyword score needs of each memory, in a narrow table keyed by the memory's rowid: scoring thousands
+-- of FTS matches against the wide memories rows cost as much again as the bm25 ranking itself. The static part
+-- of the original's score (priority, access count, confidence; the tier bonus apart, search leaves it out) is
+-- precomputed; only bm25 and the recency term are computed per query.
+CREATE TABLE IF NOT EXISTS memory_rank (
+    rid        INTEGER PRIMARY KEY,
+    boost      REAL NOT NULL,
+    tier_bonus REAL NOT NULL,
+    updated_jd REAL NOT NULL,
+    expires_at TEXT,
+    namespace  TEXT NOT NULL,
+    tier       TEXT NOT NULL,
+    priority   INTEGER NOT NULL,
+    created_at TEXT NOT NULL,
+    scope      TEXT NOT NULL,
+    agent_id   TEXT
+);
 
 -- One vector per memory, from its latest memory.embedded event. An event that sets the title or content drops
 -- it (the producer's memory.embedded for the new text follows in the same append), so a stale vector never
@@ -91,17 +100,86 @@ CREATE TABLE IF NOT EXISTS model_meta (
 );
 """
 
+_RANK_COLUMNS = ("rid, boost, tier_bonus, updated_jd, expires_at, namespace, tier, priority, created_at, scope, "
+                 "agent_id")
+_RANK_VALUES = """new.rowid, new.priority * 0.5 + min(new.access_count, 50) * 0.1 + new.confidence * 2.0,
+        CASE new.tier WHEN 'long' THEN 3.0 WHEN 'mid' THEN 1.0 ELSE 0.0 END,
+        coalesce(julianday(new.updated_at), 0.0), new.expires_at, new.namespace, new.tier, new.priority,
+        new.created_at, new.scope, new.agent_id"""
 
-def connect(path: Path | str) -> sqlite3.Connection:
-    """Open (and create) a read-model database. ``":memory:"`` works for tests."""
-    if str(path) != ":memory:":
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
+# The row-by-row maintenance of the FTS and rank indexes; a bulk replay drops these and rebuilds both at the end.
+_INDEX_TRIGGERS = f"""
+CREATE TRIGGER IF NOT EXISTS memories_ai AFTER INSERT ON memories BEGIN
+    INSERT INTO memories_fts (rowid, title, content, tags) VALUES (new.rowid, new.title, new.content, new.tags);
+    INSERT INTO memory_rank ({_RANK_COLUMNS}) VALUES ({_RANK_VALUES});
+END;
+CREATE TRIGGER IF NOT EXISTS memories_ad AFTER DELETE ON memories BEGIN
+    INSERT INTO memories_fts (memories_fts, rowid, title, content, tags)
+    VALUES ('delete', old.rowid, old.title, old.content, old.tags);
+    DELETE FROM memory_rank WHERE rid = old.rowid;
+END;
+CREATE TRIGGER IF NOT EXISTS memories_au AFTER UPDATE OF title, content, tags ON memories BEGIN
+    INSERT INTO memories_fts (memories_fts, rowid, title, content, tags)
+    VALUES ('delete', old.rowid, old.title, old.content, old.tags);
+    INSERT INTO memories_fts (rowid, title, content, tags) VALUES (new.rowid, new.title, new.content, new.tags);
+END;
+CREATE TRIGGER IF NOT EXISTS memory_rank_au AFTER UPDATE ON memories BEGIN
+    INSERT OR REPLACE INTO memory_rank ({_RANK_COLUMNS}) VALUES ({_RANK_VALUES});
+END;
+"""
+_TRIGGER_NAMES = ("memories_ai", "memories_ad", "memories_au", "memory_rank_au")
+
+
+def _open(path: Path | str) -> sqlite3.Connection:
     db = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=10.0)
     db.row_factory = sqlite3.Row
     db.execute("PRAGMA journal_mode=WAL")
     # The log is the durable truth; the read model can be rebuilt, so it need not fsync every commit.
     db.execute("PRAGMA synchronous=NORMAL")
     db.execute("PRAGMA foreign_keys=ON")
-    db.executescript(_DDL)
+    return db
+
+
+def _stored_version(db: sqlite3.Connection) -> int | None:
+    try:
+        row = db.execute("SELECT value FROM model_meta WHERE key = 'schema_version'").fetchone()
+    except sqlite3.OperationalError:
+        return None
+    return None if row is None else int(row[0])
+
+
+def connect(path: Path | str) -> sqlite3.Connection:
+    """Open (and create) a read-model database. ``":memory:"`` works for tests.
+
+    A file written by another schema version is deleted and recreated empty: read models are disposable, and
+    the projector then replays the log into the new schema.
+    """
+    if str(path) != ":memory:":
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+    db = _open(path)
+    version = _stored_version(db)
+    if version is not None and version != SCHEMA_VERSION and str(path) != ":memory:":
+        log.warning("read model %s has schema version %s, not %s: rebuilding it from the log", path, version,
+                    SCHEMA_VERSION)
+        db.close()
+        for suffix in ("", "-wal", "-shm"):
+            Path(str(path) + suffix).unlink(missing_ok=True)
+        db = _open(path)
+    db.executescript(_DDL + _INDEX_TRIGGERS)
     db.execute("INSERT OR IGNORE INTO model_meta (key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
     return db
+
+
+def drop_index_triggers(db: sqlite3.Connection) -> None:
+    """Stop maintaining the FTS and rank indexes row by row (for a bulk replay into an empty model)."""
+    for name in _TRIGGER_NAMES:
+        db.execute(f"DROP TRIGGER IF EXISTS {name}")
+
+
+def restore_index_triggers(db: sqlite3.Connection) -> None:
+    """Rebuild the FTS and rank indexes from the memories table in one pass, then maintain them again."""
+    db.execute("INSERT INTO memories_fts (memories_fts) VALUES ('rebuild')")
+    db.execute("DELETE FROM memory_rank")
+    values = _RANK_VALUES.replace("new.", "")
+    db.execute(f"INSERT INTO memory_rank ({_RANK_COLUMNS}) SELECT {values} FROM memories")
+    db.executescript(_INDEX_TRIGGERS)
