@@ -43,13 +43,16 @@ def _dumps(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
 
 
-def _insert(db: sqlite3.Connection, m: Memory) -> None:
-    db.execute(
-        "INSERT INTO memories (id, tier, namespace, title, content, tags, priority, confidence, source, "
+def _insert(db: sqlite3.Connection, m: Memory) -> bool:
+    """Insert ``m`` unless its id or its (title, namespace) is taken; True when inserted. Trying the insert
+    first keeps the common case to one statement."""
+    cur = db.execute(
+        "INSERT OR IGNORE INTO memories (id, tier, namespace, title, content, tags, priority, confidence, source, "
         "access_count, created_at, updated_at, last_accessed_at, expires_at, metadata) "
         "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (m.id, m.tier, m.namespace, m.title, m.content, _dumps(m.tags), m.priority, m.confidence, m.source,
          m.access_count, m.created_at, m.updated_at, m.last_accessed_at, m.expires_at, _dumps(m.metadata)))
+    return cur.rowcount == 1
 
 
 def _merge(db: sqlite3.Connection, existing: sqlite3.Row, m: Memory) -> None:
@@ -70,15 +73,15 @@ def _merge(db: sqlite3.Connection, existing: sqlite3.Row, m: Memory) -> None:
 
 
 def _store(db: sqlite3.Connection, memory: Memory) -> None:
+    if _insert(db, memory):
+        return
     same_title = db.execute("SELECT * FROM memories WHERE title = ? AND namespace = ?",
                             (memory.title, memory.namespace)).fetchone()
     if same_title is not None:
         _merge(db, same_title, memory)
         return
-    if db.execute("SELECT 1 FROM memories WHERE id = ?", (memory.id,)).fetchone():
-        msg = f"memory {memory.id} already exists under another title or namespace"
-        raise Inapplicable(msg)
-    _insert(db, memory)
+    msg = f"memory {memory.id} already exists under another title or namespace"
+    raise Inapplicable(msg)
 
 
 def apply_stored(db: sqlite3.Connection, event: MemoryStored) -> None:

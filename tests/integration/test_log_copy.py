@@ -16,6 +16,7 @@ import pytest
 
 from infra.cluster import KafkaBroker, NatsServer
 from infra.log import EventLog, LogConfig, LogRecord, copy_log, open_log
+from infra.log.embedded import EmbeddedLog
 from producers.cli.main import main as cli
 from producers.commands import parse_create, parse_recall, parse_update
 from producers.node import Node, NodeConfig
@@ -23,6 +24,7 @@ from projectors import SQLiteReadModel
 from projectors.rebuild import rebuild_sqlite
 from schemas import now_ts
 from tests.contract.log_contract import read_all
+from tests.factories import node_key, signed
 
 
 async def _busy_node(data_dir: Path) -> Node:
@@ -96,3 +98,22 @@ async def test_cli_log_copy_is_idempotent(tmp_path: Path, kafka_broker: KafkaBro
         "from": f"sqlite://{tmp_path / 'a' / 'log.db'}", "to": target, "copied": 0, "skipped": total,
         "target_end": None}
     assert await asyncio.to_thread(cli, ["log", "copy", "--data-dir", str(tmp_path / "a")]) == 2
+
+
+async def test_interrupted_copy_resumes_where_the_target_is(tmp_path: Path) -> None:
+    """A copy stopped half-way copies only the rest; events the target holds are skipped from any source."""
+    key = node_key(tmp_path)
+    events = [signed(key) for _ in range(10)]
+    source = EmbeddedLog(tmp_path / "source.db")
+    await source.append(events)
+    source_with_copy = EmbeddedLog(tmp_path / "dup.db", partition="other")
+    await source_with_copy.append(events[:3])
+    target = EmbeddedLog(tmp_path / "target.db")
+    await target.append(events[:4])  # what an interrupted copy left
+    result = await copy_log(source, target, batch=3)
+    assert (result.copied, result.skipped) == (6, 4)
+    assert [r.event.event_id for r in await read_all(target)] == [e.event_id for e in events]
+    again = await copy_log(source_with_copy, target)
+    assert (again.copied, again.skipped) == (0, 3)
+    for log in (source, source_with_copy, target):
+        await log.close()
