@@ -16,7 +16,7 @@ from datetime import timedelta
 from typing import Any
 
 from infra.embed import EmbedError, embedding_text
-from infra.log import AppendConflictError, Clock, EventLog, LogPosition
+from infra.log import AppendConflictError, Clock, EventLog, LogPosition, LogRecord
 from producers.commands import CreateCommand, ListQuery, RecallQuery, UpdateCommand
 from producers.errors import ConflictError, NotFoundError, UnavailableError, ValidationError
 from producers.ranking import keyword_context
@@ -168,6 +168,10 @@ class MemoryService:
                 self._verified.add(event)
         positions = await self.log.append(signed, expected=expected if self.log.SUPPORTS_EXPECTED else None)
         result = WriteResult(positions)
+        records = [LogRecord(p.partition, p.offset, event) for p, event in zip(positions, signed, strict=True)]
+        self.runner.offer(records)
+        if self.semantic is not None:
+            self.semantic.runner.offer(records)
         await self._wait_all(result.clock())
         return result
 
