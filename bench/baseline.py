@@ -3,8 +3,10 @@
 This is what a plain (non-event-sourced) memory server does: the read model's ``memories`` table shape with
 its FTS5 external-content index kept by triggers, one ``BEGIN IMMEDIATE`` transaction per store under
 ``synchronous=FULL`` in WAL mode (durable on acknowledgement, like our log append), an upsert on
-(title, namespace), and recall as the same composite-score SQL. The DDL is a deliberate copy, so the
-baseline stays fixed while the read model evolves.
+(title, namespace), and recall as the original's composite-score SQL. A store also does the original's reads
+(conflict lookup, potential contradictions), so the ratio measures what event sourcing adds: signing, the
+log append, the projector. The DDL is a deliberate copy, so the baseline stays fixed while the read model
+evolves.
 """
 
 from __future__ import annotations
@@ -85,6 +87,9 @@ _RECALL = (
     "WHERE memories_fts MATCH :match AND (m.expires_at IS NULL OR m.expires_at > :now) "
     "ORDER BY score DESC LIMIT :limit")
 
+_CONTRADICTIONS = ("SELECT m.id FROM memories_fts fts JOIN memories m ON m.rowid = fts.rowid "
+                   "WHERE memories_fts MATCH ? AND m.namespace = ? ORDER BY fts.rank LIMIT 5")
+
 _TTL_SECS = {"short": 6 * 3600, "mid": 7 * 86400}
 
 
@@ -107,10 +112,16 @@ class BaselineDB:
         self._db.executescript(_DDL)
 
     def store(self, draft: Draft) -> None:
-        """One memory, one durable transaction."""
+        """One memory, one durable transaction, doing what the original's store does besides the write: the
+        (title, namespace) conflict lookup and the potential-contradictions query (title words, same
+        namespace, best 5). Only the log, the signing and the projector are left out."""
         row = draft_row(draft, now=now_ts())
         self._db.execute("BEGIN IMMEDIATE")
         try:
+            self._db.execute("SELECT id FROM memories WHERE title = ? AND namespace = ?",
+                             (draft.title, draft.namespace)).fetchone()
+            self._db.execute(_CONTRADICTIONS, ("title : (" + fts_query(draft.title, use_or=True) + ")",
+                                               draft.namespace)).fetchall()
             self._db.execute(_UPSERT, row)
         except BaseException:
             self._db.execute("ROLLBACK")
