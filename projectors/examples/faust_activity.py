@@ -9,14 +9,14 @@ The view is a faust Table (``activity``: namespace → verified events), keyed l
 the namespace), with its changelog in Kafka. Every half second the counts are written, as JSON, to
 ``$AI_MEMORY_ACTIVITY_OUT`` if set.
 
-Run it in a venv of its own (faust pins ``click<8.4``, which the main install cannot share)::
+Run it in a venv of its own: faust pins ``click<8.4``, which the main install cannot share, and only
+``schemas`` (pure Python + pynacl) is imported from this project, so the repository goes on ``PYTHONPATH``::
 
-    python -m venv .venv-faust && .venv-faust/bin/pip install -e '.[faust]'
-    AI_MEMORY_KAFKA=kafka://127.0.0.1:9092 AI_MEMORY_TOPIC=ai-memory AI_MEMORY_KEYS=~/.ai-memory/keys \\
-        .venv-faust/bin/python projectors/examples/faust_activity.py worker -l warn
+    python -m venv .venv-faust && .venv-faust/bin/pip install 'faust-streaming>=0.15' 'pynacl>=1.5'
+    PYTHONPATH=. AI_MEMORY_KAFKA=kafka://127.0.0.1:9092 AI_MEMORY_TOPIC=ai-memory \\
+        AI_MEMORY_KEYS=~/.ai-memory/keys .venv-faust/bin/python projectors/examples/faust_activity.py worker -l warn
 
-Only ``schemas`` (pure Python + pynacl) is imported from this project, so running the file with the
-repository on ``PYTHONPATH`` also works.
+``AI_MEMORY_PARTITIONS`` (default 8) must equal the topic's partition count.
 """
 
 from __future__ import annotations
