@@ -79,7 +79,8 @@ VALID: list[tuple[str, Callable[[Ids], Args], Callable[[Any, Ids], bool]]] = [
     ("memory_get", lambda i: {"id": i.a[:8]}, lambda r, i: r["id"] == i.a and r["links"] == []),
     ("memory_load_family", lambda i: {"family": "graph"}, lambda r, i: r["count"] == 1 and r["k"] == 20),
     ("memory_smart_load", lambda i: {"intent": "trace the knowledge graph"},
-     lambda r, i: r["chosen_family"] == "graph" and r["count"] == 1 and r["chosen_family_source"] == "keyword"),
+     lambda r, i: r["chosen_family"] == "graph" and r["count"] == 1
+     and r["chosen_family_source"] in ("embedder", "keyword")),
     ("memory_update", lambda i: {"id": i.b, "priority": 9, "metadata": {"x": 1}},
      lambda r, i: r["updated"] and r["memory"]["priority"] == 9 and "agent_id" in r["memory"]["metadata"]),
     ("memory_promote", lambda i: {"id": i.a}, lambda r, i: r == {"promoted": True, "mode": "tier", "id": i.a,

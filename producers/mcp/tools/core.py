@@ -168,9 +168,24 @@ def route_intent(intent: str) -> tuple[str, float, str]:
     return (best[0], best[1], "keyword") if best else ("core", 0.0, "fallback")
 
 
+async def route_by_embedder(ctx: ToolContext, intent: str) -> tuple[str, float, str] | None:
+    """The family whose keyword description is closest in meaning to the intent (the original's first choice
+    when an embedder is loaded); None without one."""
+    semantic = getattr(ctx.node, "semantic", None)
+    if semantic is None or not semantic.ready:
+        return None
+    vectors = await semantic.embed([intent, *(_FAMILY_WORDS[f] for f in FAMILIES)])
+    if vectors is None:
+        return None
+    scores = [float(v @ vectors[0]) for v in vectors[1:]]
+    best = max(range(len(FAMILIES)), key=lambda i: (scores[i], -i))  # ties: the first family, as the original
+    return FAMILIES[best], scores[best], "embedder"
+
+
 async def smart_load(ctx: ToolContext, args: dict[str, Any]) -> Any:
     intent = req_str(args, "intent").strip()
-    family, score, source = route_intent(intent)
+    routed = await route_by_embedder(ctx, intent) if intent else None
+    family, score, source = routed or route_intent(intent)
     inner = await load_family(ctx, {**args, "family": family})
     return {"chosen_family": family, "score": round_score(score), "chosen_family_source": source, "intent": intent,
             "namespace": inner["namespace"], "k": inner["k"], "count": inner["count"], "memories": inner["memories"]}
