@@ -14,23 +14,19 @@ Every process started here is killed at interpreter exit if it is still running.
 
 from __future__ import annotations
 
-import atexit
 import os
 import shutil
 import signal
 import subprocess
 import sys
 import time
-import weakref
 from pathlib import Path
-from types import TracebackType
 
-from infra.cluster.nats_server import HOST, free_port
+from infra.cluster.process import HOST, ManagedProcess, accepts, free_port
 
 __all__ = ["KafkaBroker", "KafkaBrokerError", "find_tansu"]
 
 _POLL = 0.02
-_live: weakref.WeakSet[KafkaBroker] = weakref.WeakSet()
 
 
 class KafkaBrokerError(Exception):
@@ -56,17 +52,7 @@ def find_tansu() -> Path | None:
     return next((c for c in candidates if c.is_file() and os.access(c, os.X_OK)), None)
 
 
-def _accepts(port: int) -> bool:
-    import socket
-
-    try:
-        with socket.create_connection((HOST, port), timeout=0.2):
-            return True
-    except OSError:
-        return False
-
-
-class KafkaBroker:
+class KafkaBroker(ManagedProcess):
     """One ``tansu broker`` process on ``127.0.0.1:port`` (memory storage); ``restart()`` keeps the port.
 
     Args:
@@ -94,10 +80,6 @@ class KafkaBroker:
         """The log URL of this broker, without a topic (append ``/topic``)."""
         return f"kafka://{self.bootstrap}"
 
-    @property
-    def running(self) -> bool:
-        return self._process is not None and self._process.poll() is None
-
     def command(self) -> list[str]:
         binary = self._binary or find_tansu()
         if binary is None:
@@ -112,66 +94,18 @@ class KafkaBroker:
         if self.running:
             return
         cmd = self.command()
-        self._log_path.parent.mkdir(parents=True, exist_ok=True)
         # tansu reads its settings from the environment too; drop those so only our flags count.
         env = {k: v for k, v in os.environ.items()
                if k not in ("CLUSTER_ID", "LISTENER_URL", "ADVERTISED_LISTENER_URL", "STORAGE_ENGINE")}
-        with self._log_path.open("ab") as log:
-            self._process = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                                             env=env)
-        _live.add(self)
+        self._launch(cmd, env=env)
         deadline = time.monotonic() + timeout
-        while not _accepts(self._port):
-            if self._process.poll() is not None or time.monotonic() > deadline:
-                code = self._process.poll()
+        while not accepts(self._port):
+            if not self.running or time.monotonic() > deadline:
+                code = None if self._process is None else self._process.poll()
                 self.kill()
                 msg = f"tansu did not start (exit code {code}) on {self.bootstrap}:\n{self.log_tail()}"
                 raise KafkaBrokerError(msg)
             time.sleep(_POLL)
-
-    def log_tail(self, lines: int = 20) -> str:
-        try:
-            text = self._log_path.read_text(errors="replace")
-        except OSError:
-            return "(no log)"
-        return "\n".join(text.splitlines()[-lines:])
-
-    def stop(self, *, timeout: float = 5.0) -> None:
-        """Graceful stop (SIGTERM), SIGKILL after ``timeout``. The broker's data is gone either way."""
-        process = self._process
-        if process is None:
-            return
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-        self._process = None
-
-    def kill(self) -> None:
-        """SIGKILL, as in a crash."""
-        process = self._process
-        if process is None:
-            return
-        if process.poll() is None:
-            process.kill()
-            process.wait()
-        self._process = None
-
-    def restart(self, *, timeout: float = 10.0) -> None:
-        """Stop, then start again on the same port (empty: tansu keeps nothing across restarts)."""
-        self.stop()
-        self.start(timeout=timeout)
-
-    def __enter__(self) -> KafkaBroker:
-        self.start()
-        return self
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        self.stop()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -191,10 +125,3 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         broker.stop()
     return 0
-
-
-@atexit.register
-def _kill_leftovers() -> None:
-    for broker in list(_live):
-        broker.kill()
-

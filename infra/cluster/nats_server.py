@@ -16,20 +16,18 @@ Every process started here is killed at interpreter exit if it is still running.
 from __future__ import annotations
 
 import asyncio
-import atexit
 import contextlib
 import os
 import re
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import time
-import weakref
 from collections.abc import AsyncIterator
 from pathlib import Path
 from types import TracebackType
+
+from infra.cluster.process import HOST, ManagedProcess, accepts, free_port
 
 __all__ = [
     "NatsCluster",
@@ -42,11 +40,9 @@ __all__ = [
     "run_nats_server",
 ]
 
-HOST = "127.0.0.1"
 _LISTENING = re.compile(rb"Listening for client connections on \S*:(\d+)")
 _READY = b"Server is ready"
 _POLL = 0.02
-_live: weakref.WeakSet[NatsServer] = weakref.WeakSet()
 
 
 class NatsServerError(Exception):
@@ -62,22 +58,7 @@ def find_nats_server() -> Path | None:
     return Path(found) if found else None
 
 
-def free_port(host: str = HOST) -> int:
-    """A TCP port nothing listens on right now (the OS picks it; another process could still take it)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
-
-
-def _accepts(port: int, host: str = HOST) -> bool:
-    try:
-        with socket.create_connection((host, port), timeout=0.2):
-            return True
-    except OSError:
-        return False
-
-
-class NatsServer:
+class NatsServer(ManagedProcess):
     """One ``nats-server`` process with a fixed store dir; ``restart()`` keeps its port and data.
 
     Args:
@@ -120,10 +101,6 @@ class NatsServer:
     def log_path(self) -> Path:
         return self._log_path
 
-    @property
-    def running(self) -> bool:
-        return self._process is not None and self._process.poll() is None
-
     def command(self) -> list[str]:
         binary = self._binary or find_nats_server()
         if binary is None:
@@ -142,9 +119,7 @@ class NatsServer:
         cmd = self.command()
         self._store_dir.mkdir(parents=True, exist_ok=True)
         offset = self._log_path.stat().st_size if self._log_path.exists() else 0
-        with self._log_path.open("ab") as log:
-            self._process = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
-        _live.add(self)
+        self._launch(cmd)
         try:
             self._wait_ready(offset, timeout)
         except BaseException:
@@ -160,7 +135,7 @@ class NatsServer:
                 msg = f"nats-server exited with code {code} while starting:\n{self.log_tail()}"
                 raise NatsServerError(msg)
             ready = ready or self._scan_log(offset)
-            if ready and _accepts(self._port):
+            if ready and accepts(self._port):
                 return
             time.sleep(_POLL)
         msg = f"nats-server was not ready after {timeout:.1f}s:\n{self.log_tail()}"
@@ -174,50 +149,6 @@ class NatsServer:
         if not self._port and (match := _LISTENING.search(text)):
             self._port = int(match.group(1))
         return _READY in text and bool(self._port)
-
-    def log_tail(self, lines: int = 20) -> str:
-        try:
-            text = self._log_path.read_text(errors="replace")
-        except OSError:
-            return "(no log)"
-        return "\n".join(text.splitlines()[-lines:])
-
-    def stop(self, *, timeout: float = 5.0) -> None:
-        """Graceful stop (SIGTERM); SIGKILL if it has not exited after ``timeout``."""
-        process = self._process
-        if process is None:
-            return
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-        self._process = None
-
-    def kill(self) -> None:
-        """SIGKILL, as in a crash: nothing is flushed that was not already."""
-        process = self._process
-        if process is None:
-            return
-        if process.poll() is None:
-            process.kill()
-            process.wait()
-        self._process = None
-
-    def restart(self, *, timeout: float = 10.0) -> None:
-        """Stop if running, then start again on the same port with the same store dir."""
-        self.stop()
-        self.start(timeout=timeout)
-
-    def __enter__(self) -> NatsServer:
-        self.start()
-        return self
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        self.stop()
 
 
 def cluster_node_config(*, name: str, port: int, cluster_port: int, store_dir: Path,
@@ -303,9 +234,3 @@ async def run_nats_cluster(*, n: int = 3, store_dir: Path, timeout: float = 20.0
         yield cluster
     finally:
         await asyncio.to_thread(cluster.stop)
-
-
-@atexit.register
-def _kill_leftovers() -> None:
-    for server in list(_live):
-        server.kill()
