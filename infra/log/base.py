@@ -14,7 +14,7 @@ from typing import Any, ClassVar
 
 from schemas import SignedEvent
 
-__all__ = ["Clock", "EventLog", "LogPosition", "LogRecord", "clock_covers", "merge_clocks"]
+__all__ = ["Clock", "EventLog", "LogPosition", "LogRecord", "clock_covers", "first_copies", "merge_clocks"]
 
 Clock = dict[str, int]
 
@@ -47,6 +47,20 @@ def merge_clocks(*clocks: Clock) -> Clock:
 def clock_covers(clock: Clock, positions: Clock) -> bool:
     """True when ``clock`` has reached every offset in ``positions``."""
     return all(clock.get(part, 0) >= off for part, off in positions.items())
+
+
+def first_copies(events: Sequence[SignedEvent]) -> tuple[list[SignedEvent], list[int]]:
+    """The events with repeated ids dropped, and for each input event the index of its first copy (backends
+    store a batch that names one event twice once, and answer both with its position)."""
+    firsts: list[SignedEvent] = []
+    where: dict[str, int] = {}
+    index: list[int] = []
+    for event in events:
+        if event.event_id not in where:
+            where[event.event_id] = len(firsts)
+            firsts.append(event)
+        index.append(where[event.event_id])
+    return firsts, index
 
 
 class EventLog(ABC):

@@ -45,7 +45,7 @@ from nats.aio.msg import Msg
 from nats.js import JetStreamContext, api
 from nats.js.kv import KeyValue
 
-from infra.log.base import Clock, EventLog, LogPosition, LogRecord
+from infra.log.base import Clock, EventLog, LogPosition, LogRecord, first_copies
 from infra.log.errors import (
     AppendConflictError,
     LogClosedError,
@@ -354,6 +354,16 @@ class JetStreamLog(EventLog):
     def stream(self) -> str:
         return self._stream
 
+    @property
+    def client(self) -> NatsClient:
+        """The NATS connection (shared with the confirmation channel beside the stream)."""
+        return self._nc
+
+    @property
+    def confirm_subject(self) -> str:
+        """Where nodes confirm what they applied: outside ``<prefix>.>``, so the stream never stores one."""
+        return f"{self._prefix}-confirm"
+
     async def append(self, events: Sequence[SignedEvent], *, expected: Clock | None = None) -> list[LogPosition]:
         self._check_open()
         if not events:
@@ -372,7 +382,7 @@ class JetStreamLog(EventLog):
         return [LogPosition(self._stream, seq) for seq in seqs]
 
     async def _append(self, events: Sequence[SignedEvent], want: int | None) -> list[int]:
-        firsts, index = _first_copies(events)
+        firsts, index = first_copies(events)
         if len(firsts) == 1:
             (seq,) = await self._publish_one(firsts[0], want)
             return [seq] * len(events)
@@ -621,15 +631,3 @@ class JetStreamLog(EventLog):
         with contextlib.suppress(nats.errors.Error, TimeoutError, OSError):
             await self._nc.close()
 
-
-def _first_copies(events: Sequence[SignedEvent]) -> tuple[list[SignedEvent], list[int]]:
-    """The events with repeated ids dropped, and for each input event the index of its first copy."""
-    firsts: list[SignedEvent] = []
-    where: dict[str, int] = {}
-    index: list[int] = []
-    for event in events:
-        if event.event_id not in where:
-            where[event.event_id] = len(firsts)
-            firsts.append(event)
-        index.append(where[event.event_id])
-    return firsts, index

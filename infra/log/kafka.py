@@ -57,7 +57,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.partitioner import murmur2
 from aiokafka.structs import OffsetAndMetadata
 
-from infra.log.base import Clock, EventLog, LogPosition, LogRecord
+from infra.log.base import Clock, EventLog, LogPosition, LogRecord, first_copies
 from infra.log.errors import (
     LogClosedError,
     LogCorruptError,
@@ -351,7 +351,7 @@ class KafkaLog(EventLog):
             raise LogError("the Kafka log cannot append conditionally (SUPPORTS_EXPECTED is False)")
         if not events:
             return []
-        firsts, index = _first_copies(events)
+        firsts, index = first_copies(events)
         async with self._append_lock:
             await self._index_tails({self.partition_of(e) for e in firsts})
             sends = [await self._position_or_send(e) for e in firsts]
@@ -654,16 +654,4 @@ def _quiet_refusal() -> Iterator[None]:
     finally:
         sender.removeFilter(quiet)
 
-
-def _first_copies(events: Sequence[SignedEvent]) -> tuple[list[SignedEvent], list[int]]:
-    """The events with repeated ids dropped, and for each input event the index of its first copy."""
-    firsts: list[SignedEvent] = []
-    where: dict[str, int] = {}
-    index: list[int] = []
-    for event in events:
-        if event.event_id not in where:
-            where[event.event_id] = len(firsts)
-            firsts.append(event)
-        index.append(where[event.event_id])
-    return firsts, index
 
