@@ -69,6 +69,16 @@ async def read_json(request: Request) -> Any:
         raise ValidationError(f"Failed to parse the request body as JSON: {exc}") from None
 
 
+def _items(body: Any, *, shape: str, limit: str) -> list[Any]:
+    """The memories of a bulk or import body (an array, or an object with "memories"), at most MAX_BULK."""
+    items = body.get("memories") if isinstance(body, dict) else body
+    if not isinstance(items, list):
+        raise ValidationError(shape)
+    if len(items) > MAX_BULK:
+        raise ValidationError(limit)
+    return items
+
+
 def _written(body: dict[str, Any], write: WriteResult) -> dict[str, Any]:
     """Every write answers with the log position of its event (read-your-writes tokens)."""
     if write.positions:
@@ -150,12 +160,8 @@ class Api:
         return JSONBody(_written(out, result.write), status_code=201)
 
     async def bulk(self, request: Request) -> Response:
-        body = await read_json(request)
-        items = body.get("memories") if isinstance(body, dict) else body
-        if not isinstance(items, list):
-            raise ValidationError("bulk body must be a JSON array of memories")
-        if len(items) > MAX_BULK:
-            raise ValidationError(f"bulk operations limited to {MAX_BULK} items")
+        items = _items(await read_json(request), shape="bulk body must be a JSON array of memories",
+                       limit=f"bulk operations limited to {MAX_BULK} items")
         now = now_ts()
         parsed: list[Any] = []
         for item in items:
@@ -258,12 +264,8 @@ class Api:
                          "exported_at": now_ts()})
 
     async def import_(self, request: Request) -> Response:
-        body = await read_json(request)
-        items = body.get("memories") if isinstance(body, dict) else body
-        if not isinstance(items, list):
-            raise ValidationError("import body must be {\"memories\": [...]}")
-        if len(items) > MAX_BULK:
-            raise ValidationError(f"import limited to {MAX_BULK} memories")
+        items = _items(await read_json(request), shape='import body must be {"memories": [...]}',
+                       limit=f"import limited to {MAX_BULK} memories")
         good: list[Memory] = []
         errors: list[str] = []
         for item in items:
