@@ -21,7 +21,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-__all__ = ["Dataset", "Item", "Question", "generate"]
+__all__ = ["Dataset", "Item", "Question", "generate", "memory_line"]
 
 def _words(text: str) -> tuple[str, ...]:
     return tuple(text.split())
@@ -188,6 +188,17 @@ def _exact_items(rng: random.Random, count: int) -> list[tuple[Item, Question]]:
 def _chatter(rng: random.Random) -> str:
     return rng.choice(CHATTER).format(p=rng.choice(PEOPLE), c=rng.choice(CITIES), breed=rng.choice(BREEDS),
                                       dish=rng.choice(DISHES))
+
+
+def memory_line(rng: random.Random) -> str:
+    """One remembered line of the kinds the sessions hold: small talk, a fact about someone, a fact about the user."""
+    draw = rng.random()
+    if draw < 0.5:
+        return _chatter(rng)
+    if draw < 0.9:
+        _, text, _, a_values, b_values = rng.choice(ENTITY_FACTS)
+        return text.format(p=rng.choice(PEOPLE), a=rng.choice(a_values), b=rng.choice(b_values))
+    return rng.choice(USER_FACTS)[0]
 
 
 def generate(*, memories: int, questions: int, seed: int = 7) -> Dataset:

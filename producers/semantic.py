@@ -132,11 +132,15 @@ async def rank(semantic: Semantic, queries: MemoryQueries, context: str, flt: Me
     Raises:
         EmbedError: the query could not be embedded (the caller falls back to keyword mode).
     """
-    vectors = await semantic.embed([context])
+    # The model runs in a worker thread while the keyword query runs here (SQLite releases the GIL too).
+    embedding = asyncio.ensure_future(semantic.embed([context]))
+    try:
+        fts = queries.recall_keyword(keyword_context(context), flt, limit=fts_limit(limit)) if mode == "hybrid" else []
+    finally:
+        vectors = await embedding
     if vectors is None:
         raise EmbedError(semantic.unavailable or "the query could not be embedded")
     query = vectors[0]
-    fts = queries.recall_keyword(keyword_context(context), flt, limit=fts_limit(limit)) if mode == "hybrid" else []
     fts_cos = Semantic.cosines(query, queries.vectors([h.memory.id for h in fts]))
     excluded = queries.expiring_ids(flt.now) if flt.now else []
     ann = [h for h in semantic.search(query, ann_k(limit), flt, excluded=excluded) if h.cosine > COSINE_GATE]

@@ -137,17 +137,18 @@ class HnswIndex:
             return []
         flt = flt or VectorFilter()
         allowed = self._predicate(flt)
+        pool: list[int] | None = None
         if flt.namespaces is not None:
             pool = [label for ns in flt.namespaces for label in self.by_namespace.get(ns, ())]
             if len(pool) <= EXACT_SCAN_MAX:
                 return self._exact(query, k, pool, allowed)
-        k_eff = min(k, len(self.entries))
+        k_eff = min(k, len(self.entries) if pool is None else len(pool))
         self._index.set_ef(max(self.ef_search, k_eff))
         try:
             labels, distances = self._index.knn_query(query.reshape(1, -1), k=k_eff, num_threads=1, filter=allowed)
         except RuntimeError:
             # hnswlib found fewer than k vectors passing the filter: answer exactly from what passes.
-            return self._exact(query, k, list(self.entries), allowed)
+            return self._exact(query, k, list(self.entries) if pool is None else pool, allowed)
         return [VectorHit(self.entries[int(label)].id, 1.0 - float(dist))
                 for label, dist in zip(labels[0], distances[0], strict=True) if int(label) in self.entries]
 

@@ -158,3 +158,21 @@ async def test_keyword_mode_when_no_model_loads(tmp_path: Path) -> None:
             assert dup.status_code == 503 and "embedder" in dup.json()["error"]
     finally:
         await node.close()
+
+
+async def test_a_wrong_dimension_vector_in_the_log_is_refused_and_counted(snode: Node,
+                                                                           client: httpx.AsyncClient) -> None:
+    from schemas import SCHEMA_VERSION, Envelope, encode_vector, new_event_id, now_ts, sign
+
+    memory_id = (await client.get("/api/v1/memories")).json()["memories"][0]["id"]
+    before = snode.service.queries.vectors([memory_id])[memory_id]
+    payload = {"id": memory_id, "model": "nomic-embed-text", "dim": 768, "vector": encode_vector([0.1] * 768)}
+    envelope = Envelope(event_id=new_event_id(), type="memory.embedded", schema_version=SCHEMA_VERSION,
+                        namespace="alice", actor="tester", origin=snode.key.key_id, ts=now_ts(), payload=payload,
+                        key_id=snode.key.key_id)
+    await snode.log.append([sign(envelope, snode.key)])
+    stats = (await client.get("/api/v1/stats")).json()
+    assert stats["dim_violations"] == 1 and stats["vector_index"]["dim_violations"] == 1
+    assert stats["projector"]["rejected_events"] == 1
+    assert snode.service.queries.vectors([memory_id])[memory_id] == before, "the memory keeps its vector"
+    assert len(snode.vectors.index) == len(FACTS)
