@@ -7,12 +7,13 @@
     ├── PayloadTooLargeError  413, exit 2
     ├── AuthError             401, exit 5
     ├── UnavailableError      503, exit 6: the log or projector cannot serve now (retry)
+    │   └── QuorumNotMetError 503 + Retry-After: 2, exit 6: fewer than W nodes applied the write in time
     └── FeatureUnavailableError 501, exit 1: the feature is not built or not configured here (message says which)
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from infra.log import AppendConflictError, LogError, LogUnavailableError
@@ -27,6 +28,7 @@ __all__ = [
     "FeatureUnavailableError",
     "NotFoundError",
     "PayloadTooLargeError",
+    "QuorumNotMetError",
     "UnavailableError",
     "ValidationError",
     "reply_for",
@@ -39,6 +41,9 @@ class CommandError(Exception):
 
     def body(self) -> dict[str, Any]:
         return {"error": str(self)}
+
+    def headers(self) -> dict[str, str]:
+        return {}
 
 
 class ValidationError(CommandError):
@@ -83,6 +88,23 @@ class UnavailableError(CommandError):
     exit_code = 6
 
 
+class QuorumNotMetError(UnavailableError):
+    """A quorum write was not applied by W nodes in time. The event stays in the log (no rollback) and is
+    applied everywhere eventually; the body is the original's."""
+
+    def __init__(self, *, got: int, needed: int, reason: str) -> None:
+        self.got = got
+        self.needed = needed
+        self.reason = reason
+        super().__init__(f"quorum not met: {got} of {needed} nodes applied the write ({reason})")
+
+    def body(self) -> dict[str, Any]:
+        return {"error": "quorum_not_met", "got": self.got, "needed": self.needed, "reason": self.reason}
+
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": "2"}
+
+
 class FeatureUnavailableError(CommandError):
     """Asked for something this node cannot do: not built yet, or needs configuration (an LLM endpoint)."""
 
@@ -95,12 +117,13 @@ class ErrorReply:
     status: int
     exit_code: int
     body: dict[str, Any]
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 def reply_for(exc: BaseException) -> ErrorReply:
     """The single translation from any error to what a caller sees. Unknown errors never leak details."""
     if isinstance(exc, CommandError):
-        return ErrorReply(exc.status, exc.exit_code, exc.body())
+        return ErrorReply(exc.status, exc.exit_code, exc.body(), exc.headers())
     if isinstance(exc, AmbiguousIdError):
         return ErrorReply(400, 2, {"error": str(exc)})
     if isinstance(exc, AppendConflictError):

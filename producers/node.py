@@ -13,13 +13,15 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from infra.confirm import open_confirmations
 from infra.embed import Embedder, MiniLMEmbedder, ModelUnavailableError, default_cache_dir
 from infra.log import EventLog, LogConfig, open_log, redact_url
 from producers.errors import CommandError
 from producers.metrics import Metrics
+from producers.quorum import QuorumConfig, QuorumTracker
 from producers.semantic import Semantic
 from producers.service import MemoryService, ServiceConfig
-from projectors import ApplyResult, HnswReadModel, SharedVerifyRunner, SQLiteReadModel, VerifiedEvents
+from projectors import ApplyResult, Confirmer, HnswReadModel, SharedVerifyRunner, SQLiteReadModel, VerifiedEvents
 from schemas import Keyring, NodeKey, load_or_create_node_key
 
 __all__ = ["Node", "NodeConfig", "default_data_dir", "load_embedder"]
@@ -45,13 +47,18 @@ class NodeConfig:
     # "auto": load all-MiniLM-L6-v2 if its weights are installed (else keyword mode); "off": never.
     embedder: str = field(default_factory=lambda: os.environ.get("AI_MEMORY_EMBEDDER", "auto"))
     model_cache: Path | None = None
+    # Quorum writes: W of N nodes must apply a write before it returns (W = 1: the writer alone).
+    quorum: QuorumConfig = field(default_factory=QuorumConfig)
 
     @classmethod
     def from_env(cls, *, data_dir: str | None = None, log_url: str | None = None,
-                 stream: str | None = None) -> NodeConfig:
+                 stream: str | None = None, replicas: int | None = None,
+                 quorum: QuorumConfig | None = None) -> NodeConfig:
         return cls(data_dir=Path(data_dir).expanduser() if data_dir else default_data_dir(),
                    log_url=log_url if log_url is not None else os.environ.get("AI_MEMORY_LOG", ""),
-                   stream=stream or os.environ.get("AI_MEMORY_STREAM", "ai-memory"))
+                   stream=stream or os.environ.get("AI_MEMORY_STREAM", "ai-memory"),
+                   replicas=replicas or int(os.environ.get("AI_MEMORY_REPLICAS", "1")),
+                   quorum=quorum or QuorumConfig())
 
 
 class ReadModelMismatchError(CommandError):
@@ -101,8 +108,13 @@ class Node:
         self.vectors = vectors or HnswReadModel(config.data_dir / "hnsw")
         self.vector_runner = SharedVerifyRunner(log, self.vectors, keyring, verified=self.verified)
         self.semantic = Semantic(embedder, self.vectors, self.vector_runner, unavailable=embedder_problem)
+        # Every node confirms what it applied (so others can count it); a writer with W > 1 counts them.
+        self.confirmations = open_confirmations(log)
+        self.confirmer = Confirmer(key.key_id, [self.runner, self.vector_runner], self.confirmations)
+        self.quorum = QuorumTracker(key.key_id, self.confirmations, config.quorum)
         self.service = MemoryService(log, self.runner, model.queries, key, node_id=key.key_id, config=config.service,
-                                     semantic=self.semantic, verified=self.verified)
+                                     semantic=self.semantic, verified=self.verified,
+                                     quorum=self.quorum if config.quorum.needed > 1 else None)
 
     def _count(self, result: ApplyResult) -> None:
         self.metrics.inc("ai_memory_events_applied_total", result.applied)
@@ -125,7 +137,9 @@ class Node:
             raise
         vectors = HnswReadModel.open(config.data_dir / "hnsw")
         embedder, problem = load_embedder(config)
-        return cls(config, log, model, key, keyring, vectors=vectors, embedder=embedder, embedder_problem=problem)
+        node = cls(config, log, model, key, keyring, vectors=vectors, embedder=embedder, embedder_problem=problem)
+        node.quorum.start()  # listen from the start, so even a one-shot CLI write can count confirmations
+        return node
 
     @staticmethod
     def _check_source(model: SQLiteReadModel, log: EventLog) -> None:
@@ -145,8 +159,12 @@ class Node:
         await self.vector_runner.catch_up()
         self.runner.start()
         self.vector_runner.start()
+        self.confirmer.start()
 
     async def close(self) -> None:
+        await self.confirmer.stop()
+        await self.quorum.stop()
+        await self.confirmations.close()
         await self.runner.stop()
         await self.vector_runner.stop()
         await self.log.close()

@@ -16,9 +16,10 @@ from datetime import timedelta
 from typing import Any
 
 from infra.embed import EmbedError, embedding_text
-from infra.log import AppendConflictError, Clock, EventLog, LogPosition, LogRecord
+from infra.log import AppendConflictError, Clock, EventLog, LogPosition, LogRecord, LogUnavailableError
 from producers.commands import CreateCommand, ListQuery, RecallQuery, UpdateCommand
 from producers.errors import ConflictError, NotFoundError, UnavailableError, ValidationError
+from producers.quorum import QuorumTracker
 from producers.ranking import keyword_context
 from producers.semantic import Ranked, Semantic, rank
 from producers.validation import check_id
@@ -28,6 +29,7 @@ from schemas import (
     Envelope,
     Memory,
     NodeKey,
+    SignedEvent,
     encode_payload,
     format_ts,
     now_ts,
@@ -68,6 +70,8 @@ class ServiceConfig:
 @dataclass(frozen=True)
 class WriteResult:
     positions: list[LogPosition]
+    #: How many nodes had applied the write when it returned (set on quorum writes only).
+    quorum_acks: int | None = None
 
     @property
     def offset(self) -> int | None:
@@ -119,7 +123,7 @@ class DuplicateCheck:
 class MemoryService:
     def __init__(self, log: EventLog, runner: ProjectionRunner, queries: MemoryQueries, key: NodeKey, *,
                  node_id: str, config: ServiceConfig | None = None, semantic: Semantic | None = None,
-                 verified: VerifiedEvents | None = None) -> None:
+                 verified: VerifiedEvents | None = None, quorum: QuorumTracker | None = None) -> None:
         self.log = log
         self.runner = runner
         self.queries = queries
@@ -129,6 +133,7 @@ class MemoryService:
         self.semantic = semantic
         self._verified = verified
         self._write_lock = asyncio.Lock()
+        self.quorum = quorum
 
     async def _wait_all(self, clock: Clock) -> None:
         """Read-your-writes across read models: SQLite, and the vector index when there is one."""
@@ -166,7 +171,7 @@ class MemoryService:
         if self._verified is not None:
             for event in signed:  # signed here, so they verify: the projectors need not check again
                 self._verified.add(event)
-        positions = await self.log.append(signed, expected=expected if self.log.SUPPORTS_EXPECTED else None)
+        positions = await self._append_retrying(signed, expected if self.log.SUPPORTS_EXPECTED else None)
         result = WriteResult(positions)
         records = [LogRecord(p.partition, p.offset, event) for p, event in zip(positions, signed, strict=True)]
         self.runner.offer(records)
@@ -174,6 +179,34 @@ class MemoryService:
             self.semantic.runner.offer(records)
         await self._wait_all(result.clock())
         return result
+
+    async def _append_retrying(self, signed: Sequence[SignedEvent], expected: Clock | None) -> list[LogPosition]:
+        """Append, retrying while the log is unavailable (no leader yet, a leader change, a reconnect) for at
+        most ``write_timeout``. Safe to repeat: the events keep their ids, and the log stores an id once."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.config.write_timeout
+        delay = 0.05
+        while True:
+            try:
+                return await self.log.append(signed, expected=expected)
+            except LogUnavailableError:
+                if loop.time() + delay > deadline:
+                    raise
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 0.5)
+
+    async def _quorum(self, write: WriteResult) -> WriteResult:
+        """With quorum writes on, return once W nodes have applied ``write`` (raises QuorumNotMetError)."""
+        if self.quorum is None or not write.positions:
+            return write
+        return replace(write, quorum_acks=await self.quorum.wait(write.clock()))
+
+    async def wait_for(self, clock: Clock, *, timeout: float) -> Clock:
+        """Read-your-writes across nodes: wait until this node has applied ``clock`` (a writer's answer)."""
+        await self.runner.wait(clock, timeout=timeout)
+        if self.semantic is not None:
+            await self.semantic.runner.wait(clock, timeout=timeout)
+        return self.runner.position
 
     async def _caught_up(self) -> Clock:
         """Wait until the read model holds everything in the log, and return the log's end."""
@@ -242,7 +275,7 @@ class MemoryService:
                 except AppendConflictError:
                     continue  # another process appended first: re-check against the newer state
             stored = self.queries.get(memory.id) or memory
-            return StoreResult(stored, agent_id, cmd.tier, write, contradictions)
+            return StoreResult(stored, agent_id, cmd.tier, await self._quorum(write), contradictions)
         raise ConflictError("the log kept moving under this write; please retry")
 
     async def bulk_store(self, items: Sequence[CreateCommand | Exception], *, agent_id: str
@@ -273,7 +306,7 @@ class MemoryService:
                 memories.append(memory)
                 ids.append(memory.id)
             write = await self._append_memories(memories, actor=agent_id, expected=end)
-        return ids, errors, write
+        return ids, errors, await self._quorum(write)
 
     async def _append_memories(self, memories: list[Memory], *, actor: str, expected: Clock) -> WriteResult:
         if not memories:
@@ -328,19 +361,20 @@ class MemoryService:
         updated = self.queries.get(current.id)
         if updated is None:
             raise NotFoundError()
-        return updated, write
+        return updated, await self._quorum(write)
 
     async def delete(self, memory_id: str, *, agent_id: str) -> WriteResult:
         async with self._write_lock:
             current = await self.resolve(memory_id)
-            return await self._append([(MemoryDeleted(current.id), current.namespace)], actor=agent_id)
+            write = await self._append([(MemoryDeleted(current.id), current.namespace)], actor=agent_id)
+        return await self._quorum(write)
 
     async def promote(self, memory_id: str, *, agent_id: str) -> tuple[Memory, WriteResult]:
         async with self._write_lock:
             current = await self.resolve(memory_id)
             write = await self._append([(MemoryPromoted(current.id, "long", now_ts()), current.namespace)],
                                        actor=agent_id)
-        return self.queries.get(current.id) or current, write
+        return self.queries.get(current.id) or current, await self._quorum(write)
 
     async def forget(self, *, namespace: str | None, pattern: str | None, tier: str | None, agent_id: str
                      ) -> tuple[int, WriteResult]:
@@ -353,7 +387,7 @@ class MemoryService:
                 return 0, WriteResult([])
             event = MemoryForgotten(ids, namespace=namespace, pattern=pattern, tier=tier)  # type: ignore[arg-type]
             write = await self._append([(event, namespace or "global")], actor=agent_id)
-        return len(ids), write
+        return len(ids), await self._quorum(write)
 
     async def gc(self, *, agent_id: str = "system:gc") -> tuple[int, WriteResult]:
         async with self._write_lock:
@@ -371,7 +405,8 @@ class MemoryService:
             await self._caught_up()
             events: list[tuple[EventPayload, str]] = [(MemoryImported(m), m.namespace) for m in memories]
             events = self._with_vectors(events, vectors)
-            return await self._append(events, actor=agent_id) if events else WriteResult([])
+            write = await self._append(events, actor=agent_id) if events else WriteResult([])
+        return await self._quorum(write)
 
     # -- reads ------------------------------------------------------------------------------------------
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from projectors.base import ApplyResult, ProjectionRunner, ReadModel, Verdict
+from projectors.confirm import Confirmer, applied_clock
 from projectors.errors import ProjectionStoppedError, ProjectorError, ReadModelError, WaitTimeoutError
 from projectors.fts import fts_query, query_tokens
 from projectors.hnsw import HnswIndex, HnswReadModel, HnswStatus, VectorFilter, VectorHit
@@ -22,6 +23,7 @@ from projectors.verified import SharedVerifyRunner, VerifiedEvents
 __all__ = [
     "AmbiguousIdError",
     "ApplyResult",
+    "Confirmer",
     "HnswIndex",
     "HnswReadModel",
     "HnswStatus",
@@ -43,6 +45,7 @@ __all__ = [
     "Verdict",
     "VerifiedEvents",
     "WaitTimeoutError",
+    "applied_clock",
     "count_tokens",
     "fts_query",
     "query_tokens",

@@ -70,10 +70,15 @@ class ProjectionRunner:
         self._stopping = False
         self._pending_notify: asyncio.Future[None] | None = None
         self._position: Clock = model.position()
+        self._listeners: list[Callable[[Clock], None]] = []
 
     @property
     def position(self) -> Clock:
         return dict(self._position)
+
+    def add_listener(self, listener: Callable[[Clock], None]) -> None:
+        """Call ``listener(position)`` after every commit (e.g. to confirm it to other nodes); it must not block."""
+        self._listeners.append(listener)
 
     def judge(self, record: LogRecord) -> Verdict:
         try:
@@ -92,6 +97,8 @@ class ProjectionRunner:
         if self._on_applied is not None:
             self._on_applied(result)
         self._position = self._model.position()
+        for listener in self._listeners:
+            listener(self.position)
 
     async def _notify(self) -> None:
         async with self._progress:

@@ -575,6 +575,16 @@ class JetStreamLog(EventLog):
         finally:
             await self._drop_consumer(sub)
 
+    async def cluster_info(self) -> dict[str, Any]:
+        """The stream's leader and replicas as the server reports them (for status pages and tests)."""
+        with self._mapped_errors():
+            info = await self._js.stream_info(self._stream)
+        cluster = info.cluster
+        replicas = [{"name": r.name, "current": bool(r.current), "lag": r.lag or 0}
+                    for r in (cluster.replicas or [])] if cluster else []
+        return {"leader": cluster.leader if cluster else None, "replicas": replicas,
+                "last_seq": int(info.state.last_seq)}
+
     async def end_offsets(self) -> Clock:
         last = await self._last_seq()
         self._seen = max(self._seen, last)

@@ -9,14 +9,16 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 from producers.cli import commands, logtools, mcp_verb
-from producers.errors import reply_for
+from producers.errors import CommandError, reply_for
 from producers.node import NodeConfig
+from producers.quorum import QuorumConfig
 
 __all__ = ["build_parser", "main"]
 
@@ -32,6 +34,18 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--stream", default=None, help="stream / topic name (default ai-memory)")
     parser.add_argument("--json", action="store_true", help="print JSON")
     parser.add_argument("--agent-id", help="acting agent id (env AI_MEMORY_AGENT_ID)")
+    cluster = parser.add_argument_group("cluster (T3)")
+    cluster.add_argument("--replicas", type=int, default=None,
+                         help="copies of the stream on a NATS cluster (env AI_MEMORY_REPLICAS; default 1)")
+    cluster.add_argument("--quorum-writes", type=int, default=None, metavar="W",
+                         help="a write returns once W nodes (the writer included) applied it "
+                              "(env AI_MEMORY_QUORUM_WRITES; default 1)")
+    cluster.add_argument("--cluster-size", type=int, default=None, metavar="N",
+                         help="nodes in the cluster; W is clamped to [1, N] (env AI_MEMORY_CLUSTER_SIZE; "
+                              "default: --replicas)")
+    cluster.add_argument("--quorum-timeout-ms", type=int, default=None,
+                         help="how long a quorum write waits (env AI_MEMORY_QUORUM_TIMEOUT_MS; default 2000)")
+
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -51,7 +65,19 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _config(args: argparse.Namespace) -> NodeConfig:
     data_dir = args.data_dir or (str(Path(args.db).expanduser().with_suffix("")) if args.db else None)
-    return NodeConfig.from_env(data_dir=data_dir, log_url=args.log_url, stream=args.stream)
+    return NodeConfig.from_env(data_dir=data_dir, log_url=args.log_url, stream=args.stream, replicas=args.replicas,
+                               quorum=_quorum(args))
+
+
+def _setting(value: int | None, env: str, default: int) -> int:
+    return value if value is not None else int(os.environ.get(env, str(default)))
+
+
+def _quorum(args: argparse.Namespace) -> QuorumConfig:
+    replicas = _setting(args.replicas, "AI_MEMORY_REPLICAS", 1)
+    return QuorumConfig(writes=_setting(args.quorum_writes, "AI_MEMORY_QUORUM_WRITES", 1),
+                        nodes=_setting(args.cluster_size, "AI_MEMORY_CLUSTER_SIZE", replicas),
+                        timeout_ms=_setting(args.quorum_timeout_ms, "AI_MEMORY_QUORUM_TIMEOUT_MS", 2000))
 
 
 def emit(value: Any) -> None:
@@ -67,7 +93,8 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except Exception as exc:
         reply = reply_for(exc)
-        message = reply.body.get("error", str(exc))
+        # A command error's own text is the fullest (quorum_not_met's body keeps only the original's code).
+        message = str(exc) if isinstance(exc, CommandError) else reply.body.get("error", str(exc))
         if getattr(args, "json", False):
             emit(reply.body)
         print(f"ai-memory: error: {message}", file=sys.stderr)

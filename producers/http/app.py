@@ -27,6 +27,7 @@ from producers.mcp.capabilities import document, parse_accept
 from producers.metrics import render
 from producers.node import Node
 from producers.service import MemoryService, WriteResult
+from producers.sync import format_clock, parse_clock, push, since_clock, since_time
 from producers.validation import MAX_BULK, check_namespace, check_tier
 from producers.wire import duplicate_body, embedder_status, memory_from_import, recall_body, stats_body
 from schemas import Memory, now_ts
@@ -39,6 +40,11 @@ __all__ = ["MAX_BODY_BYTES", "VERSION", "create_app"]
 log = logging.getLogger("ai_memory.http")
 
 MAX_BODY_BYTES = 2 * 1024 * 1024
+#: The node's vector clock on every response; a request's clock to wait for (read-your-writes across nodes).
+CLOCK_HEADER = "X-AI-Memory-Clock"
+WAIT_FOR_HEADER = "X-AI-Memory-Wait-For"
+#: The longest a request waits for ``X-AI-Memory-Wait-For`` before answering 503.
+MAX_WAIT_FOR = 5.0
 VERSION = "0.1.0"
 Handler = Callable[[Request], Awaitable[Response]]
 
@@ -84,6 +90,8 @@ def _written(body: dict[str, Any], write: WriteResult) -> dict[str, Any]:
     if write.positions:
         body["offset"] = write.offset
         body["log_clock"] = write.clock()
+    if write.quorum_acks is not None:
+        body["quorum_acks"] = write.quorum_acks
     return body
 
 
@@ -111,12 +119,15 @@ class Api:
         async def wrapped(request: Request) -> Response:
             try:
                 self._authorize(request)
+                if wanted := request.headers.get(WAIT_FOR_HEADER):
+                    await self.service.wait_for(parse_clock(wanted), timeout=MAX_WAIT_FOR)
                 response = await handler(request)
             except Exception as exc:
                 reply = reply_for(exc)
                 if reply.status >= 500:
                     log.error("%s %s failed: %r", request.method, request.url.path, exc)
-                response = JSONBody({**reply.body}, status_code=reply.status)
+                response = JSONBody({**reply.body}, status_code=reply.status, headers=reply.headers)
+            response.headers[CLOCK_HEADER] = format_clock(self.service.runner.position)
             self.node.metrics.inc("ai_memory_http_requests_total", code=f"{response.status_code // 100}xx")
             return response
 
@@ -129,8 +140,13 @@ class Api:
     # -- routes ---------------------------------------------------------------------------------------
 
     async def health(self, request: Request) -> Response:
+        quorum = self.node.config.quorum
         return JSONBody({"status": "ok", "service": "ai-memory", "version": VERSION, **embedder_status(self.node),
-                         "federation_enabled": False, "node_id": self.node.key.key_id})
+                         "federation_enabled": quorum.needed > 1, "node_id": self.node.key.key_id,
+                         "clock": self.service.runner.position,
+                         "cluster": {"quorum_writes": quorum.needed, "cluster_size": quorum.nodes,
+                                     "peers": self.node.quorum.peers,
+                                     "last_confirmation": self.node.confirmer.last_sent}})
 
     async def capabilities(self, request: Request) -> Response:
         accept = parse_accept(request.headers.get("accept-capabilities"))
@@ -263,6 +279,17 @@ class Api:
         return JSONBody({"memories": [m.to_api() for m in memories], "links": [], "count": len(memories),
                          "exported_at": now_ts()})
 
+    async def sync_since(self, request: Request) -> Response:
+        params = request.query_params
+        if (clock := params.get("clock")) is not None:
+            return JSONBody(await since_clock(self.service, parse_clock(clock), params.get("limit")))
+        return JSONBody(await since_time(self.service, params.get("since"), params.get("limit")))
+
+    async def sync_push(self, request: Request) -> Response:
+        body = await read_json(request)
+        return JSONBody(await push(self.service, body, agent_id=self.agent(request),
+                                   node_clock=self.service.runner.position))
+
     async def import_(self, request: Request) -> Response:
         items = _items(await read_json(request), shape='import body must be {"memories": [...]}',
                        limit=f"import limited to {MAX_BULK} memories")
@@ -321,6 +348,8 @@ def create_app(node: Node, *, api_key: str | None = None, mcp: McpHttpEndpoint |
         Route(f"{v1}/export", e(api.export), methods=["GET"]),
         Route(f"{v1}/import", e(api.import_), methods=["POST"]),
         Route(f"{v1}/capabilities", e(api.capabilities), methods=["GET"]),
+        Route(f"{v1}/sync/since", e(api.sync_since), methods=["GET"]),
+        Route(f"{v1}/sync/push", e(api.sync_push), methods=["POST"]),
     ]
     if mcp is not None:
         routes.append(Route("/mcp", _Guarded(api, mcp.asgi)))

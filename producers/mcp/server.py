@@ -50,6 +50,9 @@ def error_text(exc: BaseException) -> str:
     if body.get("code") == "CONFLICT":
         return (f"CONFLICT: {body['error']} (existing id: {body.get('existing_id')}). Pass on_conflict='merge' to "
                 "update in place or 'version' to suffix the title.")
+    if body.get("error") == "quorum_not_met":
+        return (f"quorum_not_met: {body['got']} of {body['needed']} nodes applied the write ({body['reason']}); "
+                "the write is in the log and will be applied everywhere; retry the read later")
     message = str(body.get("error", "internal error"))
     return "memory not found" if reply.status == 404 and message == "not found" else message
 

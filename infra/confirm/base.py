@@ -1,0 +1,93 @@
+"""The confirmations contract: a node publishes ``(node, clock applied)``; every node hears everyone's.
+
+Confirmations are *latest-wins* facts ("node n has applied up to clock c"), so a lost or repeated message is
+harmless: the publisher repeats its latest clock periodically, and a receiver keeps the maximum per node.
+That is what lets the transport be cheap (NATS core pub/sub; a compacted Kafka topic later).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+from infra.log.base import Clock, EventLog
+
+__all__ = ["Confirmation", "Confirmations", "LocalConfirmations", "open_confirmations"]
+
+
+@dataclass(frozen=True, slots=True)
+class Confirmation:
+    node: str
+    clock: Clock
+
+    def encode(self) -> bytes:
+        return json.dumps({"node": self.node, "clock": self.clock}, sort_keys=True).encode()
+
+    @classmethod
+    def decode(cls, data: bytes) -> Confirmation | None:
+        """The confirmation in ``data``, or None when it is not one (never raises: peers may be newer)."""
+        try:
+            raw = json.loads(data)
+            node, clock = raw["node"], raw["clock"]
+            if not isinstance(node, str) or not isinstance(clock, dict):
+                return None
+            return cls(node, {str(k): int(v) for k, v in clock.items()})
+        except (ValueError, KeyError, TypeError):
+            return None
+
+
+class Confirmations(ABC):
+    """One node's view of the confirmation channel shared by all nodes on a log."""
+
+    @abstractmethod
+    async def publish(self, confirmation: Confirmation) -> None:
+        """Send ``confirmation`` to every node (best effort; callers repeat it, so a loss is harmless).
+
+        Never raises for a transport outage: a confirmation that cannot be sent now is simply not sent.
+        """
+
+    @abstractmethod
+    def subscribe(self) -> AsyncIterator[Confirmation]:
+        """Every confirmation published from now on, by any node (this one included)."""
+
+    @abstractmethod
+    async def close(self) -> None:
+        """Stop; idempotent. Subscriptions end."""
+
+
+class LocalConfirmations(Confirmations):
+    """Confirmations within one process: for the embedded log (one node) and for tests."""
+
+    def __init__(self) -> None:
+        self._queues: list[asyncio.Queue[Confirmation | None]] = []
+
+    async def publish(self, confirmation: Confirmation) -> None:
+        for queue in self._queues:
+            queue.put_nowait(confirmation)
+
+    async def subscribe(self) -> AsyncIterator[Confirmation]:
+        queue: asyncio.Queue[Confirmation | None] = asyncio.Queue()
+        self._queues.append(queue)
+        try:
+            while (item := await queue.get()) is not None:
+                yield item
+        finally:
+            self._queues.remove(queue)
+
+    async def close(self) -> None:
+        for queue in self._queues:
+            queue.put_nowait(None)
+
+
+def open_confirmations(log: EventLog) -> Confirmations:
+    """The confirmation channel that goes with ``log``: NATS subjects beside a JetStream stream, else local."""
+    from infra.log.jetstream import JetStreamLog
+
+    if isinstance(log, JetStreamLog):
+        from infra.confirm.nats import NatsConfirmations
+
+        return NatsConfirmations(log.client, log.confirm_subject)
+    return LocalConfirmations()

@@ -1,0 +1,98 @@
+"""Quorum writes from consumer confirmations: a write returns once W nodes (the writer included) have
+applied its offset.
+
+The writer counts itself once its own projectors have applied the write (the service waits for that first);
+every other node counts once a confirmation from it covers the write's clock. Confirmations are heard on the
+channel beside the log (:mod:`infra.confirm`), kept as the highest clock per node.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass
+
+from infra.confirm import Confirmations
+from infra.log import Clock, clock_covers, merge_clocks
+from producers.errors import QuorumNotMetError
+
+__all__ = ["QuorumConfig", "QuorumTracker"]
+
+log = logging.getLogger("ai_memory.quorum")
+
+
+@dataclass(frozen=True)
+class QuorumConfig:
+    """``writes`` is W, ``nodes`` is N (from configuration); W is clamped to [1, N] as the original does."""
+
+    writes: int = 1
+    nodes: int = 1
+    timeout_ms: int = 2000
+
+    @property
+    def needed(self) -> int:
+        return max(1, min(self.writes, max(1, self.nodes)))
+
+
+class QuorumTracker:
+    def __init__(self, node: str, channel: Confirmations, config: QuorumConfig) -> None:
+        self._node = node
+        self._channel = channel
+        self.config = config
+        self._clocks: dict[str, Clock] = {}
+        self._changed = asyncio.Condition()
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def peers(self) -> dict[str, Clock]:
+        """The latest clock each other node has confirmed."""
+        return {n: dict(c) for n, c in self._clocks.items()}
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._listen(), name="quorum-listener")
+
+    async def _listen(self) -> None:
+        while True:
+            try:
+                async for confirmation in self._channel.subscribe():
+                    if confirmation.node == self._node:
+                        continue
+                    seen = self._clocks.get(confirmation.node, {})
+                    self._clocks[confirmation.node] = merge_clocks(seen, confirmation.clock)
+                    async with self._changed:
+                        self._changed.notify_all()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # the channel came back from an outage: listen again
+                log.warning("confirmation channel: %r; listening again", exc)
+            await asyncio.sleep(0.2)
+
+    def acks(self, clock: Clock) -> int:
+        """Nodes that have applied ``clock``: this one (the caller waited for it) plus every covering peer."""
+        return 1 + sum(1 for c in self._clocks.values() if clock_covers(c, clock))
+
+    async def wait(self, clock: Clock) -> int:
+        """Return the acks once W nodes have applied ``clock``.
+
+        Raises:
+            QuorumNotMetError: fewer than W within the timeout; the event stays in the log regardless.
+        """
+        needed = self.config.needed
+        if needed <= 1 or not clock:
+            return self.acks(clock)
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(self.config.timeout_ms / 1000), self._changed:
+                await self._changed.wait_for(lambda: self.acks(clock) >= needed)
+        got = self.acks(clock)
+        if got < needed:
+            raise QuorumNotMetError(got=got, needed=needed, reason="timeout")
+        return got
+
+    async def stop(self) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task

@@ -1,0 +1,203 @@
+"""Sync with peers: vector clocks from offsets, ``sync/since`` (by our clock or the original's timestamp)
+and ``sync/push`` (the original's payload, turned into events with its ``insert_if_newer`` rule).
+
+A node's clock is ``{partition: last offset applied}`` (the projector's position). On the wire it is a JSON
+object, or the compact ``partition:offset,partition:offset`` form for headers and query strings.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from infra.log import Clock, LogRecord
+from producers.errors import ValidationError
+from producers.service import MemoryService
+from producers.validation import MAX_BULK, check_id
+from producers.wire import memory_from_import
+from schemas import Memory, parse_ts
+
+__all__ = ["PushResult", "format_clock", "insert_if_newer", "parse_clock", "push", "since_clock", "since_time"]
+
+#: The original's ``sync/since`` limit: 500 by default, at most 10k.
+SINCE_DEFAULT, SINCE_MAX = 500, 10_000
+#: Arrays of the original's push payload we accept but cannot apply yet (counted as skipped).
+_UNSUPPORTED = ("archives", "restores", "links", "pendings", "pending_decisions", "namespace_meta",
+                "namespace_meta_clears")
+
+
+def parse_clock(text: str) -> Clock:
+    """``{"p": 5}`` or ``p:5,q:7`` → a clock. Raises ValidationError when neither."""
+    text = text.strip()
+    if not text:
+        return {}
+    try:
+        if text.startswith("{"):
+            raw = json.loads(text)
+            if not isinstance(raw, dict):
+                raise ValueError("not an object")
+            pairs: list[tuple[Any, Any]] = list(raw.items())
+        else:
+            pairs = [_pair(part) for part in text.split(",") if part.strip()]
+        clock = {str(p).strip(): int(o) for p, o in pairs}
+    except (ValueError, TypeError):
+        msg = f"invalid clock {text[:100]!r}: use {{\"partition\": offset}} or partition:offset,..."
+        raise ValidationError(msg) from None
+    if any(o < 0 or not p for p, o in clock.items()):
+        raise ValidationError("a clock maps partition names to non-negative offsets")
+    return clock
+
+
+def _pair(part: str) -> tuple[str, str]:
+    partition, sep, offset = part.rpartition(":")
+    if not sep:
+        raise ValueError(part)
+    return partition, offset
+
+
+def format_clock(clock: Clock) -> str:
+    """The compact header form, partitions sorted."""
+    return ",".join(f"{p}:{o}" for p, o in sorted(clock.items()))
+
+
+def _limit(raw: str | None) -> int:
+    if raw is None:
+        return SINCE_DEFAULT
+    try:
+        return max(1, min(int(raw), SINCE_MAX))
+    except ValueError:
+        raise ValidationError("limit must be an integer") from None
+
+
+def _memory_ids(record: LogRecord) -> list[str]:
+    """The memories an event touches, read from its payload's conventional fields."""
+    payload = record.event.envelope.payload
+    found: list[Any] = []
+    if isinstance(memory := payload.get("memory"), dict):
+        found.append(memory.get("id"))
+    found.append(payload.get("id"))
+    if isinstance(ids := payload.get("ids"), list):
+        found.extend(ids)
+    return [i for i in found if isinstance(i, str)]
+
+
+def _echo(memories: Sequence[Memory], limit: int, since: str | None) -> dict[str, Any]:
+    stamps = [m.updated_at for m in memories]
+    return {"count": len(memories), "limit": limit, "updated_since": since,
+            "earliest_updated_at": min(stamps) if stamps else None,
+            "latest_updated_at": max(stamps) if stamps else None,
+            "memories": [m.to_api() for m in memories]}
+
+
+async def since_clock(service: MemoryService, clock: Clock, limit_raw: str | None) -> dict[str, Any]:
+    """Events after ``clock`` (up to ``limit``) and the current state of the memories they touched."""
+    limit = _limit(limit_raw)
+    records = await service.log.read(after=clock, limit=limit)
+    await service.wait_for(_clock_of(records, clock), timeout=service.config.write_timeout)
+    ids = list(dict.fromkeys(i for r in records for i in _memory_ids(r)))
+    memories = sorted(service.queries.get_many(ids), key=lambda m: (m.updated_at, m.id))
+    events = [{"partition": r.partition, "offset": r.offset, "event_id": r.event.event_id,
+               "type": r.event.envelope.type, "namespace": r.event.envelope.namespace,
+               "actor": r.event.envelope.actor, "origin": r.event.envelope.origin, "ts": r.event.envelope.ts}
+              for r in records]
+    return {**_echo(memories, limit, None), "clock": clock, "next_clock": _clock_of(records, clock),
+            "events": events}
+
+
+def _clock_of(records: Sequence[LogRecord], start: Clock) -> Clock:
+    out = dict(start)
+    for r in records:
+        out[r.partition] = max(out.get(r.partition, 0), r.offset)
+    return out
+
+
+async def since_time(service: MemoryService, since: str | None, limit_raw: str | None) -> dict[str, Any]:
+    """The original's shape: memories with ``updated_at > since``, oldest first."""
+    limit = _limit(limit_raw)
+    after = None
+    if since is not None:
+        try:
+            after = parse_ts(since)
+        except ValueError:
+            raise ValidationError(f"invalid since timestamp {since!r} (RFC 3339)") from None
+    await service.sync()
+    rows = [m for m in service.queries.all_memories() if after is None or parse_ts(m.updated_at) > after]
+    rows.sort(key=lambda m: (m.updated_at, m.id))
+    return _echo(rows[:limit], limit, since)
+
+
+def insert_if_newer(existing: Memory | None, incoming: Memory) -> bool:
+    """The original's rule: apply when there is no copy, or the incoming one is newer (a tie: larger id wins).
+    The projector's merge then keeps the maxima, never downgrades the tier and keeps ``metadata.agent_id``."""
+    if existing is None:
+        return True
+    return (incoming.updated_at, incoming.id) > (existing.updated_at, existing.id)
+
+
+@dataclass
+class PushResult:
+    applied: int = 0
+    deleted: int = 0
+    noop: int = 0
+    skipped: int = 0
+    errors: list[str] = field(default_factory=list)
+
+
+def _array(body: dict[str, Any], name: str) -> list[Any]:
+    value = body.get(name) or []
+    if not isinstance(value, list):
+        raise ValidationError(f"{name} must be an array")
+    if len(value) > MAX_BULK:
+        raise ValidationError(f"{name} limited to {MAX_BULK} items")
+    return value
+
+
+def _decide(service: MemoryService, items: list[Any], result: PushResult) -> list[Memory]:
+    newer: list[Memory] = []
+    for item in items:
+        try:
+            incoming = memory_from_import(item)
+        except ValidationError as exc:
+            result.skipped += 1
+            result.errors.append(str(exc))
+            continue
+        same_id = service.queries.get(incoming.id)
+        if same_id is not None and (same_id.title, same_id.namespace) != (incoming.title, incoming.namespace):
+            result.skipped += 1  # a renamed copy: the (title, namespace) key cannot be upserted here
+            continue
+        existing = same_id or service.queries.find_by_title(incoming.title, incoming.namespace)
+        if insert_if_newer(existing, incoming):
+            newer.append(incoming)
+        else:
+            result.noop += 1
+    return newer
+
+
+async def push(service: MemoryService, body: Any, *, agent_id: str, node_clock: Clock) -> dict[str, Any]:
+    """Apply the original's sync_push payload as events; answer with the original's counters."""
+    if not isinstance(body, dict):
+        raise ValidationError("sync push body must be a JSON object")
+    if not isinstance(body.get("sender_agent_id"), str):
+        raise ValidationError("missing field `sender_agent_id`")
+    memories, deletions = _array(body, "memories"), _array(body, "deletions")
+    unsupported = sum(len(_array(body, name)) for name in _UNSUPPORTED)
+    dry_run = bool(body.get("dry_run"))
+    await service.sync()
+    result = PushResult(skipped=unsupported)
+    newer = _decide(service, memories, result)
+    ids = [check_id(i) for i in deletions if isinstance(i, str)]
+    present = [i for i in ids if service.queries.get(i) is not None]
+    result.noop += len(ids) - len(present)
+    if not dry_run:
+        if newer:
+            await service.import_memories(newer, agent_id=agent_id)
+        for memory_id in present:
+            await service.delete(memory_id, agent_id=agent_id)
+    result.applied, result.deleted = len(newer), len(present)
+    return {"applied": result.applied, "deleted": result.deleted, "archived": 0, "restored": 0,
+            "links_applied": 0, "pendings_applied": 0, "pending_decisions_applied": 0,
+            "namespace_meta_applied": 0, "namespace_meta_cleared": 0, "noop": result.noop,
+            "skipped": result.skipped, "dry_run": dry_run, "receiver_agent_id": service.node_id,
+            "receiver_clock": {"entries": {}}, "clock": node_clock, "errors": result.errors}

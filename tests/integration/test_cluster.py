@@ -1,0 +1,163 @@
+"""T3: three ai-memory nodes on a real 3-node NATS cluster, stream replicas = 3.
+
+Quorum writes from confirmations, read-your-writes across nodes, a node down and back, and SIGKILL of the
+stream leader during a write load. Bounded in time: every wait has a timeout.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from infra.cluster import NatsCluster
+from infra.log.jetstream import JetStreamLog
+from producers.commands import parse_create
+from producers.errors import QuorumNotMetError
+from producers.http import create_app
+from producers.node import Node, NodeConfig
+from producers.quorum import QuorumConfig
+from schemas import Memory, load_or_create_node_key, now_ts
+
+NAMES = ("a", "b", "c")
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NatsCluster]:
+    """This module's own cluster: the fault tests kill its servers, so no other test may share it."""
+    from tests.conftest import _require_nats_server
+
+    _require_nats_server()
+    with NatsCluster(store_dir=tmp_path_factory.mktemp("t3")) as c:
+        yield c
+
+
+class Cluster:
+    """Three node configs that trust each other's keys, on one fresh stream."""
+
+    def __init__(self, root: Path, nats: NatsCluster, *, writes: int, timeout_ms: int = 2000) -> None:
+        self.stream = f"t3-{uuid.uuid4().hex[:8]}"
+        self.configs: dict[str, NodeConfig] = {}
+        for name in NAMES:
+            load_or_create_node_key(root / name / "keys", f"node-{name}")
+        for name in NAMES:
+            for other in NAMES:
+                if other != name:
+                    shutil.copy(root / other / "keys" / f"node-{other}.pub", root / name / "keys")
+            self.configs[name] = NodeConfig(
+                data_dir=root / name, log_url=f"{nats.url}/{self.stream}", stream=self.stream, replicas=3,
+                node_id=f"node-{name}", embedder="off",
+                quorum=QuorumConfig(writes=writes, nodes=3, timeout_ms=timeout_ms))
+        self.nodes: dict[str, Node] = {}
+
+    async def up(self, name: str) -> Node:
+        node = await Node.open(self.configs[name])
+        await node.start()
+        self.nodes[name] = node
+        return node
+
+    async def down(self, name: str) -> None:
+        await self.nodes.pop(name).close()
+
+    async def close(self) -> None:
+        for name in list(self.nodes):
+            await self.down(name)
+
+
+@pytest.fixture
+async def t3(tmp_path: Path, cluster: NatsCluster) -> AsyncIterator[Cluster]:
+    c = Cluster(tmp_path, cluster, writes=2, timeout_ms=1500)
+    for name in NAMES:
+        await c.up(name)
+    yield c
+    await c.close()
+
+
+def _create(title: str) -> object:
+    return parse_create({"title": title, "content": f"content of {title}"}, now=now_ts())
+
+
+async def _converged(nodes: list[Node], *, timeout: float = 20.0) -> list[Memory]:
+    """Wait until every node has applied the log's end, then return the (equal) memories."""
+    end = await nodes[0].log.end_offsets()
+    for node in nodes:
+        await node.service.wait_for(end, timeout=timeout)
+    views = [node.model.queries.all_memories() for node in nodes]
+    assert all(v == views[0] for v in views)
+    return views[0]
+
+
+async def test_quorum_write_and_read_your_writes_across_nodes(t3: Cluster) -> None:
+    a, b = t3.nodes["a"], t3.nodes["b"]
+    stored = await a.service.store(_create("replicated"), agent_id="agent-1")  # type: ignore[arg-type]
+    assert stored.write.quorum_acks is not None and stored.write.quorum_acks >= 2
+    # b waits for the writer's clock, then must see the write.
+    await b.service.wait_for(stored.write.clock(), timeout=5)
+    assert b.model.queries.get(stored.memory.id) is not None
+    assert [m.title for m in await _converged(list(t3.nodes.values()))] == ["replicated"]
+    assert isinstance(a.log, JetStreamLog)
+    info = await a.log.cluster_info()
+    assert info["leader"] in ("n1", "n2", "n3") and len(info["replicas"]) == 2
+
+
+async def test_minority_down_w2_succeeds_w3_times_out_then_catches_up(t3: Cluster, tmp_path: Path) -> None:
+    await t3.down("c")
+    a = t3.nodes["a"]
+    ok = await a.service.store(_create("two of three"), agent_id="agent-1")  # type: ignore[arg-type]
+    assert ok.write.quorum_acks == 2
+    # The same node, now asking for all three: c is down, so the write cannot reach W = 3.
+    a.service.quorum.config = QuorumConfig(writes=3, nodes=3, timeout_ms=800)  # type: ignore[union-attr]
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    with pytest.raises(QuorumNotMetError) as failed:
+        await a.service.store(_create("needs three"), agent_id="agent-1")  # type: ignore[arg-type]
+    assert failed.value.body() == {"error": "quorum_not_met", "got": 2, "needed": 3, "reason": "timeout"}
+    assert failed.value.headers() == {"Retry-After": "2"}
+    assert loop.time() - started < 3.0
+    transport = httpx.ASGITransport(app=create_app(a))
+    async with httpx.AsyncClient(transport=transport, base_url="http://a") as http:
+        r = await http.post("/api/v1/memories", json={"title": "over http", "content": "needs three"})
+    assert r.status_code == 503 and r.headers["retry-after"] == "2"
+    assert r.json() == {"error": "quorum_not_met", "got": 2, "needed": 3, "reason": "timeout"}
+    # The event stayed in the log: a and b have it now, c once it is back.
+    c = await t3.up("c")
+    titles = sorted(m.title for m in await _converged([a, t3.nodes["b"], c]))
+    assert titles == ["needs three", "over http", "two of three"]
+
+
+async def test_kill_leader_during_writes_keeps_every_acknowledged_write(t3: Cluster, cluster: NatsCluster) -> None:
+    a, b = t3.nodes["a"], t3.nodes["b"]
+    assert isinstance(a.log, JetStreamLog)
+    leader = (await a.log.cluster_info())["leader"]
+    victim = next(n for n in cluster.nodes if n.store_dir.name == leader)
+    acked: list[str] = []
+    failed: list[BaseException] = []
+
+    async def writer(node: Node, prefix: str) -> None:
+        for i in range(15):
+            try:
+                stored = await node.service.store(_create(f"{prefix}-{i}"), agent_id=prefix)  # type: ignore[arg-type]
+                acked.append(stored.memory.id)
+            except Exception as exc:  # refused writes are allowed; lost acknowledged ones are not
+                failed.append(exc)
+            await asyncio.sleep(0.02)
+
+    async def killer() -> None:
+        await asyncio.sleep(0.3)
+        victim.kill()
+
+    try:
+        await asyncio.wait_for(asyncio.gather(writer(a, "wa"), writer(b, "wb"), killer()), timeout=120)
+        await asyncio.to_thread(victim.start)
+        memories = await _converged(list(t3.nodes.values()), timeout=30)
+    finally:
+        if not victim.running:
+            await asyncio.to_thread(victim.start)
+    ids = {m.id for m in memories}
+    assert set(acked) <= ids
+    assert len(acked) >= 20, failed  # the cluster elected a new leader and writes went on
