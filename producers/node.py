@@ -16,6 +16,7 @@ from pathlib import Path
 from infra.confirm import open_confirmations
 from infra.embed import Embedder, MiniLMEmbedder, ModelUnavailableError, default_cache_dir
 from infra.log import EventLog, LogConfig, open_log, redact_url
+from infra.tls import TlsFiles
 from producers.errors import CommandError
 from producers.metrics import Metrics
 from producers.quorum import QuorumConfig, QuorumTracker
@@ -49,6 +50,8 @@ class NodeConfig:
     model_cache: Path | None = None
     # Quorum writes: W of N nodes must apply a write before it returns (W = 1: the writer alone).
     quorum: QuorumConfig = field(default_factory=QuorumConfig)
+    # Client certificate, key and CA for a NATS cluster that requires mutual TLS.
+    log_tls: TlsFiles | None = None
 
     @classmethod
     def from_env(cls, *, data_dir: str | None = None, log_url: str | None = None,
@@ -127,7 +130,7 @@ class Node:
         key = load_or_create_node_key(config.data_dir / "keys", node_id)
         keyring = Keyring.from_dirs(config.data_dir / "keys", *config.trusted_keys)
         log = await open_log(LogConfig(url=config.log_url, data_dir=config.data_dir, stream=config.stream,
-                                       replicas=config.replicas))
+                                       replicas=config.replicas, tls=config.log_tls))
         model = SQLiteReadModel(config.read_model_path or config.data_dir / "readmodel.db")
         try:
             cls._check_source(model, log)

@@ -28,6 +28,7 @@ from pathlib import Path
 from types import TracebackType
 
 from infra.cluster.process import HOST, ManagedProcess, accepts, free_port
+from infra.tls import CertificateAuthority, TlsFiles, make_ca, make_node_cert
 
 __all__ = [
     "NatsCluster",
@@ -151,31 +152,45 @@ class NatsServer(ManagedProcess):
         return _READY in text and bool(self._port)
 
 
+def _tls_block(tls: TlsFiles, indent: str = "") -> str:
+    # verify: true asks every peer (client or route) for a certificate signed by the CA: mutual TLS.
+    return (f'{indent}tls {{ cert_file: "{tls.cert}", key_file: "{tls.key}", ca_file: "{tls.ca}", '
+            "verify: true, timeout: 2 }\n")
+
+
 def cluster_node_config(*, name: str, port: int, cluster_port: int, store_dir: Path,
-                        route_ports: list[int], cluster_name: str = "c1") -> str:
-    """The config file of one cluster node (pure; no I/O)."""
+                        route_ports: list[int], cluster_name: str = "c1", tls: TlsFiles | None = None) -> str:
+    """The config file of one cluster node (pure; no I/O). With ``tls``, clients and routes need mTLS."""
     routes = ", ".join(f"nats://{HOST}:{p}" for p in route_ports)
     return (
         f"server_name: {name}\n"
         f"listen: {HOST}:{port}\n"
-        f'jetstream {{ store_dir: "{store_dir}" }}\n'
+        + (_tls_block(tls) if tls else "")
+        + f'jetstream {{ store_dir: "{store_dir}" }}\n'
         "cluster {\n"
         f"  name: {cluster_name}\n"
         f"  listen: {HOST}:{cluster_port}\n"
         f"  routes: [ {routes} ]\n"
-        "}\n"
+        + (_tls_block(tls, "  ") if tls else "")
+        + "}\n"
     )
 
 
 class NatsCluster:
-    """``n`` JetStream nodes routed to each other on loopback; each node can be killed and restarted alone."""
+    """``n`` JetStream nodes routed to each other on loopback; each node can be killed and restarted alone.
+
+    With ``tls=True`` a dev CA and one certificate per node are made in ``<store_dir>/certs`` and every client
+    connection and cluster route needs a certificate signed by that CA (:attr:`ca`, :meth:`client_files`).
+    """
 
     def __init__(self, *, store_dir: Path, n: int = 3, cluster_name: str = "c1",
-                 binary: Path | None = None) -> None:
+                 binary: Path | None = None, tls: bool = False) -> None:
         if n < 1:
             raise ValueError("a cluster needs at least one node")
         store_dir = Path(store_dir)
         store_dir.mkdir(parents=True, exist_ok=True)
+        self._certs = store_dir / "certs"
+        self.ca: CertificateAuthority | None = make_ca(self._certs) if tls else None
         ports = [free_port() for _ in range(n)]
         cluster_ports = [free_port() for _ in range(n)]
         self.nodes: list[NatsServer] = []
@@ -184,13 +199,22 @@ class NatsCluster:
             config = store_dir / f"n{i + 1}.conf"
             config.write_text(cluster_node_config(
                 name=f"n{i + 1}", port=ports[i], cluster_port=cluster_ports[i], store_dir=node_dir,
-                route_ports=cluster_ports, cluster_name=cluster_name))
+                route_ports=cluster_ports, cluster_name=cluster_name,
+                tls=make_node_cert(self._certs, f"n{i + 1}", self.ca) if self.ca else None))
             self.nodes.append(NatsServer(store_dir=node_dir, port=ports[i], config_file=config, binary=binary))
 
     @property
     def url(self) -> str:
-        """All nodes, comma-separated, as the log's ``connect`` accepts them."""
-        return ",".join(node.url for node in self.nodes)
+        """All nodes, comma-separated, as the log's ``connect`` accepts them (``tls://`` when TLS is on)."""
+        urls = ",".join(node.url for node in self.nodes)
+        return urls.replace("nats://", "tls://") if self.ca else urls
+
+    def client_files(self, name: str) -> TlsFiles:
+        """A client certificate signed by this cluster's CA (made on first use)."""
+        if self.ca is None:
+            raise NatsServerError("this cluster runs without TLS")
+        files = TlsFiles(self._certs / f"{name}.pem", self._certs / f"{name}.key", self.ca.cert_path)
+        return files if files.cert.exists() else make_node_cert(self._certs, name, self.ca)
 
     def start(self, *, timeout: float = 20.0) -> None:
         try:

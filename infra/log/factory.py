@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 
 from infra.log.base import EventLog
 from infra.log.errors import LogError
+from infra.tls import TlsError, TlsFiles, client_context
 
 __all__ = ["LogConfig", "open_log", "redact_url"]
 
@@ -24,6 +25,8 @@ class LogConfig:
     data_dir: Path = Path(".")
     stream: str = "ai-memory"
     replicas: int = 1
+    #: Client certificate, key and CA for a NATS cluster that requires mutual TLS.
+    tls: TlsFiles | None = None
 
 
 def redact_url(url: str) -> str:
@@ -45,7 +48,11 @@ async def open_log(config: LogConfig) -> EventLog:
     if url.startswith(("nats://", "tls://")):
         from infra.log.jetstream import JetStreamLog
 
-        return await JetStreamLog.connect(url, stream=config.stream, replicas=config.replicas)
+        try:
+            tls = client_context(config.tls) if config.tls is not None else None
+        except TlsError as exc:
+            raise LogError(str(exc)) from exc
+        return await JetStreamLog.connect(url, stream=config.stream, replicas=config.replicas, tls=tls)
     if url.startswith("kafka://"):
         from infra.log.kafka import KafkaLog
 

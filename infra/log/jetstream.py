@@ -31,6 +31,7 @@ import contextlib
 import json
 import logging
 import re
+import ssl
 import uuid
 from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass
@@ -242,8 +243,11 @@ class JetStreamLog(EventLog):
     @classmethod
     async def connect(cls, url: str, *, stream: str = DEFAULT_STREAM, replicas: int = 1,
                       subject_prefix: str | None = None, duplicate_window: float = 3600.0,
-                      timeout: float = 5.0) -> JetStreamLog:
+                      timeout: float = 5.0, tls: ssl.SSLContext | None = None) -> JetStreamLog:
         """Connect to ``url`` (``nats://h1:p1,h2:p2[/stream]``) and create the stream if it is absent.
+
+        ``tls`` is the client's SSL context (mutual TLS: it presents a certificate and trusts the servers' CA);
+        required when the servers ask for client certificates.
 
         Raises:
             LogUnavailableError: no server answered, or the stream could not be created within
@@ -256,7 +260,7 @@ class JetStreamLog(EventLog):
         if _TOKEN_BAD.search(prefix) or "" in prefix.split("."):
             msg = f"invalid subject prefix {prefix!r}"
             raise LogError(msg)
-        nc = await cls._open_connection(target, safe, timeout)
+        nc = await cls._open_connection(target, safe, timeout, tls)
         log = cls(nc, url=f"{safe}/{target.stream}", stream=target.stream, replicas=replicas,
                   subject_prefix=prefix, timeout=timeout)
         try:
@@ -267,13 +271,14 @@ class JetStreamLog(EventLog):
         return log
 
     @staticmethod
-    async def _open_connection(target: _Target, safe_url: str, timeout: float) -> NatsClient:
+    async def _open_connection(target: _Target, safe_url: str, timeout: float,
+                               tls: ssl.SSLContext | None) -> NatsClient:
         """Connect within ``timeout``; once connected, the client reconnects forever on its own."""
         nc = NatsClient()
         events = _ConnectionEvents(safe_url)
         try:
             await asyncio.wait_for(nc.connect(
-                target.servers, name="ai-memory", max_reconnect_attempts=-1,
+                target.servers, tls=tls, name="ai-memory", max_reconnect_attempts=-1,
                 reconnect_time_wait=0.2,  # type: ignore[arg-type]  # annotated int, used as float seconds
                 connect_timeout=max(1, int(timeout)), error_cb=events.on_error,
                 disconnected_cb=events.on_disconnect, reconnected_cb=events.on_reconnect), timeout=timeout)

@@ -12,11 +12,13 @@ import json
 import os
 import sys
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from infra.tls import TlsFiles
 from producers.cli import commands, logtools, mcp_verb
-from producers.errors import CommandError, reply_for
+from producers.errors import CommandError, ValidationError, reply_for
 from producers.node import NodeConfig
 from producers.quorum import QuorumConfig
 
@@ -45,6 +47,10 @@ def _common(parser: argparse.ArgumentParser) -> None:
                               "default: --replicas)")
     cluster.add_argument("--quorum-timeout-ms", type=int, default=None,
                          help="how long a quorum write waits (env AI_MEMORY_QUORUM_TIMEOUT_MS; default 2000)")
+    cluster.add_argument("--log-cert", help="client certificate (PEM) for a NATS cluster with mutual TLS "
+                                            "(env AI_MEMORY_LOG_CERT; with --log-key and --log-ca)")
+    cluster.add_argument("--log-key", help="its private key (env AI_MEMORY_LOG_KEY)")
+    cluster.add_argument("--log-ca", help="the CA that signed the servers' certificates (env AI_MEMORY_LOG_CA)")
 
 
 
@@ -65,8 +71,21 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _config(args: argparse.Namespace) -> NodeConfig:
     data_dir = args.data_dir or (str(Path(args.db).expanduser().with_suffix("")) if args.db else None)
-    return NodeConfig.from_env(data_dir=data_dir, log_url=args.log_url, stream=args.stream, replicas=args.replicas,
-                               quorum=_quorum(args))
+    config = NodeConfig.from_env(data_dir=data_dir, log_url=args.log_url, stream=args.stream,
+                                 replicas=args.replicas, quorum=_quorum(args))
+    tls = _log_tls(args)
+    return replace(config, log_tls=tls) if tls else config
+
+
+def _log_tls(args: argparse.Namespace) -> TlsFiles | None:
+    paths = [getattr(args, name, None) or os.environ.get(f"AI_MEMORY_LOG_{name.upper()}") for name in
+             ("log_cert", "log_key", "log_ca")]
+    if not any(paths):
+        return None
+    if not all(paths):
+        raise ValidationError("--log-cert, --log-key and --log-ca go together")
+    cert, key, ca = (Path(p).expanduser() for p in paths if p)
+    return TlsFiles(cert, key, ca)
 
 
 def _setting(value: int | None, env: str, default: int) -> int:
