@@ -43,6 +43,7 @@ import nats.errors
 import nats.js.errors
 from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
+from nats.aio.subscription import Subscription
 from nats.js import JetStreamContext, api
 from nats.js.kv import KeyValue
 
@@ -237,6 +238,10 @@ class JetStreamLog(EventLog):
         self._closed = False
         self._seen = 0  # highest sequence this instance has appended or read (for read-your-writes)
         self._kv: KeyValue | None = None
+        # Wake-ups for wait_for_append: a core subscription on the stream's subjects hears every publish.
+        self._tail: Subscription | None = None
+        self._heard = asyncio.Event()
+        self._heard_at = float("-inf")
 
     # ---- connecting -------------------------------------------------------------------------------------
 
@@ -484,6 +489,8 @@ class JetStreamLog(EventLog):
 
     async def read(self, *, after: Clock | None = None, limit: int = 1000) -> list[LogRecord]:
         self._check_open()
+        # Whatever is heard from now on may be missing from this read: wait_for_append must not sleep on it.
+        self._heard.clear()
         start = (after or {}).get(self._stream, 0) + 1
         if limit <= 0:
             return []
@@ -572,13 +579,36 @@ class JetStreamLog(EventLog):
             await sub.unsubscribe()
             await self._js.delete_consumer(self._stream, sub._consumer)
 
+    #: After a publish is heard, how long a waiter keeps looking (every 2 ms): the stream stores a message a
+    #: moment after subscribers hear it, and a direct get may reach a replica that is a moment behind.
+    TAIL_WINDOW: ClassVar[float] = 0.02
+
     async def wait_for_append(self, after: Clock, *, timeout: float) -> None:
-        """Return once the stream holds a record after ``after`` (pushed to us), or after ``timeout``."""
-        sub = await self._ordered_consumer(after.get(self._stream, 0) + 1, headers_only=True)
-        try:
-            await self._next(sub, timeout)
-        finally:
-            await self._drop_consumer(sub)
+        """Return once the stream may hold a record after ``after``, or after ``timeout``.
+
+        A core subscription on the stream's subjects hears every publish (ours and other nodes'), so a
+        follower learns of a new event in one hop, without creating a consumer per wait. It costs one more
+        copy of each event to each node, which a cluster of a few nodes affords.
+        """
+        self._check_open()
+        if self._seen > after.get(self._stream, 0):
+            return
+        if self._tail is None:
+            with self._mapped_errors():
+                self._tail = await self._nc.subscribe(f"{self._prefix}.>", cb=self._on_publish)
+            if await self._last_seq() > after.get(self._stream, 0):
+                return  # appended before we listened
+        if self._heard.is_set():
+            return
+        if asyncio.get_running_loop().time() - self._heard_at < self.TAIL_WINDOW:
+            await asyncio.sleep(0.002)
+            return
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._heard.wait(), timeout)
+
+    async def _on_publish(self, _msg: Msg) -> None:
+        self._heard_at = asyncio.get_running_loop().time()
+        self._heard.set()
 
     async def cluster_info(self) -> dict[str, Any]:
         """The stream's leader and replicas as the server reports them (for status pages and tests)."""
