@@ -22,7 +22,15 @@ from producers.metrics import Metrics
 from producers.quorum import QuorumConfig, QuorumTracker
 from producers.semantic import Semantic
 from producers.service import MemoryService, ServiceConfig
-from projectors import ApplyResult, Confirmer, HnswReadModel, SharedVerifyRunner, SQLiteReadModel, VerifiedEvents
+from projectors import (
+    ApplyResult,
+    Confirmer,
+    HnswReadModel,
+    MemoryReadModel,
+    SharedVerifyRunner,
+    VerifiedEvents,
+    open_read_model,
+)
 from schemas import Keyring, NodeKey, load_or_create_node_key
 
 __all__ = ["Node", "NodeConfig", "default_data_dir", "load_embedder"]
@@ -44,6 +52,8 @@ class NodeConfig:
     node_id: str | None = None
     trusted_keys: tuple[Path, ...] = ()
     read_model_path: Path | None = None
+    # "" (SQLite in the data dir), a SQLite path, or postgresql+psycopg://… shared by several nodes.
+    read_model_url: str = field(default_factory=lambda: os.environ.get("AI_MEMORY_READ_MODEL", ""))
     service: ServiceConfig = field(default_factory=ServiceConfig)
     # "auto": load all-MiniLM-L6-v2 if its weights are installed (else keyword mode); "off": never.
     embedder: str = field(default_factory=lambda: os.environ.get("AI_MEMORY_EMBEDDER", "auto"))
@@ -96,7 +106,7 @@ def _node_id(data_dir: Path, configured: str | None) -> str:
 
 
 class Node:
-    def __init__(self, config: NodeConfig, log: EventLog, model: SQLiteReadModel, key: NodeKey,
+    def __init__(self, config: NodeConfig, log: EventLog, model: MemoryReadModel, key: NodeKey,
                  keyring: Keyring, *, vectors: HnswReadModel | None = None, embedder: Embedder | None = None,
                  embedder_problem: str | None = None) -> None:
         self.config = config
@@ -131,7 +141,8 @@ class Node:
         keyring = Keyring.from_dirs(config.data_dir / "keys", *config.trusted_keys)
         log = await open_log(LogConfig(url=config.log_url, data_dir=config.data_dir, stream=config.stream,
                                        replicas=config.replicas, tls=config.log_tls))
-        model = SQLiteReadModel(config.read_model_path or config.data_dir / "readmodel.db")
+        model = open_read_model(config.read_model_url,
+                                default_path=config.read_model_path or config.data_dir / "readmodel.db")
         try:
             cls._check_source(model, log)
         except BaseException:
@@ -145,14 +156,14 @@ class Node:
         return node
 
     @staticmethod
-    def _check_source(model: SQLiteReadModel, log: EventLog) -> None:
+    def _check_source(model: MemoryReadModel, log: EventLog) -> None:
         """A read model belongs to one log; projecting a second log into it would mix offsets."""
         source = redact_url(log.url)
         recorded = model.meta("log_url")
         if recorded is None:
             model.set_meta("log_url", source)
         elif recorded != source:
-            msg = (f"the read model in {model.path} was built from {recorded}, not {source}; "
+            msg = (f"the read model in {model.location} was built from {recorded}, not {source}; "
                    "run `ai-memory rebuild` to rebuild it from this log")
             raise ReadModelMismatchError(msg)
 

@@ -5,8 +5,10 @@ from __future__ import annotations
 from projectors.base import ApplyResult, ProjectionRunner, ReadModel, Verdict
 from projectors.confirm import Confirmer, applied_clock
 from projectors.errors import ProjectionStoppedError, ProjectorError, ReadModelError, WaitTimeoutError
+from projectors.factory import is_postgres_url, open_read_model, sqlite_path
 from projectors.fts import fts_query, query_tokens
 from projectors.hnsw import HnswIndex, HnswReadModel, HnswStatus, VectorFilter, VectorHit
+from projectors.memory_model import MemoryReadModel
 from projectors.queries import (
     AmbiguousIdError,
     MemoryFilter,
@@ -29,6 +31,7 @@ __all__ = [
     "HnswStatus",
     "MemoryFilter",
     "MemoryQueries",
+    "MemoryReadModel",
     "NamespaceCount",
     "ProjectionRunner",
     "ProjectionStoppedError",
@@ -48,6 +51,9 @@ __all__ = [
     "applied_clock",
     "count_tokens",
     "fts_query",
+    "is_postgres_url",
+    "open_read_model",
     "query_tokens",
+    "sqlite_path",
     "visible_to",
 ]

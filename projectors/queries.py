@@ -6,9 +6,10 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any
 
-from schemas import Memory
+from schemas import Memory, parse_ts
 
-__all__ = ["AmbiguousIdError", "MemoryFilter", "MemoryQueries", "NamespaceCount", "ScoredMemory", "visible_to"]
+__all__ = ["AmbiguousIdError", "MemoryFilter", "MemoryQueries", "NamespaceCount", "ScoredMemory", "julian_day",
+           "visible_to"]
 
 
 class AmbiguousIdError(Exception):
@@ -71,6 +72,12 @@ def visible_to(scope: str, namespace: str, as_agent: str) -> bool:
         return False
     ancestor = "/".join(parts[:-levels])
     return namespace == ancestor or namespace.startswith(ancestor + "/")
+
+
+def julian_day(ts: str) -> float:
+    """SQLite's julianday() of an RFC 3339 timestamp: the recency term of the keyword score counts days in it
+    on every backend. Computed once per query instead of once per row."""
+    return parse_ts(ts).timestamp() / 86400.0 + 2440587.5
 
 
 class MemoryQueries(ABC):

@@ -7,11 +7,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 from infra.log import Clock, EventLog, redact_url
-from projectors.base import ProjectionRunner
+from projectors.base import ProjectionRunner, ReadModel
 from projectors.sqlite import SQLiteReadModel
 from schemas import Keyring
 
-__all__ = ["rebuild_sqlite"]
+__all__ = ["rebuild_postgres", "rebuild_sqlite"]
 
 
 def _remove(path: Path) -> None:
@@ -29,6 +29,37 @@ async def rebuild_sqlite(log: EventLog, keyring: Keyring, target: Path, *,
     _remove(scratch)
     model = SQLiteReadModel(scratch, bulk=True)
     model.set_meta("log_url", redact_url(log.url))
+    try:
+        position = await _replay(log, keyring, model, progress=progress, batch_size=batch_size)
+        model.finish_bulk()
+    finally:
+        model.close()
+    _remove(target)
+    os.replace(scratch, target)
+    return position
+
+
+async def rebuild_postgres(log: EventLog, keyring: Keyring, url: str, *,
+                           progress: Callable[[int, int], None] | None = None, batch_size: int = 2000) -> Clock:
+    """Empty the Postgres read model at ``url`` (every table dropped and migrated again), then replay ``log``
+    into it, building the vector index once at the end. Not atomic, unlike the SQLite rebuild: nodes reading it
+    see it fill up, so stop them first."""
+    from projectors.postgres import PostgresReadModel, reset
+    from projectors.postgres.schema import connect
+
+    engine = connect(url)
+    try:
+        reset(engine)
+        model = PostgresReadModel(url, engine=engine)
+        model.set_meta("log_url", redact_url(log.url))
+        with model.bulk():
+            return await _replay(log, keyring, model, progress=progress, batch_size=batch_size)
+    finally:
+        engine.dispose()
+
+
+async def _replay(log: EventLog, keyring: Keyring, model: ReadModel, *,
+                  progress: Callable[[int, int], None] | None, batch_size: int) -> Clock:
     runner = ProjectionRunner(log, model, keyring, batch_size=batch_size)
     end = await log.end_offsets()
     total, done = sum(end.values()), 0
@@ -39,11 +70,4 @@ async def rebuild_sqlite(log: EventLog, keyring: Keyring, target: Path, *,
         if progress is not None:
             progress(done, total)
 
-    try:
-        position = await runner.catch_up(progress=advance)
-        model.finish_bulk()
-    finally:
-        model.close()
-    _remove(target)
-    os.replace(scratch, target)
-    return position
+    return await runner.catch_up(progress=advance)

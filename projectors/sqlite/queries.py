@@ -14,8 +14,9 @@ from projectors.queries import (
     NamespaceCount,
     ScoredMemory,
     Stats,
+    julian_day,
 )
-from schemas import Memory, now_ts, parse_ts
+from schemas import Memory, now_ts
 
 __all__ = ["SQLiteMemoryQueries", "row_to_memory"]
 
@@ -79,11 +80,6 @@ def _visibility(as_agent: str, params: dict[str, Any], a: str = "m") -> str:
             rules.append(f"({a}.scope = '{scope}' AND ({a}.namespace = :{key} OR "
                          f"substr({a}.namespace, 1, length(:{key}_slash)) = :{key}_slash))")
     return "(" + " OR ".join(rules) + ")"
-
-
-def julian_day(ts: str) -> float:
-    """SQLite's julianday() of an RFC 3339 timestamp, computed once per query instead of once per row."""
-    return parse_ts(ts).timestamp() / 86400.0 + 2440587.5
 
 
 class SQLiteMemoryQueries(MemoryQueries):

@@ -12,8 +12,9 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from infra.log import Clock, LogRecord
-from projectors.base import ApplyResult, ReadModel, Verdict
+from projectors.base import ApplyResult, Verdict
 from projectors.errors import ReadModelError
+from projectors.memory_model import MemoryReadModel
 from projectors.sqlite.apply import APPLIERS, WRONG_DIMENSION, Inapplicable
 from projectors.sqlite.queries import SQLiteMemoryQueries
 from projectors.sqlite.schema import connect, drop_index_triggers, restore_index_triggers
@@ -32,7 +33,7 @@ def _mapped_errors() -> Iterator[None]:
         raise ReadModelError(f"sqlite read model: {exc}") from exc
 
 
-class SQLiteReadModel(ReadModel):
+class SQLiteReadModel(MemoryReadModel):
     def __init__(self, path: Path | str, *, bulk: bool = False) -> None:
         """``bulk=True`` is for replaying a whole log into an empty model: the FTS and rank indexes are built
         once by :meth:`finish_bulk` instead of row by row (over twice as fast); queries are not valid before."""
@@ -43,6 +44,10 @@ class SQLiteReadModel(ReadModel):
                 drop_index_triggers(self._db)
         self._bulk = bulk
         self.queries = SQLiteMemoryQueries(self._db)
+
+    @property
+    def location(self) -> str:
+        return str(self.path)
 
     def finish_bulk(self) -> None:
         if self._bulk:

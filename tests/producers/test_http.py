@@ -10,6 +10,9 @@ import pytest
 from producers.http import create_app
 from producers.node import Node
 
+# Every route behaves the same on a SQLite and on a Postgres read model.
+BOTH_READ_MODELS = True
+
 
 @pytest.fixture
 async def client(node: Node) -> AsyncIterator[httpx.AsyncClient]:

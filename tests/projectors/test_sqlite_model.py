@@ -12,6 +12,7 @@ from producers.commands import parse_create
 from producers.node import Node
 from projectors import ReadModel, SQLiteReadModel
 from schemas import SignedEvent, load_or_create_node_key, now_ts
+from tests.contract.read_model_contract import ReadModelContract
 from tests.contract.tracking_contract import TrackingContract
 from tests.factories import signed
 
@@ -66,3 +67,11 @@ def test_signed_event_from_log_parts_keeps_bytes(tmp_path: Path) -> None:
     event = signed(key)
     again = SignedEvent.from_parts(event.body, event.signature)
     assert LogRecord("p", 1, again).event.body == event.body
+
+
+class TestSQLiteReadModel(ReadModelContract):
+    @pytest.fixture
+    def model(self, tmp_path: Path) -> Iterator[SQLiteReadModel]:
+        m = SQLiteReadModel(tmp_path / "rm.db")
+        yield m
+        m.close()

@@ -1,0 +1,45 @@
+"""What a node needs of its memory read model, whatever the database: apply (``ReadModel``), query, report."""
+
+from __future__ import annotations
+
+from abc import abstractmethod
+
+from projectors.base import ReadModel
+from projectors.queries import MemoryQueries
+
+__all__ = ["MemoryReadModel"]
+
+
+class MemoryReadModel(ReadModel):
+    """A memory read model: SQLite (one node) or Postgres (shared by many nodes)."""
+
+    queries: MemoryQueries
+
+    @property
+    @abstractmethod
+    def location(self) -> str:
+        """Where the model lives, for messages (a file path, or a URL without its password)."""
+
+    @abstractmethod
+    def meta(self, key: str) -> str | None: ...
+
+    @abstractmethod
+    def set_meta(self, key: str, value: str) -> None: ...
+
+    @abstractmethod
+    def rejected_count(self) -> int: ...
+
+    @abstractmethod
+    def rejected_events(self, *, limit: int = 100) -> list[dict[str, object]]:
+        """The refused events, by partition and offset: ``partition, offset, event_id, type, reason``."""
+
+    @abstractmethod
+    def dim_violations(self) -> int:
+        """memory.embedded events refused for carrying a vector of the wrong dimension."""
+
+    @abstractmethod
+    def applied_count(self) -> int:
+        """Distinct event ids applied (the dedup set's size)."""
+
+    @abstractmethod
+    def close(self) -> None: ...

@@ -1,0 +1,185 @@
+"""The Postgres read model: applies verified events and their offsets in one transaction, and answers queries.
+
+Many nodes may share one database. Each batch runs in one transaction that first locks this projection's row
+in ``projections`` (``SELECT … FOR UPDATE``), then re-reads the tracked position: appliers on different nodes
+serialize on that row, and whichever comes second finds the records already applied and skips them. Exactly
+one applier changes the state for each event, and the offset commits with the change.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from sqlalchemy import Connection, Engine, text
+from sqlalchemy.exc import IntegrityError
+
+from infra.log import Clock, LogRecord, redact_url
+from projectors.base import ApplyResult, Verdict
+from projectors.memory_model import MemoryReadModel
+from projectors.postgres.apply import APPLIERS
+from projectors.postgres.errors import mapped_errors
+from projectors.postgres.queries import PostgresMemoryQueries
+from projectors.postgres.schema import connect, migrate
+from projectors.rules import WRONG_DIMENSION, Inapplicable
+from schemas import SchemaError, decode_payload
+
+__all__ = ["PostgresReadModel"]
+
+PROJECTION = "memories"
+VECTOR_INDEX = "memory_vectors_hnsw"
+
+
+class _Retry(Exception):
+    """A statement failed on a constraint: redo the batch with a savepoint around each event."""
+
+
+class PostgresReadModel(MemoryReadModel):
+    def __init__(self, url: str, *, engine: Engine | None = None) -> None:
+        """Open (and migrate to the newest schema) the read model at ``url`` (``postgresql+psycopg://…``)."""
+        self.url = url
+        self.engine = engine or connect(url)
+        migrate(self.engine)
+        with mapped_errors(), self.engine.begin() as conn:
+            conn.execute(text("INSERT INTO projections (name) VALUES (:p) ON CONFLICT DO NOTHING"),
+                         {"p": PROJECTION})
+        self.queries: PostgresMemoryQueries = PostgresMemoryQueries(self.engine)
+
+    @property
+    def location(self) -> str:
+        return redact_url(self.url)
+
+    def position(self) -> Clock:
+        with mapped_errors(), self.engine.connect() as conn:
+            return self._position(conn)
+
+    @staticmethod
+    def _position(conn: Connection) -> Clock:
+        rows = conn.execute(text('SELECT partition, "offset" FROM tracking WHERE projection = :p'), {"p": PROJECTION})
+        return {r[0]: int(r[1]) for r in rows}
+
+    def apply_batch(self, verdicts: Sequence[Verdict]) -> ApplyResult:
+        with mapped_errors():
+            try:
+                return self._batch(verdicts, savepoints=False)
+            except _Retry:
+                # Postgres aborts the whole transaction on a failed statement; SQLite undoes only the statement.
+                # Appliers check before they write, so this is rare: then each event gets its own savepoint.
+                return self._batch(verdicts, savepoints=True)
+
+    def _batch(self, verdicts: Sequence[Verdict], *, savepoints: bool) -> ApplyResult:
+        applied = skipped = rejected = 0
+        with self.engine.begin() as conn:
+            conn.execute(text("SELECT name FROM projections WHERE name = :p FOR UPDATE"), {"p": PROJECTION})
+            position = self._position(conn)
+            fresh = self._claim_event_ids(conn, verdicts, position)
+            for verdict in verdicts:
+                record = verdict.record
+                if record.offset <= position.get(record.partition, 0):
+                    skipped += 1
+                    continue
+                reason = verdict.rejected or self._apply(conn, record, fresh, savepoints=savepoints)
+                if reason == "duplicate":
+                    skipped += 1
+                elif reason:
+                    self._reject(conn, record, reason)
+                    rejected += 1
+                else:
+                    applied += 1
+                position[record.partition] = record.offset
+            conn.execute(text('INSERT INTO tracking (projection, partition, "offset") VALUES (:p, :part, :off) '
+                              'ON CONFLICT (projection, partition) DO UPDATE SET "offset" = excluded."offset"'),
+                         [{"p": PROJECTION, "part": part, "off": off} for part, off in position.items()])
+        return ApplyResult(applied=applied, skipped=skipped, rejected=rejected)
+
+    @staticmethod
+    def _claim_event_ids(conn: Connection, verdicts: Sequence[Verdict], position: Clock) -> set[str]:
+        """Record, in one statement, the ids of every event this batch will try to apply; return those that
+        were new (the others were applied before, from another offset: re-sent events)."""
+        ids = [v.record.event.event_id for v in verdicts
+               if v.rejected is None and v.record.offset > position.get(v.record.partition, 0)]
+        if not ids:
+            return set()
+        rows = conn.execute(text("INSERT INTO applied_events (event_id) SELECT unnest(CAST(:ids AS text[])) "
+                                 "ON CONFLICT DO NOTHING RETURNING event_id"), {"ids": ids})
+        return {r[0] for r in rows}
+
+    def _apply(self, conn: Connection, record: LogRecord, fresh: set[str], *, savepoints: bool) -> str | None:
+        """Apply one record; return why it was not applied, or None."""
+        envelope = record.event.envelope
+        if envelope.event_id not in fresh:
+            return "duplicate"
+        fresh.discard(envelope.event_id)  # the same id twice in one batch: the second is a duplicate
+        try:
+            payload = decode_payload(envelope.type, envelope.payload)
+        except SchemaError as exc:
+            return str(exc)
+        try:
+            if savepoints:
+                with conn.begin_nested():
+                    APPLIERS[envelope.type](conn, payload)
+            else:
+                APPLIERS[envelope.type](conn, payload)
+        except Inapplicable as exc:
+            return str(exc)
+        except IntegrityError as exc:
+            if not savepoints:
+                raise _Retry from exc
+            return str(exc.orig)
+        return None
+
+    @staticmethod
+    def _reject(conn: Connection, record: LogRecord, reason: str) -> None:
+        conn.execute(text('INSERT INTO rejected_events (partition, "offset", event_id, type, reason) '
+                          "VALUES (:part, :off, :eid, :type, :reason) ON CONFLICT (partition, \"offset\") "
+                          "DO UPDATE SET event_id = excluded.event_id, type = excluded.type, reason = excluded.reason"),
+                     {"part": record.partition, "off": record.offset, "eid": record.event.event_id,
+                      "type": record.event.envelope.type, "reason": reason})
+
+    @contextlib.contextmanager
+    def bulk(self) -> Iterator[None]:
+        """For a replay into an empty model: the vector index is dropped, then built once at the end from every
+        vector (inserting into HNSW one vector at a time costs more than the rest of applying together)."""
+        with mapped_errors(), self.engine.begin() as conn:
+            ddl = conn.execute(text("SELECT indexdef FROM pg_indexes WHERE indexname = :n"),
+                               {"n": VECTOR_INDEX}).scalar()
+            if ddl is not None:
+                conn.execute(text(f"DROP INDEX {VECTOR_INDEX}"))
+        yield
+        if ddl is not None:
+            with mapped_errors(), self.engine.begin() as conn:
+                conn.execute(text("SET LOCAL maintenance_work_mem = '512MB'"))
+                conn.execute(text(ddl))
+
+    def _scalar(self, sql: str, params: dict[str, Any] | None = None) -> Any:
+        with mapped_errors(), self.engine.connect() as conn:
+            return conn.execute(text(sql), params or {}).scalar()
+
+    def rejected_count(self) -> int:
+        return int(self._scalar("SELECT count(*) FROM rejected_events"))
+
+    def rejected_events(self, *, limit: int = 100) -> list[dict[str, object]]:
+        with mapped_errors(), self.engine.connect() as conn:
+            rows = conn.execute(text('SELECT partition, "offset", event_id, type, reason FROM rejected_events '
+                                     'ORDER BY partition, "offset" LIMIT :limit'), {"limit": limit}).mappings()
+            return [dict(r) for r in rows]
+
+    def dim_violations(self) -> int:
+        return int(self._scalar("SELECT count(*) FROM rejected_events WHERE type = 'memory.embedded' "
+                                "AND starts_with(reason, :prefix)", {"prefix": WRONG_DIMENSION}))
+
+    def applied_count(self) -> int:
+        return int(self._scalar("SELECT count(*) FROM applied_events"))
+
+    def meta(self, key: str) -> str | None:
+        value = self._scalar("SELECT value FROM model_meta WHERE key = :k", {"k": key})
+        return None if value is None else str(value)
+
+    def set_meta(self, key: str, value: str) -> None:
+        with mapped_errors(), self.engine.begin() as conn:
+            conn.execute(text("INSERT INTO model_meta (key, value) VALUES (:k, :v) "
+                              "ON CONFLICT (key) DO UPDATE SET value = excluded.value"), {"k": key, "v": value})
+
+    def close(self) -> None:
+        self.engine.dispose()
