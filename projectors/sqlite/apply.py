@@ -109,20 +109,22 @@ def apply_promoted(db: sqlite3.Connection, event: MemoryPromoted) -> None:
 
 
 def apply_touched(db: sqlite3.Connection, event: MemoryTouched) -> None:
+    """The original's three touch updates folded into one statement per memory (right-hand sides see the old
+    row, so ``n`` below is the new access count): one row write, one rank-table refresh."""
     r = event.rules
-    short_exp = shift_ts(event.at, r.short_extend_secs)
-    mid_exp = shift_ts(event.at, r.mid_extend_secs)
-    for memory_id in dict.fromkeys(event.ids):
-        db.execute(
-            "UPDATE memories SET access_count = min(access_count + 1, ?), last_accessed_at = ?, "
-            "expires_at = CASE WHEN expires_at IS NULL THEN NULL WHEN tier = 'short' THEN ? "
-            "WHEN tier = 'mid' THEN ? ELSE expires_at END WHERE id = ?",
-            (r.max_access_count, event.at, short_exp, mid_exp, memory_id))
-        db.execute("UPDATE memories SET tier = 'long', expires_at = NULL, updated_at = ? "
-                   "WHERE id = ? AND tier = 'mid' AND access_count >= ?", (event.at, memory_id, r.promote_mid_at))
-        db.execute("UPDATE memories SET priority = min(priority + 1, ?) WHERE id = ? AND access_count > 0 "
-                   "AND access_count % ? = 0 AND priority < ?",
-                   (r.max_priority, memory_id, r.priority_every, r.max_priority))
+    n = "min(access_count + 1, :max_count)"
+    promoted = f"(tier = 'mid' AND {n} >= :promote_at)"
+    db.executemany(
+        f"UPDATE memories SET access_count = {n}, last_accessed_at = :at, "
+        f"tier = CASE WHEN {promoted} THEN 'long' ELSE tier END, "
+        f"expires_at = CASE WHEN {promoted} OR expires_at IS NULL THEN NULL WHEN tier = 'short' THEN :short_exp "
+        "WHEN tier = 'mid' THEN :mid_exp ELSE expires_at END, "
+        f"updated_at = CASE WHEN {promoted} THEN :at ELSE updated_at END, "
+        f"priority = CASE WHEN {n} % :every = 0 AND priority < :max_priority THEN priority + 1 ELSE priority END "
+        "WHERE id = :id",
+        [{"id": memory_id, "at": event.at, "max_count": r.max_access_count, "promote_at": r.promote_mid_at,
+          "short_exp": shift_ts(event.at, r.short_extend_secs), "mid_exp": shift_ts(event.at, r.mid_extend_secs),
+          "every": r.priority_every, "max_priority": r.max_priority} for memory_id in dict.fromkeys(event.ids)])
 
 
 def apply_expired(db: sqlite3.Connection, event: MemoryExpired) -> None:
