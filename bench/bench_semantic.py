@@ -80,6 +80,12 @@ def _pct(values: Sequence[float], q: float) -> float:
 
 
 def _rss_mb() -> float:
+    """The resident set now (Linux ``/proc``), else the peak: growth between two points needs the current one."""
+    status = Path("/proc/self/status")
+    if status.exists():
+        for line in status.read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
