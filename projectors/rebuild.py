@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 
@@ -11,7 +12,7 @@ from projectors.base import ProjectionRunner, ReadModel
 from projectors.sqlite import SQLiteReadModel
 from schemas import Keyring
 
-__all__ = ["rebuild_postgres", "rebuild_sqlite"]
+__all__ = ["rebuild_hnsw", "rebuild_postgres", "rebuild_sqlite"]
 
 
 def _remove(path: Path) -> None:
@@ -36,6 +37,26 @@ async def rebuild_sqlite(log: EventLog, keyring: Keyring, target: Path, *,
         model.close()
     _remove(target)
     os.replace(scratch, target)
+    return position
+
+
+async def rebuild_hnsw(log: EventLog, keyring: Keyring, directory: Path, *,
+                       progress: Callable[[int, int], None] | None = None, batch_size: int = 2000) -> Clock:
+    """Build the vector index of ``directory`` afresh from the vectors in ``log`` (no model needed), then swap
+    it in whole; a server that has the index open keeps it, so stop it first."""
+    from projectors.hnsw import HnswReadModel
+
+    scratch = directory.with_name(directory.name + ".rebuild")
+    shutil.rmtree(scratch, ignore_errors=True)
+    model = HnswReadModel.open(scratch)
+    try:
+        position = await _replay(log, keyring, model, progress=progress, batch_size=batch_size)
+        model.save()
+    finally:
+        model.close()
+    (scratch / "lock").unlink(missing_ok=True)
+    shutil.rmtree(directory, ignore_errors=True)
+    os.replace(scratch, directory)
     return position
 
 

@@ -20,7 +20,7 @@ from producers.errors import ValidationError
 from producers.identity import resolve_cli_agent
 from producers.node import NodeConfig
 from projectors import ReadModelError, is_postgres_url, sqlite_path
-from projectors.rebuild import rebuild_postgres, rebuild_sqlite
+from projectors.rebuild import rebuild_hnsw, rebuild_postgres, rebuild_sqlite
 from schemas import Keyring, SchemaError, now_ts, verify
 
 __all__ = ["VERBS"]
@@ -106,7 +106,15 @@ async def _rebuild(args: argparse.Namespace, config: NodeConfig) -> int:
                 position = await rebuild_postgres(log, _keyring(config), into, progress=progress)
             else:
                 position = await rebuild_sqlite(log, _keyring(config), Path(target), progress=progress)
-    out = {"read_model": target, "position": position, "events": total}
+        out: dict[str, object] = {"read_model": target, "position": position, "events": total}
+        if not args.into:
+            # The node's own read models: the vector index is rebuilt from the vectors in the log too.
+            with tqdm(total=total, unit="ev", desc="vectors", file=sys.stderr, disable=args.quiet or None) as bar:
+                def vector_progress(done: int, _total: int) -> None:
+                    bar.update(done - bar.n)
+
+                out["vector_index_position"] = await rebuild_hnsw(log, _keyring(config), config.data_dir / "hnsw",
+                                                                  progress=vector_progress)
     emit(out) if args.json else print(f"rebuilt {target} from {total} events, now at {position}")
     return 0
 

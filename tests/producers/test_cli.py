@@ -97,7 +97,9 @@ def test_log_tail_verify_and_rebuild(tmp_path: Path, capsys: pytest.CaptureFixtu
     report = json.loads(out)
     assert code == 8 and report["checked"] == 4 and report["bad"][0]["offset"] == 4
     code, out, _ = run(capsys, tmp_path, "rebuild", "--quiet", "--json")
-    assert code == 0 and json.loads(out)["position"] == {"ai-memory": 4}
+    rebuilt = json.loads(out)
+    assert code == 0 and rebuilt["position"] == rebuilt["vector_index_position"] == {"ai-memory": 4}
+    assert (tmp_path / "hnsw" / "manifest.json").exists() and not (tmp_path / "hnsw.rebuild").exists()
     _, out, _ = run(capsys, tmp_path, "stats", "--json")
     assert json.loads(out)["total"] == 3 and json.loads(out)["projector"]["rejected_events"] == 1
 
