@@ -157,11 +157,12 @@ class PostgresMemoryQueries(MemoryQueries):
         if q is None:
             return []
         bonus = " + m.tier_bonus" if tier_bonus else ""
-        # Score and pick the winners on narrow columns first; only their full rows are read (as on SQLite).
+        # Score and pick the winners on narrow columns first; only their full rows are read (as on SQLite). The
+        # query is written inline, not joined from a subquery: only then does the planner use the GIN index.
         rows = self._rows(
-            f"WITH q AS (SELECT {q} AS q), top AS (SELECT m.id, m.seq, ts_rank(m.tsv, q.q) * :scale + m.boost{bonus} "
+            f"WITH top AS (SELECT m.id, m.seq, ts_rank(m.tsv, {q}) * :scale + m.boost{bonus} "
             "+ (1.0 / (1.0 + (:now_jd - m.updated_jd) * 0.1)) AS score "
-            f"FROM memories m, q WHERE m.tsv @@ q.q AND {_where(flt, params)} ORDER BY score DESC, m.seq "
+            f"FROM memories m WHERE m.tsv @@ {q} AND {_where(flt, params)} ORDER BY score DESC, m.seq "
             f"LIMIT :limit) SELECT {_M_COLUMNS}, top.score FROM top JOIN memories m ON m.id = top.id "
             "ORDER BY top.score DESC, top.seq", params)
         return [ScoredMemory(row_to_memory(r), float(r["score"])) for r in rows]
@@ -177,11 +178,10 @@ class PostgresMemoryQueries(MemoryQueries):
         q = tsquery(title, params, use_or=True)
         if q is None:
             return []
-        # The expression matches the r0003 index, so this is an index scan, not a title vector per row.
+        # The expression matches the r0003 index (and the query is inline), so this is an index scan.
         rows = self._rows(
-            f"SELECT m.id FROM memories m, (SELECT {q} AS q) q WHERE m.namespace = :namespace "
-            "AND to_tsvector('ai_memory', m.title) @@ q.q "
-            "ORDER BY ts_rank(to_tsvector('ai_memory', m.title), q.q) DESC, m.seq LIMIT :limit", params)
+            f"SELECT m.id FROM memories m WHERE m.namespace = :namespace AND to_tsvector('ai_memory', m.title) @@ {q} "
+            f"ORDER BY ts_rank(to_tsvector('ai_memory', m.title), {q}) DESC, m.seq LIMIT :limit", params)
         return [r["id"] for r in rows]
 
     def expired_ids(self, now: str, *, limit: int = 10_000) -> list[str]:

@@ -20,6 +20,7 @@ __all__ = ["HEAD", "connect", "current_revision", "migrate", "reset"]
 
 HEAD = "head"
 _MIGRATIONS = Path(__file__).with_name("migrations")
+RANDOM_PAGE_COST = 1.1
 # A lock key of our own: two nodes starting together must not both run the same migration.
 _MIGRATION_LOCK = 0x61692D6D656D
 
@@ -29,7 +30,11 @@ def connect(url: str, *, pool_size: int = 4) -> Engine:
     parsed = make_url(url)
     if parsed.drivername in ("postgresql", "postgres"):
         parsed = parsed.set(drivername="postgresql+psycopg")
-    return create_engine(parsed, pool_size=pool_size, max_overflow=pool_size * 2, pool_pre_ping=False)
+    # The planner's default random_page_cost (4) assumes spinning disks and prices the GIN index so high that a
+    # keyword query over a few percent of the rows became a sequential scan (18 ms instead of 3 at 20k rows). A
+    # read model is meant to be served from memory, where random reads cost about as much as sequential ones.
+    return create_engine(parsed, pool_size=pool_size, max_overflow=pool_size * 2, pool_pre_ping=False,
+                         connect_args={"options": f"-c random_page_cost={RANDOM_PAGE_COST}"})
 
 
 def _config() -> Config:

@@ -156,3 +156,15 @@ def test_constraint_failure_falls_back_to_savepoints(pg_model: PostgresReadModel
 
 def test_recorded_log_is_long_enough() -> None:
     assert len(recorded_log(Path("/tmp"))) == 25
+
+
+def test_keyword_queries_use_the_gin_index(pg_model: PostgresReadModel, tmp_path: Path) -> None:
+    """With the default planner costs a query matching a few percent of the rows became a sequential scan."""
+    key = node_key(tmp_path)
+    pg_model.apply_batch([Verdict(record(key, i, f"common {i % 20} word{i}")) for i in range(1, 2001)])
+    with pg_model.engine.connect() as conn:
+        conn.execute(text("ANALYZE memories"))
+        plan = "\n".join(r[0] for r in conn.execute(text(
+            "EXPLAIN SELECT id FROM memories WHERE tsv @@ (phraseto_tsquery('ai_memory', '7') || "
+            "phraseto_tsquery('ai_memory', 'word5'))")))
+    assert "memories_tsv" in plan, plan
