@@ -86,6 +86,7 @@ class Header:
 class Code:
     """JetStream API error codes (``err_code``) that this backend acts on."""
 
+    NO_SUITABLE_PEERS = 10005
     CLUSTER_NOT_AVAILABLE = 10008
     NOT_LEADER = 10009
     STREAM_NAME_IN_USE = 10058
@@ -98,8 +99,10 @@ class Code:
 
 
 #: Server answers that mean "try again later" rather than "you asked for something wrong".
-_RETRIABLE_CODES = frozenset({Code.CLUSTER_NOT_AVAILABLE, Code.NOT_LEADER, Code.STREAM_OFFLINE,
-                              Code.BATCH_TOO_MANY_INFLIGHT})
+# NO_SUITABLE_PEERS: fewer servers online than replicas, as while a restarted server rejoins; if the cluster
+# really is too small, stream creation gives up after CREATE_TIMEOUT with the server's words.
+_RETRIABLE_CODES = frozenset({Code.NO_SUITABLE_PEERS, Code.CLUSTER_NOT_AVAILABLE, Code.NOT_LEADER,
+                              Code.STREAM_OFFLINE, Code.BATCH_TOO_MANY_INFLIGHT})
 _RETRIABLE_STATUS = frozenset({408, 429, 503})
 _UNAVAILABLE = (nats.errors.TimeoutError, TimeoutError, nats.errors.NoRespondersError,
                 nats.js.errors.NoStreamResponseError, nats.errors.ConnectionClosedError,

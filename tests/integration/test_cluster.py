@@ -7,6 +7,7 @@ stream leader during a write load. Bounded in time: every wait has a timeout.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import shutil
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -16,12 +17,15 @@ import httpx
 import pytest
 
 from infra.cluster import NatsCluster
+from infra.log import LogError
 from infra.log.jetstream import JetStreamLog
 from producers.commands import parse_create
 from producers.errors import QuorumNotMetError
 from producers.http import create_app
 from producers.node import Node, NodeConfig
 from producers.quorum import QuorumConfig
+from projectors import SQLiteReadModel
+from projectors.rebuild import rebuild_sqlite
 from schemas import Memory, load_or_create_node_key, now_ts
 
 NAMES = ("a", "b", "c")
@@ -40,19 +44,20 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NatsCluster]:
 class Cluster:
     """Three node configs that trust each other's keys, on one fresh stream."""
 
-    def __init__(self, root: Path, nats: NatsCluster, *, writes: int, timeout_ms: int = 2000) -> None:
+    def __init__(self, root: Path, nats: NatsCluster, *, writes: int, timeout_ms: int = 2000,
+                 names: tuple[str, ...] = NAMES) -> None:
         self.stream = f"t3-{uuid.uuid4().hex[:8]}"
         self.configs: dict[str, NodeConfig] = {}
-        for name in NAMES:
+        for name in names:
             load_or_create_node_key(root / name / "keys", f"node-{name}")
-        for name in NAMES:
-            for other in NAMES:
+        for name in names:
+            for other in names:
                 if other != name:
                     shutil.copy(root / other / "keys" / f"node-{other}.pub", root / name / "keys")
             self.configs[name] = NodeConfig(
                 data_dir=root / name, log_url=f"{nats.url}/{self.stream}", stream=self.stream, replicas=3,
                 node_id=f"node-{name}", embedder="off",
-                quorum=QuorumConfig(writes=writes, nodes=3, timeout_ms=timeout_ms))
+                quorum=QuorumConfig(writes=writes, nodes=len(names), timeout_ms=timeout_ms))
         self.nodes: dict[str, Node] = {}
 
     async def up(self, name: str) -> Node:
@@ -90,6 +95,17 @@ async def _converged(nodes: list[Node], *, timeout: float = 20.0) -> list[Memory
     views = [node.model.queries.all_memories() for node in nodes]
     assert all(v == views[0] for v in views)
     return views[0]
+
+
+async def _replicas_current(log: JetStreamLog, *, timeout: float = 30.0) -> None:
+    """Wait until every replica of the stream is current again (a restarted server has caught up)."""
+    async with asyncio.timeout(timeout):
+        while True:
+            with contextlib.suppress(LogError):
+                info = await log.cluster_info()
+                if len(info["replicas"]) == 2 and all(r["current"] for r in info["replicas"]):
+                    return
+            await asyncio.sleep(0.2)
 
 
 async def test_quorum_write_and_read_your_writes_across_nodes(t3: Cluster) -> None:
@@ -158,6 +174,39 @@ async def test_kill_leader_during_writes_keeps_every_acknowledged_write(t3: Clus
     finally:
         if not victim.running:
             await asyncio.to_thread(victim.start)
+        await _replicas_current(a.log)  # leave the cluster whole for the next test
     ids = {m.id for m in memories}
     assert set(acked) <= ids
     assert len(acked) >= 20, failed  # the cluster elected a new leader and writes went on
+
+
+async def test_four_nodes_five_agents_each_behave_as_one_memory(tmp_path: Path, cluster: NatsCluster) -> None:
+    """The issue's T3 shape: 4 nodes x 5 agents, W = 2, concurrent writes; every node ends equal to a rebuild."""
+    names = ("n1", "n2", "n3", "n4")
+    t4 = Cluster(tmp_path, cluster, writes=2, timeout_ms=3000, names=names)
+    try:
+        for name in names:
+            await t4.up(name)
+
+        async def agent(node: Node, agent_id: str) -> list[str]:
+            ids = []
+            for i in range(3):
+                stored = await node.service.store(_create(f"{agent_id} fact {i}"), agent_id=agent_id)  # type: ignore[arg-type]
+                assert stored.write.quorum_acks is not None and stored.write.quorum_acks >= 2
+                ids.append(stored.memory.id)
+            return ids
+
+        runs = [agent(t4.nodes[n], f"{n}-agent{a}") for n in names for a in range(5)]
+        written = [i for ids in await asyncio.wait_for(asyncio.gather(*runs), timeout=120) for i in ids]
+        memories = await _converged(list(t4.nodes.values()))
+        assert sorted(m.id for m in memories) == sorted(written) and len(written) == 60
+        first = t4.nodes["n1"]
+        target = tmp_path / "rebuilt.db"
+        await rebuild_sqlite(first.log, first.keyring, target)
+        rebuilt = SQLiteReadModel(target)
+        try:
+            assert rebuilt.queries.all_memories() == memories
+        finally:
+            rebuilt.close()
+    finally:
+        await t4.close()
