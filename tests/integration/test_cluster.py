@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import shutil
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -19,6 +20,7 @@ import pytest
 from infra.cluster import NatsCluster
 from infra.log import LogError
 from infra.log.jetstream import JetStreamLog
+from producers.cli.main import main as cli
 from producers.commands import parse_create
 from producers.errors import QuorumNotMetError
 from producers.http import create_app
@@ -50,6 +52,7 @@ class Cluster:
         self.configs: dict[str, NodeConfig] = {}
         for name in names:
             load_or_create_node_key(root / name / "keys", f"node-{name}")
+            (root / name / "node_id").write_text(f"node-{name}\n")  # so the CLI on this data dir is this node
         for name in names:
             for other in names:
                 if other != name:
@@ -119,6 +122,17 @@ async def test_quorum_write_and_read_your_writes_across_nodes(t3: Cluster) -> No
     assert isinstance(a.log, JetStreamLog)
     info = await a.log.cluster_info()
     assert info["leader"] in ("n1", "n2", "n3") and len(info["replicas"]) == 2
+
+
+async def test_cluster_status_shows_leader_lag_and_peers(t3: Cluster, capsys: pytest.CaptureFixture[str]) -> None:
+    await t3.nodes["a"].service.store(_create("status"), agent_id="agent-1")  # type: ignore[arg-type]
+    config = t3.configs["a"]
+    argv = ["cluster", "status", "--json", "--data-dir", str(config.data_dir), "--log", config.log_url,
+            "--stream", config.stream]
+    assert await asyncio.to_thread(cli, argv) == 0
+    status = json.loads(capsys.readouterr().out)
+    assert status["stream"]["leader"] in ("n1", "n2", "n3") and status["projector_lag"] == {config.stream: 0}
+    assert set(status["peers"]) == {"node-b", "node-c"}  # node a's own confirmations are not a peer's
 
 
 async def test_minority_down_w2_succeeds_w3_times_out_then_catches_up(t3: Cluster, tmp_path: Path) -> None:

@@ -1,0 +1,63 @@
+"""``ai-memory cluster status``: this node's view of the cluster — the stream's leader and replicas, the log's
+end, how far this node's projectors are behind it, and the clock each peer last confirmed."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+from typing import Any
+
+from infra.log import redact_url
+from producers.cli.spec import VerbSpec, emit, open_node
+from producers.node import Node, NodeConfig
+from projectors import Confirmer
+
+__all__ = ["VERBS", "cluster_status"]
+
+
+async def cluster_status(node: Node) -> dict[str, Any]:
+    """The status as a JSON-ready dict (health pages can show the same)."""
+    end = await node.log.end_offsets()
+    position = node.runner.position
+    describe = getattr(node.log, "cluster_info", None)
+    stream = await describe() if describe is not None else None
+    quorum = node.config.quorum
+    return {"node_id": node.key.key_id, "log": redact_url(node.log.url), "stream": stream, "end_offsets": end,
+            "projector_position": position,
+            "projector_lag": {p: end[p] - position.get(p, 0) for p in end},
+            "quorum": {"writes": quorum.needed, "cluster_size": quorum.nodes, "timeout_ms": quorum.timeout_ms},
+            "peers": {peer: {"clock": clock, "lag": {p: end[p] - clock.get(p, 0) for p in end}}
+                      for peer, clock in sorted(node.quorum.peers.items())}}
+
+
+async def _status(args: argparse.Namespace, config: NodeConfig) -> int:
+    async with open_node(config) as node:
+        # Peers repeat their confirmation every heartbeat: listen a little longer than one.
+        await asyncio.sleep(args.listen_secs)
+        status = await cluster_status(node)
+    if args.json:
+        emit(status)
+        return 0
+    stream = status["stream"] or {}
+    print(f"node {status['node_id']} on {status['log']}")
+    if stream:
+        replicas = ", ".join(f"{r['name']} ({'current' if r['current'] else 'behind'}, lag {r['lag']})"
+                             for r in stream["replicas"])
+        print(f"stream leader {stream['leader']}; replicas {replicas or 'none'}")
+    print(f"log end {status['end_offsets']}; projector lag {status['projector_lag']}")
+    print(f"quorum W={status['quorum']['writes']} of N={status['quorum']['cluster_size']}")
+    for peer, seen in status["peers"].items():
+        print(f"peer {peer}: confirmed {seen['clock']} (behind {seen['lag']})")
+    if not status["peers"]:
+        print("no peer confirmations heard")
+    return 0
+
+
+def _args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("action", choices=["status"])
+    p.add_argument("--listen-secs", type=float, default=Confirmer.HEARTBEAT * 1.5,
+                   help="how long to listen for peers' confirmations (default 1.5)")
+
+
+VERBS = [VerbSpec("cluster", "cluster status: stream leader and replicas, projector lag, peers' confirmed clocks",
+                  _args, _status)]
