@@ -23,6 +23,9 @@ from producers.mcp.llm import LlmClient, LlmConfig
 from producers.mcp.tools import MISSING
 from producers.node import Node
 
+# Every tool behaves the same on a SQLite and on a Postgres read model.
+BOTH_READ_MODELS = True
+
 Args = dict[str, Any]
 
 
