@@ -57,7 +57,6 @@ def _common(parser: argparse.ArgumentParser) -> None:
     cluster.add_argument("--log-ca", help="the CA that signed the servers' certificates (env AI_MEMORY_LOG_CA)")
 
 
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="ai-memory", description="Persistent, event-sourced memory for AI agents. Every change is a signed "
