@@ -154,9 +154,10 @@ class SQLiteMemoryQueries(MemoryQueries):
         if match == EMPTY_QUERY:
             return []
         rows = self._db.execute(
-            "SELECT m.id FROM memories_fts fts JOIN memories m ON m.rowid = fts.rowid "
-            "WHERE memories_fts MATCH ? AND m.namespace = ? ORDER BY fts.rank LIMIT ?",
-            ("title : (" + match + ")", namespace, limit)).fetchall()
+            "SELECT m.id FROM (SELECT t.rowid AS rid, t.rank AS rank FROM memories_title_fts t "
+            "JOIN memory_rank r ON r.rid = t.rowid WHERE memories_title_fts MATCH ? AND r.namespace = ? "
+            "ORDER BY t.rank LIMIT ?) best JOIN memories m ON m.rowid = best.rid ORDER BY best.rank",
+            (match, namespace, limit)).fetchall()
         return [r["id"] for r in rows]
 
     def expired_ids(self, now: str, *, limit: int = 10_000) -> list[str]:

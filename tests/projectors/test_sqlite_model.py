@@ -75,3 +75,25 @@ class TestSQLiteReadModel(ReadModelContract):
         m = SQLiteReadModel(tmp_path / "rm.db")
         yield m
         m.close()
+
+
+async def test_title_index_follows_updates_deletes_and_bulk_rebuild(node: Node, tmp_path: Path) -> None:
+    from producers.commands import parse_update
+    from projectors.rebuild import rebuild_sqlite
+
+    a = await node.service.store(parse_create({"title": "alpha beta", "content": "x", "namespace": "n"},
+                                              now=now_ts()), agent_id="a")
+    b = await node.service.store(parse_create({"title": "beta gamma", "content": "y", "namespace": "n"},
+                                              now=now_ts()), agent_id="a")
+    q = node.model.queries
+    assert set(q.similar_titles("beta", "n")) == {a.memory.id, b.memory.id}
+    assert q.similar_titles("beta", "elsewhere") == []
+    await node.service.update(a.memory.id, parse_update({"title": "delta"}), agent_id="a")
+    assert q.similar_titles("alpha", "n") == [] and q.similar_titles("delta", "n") == [a.memory.id]
+    await node.service.delete(b.memory.id, agent_id="a")
+    assert q.similar_titles("gamma", "n") == []
+    await rebuild_sqlite(node.log, node.keyring, tmp_path / "rebuilt.db")
+    rebuilt = SQLiteReadModel(tmp_path / "rebuilt.db")
+    assert rebuilt.queries.similar_titles("delta", "n") == [a.memory.id]
+    assert rebuilt.queries.similar_titles("gamma", "n") == []
+    rebuilt.close()
