@@ -83,11 +83,17 @@ class LocalConfirmations(Confirmations):
 
 
 def open_confirmations(log: EventLog) -> Confirmations:
-    """The confirmation channel that goes with ``log``: NATS subjects beside a JetStream stream, else local."""
+    """The confirmation channel that goes with ``log``: NATS subjects beside a JetStream stream, a topic beside
+    a Kafka topic, else local."""
     from infra.log.jetstream import JetStreamLog
+    from infra.log.kafka import KafkaLog
 
     if isinstance(log, JetStreamLog):
         from infra.confirm.nats import NatsConfirmations
 
         return NatsConfirmations(log.client, log.confirm_subject)
+    if isinstance(log, KafkaLog):
+        from infra.confirm.kafka import KafkaConfirmations
+
+        return KafkaConfirmations(log.target, log.producer)
     return LocalConfirmations()

@@ -218,7 +218,7 @@ class KafkaLog(EventLog):
         """
         target = parse_kafka_url(url, topic=topic, replication=replication)
         wait = timeout or cls.TIMEOUT
-        partitions, replication = await cls._ensure_topic(target, wait)
+        partitions, replication = await cls.ensure_topic(target, wait)
         target = dataclasses.replace(target, replication=replication)
         producer, granted = await cls._start_producer(target, wait, idempotent)
         try:
@@ -235,7 +235,7 @@ class KafkaLog(EventLog):
         return log
 
     @staticmethod
-    async def _ensure_topic(target: KafkaTarget, timeout: float) -> tuple[int, int]:
+    async def ensure_topic(target: KafkaTarget, timeout: float) -> tuple[int, int]:
         """Create the topic, or adopt an existing one; its partition count and replication factor."""
         admin = AIOKafkaAdminClient(bootstrap_servers=target.bootstrap, client_id="ai-memory-admin",
                                     request_timeout_ms=int(timeout * 1000))
@@ -314,6 +314,15 @@ class KafkaLog(EventLog):
     @property
     def partitions(self) -> int:
         return self._partitions
+
+    @property
+    def target(self) -> KafkaTarget:
+        return self._target
+
+    @property
+    def producer(self) -> AIOKafkaProducer:
+        """The log's producer, shared with the confirmation channel."""
+        return self._producer
 
     @property
     def idempotent(self) -> bool:

@@ -84,3 +84,40 @@ def test_cli_and_server_on_kafka(tmp_path: Path, kafka_broker: KafkaBroker,
     events = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert [e["type"] for e in events].count("memory.stored") == 2
     assert cli(["verify", "--data-dir", str(data), "--log", log_url, "--quiet"]) == 0
+
+
+async def test_quorum_writes_from_confirmations_on_a_kafka_topic(tmp_path: Path, kafka_broker: KafkaBroker) -> None:
+    import shutil
+
+    from infra.confirm.kafka import KafkaConfirmations
+    from producers.errors import QuorumNotMetError
+    from producers.quorum import QuorumConfig
+    from schemas import load_or_create_node_key
+
+    url = f"{kafka_broker.url}/quorum-{uuid.uuid4().hex[:8]}"
+    names = ("a", "b")
+    for name in names:
+        load_or_create_node_key(tmp_path / name / "keys", f"node-{name}")
+    for name in names:
+        for other in names:
+            if other != name:
+                shutil.copy(tmp_path / other / "keys" / f"node-{other}.pub", tmp_path / name / "keys")
+    nodes = {}
+    for name in names:
+        config = NodeConfig(data_dir=tmp_path / name, log_url=url, node_id=f"node-{name}", embedder="off",
+                            quorum=QuorumConfig(writes=2, nodes=2, timeout_ms=5000))
+        nodes[name] = await Node.open(config)
+        await nodes[name].start()
+    try:
+        assert isinstance(nodes["a"].confirmations, KafkaConfirmations)
+        stored = await nodes["a"].service.store(parse_create({"title": "both", "content": "applied on a and b"},
+                                                             now=now_ts()), agent_id="agent-k")
+        assert (await nodes["b"].service.resolve(stored.memory.id)).title == "both"
+        await nodes.pop("b").close()
+        with pytest.raises(QuorumNotMetError) as info:
+            await nodes["a"].service.store(parse_create({"title": "alone", "content": "only a applies it"},
+                                                        now=now_ts()), agent_id="agent-k")
+        assert info.value.body()["needed"] == 2 and info.value.body()["got"] == 1
+    finally:
+        for node in nodes.values():
+            await node.close()
