@@ -117,7 +117,8 @@ class Node:
         self.metrics = Metrics()
         # One signature check per event per process, shared by both read models and the producer.
         self.verified = VerifiedEvents()
-        self.runner = SharedVerifyRunner(log, model, keyring, on_applied=self._count, verified=self.verified)
+        self.runner = SharedVerifyRunner(log, model, keyring, on_applied=self._count, verified=self.verified,
+                                         consumer=f"projector-{key.key_id}")
         self.vectors = vectors or HnswReadModel(config.data_dir / "hnsw")
         self.vector_runner = SharedVerifyRunner(log, self.vectors, keyring, verified=self.verified)
         self.semantic = Semantic(embedder, self.vectors, self.vector_runner, unavailable=embedder_problem)

@@ -58,8 +58,17 @@ class ProjectionRunner:
     """Follows ``log`` into ``model``. One per read model per process."""
 
     def __init__(self, log_: EventLog, model: ReadModel, keyring: Keyring, *, batch_size: int = 500,
-                 on_applied: Callable[[ApplyResult], None] | None = None) -> None:
+                 on_applied: Callable[[ApplyResult], None] | None = None, consumer: str | None = None,
+                 commit_every: float = 5.0) -> None:
+        """``consumer``: also record the position in the log's durable consumer positions under this name
+        (at most every ``commit_every`` seconds), so log-side tools see the projector's lag (on Kafka, a
+        consumer group). The read model's own tracking row stays the truth the runner resumes from."""
         self._log = log_
+        self._consumer = consumer
+        self._commit_every = commit_every
+        self._committed: Clock = {}
+        self._last_commit = 0.0
+        self._commit_task: asyncio.Task[None] | None = None
         self._model = model
         self._keyring = keyring
         self._batch_size = batch_size
@@ -169,6 +178,7 @@ class ProjectionRunner:
             while not self._stopping:
                 try:
                     if not await self.step():
+                        await self._commit_position()
                         await self._log.wait_for_append(self._position, timeout=0.2)
                     backoff = 0.05
                 except (LogError, ReadModelError) as exc:
@@ -186,6 +196,26 @@ class ProjectionRunner:
             async with self._progress:
                 self._progress.notify_all()
             raise
+
+    async def _commit_position(self) -> None:
+        """Mirror the position into the log's consumer positions when it moved and enough time passed. Runs in
+        a task of its own: a slow commit (a consumer-group join, a KV bucket being created) never stalls
+        applying."""
+        now = asyncio.get_running_loop().time()
+        busy = self._commit_task is not None and not self._commit_task.done()
+        if (self._consumer is None or busy or self._position == self._committed
+                or now - self._last_commit < self._commit_every):
+            return
+        self._last_commit = now
+        self._commit_task = asyncio.create_task(self._commit(self._consumer, dict(self._position)))
+
+    async def _commit(self, consumer: str, position: Clock) -> None:
+        try:
+            await self._log.commit_position(consumer, position)
+        except LogError as exc:  # informational only: the tracking row in the read model is what counts
+            log.warning("could not record projector position in the log: %s", exc)
+            return
+        self._committed = position
 
     async def wait(self, clock: Clock, *, timeout: float = 10.0) -> Clock:
         """Return once the model has applied ``clock``; re-raise the runner's failure if it died.
@@ -220,6 +250,10 @@ class ProjectionRunner:
     async def stop(self) -> None:
         """Stop the background runner. Cancels until the task is really done: on Python 3.11 a client library
         waiting with ``asyncio.wait_for`` can swallow one cancellation, so the loop also checks a flag."""
+        commit, self._commit_task = self._commit_task, None
+        if commit is not None and not commit.done():
+            commit.cancel()
+            await asyncio.wait({commit}, timeout=1.0)
         task, self._task = self._task, None
         if task is None:
             return

@@ -121,3 +121,18 @@ async def test_quorum_writes_from_confirmations_on_a_kafka_topic(tmp_path: Path,
     finally:
         for node in nodes.values():
             await node.close()
+
+
+async def test_projector_position_is_mirrored_to_a_kafka_consumer_group(kafka_node: Node) -> None:
+    import asyncio
+
+    kafka_node.runner._commit_every = 0.1
+    stored = await kafka_node.service.store(parse_create({"title": "lag", "content": "visible to kafka tools"},
+                                                         now=now_ts()), agent_id="agent-k")
+    consumer = f"projector-{kafka_node.key.key_id}"
+    async with asyncio.timeout(15):
+        while await kafka_node.log.committed_position(consumer) != kafka_node.runner.position:
+            await asyncio.sleep(0.2)
+    from infra.log import clock_covers
+
+    assert clock_covers(kafka_node.runner.position, stored.write.clock())
