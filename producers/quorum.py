@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from infra.confirm import Confirmations
 from infra.log import Clock, clock_covers, merge_clocks
+from infra.tasks import stop_task
 from producers.errors import QuorumNotMetError
 
 __all__ = ["QuorumConfig", "QuorumTracker"]
@@ -92,7 +93,4 @@ class QuorumTracker:
 
     async def stop(self) -> None:
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await stop_task(task)

@@ -9,13 +9,13 @@ for their own offset (read-your-writes).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from infra.log import Clock, EventLog, LogError, LogRecord, clock_covers
+from infra.tasks import stop_task
 from projectors.errors import ProjectionStoppedError, ReadModelError, WaitTimeoutError
 from schemas import Keyring, SchemaError, verify
 
@@ -251,15 +251,7 @@ class ProjectionRunner:
         """Stop the background runner. Cancels until the task is really done: on Python 3.11 a client library
         waiting with ``asyncio.wait_for`` can swallow one cancellation, so the loop also checks a flag."""
         commit, self._commit_task = self._commit_task, None
-        if commit is not None and not commit.done():
-            commit.cancel()
-            await asyncio.wait({commit}, timeout=1.0)
+        await stop_task(commit, give_up_after=1.0)
         task, self._task = self._task, None
-        if task is None:
-            return
         self._stopping = True
-        while not task.done():
-            task.cancel()
-            await asyncio.wait({task}, timeout=0.5)
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            task.result()
+        await stop_task(task)

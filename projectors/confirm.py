@@ -15,6 +15,7 @@ from collections.abc import Sequence
 
 from infra.confirm import Confirmation, Confirmations
 from infra.log import Clock
+from infra.tasks import stop_task
 from projectors.base import ProjectionRunner
 
 __all__ = ["Confirmer", "applied_clock"]
@@ -65,7 +66,4 @@ class Confirmer:
 
     async def stop(self) -> None:
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await stop_task(task)

@@ -1,0 +1,34 @@
+"""Stopping background tasks for sure.
+
+On Python 3.11 a client library that waits with ``asyncio.wait_for`` (nats-py does) can swallow a
+cancellation when its inner wait completes at the same moment; a loop that retries on errors then runs on and
+``await task`` never returns. :func:`stop_task` cancels until the task is done, within a bound.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any
+
+__all__ = ["stop_task"]
+
+log = logging.getLogger("ai_memory.tasks")
+
+
+async def stop_task(task: asyncio.Task[Any] | None, *, give_up_after: float = 10.0) -> None:
+    """Cancel ``task`` (again and again if need be) until it has finished, or ``give_up_after`` seconds passed
+    (then it is left behind with a warning rather than hanging the caller). Its outcome is consumed."""
+    if task is None:
+        return
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + give_up_after
+    while not task.done() and loop.time() < deadline:
+        task.cancel()
+        await asyncio.wait({task}, timeout=0.5)
+    if not task.done():
+        log.warning("background task %s did not stop within %.0fs; leaving it", task.get_name(), give_up_after)
+        return
+    with contextlib.suppress(asyncio.CancelledError, Exception):
+        task.result()
