@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 
 import uvicorn
 
 from infra.log import redact_url
+from infra.tasks import stop_task
 from producers.http import create_app
 from producers.mcp import McpHttpEndpoint, Profile
 from producers.mcp.transport import open_llm
@@ -47,8 +47,6 @@ async def serve(config: NodeConfig, *, host: str, port: int, api_key: str | None
                  node.key.key_id, host, port, redact_url(node.log.url), "required" if api_key else "off")
         async with mcp.running():
             await server.serve()
-        gc_task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await gc_task
+        await stop_task(gc_task)
     finally:
         await node.close()
