@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import socket
 import subprocess
 import sys
 import threading
@@ -22,6 +21,7 @@ from pathlib import Path
 import httpx
 import uvicorn
 
+from infra.cluster.process import free_port
 from producers.http import create_app
 from producers.node import Node, NodeConfig
 
@@ -29,13 +29,6 @@ __all__ = ["free_port", "running_server"]
 
 _READY_TIMEOUT = 30.0
 _REPO_ROOT = Path(__file__).resolve().parents[1]
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def _stop_on_stdin_eof(server: uvicorn.Server) -> None:

@@ -6,14 +6,20 @@ is inapplicable is decided here once, so the two backends cannot drift apart.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from typing import Any
 
 from schemas import VECTOR_DIM, Memory, PayloadError, decode_vector
 from schemas.events import MemoryEmbedded, MemoryUpdated
 
-__all__ = ["WRONG_DIMENSION", "Inapplicable", "merged_values", "tier_max", "title_clash", "updated_values",
-           "vector_bytes"]
+__all__ = ["WRONG_DIMENSION", "Inapplicable", "json_column", "merged_values", "tier_max", "title_clash",
+           "updated_values", "vector_bytes"]
+
+
+def json_column(value: Any) -> str:
+    """How both read models store a JSON column (tags, metadata): compact, keys sorted, UTF-8 as is."""
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
 
 _TIER_RANK = {"short": 0, "mid": 1, "long": 2}
 WRONG_DIMENSION = "wrong dimension"

@@ -7,14 +7,13 @@ apply to the current state; the store records it as rejected.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 from sqlalchemy import Connection, RowMapping, text
 
-from projectors.rules import Inapplicable, merged_values, title_clash, updated_values, vector_bytes
+from projectors.rules import Inapplicable, json_column, merged_values, title_clash, updated_values, vector_bytes
 from schemas import Memory, shift_ts
 from schemas.events import (
     MemoryDeleted,
@@ -29,10 +28,6 @@ from schemas.events import (
 )
 
 __all__ = ["APPLIERS", "vector_literal"]
-
-
-def _dumps(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
 
 
 def vector_literal(raw: bytes) -> str:
@@ -58,7 +53,7 @@ def _row(db: Connection, sql: str, params: dict[str, Any]) -> RowMapping | None:
 
 def _store(db: Connection, m: Memory) -> None:
     # Insert first (one statement in the common case); look for a title clash only when it was refused.
-    inserted = db.execute(_INSERT, {**m.to_payload(), "tags": _dumps(m.tags), "metadata": _dumps(m.metadata),
+    inserted = db.execute(_INSERT, {**m.to_payload(), "tags": json_column(m.tags), "metadata": json_column(m.metadata),
                                     "last_accessed_at": m.last_accessed_at, "expires_at": m.expires_at})
     if inserted.rowcount == 1:
         return
@@ -68,7 +63,8 @@ def _store(db: Connection, m: Memory) -> None:
         msg = f"memory {m.id} already exists under another title or namespace"
         raise Inapplicable(msg)
     v = merged_values(existing["tier"], existing["expires_at"], existing["metadata"], m)
-    db.execute(_MERGE, {**v, "tags": _dumps(v["tags"]), "metadata": _dumps(v["metadata"]), "id": existing["id"]})
+    db.execute(_MERGE, {**v, "tags": json_column(v["tags"]), "metadata": json_column(v["metadata"]),
+                        "id": existing["id"]})
 
 
 def apply_stored(db: Connection, event: MemoryStored) -> None:
@@ -94,7 +90,7 @@ def apply_updated(db: Connection, event: MemoryUpdated) -> None:
         cast = name in ("tags", "metadata")
         assignments.append(f"{name} = CAST(:{name} AS jsonb)" if cast else f"{name} = :{name}")
         if cast:
-            sets[name] = _dumps(sets[name])
+            sets[name] = json_column(sets[name])
     db.execute(text(f"UPDATE memories SET {', '.join(assignments)} WHERE id = :memory_id"),
                {**sets, "memory_id": event.id})
 

@@ -14,6 +14,7 @@ from typing import Any
 from projectors.rules import (
     WRONG_DIMENSION,
     Inapplicable,
+    json_column,
     merged_values,
     tier_max,
     title_clash,
@@ -37,10 +38,6 @@ from schemas.events import (
 __all__ = ["APPLIERS", "WRONG_DIMENSION", "Inapplicable", "tier_max", "vector_bytes"]
 
 
-def _dumps(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
-
-
 def _insert(db: sqlite3.Connection, m: Memory) -> bool:
     """Insert ``m`` unless its id or its (title, namespace) is taken; True when inserted. Trying the insert
     first keeps the common case to one statement."""
@@ -48,8 +45,8 @@ def _insert(db: sqlite3.Connection, m: Memory) -> bool:
         "INSERT OR IGNORE INTO memories (id, tier, namespace, title, content, tags, priority, confidence, source, "
         "access_count, created_at, updated_at, last_accessed_at, expires_at, metadata) "
         "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (m.id, m.tier, m.namespace, m.title, m.content, _dumps(m.tags), m.priority, m.confidence, m.source,
-         m.access_count, m.created_at, m.updated_at, m.last_accessed_at, m.expires_at, _dumps(m.metadata)))
+        (m.id, m.tier, m.namespace, m.title, m.content, json_column(m.tags), m.priority, m.confidence, m.source,
+         m.access_count, m.created_at, m.updated_at, m.last_accessed_at, m.expires_at, json_column(m.metadata)))
     return cur.rowcount == 1
 
 
@@ -58,8 +55,8 @@ def _merge(db: sqlite3.Connection, existing: sqlite3.Row, m: Memory) -> None:
     db.execute(
         "UPDATE memories SET content = ?, tags = ?, source = ?, priority = max(priority, ?), "
         "confidence = max(confidence, ?), tier = ?, updated_at = ?, expires_at = ?, metadata = ? WHERE id = ?",
-        (v["content"], _dumps(v["tags"]), v["source"], v["priority"], v["confidence"], v["tier"], v["updated_at"],
-         v["expires_at"], _dumps(v["metadata"]), existing["id"]))
+        (v["content"], json_column(v["tags"]), v["source"], v["priority"], v["confidence"], v["tier"], v["updated_at"],
+         v["expires_at"], json_column(v["metadata"]), existing["id"]))
 
 
 def _store(db: sqlite3.Connection, memory: Memory) -> None:
@@ -89,7 +86,7 @@ def apply_updated(db: sqlite3.Connection, event: MemoryUpdated) -> None:
     sets = updated_values(event, row["tier"], json.loads(row["metadata"]))
     for name in ("tags", "metadata"):
         if name in sets:
-            sets[name] = _dumps(sets[name])
+            sets[name] = json_column(sets[name])
     title, namespace = sets.get("title", row["title"]), sets.get("namespace", row["namespace"])
     clash = db.execute("SELECT id FROM memories WHERE title = ? AND namespace = ? AND id != ?",
                        (title, namespace, event.id)).fetchone()
