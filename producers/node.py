@@ -22,6 +22,7 @@ from producers.metrics import Metrics
 from producers.quorum import QuorumConfig, QuorumTracker
 from producers.semantic import Semantic
 from producers.service import MemoryService, ServiceConfig
+from producers.writer import EventWriter
 from projectors import (
     ApplyResult,
     Confirmer,
@@ -126,9 +127,12 @@ class Node:
         self.confirmations = open_confirmations(log)
         self.confirmer = Confirmer(key.key_id, [self.runner, self.vector_runner], self.confirmations)
         self.quorum = QuorumTracker(key.key_id, self.confirmations, config.quorum)
-        self.service = MemoryService(log, self.runner, model.queries, key, node_id=key.key_id, config=config.service,
-                                     semantic=self.semantic, verified=self.verified,
-                                     quorum=self.quorum if config.quorum.needed > 1 else None)
+        # One writer for every domain service: one lock, one key, the same read-your-writes and quorum rules.
+        self.writer = EventWriter(log, key, node_id=key.key_id, runners=[self.runner, self.vector_runner],
+                                  write_timeout=config.service.write_timeout, verified=self.verified,
+                                  quorum=self.quorum if config.quorum.needed > 1 else None)
+        self.service = MemoryService(self.writer, self.runner, model.queries, config=config.service,
+                                     semantic=self.semantic)
 
     def _count(self, result: ApplyResult) -> None:
         self.metrics.inc("ai_memory_events_applied_total", result.applied)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import math
-import random
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
@@ -17,26 +16,16 @@ from datetime import timedelta
 from typing import Any
 
 from infra.embed import EmbedError, embedding_text
-from infra.log import AppendConflictError, Clock, EventLog, LogPosition, LogRecord, LogUnavailableError
+from infra.log import AppendConflictError, Clock, LogPosition
 from producers.commands import CreateCommand, ListQuery, RecallQuery, UpdateCommand
 from producers.errors import ConflictError, NotFoundError, UnavailableError, ValidationError
 from producers.quorum import QuorumTracker
 from producers.ranking import keyword_context
 from producers.semantic import Ranked, Semantic, rank
 from producers.validation import check_id
-from projectors import MemoryFilter, MemoryQueries, ProjectionRunner, ScoredMemory, VerifiedEvents, count_tokens
-from schemas import (
-    SCHEMA_VERSION,
-    Envelope,
-    Memory,
-    NodeKey,
-    SignedEvent,
-    encode_payload,
-    format_ts,
-    now_ts,
-    parse_ts,
-    sign,
-)
+from producers.writer import EventWriter, WriteResult, backoff
+from projectors import MemoryFilter, MemoryQueries, ProjectionRunner, ScoredMemory, count_tokens
+from schemas import Memory, format_ts, now_ts, parse_ts
 from schemas.events import (
     EventPayload,
     MemoryChanges,
@@ -67,23 +56,6 @@ class ServiceConfig:
     write_timeout: float = 10.0
     # Optimistic appends lost to other writers before a store gives up (with backoff: about 1.3 s in all).
     append_retries: int = 10
-
-
-@dataclass(frozen=True)
-class WriteResult:
-    positions: list[LogPosition]
-    #: How many nodes had applied the write when it returned (set on quorum writes only).
-    quorum_acks: int | None = None
-
-    @property
-    def offset(self) -> int | None:
-        return self.positions[-1].offset if self.positions else None
-
-    def clock(self) -> Clock:
-        out: Clock = {}
-        for pos in self.positions:
-            out[pos.partition] = max(out.get(pos.partition, 0), pos.offset)
-        return out
 
 
 @dataclass(frozen=True)
@@ -123,25 +95,19 @@ class DuplicateCheck:
 
 
 class MemoryService:
-    def __init__(self, log: EventLog, runner: ProjectionRunner, queries: MemoryQueries, key: NodeKey, *,
-                 node_id: str, config: ServiceConfig | None = None, semantic: Semantic | None = None,
-                 verified: VerifiedEvents | None = None, quorum: QuorumTracker | None = None) -> None:
-        self.log = log
+    def __init__(self, writer: EventWriter, runner: ProjectionRunner, queries: MemoryQueries, *,
+                 config: ServiceConfig | None = None, semantic: Semantic | None = None) -> None:
+        self.writer = writer
+        self.log = writer.log
         self.runner = runner
         self.queries = queries
-        self._key = key
-        self.node_id = node_id
+        self.node_id = writer.node_id
         self.config = config or ServiceConfig()
         self.semantic = semantic
-        self._verified = verified
-        self._write_lock = asyncio.Lock()
-        self.quorum = quorum
 
-    async def _wait_all(self, clock: Clock) -> None:
-        """Read-your-writes across read models: SQLite, and the vector index when there is one."""
-        await self.runner.wait(clock, timeout=self.config.write_timeout)
-        if self.semantic is not None:
-            await self.semantic.runner.wait(clock, timeout=self.config.write_timeout)
+    @property
+    def quorum(self) -> QuorumTracker | None:
+        return self.writer.quorum
 
     async def _vectors(self, memories: Sequence[Memory]) -> dict[str, Any]:
         return await self.semantic.embed_memories(memories) if self.semantic is not None else {}
@@ -162,59 +128,25 @@ class MemoryService:
 
     # -- the write path ---------------------------------------------------------------------------------
 
-    def _envelope(self, event: EventPayload, *, namespace: str, actor: str) -> Envelope:
-        return Envelope(event_id=str(uuid.uuid4()), type=event.TYPE, schema_version=SCHEMA_VERSION,
-                        namespace=namespace, actor=actor, origin=self.node_id, ts=now_ts(),
-                        payload=encode_payload(event), key_id=self._key.key_id)
-
     async def _append(self, events: Sequence[tuple[EventPayload, str]], *, actor: str,
                       expected: Clock | None = None) -> WriteResult:
-        signed = [sign(self._envelope(e, namespace=ns, actor=actor), self._key) for e, ns in events]
-        if self._verified is not None:
-            for event in signed:  # signed here, so they verify: the projectors need not check again
-                self._verified.add(event)
-        positions = await self._append_retrying(signed, expected if self.log.SUPPORTS_EXPECTED else None)
-        result = WriteResult(positions)
-        records = [LogRecord(p.partition, p.offset, event) for p, event in zip(positions, signed, strict=True)]
-        self.runner.offer(records)
-        if self.semantic is not None:
-            self.semantic.runner.offer(records)
-        await self._wait_all(result.clock())
-        return result
-
-    async def _append_retrying(self, signed: Sequence[SignedEvent], expected: Clock | None) -> list[LogPosition]:
-        """Append, retrying while the log is unavailable (no leader yet, a leader change, a reconnect) for at
-        most ``write_timeout``. Safe to repeat: the events keep their ids, and the log stores an id once."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.config.write_timeout
-        delay = 0.05
-        while True:
-            try:
-                return await self.log.append(signed, expected=expected)
-            except LogUnavailableError:
-                if loop.time() + delay > deadline:
-                    raise
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 0.5)
+        return await self.writer.append(events, actor=actor, expected=expected)
 
     async def _quorum(self, write: WriteResult) -> WriteResult:
-        """With quorum writes on, return once W nodes have applied ``write`` (raises QuorumNotMetError)."""
-        if self.quorum is None or not write.positions:
-            return write
-        return replace(write, quorum_acks=await self.quorum.wait(write.clock()))
+        return await self.writer.with_quorum(write)
+
+    @property
+    def _write_lock(self) -> asyncio.Lock:
+        return self.writer.lock
 
     async def wait_for(self, clock: Clock, *, timeout: float) -> Clock:
         """Read-your-writes across nodes: wait until this node has applied ``clock`` (a writer's answer)."""
-        await self.runner.wait(clock, timeout=timeout)
-        if self.semantic is not None:
-            await self.semantic.runner.wait(clock, timeout=timeout)
+        await self.writer.wait(clock, timeout=timeout)
         return self.runner.position
 
     async def _caught_up(self) -> Clock:
         """Wait until the read model holds everything in the log, and return the log's end."""
-        end = await self.log.end_offsets()
-        await self._wait_all(end)
-        return end
+        return await self.writer.caught_up()
 
     async def sync(self) -> Clock:
         """Bring the local read model up to the end of the log (for readers in another process)."""
@@ -264,7 +196,7 @@ class MemoryService:
         vectors = await self._vectors([draft])
         for attempt in range(self.config.append_retries):
             if attempt:
-                await _backoff(attempt)
+                await backoff(attempt)
             async with self._write_lock:
                 end = await self._caught_up()
                 memory = self._resolve_conflict(self._new_memory(cmd, agent_id, now_ts()), mode, set())
@@ -521,12 +453,6 @@ class MemoryService:
             if progress is not None:
                 progress(done)
         return done
-
-
-async def _backoff(attempt: int) -> None:
-    """Wait before retrying a write that lost an optimistic append: random, so writers on several nodes that
-    collided do not collide again in step, and growing, so the retries span a burst (2.5 ms, 5 ms, … 320 ms)."""
-    await asyncio.sleep(random.uniform(0, 0.0025 * 2 ** min(attempt - 1, 7)))
 
 
 def _depth(namespace: str) -> int:

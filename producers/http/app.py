@@ -6,12 +6,9 @@ Handlers are thin: parse → call the service → shape the original's JSON. Err
 
 from __future__ import annotations
 
-import hmac
-import json
 import logging
-from collections.abc import Awaitable, Callable
+from types import ModuleType
 from typing import TYPE_CHECKING, Any
-from urllib.parse import unquote
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -20,14 +17,12 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from producers.commands import parse_create, parse_list_query, parse_recall, parse_update
-from producers.errors import AuthError, PayloadTooLargeError, ValidationError, reply_for
-from producers.identity import resolve_http_agent
-from producers.mcp import Profile
+from producers.errors import AuthError, ValidationError, reply_for
+from producers.http.base import MAX_BODY_BYTES, ApiContext, JSONBody, body_items, read_json, written
 from producers.mcp.capabilities import document, parse_accept
 from producers.metrics import render
 from producers.node import Node
-from producers.service import MemoryService, WriteResult
-from producers.sync import format_clock, parse_clock, push, since_clock, since_time
+from producers.sync import parse_clock, push, since_clock, since_time
 from producers.validation import MAX_BULK, check_namespace, check_tier
 from producers.wire import duplicate_body, embedder_status, memory_from_import, recall_body, stats_body
 from schemas import Memory, now_ts
@@ -39,103 +34,13 @@ __all__ = ["MAX_BODY_BYTES", "VERSION", "create_app"]
 
 log = logging.getLogger("ai_memory.http")
 
-MAX_BODY_BYTES = 2 * 1024 * 1024
-#: The node's vector clock on every response; a request's clock to wait for (read-your-writes across nodes).
-CLOCK_HEADER = "X-AI-Memory-Clock"
-WAIT_FOR_HEADER = "X-AI-Memory-Wait-For"
-#: The longest a request waits for ``X-AI-Memory-Wait-For`` before answering 503.
-MAX_WAIT_FOR = 5.0
 VERSION = "0.1.0"
-Handler = Callable[[Request], Awaitable[Response]]
+#: Route modules of the other domains, each exporting ``routes(api: ApiContext) -> list[Route]``.
+_DOMAIN_ROUTES: tuple[ModuleType, ...] = ()
 
 
-class JSONBody(Response):
-    media_type = "application/json"
-
-    def render(self, content: Any) -> bytes:
-        return json.dumps(content, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode("utf-8")
-
-
-async def read_json(request: Request) -> Any:
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
-        raise PayloadTooLargeError("request body exceeds the 2 MiB limit")
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > MAX_BODY_BYTES:
-            raise PayloadTooLargeError("request body exceeds the 2 MiB limit")
-        chunks.append(chunk)
-    raw = b"".join(chunks)
-    if not raw.strip():
-        return None
-    try:
-        return json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ValidationError(f"Failed to parse the request body as JSON: {exc}") from None
-
-
-def _items(body: Any, *, shape: str, limit: str) -> list[Any]:
-    """The memories of a bulk or import body (an array, or an object with "memories"), at most MAX_BULK."""
-    items = body.get("memories") if isinstance(body, dict) else body
-    if not isinstance(items, list):
-        raise ValidationError(shape)
-    if len(items) > MAX_BULK:
-        raise ValidationError(limit)
-    return items
-
-
-def _written(body: dict[str, Any], write: WriteResult) -> dict[str, Any]:
-    """Every write answers with the log position of its event (read-your-writes tokens)."""
-    if write.positions:
-        body["offset"] = write.offset
-        body["log_clock"] = write.clock()
-    if write.quorum_acks is not None:
-        body["quorum_acks"] = write.quorum_acks
-    return body
-
-
-class Api:
-    def __init__(self, node: Node, *, api_key: str | None, profile: Profile | None = None) -> None:
-        self.node = node
-        self.service: MemoryService = node.service
-        self._api_key = api_key
-        self.profile = profile or Profile()
-
-    def _authorize(self, request: Request) -> None:
-        if not self._api_key or request.url.path == "/api/v1/health":
-            return
-        supplied = request.headers.get("x-api-key")
-        if supplied is None:
-            for pair in request.url.query.split("&"):
-                name, _, value = pair.partition("=")
-                if name == "api_key":
-                    supplied = unquote(value)
-                    break
-        if supplied is None or not hmac.compare_digest(supplied.encode(), self._api_key.encode()):
-            raise AuthError("missing or invalid API key")
-
-    def endpoint(self, handler: Handler) -> Handler:
-        async def wrapped(request: Request) -> Response:
-            try:
-                self._authorize(request)
-                if wanted := request.headers.get(WAIT_FOR_HEADER):
-                    await self.service.wait_for(parse_clock(wanted), timeout=MAX_WAIT_FOR)
-                response = await handler(request)
-            except Exception as exc:
-                reply = reply_for(exc)
-                if reply.status >= 500:
-                    log.error("%s %s failed: %r", request.method, request.url.path, exc)
-                response = JSONBody({**reply.body}, status_code=reply.status, headers=reply.headers)
-            response.headers[CLOCK_HEADER] = format_clock(self.service.runner.position)
-            self.node.metrics.inc("ai_memory_http_requests_total", code=f"{response.status_code // 100}xx")
-            return response
-
-        return wrapped
-
-    def agent(self, request: Request, body: Any = None) -> str:
-        body_agent = body.get("agent_id") if isinstance(body, dict) else None
-        return resolve_http_agent(body_agent, request.headers.get("x-agent-id"))
+class Api(ApiContext):
+    """The memory routes of the original's API; other domains' routes live in their own modules."""
 
     # -- routes ---------------------------------------------------------------------------------------
 
@@ -173,10 +78,10 @@ class Api:
                                "agent_id": result.agent_id}
         if result.potential_contradictions:
             out["potential_contradictions"] = result.potential_contradictions
-        return JSONBody(_written(out, result.write), status_code=201)
+        return JSONBody(written(out, result.write), status_code=201)
 
     async def bulk(self, request: Request) -> Response:
-        items = _items(await read_json(request), shape="bulk body must be a JSON array of memories",
+        items = body_items(await read_json(request), shape="bulk body must be a JSON array of memories",
                        limit=f"bulk operations limited to {MAX_BULK} items")
         now = now_ts()
         parsed: list[Any] = []
@@ -190,7 +95,7 @@ class Api:
         for error in errors:
             item = items[error["index"]]
             error["title"] = item.get("title") if isinstance(item, dict) else None
-        return JSONBody(_written({"created": len(ids), "ids": ids, "errors": errors}, write))
+        return JSONBody(written({"created": len(ids), "ids": ids, "errors": errors}, write))
 
     async def get(self, request: Request) -> Response:
         memory = await self.service.resolve(request.path_params["id"])
@@ -202,15 +107,15 @@ class Api:
         body = await read_json(request)
         memory, write = await self.service.update(request.path_params["id"], parse_update(body or {}),
                                                   agent_id=self.agent(request))
-        return JSONBody(_written(memory.to_api(), write))
+        return JSONBody(written(memory.to_api(), write))
 
     async def delete(self, request: Request) -> Response:
         write = await self.service.delete(request.path_params["id"], agent_id=self.agent(request))
-        return JSONBody(_written({"deleted": True}, write))
+        return JSONBody(written({"deleted": True}, write))
 
     async def promote(self, request: Request) -> Response:
         memory, write = await self.service.promote(request.path_params["id"], agent_id=self.agent(request))
-        return JSONBody(_written({"id": memory.id, "promoted": True, "tier": memory.tier}, write))
+        return JSONBody(written({"id": memory.id, "promoted": True, "tier": memory.tier}, write))
 
     async def list_memories(self, request: Request) -> Response:
         memories = await self.service.list_memories(parse_list_query(dict(request.query_params)))
@@ -259,7 +164,7 @@ class Api:
         pattern = params.get("pattern") or None
         deleted, write = await self.service.forget(namespace=namespace, pattern=pattern, tier=tier,
                                                    agent_id=self.agent(request))
-        return JSONBody(_written({"deleted": deleted}, write))
+        return JSONBody(written({"deleted": deleted}, write))
 
     async def stats(self, request: Request) -> Response:
         return JSONBody(await stats_body(self.node))
@@ -271,7 +176,7 @@ class Api:
 
     async def gc(self, request: Request) -> Response:
         deleted, write = await self.service.gc(agent_id=self.agent(request))
-        return JSONBody(_written({"expired_deleted": deleted}, write))
+        return JSONBody(written({"expired_deleted": deleted}, write))
 
     async def export(self, request: Request) -> Response:
         await self.service.sync()
@@ -291,7 +196,7 @@ class Api:
                                    node_clock=self.service.runner.position))
 
     async def import_(self, request: Request) -> Response:
-        items = _items(await read_json(request), shape='import body must be {"memories": [...]}',
+        items = body_items(await read_json(request), shape='import body must be {"memories": [...]}',
                        limit=f"import limited to {MAX_BULK} memories")
         good: list[Memory] = []
         errors: list[str] = []
@@ -302,7 +207,7 @@ class Api:
                 ident = item.get("id") if isinstance(item, dict) else None
                 errors.append(f"{ident}: {exc}")
         write = await self.service.import_memories(good, agent_id=self.agent(request))
-        return JSONBody(_written({"imported": len(good), "errors": errors}, write))
+        return JSONBody(written({"imported": len(good), "errors": errors}, write))
 
 
 class _Guarded:
@@ -351,6 +256,8 @@ def create_app(node: Node, *, api_key: str | None = None, mcp: McpHttpEndpoint |
         Route(f"{v1}/sync/since", e(api.sync_since), methods=["GET"]),
         Route(f"{v1}/sync/push", e(api.sync_push), methods=["POST"]),
     ]
+    for module in _DOMAIN_ROUTES:
+        routes.extend(module.routes(api))
     if mcp is not None:
         routes.append(Route("/mcp", _Guarded(api, mcp.asgi)))
     return Starlette(routes=routes)

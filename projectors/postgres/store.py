@@ -18,7 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from infra.log import Clock, LogRecord, redact_url
 from projectors.base import ApplyResult, Verdict
 from projectors.memory_model import MemoryReadModel
-from projectors.postgres.apply import APPLIERS
+from projectors.postgres.domains import APPLIERS
 from projectors.postgres.errors import mapped_errors
 from projectors.postgres.queries import PostgresMemoryQueries
 from projectors.postgres.schema import connect, migrate
@@ -115,12 +115,15 @@ class PostgresReadModel(MemoryReadModel):
             payload = decode_payload(envelope.type, envelope.payload)
         except SchemaError as exc:
             return str(exc)
+        applier = APPLIERS.get(envelope.type)
+        if applier is None:
+            return None  # an event of a type this read model keeps nothing of
         try:
             if savepoints:
                 with conn.begin_nested():
-                    APPLIERS[envelope.type](conn, payload)
+                    applier(conn, payload, envelope)
             else:
-                APPLIERS[envelope.type](conn, payload)
+                applier(conn, payload, envelope)
         except Inapplicable as exc:
             return str(exc)
         except IntegrityError as exc:

@@ -6,6 +6,8 @@ import logging
 import sqlite3
 from pathlib import Path
 
+from projectors.sqlite.domains import DOMAIN_DDL
+
 __all__ = ["SCHEMA_VERSION", "connect", "drop_index_triggers", "restore_index_triggers"]
 
 log = logging.getLogger("ai_memory.readmodel")
@@ -176,7 +178,7 @@ def connect(path: Path | str) -> sqlite3.Connection:
         for suffix in ("", "-wal", "-shm"):
             Path(str(path) + suffix).unlink(missing_ok=True)
         db = _open(path)
-    db.executescript(_DDL + _INDEX_TRIGGERS)
+    db.executescript(_DDL + _INDEX_TRIGGERS + "".join(DOMAIN_DDL))
     db.execute("INSERT OR IGNORE INTO model_meta (key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
     return db
 

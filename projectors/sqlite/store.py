@@ -15,7 +15,8 @@ from infra.log import Clock, LogRecord
 from projectors.base import ApplyResult, Verdict
 from projectors.errors import ReadModelError
 from projectors.memory_model import MemoryReadModel
-from projectors.sqlite.apply import APPLIERS, WRONG_DIMENSION, Inapplicable
+from projectors.sqlite.apply import WRONG_DIMENSION, Inapplicable
+from projectors.sqlite.domains import APPLIERS
 from projectors.sqlite.queries import SQLiteMemoryQueries
 from projectors.sqlite.schema import connect, drop_index_triggers, restore_index_triggers
 from schemas import SchemaError, decode_payload
@@ -102,8 +103,11 @@ class SQLiteReadModel(MemoryReadModel):
             return str(exc)
         # No savepoint per event: every applier checks before it writes, and a statement that still fails
         # (a constraint) is undone by SQLite on its own, so a refused event leaves no trace.
+        applier = APPLIERS.get(envelope.type)
+        if applier is None:
+            return None  # an event of a type this read model keeps nothing of
         try:
-            APPLIERS[envelope.type](self._db, payload)
+            applier(self._db, payload, envelope)
         except (Inapplicable, sqlite3.IntegrityError) as exc:
             return str(exc)
         return None

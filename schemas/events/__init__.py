@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar, Protocol
 
 from schemas.codec import from_payload, to_payload
 from schemas.errors import UnknownEventTypeError
@@ -41,12 +41,21 @@ __all__ = [
 
 SCHEMA_VERSION = 1
 
-EventPayload = (MemoryStored | MemoryImported | MemoryUpdated | MemoryDeleted | MemoryPromoted | MemoryTouched
-                | MemoryExpired | MemoryForgotten | MemoryEmbedded)
 
-EVENT_TYPES: dict[str, type[Any]] = {cls.TYPE: cls for cls in (
-    MemoryStored, MemoryImported, MemoryUpdated, MemoryDeleted, MemoryPromoted, MemoryTouched,
-    MemoryExpired, MemoryForgotten, MemoryEmbedded)}
+
+class EventPayload(Protocol):
+    """What every event payload dataclass has: its stable type name."""
+
+    TYPE: ClassVar[str]
+
+
+#: Each domain's event classes; a new domain adds its tuple here (and nothing else changes).
+_DOMAINS: tuple[tuple[type[Any], ...], ...] = (
+    (MemoryStored, MemoryImported, MemoryUpdated, MemoryDeleted, MemoryPromoted, MemoryTouched, MemoryExpired,
+     MemoryForgotten, MemoryEmbedded),
+)
+
+EVENT_TYPES: dict[str, type[Any]] = {cls.TYPE: cls for domain in _DOMAINS for cls in domain}
 
 
 def encode_payload(event: EventPayload) -> dict[str, Any]:

@@ -11,7 +11,8 @@ import pytest
 
 from infra.confirm import Confirmation, LocalConfirmations
 from producers.errors import QuorumNotMetError, ValidationError, reply_for
-from producers.http.app import CLOCK_HEADER, WAIT_FOR_HEADER, create_app
+from producers.http import create_app
+from producers.http.base import CLOCK_HEADER, WAIT_FOR_HEADER
 from producers.node import Node
 from producers.quorum import QuorumConfig, QuorumTracker
 from producers.sync import format_clock, insert_if_newer, parse_clock

@@ -1,0 +1,130 @@
+"""What every HTTP route module shares: the JSON response, body reading, the write answer, and
+:class:`ApiContext` with the one error boundary (:meth:`ApiContext.endpoint`, through
+``producers.errors.reply_for``) every handler is wrapped in.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+from urllib.parse import unquote
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from producers.errors import AuthError, PayloadTooLargeError, ValidationError, reply_for
+from producers.identity import resolve_http_agent
+from producers.mcp import Profile
+from producers.node import Node
+from producers.service import MemoryService
+from producers.sync import format_clock, parse_clock
+from producers.validation import MAX_BULK
+from producers.writer import WriteResult
+
+__all__ = ["CLOCK_HEADER", "MAX_BODY_BYTES", "MAX_WAIT_FOR", "WAIT_FOR_HEADER", "ApiContext", "Handler", "JSONBody",
+           "body_items", "read_json", "written"]
+
+log = logging.getLogger("ai_memory.http")
+
+MAX_BODY_BYTES = 2 * 1024 * 1024
+#: The node's vector clock on every response; a request's clock to wait for (read-your-writes across nodes).
+CLOCK_HEADER = "X-AI-Memory-Clock"
+WAIT_FOR_HEADER = "X-AI-Memory-Wait-For"
+#: The longest a request waits for ``X-AI-Memory-Wait-For`` before answering 503.
+MAX_WAIT_FOR = 5.0
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+class JSONBody(Response):
+    media_type = "application/json"
+
+    def render(self, content: Any) -> bytes:
+        return json.dumps(content, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode("utf-8")
+
+
+async def read_json(request: Request) -> Any:
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+        raise PayloadTooLargeError("request body exceeds the 2 MiB limit")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            raise PayloadTooLargeError("request body exceeds the 2 MiB limit")
+        chunks.append(chunk)
+    raw = b"".join(chunks)
+    if not raw.strip():
+        return None
+    try:
+        return json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ValidationError(f"Failed to parse the request body as JSON: {exc}") from None
+
+
+def body_items(body: Any, *, shape: str, limit: str) -> list[Any]:
+    """The memories of a bulk or import body (an array, or an object with "memories"), at most MAX_BULK."""
+    items = body.get("memories") if isinstance(body, dict) else body
+    if not isinstance(items, list):
+        raise ValidationError(shape)
+    if len(items) > MAX_BULK:
+        raise ValidationError(limit)
+    return items
+
+
+def written(body: dict[str, Any], write: WriteResult) -> dict[str, Any]:
+    """Every write answers with the log position of its event (read-your-writes tokens)."""
+    if write.positions:
+        body["offset"] = write.offset
+        body["log_clock"] = write.clock()
+    if write.quorum_acks is not None:
+        body["quorum_acks"] = write.quorum_acks
+    return body
+
+
+class ApiContext:
+    """What every route module gets: the node, its memory service, authorization, the error boundary and the
+    caller's agent id. Route modules (one per domain) export ``routes(api) -> list[Route]``."""
+
+    def __init__(self, node: Node, *, api_key: str | None, profile: Profile | None = None) -> None:
+        self.node = node
+        self.service: MemoryService = node.service
+        self._api_key = api_key
+        self.profile = profile or Profile()
+
+    def _authorize(self, request: Request) -> None:
+        if not self._api_key or request.url.path == "/api/v1/health":
+            return
+        supplied = request.headers.get("x-api-key")
+        if supplied is None:
+            for pair in request.url.query.split("&"):
+                name, _, value = pair.partition("=")
+                if name == "api_key":
+                    supplied = unquote(value)
+                    break
+        if supplied is None or not hmac.compare_digest(supplied.encode(), self._api_key.encode()):
+            raise AuthError("missing or invalid API key")
+
+    def endpoint(self, handler: Handler) -> Handler:
+        async def wrapped(request: Request) -> Response:
+            try:
+                self._authorize(request)
+                if wanted := request.headers.get(WAIT_FOR_HEADER):
+                    await self.service.wait_for(parse_clock(wanted), timeout=MAX_WAIT_FOR)
+                response = await handler(request)
+            except Exception as exc:
+                reply = reply_for(exc)
+                if reply.status >= 500:
+                    log.error("%s %s failed: %r", request.method, request.url.path, exc)
+                response = JSONBody({**reply.body}, status_code=reply.status, headers=reply.headers)
+            response.headers[CLOCK_HEADER] = format_clock(self.service.runner.position)
+            self.node.metrics.inc("ai_memory_http_requests_total", code=f"{response.status_code // 100}xx")
+            return response
+
+        return wrapped
+
+    def agent(self, request: Request, body: Any = None) -> str:
+        body_agent = body.get("agent_id") if isinstance(body, dict) else None
+        return resolve_http_agent(body_agent, request.headers.get("x-agent-id"))
