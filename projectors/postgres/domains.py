@@ -1,6 +1,6 @@
 """Every event applier of the Postgres read model, by domain (the same domains as the SQLite backend).
 
-A domain module has ``APPLIERS`` (event type → ``apply(conn, payload, envelope)``); its tables come from an
+A domain module has ``APPLIERS`` (event type → ``apply(conn, payload, record)``); its tables come from an
 Alembic revision in ``migrations/versions``. Adding a domain means adding it to :data:`_DOMAINS`.
 """
 
@@ -12,19 +12,20 @@ from typing import Any
 
 from sqlalchemy import Connection
 
+from infra.log import LogRecord
 from projectors.postgres import apply as memories
-from schemas import Envelope
 
 __all__ = ["APPLIERS", "Applier"]
 
-Applier = Callable[[Connection, Any, Envelope], None]
+#: ``apply(db, payload, record)``: the record gives the envelope (actor, ts, origin) and the log offset.
+Applier = Callable[[Connection, Any, LogRecord], None]
 
 _DOMAINS: tuple[ModuleType, ...] = ()
 
 
 def _memory_applier(fn: Callable[[Connection, Any], None]) -> Applier:
     """Memory events need only their payload."""
-    return lambda conn, payload, _envelope: fn(conn, payload)
+    return lambda conn, payload, _record: fn(conn, payload)
 
 
 APPLIERS: dict[str, Applier] = {t: _memory_applier(fn) for t, fn in memories.APPLIERS.items()}

@@ -121,9 +121,9 @@ class PostgresReadModel(MemoryReadModel):
         try:
             if savepoints:
                 with conn.begin_nested():
-                    applier(conn, payload, envelope)
+                    applier(conn, payload, record)
             else:
-                applier(conn, payload, envelope)
+                applier(conn, payload, record)
         except Inapplicable as exc:
             return str(exc)
         except IntegrityError as exc:

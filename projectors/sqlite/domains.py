@@ -1,7 +1,7 @@
 """Every event applier of the SQLite read model, and the tables beyond memories, by domain.
 
 A domain (links, governance, agents, …) is one module with ``DDL`` (its tables, ``CREATE … IF NOT EXISTS``)
-and ``APPLIERS`` (event type → ``apply(db, payload, envelope)``); adding one means adding it to
+and ``APPLIERS`` (event type → ``apply(db, payload, record)``); adding one means adding it to
 :data:`_DOMAINS` and bumping :data:`projectors.sqlite.schema.SCHEMA_VERSION`. All domains share one database
 and one tracked position, so an event and everything it changes commit together.
 """
@@ -13,19 +13,20 @@ from collections.abc import Callable, Mapping
 from types import ModuleType
 from typing import Any
 
+from infra.log import LogRecord
 from projectors.sqlite import apply as memories
-from schemas import Envelope
 
 __all__ = ["APPLIERS", "DOMAIN_DDL", "Applier"]
 
-Applier = Callable[[sqlite3.Connection, Any, Envelope], None]
+#: ``apply(db, payload, record)``: the record gives the envelope (actor, ts, origin) and the log offset.
+Applier = Callable[[sqlite3.Connection, Any, LogRecord], None]
 
 _DOMAINS: tuple[ModuleType, ...] = ()
 
 
 def _memory_applier(fn: Callable[[sqlite3.Connection, Any], None]) -> Applier:
     """Memory events need only their payload."""
-    return lambda db, payload, _envelope: fn(db, payload)
+    return lambda db, payload, _record: fn(db, payload)
 
 
 APPLIERS: dict[str, Applier] = {t: _memory_applier(fn) for t, fn in memories.APPLIERS.items()}

@@ -107,7 +107,7 @@ class SQLiteReadModel(MemoryReadModel):
         if applier is None:
             return None  # an event of a type this read model keeps nothing of
         try:
-            applier(self._db, payload, envelope)
+            applier(self._db, payload, record)
         except (Inapplicable, sqlite3.IntegrityError) as exc:
             return str(exc)
         return None

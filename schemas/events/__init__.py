@@ -6,6 +6,7 @@ from typing import Any, ClassVar, Protocol
 
 from schemas.codec import from_payload, to_payload
 from schemas.errors import UnknownEventTypeError
+from schemas.events.graph import AttestLevel, Link, LinkCreated, LinkDeleted, LinkInvalidated
 from schemas.events.memory import (
     MemoryChanges,
     MemoryDeleted,
@@ -23,7 +24,12 @@ from schemas.events.memory import (
 __all__ = [
     "EVENT_TYPES",
     "SCHEMA_VERSION",
+    "AttestLevel",
     "EventPayload",
+    "Link",
+    "LinkCreated",
+    "LinkDeleted",
+    "LinkInvalidated",
     "MemoryChanges",
     "MemoryDeleted",
     "MemoryEmbedded",
@@ -53,6 +59,7 @@ class EventPayload(Protocol):
 _DOMAINS: tuple[tuple[type[Any], ...], ...] = (
     (MemoryStored, MemoryImported, MemoryUpdated, MemoryDeleted, MemoryPromoted, MemoryTouched, MemoryExpired,
      MemoryForgotten, MemoryEmbedded),
+    (LinkCreated, LinkInvalidated, LinkDeleted),
 )
 
 EVENT_TYPES: dict[str, type[Any]] = {cls.TYPE: cls for domain in _DOMAINS for cls in domain}
