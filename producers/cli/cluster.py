@@ -5,29 +5,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-from typing import Any
 
-from infra.log import redact_url
 from producers.cli.spec import VerbSpec, emit, open_node
-from producers.node import Node, NodeConfig
+from producers.node import NodeConfig
+from producers.status import cluster_status
 from projectors import Confirmer
 
-__all__ = ["VERBS", "cluster_status"]
-
-
-async def cluster_status(node: Node) -> dict[str, Any]:
-    """The status as a JSON-ready dict (health pages can show the same)."""
-    end = await node.log.end_offsets()
-    position = node.runner.position
-    describe = getattr(node.log, "cluster_info", None)
-    stream = await describe() if describe is not None else None
-    quorum = node.config.quorum
-    return {"node_id": node.key.key_id, "log": redact_url(node.log.url), "stream": stream, "end_offsets": end,
-            "projector_position": position,
-            "projector_lag": {p: end[p] - position.get(p, 0) for p in end},
-            "quorum": {"writes": quorum.needed, "cluster_size": quorum.nodes, "timeout_ms": quorum.timeout_ms},
-            "peers": {peer: {"clock": clock, "lag": {p: end[p] - clock.get(p, 0) for p in end}}
-                      for peer, clock in sorted(node.quorum.peers.items())}}
+__all__ = ["VERBS"]
 
 
 async def _status(args: argparse.Namespace, config: NodeConfig) -> int:

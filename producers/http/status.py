@@ -1,0 +1,105 @@
+"""The node's status for people and for tools: ``GET /api/v1/status`` (JSON) and ``GET /status`` (an HTML page
+that refreshes itself: log end, read-model lag as bars, peers' confirmed offsets, memories by tier and namespace).
+
+No JavaScript and nothing fetched from elsewhere: the page is one self-contained HTML document with inline SVG, so
+it works on an air-gapped node. Every value shown is escaped.
+"""
+
+from __future__ import annotations
+
+from html import escape
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, Response
+from starlette.routing import Route
+
+from producers.http.base import ApiContext, JSONBody
+from producers.status import cluster_status
+from producers.wire import stats_body
+
+__all__ = ["render_page", "routes"]
+
+_REFRESH_SECS = 5
+_BAR_W = 360
+_TOP_NAMESPACES = 12
+
+
+async def status_document(api: ApiContext) -> dict[str, Any]:
+    stats = await stats_body(api.node)
+    return {**await cluster_status(api.node), "memories": {"total": stats["total"], "by_tier": stats["by_tier"],
+                                                            "by_namespace": stats["by_namespace"]},
+            "embedder": stats["embedder"], "vector_index": stats["vector_index"]}
+
+
+def _bar(value: int, scale: int, *, color: str) -> str:
+    width = 0 if scale <= 0 else max(1, round(_BAR_W * value / scale)) if value else 0
+    return (f'<svg width="{_BAR_W + 2}" height="14" role="img" aria-label="{value}">'
+            f'<rect x="0" y="1" width="{_BAR_W}" height="12" fill="#eee"/>'
+            f'<rect x="0" y="1" width="{width}" height="12" fill="{color}"/></svg>')
+
+
+def _table(title: str, header: tuple[str, ...], rows: list[tuple[str, ...]]) -> str:
+    head = "".join(f"<th>{escape(h)}</th>" for h in header)
+    # Cells are escaped by the callers (some hold SVG), so no cell reaches here unescaped.
+    body = "".join("<tr>" + "".join(f"<td>{cell}</td>" for cell in row) + "</tr>" for row in rows)
+    return f"<h2>{escape(title)}</h2><table><tr>{head}</tr>{body or '<tr><td>none</td></tr>'}</table>"
+
+
+def _lag_rows(end: dict[str, int], lags: dict[str, dict[str, int]], color: str) -> list[tuple[str, ...]]:
+    rows: list[tuple[str, ...]] = []
+    for name, lag in lags.items():
+        for partition, behind in sorted(lag.items()):
+            rows.append((escape(name), escape(partition), str(end.get(partition, 0)), str(behind),
+                         _bar(behind, max(1, end.get(partition, 0)), color=color)))
+    return rows
+
+
+def render_page(doc: dict[str, Any]) -> str:
+    """The HTML page of a :func:`status_document`."""
+    end: dict[str, int] = doc["end_offsets"]
+    models = {name: model["lag"] for name, model in doc["read_models"].items()}
+    peers = {peer: seen["lag"] for peer, seen in doc["peers"].items()}
+    memories = doc["memories"]
+    by_namespace = sorted(memories["by_namespace"], key=lambda r: -int(r["count"]))[:_TOP_NAMESPACES]
+    most = max([int(r["count"]) for r in by_namespace] or [1])
+    stream = doc.get("stream") or {}
+    quorum = doc["quorum"]
+    embedder = doc["embedder"]
+    facts = [("node", doc["node_id"]), ("log", doc["log"]),
+             ("stream leader", str(stream.get("leader", "-"))),
+             ("quorum", f"W={quorum['writes']} of N={quorum['cluster_size']}, timeout {quorum['timeout_ms']} ms"),
+             ("embedder", f"{embedder.get('model')} ({embedder.get('dim')} dims)" if embedder.get("embedder_ready")
+              else f"off: {embedder.get('embedder_error', 'not loaded')}"),
+             ("memories", str(memories["total"])),
+             ("rejected events", str(doc["read_models"]["memories"]["rejected"]))]
+    sections = [
+        "<table>" + "".join(f"<tr><th>{escape(k)}</th><td>{escape(v)}</td></tr>" for k, v in facts) + "</table>",
+        _table("Read models behind the log", ("read model", "partition", "log end", "behind", ""),
+               _lag_rows(end, models, "#c62828")),
+        _table("Peers (last confirmed)", ("peer", "partition", "log end", "behind", ""),
+               _lag_rows(end, peers, "#ef6c00")),
+        _table("Memories by namespace", ("namespace", "count", ""),
+               [(escape(str(r["namespace"])), str(r["count"]), _bar(int(r["count"]), most, color="#2f6db5"))
+                for r in by_namespace]),
+        _table("Memories by tier", ("tier", "count"),
+               [(escape(str(r["tier"])), str(r["count"])) for r in memories["by_tier"]]),
+    ]
+    return ("<!doctype html><html><head><meta charset=\"utf-8\">"
+            f"<meta http-equiv=\"refresh\" content=\"{_REFRESH_SECS}\"><title>ai-memory {escape(doc['node_id'])}"
+            "</title><style>body{font:14px system-ui,sans-serif;margin:2em;color:#222}"
+            "table{border-collapse:collapse;margin-bottom:1em}td,th{padding:3px 10px;text-align:left;"
+            "border-bottom:1px solid #ddd}h2{font-size:16px;margin-top:1.5em}</style></head><body>"
+            f"<h1>ai-memory node {escape(doc['node_id'])}</h1>" + "".join(sections) +
+            f"<p>Refreshes every {_REFRESH_SECS} s. JSON: <code>/api/v1/status</code>.</p></body></html>")
+
+
+def routes(api: ApiContext) -> list[Route]:
+    async def status_json(request: Request) -> Response:
+        return JSONBody(await status_document(api))
+
+    async def status_page(request: Request) -> Response:
+        return HTMLResponse(render_page(await status_document(api)))
+
+    return [Route("/api/v1/status", api.endpoint(status_json), methods=["GET"]),
+            Route("/status", api.endpoint(status_page), methods=["GET"])]

@@ -1,0 +1,55 @@
+"""GET /api/v1/status (JSON) and GET /status (the self-refreshing HTML page)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+
+from producers.http import create_app
+from producers.http.status import render_page
+from producers.node import Node
+
+
+@pytest.fixture
+async def client(node: Node) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=create_app(node, api_key="k"))
+    async with httpx.AsyncClient(transport=transport, base_url="http://test", headers={"x-api-key": "k"}) as c:
+        yield c
+
+
+async def test_status_json_reports_lag_per_read_model(client: httpx.AsyncClient, node: Node) -> None:
+    for title in ("a", "b"):
+        r = await client.post("/api/v1/memories", json={"title": title, "content": "c", "namespace": "ops"})
+        assert r.status_code == 201
+    doc = (await client.get("/api/v1/status")).json()
+    end = doc["end_offsets"]
+    assert sum(end.values()) >= 2
+    # Writes return once applied locally: nothing behind on either read model.
+    assert all(v == 0 for v in doc["read_models"]["memories"]["lag"].values())
+    assert all(v == 0 for v in doc["read_models"]["vectors"]["lag"].values())
+    assert doc["memories"]["total"] == 2 and doc["node_id"] == node.key.key_id
+
+
+async def test_status_page_is_html_and_needs_the_key(client: httpx.AsyncClient, node: Node) -> None:
+    await client.post("/api/v1/memories", json={"title": "t", "content": "c", "namespace": "<script>x</script>"})
+    page = await client.get("/status")
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    assert "<svg" in page.text and node.key.key_id in page.text
+    assert "<script>" not in page.text and "&lt;script&gt;x&lt;/script&gt;" in page.text
+    anonymous = await client.get("/status", headers={"x-api-key": "wrong"})
+    assert anonymous.status_code == 401
+
+
+def test_lag_bars_scale_with_the_log_end() -> None:
+    doc = {"node_id": "n1", "log": "embedded", "stream": None, "end_offsets": {"p": 100},
+           "read_models": {"memories": {"lag": {"p": 50}, "rejected": 0}, "vectors": {"lag": {"p": 0}}},
+           "peers": {"n2": {"clock": {"p": 90}, "lag": {"p": 10}}},
+           "quorum": {"writes": 2, "cluster_size": 3, "timeout_ms": 2000},
+           "embedder": {"embedder_ready": False, "embedder_error": "off"},
+           "memories": {"total": 0, "by_tier": [], "by_namespace": []}}
+    page = render_page(doc)
+    assert 'width="180"' in page  # 50 of 100 behind: half of the 360-pixel bar
+    assert 'width="36"' in page  # the peer 10 behind
+    assert "W=2 of N=3" in page
