@@ -38,6 +38,7 @@ async def serve(config: NodeConfig, *, host: str, port: int, api_key: str | None
     node = await Node.open(config)
     try:
         await node.start()
+        await node.webhooks.start()
         gc_task = asyncio.create_task(_gc_forever(node, gc_interval), name="gc")
         mcp = McpHttpEndpoint(node, profile or Profile(), host=host, llm=open_llm())
         app = create_app(node, api_key=api_key, mcp=mcp)
@@ -49,4 +50,5 @@ async def serve(config: NodeConfig, *, host: str, port: int, api_key: str | None
             await server.serve()
         await stop_task(gc_task)
     finally:
+        await node.webhooks.stop()  # the sender and its runner (stop_task inside), before the node closes
         await node.close()
