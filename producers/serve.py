@@ -1,4 +1,5 @@
-"""``ai-memory serve``: the node, its projector in the background, the HTTP API, and the GC timer."""
+"""``ai-memory serve``: the node, its projector in the background, the webhook sender, the HTTP API, and the GC
+timer."""
 
 from __future__ import annotations
 

@@ -5,6 +5,7 @@ list, restarts in between (nothing missed, nothing sent twice), two nodes on one
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -12,9 +13,12 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import mcp_types as types
 import pytest
+from mcp import Client
 
 from producers.http import create_app
+from producers.mcp import McpApp, Profile
 from producers.node import Node, NodeConfig
 from schemas import load_or_create_node_key
 from tests.webhook_receiver import Receiver, running_receiver
@@ -328,3 +332,32 @@ async def test_two_nodes_deliver_each_event_once(tmp_path: Path, receiver: Recei
             await n.close()
     assert sorted(r.body["memory_id"] for r in got) == sorted([from_a, from_b])
     assert len(receiver.requests) == 2 and all(r.signature_ok for r in receiver.requests)
+
+
+# -- the MCP tools: the same service, the original's shapes ---------------------------------------------------
+
+
+async def _tool(client: Client, name: str, args: dict[str, Any]) -> Any:
+    result = await client.call_tool(name, args)
+    block = result.content[0]
+    assert isinstance(block, types.TextContent) and not result.is_error, block
+    return json.loads(block.text)
+
+
+async def test_the_mcp_tools_end_to_end(delivering: Node, receiver: Receiver) -> None:
+    server = McpApp(delivering, Profile.parse("full")).build()
+    async with Client(server, client_info=types.Implementation(name="pytest-agent", version="1")) as client:
+        sub = await _tool(client, "memory_subscribe", {"url": receiver.url(), "secret": SECRET,
+                                                       "events": "memory_store", "agent_id": "carol"})
+        stored = await _tool(client, "memory_store", {"title": "via mcp", "content": "c", "agent_id": "carol"})
+        await receiver.wait_for(1)
+        listed = await _tool(client, "memory_list_subscriptions", {"agent_id": "carol"})
+        replayed = await _tool(client, "memory_subscription_replay",
+                               {"subscription_id": sub["id"], "since": 0, "agent_id": "carol"})
+        dlq = await _tool(client, "memory_subscription_dlq_list", {"subscription_id": sub["id"], "agent_id": "carol"})
+        removed = await _tool(client, "memory_unsubscribe", {"id": sub["id"], "agent_id": "carol"})
+        again = await _tool(client, "memory_unsubscribe", {"id": sub["id"], "agent_id": "carol"})
+    assert listed["count"] == 1 and listed["subscriptions"][0]["events"] == "memory_store"
+    assert [e["payload"]["memory_id"] for e in replayed["events"]] == [stored["id"]]
+    assert replayed["events"][0]["correlation_id"] == receiver.requests[0].body["correlation_id"]
+    assert dlq["count"] == 0 and removed["removed"] is True and again["removed"] is False
