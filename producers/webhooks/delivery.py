@@ -162,6 +162,10 @@ class WebhookDelivery:
             # Not recorded: the row stays pending and is tried again (the same correlation id).
             log.warning("webhook delivery %s could not be recorded, will retry: %s", delivery.correlation_id, exc)
             await asyncio.sleep(1.0)
+        except Exception:
+            # A bug must not stop the sender, nor turn into a hot loop on the same row.
+            log.exception("webhook delivery %s failed unexpectedly; will retry", delivery.correlation_id)
+            await asyncio.sleep(5.0)
 
     async def _dead_letter(self, delivery: Delivery, sub: LocalSubscription, outcome: _Outcome) -> None:
         error = outcome.error or "failed"
@@ -205,25 +209,38 @@ class WebhookDelivery:
         assert self._client is not None
         try:
             target = check_url(url, allow_private=self.config.allow_private)
-            address = await resolve(target, allow_private=self.config.allow_private)
+            addresses = await resolve(target, allow_private=self.config.allow_private)
         except SsrfError as exc:
             return f"ssrf-rejected: {exc}"
         raw = body.encode("utf-8")
         timestamp = str(int(time.time()))
         headers = {"content-type": "application/json", TIMESTAMP_HEADER: timestamp, CORRELATION_HEADER: correlation,
                    SIGNATURE_HEADER: signature(key, timestamp, raw)}
-        # Connect to the address that was checked (not a second resolution), keeping Host and TLS SNI.
+        error = "network: no address"
+        for address in addresses:  # the next checked address only when this one cannot be connected to
+            try:
+                response = await self._post(url, address, target.host if target.scheme == "https" else None, raw,
+                                            headers)
+            except httpx.ConnectError as exc:
+                error = f"network: ConnectError: {exc}"
+                continue
+            except (httpx.HTTPError, httpx.InvalidURL) as exc:
+                return f"network: {type(exc).__name__}: {exc}"
+            if not response.is_success:
+                return f"http-{response.status_code}"
+            return _ack_error(response, correlation)
+        return error
+
+    async def _post(self, url: str, address: str, sni: str | None, raw: bytes,
+                    headers: dict[str, str]) -> httpx.Response:
+        """POST to ``address`` (already checked: no second resolution), keeping the URL's Host header and, for
+        https, its TLS server name (certificate checked against the name, not the address)."""
+        assert self._client is not None
         request = self._client.build_request("POST", url, content=raw, headers=headers)
         request.url = request.url.copy_with(host=address)
-        if target.scheme == "https":
-            request.extensions["sni_hostname"] = target.host
-        try:
-            response = await self._client.send(request)
-        except httpx.HTTPError as exc:
-            return f"network: {type(exc).__name__}: {exc}"
-        if not response.is_success:
-            return f"http-{response.status_code}"
-        return _ack_error(response, correlation)
+        if sni is not None:
+            request.extensions["sni_hostname"] = sni
+        return await self._client.send(request)
 
 
 def _ack_error(response: httpx.Response, correlation: str) -> str | None:

@@ -89,8 +89,9 @@ def check_url(url: str, *, allow_private: bool) -> Target:
                   loopback=loopback)
 
 
-async def resolve(target: Target, *, allow_private: bool) -> str:
-    """Resolve the host, check EVERY address it resolves to, and return the one to connect to.
+async def resolve(target: Target, *, allow_private: bool) -> list[str]:
+    """Resolve the host, check EVERY address it resolves to, and return them (distinct, in resolver order) for
+    the connection to try in turn.
 
     Raises:
         SsrfError: the name does not resolve, or one of its addresses is refused.
@@ -112,4 +113,4 @@ async def resolve(target: Target, *, allow_private: bool) -> str:
         elif _private(ip) and not allow_private:
             raise SsrfError(f"{target.host} resolves to private / link-local address {ip}: refused "
                             "(set AI_MEMORY_WEBHOOK_ALLOW_PRIVATE=1 to allow private networks)")
-    return addresses[0]
+    return list(dict.fromkeys(addresses))

@@ -17,9 +17,11 @@ import mcp_types as types
 import pytest
 from mcp import Client
 
+from infra.cluster.process import free_port
 from producers.http import create_app
 from producers.mcp import McpApp, Profile
 from producers.node import Node, NodeConfig
+from producers.webhooks import WebhookConfig
 from schemas import load_or_create_node_key
 from tests.webhook_receiver import Receiver, running_receiver
 
@@ -361,3 +363,19 @@ async def test_the_mcp_tools_end_to_end(delivering: Node, receiver: Receiver) ->
     assert [e["payload"]["memory_id"] for e in replayed["events"]] == [stored["id"]]
     assert replayed["events"][0]["correlation_id"] == receiver.requests[0].body["correlation_id"]
     assert dlq["count"] == 0 and removed["removed"] is True and again["removed"] is False
+
+
+async def test_a_refused_connection_is_a_network_failure(tmp_path: Path, read_model: str) -> None:
+    closed = free_port()  # nothing listens there
+    node = await _open(tmp_path / "node", read_model, webhooks=WebhookConfig(retry_backoffs=(0.01, 0.01, 0.01)))
+    await node.webhooks.start()
+    try:
+        async with http(node) as client:
+            await subscribe(client, f"http://127.0.0.1:{closed}/hook")
+            await store(client, "nobody home")
+            await wait_until(lambda: node.webhooks.store.counts().get("dead") == 1)
+            (entry,) = (await client.get("/api/v1/subscriptions/dlq")).json()["entries"]
+    finally:
+        await node.webhooks.stop()
+        await node.close()
+    assert entry["retry_count"] == 4 and entry["last_error"].startswith("network: ConnectError")
