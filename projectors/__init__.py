@@ -24,6 +24,7 @@ from projectors.subscription_queries import DeadLetter, SubscriptionQueries, Sub
 from projectors.tokens import count_tokens
 from projectors.verified import SharedVerifyRunner, VerifiedEvents
 from projectors.webhook_rules import (
+    FIRED_EVENT_TYPES,
     WEBHOOK_EVENT_TYPES,
     WebhookEvent,
     correlation_id,
@@ -33,6 +34,7 @@ from projectors.webhook_rules import (
 )
 
 __all__ = [
+    "FIRED_EVENT_TYPES",
     "WEBHOOK_EVENT_TYPES",
     "AmbiguousIdError",
     "ApplyResult",

@@ -24,8 +24,8 @@ from schemas.events import (
     MemoryUpdated,
 )
 
-__all__ = ["WEBHOOK_EVENT_TYPES", "SubscriptionFilter", "WebhookEvent", "correlation_id", "matches",
-           "parse_events", "webhook_events"]
+__all__ = ["FIRED_EVENT_TYPES", "WEBHOOK_EVENT_TYPES", "SubscriptionFilter", "WebhookEvent", "correlation_id",
+           "matches", "parse_events", "webhook_events"]
 
 #: The original's event names (``WEBHOOK_EVENT_TYPES`` in its subscriptions.rs) plus ``memory_update``, which
 #: the original does not fire. ``memory_consolidated`` and ``approval_requested`` exist there too; they are
@@ -34,6 +34,8 @@ WEBHOOK_EVENT_TYPES: tuple[str, ...] = (
     "memory_store", "memory_update", "memory_promote", "memory_delete", "memory_link_created",
     "memory_link_invalidated", "memory_consolidated", "approval_requested",
 )
+#: The ones log events fire on this node today (see :func:`webhook_events`).
+FIRED_EVENT_TYPES: tuple[str, ...] = WEBHOOK_EVENT_TYPES[:6]
 
 
 @dataclass(frozen=True, slots=True)

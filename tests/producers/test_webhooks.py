@@ -87,6 +87,8 @@ async def test_delivery_is_signed_acknowledged_and_counted(delivering: Node, rec
         assert "delivered_at" in got.body
         await wait_until(lambda: delivering.webhooks.store.counts().get("ack") == 1)
         listed = (await client.get("/api/v1/subscriptions")).json()
+        caps = (await client.get("/api/v1/capabilities", headers={"accept-capabilities": "v2"})).json()
+    assert caps["hooks"]["registered_count"] == 1 and "memory_store" in caps["hooks"]["webhook_events"]
     assert listed["count"] == 1
     row = listed["subscriptions"][0]
     assert row["id"] == sub["id"] and row["dispatch_count"] == 1 and row["failure_count"] == 0
