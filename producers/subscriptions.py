@@ -38,8 +38,9 @@ __all__ = ["MAX_REPLAY", "Replayed", "SubscribeCommand", "SubscriptionService"]
 #: The most events one replay answers with (``truncated`` says when there were more).
 MAX_REPLAY = 1000
 MAX_FILTER = 512
-_SECRET_REQUIRED = ("HMAC secret required: configure per-subscription `hmac_secret` or server-wide "
-                    "`[security] hmac_secret`")
+# The original's message starts the same; there is no server-wide secret here, so `secret` is the only way.
+_SECRET_REQUIRED = ("HMAC secret required: pass `secret` (deliveries are always signed; this node has no "
+                    "server-wide secret)")
 
 
 @dataclass(frozen=True)
