@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-__all__ = ["Metrics", "render"]
+__all__ = ["Labels", "Metrics", "render"]
 
 _HELP = {
     "ai_memory_events_applied_total": ("counter", "Events applied to the read model by this process."),
@@ -16,6 +16,11 @@ _HELP = {
     "ai_memory_rejected_events": ("gauge", "Events recorded as rejected in the read model."),
     "ai_memory_log_end_offset": ("gauge", "Last offset in the log, per partition."),
     "ai_memory_projector_offset": ("gauge", "Last offset applied to the read model, per partition."),
+    "ai_memory_webhook_offset": ("gauge", "Last offset applied by the webhook delivery projector, per partition."),
+    "ai_memory_webhook_lag": ("gauge", "Log events the webhook delivery projector has not applied, per partition."),
+    "ai_memory_webhook_deliveries": ("gauge", "Webhook deliveries made by this node, by status."),
+    "ai_memory_webhook_deliveries_total": ("counter", "Webhook deliveries finished by this process, by outcome."),
+    "ai_memory_webhook_attempts_total": ("counter", "Webhook POST attempts by this process."),
 }
 
 Labels = tuple[tuple[str, str], ...]

@@ -22,6 +22,8 @@ from producers.metrics import Metrics
 from producers.quorum import QuorumConfig, QuorumTracker
 from producers.semantic import Semantic
 from producers.service import MemoryService, ServiceConfig
+from producers.subscriptions import SubscriptionService
+from producers.webhooks import WebhookConfig, WebhookDelivery
 from producers.writer import EventWriter
 from projectors import (
     ApplyResult,
@@ -63,6 +65,8 @@ class NodeConfig:
     quorum: QuorumConfig = field(default_factory=QuorumConfig)
     # Client certificate, key and CA for a NATS cluster that requires mutual TLS.
     log_tls: TlsFiles | None = None
+    # Webhook delivery: retry ladder, ACK timeout, and whether private networks may be webhook targets.
+    webhooks: WebhookConfig = field(default_factory=WebhookConfig.from_env)
 
     @classmethod
     def from_env(cls, *, data_dir: str | None = None, log_url: str | None = None,
@@ -133,6 +137,12 @@ class Node:
                                   quorum=self.quorum if config.quorum.needed > 1 else None)
         self.service = MemoryService(self.writer, self.runner, model.queries, config=config.service,
                                      semantic=self.semantic)
+        # The webhook delivery projector (its own store and log position); ``serve`` starts and stops it.
+        self.webhooks = WebhookDelivery(log_=log, keyring=keyring, key=key, writer=self.writer,
+                                        path=config.data_dir / "deliveries.db", config=config.webhooks,
+                                        metrics=self.metrics, verified=self.verified)
+        self.subscriptions = SubscriptionService(self.writer, model.subscriptions, keyring,
+                                                 deliveries=self.webhooks.store, config=config.webhooks)
 
     def _count(self, result: ApplyResult) -> None:
         self.metrics.inc("ai_memory_events_applied_total", result.applied)
@@ -181,6 +191,7 @@ class Node:
         self.confirmer.start()
 
     async def close(self) -> None:
+        await self.webhooks.close()
         await self.confirmer.stop()
         await self.quorum.stop()
         await self.confirmations.close()

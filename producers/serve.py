@@ -1,4 +1,5 @@
-"""``ai-memory serve``: the node, its projector in the background, the HTTP API, and the GC timer."""
+"""``ai-memory serve``: the node, its projector in the background, the webhook sender, the HTTP API, and the GC
+timer."""
 
 from __future__ import annotations
 
@@ -38,6 +39,7 @@ async def serve(config: NodeConfig, *, host: str, port: int, api_key: str | None
     node = await Node.open(config)
     try:
         await node.start()
+        await node.webhooks.start()
         gc_task = asyncio.create_task(_gc_forever(node, gc_interval), name="gc")
         mcp = McpHttpEndpoint(node, profile or Profile(), host=host, llm=open_llm())
         app = create_app(node, api_key=api_key, mcp=mcp)
@@ -49,4 +51,5 @@ async def serve(config: NodeConfig, *, host: str, port: int, api_key: str | None
             await server.serve()
         await stop_task(gc_task)
     finally:
+        await node.webhooks.stop()  # the sender and its runner (stop_task inside), before the node closes
         await node.close()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from projectors.base import ApplyResult, ProjectionRunner, ReadModel, Verdict
 from projectors.confirm import Confirmer, applied_clock
+from projectors.deliveries import Delivery, DeliveryStore, LocalSubscription
 from projectors.errors import ProjectionStoppedError, ProjectorError, ReadModelError, WaitTimeoutError
 from projectors.factory import is_postgres_url, open_read_model, sqlite_path
 from projectors.fts import fts_query, query_tokens
@@ -19,16 +20,32 @@ from projectors.queries import (
     visible_to,
 )
 from projectors.sqlite import SQLiteMemoryQueries, SQLiteReadModel
+from projectors.subscription_queries import DeadLetter, SubscriptionQueries, SubscriptionRow
 from projectors.tokens import count_tokens
 from projectors.verified import SharedVerifyRunner, VerifiedEvents
+from projectors.webhook_rules import (
+    FIRED_EVENT_TYPES,
+    WEBHOOK_EVENT_TYPES,
+    WebhookEvent,
+    correlation_id,
+    matches,
+    parse_events,
+    webhook_events,
+)
 
 __all__ = [
+    "FIRED_EVENT_TYPES",
+    "WEBHOOK_EVENT_TYPES",
     "AmbiguousIdError",
     "ApplyResult",
     "Confirmer",
+    "DeadLetter",
+    "Delivery",
+    "DeliveryStore",
     "HnswIndex",
     "HnswReadModel",
     "HnswStatus",
+    "LocalSubscription",
     "MemoryFilter",
     "MemoryQueries",
     "MemoryReadModel",
@@ -43,17 +60,24 @@ __all__ = [
     "ScoredMemory",
     "SharedVerifyRunner",
     "Stats",
+    "SubscriptionQueries",
+    "SubscriptionRow",
     "VectorFilter",
     "VectorHit",
     "Verdict",
     "VerifiedEvents",
     "WaitTimeoutError",
+    "WebhookEvent",
     "applied_clock",
+    "correlation_id",
     "count_tokens",
     "fts_query",
     "is_postgres_url",
+    "matches",
     "open_read_model",
+    "parse_events",
     "query_tokens",
     "sqlite_path",
     "visible_to",
+    "webhook_events",
 ]

@@ -6,6 +6,7 @@ from abc import abstractmethod
 
 from projectors.base import ReadModel
 from projectors.queries import MemoryQueries
+from projectors.subscription_queries import SubscriptionQueries
 
 __all__ = ["MemoryReadModel"]
 
@@ -14,6 +15,7 @@ class MemoryReadModel(ReadModel):
     """A memory read model: SQLite (one node) or Postgres (shared by many nodes)."""
 
     queries: MemoryQueries
+    subscriptions: SubscriptionQueries
 
     @property
     @abstractmethod

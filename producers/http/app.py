@@ -18,7 +18,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from producers.commands import parse_create, parse_list_query, parse_recall, parse_update
 from producers.errors import AuthError, ValidationError, reply_for
-from producers.http import status
+from producers.http import status, subscriptions
 from producers.http.base import MAX_BODY_BYTES, ApiContext, JSONBody, body_items, read_json, written
 from producers.mcp.capabilities import document, parse_accept
 from producers.metrics import render
@@ -37,7 +37,7 @@ log = logging.getLogger("ai_memory.http")
 
 VERSION = "0.1.0"
 #: Route modules of the other domains, each exporting ``routes(api: ApiContext) -> list[Route]``.
-_DOMAIN_ROUTES: tuple[ModuleType, ...] = (status,)
+_DOMAIN_ROUTES: tuple[ModuleType, ...] = (status, subscriptions)
 
 
 class Api(ApiContext):
@@ -67,6 +67,7 @@ class Api(ApiContext):
                                                (await self.node.log.end_offsets()).items()}
         samples["ai_memory_projector_offset"] = {(("partition", p),): o for p, o in
                                                  self.node.runner.position.items()}
+        samples.update(await self.node.webhooks.samples())
         return PlainTextResponse(render(samples), media_type="text/plain; version=0.0.4; charset=utf-8")
 
     async def create(self, request: Request) -> Response:

@@ -24,6 +24,7 @@ from producers.mcp.registry import (
     trim_tool,
 )
 from producers.mcp.tools.missing import MISSING
+from projectors import FIRED_EVENT_TYPES
 
 if TYPE_CHECKING:
     from producers.mcp.identity import ClientIdentity
@@ -32,7 +33,6 @@ if TYPE_CHECKING:
 
 __all__ = ["document", "families_overview", "family_listing", "parse_accept", "version"]
 
-_WEBHOOK_EVENTS: list[str] = []  # this node emits no webhooks yet (issue #6)
 _BACKENDS = {"sqlite": "embedded", "nats": "nats-jetstream", "kafka": "kafka"}
 
 
@@ -99,7 +99,8 @@ def _v2(node: Node, llm: LlmClient | None) -> dict[str, Any]:
             # No governance on this node yet (issue #5): nothing is decided, so the mode is honestly off.
             "permissions": {"mode": "off", "active_rules": 0, "inheritance": None,
                             "decision_counts": {"enforce": 0, "advisory": 0, "off": 0}},
-            "hooks": {"registered_count": 0, "webhook_events": list(_WEBHOOK_EVENTS)},
+            "hooks": {"registered_count": len(node.model.subscriptions.owned(created_by=None)),
+                      "webhook_events": list(FIRED_EVENT_TYPES)},
             "compaction": _planned("v0.8+"), "approval": {"pending_requests": 0},
             "transcripts": _planned("v0.7+"), "hnsw": {"evictions_total": 0, "evicted_recently": False}}
 

@@ -22,6 +22,7 @@ from projectors.postgres.domains import APPLIERS
 from projectors.postgres.errors import mapped_errors
 from projectors.postgres.queries import PostgresMemoryQueries
 from projectors.postgres.schema import connect, migrate
+from projectors.postgres.subscription_queries import PostgresSubscriptionQueries
 from projectors.rules import WRONG_DIMENSION, Inapplicable
 from schemas import SchemaError, decode_payload
 
@@ -45,6 +46,7 @@ class PostgresReadModel(MemoryReadModel):
             conn.execute(text("INSERT INTO projections (name) VALUES (:p) ON CONFLICT DO NOTHING"),
                          {"p": PROJECTION})
         self.queries: PostgresMemoryQueries = PostgresMemoryQueries(self.engine)
+        self.subscriptions = PostgresSubscriptionQueries(self.engine)
 
     @property
     def location(self) -> str:

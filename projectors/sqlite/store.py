@@ -19,6 +19,7 @@ from projectors.sqlite.apply import WRONG_DIMENSION, Inapplicable
 from projectors.sqlite.domains import APPLIERS
 from projectors.sqlite.queries import SQLiteMemoryQueries
 from projectors.sqlite.schema import connect, drop_index_triggers, restore_index_triggers
+from projectors.subscription_queries import SQLiteSubscriptionQueries
 from schemas import SchemaError, decode_payload
 
 __all__ = ["SQLiteReadModel"]
@@ -45,6 +46,7 @@ class SQLiteReadModel(MemoryReadModel):
                 drop_index_triggers(self._db)
         self._bulk = bulk
         self.queries = SQLiteMemoryQueries(self._db)
+        self.subscriptions = SQLiteSubscriptionQueries(self._db)
 
     @property
     def location(self) -> str:

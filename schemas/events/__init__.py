@@ -20,6 +20,12 @@ from schemas.events.memory import (
     MemoryUpdated,
     TouchRules,
 )
+from schemas.events.subscription import (
+    Subscription,
+    SubscriptionCreated,
+    SubscriptionDeadLettered,
+    SubscriptionDeleted,
+)
 
 __all__ = [
     "EVENT_TYPES",
@@ -40,6 +46,10 @@ __all__ = [
     "MemoryStored",
     "MemoryTouched",
     "MemoryUpdated",
+    "Subscription",
+    "SubscriptionCreated",
+    "SubscriptionDeadLettered",
+    "SubscriptionDeleted",
     "TouchRules",
     "decode_payload",
     "encode_payload",
@@ -60,6 +70,7 @@ _DOMAINS: tuple[tuple[type[Any], ...], ...] = (
     (MemoryStored, MemoryImported, MemoryUpdated, MemoryDeleted, MemoryPromoted, MemoryTouched, MemoryExpired,
      MemoryForgotten, MemoryEmbedded),
     (LinkCreated, LinkInvalidated, LinkDeleted),
+    (SubscriptionCreated, SubscriptionDeleted, SubscriptionDeadLettered),
 )
 
 EVENT_TYPES: dict[str, type[Any]] = {cls.TYPE: cls for domain in _DOMAINS for cls in domain}

@@ -108,6 +108,14 @@ VALID: list[tuple[str, Callable[[Ids], Args], Callable[[Any, Ids], bool]]] = [
     ("memory_inbox", lambda i: {"agent_id": "bot-2"}, lambda r, i: r["count"] == 0 and r["unread_only"] is False),
     ("memory_check_duplicate", lambda i: {"title": "Postgres 16", "content": "we run postgres 16 in prod"},
      lambda r, i: r["is_duplicate"] and r["nearest"]["id"] == i.a and r["suggested_merge"] == i.a),
+    ("memory_subscribe", lambda i: {"url": "https://hooks.example.com/in", "secret": "s3", "events": "memory_store"},
+     lambda r, i: r["url"] == "https://hooks.example.com/in" and r["events"] == "memory_store"
+     and r["created_by"].startswith("ai:")),
+    ("memory_unsubscribe", lambda i: {"id": "no-such-subscription"},
+     lambda r, i: r == {"id": "no-such-subscription", "removed": False}),
+    ("memory_list_subscriptions", lambda i: {}, lambda r, i: r == {"count": 0, "subscriptions": []}),
+    ("memory_subscription_dlq_list", lambda i: {"limit": 5000},
+     lambda r, i: r == {"count": 0, "subscription_id": None, "limit": 1000, "entries": []}),
 ]
 
 # (tool, invalid args, expected message fragment) for every tool.
@@ -135,6 +143,8 @@ INVALID: list[tuple[str, Args, str]] = [
     ("memory_expand_query", {}, "query is required"),
     ("memory_auto_tag", {}, "id is required"),
     ("memory_detect_contradiction", {"id_a": "x"}, "id_b is required"),
+    ("memory_list_subscriptions", {"unexpected": 1}, ""),
+    ("memory_subscription_dlq_list", {"limit": "x"}, "limit must be an integer"),
     *[(name, {}, "is required") for name in ("memory_kg_query", "memory_kg_timeline", "memory_link",
                                              "memory_get_links", "memory_entity_register", "memory_replay",
                                              "memory_entity_get_by_alias", "memory_find_paths",
@@ -145,8 +155,8 @@ INVALID: list[tuple[str, Args, str]] = [
                                              "memory_subscription_replay", "memory_archive_restore",
                                              "memory_check_duplicate")],
     *[(name, {"limit": "x"}, "not available on this node") for name in (
-        "memory_verify", "memory_pending_list", "memory_quota_status", "memory_list_subscriptions",
-        "memory_subscription_dlq_list", "memory_archive_list", "memory_archive_purge", "memory_archive_stats")],
+        "memory_verify", "memory_pending_list", "memory_quota_status", "memory_archive_list", "memory_archive_purge",
+        "memory_archive_stats")],
 ]
 
 # Valid input for the tools whose feature is missing here: they must say so, not pretend.
@@ -161,16 +171,15 @@ MISSING_VALID: dict[str, Args] = {
     "memory_namespace_set_standard": {"namespace": "infra", "id": "a"},
     "memory_namespace_get_standard": {"namespace": "infra"}, "memory_namespace_clear_standard": {"namespace": "a"},
     "memory_pending_list": {}, "memory_pending_approve": {"id": "p"}, "memory_pending_reject": {"id": "p"},
-    "memory_quota_status": {}, "memory_subscribe": {"url": "https://example.test/hook"},
-    "memory_unsubscribe": {"id": "s"}, "memory_list_subscriptions": {},
-    "memory_subscription_replay": {"subscription_id": "s", "since": "2026-01-01T00:00:00Z"},
-    "memory_subscription_dlq_list": {}, "memory_archive_list": {}, "memory_archive_restore": {"id": "a"},
+    "memory_quota_status": {}, "memory_archive_list": {}, "memory_archive_restore": {"id": "a"},
     "memory_archive_purge": {"older_than_days": 30}, "memory_archive_stats": {},
 }
 
 
 def test_tables_cover_all_51_tools() -> None:
     llm_tools = {"memory_expand_query", "memory_auto_tag", "memory_detect_contradiction"}
+    # Replay needs a subscription first: tests/producers/test_subscriptions.py calls it with valid input.
+    llm_tools.add("memory_subscription_replay")
     assert {t for t, _, _ in VALID} | set(MISSING_VALID) | llm_tools == {t for t, _, _ in INVALID}
     assert len({t for t, _, _ in INVALID}) == 51
 
@@ -187,7 +196,7 @@ async def test_valid_call(node: Node, tool: str, make_args: Callable[[Ids], Args
 async def test_invalid_call(node: Node, tool: str, args: Args, fragment: str) -> None:
     async with full(node) as (client, _):
         text, is_error = await call(client, tool, args)
-    if tool in ("memory_stats", "memory_agent_list"):
+    if tool in ("memory_stats", "memory_agent_list", "memory_list_subscriptions"):
         assert not is_error  # they take no parameters: unknown ones are ignored, as in the original
         return
     assert is_error and fragment in text, text

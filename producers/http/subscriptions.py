@@ -1,0 +1,104 @@
+"""Webhook subscriptions over HTTP: ``POST``/``GET``/``DELETE /api/v1/subscriptions`` (the original's routes,
+DELETE with ``?id=``), the dead-letter list and replay (``GET /api/v1/subscriptions/dlq``,
+``GET /api/v1/subscriptions/replay``, and the original's ``POST /api/v1/memory_subscription_dlq_list`` and
+``POST /api/v1/memory_subscription_replay``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from producers.errors import ValidationError
+from producers.http.base import ApiContext, JSONBody, read_json, written
+from producers.subscriptions import SubscribeCommand
+from producers.webhooks.wire import dead_letter_body, dlq_limit, subscription_body
+
+__all__ = ["routes"]
+
+
+def _str(params: dict[str, Any], name: str, *, required: bool = False) -> str | None:
+    value = params.get(name)
+    if value is None or value == "":
+        if required:
+            raise ValidationError(f"{name} is required")
+        return None
+    if not isinstance(value, str):
+        raise ValidationError(f"{name} must be a string")
+    return value
+
+
+def routes(api: ApiContext) -> list[Route]:
+    service = api.node.subscriptions
+
+    async def subscribe(request: Request) -> Response:
+        body = await read_json(request)
+        agent = api.agent(request, body)
+        row, write = await service.subscribe(SubscribeCommand.parse(body), agent_id=agent)
+        out = {"id": row.id, "url": row.url, "events": row.events, "namespace_filter": row.namespace_filter,
+               "agent_filter": row.agent_filter, "created_by": row.created_by, "agent_id": agent}
+        if row.namespace_filter:
+            out["namespace"] = row.namespace_filter
+        return JSONBody(written(out, write), status_code=201)
+
+    async def list_(request: Request) -> Response:
+        counts = service.dispatch_counts()
+        rows = [subscription_body(r, dispatch_count=counts.get(r.id, 0))
+                for r in service.owned(agent_id=api.agent(request))]
+        return JSONBody({"count": len(rows), "subscriptions": rows})
+
+    async def unsubscribe(request: Request) -> Response:
+        sub_id = _str(dict(request.query_params), "id", required=True)
+        assert sub_id is not None
+        removed, write = await service.unsubscribe(sub_id, agent_id=api.agent(request))
+        return JSONBody(written({"id": sub_id, "removed": removed}, write))
+
+    async def dead_letters(params: dict[str, Any], agent: str) -> Response:
+        sub_id, limit = _str(params, "subscription_id"), dlq_limit(params.get("limit"))
+        rows = [dead_letter_body(d) for d in service.dead_letters(agent_id=agent, subscription_id=sub_id,
+                                                                  limit=limit)]
+        return JSONBody({"count": len(rows), "subscription_id": sub_id, "limit": limit, "entries": rows})
+
+    async def replay(params: dict[str, Any], agent: str) -> Response:
+        sub_id = _str(params, "subscription_id", required=True)
+        since = params.get("since")
+        if isinstance(since, int) and not isinstance(since, bool):
+            since = str(since)
+        since = _str({"since": since}, "since", required=True)
+        assert sub_id is not None and since is not None
+        result = await service.replay(sub_id, since, agent_id=agent)
+        return JSONBody({"subscription_id": result.subscription_id, "since": result.since,
+                         "count": len(result.events), "events": result.events, "truncated": result.truncated})
+
+    async def dlq_get(request: Request) -> Response:
+        return await dead_letters(dict(request.query_params), api.agent(request))
+
+    async def replay_get(request: Request) -> Response:
+        return await replay(dict(request.query_params), api.agent(request))
+
+    async def dlq_post(request: Request) -> Response:
+        body = await read_json(request) or {}
+        return await dead_letters(_object(body), api.agent(request, body))
+
+    async def replay_post(request: Request) -> Response:
+        body = await read_json(request) or {}
+        return await replay(_object(body), api.agent(request, body))
+
+    e, v1 = api.endpoint, "/api/v1"
+    return [
+        Route(f"{v1}/subscriptions", e(subscribe), methods=["POST"]),
+        Route(f"{v1}/subscriptions", e(list_), methods=["GET"]),
+        Route(f"{v1}/subscriptions", e(unsubscribe), methods=["DELETE"]),
+        Route(f"{v1}/subscriptions/dlq", e(dlq_get), methods=["GET"]),
+        Route(f"{v1}/subscriptions/replay", e(replay_get), methods=["GET"]),
+        Route(f"{v1}/memory_subscription_dlq_list", e(dlq_post), methods=["POST"]),
+        Route(f"{v1}/memory_subscription_replay", e(replay_post), methods=["POST"]),
+    ]
+
+
+def _object(body: Any) -> dict[str, Any]:
+    if not isinstance(body, dict):
+        raise ValidationError("the request body must be a JSON object")
+    return body
