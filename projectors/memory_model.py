@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from abc import abstractmethod
 
+from projectors.archive_queries import ArchiveQueries
 from projectors.base import ReadModel
 from projectors.queries import MemoryQueries
 
@@ -14,6 +15,7 @@ class MemoryReadModel(ReadModel):
     """A memory read model: SQLite (one node) or Postgres (shared by many nodes)."""
 
     queries: MemoryQueries
+    archive: ArchiveQueries
 
     @property
     @abstractmethod

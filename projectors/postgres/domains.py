@@ -14,13 +14,14 @@ from sqlalchemy import Connection
 
 from infra.log import LogRecord
 from projectors.postgres import apply as memories
+from projectors.postgres import archive
 
 __all__ = ["APPLIERS", "Applier"]
 
 #: ``apply(db, payload, record)``: the record gives the envelope (actor, ts, origin) and the log offset.
 Applier = Callable[[Connection, Any, LogRecord], None]
 
-_DOMAINS: tuple[ModuleType, ...] = ()
+_DOMAINS: tuple[ModuleType, ...] = (archive,)
 
 
 def _memory_applier(fn: Callable[[Connection, Any], None]) -> Applier:

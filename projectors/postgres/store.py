@@ -18,6 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from infra.log import Clock, LogRecord, redact_url
 from projectors.base import ApplyResult, Verdict
 from projectors.memory_model import MemoryReadModel
+from projectors.postgres.archive import PostgresArchiveQueries
 from projectors.postgres.domains import APPLIERS
 from projectors.postgres.errors import mapped_errors
 from projectors.postgres.queries import PostgresMemoryQueries
@@ -45,6 +46,7 @@ class PostgresReadModel(MemoryReadModel):
             conn.execute(text("INSERT INTO projections (name) VALUES (:p) ON CONFLICT DO NOTHING"),
                          {"p": PROJECTION})
         self.queries: PostgresMemoryQueries = PostgresMemoryQueries(self.engine)
+        self.archive = PostgresArchiveQueries(self.engine)
 
     @property
     def location(self) -> str:

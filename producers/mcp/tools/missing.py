@@ -16,13 +16,10 @@ _GOVERNANCE = "namespace standards and governance are not available on this node
 _PENDING = "pending actions and approvals are not available on this node yet (issue #5)"
 _QUOTAS = "per-agent quotas are not available on this node yet (issue #5)"
 _SUBSCRIPTIONS = "webhook subscriptions are not available on this node yet (issue #6)"
-_ARCHIVE = "the archive is not available on this node yet (issue #6); forgotten and expired memories stay in the log"
 
 MISSING: dict[str, str] = {
     "memory_kg_query": _LINKS, "memory_kg_timeline": _LINKS, "memory_kg_invalidate": _LINKS,
     "memory_link": _LINKS, "memory_get_links": _LINKS, "memory_verify": _LINKS, "memory_find_paths": _LINKS,
-    "memory_consolidate": "memory_consolidate needs derived_from links and the archive, which are not available "
-                          "on this node yet (issue #6)",
     "memory_replay": "sidechain transcripts (memory_replay) are not recorded by this node",
     "memory_entity_register": _ENTITIES, "memory_entity_get_by_alias": _ENTITIES,
     "memory_namespace_set_standard": _GOVERNANCE, "memory_namespace_get_standard": _GOVERNANCE,
@@ -32,8 +29,6 @@ MISSING: dict[str, str] = {
     "memory_subscribe": _SUBSCRIPTIONS, "memory_unsubscribe": _SUBSCRIPTIONS,
     "memory_list_subscriptions": _SUBSCRIPTIONS, "memory_subscription_replay": _SUBSCRIPTIONS,
     "memory_subscription_dlq_list": _SUBSCRIPTIONS,
-    "memory_archive_list": _ARCHIVE, "memory_archive_restore": _ARCHIVE, "memory_archive_purge": _ARCHIVE,
-    "memory_archive_stats": _ARCHIVE,
 }
 
 HANDLERS: dict[str, Handler] = {name: unavailable(reason) for name, reason in MISSING.items()}
