@@ -12,9 +12,12 @@ from typing import Any
 import httpx
 import pytest
 
+from infra.tasks import stop_task
 from producers.http import create_app
 from producers.node import Node
-from projectors.rebuild import rebuild_sqlite
+from producers.serve import _gc_forever
+from projectors import HnswReadModel
+from projectors.rebuild import rebuild_hnsw, rebuild_sqlite
 from projectors.sqlite import SQLiteReadModel
 
 # Every route behaves the same on a SQLite and on a Postgres read model.
@@ -119,6 +122,23 @@ async def test_gc_archives_expired_memories(node: Node, client: httpx.AsyncClien
     archived = [p for t, p in await events(node) if t == "archive.archived"]
     assert archived[0]["ids"] == [doomed] and archived[0]["expired_only"] is True
     assert not has_vector(node, doomed)
+
+
+async def test_the_sweeper_archives_expired_memories(node: Node, client: httpx.AsyncClient) -> None:
+    """``serve`` runs GC on a timer: expired memories reach the archive through events the sweeper appends."""
+    doomed = await store(client, "swept", tier="short", ttl_secs=1)
+    sweeper = asyncio.create_task(_gc_forever(node, 0.2))
+    try:
+        for _ in range(50):
+            if node.model.archive.get(doomed) is not None:
+                break
+            await asyncio.sleep(0.1)
+    finally:
+        await stop_task(sweeper)
+    archived = node.model.archive.get(doomed)
+    assert archived is not None and archived.archive_reason == "ttl_expired"
+    records = await node.log.read(after=None, limit=10_000)
+    assert [r.event.envelope.actor for r in records if r.event.envelope.type == "archive.archived"] == ["system:gc"]
 
 
 async def test_forget_archives(client: httpx.AsyncClient) -> None:
@@ -229,3 +249,14 @@ async def test_rebuild_gives_the_same_archive(node: Node, client: httpx.AsyncCli
         assert rebuilt.rejected_count() == 0
     finally:
         rebuilt.close()
+    await rebuild_hnsw(node.log, node.keyring, tmp_path / "hnsw")
+    vectors = HnswReadModel.open(tmp_path / "hnsw")
+    try:
+        assert _vector_ids(vectors) == _vector_ids(node.vectors)
+        assert (ids[1] in _vector_ids(vectors)) == node.semantic.ready  # restored, with its archived vector
+    finally:
+        vectors.close()
+
+
+def _vector_ids(model: HnswReadModel) -> set[str]:
+    return {entry.id for entry in model.index.entries.values()}
