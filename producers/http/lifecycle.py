@@ -127,9 +127,10 @@ class LifecycleRoutes:
         for name in ("target_agent_id", "title"):
             if not isinstance(body.get(name), str):
                 raise ValidationError(f"{name} is required")
-        priority = parse_int(body.get("priority"), "priority", default=5, minimum=-(2**31)) or 5
+        priority = parse_int(body.get("priority"), "priority", default=5, minimum=-(2**31))
         out = await self.messaging.notify(target=body["target_agent_id"], title=body["title"], payload=payload,
-                                          priority=priority, tier=body.get("tier") or "mid",
+                                          priority=5 if priority is None else priority,
+                                          tier=body.get("tier") or "mid",
                                           sender=self.api.agent(request, body))
         return JSONBody(out, status_code=201)
 
