@@ -194,7 +194,7 @@ class Api(ApiContext):
     async def sync_push(self, request: Request) -> Response:
         body = await read_json(request)
         return JSONBody(await push(self.service, body, agent_id=self.agent(request),
-                                   node_clock=self.service.runner.position))
+                                   node_clock=self.service.runner.position, lifecycle=self.node.lifecycle))
 
     async def import_(self, request: Request) -> Response:
         items = body_items(await read_json(request), shape='import body must be {"memories": [...]}',

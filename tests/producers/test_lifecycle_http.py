@@ -260,3 +260,23 @@ async def test_rebuild_gives_the_same_archive(node: Node, client: httpx.AsyncCli
 
 def _vector_ids(model: HnswReadModel) -> set[str]:
     return {entry.id for entry in model.index.entries.values()}
+
+
+async def test_sync_push_archives_and_restores(client: httpx.AsyncClient) -> None:
+    """A peer's push (the original's ``archives``/``restores`` id arrays) moves memories the same way."""
+    memory_id = await store(client, "federated")
+
+    async def push(**arrays: Any) -> dict[str, Any]:
+        r = await client.post("/api/v1/sync/push", json={"sender_agent_id": "peer", **arrays})
+        assert r.status_code == 200, r.text
+        body: dict[str, Any] = r.json()
+        return body
+
+    dry = await push(archives=[memory_id], dry_run=True)
+    assert dry["archived"] == 1 and (await client.get(f"/api/v1/memories/{memory_id}")).status_code == 200
+    body = await push(archives=[memory_id, "unknown"])
+    assert (body["archived"], body["noop"], body["skipped"]) == (1, 1, 0)
+    assert (await client.get("/api/v1/archive")).json()["archived"][0]["id"] == memory_id
+    body = await push(restores=[memory_id, "unknown"])
+    assert (body["restored"], body["noop"]) == (1, 1)
+    assert (await client.get(f"/api/v1/memories/{memory_id}")).status_code == 200
