@@ -19,6 +19,7 @@ from producers.serve import _gc_forever
 from projectors import HnswReadModel
 from projectors.rebuild import rebuild_hnsw, rebuild_sqlite
 from projectors.sqlite import SQLiteReadModel
+from schemas.events import MemoriesArchived
 
 # Every route behaves the same on a SQLite and on a Postgres read model.
 BOTH_READ_MODELS = True
@@ -139,6 +140,27 @@ async def test_the_sweeper_archives_expired_memories(node: Node, client: httpx.A
     assert archived is not None and archived.archive_reason == "ttl_expired"
     records = await node.log.read(after=None, limit=10_000)
     assert [r.event.envelope.actor for r in records if r.event.envelope.type == "archive.archived"] == ["system:gc"]
+
+
+async def test_the_sweeper_purges_old_archives(node: Node, client: httpx.AsyncClient) -> None:
+    """With ``archive_max_days``, each sweep also purges what was archived longer ago than that."""
+    recent, old = await store(client, "recent"), await store(client, "old")
+    await client.post("/api/v1/archive", json={"ids": [recent]})
+    # An archive event decided long ago (events carry their time): what a node down for a while would replay.
+    await node.writer.append([(MemoriesArchived([old], "archive", "2020-01-01T00:00:00+00:00"), "global")],
+                             actor="test")
+    sweeper = asyncio.create_task(_gc_forever(node, 0.05, archive_max_days=1))
+    try:
+        for _ in range(50):
+            if node.model.archive.get(old) is None:
+                break
+            await asyncio.sleep(0.1)
+    finally:
+        await stop_task(sweeper)
+    assert node.model.archive.get(old) is None and node.model.archive.get(recent) is not None
+    purges = [r.event.envelope for r in await node.log.read(after=None, limit=10_000)
+              if r.event.envelope.type == "archive.purged"]
+    assert [(e.payload["ids"], e.payload["older_than_days"], e.actor) for e in purges] == [([old], 1, "system:gc")]
 
 
 async def test_forget_archives(client: httpx.AsyncClient) -> None:
