@@ -18,6 +18,8 @@ from infra.embed import Embedder, MiniLMEmbedder, ModelUnavailableError, default
 from infra.log import EventLog, LogConfig, open_log, redact_url
 from infra.tls import TlsFiles
 from producers.errors import CommandError
+from producers.lifecycle import LifecycleService
+from producers.messaging import MessagingService
 from producers.metrics import Metrics
 from producers.quorum import QuorumConfig, QuorumTracker
 from producers.semantic import Semantic
@@ -143,6 +145,8 @@ class Node:
                                         metrics=self.metrics, verified=self.verified)
         self.subscriptions = SubscriptionService(self.writer, model.subscriptions, keyring,
                                                  deliveries=self.webhooks.store, config=config.webhooks)
+        self.lifecycle = LifecycleService(self.writer, model, semantic=self.semantic)
+        self.messaging = MessagingService(self.service)
 
     def _count(self, result: ApplyResult) -> None:
         self.metrics.inc("ai_memory_events_applied_total", result.applied)

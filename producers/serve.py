@@ -21,26 +21,33 @@ __all__ = ["serve"]
 log = logging.getLogger("ai_memory.serve")
 
 
-async def _gc_forever(node: Node, interval: float) -> None:
+async def _gc_forever(node: Node, interval: float, *, archive_max_days: int | None = None) -> None:
+    """Every ``interval`` seconds: GC (expired memories go to the archive), then, with ``archive_max_days``,
+    purge what was archived longer ago than that (the original's ``auto_purge_archive``)."""
     while True:
         await asyncio.sleep(interval)
         try:
             removed, _ = await node.service.gc()
             if removed:
                 log.info("gc removed %d expired memories", removed)
+            if archive_max_days is not None and archive_max_days > 0:
+                purged, _ = await node.lifecycle.purge(older_than_days=archive_max_days, agent_id="system:gc")
+                if purged:
+                    log.info("gc purged %d archived memories older than %d days", purged, archive_max_days)
         except Exception:
             log.exception("gc failed; retrying at the next interval")
 
 
 async def serve(config: NodeConfig, *, host: str, port: int, api_key: str | None = None,
-                gc_interval: float = 1800.0, profile: Profile | None = None) -> None:
+                gc_interval: float = 1800.0, profile: Profile | None = None,
+                archive_max_days: int | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     api_key = api_key or os.environ.get("AI_MEMORY_API_KEY") or None
     node = await Node.open(config)
     try:
         await node.start()
         await node.webhooks.start()
-        gc_task = asyncio.create_task(_gc_forever(node, gc_interval), name="gc")
+        gc_task = asyncio.create_task(_gc_forever(node, gc_interval, archive_max_days=archive_max_days), name="gc")
         mcp = McpHttpEndpoint(node, profile or Profile(), host=host, llm=open_llm())
         app = create_app(node, api_key=api_key, mcp=mcp)
         server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="off",

@@ -28,6 +28,7 @@ from projectors import MemoryFilter, MemoryQueries, ProjectionRunner, ScoredMemo
 from schemas import Memory, format_ts, now_ts, parse_ts
 from schemas.events import (
     EventPayload,
+    MemoriesArchived,
     MemoryChanges,
     MemoryDeleted,
     MemoryExpired,
@@ -56,6 +57,9 @@ class ServiceConfig:
     write_timeout: float = 10.0
     # Optimistic appends lost to other writers before a store gives up (with backoff: about 1.3 s in all).
     append_retries: int = 10
+    # GC moves expired memories to the archive (reason "ttl_expired") rather than deleting them: the
+    # original's archive_on_gc, on by default.
+    archive_on_gc: bool = True
 
 
 @dataclass(frozen=True)
@@ -321,7 +325,10 @@ class MemoryService:
             ids = self.queries.forget_ids(namespace=namespace, pattern=pattern, tier=tier)
             if not ids:
                 return 0, WriteResult([])
-            event = MemoryForgotten(ids, namespace=namespace, pattern=pattern, tier=tier)  # type: ignore[arg-type]
+            # As the original, forgotten memories are archived (reason "forget") when archive_on_gc is on.
+            event: EventPayload = (
+                MemoriesArchived(ids, "forget", now_ts()) if self.config.archive_on_gc
+                else MemoryForgotten(ids, namespace=namespace, pattern=pattern, tier=tier))  # type: ignore[arg-type]
             write = await self._append([(event, namespace or "global")], actor=agent_id)
         return len(ids), await self._quorum(write)
 
@@ -332,7 +339,9 @@ class MemoryService:
             ids = self.queries.expired_ids(now)
             if not ids:
                 return 0, WriteResult([])
-            write = await self._append([(MemoryExpired(ids, now), "global")], actor=agent_id)
+            event: EventPayload = (MemoriesArchived(ids, "ttl_expired", now, expired_only=True)
+                                   if self.config.archive_on_gc else MemoryExpired(ids, now))
+            write = await self._append([(event, "global")], actor=agent_id)
         return len(ids), write
 
     async def import_memories(self, memories: Sequence[Memory], *, agent_id: str) -> WriteResult:

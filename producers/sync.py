@@ -10,22 +10,24 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from infra.log import Clock, LogRecord
-from producers.errors import ValidationError
+from producers.errors import ConflictError, NotFoundError, ValidationError
 from producers.service import MemoryService
 from producers.validation import MAX_BULK, check_id
 from producers.wire import memory_from_import
 from schemas import Memory, parse_ts
+
+if TYPE_CHECKING:
+    from producers.lifecycle import LifecycleService
 
 __all__ = ["PushResult", "format_clock", "insert_if_newer", "parse_clock", "push", "since_clock", "since_time"]
 
 #: The original's ``sync/since`` limit: 500 by default, at most 10k.
 SINCE_DEFAULT, SINCE_MAX = 500, 10_000
 #: Arrays of the original's push payload we accept but cannot apply yet (counted as skipped).
-_UNSUPPORTED = ("archives", "restores", "links", "pendings", "pending_decisions", "namespace_meta",
-                "namespace_meta_clears")
+_UNSUPPORTED = ("links", "pendings", "pending_decisions", "namespace_meta", "namespace_meta_clears")
 
 
 def parse_clock(text: str) -> Clock:
@@ -175,14 +177,19 @@ def _decide(service: MemoryService, items: list[Any], result: PushResult) -> lis
     return newer
 
 
-async def push(service: MemoryService, body: Any, *, agent_id: str, node_clock: Clock) -> dict[str, Any]:
-    """Apply the original's sync_push payload as events; answer with the original's counters."""
+async def push(service: MemoryService, body: Any, *, agent_id: str, node_clock: Clock,
+               lifecycle: LifecycleService | None = None) -> dict[str, Any]:
+    """Apply the original's sync_push payload as events; answer with the original's counters. ``archives`` and
+    ``restores`` (ids) go through ``lifecycle`` (without it they are counted as skipped)."""
     if not isinstance(body, dict):
         raise ValidationError("sync push body must be a JSON object")
     if not isinstance(body.get("sender_agent_id"), str):
         raise ValidationError("missing field `sender_agent_id`")
     memories, deletions = _array(body, "memories"), _array(body, "deletions")
+    archives, restores = _array(body, "archives"), _array(body, "restores")
     unsupported = sum(len(_array(body, name)) for name in _UNSUPPORTED)
+    if lifecycle is None:
+        unsupported += len(archives) + len(restores)
     dry_run = bool(body.get("dry_run"))
     await service.sync()
     result = PushResult(skipped=unsupported)
@@ -195,9 +202,36 @@ async def push(service: MemoryService, body: Any, *, agent_id: str, node_clock: 
             await service.import_memories(newer, agent_id=agent_id)
         for memory_id in present:
             await service.delete(memory_id, agent_id=agent_id)
+    archived = restored = 0
+    if lifecycle is not None:
+        archived, restored = await _archive_moves(lifecycle, archives, restores, result, agent_id=agent_id,
+                                                  dry_run=dry_run)
     result.applied, result.deleted = len(newer), len(present)
-    return {"applied": result.applied, "deleted": result.deleted, "archived": 0, "restored": 0,
+    return {"applied": result.applied, "deleted": result.deleted, "archived": archived, "restored": restored,
             "links_applied": 0, "pendings_applied": 0, "pending_decisions_applied": 0,
             "namespace_meta_applied": 0, "namespace_meta_cleared": 0, "noop": result.noop,
             "skipped": result.skipped, "dry_run": dry_run, "receiver_agent_id": service.node_id,
             "receiver_clock": {"entries": {}}, "clock": node_clock, "errors": result.errors}
+
+
+async def _archive_moves(lifecycle: LifecycleService, archives: list[Any], restores: list[Any], result: PushResult,
+                         *, agent_id: str, dry_run: bool) -> tuple[int, int]:
+    """A peer's archives (ids to move to the archive) and restores (ids to bring back); as the original, an id
+    this node does not have in the right place is a no-op, not an error."""
+    archive_ids = [check_id(i) for i in archives if isinstance(i, str)]
+    restore_ids = [check_id(i) for i in restores if isinstance(i, str)]
+    if dry_run:
+        live = {m.id for m in lifecycle.model.queries.get_many(archive_ids)}
+        return len(live), len(lifecycle.model.archive.present(restore_ids))
+    moved, missing, _ = await lifecycle.archive(archive_ids, reason=None, agent_id=agent_id)
+    result.noop += len(missing)
+    restored = 0
+    for memory_id in restore_ids:
+        try:
+            await lifecycle.restore(memory_id, agent_id=agent_id)
+            restored += 1
+        except NotFoundError:
+            result.noop += 1
+        except ConflictError as exc:
+            result.errors.append(f"{memory_id}: {exc}")
+    return len(moved), restored

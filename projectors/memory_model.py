@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from abc import abstractmethod
 
+from projectors.archive_queries import ArchiveQueries
 from projectors.base import ReadModel
 from projectors.queries import MemoryQueries
 from projectors.subscription_queries import SubscriptionQueries
@@ -16,6 +17,7 @@ class MemoryReadModel(ReadModel):
 
     queries: MemoryQueries
     subscriptions: SubscriptionQueries
+    archive: ArchiveQueries
 
     @property
     @abstractmethod

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -233,8 +234,20 @@ async def _serve(args: argparse.Namespace, config: NodeConfig) -> int:
     from producers.serve import serve
 
     await serve(config, host=args.host, port=args.port, api_key=args.api_key, gc_interval=args.gc_interval_secs,
-                profile=resolve_profile(args.profile))
+                profile=resolve_profile(args.profile), archive_max_days=_archive_max_days(args))
     return 0
+
+
+def _archive_max_days(args: argparse.Namespace) -> int | None:
+    if args.archive_max_days is not None:
+        return int(args.archive_max_days)
+    value = os.environ.get("AI_MEMORY_ARCHIVE_MAX_DAYS", "").strip()
+    if not value:
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        raise ValidationError(f"AI_MEMORY_ARCHIVE_MAX_DAYS must be an integer (got {value!r})") from None
 
 
 def _serve_args(p: argparse.ArgumentParser) -> None:
@@ -242,7 +255,11 @@ def _serve_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--port", type=int, default=9077)
     p.add_argument("--api-key", default=None, help="require this key in X-API-Key or ?api_key= (env AI_MEMORY_API_KEY)")
     p.add_argument("--gc-interval-secs", type=float, default=1800.0)
+    p.add_argument("--archive-max-days", type=int,
+                   help="with each GC, purge memories archived more than N days ago (env AI_MEMORY_ARCHIVE_MAX_DAYS; "
+                        "default: keep them)")
     profile_arg(p)
+
 
 
 def _id_arg(p: argparse.ArgumentParser) -> None:

@@ -18,7 +18,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from producers.commands import parse_create, parse_list_query, parse_recall, parse_update
 from producers.errors import AuthError, ValidationError, reply_for
-from producers.http import status, subscriptions
+from producers.http import lifecycle, status, subscriptions
 from producers.http.base import MAX_BODY_BYTES, ApiContext, JSONBody, body_items, read_json, written
 from producers.mcp.capabilities import document, parse_accept
 from producers.metrics import render
@@ -37,7 +37,7 @@ log = logging.getLogger("ai_memory.http")
 
 VERSION = "0.1.0"
 #: Route modules of the other domains, each exporting ``routes(api: ApiContext) -> list[Route]``.
-_DOMAIN_ROUTES: tuple[ModuleType, ...] = (status, subscriptions)
+_DOMAIN_ROUTES: tuple[ModuleType, ...] = (status, subscriptions, lifecycle)
 
 
 class Api(ApiContext):
@@ -195,7 +195,7 @@ class Api(ApiContext):
     async def sync_push(self, request: Request) -> Response:
         body = await read_json(request)
         return JSONBody(await push(self.service, body, agent_id=self.agent(request),
-                                   node_clock=self.service.runner.position))
+                                   node_clock=self.service.runner.position, lifecycle=self.node.lifecycle))
 
     async def import_(self, request: Request) -> Response:
         items = body_items(await read_json(request), shape='import body must be {"memories": [...]}',

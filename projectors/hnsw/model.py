@@ -33,11 +33,13 @@ from projectors.base import ApplyResult, ReadModel, Verdict
 from projectors.hnsw.index import Entry, HnswIndex
 from schemas import VECTOR_DIM, PayloadError, SchemaError, decode_payload, decode_vector
 from schemas.events import (
+    MemoriesArchived,
     MemoryDeleted,
     MemoryEmbedded,
     MemoryExpired,
     MemoryForgotten,
     MemoryImported,
+    MemoryRestored,
     MemoryStored,
     MemoryUpdated,
 )
@@ -47,7 +49,8 @@ __all__ = ["HnswReadModel", "HnswStatus"]
 log = logging.getLogger("ai_memory.hnsw")
 
 _FORMAT = 1
-_NEW_MEMORY = (MemoryStored.TYPE, MemoryImported.TYPE)
+# A restored memory comes back like a new one: its vector follows in a memory.embedded event.
+_NEW_MEMORY = (MemoryStored.TYPE, MemoryImported.TYPE, MemoryRestored.TYPE)
 _DEDUP_WINDOW = 200_000
 
 
@@ -242,7 +245,7 @@ class HnswReadModel(ReadModel):
             self._updated(payload, adds)
         elif isinstance(payload, MemoryDeleted):
             self._drop(payload.id, adds)
-        elif isinstance(payload, MemoryForgotten | MemoryExpired):
+        elif isinstance(payload, MemoryForgotten | MemoryExpired | MemoriesArchived):
             for memory_id in payload.ids:
                 self._drop(memory_id, adds)
         return "applied"

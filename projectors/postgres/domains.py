@@ -14,14 +14,14 @@ from sqlalchemy import Connection
 
 from infra.log import LogRecord
 from projectors.postgres import apply as memories
-from projectors.postgres import subscriptions
+from projectors.postgres import archive, subscriptions
 
 __all__ = ["APPLIERS", "Applier"]
 
 #: ``apply(db, payload, record)``: the record gives the envelope (actor, ts, origin) and the log offset.
 Applier = Callable[[Connection, Any, LogRecord], None]
 
-_DOMAINS: tuple[ModuleType, ...] = (subscriptions,)
+_DOMAINS: tuple[ModuleType, ...] = (subscriptions, archive)
 
 
 def _memory_applier(fn: Callable[[Connection, Any], None]) -> Applier:

@@ -40,7 +40,8 @@ __all__ = ["KEYWORD_SCALE", "PostgresMemoryQueries", "tsquery"]
 # ts_rank of one matching word in a short memory is about 0.06-0.1 (bm25 there is a few units): scaled so the
 # keyword term weighs about as much against priority and recency as it does on SQLite.
 KEYWORD_SCALE = 30.0
-_TABLES = ("memories", "memory_vectors", "tracking", "applied_events", "rejected_events", "model_meta")
+_TABLES = ("memories", "memory_vectors", "archived_memories", "tracking", "applied_events", "rejected_events",
+           "model_meta")
 _COLUMNS = ("id, tier, namespace, title, content, tags, priority, confidence, source, access_count, created_at, "
             "updated_at, last_accessed_at, expires_at, metadata")
 _M_COLUMNS = ", ".join(f"m.{c.strip()}" for c in _COLUMNS.split(","))

@@ -18,6 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from infra.log import Clock, LogRecord, redact_url
 from projectors.base import ApplyResult, Verdict
 from projectors.memory_model import MemoryReadModel
+from projectors.postgres.archive import PostgresArchiveQueries
 from projectors.postgres.domains import APPLIERS
 from projectors.postgres.errors import mapped_errors
 from projectors.postgres.queries import PostgresMemoryQueries
@@ -47,6 +48,7 @@ class PostgresReadModel(MemoryReadModel):
                          {"p": PROJECTION})
         self.queries: PostgresMemoryQueries = PostgresMemoryQueries(self.engine)
         self.subscriptions = PostgresSubscriptionQueries(self.engine)
+        self.archive = PostgresArchiveQueries(self.engine)
 
     @property
     def location(self) -> str:

@@ -16,6 +16,7 @@ from projectors.base import ApplyResult, Verdict
 from projectors.errors import ReadModelError
 from projectors.memory_model import MemoryReadModel
 from projectors.sqlite.apply import WRONG_DIMENSION, Inapplicable
+from projectors.sqlite.archive import SQLiteArchiveQueries
 from projectors.sqlite.domains import APPLIERS
 from projectors.sqlite.queries import SQLiteMemoryQueries
 from projectors.sqlite.schema import connect, drop_index_triggers, restore_index_triggers
@@ -47,6 +48,7 @@ class SQLiteReadModel(MemoryReadModel):
         self._bulk = bulk
         self.queries = SQLiteMemoryQueries(self._db)
         self.subscriptions = SQLiteSubscriptionQueries(self._db)
+        self.archive = SQLiteArchiveQueries(self._db)
 
     @property
     def location(self) -> str:

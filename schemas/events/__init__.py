@@ -6,6 +6,7 @@ from typing import Any, ClassVar, Protocol
 
 from schemas.codec import from_payload, to_payload
 from schemas.errors import UnknownEventTypeError
+from schemas.events.archive import ArchivePurged, MemoriesArchived, MemoryRestored
 from schemas.events.graph import AttestLevel, Link, LinkCreated, LinkDeleted, LinkInvalidated
 from schemas.events.memory import (
     MemoryChanges,
@@ -30,12 +31,14 @@ from schemas.events.subscription import (
 __all__ = [
     "EVENT_TYPES",
     "SCHEMA_VERSION",
+    "ArchivePurged",
     "AttestLevel",
     "EventPayload",
     "Link",
     "LinkCreated",
     "LinkDeleted",
     "LinkInvalidated",
+    "MemoriesArchived",
     "MemoryChanges",
     "MemoryDeleted",
     "MemoryEmbedded",
@@ -43,6 +46,7 @@ __all__ = [
     "MemoryForgotten",
     "MemoryImported",
     "MemoryPromoted",
+    "MemoryRestored",
     "MemoryStored",
     "MemoryTouched",
     "MemoryUpdated",
@@ -71,6 +75,7 @@ _DOMAINS: tuple[tuple[type[Any], ...], ...] = (
      MemoryForgotten, MemoryEmbedded),
     (LinkCreated, LinkInvalidated, LinkDeleted),
     (SubscriptionCreated, SubscriptionDeleted, SubscriptionDeadLettered),
+    (MemoriesArchived, MemoryRestored, ArchivePurged),
 )
 
 EVENT_TYPES: dict[str, type[Any]] = {cls.TYPE: cls for domain in _DOMAINS for cls in domain}

@@ -5,7 +5,18 @@
 
 from __future__ import annotations
 
-from producers.mcp.tools import core, duplicate, graph, lifecycle, llm_tools, messaging, meta, missing, subscriptions
+from producers.mcp.tools import (
+    archive,
+    core,
+    duplicate,
+    graph,
+    lifecycle,
+    llm_tools,
+    messaging,
+    meta,
+    missing,
+    subscriptions,
+)
 from producers.mcp.tools.base import Handler, ToolContext
 from producers.mcp.tools.missing import MISSING
 
@@ -13,5 +24,5 @@ __all__ = ["HANDLERS", "MISSING", "Handler", "ToolContext"]
 
 HANDLERS: dict[str, Handler] = {
     **core.HANDLERS, **lifecycle.HANDLERS, **meta.HANDLERS, **messaging.HANDLERS, **llm_tools.HANDLERS,
-    **graph.HANDLERS, **duplicate.HANDLERS, **subscriptions.HANDLERS, **missing.HANDLERS,
+    **graph.HANDLERS, **duplicate.HANDLERS, **subscriptions.HANDLERS, **archive.HANDLERS, **missing.HANDLERS,
 }

@@ -1,11 +1,11 @@
-"""The lifecycle family: update, delete, forget, gc, promote."""
+"""The lifecycle family (update, delete, forget, gc, promote) and memory_consolidate (of the power family)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from producers.commands import parse_update
-from producers.errors import FeatureUnavailableError
+from producers.errors import NotFoundError, ValidationError
 from producers.mcp.tools.base import Handler, ToolContext, opt_bool, opt_str, req_str
 from producers.validation import check_namespace, check_tier
 from schemas import now_ts
@@ -42,8 +42,7 @@ async def forget(ctx: ToolContext, args: dict[str, Any]) -> Any:
         return {"would_delete": len(ids), "dry_run": True}
     deleted, _ = await ctx.service.forget(namespace=namespace, pattern=pattern, tier=tier,
                                           agent_id=ctx.agent_id(args))
-    # Nothing is archived: the archive arrives with its own issue; forgotten memories stay in the log.
-    return {"deleted": deleted, "archived": False}
+    return {"deleted": deleted, "archived": ctx.service.config.archive_on_gc}
 
 
 async def gc(ctx: ToolContext, args: dict[str, Any]) -> Any:
@@ -56,15 +55,48 @@ async def gc(ctx: ToolContext, args: dict[str, Any]) -> Any:
 
 async def promote(ctx: ToolContext, args: dict[str, Any]) -> Any:
     memory_id = req_str(args, "id")
-    if opt_str(args, "to_namespace") is not None:
-        msg = ("memory_promote with to_namespace (vertical promotion) clones the memory and adds a derived_from "
-               "link; memory links are not available on this node yet (knowledge graph, issue #6)")
-        raise FeatureUnavailableError(msg)
+    to_namespace = opt_str(args, "to_namespace")
+    if to_namespace is not None:
+        done = await ctx.node.lifecycle.promote_to_namespace(memory_id, to_namespace, agent_id=ctx.agent_id(args))
+        return {"promoted": True, "mode": "vertical", "source_id": done.source_id, "clone_id": done.clone_id,
+                "to_namespace": done.to_namespace}
     memory, _ = await ctx.service.promote(memory_id, agent_id=ctx.agent_id(args))
     return {"promoted": True, "mode": "tier", "id": memory.id, "tier": "long"}
 
 
+async def consolidate(ctx: ToolContext, args: dict[str, Any]) -> Any:
+    """The original's tool: the tier is always long; without a summary, an LLM (when configured) writes one."""
+    ids = args.get("ids")
+    if not isinstance(ids, list):
+        raise ValidationError("ids is required (array of memory IDs)")
+    title = req_str(args, "title")
+    summary = opt_str(args, "summary")
+    auto = summary is None
+    if summary is None:
+        summary = await _summarize(ctx, ids)
+    done = await ctx.node.lifecycle.consolidate(ids, title=title, summary=summary,
+                                                namespace=opt_str(args, "namespace") or "global", tier="long",
+                                                agent_id=ctx.agent_id(args))
+    out: dict[str, Any] = {"id": done.memory.id, "consolidated": len(done.sources)}
+    if auto:
+        out |= {"auto_summary": True, "summary_preview": summary[:200]}
+    return out
+
+
+async def _summarize(ctx: ToolContext, ids: list[Any]) -> str:
+    if ctx.llm is None:
+        raise ValidationError("summary is required (or use smart/autonomous tier for auto-summarization)")
+    await ctx.service.sync()
+    pairs = []
+    for memory_id in ids:
+        memory = ctx.service.queries.get_many([memory_id]) if isinstance(memory_id, str) else []
+        if not memory:
+            raise NotFoundError(f"memory not found: {memory_id}")
+        pairs.append((memory[0].title, memory[0].content))
+    return await ctx.llm.summarize(pairs)
+
+
 HANDLERS: dict[str, Handler] = {
     "memory_update": update, "memory_delete": delete, "memory_forget": forget, "memory_gc": gc,
-    "memory_promote": promote,
+    "memory_promote": promote, "memory_consolidate": consolidate,
 }

@@ -8,11 +8,11 @@ import json
 import re
 from typing import Any
 
-from producers.commands import parse_create, parse_list_query
+from producers.commands import parse_create
 from producers.errors import ValidationError
 from producers.mcp import capabilities
 from producers.mcp.tools.base import Handler, ToolContext, all_in, opt_bool, opt_int, opt_str, req_str
-from producers.validation import check_agent_id, check_tags
+from producers.validation import check_agent_id, check_namespace, check_tags
 from producers.wire import stats_body
 from schemas import now_ts
 
@@ -83,13 +83,11 @@ async def agent_list(ctx: ToolContext, args: dict[str, Any]) -> Any:
 
 
 async def session_start(ctx: ToolContext, args: dict[str, Any]) -> Any:
-    q = parse_list_query({"namespace": opt_str(args, "namespace"), "limit": opt_int(args, "limit", 10)},
-                         default_limit=10, max_limit=50)
-    found = await ctx.service.list_memories(q)
-    out: dict[str, Any] = {"memories": [{**m.to_api(), "score": 0.0} for m in found], "count": len(found),
-                           "mode": "session_start"}
-    if ctx.llm is not None and found:
-        out["summary"] = await ctx.llm.summarize([(m.title, m.content) for m in found])
+    namespace = opt_str(args, "namespace")
+    out = await ctx.node.lifecycle.session_start(namespace=check_namespace(namespace) if namespace else None,
+                                                 limit=opt_int(args, "limit", 10))
+    if ctx.llm is not None and out["memories"]:
+        out["summary"] = await ctx.llm.summarize([(m["title"], m["content"]) for m in out["memories"]])
     return out
 
 

@@ -1,0 +1,91 @@
+"""What the archive read model answers (archived memories, their vectors, counts), whatever the database.
+
+Both backends fill :class:`ArchivedMemory` the same way and order the same way (newest archive first, then by
+id), so an answer does not depend on the backend.
+"""
+
+from __future__ import annotations
+
+import json
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Any
+
+from schemas import Memory
+
+__all__ = ["ArchiveQueries", "ArchiveStats", "ArchivedMemory", "ArchivedVector"]
+
+
+@dataclass(frozen=True, slots=True)
+class ArchivedVector:
+    """The vector the memory had when it was archived (so a restore needs no model)."""
+
+    model: str
+    dim: int
+    vector: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class ArchivedMemory:
+    """An archived memory: the memory as it was, when and why it was archived, and what a restore puts back."""
+
+    memory: Memory
+    archived_at: str
+    archive_reason: str
+    original_tier: str
+    original_expires_at: str | None
+
+    def to_api(self) -> dict[str, Any]:
+        """The original's archive row (``list_archived``): the memory's columns plus ``archived_at`` and
+        ``archive_reason``; ``last_accessed_at`` and ``expires_at`` are null when unset (not left out, as the
+        original builds this row by hand), and ``tags`` is the JSON text of the list, as the original sends it."""
+        m = self.memory
+        return {"id": m.id, "tier": m.tier, "namespace": m.namespace, "title": m.title, "content": m.content,
+                "tags": _tags_text(m.tags), "priority": m.priority, "confidence": m.confidence, "source": m.source,
+                "access_count": m.access_count, "created_at": m.created_at, "updated_at": m.updated_at,
+                "last_accessed_at": m.last_accessed_at, "expires_at": m.expires_at,
+                "archived_at": self.archived_at, "archive_reason": self.archive_reason, "metadata": m.metadata}
+
+
+def _tags_text(tags: list[str]) -> str:
+    """serde_json's compact form of a string list (the original stores tags as this text)."""
+    return json.dumps(tags, ensure_ascii=False, separators=(",", ":"))
+
+
+@dataclass(frozen=True, slots=True)
+class ArchiveStats:
+    total: int
+    #: ``{"namespace", "count"}``, most archived first (ties by namespace).
+    by_namespace: list[dict[str, Any]]
+
+    def to_api(self) -> dict[str, Any]:
+        """The original's ``archive_stats`` body."""
+        return {"archived_total": self.total, "by_namespace": self.by_namespace}
+
+
+class ArchiveQueries(ABC):
+    """Reads of the archive. Timestamps are RFC 3339 strings."""
+
+    @abstractmethod
+    def list_archived(self, *, namespace: str | None = None, limit: int = 50, offset: int = 0
+                      ) -> list[ArchivedMemory]:
+        """Archived memories, newest archive first (then by id), optionally of one namespace."""
+
+    @abstractmethod
+    def get(self, memory_id: str) -> ArchivedMemory | None:
+        """The archived memory with this exact id, or None."""
+
+    @abstractmethod
+    def vector(self, memory_id: str) -> ArchivedVector | None:
+        """The archived memory's vector, or None (not archived, or it had none)."""
+
+    @abstractmethod
+    def stats(self) -> ArchiveStats: ...
+
+    @abstractmethod
+    def archived_before(self, before: str | None) -> list[str]:
+        """Ids archived strictly before ``before`` (every archived id when None), by id."""
+
+    @abstractmethod
+    def present(self, ids: list[str]) -> list[str]:
+        """Those of ``ids`` that are in the archive, in the given order."""
