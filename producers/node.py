@@ -18,6 +18,7 @@ from infra.embed import Embedder, MiniLMEmbedder, ModelUnavailableError, default
 from infra.log import EventLog, LogConfig, open_log, redact_url
 from infra.tls import TlsFiles
 from producers.errors import CommandError
+from producers.governance import GovernanceConfig, GovernanceService
 from producers.metrics import Metrics
 from producers.quorum import QuorumConfig, QuorumTracker
 from producers.semantic import Semantic
@@ -63,6 +64,8 @@ class NodeConfig:
     quorum: QuorumConfig = field(default_factory=QuorumConfig)
     # Client certificate, key and CA for a NATS cluster that requires mutual TLS.
     log_tls: TlsFiles | None = None
+    # Governance mode (enforce by default; env AI_MEMORY_GOVERNANCE_MODE), pending timeouts, quotas, HMAC secret.
+    governance: GovernanceConfig = field(default_factory=GovernanceConfig)
 
     @classmethod
     def from_env(cls, *, data_dir: str | None = None, log_url: str | None = None,
@@ -131,8 +134,10 @@ class Node:
         self.writer = EventWriter(log, key, node_id=key.key_id, runners=[self.runner, self.vector_runner],
                                   write_timeout=config.service.write_timeout, verified=self.verified,
                                   quorum=self.quorum if config.quorum.needed > 1 else None)
+        self.governance = GovernanceService(self.writer, model.governance, model.queries, config.governance,
+                                            semantic=self.semantic)
         self.service = MemoryService(self.writer, self.runner, model.queries, config=config.service,
-                                     semantic=self.semantic)
+                                     semantic=self.semantic, gate=self.governance.gate)
 
     def _count(self, result: ApplyResult) -> None:
         self.metrics.inc("ai_memory_events_applied_total", result.applied)

@@ -7,6 +7,14 @@ from projectors.confirm import Confirmer, applied_clock
 from projectors.errors import ProjectionStoppedError, ProjectorError, ReadModelError, WaitTimeoutError
 from projectors.factory import is_postgres_url, open_read_model, sqlite_path
 from projectors.fts import fts_query, query_tokens
+from projectors.governance_queries import (
+    AgentRecord,
+    GovernanceQueries,
+    NamespaceMeta,
+    PendingRecord,
+    QuotaUsage,
+    memory_bytes,
+)
 from projectors.hnsw import HnswIndex, HnswReadModel, HnswStatus, VectorFilter, VectorHit
 from projectors.memory_model import MemoryReadModel
 from projectors.queries import (
@@ -23,9 +31,11 @@ from projectors.tokens import count_tokens
 from projectors.verified import SharedVerifyRunner, VerifiedEvents
 
 __all__ = [
+    "AgentRecord",
     "AmbiguousIdError",
     "ApplyResult",
     "Confirmer",
+    "GovernanceQueries",
     "HnswIndex",
     "HnswReadModel",
     "HnswStatus",
@@ -33,9 +43,12 @@ __all__ = [
     "MemoryQueries",
     "MemoryReadModel",
     "NamespaceCount",
+    "NamespaceMeta",
+    "PendingRecord",
     "ProjectionRunner",
     "ProjectionStoppedError",
     "ProjectorError",
+    "QuotaUsage",
     "ReadModel",
     "ReadModelError",
     "SQLiteMemoryQueries",
@@ -52,6 +65,7 @@ __all__ = [
     "count_tokens",
     "fts_query",
     "is_postgres_url",
+    "memory_bytes",
     "open_read_model",
     "query_tokens",
     "sqlite_path",

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,7 @@ from producers.cli.mcp_verb import profile_arg, resolve_profile
 from producers.cli.spec import VerbSpec, emit, open_node, print_memories
 from producers.commands import parse_create, parse_list_query, parse_recall, parse_update
 from producers.errors import ValidationError
+from producers.governance import MODES
 from producers.identity import resolve_cli_agent
 from producers.node import NodeConfig
 from producers.service import round_score
@@ -232,6 +234,12 @@ async def _import(args: argparse.Namespace, config: NodeConfig) -> int:
 async def _serve(args: argparse.Namespace, config: NodeConfig) -> int:
     from producers.serve import serve
 
+    governance = config.governance
+    if args.governance_mode:
+        governance = replace(governance, mode=args.governance_mode)
+    if args.approval_hmac_secret:
+        governance = replace(governance, hmac_secret=args.approval_hmac_secret)
+    config = replace(config, governance=governance)
     await serve(config, host=args.host, port=args.port, api_key=args.api_key, gc_interval=args.gc_interval_secs,
                 profile=resolve_profile(args.profile))
     return 0
@@ -242,6 +250,11 @@ def _serve_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--port", type=int, default=9077)
     p.add_argument("--api-key", default=None, help="require this key in X-API-Key or ?api_key= (env AI_MEMORY_API_KEY)")
     p.add_argument("--gc-interval-secs", type=float, default=1800.0)
+    p.add_argument("--governance-mode", choices=MODES, default=None,
+                   help="enforce (the default), advisory (log would-be denials, allow) or off "
+                        "(env AI_MEMORY_GOVERNANCE_MODE)")
+    p.add_argument("--approval-hmac-secret", default=None,
+                   help="the secret of POST /api/v1/approvals/{id} (env AI_MEMORY_APPROVAL_HMAC_SECRET)")
     profile_arg(p)
 
 

@@ -6,6 +6,19 @@ from typing import Any, ClassVar, Protocol
 
 from schemas.codec import from_payload, to_payload
 from schemas.errors import UnknownEventTypeError
+from schemas.events.governance import (
+    AgentRegistered,
+    Approval,
+    PendingAction,
+    PendingActionType,
+    PendingDecided,
+    PendingExpired,
+    PendingRequested,
+    PendingVoted,
+    RuleRemembered,
+    StandardCleared,
+    StandardSet,
+)
 from schemas.events.graph import AttestLevel, Link, LinkCreated, LinkDeleted, LinkInvalidated
 from schemas.events.memory import (
     MemoryChanges,
@@ -24,6 +37,8 @@ from schemas.events.memory import (
 __all__ = [
     "EVENT_TYPES",
     "SCHEMA_VERSION",
+    "AgentRegistered",
+    "Approval",
     "AttestLevel",
     "EventPayload",
     "Link",
@@ -40,6 +55,15 @@ __all__ = [
     "MemoryStored",
     "MemoryTouched",
     "MemoryUpdated",
+    "PendingAction",
+    "PendingActionType",
+    "PendingDecided",
+    "PendingExpired",
+    "PendingRequested",
+    "PendingVoted",
+    "RuleRemembered",
+    "StandardCleared",
+    "StandardSet",
     "TouchRules",
     "decode_payload",
     "encode_payload",
@@ -60,6 +84,8 @@ _DOMAINS: tuple[tuple[type[Any], ...], ...] = (
     (MemoryStored, MemoryImported, MemoryUpdated, MemoryDeleted, MemoryPromoted, MemoryTouched, MemoryExpired,
      MemoryForgotten, MemoryEmbedded),
     (LinkCreated, LinkInvalidated, LinkDeleted),
+    (StandardSet, StandardCleared, PendingRequested, PendingVoted, PendingDecided, PendingExpired, RuleRemembered,
+     AgentRegistered),
 )
 
 EVENT_TYPES: dict[str, type[Any]] = {cls.TYPE: cls for domain in _DOMAINS for cls in domain}

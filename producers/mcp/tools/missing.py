@@ -12,9 +12,6 @@ __all__ = ["HANDLERS", "MISSING"]
 
 _LINKS = "memory links and the knowledge graph are not available on this node yet (issue #6)"
 _ENTITIES = "entities and aliases are not available on this node yet (issue #6)"
-_GOVERNANCE = "namespace standards and governance are not available on this node yet (issue #5)"
-_PENDING = "pending actions and approvals are not available on this node yet (issue #5)"
-_QUOTAS = "per-agent quotas are not available on this node yet (issue #5)"
 _SUBSCRIPTIONS = "webhook subscriptions are not available on this node yet (issue #6)"
 _ARCHIVE = "the archive is not available on this node yet (issue #6); forgotten and expired memories stay in the log"
 
@@ -25,10 +22,6 @@ MISSING: dict[str, str] = {
                           "on this node yet (issue #6)",
     "memory_replay": "sidechain transcripts (memory_replay) are not recorded by this node",
     "memory_entity_register": _ENTITIES, "memory_entity_get_by_alias": _ENTITIES,
-    "memory_namespace_set_standard": _GOVERNANCE, "memory_namespace_get_standard": _GOVERNANCE,
-    "memory_namespace_clear_standard": _GOVERNANCE,
-    "memory_pending_list": _PENDING, "memory_pending_approve": _PENDING, "memory_pending_reject": _PENDING,
-    "memory_quota_status": _QUOTAS,
     "memory_subscribe": _SUBSCRIPTIONS, "memory_unsubscribe": _SUBSCRIPTIONS,
     "memory_list_subscriptions": _SUBSCRIPTIONS, "memory_subscription_replay": _SUBSCRIPTIONS,
     "memory_subscription_dlq_list": _SUBSCRIPTIONS,
