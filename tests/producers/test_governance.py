@@ -14,8 +14,10 @@ from typing import Any
 import httpx
 import mcp_types as types
 import pytest
+import uvicorn
 from mcp import Client
 
+from infra.cluster.process import free_port
 from producers.governance import GovernanceConfig
 from producers.http import create_app
 from producers.http.governance import approval_events, approval_signature
@@ -390,3 +392,28 @@ async def test_mcp_levels_and_approvers(node: Node) -> None:
         assert err and rejected == "pending action not found or already decided"
         cleared, _ = await mcp_call(c, "memory_namespace_clear_standard", {"namespace": "mcp", "agent_id": "alice"})
         assert cleared["cleared"] is True
+
+
+async def test_approval_stream_over_a_real_server(node: Node) -> None:
+    """GET /api/v1/approvals/stream is a live SSE feed (served by uvicorn: the in-process transport buffers)."""
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(create_app(node), host="127.0.0.1", port=port, log_level="warning",
+                                           lifespan="off"))
+    serving = asyncio.create_task(server.serve())
+    base = f"http://127.0.0.1:{port}"
+    try:
+        async with httpx.AsyncClient(base_url=base, timeout=10) as c:
+            while not server.started:
+                await asyncio.sleep(0.02)
+            await govern(c, "live", "alice", write="approve")
+            async with c.stream("GET", "/api/v1/approvals/stream", headers=as_agent("bob")) as stream:
+                assert stream.headers["content-type"].startswith("text/event-stream")
+                lines = stream.aiter_lines()
+                assert await anext(lines) == ": connected"
+                pending_id = (await store(c, "bob", "x", "live")).json()["pending_id"]
+                received = [await asyncio.wait_for(anext(lines), timeout=10) for _ in range(3)]
+        assert received[1] == "event: approval_requested"
+        assert json.loads(received[2].removeprefix("data: "))["pending_id"] == pending_id
+    finally:
+        server.should_exit = True
+        await serving
