@@ -147,10 +147,11 @@ class MemoryService:
                                                                        "log_clock": write.clock()})
 
     @staticmethod
-    def _store_gate(memory: Memory, agent_id: str) -> GatedAction:
+    def _store_gate(memory: Memory, agent_id: str, *, metered: bool = False) -> GatedAction:
         scope = memory.metadata.get("scope")
         return GatedAction("store", memory.namespace, agent_id, memory.to_payload(),
-                           scope=scope if isinstance(scope, str) else None, size=memory_bytes(memory))
+                           scope=scope if isinstance(scope, str) else None, size=memory_bytes(memory),
+                           metered=metered)
 
     @staticmethod
     def _memory_gate(action: str, current: Memory, agent_id: str, payload: dict[str, Any],
@@ -221,7 +222,10 @@ class MemoryService:
         # merge: the event names the existing memory; the projector applies the original's upsert rule.
         return replace(memory, id=existing.id) if existing else memory
 
-    async def store(self, cmd: CreateCommand, *, agent_id: str, on_conflict: str = "error") -> StoreResult:
+    async def store(self, cmd: CreateCommand, *, agent_id: str, on_conflict: str = "error",
+                    metered: bool = False) -> StoreResult:
+        """Store one memory. ``metered``: an agent's own store (HTTP, MCP), refused over the agent's quota; the
+        operator paths (CLI, bulk, import) are charged but never refused."""
         mode = cmd.on_conflict or on_conflict
         # The embedding is computed before the write lock is taken (as the original does).
         draft = self._new_memory(cmd, agent_id, now_ts())
@@ -239,7 +243,7 @@ class MemoryService:
                 events = self._with_vectors([(MemoryStored(memory), memory.namespace)],
                                             dict.fromkeys([memory.id], *vectors.values()) if vectors else {})
                 try:
-                    await self._govern(self._store_gate(memory, agent_id), expected=end)
+                    await self._govern(self._store_gate(memory, agent_id, metered=metered), expected=end)
                     write = await self._append(events, actor=agent_id, expected=end)
                 except AppendConflictError:
                     continue  # another process appended first: re-check against the newer state
@@ -261,9 +265,6 @@ class MemoryService:
         async with self._write_lock:
             end: Clock | None = await self._caught_up()
             now = now_ts()
-            if self.gate is not None:
-                drafts = [self._new_memory(i, agent_id, now) for i in items if not isinstance(i, Exception)]
-                self.gate.check_memory_quota(agent_id, sum(memory_bytes(m) for m in drafts), count=len(drafts))
             memories: list[Memory] = []
             seen: dict[tuple[str, str], str] = {}
             for index, item in enumerate(items):
@@ -288,10 +289,10 @@ class MemoryService:
 
     def _bulk_gate(self, memory: Memory, agent_id: str, index: int, errors: list[dict[str, Any]],
                    pending: list[tuple[EventPayload, str]]) -> bool:
-        """Governance for one memory of a bulk store (the batch's quota is checked first, as a whole): True to
-        store it now; else it is reported in ``errors``, as refused or with the id of its pending request."""
+        """Governance for one memory of a bulk store (an operator path: not metered): True to store it now; else
+        it is reported in ``errors``, as refused or with the id of its pending request."""
         assert self.gate is not None
-        verdict = self.gate.decide(self._store_gate(memory, agent_id), quota=False)
+        verdict = self.gate.decide(self._store_gate(memory, agent_id))
         if verdict.denied is not None:
             errors.append({"index": index, "error": f"store denied by governance: {verdict.denied}"})
             return False

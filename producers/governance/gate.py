@@ -32,7 +32,7 @@ Action = Literal["store", "update", "delete", "promote"]
 class GatedAction:
     """One write to decide on. ``payload`` is what a pending request holds (the would-be memory, the changes,
     or the id); ``owner`` is the memory's author (update, delete, promote); ``size`` and ``scope`` are the new
-    memory's (store)."""
+    memory's (store). ``metered``: an agent's own store through HTTP or MCP, checked against its quota."""
 
     action: Action
     namespace: str
@@ -42,6 +42,7 @@ class GatedAction:
     owner: str | None = None
     scope: str | None = None
     size: int = 0
+    metered: bool = False
 
 
 @dataclass(frozen=True)
@@ -99,14 +100,14 @@ class WriteGate:
 
     # -- the decision ---------------------------------------------------------------------------------------
 
-    def decide(self, gated: GatedAction, *, quota: bool = True) -> Verdict:
-        """Quota first (a store over quota is refused whatever the policy), then the policy under the mode.
-        ``quota=False`` when the caller checked the quota of a whole batch itself.
+    def decide(self, gated: GatedAction) -> Verdict:
+        """Quota first (a metered store over quota is refused whatever the policy), then the policy under the
+        mode.
 
         Raises:
             QuotaExceededError: the store would go over the agent's quota.
         """
-        if gated.action == "store" and quota:
+        if gated.action == "store" and gated.metered:
             self.check_memory_quota(gated.agent_id, gated.size)
         if self.config.mode == "off":
             return ALLOW

@@ -72,7 +72,7 @@ class Api(ApiContext):
     async def create(self, request: Request) -> Response:
         body = await read_json(request)
         cmd = parse_create(body, now=now_ts())
-        result = await self.service.store(cmd, agent_id=self.agent(request, body))
+        result = await self.service.store(cmd, agent_id=self.agent(request, body), metered=True)
         self.node.metrics.inc("ai_memory_store_total", tier=cmd.tier)
         out: dict[str, Any] = {"id": result.memory.id, "tier": result.requested_tier,
                                "namespace": result.memory.namespace, "title": result.memory.title,

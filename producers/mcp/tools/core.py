@@ -56,7 +56,7 @@ async def store(ctx: ToolContext, args: dict[str, Any]) -> Any:
     cmd = parse_create(body, now=now_ts())
     await ctx.service.sync()
     existing = ctx.service.queries.find_by_title(cmd.title, cmd.namespace)
-    result = await ctx.service.store(cmd, agent_id=agent)
+    result = await ctx.service.store(cmd, agent_id=agent, metered=True)
     memory = result.memory
     if existing is not None and existing.id == memory.id:
         # The merge path kept the existing memory (and its author).
