@@ -119,6 +119,10 @@ class GovernanceQueries(ABC):
         """Every namespace with a standard, by namespace."""
 
     @abstractmethod
+    def is_standard(self, memory_id: str) -> bool:
+        """Whether the memory is some namespace's standard."""
+
+    @abstractmethod
     def pending(self, pending_id: str) -> PendingRecord | None: ...
 
     @abstractmethod

@@ -120,6 +120,12 @@ class WriteGate:
         return verdict
 
     def _evaluate(self, gated: GatedAction) -> Verdict:
+        if gated.action in ("update", "delete") and gated.memory_id is not None \
+                and self.governance.is_standard(gated.memory_id) and gated.owner != gated.agent_id:
+            # Beyond the original: a standard memory holds its namespace's policy; only its owner may rewrite
+            # or remove it (else any writer could lift the policy that gates them).
+            return Verdict(denied=f"governance: memory {gated.memory_id} is a namespace standard; only its owner "
+                                  f"('{gated.owner}') may change it")
         resolved = self.resolve(gated.namespace)
         if resolved is None:
             return ALLOW

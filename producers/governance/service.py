@@ -74,14 +74,19 @@ class GovernanceService:
     # -- namespace standards --------------------------------------------------------------------------------
 
     def _check_may_change(self, namespace: str, agent_id: str) -> None:
-        """Beyond the original: once a namespace's standard carries a policy, only its owner may replace or clear
-        it (otherwise any agent could lift the policy that gates it). Enforce mode only."""
-        if self.config.mode != "enforce" or self.queries.standard(namespace) is None:
+        """Beyond the original: where a policy governs a namespace (its own or inherited), only the owner of the
+        standard that holds that policy may set, replace or clear the namespace's standard — otherwise any agent
+        could lift the policy that gates it, or shadow it with a laxer one on a child. Enforce mode only."""
+        if self.config.mode != "enforce":
             return
-        policy, owner = self.gate.standard_policy(namespace)
-        if policy is not None and owner is not None and owner != agent_id:
+        resolved = self.gate.resolve(namespace)
+        if resolved is None:
+            return
+        _, governing = resolved
+        owner = self.gate.standard_policy(governing)[1]
+        if owner is not None and owner != agent_id:
             msg = (f"namespace standard change denied by governance: caller '{agent_id}' is not the owner "
-                   f"('{owner}') of the standard of '{namespace}'")
+                   f"('{owner}') of the policy governing '{namespace}' (set on '{governing}')")
             raise ForbiddenError(msg)
 
     def _auto_parent(self, namespace: str) -> str | None:

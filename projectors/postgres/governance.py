@@ -178,6 +178,9 @@ class PostgresGovernanceQueries(GovernanceQueries):
     def standards(self) -> list[NamespaceMeta]:
         return [_meta(r) for r in self._rows("SELECT * FROM namespace_meta ORDER BY namespace")]
 
+    def is_standard(self, memory_id: str) -> bool:
+        return bool(self._rows("SELECT 1 FROM namespace_meta WHERE standard_id = :s LIMIT 1", {"s": memory_id}))
+
     def pending(self, pending_id: str) -> PendingRecord | None:
         rows = self._rows("SELECT * FROM pending_actions WHERE id = :id", {"id": pending_id})
         return row_to_pending(rows[0]) if rows else None

@@ -221,6 +221,10 @@ class SQLiteGovernanceQueries(GovernanceQueries):
     def standards(self) -> list[NamespaceMeta]:
         return [_meta(r) for r in self._db.execute("SELECT * FROM namespace_meta ORDER BY namespace")]
 
+    def is_standard(self, memory_id: str) -> bool:
+        return self._db.execute("SELECT 1 FROM namespace_meta WHERE standard_id = ? LIMIT 1",
+                                (memory_id,)).fetchone() is not None
+
     def pending(self, pending_id: str) -> PendingRecord | None:
         row = self._db.execute("SELECT * FROM pending_actions WHERE id = ?", (pending_id,)).fetchone()
         return None if row is None else row_to_pending(row)

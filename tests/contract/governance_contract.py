@@ -107,6 +107,8 @@ class GovernanceContract:
         assert team is not None and team.parent == "acme"
         assert g.standard("gone") is None
         assert [m.namespace for m in g.standards()] == ["org", "org/team"]
+        assert g.is_standard("std-3") and g.is_standard("std-2")
+        assert not g.is_standard("std-1") and not g.is_standard("std-4")  # replaced, cleared
 
     def test_pending_lifecycle(self, loaded: MemoryReadModel) -> None:
         g = loaded.governance

@@ -98,6 +98,20 @@ async def test_standard_set_get_clear_and_inheritance(client: httpx.AsyncClient)
     assert (await store(client, "bob", "t3", "org")).status_code == 201
 
 
+async def test_policies_cannot_be_lifted_by_others(client: httpx.AsyncClient) -> None:
+    std = (await govern(client, "locked", "alice", write="any", delete="any"))["standard_id"]
+    # a laxer policy on a child would shadow alice's: refused (beyond the original)
+    r = await client.post("/api/v1/namespaces/locked/sub/standard", json={"governance": {"write": "any"}},
+                          headers=as_agent("bob"))
+    assert r.status_code == 403 and "not the owner ('alice')" in r.json()["error"]
+    # the standard memory holds the policy: only its owner may rewrite or delete it
+    rewrite = await client.put(f"/api/v1/memories/{std}", json={"metadata": {}}, headers=as_agent("bob"))
+    assert rewrite.status_code == 403 and "is a namespace standard" in rewrite.json()["error"]
+    assert (await client.delete(f"/api/v1/memories/{std}", headers=as_agent("bob"))).status_code == 403
+    assert (await client.post("/api/v1/namespaces/locked/sub/standard", json={"governance": {"write": "owner"}},
+                              headers=as_agent("alice"))).status_code == 201
+
+
 async def test_explicit_parent_is_inherited(client: httpx.AsyncClient) -> None:
     await govern(client, "acme", "alice", write="registered")
     r = await client.post("/api/v1/namespaces", json={"namespace": "widgets", "parent": "acme"},
