@@ -18,6 +18,7 @@ import uvicorn
 from mcp import Client
 
 from infra.cluster.process import free_port
+from producers.cli.main import main as cli_main
 from producers.governance import GovernanceConfig
 from producers.http import create_app
 from producers.http.governance import approval_events, approval_signature
@@ -433,3 +434,29 @@ async def test_approval_stream_over_a_real_server(node: Node) -> None:
     finally:
         server.should_exit = True
         await serving
+
+
+async def test_cli_pending_and_agents(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    data = tmp_path / "cli"
+    async with await Node.open(NodeConfig(data_dir=data, embedder="off")) as n:
+        await n.start()
+        await n.governance.set_standard("ops", standard_id=None, parent=None, governance={"write": "approve"},
+                                        agent_id="alice")
+
+    def run(*args: str) -> tuple[int, str]:
+        code = cli_main([args[0], "--data-dir", str(data), *args[1:]])
+        return code, capsys.readouterr().out
+
+    code, out = await asyncio.to_thread(run, "store", "-T", "t", "-c", "c", "-n", "ops", "--agent-id", "bob",
+                                        "--json")
+    assert code == 0 and json.loads(out)["status"] == "pending"
+    pending_id = json.loads(out)["pending_id"]
+    code, out = await asyncio.to_thread(run, "pending", "list", "--json")
+    assert code == 0 and json.loads(out)["pending"][0]["id"] == pending_id
+    code, out = await asyncio.to_thread(run, "pending", "approve", pending_id, "--agent-id", "carol", "--json")
+    assert code == 0 and json.loads(out)["executed"] is True
+    code, out = await asyncio.to_thread(run, "agents", "register", "--agent-id", "bob", "--agent-type", "human",
+                                        "--capabilities", "recall,store")
+    assert code == 0 and "registered bob" in out
+    code, out = await asyncio.to_thread(run, "agents", "--json")
+    assert json.loads(out)["agents"][0]["capabilities"] == ["recall", "store"]
