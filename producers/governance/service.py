@@ -178,6 +178,18 @@ class GovernanceService:
             entry["parent"] = meta.parent
         return entry
 
+    def standards_for(self, namespace: str | None) -> list[Memory]:
+        """The standard memories along ``namespace``'s chain, most general first, each once (``*`` alone without
+        a namespace): what the original attaches to recall and session_start answers. Reads the read model as it
+        is (callers have just caught up)."""
+        out: dict[str, Memory] = {}
+        for ns in self.gate.chain(namespace) if namespace else ["*"]:
+            meta = self.queries.standard(ns)
+            memory = self.memories.get(meta.standard_id) if meta is not None else None
+            if memory is not None:
+                out.setdefault(memory.id, memory)
+        return list(out.values())
+
     async def clear_standard(self, namespace: str, *, agent_id: str) -> dict[str, Any]:
         namespace = check_namespace(namespace)
         cleared = False

@@ -460,3 +460,19 @@ async def test_cli_pending_and_agents(tmp_path: Path, capsys: pytest.CaptureFixt
     assert code == 0 and "registered bob" in out
     code, out = await asyncio.to_thread(run, "agents", "--json")
     assert json.loads(out)["agents"][0]["capabilities"] == ["recall", "store"]
+
+
+async def test_mcp_recall_and_session_start_carry_the_standards(node: Node, client: httpx.AsyncClient) -> None:
+    org = (await govern(client, "corp", "alice", write="any"))["standard_id"]
+    team = (await govern(client, "corp/team", "alice", write="any"))["standard_id"]
+    await store(client, "bob", "deploy notes", "corp/team")
+    async with mcp_client(node, "mcp") as c:
+        one, _ = await mcp_call(c, "memory_recall", {"context": "deploy standard", "namespace": "corp",
+                                                     "format": "json"})
+        assert one["standard"]["id"] == org and "standards" not in one
+        assert org not in [m["id"] for m in one["memories"]]
+        both, _ = await mcp_call(c, "memory_session_start", {"namespace": "corp/team", "format": "json"})
+        assert [s["id"] for s in both["standards"]] == [org, team]
+        assert {m["title"] for m in both["memories"]} == {"deploy notes"} and both["count"] == 1
+        none, _ = await mcp_call(c, "memory_recall", {"context": "deploy", "namespace": "elsewhere", "format": "json"})
+        assert "standard" not in none and "standards" not in none

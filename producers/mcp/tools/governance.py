@@ -8,7 +8,23 @@ from typing import Any
 from producers.governance import REMEMBER
 from producers.mcp.tools.base import Handler, ToolContext, opt_bool, opt_int, opt_str, req_str
 
-__all__ = ["HANDLERS"]
+__all__ = ["HANDLERS", "inject_standards"]
+
+
+def inject_standards(ctx: ToolContext, namespace: str | None, response: dict[str, Any]) -> dict[str, Any]:
+    """The original's recall and session_start answers carry the namespace's standards: ``standard`` when one
+    applies, ``standards`` (most general first) when several; a standard is not repeated among the memories."""
+    standards = [m.to_api() for m in ctx.node.governance.standards_for(namespace)]
+    if not standards:
+        return response
+    ids = {s["id"] for s in standards}
+    response["memories"] = [m for m in response["memories"] if m["id"] not in ids]
+    response["count"] = len(response["memories"])
+    if len(standards) == 1:
+        response["standard"] = standards[0]
+    else:
+        response["standards"] = standards
+    return response
 
 
 def _remember(args: dict[str, Any]) -> str:

@@ -11,6 +11,7 @@ from producers.commands import parse_list_query
 from producers.errors import ValidationError
 from producers.mcp import capabilities
 from producers.mcp.tools.base import Handler, ToolContext, opt_bool, opt_int, opt_str, req_str
+from producers.mcp.tools.governance import inject_standards
 from producers.wire import stats_body
 
 __all__ = ["HANDLERS"]
@@ -70,7 +71,7 @@ async def session_start(ctx: ToolContext, args: dict[str, Any]) -> Any:
                            "mode": "session_start"}
     if ctx.llm is not None and found:
         out["summary"] = await ctx.llm.summarize([(m.title, m.content) for m in found])
-    return out
+    return inject_standards(ctx, q.namespace, out)
 
 
 async def stats(ctx: ToolContext, args: dict[str, Any]) -> Any:
