@@ -25,7 +25,7 @@ from producers.ranking import keyword_context
 from producers.semantic import Ranked, Semantic, rank
 from producers.validation import check_id
 from producers.writer import EventWriter, WriteResult, backoff
-from projectors import MemoryFilter, MemoryQueries, ProjectionRunner, ScoredMemory, count_tokens, memory_bytes
+from projectors import MemoryFilter, MemoryQueries, ProjectionRunner, ScoredMemory, count_tokens
 from schemas import Memory, encode_payload, format_ts, now_ts, parse_ts
 from schemas.events import (
     EventPayload,
@@ -146,21 +146,6 @@ class MemoryService:
                                      namespace=gated.namespace, extra={"offset": write.offset,
                                                                        "log_clock": write.clock()})
 
-    @staticmethod
-    def _store_gate(memory: Memory, agent_id: str, *, metered: bool = False) -> GatedAction:
-        scope = memory.metadata.get("scope")
-        return GatedAction("store", memory.namespace, agent_id, memory.to_payload(),
-                           scope=scope if isinstance(scope, str) else None, size=memory_bytes(memory),
-                           metered=metered)
-
-    @staticmethod
-    def _memory_gate(action: str, current: Memory, agent_id: str, payload: dict[str, Any],
-                     namespace: str | None = None) -> GatedAction:
-        owner = current.metadata.get("agent_id")
-        return GatedAction(action, namespace or current.namespace, agent_id,  # type: ignore[arg-type]
-                           {"id": current.id, **payload}, memory_id=current.id,
-                           owner=owner if isinstance(owner, str) else None)
-
     async def _append(self, events: Sequence[tuple[EventPayload, str]], *, actor: str,
                       expected: Clock | None = None) -> WriteResult:
         return await self.writer.append(events, actor=actor, expected=expected)
@@ -243,7 +228,7 @@ class MemoryService:
                 events = self._with_vectors([(MemoryStored(memory), memory.namespace)],
                                             dict.fromkeys([memory.id], *vectors.values()) if vectors else {})
                 try:
-                    await self._govern(self._store_gate(memory, agent_id, metered=metered), expected=end)
+                    await self._govern(GatedAction.store(memory, agent_id, metered=metered), expected=end)
                     write = await self._append(events, actor=agent_id, expected=end)
                 except AppendConflictError:
                     continue  # another process appended first: re-check against the newer state
@@ -292,7 +277,7 @@ class MemoryService:
         """Governance for one memory of a bulk store (an operator path: not metered): True to store it now; else
         it is reported in ``errors``, as refused or with the id of its pending request."""
         assert self.gate is not None
-        verdict = self.gate.decide(self._store_gate(memory, agent_id))
+        verdict = self.gate.decide(GatedAction.store(memory, agent_id))
         if verdict.denied is not None:
             errors.append({"index": index, "error": f"store denied by governance: {verdict.denied}"})
             return False
@@ -349,7 +334,7 @@ class MemoryService:
                                     confidence=cmd.confidence, expires_at=cmd.expires_at, metadata=metadata)
             event = MemoryUpdated(current.id, changes, now_ts())
             # A pending update holds the would-be memory.updated payload, replayed (restamped) when approved.
-            await self._govern(self._memory_gate("update", current, agent_id, encode_payload(event), namespace))
+            await self._govern(GatedAction.on(current, "update", agent_id, encode_payload(event), namespace))
             events: list[tuple[EventPayload, str]] = [(event, namespace)]
             if cmd.title is not None or cmd.content is not None:
                 new_text = replace(current, title=title, content=cmd.content if cmd.content is not None
@@ -364,14 +349,14 @@ class MemoryService:
     async def delete(self, memory_id: str, *, agent_id: str) -> WriteResult:
         async with self._write_lock:
             current = await self.resolve(memory_id)
-            await self._govern(self._memory_gate("delete", current, agent_id, {}))
+            await self._govern(GatedAction.on(current, "delete", agent_id, {}))
             write = await self._append([(MemoryDeleted(current.id), current.namespace)], actor=agent_id)
         return await self._quorum(write)
 
     async def promote(self, memory_id: str, *, agent_id: str) -> tuple[Memory, WriteResult]:
         async with self._write_lock:
             current = await self.resolve(memory_id)
-            await self._govern(self._memory_gate("promote", current, agent_id, {"tier": "long"}))
+            await self._govern(GatedAction.on(current, "promote", agent_id, {"tier": "long"}))
             write = await self._append([(MemoryPromoted(current.id, "long", now_ts()), current.namespace)],
                                        actor=agent_id)
         return self.queries.get(current.id) or current, await self._quorum(write)

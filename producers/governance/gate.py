@@ -17,8 +17,8 @@ from typing import Any, Literal
 from producers.errors import ForbiddenError, QuotaExceededError
 from producers.governance.config import GovernanceConfig
 from producers.governance.policy import GovernancePolicy, namespace_chain, policy_of
-from projectors import GovernanceQueries, MemoryQueries
-from schemas import now_ts
+from projectors import GovernanceQueries, MemoryQueries, memory_bytes
+from schemas import Memory, now_ts
 from schemas.events import PendingAction, PendingRequested
 
 __all__ = ["Action", "GatedAction", "Verdict", "WriteGate"]
@@ -43,6 +43,21 @@ class GatedAction:
     scope: str | None = None
     size: int = 0
     metered: bool = False
+
+    @classmethod
+    def store(cls, memory: Memory, agent_id: str, *, metered: bool = False) -> GatedAction:
+        """Storing ``memory``; a pending request holds the would-be memory."""
+        scope = memory.metadata.get("scope")
+        return cls("store", memory.namespace, agent_id, memory.to_payload(),
+                   scope=scope if isinstance(scope, str) else None, size=memory_bytes(memory), metered=metered)
+
+    @classmethod
+    def on(cls, current: Memory, action: Action, agent_id: str, payload: dict[str, Any],
+           namespace: str | None = None) -> GatedAction:
+        """Changing the existing memory ``current`` (in ``namespace`` when it moves there)."""
+        owner = current.metadata.get("agent_id")
+        return cls(action, namespace or current.namespace, agent_id, {"id": current.id, **payload},
+                   memory_id=current.id, owner=owner if isinstance(owner, str) else None)
 
 
 @dataclass(frozen=True)
