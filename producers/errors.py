@@ -6,6 +6,9 @@
     ├── ConflictError         409, exit 4: (title, namespace) taken; carries ``existing_id``
     ├── PayloadTooLargeError  413, exit 2
     ├── AuthError             401, exit 5
+    ├── ForbiddenError        403, exit 5: governance denied the action (message says why)
+    ├── QuotaExceededError    429, exit 6: an agent's daily or storage quota is used up (``QUOTA_EXCEEDED``)
+    ├── ActionPendingError    202, exit 0: not an error to the caller: the action waits for approval
     ├── UnavailableError      503, exit 6: the log or projector cannot serve now (retry)
     │   └── QuorumNotMetError 503 + Retry-After: 2, exit 6: fewer than W nodes applied the write in time
     └── FeatureUnavailableError 501, exit 1: the feature is not built or not configured here (message says which)
@@ -21,14 +24,17 @@ from projectors import AmbiguousIdError, ProjectorError, WaitTimeoutError
 from schemas import SchemaError
 
 __all__ = [
+    "ActionPendingError",
     "AuthError",
     "CommandError",
     "ConflictError",
     "ErrorReply",
     "FeatureUnavailableError",
+    "ForbiddenError",
     "NotFoundError",
     "PayloadTooLargeError",
     "QuorumNotMetError",
+    "QuotaExceededError",
     "UnavailableError",
     "ValidationError",
     "reply_for",
@@ -59,6 +65,49 @@ class PayloadTooLargeError(CommandError):
 class AuthError(CommandError):
     status = 401
     exit_code = 5
+
+
+class ForbiddenError(CommandError):
+    status = 403
+    exit_code = 5
+
+
+class QuotaExceededError(CommandError):
+    """The original's ``QUOTA_EXCEEDED: agent X hit memories_per_day (current=N, max=M)``."""
+
+    status = 429
+    exit_code = 6
+
+    def __init__(self, *, agent_id: str, limit: str, current: int, maximum: int) -> None:
+        self.agent_id = agent_id
+        self.limit = limit
+        self.current = current
+        self.maximum = maximum
+        super().__init__(f"QUOTA_EXCEEDED: agent {agent_id} hit {limit} (current={current}, max={maximum})")
+
+    def body(self) -> dict[str, Any]:
+        return {"error": str(self), "code": "QUOTA_EXCEEDED", "agent_id": self.agent_id, "limit": self.limit,
+                "current": self.current, "max": self.maximum}
+
+
+class ActionPendingError(CommandError):
+    """A governed action now waits for approval: HTTP answers 202 and MCP a successful
+    ``{status: "pending", pending_id, …}``. Raised after the pending request was appended, so the write path
+    ends in one place whatever the outcome. ``extra`` carries the write's log position."""
+
+    status = 202
+    exit_code = 0
+
+    def __init__(self, *, pending_id: str, action: str, namespace: str, extra: dict[str, Any] | None = None) -> None:
+        self.pending_id = pending_id
+        self.action = action
+        self.namespace = namespace
+        self.extra = extra or {}
+        super().__init__(f"{action} is pending approval (pending id {pending_id})")
+
+    def body(self) -> dict[str, Any]:
+        return {"status": "pending", "pending_id": self.pending_id, "reason": "governance requires approval",
+                "action": self.action, "namespace": self.namespace, **self.extra}
 
 
 class NotFoundError(CommandError):

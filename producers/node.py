@@ -18,6 +18,7 @@ from infra.embed import Embedder, MiniLMEmbedder, ModelUnavailableError, default
 from infra.log import EventLog, LogConfig, open_log, redact_url
 from infra.tls import TlsFiles
 from producers.errors import CommandError
+from producers.governance import GovernanceConfig, GovernanceService
 from producers.lifecycle import LifecycleService
 from producers.messaging import MessagingService
 from producers.metrics import Metrics
@@ -69,6 +70,8 @@ class NodeConfig:
     log_tls: TlsFiles | None = None
     # Webhook delivery: retry ladder, ACK timeout, and whether private networks may be webhook targets.
     webhooks: WebhookConfig = field(default_factory=WebhookConfig.from_env)
+    # Governance mode (enforce by default; env AI_MEMORY_GOVERNANCE_MODE), pending timeouts, quotas, HMAC secret.
+    governance: GovernanceConfig = field(default_factory=GovernanceConfig)
 
     @classmethod
     def from_env(cls, *, data_dir: str | None = None, log_url: str | None = None,
@@ -137,8 +140,10 @@ class Node:
         self.writer = EventWriter(log, key, node_id=key.key_id, runners=[self.runner, self.vector_runner],
                                   write_timeout=config.service.write_timeout, verified=self.verified,
                                   quorum=self.quorum if config.quorum.needed > 1 else None)
+        self.governance = GovernanceService(self.writer, model.governance, model.queries, config.governance,
+                                            semantic=self.semantic)
         self.service = MemoryService(self.writer, self.runner, model.queries, config=config.service,
-                                     semantic=self.semantic)
+                                     semantic=self.semantic, gate=self.governance.gate)
         # The webhook delivery projector (its own store and log position); ``serve`` starts and stops it.
         self.webhooks = WebhookDelivery(log_=log, keyring=keyring, key=key, writer=self.writer,
                                         path=config.data_dir / "deliveries.db", config=config.webhooks,

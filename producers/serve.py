@@ -38,6 +38,16 @@ async def _gc_forever(node: Node, interval: float, *, archive_max_days: int | No
             log.exception("gc failed; retrying at the next interval")
 
 
+async def _sweep_pending_forever(node: Node, interval: float) -> None:
+    """The original's pending-action timeout sweeper: expiry events for requests whose time ran out."""
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            await node.governance.expire_due()
+        except Exception:
+            log.exception("pending-action sweep failed; retrying at the next interval")
+
+
 async def serve(config: NodeConfig, *, host: str, port: int, api_key: str | None = None,
                 gc_interval: float = 1800.0, profile: Profile | None = None,
                 archive_max_days: int | None = None) -> None:
@@ -48,15 +58,19 @@ async def serve(config: NodeConfig, *, host: str, port: int, api_key: str | None
         await node.start()
         await node.webhooks.start()
         gc_task = asyncio.create_task(_gc_forever(node, gc_interval, archive_max_days=archive_max_days), name="gc")
+        sweep_task = asyncio.create_task(
+            _sweep_pending_forever(node, config.governance.sweep_interval_secs), name="pending-sweeper")
         mcp = McpHttpEndpoint(node, profile or Profile(), host=host, llm=open_llm())
         app = create_app(node, api_key=api_key, mcp=mcp)
         server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="off",
                                                access_log=False))
-        log.info("ai-memory node %s serving http://%s:%d/api/v1 and MCP at /mcp (log %s, api key %s)",
-                 node.key.key_id, host, port, redact_url(node.log.url), "required" if api_key else "off")
+        log.info("ai-memory node %s serving http://%s:%d/api/v1 and MCP at /mcp (log %s, api key %s, governance %s)",
+                 node.key.key_id, host, port, redact_url(node.log.url), "required" if api_key else "off",
+                 config.governance.mode)
         async with mcp.running():
             await server.serve()
         await stop_task(gc_task)
+        await stop_task(sweep_task)
     finally:
         await node.webhooks.stop()  # the sender and its runner (stop_task inside), before the node closes
         await node.close()

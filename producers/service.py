@@ -18,14 +18,15 @@ from typing import Any
 from infra.embed import EmbedError, embedding_text
 from infra.log import AppendConflictError, Clock, LogPosition
 from producers.commands import CreateCommand, ListQuery, RecallQuery, UpdateCommand
-from producers.errors import ConflictError, NotFoundError, UnavailableError, ValidationError
+from producers.errors import ActionPendingError, ConflictError, NotFoundError, UnavailableError, ValidationError
+from producers.governance.gate import GatedAction, WriteGate
 from producers.quorum import QuorumTracker
 from producers.ranking import keyword_context
 from producers.semantic import Ranked, Semantic, rank
 from producers.validation import check_id
 from producers.writer import EventWriter, WriteResult, backoff
 from projectors import MemoryFilter, MemoryQueries, ProjectionRunner, ScoredMemory, count_tokens
-from schemas import Memory, format_ts, now_ts, parse_ts
+from schemas import Memory, encode_payload, format_ts, now_ts, parse_ts
 from schemas.events import (
     EventPayload,
     MemoriesArchived,
@@ -100,8 +101,10 @@ class DuplicateCheck:
 
 class MemoryService:
     def __init__(self, writer: EventWriter, runner: ProjectionRunner, queries: MemoryQueries, *,
-                 config: ServiceConfig | None = None, semantic: Semantic | None = None) -> None:
+                 config: ServiceConfig | None = None, semantic: Semantic | None = None,
+                 gate: WriteGate | None = None) -> None:
         self.writer = writer
+        self.gate = gate
         self.log = writer.log
         self.runner = runner
         self.queries = queries
@@ -131,6 +134,21 @@ class MemoryService:
         return out
 
     # -- the write path ---------------------------------------------------------------------------------
+
+    async def _govern(self, gated: GatedAction, *, expected: Clock | None = None) -> None:
+        """The governance hook, called under the write lock after catching up, before the action's append:
+        returns when the action may go ahead; otherwise refuses it (403, or 429 over quota), or appends its
+        pending request instead and raises :class:`ActionPendingError` (HTTP 202, MCP ``status: pending``)."""
+        if self.gate is None:
+            return
+        verdict = self.gate.decide(gated)
+        self.gate.raise_denied(gated, verdict)
+        if verdict.pending is not None:
+            write = await self._append([(verdict.pending, gated.namespace)], actor=gated.agent_id, expected=expected)
+            write = await self._quorum(write)
+            raise ActionPendingError(pending_id=verdict.pending.pending.id, action=gated.action,
+                                     namespace=gated.namespace, extra={"offset": write.offset,
+                                                                       "log_clock": write.clock()})
 
     async def _append(self, events: Sequence[tuple[EventPayload, str]], *, actor: str,
                       expected: Clock | None = None) -> WriteResult:
@@ -193,7 +211,10 @@ class MemoryService:
         # merge: the event names the existing memory; the projector applies the original's upsert rule.
         return replace(memory, id=existing.id) if existing else memory
 
-    async def store(self, cmd: CreateCommand, *, agent_id: str, on_conflict: str = "error") -> StoreResult:
+    async def store(self, cmd: CreateCommand, *, agent_id: str, on_conflict: str = "error",
+                    metered: bool = False) -> StoreResult:
+        """Store one memory. ``metered``: an agent's own store (HTTP, MCP), refused over the agent's quota; the
+        operator paths (CLI, bulk, import) are charged but never refused."""
         mode = cmd.on_conflict or on_conflict
         # The embedding is computed before the write lock is taken (as the original does).
         draft = self._new_memory(cmd, agent_id, now_ts())
@@ -211,6 +232,7 @@ class MemoryService:
                 events = self._with_vectors([(MemoryStored(memory), memory.namespace)],
                                             dict.fromkeys([memory.id], *vectors.values()) if vectors else {})
                 try:
+                    await self._govern(GatedAction.store(memory, agent_id, metered=metered), expected=end)
                     write = await self._append(events, actor=agent_id, expected=end)
                 except AppendConflictError:
                     continue  # another process appended first: re-check against the newer state
@@ -228,8 +250,9 @@ class MemoryService:
         """
         ids: list[str] = []
         errors: list[dict[str, Any]] = []
+        pending: list[tuple[EventPayload, str]] = []
         async with self._write_lock:
-            end = await self._caught_up()
+            end: Clock | None = await self._caught_up()
             now = now_ts()
             memories: list[Memory] = []
             seen: dict[tuple[str, str], str] = {}
@@ -242,13 +265,34 @@ class MemoryService:
                 key = (memory.title, memory.namespace)
                 memory = replace(memory, id=seen[key]) if key in seen else self._resolve_conflict(
                     memory, item.on_conflict or "merge", set())
+                if self.gate is not None and not self._bulk_gate(memory, agent_id, index, errors, pending):
+                    continue
                 seen[key] = memory.id
                 memories.append(memory)
                 ids.append(memory.id)
+            if pending:
+                await self._append(pending, actor=agent_id, expected=end)
+                end = None  # the pending requests moved the log on
             write = await self._append_memories(memories, actor=agent_id, expected=end)
         return ids, errors, await self._quorum(write)
 
-    async def _append_memories(self, memories: list[Memory], *, actor: str, expected: Clock) -> WriteResult:
+    def _bulk_gate(self, memory: Memory, agent_id: str, index: int, errors: list[dict[str, Any]],
+                   pending: list[tuple[EventPayload, str]]) -> bool:
+        """Governance for one memory of a bulk store (an operator path: not metered): True to store it now; else
+        it is reported in ``errors``, as refused or with the id of its pending request."""
+        assert self.gate is not None
+        verdict = self.gate.decide(GatedAction.store(memory, agent_id))
+        if verdict.denied is not None:
+            errors.append({"index": index, "error": f"store denied by governance: {verdict.denied}"})
+            return False
+        if verdict.pending is not None:
+            pending.append((verdict.pending, memory.namespace))
+            errors.append({"index": index, "error": "governance requires approval", "status": "pending",
+                           "pending_id": verdict.pending.pending.id})
+            return False
+        return True
+
+    async def _append_memories(self, memories: list[Memory], *, actor: str, expected: Clock | None) -> WriteResult:
         if not memories:
             return WriteResult([])
         if self.semantic is None or not self.semantic.ready:
@@ -292,7 +336,10 @@ class MemoryService:
             changes = MemoryChanges(title=cmd.title, content=cmd.content, tier=cmd.tier,  # type: ignore[arg-type]
                                     namespace=cmd.namespace, tags=cmd.tags, priority=cmd.priority,
                                     confidence=cmd.confidence, expires_at=cmd.expires_at, metadata=metadata)
-            events: list[tuple[EventPayload, str]] = [(MemoryUpdated(current.id, changes, now_ts()), namespace)]
+            event = MemoryUpdated(current.id, changes, now_ts())
+            # A pending update holds the would-be memory.updated payload, replayed (restamped) when approved.
+            await self._govern(GatedAction.on(current, "update", agent_id, encode_payload(event), namespace))
+            events: list[tuple[EventPayload, str]] = [(event, namespace)]
             if cmd.title is not None or cmd.content is not None:
                 new_text = replace(current, title=title, content=cmd.content if cmd.content is not None
                                    else current.content)
@@ -306,12 +353,14 @@ class MemoryService:
     async def delete(self, memory_id: str, *, agent_id: str) -> WriteResult:
         async with self._write_lock:
             current = await self.resolve(memory_id)
+            await self._govern(GatedAction.on(current, "delete", agent_id, {}))
             write = await self._append([(MemoryDeleted(current.id), current.namespace)], actor=agent_id)
         return await self._quorum(write)
 
     async def promote(self, memory_id: str, *, agent_id: str) -> tuple[Memory, WriteResult]:
         async with self._write_lock:
             current = await self.resolve(memory_id)
+            await self._govern(GatedAction.on(current, "promote", agent_id, {"tier": "long"}))
             write = await self._append([(MemoryPromoted(current.id, "long", now_ts()), current.namespace)],
                                        actor=agent_id)
         return self.queries.get(current.id) or current, await self._quorum(write)
@@ -325,6 +374,8 @@ class MemoryService:
             ids = self.queries.forget_ids(namespace=namespace, pattern=pattern, tier=tier)
             if not ids:
                 return 0, WriteResult([])
+            if self.gate is not None:
+                self.gate.check_forget({m.namespace for m in self.queries.get_many(ids)}, agent_id)
             # As the original, forgotten memories are archived (reason "forget") when archive_on_gc is on.
             event: EventPayload = (
                 MemoriesArchived(ids, "forget", now_ts()) if self.config.archive_on_gc

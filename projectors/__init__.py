@@ -8,6 +8,14 @@ from projectors.deliveries import Delivery, DeliveryStore, LocalSubscription
 from projectors.errors import ProjectionStoppedError, ProjectorError, ReadModelError, WaitTimeoutError
 from projectors.factory import is_postgres_url, open_read_model, sqlite_path
 from projectors.fts import fts_query, query_tokens
+from projectors.governance_queries import (
+    AgentRecord,
+    GovernanceQueries,
+    NamespaceMeta,
+    PendingRecord,
+    QuotaUsage,
+    memory_bytes,
+)
 from projectors.hnsw import HnswIndex, HnswReadModel, HnswStatus, VectorFilter, VectorHit
 from projectors.memory_model import MemoryReadModel
 from projectors.queries import (
@@ -36,12 +44,14 @@ from projectors.webhook_rules import (
 __all__ = [
     "FIRED_EVENT_TYPES",
     "WEBHOOK_EVENT_TYPES",
+    "AgentRecord",
     "AmbiguousIdError",
     "ApplyResult",
     "Confirmer",
     "DeadLetter",
     "Delivery",
     "DeliveryStore",
+    "GovernanceQueries",
     "HnswIndex",
     "HnswReadModel",
     "HnswStatus",
@@ -50,9 +60,12 @@ __all__ = [
     "MemoryQueries",
     "MemoryReadModel",
     "NamespaceCount",
+    "NamespaceMeta",
+    "PendingRecord",
     "ProjectionRunner",
     "ProjectionStoppedError",
     "ProjectorError",
+    "QuotaUsage",
     "ReadModel",
     "ReadModelError",
     "SQLiteMemoryQueries",
@@ -74,6 +87,7 @@ __all__ = [
     "fts_query",
     "is_postgres_url",
     "matches",
+    "memory_bytes",
     "open_read_model",
     "parse_events",
     "query_tokens",

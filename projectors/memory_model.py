@@ -6,6 +6,7 @@ from abc import abstractmethod
 
 from projectors.archive_queries import ArchiveQueries
 from projectors.base import ReadModel
+from projectors.governance_queries import GovernanceQueries
 from projectors.queries import MemoryQueries
 from projectors.subscription_queries import SubscriptionQueries
 
@@ -18,6 +19,7 @@ class MemoryReadModel(ReadModel):
     queries: MemoryQueries
     subscriptions: SubscriptionQueries
     archive: ArchiveQueries
+    governance: GovernanceQueries
 
     @property
     @abstractmethod

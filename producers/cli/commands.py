@@ -7,6 +7,7 @@ import argparse
 import json
 import os
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ from producers.cli.mcp_verb import profile_arg, resolve_profile
 from producers.cli.spec import VerbSpec, emit, open_node, print_memories
 from producers.commands import parse_create, parse_list_query, parse_recall, parse_update
 from producers.errors import ValidationError
+from producers.governance import MODES
 from producers.identity import resolve_cli_agent
 from producers.node import NodeConfig
 from producers.service import round_score
@@ -233,6 +235,12 @@ async def _import(args: argparse.Namespace, config: NodeConfig) -> int:
 async def _serve(args: argparse.Namespace, config: NodeConfig) -> int:
     from producers.serve import serve
 
+    governance = config.governance
+    if args.governance_mode:
+        governance = replace(governance, mode=args.governance_mode)
+    if args.approval_hmac_secret:
+        governance = replace(governance, hmac_secret=args.approval_hmac_secret)
+    config = replace(config, governance=governance)
     await serve(config, host=args.host, port=args.port, api_key=args.api_key, gc_interval=args.gc_interval_secs,
                 profile=resolve_profile(args.profile), archive_max_days=_archive_max_days(args))
     return 0
@@ -258,6 +266,11 @@ def _serve_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--archive-max-days", type=int,
                    help="with each GC, purge memories archived more than N days ago (env AI_MEMORY_ARCHIVE_MAX_DAYS; "
                         "default: keep them)")
+    p.add_argument("--governance-mode", choices=MODES, default=None,
+                   help="enforce (the default), advisory (log would-be denials, allow) or off "
+                        "(env AI_MEMORY_GOVERNANCE_MODE)")
+    p.add_argument("--approval-hmac-secret", default=None,
+                   help="the secret of POST /api/v1/approvals/{id} (env AI_MEMORY_APPROVAL_HMAC_SECRET)")
     profile_arg(p)
 
 

@@ -19,6 +19,7 @@ from typing import Any
 from infra.tls import TlsFiles
 from producers.cli import cluster as cluster_verb
 from producers.cli import commands, lifecycle, logtools, mcp_verb
+from producers.cli import governance as governance_verb
 from producers.errors import CommandError, ValidationError, reply_for
 from producers.node import NodeConfig
 from producers.quorum import QuorumConfig
@@ -64,7 +65,8 @@ def build_parser() -> argparse.ArgumentParser:
     # The original's global `--db FILE` (found in agents' MCP configs): here the data dir FILE without its suffix.
     parser.add_argument("--db", help=argparse.SUPPRESS)
     sub = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
-    for spec in commands.VERBS + lifecycle.VERBS + logtools.VERBS + mcp_verb.VERBS + cluster_verb.VERBS:
+    for spec in (commands.VERBS + lifecycle.VERBS + logtools.VERBS + mcp_verb.VERBS + cluster_verb.VERBS
+                 + governance_verb.VERBS):
         p = sub.add_parser(spec.name, help=spec.help, description=spec.help)
         _common(p)
         spec.arguments(p)
@@ -123,7 +125,8 @@ def main(argv: list[str] | None = None) -> int:
         message = str(exc) if isinstance(exc, CommandError) else reply.body.get("error", str(exc))
         if getattr(args, "json", False):
             emit(reply.body)
-        print(f"ai-memory: error: {message}", file=sys.stderr)
+        # A 2xx "error" is an outcome, not a failure (an action now pending approval: exit 0).
+        print(f"ai-memory: {'error: ' if reply.status >= 400 else ''}{message}", file=sys.stderr)
         return getattr(exc, "exit_code", reply.exit_code)
 
 

@@ -18,7 +18,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from producers.commands import parse_create, parse_list_query, parse_recall, parse_update
 from producers.errors import AuthError, ValidationError, reply_for
-from producers.http import lifecycle, status, subscriptions
+from producers.http import governance, lifecycle, status, subscriptions
 from producers.http.base import MAX_BODY_BYTES, ApiContext, JSONBody, body_items, read_json, written
 from producers.mcp.capabilities import document, parse_accept
 from producers.metrics import render
@@ -37,7 +37,7 @@ log = logging.getLogger("ai_memory.http")
 
 VERSION = "0.1.0"
 #: Route modules of the other domains, each exporting ``routes(api: ApiContext) -> list[Route]``.
-_DOMAIN_ROUTES: tuple[ModuleType, ...] = (status, subscriptions, lifecycle)
+_DOMAIN_ROUTES: tuple[ModuleType, ...] = (status, subscriptions, lifecycle, governance)
 
 
 class Api(ApiContext):
@@ -73,7 +73,7 @@ class Api(ApiContext):
     async def create(self, request: Request) -> Response:
         body = await read_json(request)
         cmd = parse_create(body, now=now_ts())
-        result = await self.service.store(cmd, agent_id=self.agent(request, body))
+        result = await self.service.store(cmd, agent_id=self.agent(request, body), metered=True)
         self.node.metrics.inc("ai_memory_store_total", tier=cmd.tier)
         out: dict[str, Any] = {"id": result.memory.id, "tier": result.requested_tier,
                                "namespace": result.memory.namespace, "title": result.memory.title,
@@ -172,6 +172,10 @@ class Api(ApiContext):
         return JSONBody(await stats_body(self.node))
 
     async def namespaces(self, request: Request) -> Response:
+        if (namespace := request.query_params.get("namespace")) is not None:
+            # The original's GET /namespaces?namespace=X answers with X's standard (inherit=true: the chain).
+            inherit = request.query_params.get("inherit", "false").lower() == "true"
+            return JSONBody(await self.node.governance.get_standard(namespace, inherit=inherit))
         await self.service.sync()
         rows = self.service.queries.namespaces(now_ts())
         return JSONBody({"namespaces": [{"namespace": r.namespace, "count": r.count} for r in rows]})

@@ -92,16 +92,24 @@ def _embedder_ready(node: Node) -> bool:
     return bool(status().ready) if callable(status) else semantic is not None
 
 
+def _permissions(node: Node) -> dict[str, Any]:
+    """The governance mode and how many namespaces have a policy (``active_rules``); decisions are events on
+    the log, not counted here (the counts stay 0)."""
+    gate = node.governance.gate
+    policies = sum(1 for meta in node.model.governance.standards() if gate.standard_policy(meta.namespace)[0])
+    return {"mode": gate.config.mode, "active_rules": policies, "inheritance": True,
+            "decision_counts": {"enforce": 0, "advisory": 0, "off": 0}}
+
+
 def _v2(node: Node, llm: LlmClient | None) -> dict[str, Any]:
     embedder = _embedder_ready(node)
     return {"schema_version": "2", "tier": _tier(embedder, llm is not None), "version": version(),
             "features": _features(embedder, llm is not None), "models": _models(embedder, llm),
-            # No governance on this node yet (issue #5): nothing is decided, so the mode is honestly off.
-            "permissions": {"mode": "off", "active_rules": 0, "inheritance": None,
-                            "decision_counts": {"enforce": 0, "advisory": 0, "off": 0}},
+            "permissions": _permissions(node),
             "hooks": {"registered_count": len(node.model.subscriptions.owned(created_by=None)),
                       "webhook_events": list(FIRED_EVENT_TYPES)},
-            "compaction": _planned("v0.8+"), "approval": {"pending_requests": 0},
+            "compaction": _planned("v0.8+"),
+            "approval": {"pending_requests": node.model.governance.count_pending("pending")},
             "transcripts": _planned("v0.7+"), "hnsw": {"evictions_total": 0, "evicted_recently": False}}
 
 

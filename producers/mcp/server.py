@@ -23,7 +23,7 @@ from mcp import MCPError
 from mcp.server.context import CallNext, ServerRequestContext
 from mcp.server.lowlevel import Server
 
-from producers.errors import FeatureUnavailableError, reply_for
+from producers.errors import ActionPendingError, FeatureUnavailableError, reply_for
 from producers.mcp import toon
 from producers.mcp.capabilities import version
 from producers.mcp.identity import ClientIdentity
@@ -134,6 +134,9 @@ class McpApp:
                 if args.get(required) is None:
                     return f"{required} is required", True
             value = await HANDLERS[name](self.context(client_name), args)
+        except ActionPendingError as exc:
+            # Governance held the action for approval: a successful {status: "pending", pending_id, …} result.
+            return render(name, args, exc.body()), False
         except Exception as exc:
             if reply_for(exc).status >= 500 and not isinstance(exc, FeatureUnavailableError):
                 log.warning("tool %s failed: %r", name, exc)

@@ -14,14 +14,14 @@ from sqlalchemy import Connection
 
 from infra.log import LogRecord
 from projectors.postgres import apply as memories
-from projectors.postgres import archive, subscriptions
+from projectors.postgres import archive, governance, subscriptions
 
 __all__ = ["APPLIERS", "Applier"]
 
 #: ``apply(db, payload, record)``: the record gives the envelope (actor, ts, origin) and the log offset.
 Applier = Callable[[Connection, Any, LogRecord], None]
 
-_DOMAINS: tuple[ModuleType, ...] = (subscriptions, archive)
+_DOMAINS: tuple[ModuleType, ...] = (subscriptions, archive, governance)
 
 
 def _memory_applier(fn: Callable[[Connection, Any], None]) -> Applier:
@@ -30,6 +30,20 @@ def _memory_applier(fn: Callable[[Connection, Any], None]) -> Applier:
 
 
 APPLIERS: dict[str, Applier] = {t: _memory_applier(fn) for t, fn in memories.APPLIERS.items()}
+
+
+def _chained(first: Applier, then: Applier) -> Applier:
+    """Two domains that both keep something of one event type (memories and quota counters of memory.stored)
+    apply it in turn, in the same transaction; the first one's refusal stops the second."""
+
+    def both(db: Any, payload: Any, record: LogRecord) -> None:
+        first(db, payload, record)
+        then(db, payload, record)
+
+    return both
+
+
 for _domain in _DOMAINS:
     _appliers: Mapping[str, Applier] = _domain.APPLIERS
-    APPLIERS.update(_appliers)
+    for _type, _applier in _appliers.items():
+        APPLIERS[_type] = _chained(APPLIERS[_type], _applier) if _type in APPLIERS else _applier

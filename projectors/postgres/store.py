@@ -21,6 +21,7 @@ from projectors.memory_model import MemoryReadModel
 from projectors.postgres.archive import PostgresArchiveQueries
 from projectors.postgres.domains import APPLIERS
 from projectors.postgres.errors import mapped_errors
+from projectors.postgres.governance import PostgresGovernanceQueries
 from projectors.postgres.queries import PostgresMemoryQueries
 from projectors.postgres.schema import connect, migrate
 from projectors.postgres.subscription_queries import PostgresSubscriptionQueries
@@ -49,6 +50,7 @@ class PostgresReadModel(MemoryReadModel):
         self.queries: PostgresMemoryQueries = PostgresMemoryQueries(self.engine)
         self.subscriptions = PostgresSubscriptionQueries(self.engine)
         self.archive = PostgresArchiveQueries(self.engine)
+        self.governance = PostgresGovernanceQueries(self.engine)
 
     @property
     def location(self) -> str:

@@ -15,14 +15,14 @@ from typing import Any
 
 from infra.log import LogRecord
 from projectors.sqlite import apply as memories
-from projectors.sqlite import archive, subscriptions
+from projectors.sqlite import archive, governance, subscriptions
 
 __all__ = ["APPLIERS", "DOMAIN_DDL", "Applier"]
 
 #: ``apply(db, payload, record)``: the record gives the envelope (actor, ts, origin) and the log offset.
 Applier = Callable[[sqlite3.Connection, Any, LogRecord], None]
 
-_DOMAINS: tuple[ModuleType, ...] = (subscriptions, archive)
+_DOMAINS: tuple[ModuleType, ...] = (subscriptions, archive, governance)
 
 
 def _memory_applier(fn: Callable[[sqlite3.Connection, Any], None]) -> Applier:
@@ -32,7 +32,21 @@ def _memory_applier(fn: Callable[[sqlite3.Connection, Any], None]) -> Applier:
 
 APPLIERS: dict[str, Applier] = {t: _memory_applier(fn) for t, fn in memories.APPLIERS.items()}
 DOMAIN_DDL: list[str] = []
+
+
+def _chained(first: Applier, then: Applier) -> Applier:
+    """Two domains that both keep something of one event type (memories and quota counters of memory.stored)
+    apply it in turn, in the same transaction; the first one's refusal stops the second."""
+
+    def both(db: Any, payload: Any, record: LogRecord) -> None:
+        first(db, payload, record)
+        then(db, payload, record)
+
+    return both
+
+
 for _domain in _DOMAINS:
     _appliers: Mapping[str, Applier] = _domain.APPLIERS
-    APPLIERS.update(_appliers)
+    for _type, _applier in _appliers.items():
+        APPLIERS[_type] = _chained(APPLIERS[_type], _applier) if _type in APPLIERS else _applier
     DOMAIN_DDL.append(_domain.DDL)

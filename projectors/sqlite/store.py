@@ -18,6 +18,7 @@ from projectors.memory_model import MemoryReadModel
 from projectors.sqlite.apply import WRONG_DIMENSION, Inapplicable
 from projectors.sqlite.archive import SQLiteArchiveQueries
 from projectors.sqlite.domains import APPLIERS
+from projectors.sqlite.governance import SQLiteGovernanceQueries
 from projectors.sqlite.queries import SQLiteMemoryQueries
 from projectors.sqlite.schema import connect, drop_index_triggers, restore_index_triggers
 from projectors.subscription_queries import SQLiteSubscriptionQueries
@@ -49,6 +50,7 @@ class SQLiteReadModel(MemoryReadModel):
         self.queries = SQLiteMemoryQueries(self._db)
         self.subscriptions = SQLiteSubscriptionQueries(self._db)
         self.archive = SQLiteArchiveQueries(self._db)
+        self.governance = SQLiteGovernanceQueries(self._db)
 
     @property
     def location(self) -> str:

@@ -7,6 +7,19 @@ from typing import Any, ClassVar, Protocol
 from schemas.codec import from_payload, to_payload
 from schemas.errors import UnknownEventTypeError
 from schemas.events.archive import ArchivePurged, MemoriesArchived, MemoryRestored
+from schemas.events.governance import (
+    AgentRegistered,
+    Approval,
+    PendingAction,
+    PendingActionType,
+    PendingDecided,
+    PendingExpired,
+    PendingRequested,
+    PendingVoted,
+    RuleRemembered,
+    StandardCleared,
+    StandardSet,
+)
 from schemas.events.graph import AttestLevel, Link, LinkCreated, LinkDeleted, LinkInvalidated
 from schemas.events.memory import (
     MemoryChanges,
@@ -31,6 +44,8 @@ from schemas.events.subscription import (
 __all__ = [
     "EVENT_TYPES",
     "SCHEMA_VERSION",
+    "AgentRegistered",
+    "Approval",
     "ArchivePurged",
     "AttestLevel",
     "EventPayload",
@@ -50,6 +65,15 @@ __all__ = [
     "MemoryStored",
     "MemoryTouched",
     "MemoryUpdated",
+    "PendingAction",
+    "PendingActionType",
+    "PendingDecided",
+    "PendingExpired",
+    "PendingRequested",
+    "PendingVoted",
+    "RuleRemembered",
+    "StandardCleared",
+    "StandardSet",
     "Subscription",
     "SubscriptionCreated",
     "SubscriptionDeadLettered",
@@ -76,6 +100,8 @@ _DOMAINS: tuple[tuple[type[Any], ...], ...] = (
     (LinkCreated, LinkInvalidated, LinkDeleted),
     (SubscriptionCreated, SubscriptionDeleted, SubscriptionDeadLettered),
     (MemoriesArchived, MemoryRestored, ArchivePurged),
+    (StandardSet, StandardCleared, PendingRequested, PendingVoted, PendingDecided, PendingExpired, RuleRemembered,
+     AgentRegistered),
 )
 
 EVENT_TYPES: dict[str, type[Any]] = {cls.TYPE: cls for domain in _DOMAINS for cls in domain}

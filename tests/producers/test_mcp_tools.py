@@ -121,7 +121,19 @@ VALID: list[tuple[str, Callable[[Ids], Args], Callable[[Any, Ids], bool]]] = [
     ("memory_archive_list", lambda i: {}, lambda r, i: r == {"archived": [], "count": 0}),
     ("memory_archive_purge", lambda i: {"older_than_days": 30}, lambda r, i: r == {"purged": 0}),
     ("memory_archive_stats", lambda i: {}, lambda r, i: r == {"archived_total": 0, "by_namespace": []}),
+    ("memory_namespace_set_standard", lambda i: {"namespace": "infra", "id": i.b, "governance": {"write": "any"}},
+     lambda r, i: r["set"] and r["standard_id"] == i.b and r["governance"] == {"write": "any"}),
+    ("memory_namespace_get_standard", lambda i: {"namespace": "infra"},
+     lambda r, i: r == {"namespace": "infra", "standard_id": None}),
+    ("memory_namespace_clear_standard", lambda i: {"namespace": "infra"},
+     lambda r, i: r == {"cleared": False, "namespace": "infra"}),
+    ("memory_pending_list", lambda i: {}, lambda r, i: r == {"count": 0, "pending": []}),
+    ("memory_quota_status", lambda i: {},
+     lambda r, i: r["count"] == 1 and r["quotas"][0]["current_memories_today"] == 2
+     and r["quotas"][0]["max_memories_per_day"] == 1000),
 ]
+# Deciding needs a pending action: tests/producers/test_governance.py calls these through MCP.
+DECISION_TOOLS = {"memory_pending_approve", "memory_pending_reject"}
 
 # (tool, invalid args, expected message fragment) for every tool.
 INVALID: list[tuple[str, Args, str]] = [
@@ -159,8 +171,9 @@ INVALID: list[tuple[str, Args, str]] = [
                                              "memory_pending_reject", "memory_subscribe", "memory_unsubscribe",
                                              "memory_subscription_replay", "memory_archive_restore",
                                              "memory_check_duplicate")],
-    *[(name, {"limit": "x"}, "not available on this node") for name in (
-        "memory_verify", "memory_pending_list", "memory_quota_status")],
+    ("memory_pending_list", {"limit": "x"}, "limit must be an integer"),
+    ("memory_quota_status", {"agent_id": "bad id"}, "invalid character ' '"),
+    *[(name, {"limit": "x"}, "not available on this node") for name in ("memory_verify",)],
     ("memory_archive_list", {"limit": "x"}, "limit must be an integer"),
     ("memory_archive_purge", {"older_than_days": -1}, "older_than_days must be non-negative (got -1)"),
     ("memory_archive_stats", {"unexpected": 1}, ""),
@@ -175,10 +188,6 @@ MISSING_VALID: dict[str, Args] = {
     "memory_replay": {"memory_id": "a"},
     "memory_entity_register": {"canonical_name": "PG", "namespace": "infra"},
     "memory_entity_get_by_alias": {"alias": "pg"},
-    "memory_namespace_set_standard": {"namespace": "infra", "id": "a"},
-    "memory_namespace_get_standard": {"namespace": "infra"}, "memory_namespace_clear_standard": {"namespace": "a"},
-    "memory_pending_list": {}, "memory_pending_approve": {"id": "p"}, "memory_pending_reject": {"id": "p"},
-    "memory_quota_status": {},
 }
 
 
@@ -190,7 +199,8 @@ def test_tables_cover_all_51_tools() -> None:
     llm_tools = {"memory_expand_query", "memory_auto_tag", "memory_detect_contradiction"}
     # Replay needs a subscription first: tests/producers/test_subscriptions.py calls it with valid input.
     llm_tools.add("memory_subscription_replay")
-    assert {t for t, _, _ in VALID} | set(MISSING_VALID) | llm_tools | TESTED_ELSEWHERE == {t for t, _, _ in INVALID}
+    assert ({t for t, _, _ in VALID} | set(MISSING_VALID) | llm_tools | TESTED_ELSEWHERE | DECISION_TOOLS
+            == {t for t, _, _ in INVALID})
     assert len({t for t, _, _ in INVALID}) == 51
 
 

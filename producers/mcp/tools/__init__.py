@@ -9,6 +9,7 @@ from producers.mcp.tools import (
     archive,
     core,
     duplicate,
+    governance,
     graph,
     lifecycle,
     llm_tools,
@@ -24,5 +25,6 @@ __all__ = ["HANDLERS", "MISSING", "Handler", "ToolContext"]
 
 HANDLERS: dict[str, Handler] = {
     **core.HANDLERS, **lifecycle.HANDLERS, **meta.HANDLERS, **messaging.HANDLERS, **llm_tools.HANDLERS,
-    **graph.HANDLERS, **duplicate.HANDLERS, **subscriptions.HANDLERS, **archive.HANDLERS, **missing.HANDLERS,
+    **graph.HANDLERS, **duplicate.HANDLERS, **subscriptions.HANDLERS, **archive.HANDLERS, **governance.HANDLERS,
+    **missing.HANDLERS,
 }

@@ -9,6 +9,7 @@ from producers.commands import parse_create, parse_list_query, parse_recall
 from producers.errors import ValidationError
 from producers.mcp.registry import FAMILIES, Profile, ProfileError
 from producers.mcp.tools.base import Handler, ToolContext, opt_int, opt_str, req_str
+from producers.mcp.tools.governance import inject_standards
 from producers.service import RecallResult, round_score
 from producers.validation import check_namespace
 from producers.wire import recall_body
@@ -56,7 +57,7 @@ async def store(ctx: ToolContext, args: dict[str, Any]) -> Any:
     cmd = parse_create(body, now=now_ts())
     await ctx.service.sync()
     existing = ctx.service.queries.find_by_title(cmd.title, cmd.namespace)
-    result = await ctx.service.store(cmd, agent_id=agent)
+    result = await ctx.service.store(cmd, agent_id=agent, metered=True)
     memory = result.memory
     if existing is not None and existing.id == memory.id:
         # The merge path kept the existing memory (and its author).
@@ -87,7 +88,7 @@ async def recall(ctx: ToolContext, args: dict[str, Any]) -> Any:
                                                 "budget_tokens")}
     query = parse_recall({**params, "context": context})
     result = await ctx.service.recall(query, agent_id=ctx.agent_id({}))
-    return recall_answer(result)
+    return inject_standards(ctx, query.filters.namespace, recall_answer(result))
 
 
 async def search(ctx: ToolContext, args: dict[str, Any]) -> Any:

@@ -4,17 +4,15 @@ Agents are ordinary long-tier memories in the reserved namespace ``_agents``, as
 
 from __future__ import annotations
 
-import json
 import re
 from typing import Any
 
-from producers.commands import parse_create
 from producers.errors import ValidationError
 from producers.mcp import capabilities
-from producers.mcp.tools.base import Handler, ToolContext, all_in, opt_bool, opt_int, opt_str, req_str
-from producers.validation import check_agent_id, check_namespace, check_tags
+from producers.mcp.tools.base import Handler, ToolContext, opt_bool, opt_int, opt_str, req_str
+from producers.mcp.tools.governance import inject_standards
+from producers.validation import check_namespace
 from producers.wire import stats_body
-from schemas import now_ts
 
 __all__ = ["HANDLERS"]
 
@@ -55,30 +53,13 @@ async def capabilities_tool(ctx: ToolContext, args: dict[str, Any]) -> Any:
 
 
 async def agent_register(ctx: ToolContext, args: dict[str, Any]) -> Any:
-    agent_id = check_agent_id(req_str(args, "agent_id"))
     agent_type = check_agent_type(req_str(args, "agent_type"))
-    caps = args.get("capabilities") or []
-    check_tags(caps)
-    title = f"agent:{agent_id}"
-    await ctx.service.sync()
-    now = now_ts()
-    previous = ctx.service.queries.find_by_title(title, AGENTS_NAMESPACE)
-    registered_at = previous.metadata.get("registered_at", now) if previous else now
-    metadata = {"agent_id": agent_id, "agent_type": agent_type, "capabilities": caps,
-                "registered_at": registered_at, "last_seen_at": now}
-    cmd = parse_create({"title": title, "content": json.dumps(metadata, sort_keys=True), "tier": "long",
-                        "namespace": AGENTS_NAMESPACE, "tags": ["agent-registration"], "source": "system",
-                        "metadata": metadata, "on_conflict": "merge"}, now=now)
-    result = await ctx.service.store(cmd, agent_id=agent_id)
-    return {"registered": True, "id": result.memory.id, "agent_id": agent_id, "agent_type": agent_type,
-            "capabilities": caps}
+    body = await ctx.node.governance.register_agent(req_str(args, "agent_id"), agent_type, args.get("capabilities"))
+    return {k: v for k, v in body.items() if k not in ("offset", "log_clock")}
 
 
 async def agent_list(ctx: ToolContext, args: dict[str, Any]) -> Any:
-    fields = ("agent_id", "agent_type", "capabilities", "registered_at", "last_seen_at")
-    agents = [{f: m.metadata.get(f, [] if f == "capabilities" else "") for f in fields}
-              for m in await all_in(ctx, AGENTS_NAMESPACE)]
-    agents.sort(key=lambda a: str(a["registered_at"]))
+    agents = [a.to_api() for a in await ctx.node.governance.list_agents()]
     return {"count": len(agents), "agents": agents}
 
 
@@ -88,7 +69,7 @@ async def session_start(ctx: ToolContext, args: dict[str, Any]) -> Any:
                                                  limit=opt_int(args, "limit", 10))
     if ctx.llm is not None and out["memories"]:
         out["summary"] = await ctx.llm.summarize([(m["title"], m["content"]) for m in out["memories"]])
-    return out
+    return inject_standards(ctx, namespace, out)
 
 
 async def stats(ctx: ToolContext, args: dict[str, Any]) -> Any:

@@ -1,0 +1,235 @@
+"""HTTP routes of governance, as the original's: namespace standards, agents, pending actions and their
+decisions, the HMAC-signed approval API and its SSE feed (``/api/v1/approvals/stream``).
+
+The feed is read from the log (not from an in-process bus), so a decision made on any node reaches every
+subscriber; only events whose signature verifies are shown.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import hmac
+import json
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+from starlette.routing import Route
+
+from producers.errors import AuthError, ValidationError
+from producers.governance import REMEMBER, Decision
+from producers.http.base import ApiContext, JSONBody, read_json
+from producers.mcp.tools.meta import check_agent_type
+from producers.node import Node
+from schemas import SchemaError, decode_payload, verify
+from schemas.events import PendingDecided, PendingRequested
+
+__all__ = ["APPROVAL_MAX_AGE_SECS", "APPROVAL_MAX_SKEW_SECS", "approval_events", "approval_signature", "routes",
+           "visible_to"]
+
+#: The original's window for ``X-AI-Memory-Timestamp``: at most 300 s old, at most 60 s in the future.
+APPROVAL_MAX_AGE_SECS = 300
+APPROVAL_MAX_SKEW_SECS = 60
+SIGNATURE_HEADER = "x-ai-memory-signature"
+TIMESTAMP_HEADER = "x-ai-memory-timestamp"
+KEEPALIVE_SECS = 15.0
+
+
+def approval_signature(secret: str, timestamp: str, body: bytes) -> str:
+    """``sha256=<hex(HMAC-SHA256(key=hex(SHA256(secret)), msg="<ts>.<raw body>"))>`` (the original's K10)."""
+    key = hashlib.sha256(secret.encode()).hexdigest().encode()
+    return "sha256=" + hmac.new(key, timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
+
+
+def _check_hmac(secret: str | None, timestamp: str | None, signature: str | None, body: bytes) -> None:
+    refused = AuthError("invalid or missing X-AI-Memory-Signature")
+    if secret is None or timestamp is None or signature is None or not signature.startswith("sha256="):
+        raise refused
+    try:
+        age = int(time.time()) - int(timestamp)
+    except ValueError:
+        raise refused from None
+    if age > APPROVAL_MAX_AGE_SECS or age < -APPROVAL_MAX_SKEW_SECS:
+        raise refused
+    if not hmac.compare_digest(approval_signature(secret, timestamp, body).encode(), signature.encode()):
+        raise refused
+
+
+def _decision_reply(decision: Decision) -> Response:
+    return JSONBody(decision.body, status_code=202 if decision.collecting else 200)
+
+
+def _standard_body(body: Any) -> dict[str, Any]:
+    """The original's body: ``{id, parent, governance, namespace}``, possibly nested under ``standard``."""
+    if not isinstance(body, dict):
+        return {}
+    inner = body.get("standard")
+    if isinstance(inner, dict):
+        outer = {k: v for k, v in body.items() if k != "standard"}
+        return {**outer, **{k: v for k, v in inner.items() if v is not None}}
+    return body
+
+
+def visible_to(subscriber: str, requested_by: str) -> bool:
+    """The original's feed filter: nothing without an agent id; ``host:…`` operators see every event; an agent
+    sees the events of its own requests."""
+    if not subscriber:
+        return False
+    return subscriber.startswith("host:") or subscriber == requested_by
+
+
+async def approval_events(node: Node, subscriber: str) -> AsyncIterator[tuple[str, dict[str, Any]]]:
+    """``(event name, data)`` for every approval requested or decided from now on that ``subscriber`` may see."""
+    async for record in node.log.subscribe(after=await node.log.end_offsets()):
+        envelope = record.event.envelope
+        if envelope.type not in (PendingRequested.TYPE, PendingDecided.TYPE):
+            continue
+        try:
+            verify(record.event, node.keyring)
+            payload = decode_payload(envelope.type, envelope.payload)
+        except SchemaError:
+            continue
+        if isinstance(payload, PendingRequested):
+            p = payload.pending
+            if visible_to(subscriber, p.requested_by):
+                yield "approval_requested", {"event": "approval_requested", "pending_id": p.id,
+                                             "action_type": p.action_type, "namespace": p.namespace,
+                                             "requested_by": p.requested_by, "requested_at": p.requested_at}
+        elif visible_to(subscriber, payload.requested_by):
+            yield "approval_decided", {"event": "approval_decided", "pending_id": payload.id,
+                                       "decision": "approve" if payload.status == "approved" else "deny",
+                                       "decided_by": payload.decided_by, "remember": payload.remember,
+                                       "namespace": payload.namespace, "requested_by": payload.requested_by}
+
+
+async def _sse(node: Node, subscriber: str) -> AsyncIterator[bytes]:
+    """Server-sent events with a keep-alive comment every 15 s; the log is read by a task of its own, so a quiet
+    log never holds up the keep-alives."""
+    queue: asyncio.Queue[tuple[str, dict[str, Any]]] = asyncio.Queue(maxsize=1024)
+
+    async def pump() -> None:
+        async for item in approval_events(node, subscriber):
+            await queue.put(item)
+
+    task = asyncio.create_task(pump())
+    try:
+        yield b": connected\n\n"
+        while True:
+            try:
+                name, data = await asyncio.wait_for(queue.get(), timeout=KEEPALIVE_SECS)
+            except TimeoutError:
+                yield b": keepalive\n\n"
+                continue
+            yield f"event: {name}\ndata: {json.dumps(data, sort_keys=True)}\n\n".encode()
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await task
+
+
+def routes(api: ApiContext) -> list[Route]:
+    node = api.node
+    gov = node.governance
+    e = api.endpoint
+    v1 = "/api/v1"
+
+    async def set_standard(request: Request, namespace: str | None = None) -> Response:
+        body = _standard_body(await read_json(request))
+        ns = namespace or body.get("namespace")
+        if not isinstance(ns, str):
+            raise ValidationError("namespace is required")
+        out = await gov.set_standard(ns, standard_id=body.get("id"), parent=body.get("parent"),
+                                     governance=body.get("governance"), agent_id=api.agent(request, body))
+        return JSONBody(out, status_code=201)
+
+    async def set_standard_qs(request: Request) -> Response:
+        return await set_standard(request)
+
+    async def set_standard_path(request: Request) -> Response:
+        return await set_standard(request, request.path_params["ns"])
+
+    def _inherit(request: Request) -> bool:
+        return request.query_params.get("inherit", "false").lower() == "true"
+
+    async def get_standard_path(request: Request) -> Response:
+        return JSONBody(await gov.get_standard(request.path_params["ns"], inherit=_inherit(request)))
+
+    async def clear_standard_qs(request: Request) -> Response:
+        ns = request.query_params.get("namespace")
+        if ns is None:
+            raise ValidationError("namespace is required")
+        return JSONBody(await gov.clear_standard(ns, agent_id=api.agent(request)))
+
+    async def clear_standard_path(request: Request) -> Response:
+        return JSONBody(await gov.clear_standard(request.path_params["ns"], agent_id=api.agent(request)))
+
+    async def list_agents(request: Request) -> Response:
+        agents = [a.to_api() for a in await gov.list_agents()]
+        return JSONBody({"count": len(agents), "agents": agents})
+
+    async def register_agent(request: Request) -> Response:
+        body = await read_json(request)
+        if not isinstance(body, dict) or not isinstance(body.get("agent_id"), str):
+            raise ValidationError("agent_id is required")
+        agent_type = check_agent_type(str(body.get("agent_type") or ""))
+        out = await gov.register_agent(body["agent_id"], agent_type, body.get("capabilities"))
+        return JSONBody(out, status_code=201)
+
+    async def list_pending(request: Request) -> Response:
+        params = request.query_params
+        limit = params.get("limit", "100")
+        if not limit.isdigit():
+            raise ValidationError("limit must be a non-negative integer")
+        found = await gov.list_pending(status=params.get("status") or None, limit=int(limit))
+        return JSONBody({"count": len(found), "pending": [p.to_api() for p in found]})
+
+    async def approve(request: Request) -> Response:
+        return _decision_reply(await gov.approve(request.path_params["id"], agent_id=api.agent(request)))
+
+    async def reject(request: Request) -> Response:
+        return _decision_reply(await gov.reject(request.path_params["id"], agent_id=api.agent(request)))
+
+    async def approval(request: Request) -> Response:
+        raw = await request.body()
+        _check_hmac(node.config.governance.hmac_secret, request.headers.get(TIMESTAMP_HEADER),
+                    request.headers.get(SIGNATURE_HEADER), raw)
+        try:
+            body = json.loads(raw)
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise ValidationError(f"invalid body: {exc}") from None
+        decision = body.get("decision") if isinstance(body, dict) else None
+        remember = body.get("remember", "once") if isinstance(body, dict) else "once"
+        if decision not in ("approve", "deny") or remember not in REMEMBER:
+            raise ValidationError('invalid body: decision must be "approve" or "deny", remember once|session|forever')
+        agent, pending_id = api.agent(request), request.path_params["id"]
+        if decision == "approve":
+            return _decision_reply(await gov.approve(pending_id, agent_id=agent, remember=remember))
+        return _decision_reply(await gov.reject(pending_id, agent_id=agent, remember=remember))
+
+    async def approvals_stream(request: Request) -> Response:
+        subscriber = request.headers.get("x-agent-id", "")
+        return StreamingResponse(_sse(node, subscriber), media_type="text/event-stream",
+                                 headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+    async def quotas(request: Request) -> Response:
+        return JSONBody(await gov.quota_status(request.query_params.get("agent_id") or None))
+
+    return [
+        Route(f"{v1}/namespaces", e(set_standard_qs), methods=["POST"]),
+        Route(f"{v1}/namespaces", e(clear_standard_qs), methods=["DELETE"]),
+        Route(f"{v1}/namespaces/{{ns:path}}/standard", e(get_standard_path), methods=["GET"]),
+        Route(f"{v1}/namespaces/{{ns:path}}/standard", e(set_standard_path), methods=["POST"]),
+        Route(f"{v1}/namespaces/{{ns:path}}/standard", e(clear_standard_path), methods=["DELETE"]),
+        Route(f"{v1}/agents", e(list_agents), methods=["GET"]),
+        Route(f"{v1}/agents", e(register_agent), methods=["POST"]),
+        Route(f"{v1}/pending", e(list_pending), methods=["GET"]),
+        Route(f"{v1}/pending/{{id}}/approve", e(approve), methods=["POST"]),
+        Route(f"{v1}/pending/{{id}}/reject", e(reject), methods=["POST"]),
+        Route(f"{v1}/approvals/stream", e(approvals_stream), methods=["GET"]),
+        Route(f"{v1}/approvals/{{id}}", e(approval), methods=["POST"]),
+        Route(f"{v1}/quotas", e(quotas), methods=["GET"]),
+    ]

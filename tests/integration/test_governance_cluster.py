@@ -1,0 +1,73 @@
+"""Governance across two nodes on one JetStream stream: a policy set on one node gates writes on the other, and
+two approvers racing on different nodes for the same pending action give exactly one decision (optimistic
+appends against the log's end), whose effect both nodes project alike."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from infra.cluster import NatsServer
+from producers.commands import parse_create
+from producers.errors import ActionPendingError, ForbiddenError
+from producers.node import Node, NodeConfig
+from schemas import load_or_create_node_key, now_ts
+from schemas.events import PendingDecided
+
+
+@pytest.fixture
+async def pair(tmp_path: Path, nats_server: NatsServer) -> AsyncIterator[tuple[Node, Node]]:
+    stream = f"gov-{uuid.uuid4().hex[:8]}"
+    names = ("a", "b")
+    for name in names:
+        load_or_create_node_key(tmp_path / name / "keys", f"node-{name}")
+    for name in names:
+        for other in names:
+            if other != name:
+                shutil.copy(tmp_path / other / "keys" / f"node-{other}.pub", tmp_path / name / "keys")
+    nodes = []
+    for name in names:
+        node = await Node.open(NodeConfig(data_dir=tmp_path / name, log_url=f"{nats_server.url}/{stream}",
+                                          stream=stream, node_id=f"node-{name}", embedder="off"))
+        await node.start()
+        nodes.append(node)
+    yield nodes[0], nodes[1]
+    for node in nodes:
+        await node.close()
+
+
+async def test_one_decision_when_approvers_race_on_two_nodes(pair: tuple[Node, Node]) -> None:
+    a, b = pair
+    out = await a.governance.set_standard("shared", standard_id=None, parent=None,
+                                          governance={"write": "approve"}, agent_id="alice")
+    await b.service.wait_for(out["log_clock"], timeout=10)
+    with pytest.raises(ActionPendingError) as held:
+        await b.service.store(parse_create({"title": "t", "content": "c", "namespace": "shared"}, now=now_ts()),
+                              agent_id="bob")
+    pending_id = held.value.pending_id
+    await a.service.wait_for(held.value.extra["log_clock"], timeout=10)
+
+    async def decide(node: Node, agent: str) -> str:
+        try:
+            await node.governance.approve(pending_id, agent_id=agent)
+        except ForbiddenError as exc:
+            return str(exc)
+        return "approved"
+
+    results = await asyncio.gather(decide(a, "carol"), decide(b, "dave"))
+    assert results.count("approved") == 1, results
+    assert "already decided: status=approved" in next(r for r in results if r != "approved")
+    end = await a.log.end_offsets()
+    for node in (a, b):
+        await node.service.wait_for(end, timeout=10)
+    decisions = [r for r in await a.log.read(limit=10_000) if r.event.envelope.type == PendingDecided.TYPE]
+    assert len(decisions) == 1
+    for node in (a, b):
+        state = node.governance.queries.pending(pending_id)
+        assert state is not None and state.status == "approved"
+        assert node.model.queries.find_by_title("t", "shared") is not None
