@@ -18,6 +18,7 @@ from infra.embed import Embedder, MiniLMEmbedder, ModelUnavailableError, default
 from infra.log import EventLog, LogConfig, open_log, redact_url
 from infra.tls import TlsFiles
 from producers.errors import CommandError
+from producers.graph import GraphService, KeyFiles
 from producers.metrics import Metrics
 from producers.quorum import QuorumConfig, QuorumTracker
 from producers.semantic import Semantic
@@ -133,6 +134,8 @@ class Node:
                                   quorum=self.quorum if config.quorum.needed > 1 else None)
         self.service = MemoryService(self.writer, self.runner, model.queries, config=config.service,
                                      semantic=self.semantic)
+        self.graph = GraphService(self.writer, model.graph, semantic=self.semantic,
+                                  keys=KeyFiles(config.data_dir / "keys", *config.trusted_keys))
 
     def _count(self, result: ApplyResult) -> None:
         self.metrics.inc("ai_memory_events_applied_total", result.applied)

@@ -7,6 +7,8 @@ from projectors.confirm import Confirmer, applied_clock
 from projectors.errors import ProjectionStoppedError, ProjectorError, ReadModelError, WaitTimeoutError
 from projectors.factory import is_postgres_url, open_read_model, sqlite_path
 from projectors.fts import fts_query, query_tokens
+from projectors.graph_queries import Entity, GraphQueries, TimelineRow
+from projectors.graph_walk import KgNode, LinkRow, NodeRow, find_paths, hop_allowed, kg_query
 from projectors.hnsw import HnswIndex, HnswReadModel, HnswStatus, VectorFilter, VectorHit
 from projectors.memory_model import MemoryReadModel
 from projectors.queries import (
@@ -26,13 +28,18 @@ __all__ = [
     "AmbiguousIdError",
     "ApplyResult",
     "Confirmer",
+    "Entity",
+    "GraphQueries",
     "HnswIndex",
     "HnswReadModel",
     "HnswStatus",
+    "KgNode",
+    "LinkRow",
     "MemoryFilter",
     "MemoryQueries",
     "MemoryReadModel",
     "NamespaceCount",
+    "NodeRow",
     "ProjectionRunner",
     "ProjectionStoppedError",
     "ProjectorError",
@@ -43,6 +50,7 @@ __all__ = [
     "ScoredMemory",
     "SharedVerifyRunner",
     "Stats",
+    "TimelineRow",
     "VectorFilter",
     "VectorHit",
     "Verdict",
@@ -50,8 +58,11 @@ __all__ = [
     "WaitTimeoutError",
     "applied_clock",
     "count_tokens",
+    "find_paths",
     "fts_query",
+    "hop_allowed",
     "is_postgres_url",
+    "kg_query",
     "open_read_model",
     "query_tokens",
     "sqlite_path",

@@ -6,7 +6,7 @@ from typing import Any, ClassVar, Protocol
 
 from schemas.codec import from_payload, to_payload
 from schemas.errors import UnknownEventTypeError
-from schemas.events.graph import AttestLevel, Link, LinkCreated, LinkDeleted, LinkInvalidated
+from schemas.events.graph import AttestLevel, EntityAliased, Link, LinkCreated, LinkDeleted, LinkInvalidated
 from schemas.events.memory import (
     MemoryChanges,
     MemoryDeleted,
@@ -25,6 +25,7 @@ __all__ = [
     "EVENT_TYPES",
     "SCHEMA_VERSION",
     "AttestLevel",
+    "EntityAliased",
     "EventPayload",
     "Link",
     "LinkCreated",
@@ -59,7 +60,7 @@ class EventPayload(Protocol):
 _DOMAINS: tuple[tuple[type[Any], ...], ...] = (
     (MemoryStored, MemoryImported, MemoryUpdated, MemoryDeleted, MemoryPromoted, MemoryTouched, MemoryExpired,
      MemoryForgotten, MemoryEmbedded),
-    (LinkCreated, LinkInvalidated, LinkDeleted),
+    (LinkCreated, LinkInvalidated, LinkDeleted, EntityAliased),
 )
 
 EVENT_TYPES: dict[str, type[Any]] = {cls.TYPE: cls for domain in _DOMAINS for cls in domain}

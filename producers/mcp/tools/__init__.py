@@ -5,7 +5,7 @@
 
 from __future__ import annotations
 
-from producers.mcp.tools import core, duplicate, graph, lifecycle, llm_tools, messaging, meta, missing
+from producers.mcp.tools import core, duplicate, graph, knowledge, lifecycle, llm_tools, messaging, meta, missing
 from producers.mcp.tools.base import Handler, ToolContext
 from producers.mcp.tools.missing import MISSING
 
@@ -13,5 +13,5 @@ __all__ = ["HANDLERS", "MISSING", "Handler", "ToolContext"]
 
 HANDLERS: dict[str, Handler] = {
     **core.HANDLERS, **lifecycle.HANDLERS, **meta.HANDLERS, **messaging.HANDLERS, **llm_tools.HANDLERS,
-    **graph.HANDLERS, **duplicate.HANDLERS, **missing.HANDLERS,
+    **graph.HANDLERS, **knowledge.HANDLERS, **duplicate.HANDLERS, **missing.HANDLERS,
 }

@@ -10,8 +10,6 @@ from producers.mcp.tools.base import Handler, unavailable
 
 __all__ = ["HANDLERS", "MISSING"]
 
-_LINKS = "memory links and the knowledge graph are not available on this node yet (issue #6)"
-_ENTITIES = "entities and aliases are not available on this node yet (issue #6)"
 _GOVERNANCE = "namespace standards and governance are not available on this node yet (issue #5)"
 _PENDING = "pending actions and approvals are not available on this node yet (issue #5)"
 _QUOTAS = "per-agent quotas are not available on this node yet (issue #5)"
@@ -19,12 +17,9 @@ _SUBSCRIPTIONS = "webhook subscriptions are not available on this node yet (issu
 _ARCHIVE = "the archive is not available on this node yet (issue #6); forgotten and expired memories stay in the log"
 
 MISSING: dict[str, str] = {
-    "memory_kg_query": _LINKS, "memory_kg_timeline": _LINKS, "memory_kg_invalidate": _LINKS,
-    "memory_link": _LINKS, "memory_get_links": _LINKS, "memory_verify": _LINKS, "memory_find_paths": _LINKS,
     "memory_consolidate": "memory_consolidate needs derived_from links and the archive, which are not available "
                           "on this node yet (issue #6)",
     "memory_replay": "sidechain transcripts (memory_replay) are not recorded by this node",
-    "memory_entity_register": _ENTITIES, "memory_entity_get_by_alias": _ENTITIES,
     "memory_namespace_set_standard": _GOVERNANCE, "memory_namespace_get_standard": _GOVERNANCE,
     "memory_namespace_clear_standard": _GOVERNANCE,
     "memory_pending_list": _PENDING, "memory_pending_approve": _PENDING, "memory_pending_reject": _PENDING,
