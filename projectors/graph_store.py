@@ -13,6 +13,10 @@ held, ``from_offset <= N < until_offset`` (``until_offset`` NULL while current).
   version whenever one of those changes, closed when the memory goes.
 * ``entity_aliases``: an entity's aliases, each from the offset it was registered at.
 
+An offset is the record's offset in its partition. The embedded and NATS logs have one partition, so ``as_of``
+is exact there; on a Kafka log with several partitions it compares offsets of different partitions (current
+answers are exact everywhere). Versions therefore have no key on the offset: two partitions may repeat one.
+
 Appliers check before they write and raise :class:`~projectors.rules.Inapplicable` for events that cannot
 apply. The memory events are applied by the memory domain first; the graph's appliers for them only follow.
 """

@@ -25,9 +25,9 @@ CREATE TABLE IF NOT EXISTS graph_links (
     signature    TEXT,
     attest_level TEXT NOT NULL,
     from_offset  INTEGER NOT NULL,
-    until_offset INTEGER,
-    PRIMARY KEY (source_id, target_id, relation, from_offset)
+    until_offset INTEGER
 );
+CREATE INDEX IF NOT EXISTS graph_links_key ON graph_links (source_id, target_id, relation);
 CREATE INDEX IF NOT EXISTS graph_links_target ON graph_links (target_id);
 CREATE TABLE IF NOT EXISTS graph_nodes (
     id           TEXT NOT NULL,
@@ -38,9 +38,9 @@ CREATE TABLE IF NOT EXISTS graph_nodes (
     kind         TEXT,
     created_at   TEXT NOT NULL,
     from_offset  INTEGER NOT NULL,
-    until_offset INTEGER,
-    PRIMARY KEY (id, from_offset)
+    until_offset INTEGER
 );
+CREATE INDEX IF NOT EXISTS graph_nodes_id ON graph_nodes (id);
 CREATE INDEX IF NOT EXISTS graph_nodes_title ON graph_nodes (namespace, title);
 CREATE TABLE IF NOT EXISTS entity_aliases (
     entity_id   TEXT NOT NULL,

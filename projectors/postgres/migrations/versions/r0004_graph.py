@@ -27,9 +27,9 @@ CREATE TABLE graph_links (
     signature    TEXT,
     attest_level TEXT NOT NULL,
     from_offset  BIGINT NOT NULL,
-    until_offset BIGINT,
-    PRIMARY KEY (source_id, target_id, relation, from_offset)
+    until_offset BIGINT
 );
+CREATE INDEX graph_links_key ON graph_links (source_id, target_id, relation);
 CREATE INDEX graph_links_target ON graph_links (target_id);
 CREATE TABLE graph_nodes (
     id           TEXT COLLATE "C" NOT NULL,
@@ -40,9 +40,9 @@ CREATE TABLE graph_nodes (
     kind         TEXT,
     created_at   TEXT COLLATE "C" NOT NULL,
     from_offset  BIGINT NOT NULL,
-    until_offset BIGINT,
-    PRIMARY KEY (id, from_offset)
+    until_offset BIGINT
 );
+CREATE INDEX graph_nodes_id ON graph_nodes (id);
 CREATE INDEX graph_nodes_title ON graph_nodes (namespace, title);
 CREATE TABLE entity_aliases (
     entity_id   TEXT COLLATE "C" NOT NULL,
