@@ -18,8 +18,8 @@ from typing import Any
 
 from infra.tls import TlsFiles
 from producers.cli import cluster as cluster_verb
-from producers.cli import graph as graph_verbs
 from producers.cli import commands, logtools, mcp_verb
+from producers.cli import graph as graph_verbs
 from producers.errors import CommandError, ValidationError, reply_for
 from producers.node import NodeConfig
 from producers.quorum import QuorumConfig
