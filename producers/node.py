@@ -19,6 +19,7 @@ from infra.log import EventLog, LogConfig, open_log, redact_url
 from infra.tls import TlsFiles
 from producers.errors import CommandError
 from producers.governance import GovernanceConfig, GovernanceService
+from producers.graph import GraphService, KeyFiles
 from producers.lifecycle import LifecycleService
 from producers.messaging import MessagingService
 from producers.metrics import Metrics
@@ -152,6 +153,9 @@ class Node:
                                                  deliveries=self.webhooks.store, config=config.webhooks)
         self.lifecycle = LifecycleService(self.writer, model, semantic=self.semantic)
         self.messaging = MessagingService(self.service)
+        self.graph = GraphService(self.writer, model.graph, semantic=self.semantic,
+                                  keys=KeyFiles(config.data_dir / "keys", *config.trusted_keys),
+                                  link_quota=self.governance.gate.check_link_quota)
 
     def _count(self, result: ApplyResult) -> None:
         self.metrics.inc("ai_memory_events_applied_total", result.applied)

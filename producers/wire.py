@@ -62,7 +62,8 @@ async def stats_body(node: Node) -> dict[str, Any]:
     stats = node.service.queries.stats(now, soon)
     return {
         "total": stats.total, "by_tier": stats.by_tier, "by_namespace": stats.by_namespace,
-        "expiring_soon": stats.expiring_soon, "links_count": 0, "db_size_bytes": stats.db_size_bytes,
+        "expiring_soon": stats.expiring_soon, "links_count": node.model.graph.link_count(),
+        "db_size_bytes": stats.db_size_bytes,
         "dim_violations": node.model.dim_violations(), "index_evictions_total": 0,
         "log": {"url": redact_url(node.log.url), "end_offsets": await node.log.end_offsets(),
                 "backend": node.log.describe()},

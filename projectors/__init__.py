@@ -16,6 +16,8 @@ from projectors.governance_queries import (
     QuotaUsage,
     memory_bytes,
 )
+from projectors.graph_queries import Entity, GraphQueries, TimelineRow
+from projectors.graph_walk import KgNode, LinkRow, NodeRow, find_paths, hop_allowed, kg_query
 from projectors.hnsw import HnswIndex, HnswReadModel, HnswStatus, VectorFilter, VectorHit
 from projectors.memory_model import MemoryReadModel
 from projectors.queries import (
@@ -51,16 +53,21 @@ __all__ = [
     "DeadLetter",
     "Delivery",
     "DeliveryStore",
+    "Entity",
     "GovernanceQueries",
+    "GraphQueries",
     "HnswIndex",
     "HnswReadModel",
     "HnswStatus",
+    "KgNode",
+    "LinkRow",
     "LocalSubscription",
     "MemoryFilter",
     "MemoryQueries",
     "MemoryReadModel",
     "NamespaceCount",
     "NamespaceMeta",
+    "NodeRow",
     "PendingRecord",
     "ProjectionRunner",
     "ProjectionStoppedError",
@@ -75,6 +82,7 @@ __all__ = [
     "Stats",
     "SubscriptionQueries",
     "SubscriptionRow",
+    "TimelineRow",
     "VectorFilter",
     "VectorHit",
     "Verdict",
@@ -84,8 +92,11 @@ __all__ = [
     "applied_clock",
     "correlation_id",
     "count_tokens",
+    "find_paths",
     "fts_query",
+    "hop_allowed",
     "is_postgres_url",
+    "kg_query",
     "matches",
     "memory_bytes",
     "open_read_model",

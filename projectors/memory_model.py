@@ -7,6 +7,7 @@ from abc import abstractmethod
 from projectors.archive_queries import ArchiveQueries
 from projectors.base import ReadModel
 from projectors.governance_queries import GovernanceQueries
+from projectors.graph_queries import GraphQueries
 from projectors.queries import MemoryQueries
 from projectors.subscription_queries import SubscriptionQueries
 
@@ -20,6 +21,7 @@ class MemoryReadModel(ReadModel):
     subscriptions: SubscriptionQueries
     archive: ArchiveQueries
     governance: GovernanceQueries
+    graph: GraphQueries
 
     @property
     @abstractmethod

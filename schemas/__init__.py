@@ -12,6 +12,16 @@ from schemas.encoding import canonical_bytes, decode_body
 from schemas.envelope import Envelope, SignedEvent, new_event_id
 from schemas.errors import EncodingError, PayloadError, SchemaError, SignatureError, UnknownEventTypeError
 from schemas.events import EVENT_TYPES, SCHEMA_VERSION, decode_payload, encode_payload
+from schemas.link_signing import (
+    SignableLink,
+    canonical_cbor,
+    decode_signature,
+    encode_signature,
+    link_id,
+    parse_link_id,
+    sign_link,
+    verify_link,
+)
 from schemas.memory import SCOPES, TIERS, Memory
 from schemas.signing import Keyring, NodeKey, load_or_create_node_key, sign, verify
 from schemas.vectors import VECTOR_DIM, decode_vector, encode_vector
@@ -29,21 +39,29 @@ __all__ = [
     "NodeKey",
     "PayloadError",
     "SchemaError",
+    "SignableLink",
     "SignatureError",
     "SignedEvent",
     "UnknownEventTypeError",
     "canonical_bytes",
+    "canonical_cbor",
     "decode_body",
     "decode_payload",
+    "decode_signature",
     "decode_vector",
     "encode_payload",
+    "encode_signature",
     "encode_vector",
     "format_ts",
+    "link_id",
     "load_or_create_node_key",
     "new_event_id",
     "now_ts",
+    "parse_link_id",
     "parse_ts",
     "shift_ts",
     "sign",
+    "sign_link",
     "verify",
+    "verify_link",
 ]

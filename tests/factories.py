@@ -35,15 +35,3 @@ def signed(key: NodeKey, *, event_type: str = "memory.deleted", payload: dict[st
         key_id=key.key_id,
     )
     return sign(envelope, key)
-
-
-def head_revision() -> str:
-    """The newest Alembic revision of the Postgres read model (every domain adds one; tests must not pin it)."""
-    # Imported here: only the Postgres tests need alembic and the Postgres read model.
-    from alembic.script import ScriptDirectory
-
-    import projectors.postgres.schema as schema
-
-    head = ScriptDirectory(str(Path(schema.__file__).with_name("migrations"))).get_current_head()
-    assert head is not None
-    return head

@@ -16,6 +16,7 @@ from producers.cli.spec import VerbSpec, emit, open_node, print_memories
 from producers.commands import parse_create, parse_list_query, parse_recall, parse_update
 from producers.errors import ValidationError
 from producers.governance import MODES
+from producers.graph import link_json
 from producers.identity import resolve_cli_agent
 from producers.node import NodeConfig
 from producers.service import round_score
@@ -190,7 +191,9 @@ async def _namespaces(args: argparse.Namespace, config: NodeConfig) -> int:
 async def _export(args: argparse.Namespace, config: NodeConfig) -> int:
     async with open_node(config) as node:
         memories = node.service.queries.export(now_ts())
-    doc = {"memories": [m.to_api() for m in memories], "links": [], "count": len(memories), "exported_at": now_ts()}
+        links = [link_json(lk) for lk in await node.graph.all_links()]
+    doc = {"memories": [m.to_api() for m in memories], "links": links, "count": len(memories),
+           "exported_at": now_ts()}
     text = json.dumps(doc, ensure_ascii=False, indent=2, sort_keys=True)
     if args.output:
         Path(args.output).write_text(text + "\n")

@@ -18,7 +18,9 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from producers.commands import parse_create, parse_list_query, parse_recall, parse_update
 from producers.errors import AuthError, ValidationError, reply_for
+from producers.graph import link_json
 from producers.http import governance, lifecycle, status, subscriptions
+from producers.http import graph as graph_routes
 from producers.http.base import MAX_BODY_BYTES, ApiContext, JSONBody, body_items, read_json, written
 from producers.mcp.capabilities import document, parse_accept
 from producers.metrics import render
@@ -37,7 +39,7 @@ log = logging.getLogger("ai_memory.http")
 
 VERSION = "0.1.0"
 #: Route modules of the other domains, each exporting ``routes(api: ApiContext) -> list[Route]``.
-_DOMAIN_ROUTES: tuple[ModuleType, ...] = (status, subscriptions, lifecycle, governance)
+_DOMAIN_ROUTES: tuple[ModuleType, ...] = (status, subscriptions, lifecycle, governance, graph_routes)
 
 
 class Api(ApiContext):
@@ -103,7 +105,8 @@ class Api(ApiContext):
         memory = await self.service.resolve(request.path_params["id"])
         # Both shapes at once: the original server wraps ({memory, links}); its Python client reads the
         # memory's fields at the top level.
-        return JSONBody({**memory.to_api(), "memory": memory.to_api(), "links": []})
+        links = [link_json(lk) for lk in await self.node.graph.get_links(memory.id)]
+        return JSONBody({**memory.to_api(), "memory": memory.to_api(), "links": links})
 
     async def update(self, request: Request) -> Response:
         body = await read_json(request)
@@ -187,7 +190,8 @@ class Api(ApiContext):
     async def export(self, request: Request) -> Response:
         await self.service.sync()
         memories = self.service.queries.export(now_ts())
-        return JSONBody({"memories": [m.to_api() for m in memories], "links": [], "count": len(memories),
+        links = [link_json(lk) for lk in await self.node.graph.all_links()]
+        return JSONBody({"memories": [m.to_api() for m in memories], "links": links, "count": len(memories),
                          "exported_at": now_ts()})
 
     async def sync_since(self, request: Request) -> Response:

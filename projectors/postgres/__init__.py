@@ -9,7 +9,8 @@ Needs the ``postgres`` extra (SQLAlchemy 2, psycopg 3, pgvector, Alembic)::
 from __future__ import annotations
 
 from projectors.postgres.queries import KEYWORD_SCALE, PostgresMemoryQueries
-from projectors.postgres.schema import current_revision, migrate, reset
+from projectors.postgres.schema import current_revision, head_revision, migrate, reset
 from projectors.postgres.store import PostgresReadModel
 
-__all__ = ["KEYWORD_SCALE", "PostgresMemoryQueries", "PostgresReadModel", "current_revision", "migrate", "reset"]
+__all__ = ["KEYWORD_SCALE", "PostgresMemoryQueries", "PostgresReadModel", "current_revision", "head_revision",
+           "migrate", "reset"]

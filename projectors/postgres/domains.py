@@ -14,14 +14,14 @@ from sqlalchemy import Connection
 
 from infra.log import LogRecord
 from projectors.postgres import apply as memories
-from projectors.postgres import archive, governance, subscriptions
+from projectors.postgres import archive, governance, graph, subscriptions
 
 __all__ = ["APPLIERS", "Applier"]
 
 #: ``apply(db, payload, record)``: the record gives the envelope (actor, ts, origin) and the log offset.
 Applier = Callable[[Connection, Any, LogRecord], None]
 
-_DOMAINS: tuple[ModuleType, ...] = (subscriptions, archive, governance)
+_DOMAINS: tuple[ModuleType, ...] = (subscriptions, archive, governance, graph)
 
 
 def _memory_applier(fn: Callable[[Connection, Any], None]) -> Applier:
@@ -29,18 +29,18 @@ def _memory_applier(fn: Callable[[Connection, Any], None]) -> Applier:
     return lambda conn, payload, _record: fn(conn, payload)
 
 
-APPLIERS: dict[str, Applier] = {t: _memory_applier(fn) for t, fn in memories.APPLIERS.items()}
-
-
 def _chained(first: Applier, then: Applier) -> Applier:
-    """Two domains that both keep something of one event type (memories and quota counters of memory.stored)
-    apply it in turn, in the same transaction; the first one's refusal stops the second."""
+    """Two domains following one event type (the graph follows memory deletions, quotas count stores): the
+    earlier domain applies first, in the same transaction; either one refusing the event refuses it whole."""
 
-    def both(db: Any, payload: Any, record: LogRecord) -> None:
+    def both(db: Connection, payload: Any, record: LogRecord) -> None:
         first(db, payload, record)
         then(db, payload, record)
 
     return both
+
+
+APPLIERS: dict[str, Applier] = {t: _memory_applier(fn) for t, fn in memories.APPLIERS.items()}
 
 
 for _domain in _DOMAINS:

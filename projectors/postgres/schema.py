@@ -12,11 +12,12 @@ from pathlib import Path
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, make_url, text
 
 from projectors.postgres.errors import mapped_errors
 
-__all__ = ["HEAD", "connect", "current_revision", "migrate", "reset"]
+__all__ = ["HEAD", "connect", "current_revision", "head_revision", "migrate", "reset"]
 
 HEAD = "head"
 _MIGRATIONS = Path(__file__).with_name("migrations")
@@ -41,6 +42,11 @@ def _config() -> Config:
     config = Config()
     config.set_main_option("script_location", str(_MIGRATIONS))
     return config
+
+
+def head_revision() -> str | None:
+    """The newest revision in ``migrations/versions`` (what :func:`migrate` brings a database to)."""
+    return ScriptDirectory.from_config(_config()).get_current_head()
 
 
 def migrate(engine: Engine, revision: str = HEAD) -> str | None:

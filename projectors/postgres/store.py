@@ -22,6 +22,7 @@ from projectors.postgres.archive import PostgresArchiveQueries
 from projectors.postgres.domains import APPLIERS
 from projectors.postgres.errors import mapped_errors
 from projectors.postgres.governance import PostgresGovernanceQueries
+from projectors.postgres.graph import PostgresGraphQueries
 from projectors.postgres.queries import PostgresMemoryQueries
 from projectors.postgres.schema import connect, migrate
 from projectors.postgres.subscription_queries import PostgresSubscriptionQueries
@@ -51,6 +52,7 @@ class PostgresReadModel(MemoryReadModel):
         self.subscriptions = PostgresSubscriptionQueries(self.engine)
         self.archive = PostgresArchiveQueries(self.engine)
         self.governance = PostgresGovernanceQueries(self.engine)
+        self.graph = PostgresGraphQueries(self.engine)
 
     @property
     def location(self) -> str:

@@ -19,6 +19,7 @@ from projectors.sqlite.apply import WRONG_DIMENSION, Inapplicable
 from projectors.sqlite.archive import SQLiteArchiveQueries
 from projectors.sqlite.domains import APPLIERS
 from projectors.sqlite.governance import SQLiteGovernanceQueries
+from projectors.sqlite.graph import SQLiteGraphQueries
 from projectors.sqlite.queries import SQLiteMemoryQueries
 from projectors.sqlite.schema import connect, drop_index_triggers, restore_index_triggers
 from projectors.subscription_queries import SQLiteSubscriptionQueries
@@ -51,6 +52,7 @@ class SQLiteReadModel(MemoryReadModel):
         self.subscriptions = SQLiteSubscriptionQueries(self._db)
         self.archive = SQLiteArchiveQueries(self._db)
         self.governance = SQLiteGovernanceQueries(self._db)
+        self.graph = SQLiteGraphQueries(self._db)
 
     @property
     def location(self) -> str:

@@ -20,7 +20,7 @@ from schemas.events.governance import (
     StandardCleared,
     StandardSet,
 )
-from schemas.events.graph import AttestLevel, Link, LinkCreated, LinkDeleted, LinkInvalidated
+from schemas.events.graph import AttestLevel, EntityAliased, Link, LinkCreated, LinkDeleted, LinkInvalidated
 from schemas.events.memory import (
     MemoryChanges,
     MemoryDeleted,
@@ -48,6 +48,7 @@ __all__ = [
     "Approval",
     "ArchivePurged",
     "AttestLevel",
+    "EntityAliased",
     "EventPayload",
     "Link",
     "LinkCreated",
@@ -97,7 +98,7 @@ class EventPayload(Protocol):
 _DOMAINS: tuple[tuple[type[Any], ...], ...] = (
     (MemoryStored, MemoryImported, MemoryUpdated, MemoryDeleted, MemoryPromoted, MemoryTouched, MemoryExpired,
      MemoryForgotten, MemoryEmbedded),
-    (LinkCreated, LinkInvalidated, LinkDeleted),
+    (LinkCreated, LinkInvalidated, LinkDeleted, EntityAliased),
     (SubscriptionCreated, SubscriptionDeleted, SubscriptionDeadLettered),
     (MemoriesArchived, MemoryRestored, ArchivePurged),
     (StandardSet, StandardCleared, PendingRequested, PendingVoted, PendingDecided, PendingExpired, RuleRemembered,

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import ClassVar, Literal
 
-__all__ = ["AttestLevel", "Link", "LinkCreated", "LinkDeleted", "LinkInvalidated"]
+__all__ = ["AttestLevel", "EntityAliased", "Link", "LinkCreated", "LinkDeleted", "LinkInvalidated"]
 
 OMIT_NONE = {"omit_none": True}
 
@@ -58,3 +58,14 @@ class LinkDeleted:
     source_id: str
     target_id: str
     relation: str
+
+
+@dataclass(frozen=True, slots=True)
+class EntityAliased:
+    """Aliases for entity ``entity_id`` (a memory with ``metadata.kind == "entity"``), registered at
+    ``created_at``. An alias the entity already has is kept as it was (registration is idempotent)."""
+
+    TYPE: ClassVar[str] = "entity.aliased"
+    entity_id: str
+    aliases: list[str]
+    created_at: str

@@ -14,9 +14,8 @@ from producers.cli.main import main as cli
 from producers.commands import parse_create
 from producers.node import Node, NodeConfig
 from projectors import MemoryFilter, SQLiteReadModel
-from projectors.postgres import PostgresReadModel
+from projectors.postgres import PostgresReadModel, head_revision
 from schemas import load_or_create_node_key, now_ts
-from tests.factories import head_revision
 
 
 def _config(tmp: Path, name: str, pg_url: str) -> NodeConfig:

@@ -299,6 +299,21 @@ async def test_quota_exceeded(client: httpx.AsyncClient, node: Node) -> None:
     assert (await node.governance.quota_status("bob"))["quota"]["current_memories_today"] == 3
 
 
+@pytest.mark.parametrize("gov_config", [GovernanceConfig(max_links_per_day=1)], indirect=True)
+async def test_links_per_day_quota(client: httpx.AsyncClient) -> None:
+    ids = [(await store(client, "bob", f"l{n}", "q")).json()["id"] for n in range(3)]
+    first = await client.post("/api/v1/links", json={"source_id": ids[0], "target_id": ids[1]},
+                              headers=as_agent("bob"))
+    assert first.status_code == 201
+    second = await client.post("/api/v1/links", json={"source_id": ids[1], "target_id": ids[2]},
+                               headers=as_agent("bob"))
+    assert second.status_code == 429
+    assert second.json()["error"] == "QUOTA_EXCEEDED: agent bob hit links_per_day (current=1, max=1)"
+    other = await client.post("/api/v1/links", json={"source_id": ids[1], "target_id": ids[2]},
+                              headers=as_agent("carol"))
+    assert other.status_code == 201
+
+
 @pytest.mark.parametrize("gov_config", [GovernanceConfig(max_storage_bytes=200)], indirect=True)
 async def test_storage_quota(client: httpx.AsyncClient) -> None:
     assert (await store(client, "bob", "small", "q")).status_code == 201

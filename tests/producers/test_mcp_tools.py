@@ -67,6 +67,7 @@ async def _seed(client: Client) -> Ids:
                                                "metadata": {"family": "graph"}})
     b = await ok_json(client, "memory_store", {"title": "Redis cache", "content": "redis caches sessions",
                                                "namespace": "infra", "tier": "long"})
+    await ok_json(client, "memory_link", {"source_id": a["id"], "target_id": b["id"], "relation": "derived_from"})
     return Ids(a["id"], b["id"])
 
 
@@ -79,7 +80,7 @@ VALID: list[tuple[str, Callable[[Ids], Args], Callable[[Any, Ids], bool]]] = [
      and r["meta"]["recall_mode"] == ("keyword_only" if r["mode"] == "keyword" else "hybrid")),
     ("memory_search", lambda i: {"query": "redis"}, lambda r, i: r["count"] == 1 and r["results"][0]["id"] == i.b),
     ("memory_list", lambda i: {"namespace": "infra"}, lambda r, i: [m["id"] for m in r["memories"]] == [i.b]),
-    ("memory_get", lambda i: {"id": i.a[:8]}, lambda r, i: r["id"] == i.a and r["links"] == []),
+    ("memory_get", lambda i: {"id": i.a[:8]}, lambda r, i: r["id"] == i.a and r["links"][0]["target_id"] == i.b),
     ("memory_load_family", lambda i: {"family": "graph"}, lambda r, i: r["count"] == 1 and r["k"] == 20),
     ("memory_smart_load", lambda i: {"intent": "trace the knowledge graph"},
      lambda r, i: r["chosen_family"] == "graph" and r["count"] == 1
@@ -106,6 +107,30 @@ VALID: list[tuple[str, Callable[[Ids], Args], Callable[[Any, Ids], bool]]] = [
     ("memory_notify", lambda i: {"target_agent_id": "bot-2", "title": "hi", "payload": "ping"},
      lambda r, i: r["to"] == "bot-2" and r["namespace"] == "_messages/bot-2"),
     ("memory_inbox", lambda i: {"agent_id": "bot-2"}, lambda r, i: r["count"] == 0 and r["unread_only"] is False),
+    ("memory_link", lambda i: {"source_id": i.b, "target_id": i.a},
+     lambda r, i: r == {"linked": True, "source_id": i.b, "target_id": i.a, "relation": "related_to",
+                        "attest_level": "unsigned"}),
+    ("memory_get_links", lambda i: {"id": i.b},
+     lambda r, i: r["count"] == 1 and r["links"][0]["relation"] == "derived_from"
+     and r["links"][0]["source_id"] == i.a and r["links"][0]["attest_level"] == "unsigned"),
+    ("memory_verify", lambda i: {"link_id": f"{i.a}--derived_from-->{i.b}"},
+     lambda r, i: r == {"signature_verified": False, "attest_level": "unsigned", "signed_by": None,
+                        "signed_at": None}),
+    ("memory_kg_query", lambda i: {"source_id": i.a, "max_depth": 2},
+     lambda r, i: r["count"] == 1 and r["paths"] == [f"{i.a}->{i.b}"] and r["memories"][0]["title"] == "Redis cache"
+     and r["max_depth"] == 2),
+    ("memory_kg_timeline", lambda i: {"source_id": i.a},
+     lambda r, i: r["count"] == 1 and r["events"][0]["target_namespace"] == "infra"),
+    ("memory_kg_invalidate", lambda i: {"source_id": i.a, "target_id": i.b, "relation": "derived_from"},
+     lambda r, i: r["found"] and r["previous_valid_until"] is None and r["valid_until"]),
+    ("memory_find_paths", lambda i: {"source_id": i.b, "target_id": i.a},
+     lambda r, i: r == {"source_id": i.b, "target_id": i.a, "paths": [[i.b, i.a]], "count": 1}),
+    ("memory_entity_register", lambda i: {"canonical_name": "PostgreSQL", "namespace": "infra",
+                                          "aliases": ["pg", "postgres"]},
+     lambda r, i: r["created"] and r["aliases"] == ["pg", "postgres"] and r["namespace"] == "infra"),
+    ("memory_entity_get_by_alias", lambda i: {"alias": "pg"},
+     lambda r, i: r == {"found": False, "entity_id": None, "canonical_name": None, "namespace": None,
+                        "aliases": []}),
     ("memory_check_duplicate", lambda i: {"title": "Postgres 16", "content": "we run postgres 16 in prod"},
      lambda r, i: r["is_duplicate"] and r["nearest"]["id"] == i.a and r["suggested_merge"] == i.a),
     ("memory_subscribe", lambda i: {"url": "https://hooks.example.com/in", "secret": "s3", "events": "memory_store"},
@@ -162,6 +187,7 @@ INVALID: list[tuple[str, Args, str]] = [
     ("memory_detect_contradiction", {"id_a": "x"}, "id_b is required"),
     ("memory_list_subscriptions", {"unexpected": 1}, ""),
     ("memory_subscription_dlq_list", {"limit": "x"}, "limit must be an integer"),
+    ("memory_verify", {"link_id": "a->b"}, "is not in the expected form 'source_id--relation-->target_id'"),
     *[(name, {}, "is required") for name in ("memory_kg_query", "memory_kg_timeline", "memory_link",
                                              "memory_get_links", "memory_entity_register", "memory_replay",
                                              "memory_entity_get_by_alias", "memory_find_paths",
@@ -173,7 +199,6 @@ INVALID: list[tuple[str, Args, str]] = [
                                              "memory_check_duplicate")],
     ("memory_pending_list", {"limit": "x"}, "limit must be an integer"),
     ("memory_quota_status", {"agent_id": "bad id"}, "invalid character ' '"),
-    *[(name, {"limit": "x"}, "not available on this node") for name in ("memory_verify",)],
     ("memory_archive_list", {"limit": "x"}, "limit must be an integer"),
     ("memory_archive_purge", {"older_than_days": -1}, "older_than_days must be non-negative (got -1)"),
     ("memory_archive_stats", {"unexpected": 1}, ""),
@@ -181,13 +206,7 @@ INVALID: list[tuple[str, Args, str]] = [
 
 # Valid input for the tools whose feature is missing here: they must say so, not pretend.
 MISSING_VALID: dict[str, Args] = {
-    "memory_kg_query": {"source_id": "a"}, "memory_kg_timeline": {"source_id": "a"},
-    "memory_kg_invalidate": {"source_id": "a", "target_id": "b", "relation": "related_to"},
-    "memory_link": {"source_id": "a", "target_id": "b"}, "memory_get_links": {"id": "a"},
-    "memory_verify": {"link_id": "a--related_to-->b"}, "memory_find_paths": {"source_id": "a", "target_id": "b"},
     "memory_replay": {"memory_id": "a"},
-    "memory_entity_register": {"canonical_name": "PG", "namespace": "infra"},
-    "memory_entity_get_by_alias": {"alias": "pg"},
 }
 
 

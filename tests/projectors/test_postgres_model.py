@@ -11,12 +11,12 @@ import pytest
 from sqlalchemy import text
 
 from projectors import MemoryFilter, ReadModel, ScoredMemory, SQLiteReadModel, Verdict
-from projectors.postgres import PostgresReadModel, current_revision, migrate
+from projectors.postgres import PostgresReadModel, current_revision, head_revision, migrate
 from projectors.postgres.schema import connect
 from tests.contract.read_model_contract import ReadModelContract, load
 from tests.contract.recorded_log import NOW, recorded_log
 from tests.contract.tracking_contract import TrackingContract, record
-from tests.factories import head_revision, node_key
+from tests.factories import node_key
 
 
 @pytest.fixture

@@ -11,6 +11,7 @@ from producers.mcp.tools import (
     duplicate,
     governance,
     graph,
+    knowledge,
     lifecycle,
     llm_tools,
     messaging,
@@ -25,6 +26,7 @@ __all__ = ["HANDLERS", "MISSING", "Handler", "ToolContext"]
 
 HANDLERS: dict[str, Handler] = {
     **core.HANDLERS, **lifecycle.HANDLERS, **meta.HANDLERS, **messaging.HANDLERS, **llm_tools.HANDLERS,
-    **graph.HANDLERS, **duplicate.HANDLERS, **subscriptions.HANDLERS, **archive.HANDLERS, **governance.HANDLERS,
+    **graph.HANDLERS, **knowledge.HANDLERS, **duplicate.HANDLERS, **subscriptions.HANDLERS, **archive.HANDLERS,
+    **governance.HANDLERS,
     **missing.HANDLERS,
 }

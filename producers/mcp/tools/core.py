@@ -7,6 +7,7 @@ from typing import Any
 
 from producers.commands import parse_create, parse_list_query, parse_recall
 from producers.errors import ValidationError
+from producers.graph import link_json
 from producers.mcp.registry import FAMILIES, Profile, ProfileError
 from producers.mcp.tools.base import Handler, ToolContext, opt_int, opt_str, req_str
 from producers.mcp.tools.governance import inject_standards
@@ -106,8 +107,8 @@ async def list_memories(ctx: ToolContext, args: dict[str, Any]) -> Any:
 
 async def get(ctx: ToolContext, args: dict[str, Any]) -> Any:
     memory = await ctx.service.resolve(req_str(args, "id"))
-    # No link exists on this node yet (links arrive with the knowledge graph), so the list is honestly empty.
-    return {**memory.to_api(), "links": []}
+    links = await ctx.node.graph.get_links(memory.id)
+    return {**memory.to_api(), "links": [link_json(lk) for lk in links]}
 
 
 def _family(name: str) -> str:

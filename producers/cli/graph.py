@@ -1,0 +1,60 @@
+"""``ai-memory link`` (the original's verb) and ``ai-memory kg`` (a kg_query from the shell, ``--as-of`` too)."""
+
+from __future__ import annotations
+
+import argparse
+
+from producers.cli.spec import VerbSpec, emit, open_node
+from producers.graph import check_as_of, kg_body
+from producers.identity import resolve_cli_agent
+from producers.node import NodeConfig
+
+__all__ = ["VERBS"]
+
+
+async def _link(args: argparse.Namespace, config: NodeConfig) -> int:
+    async with open_node(config) as node:
+        made, write = await node.graph.link(args.source_id, args.target_id, args.relation,
+                                            agent_id=resolve_cli_agent(args.agent_id))
+    if args.json:
+        emit({"linked": True, "attest_level": made.attest_level, "offset": write.offset})
+    else:
+        print(f"linked: {args.source_id} --[{args.relation}]--> {args.target_id} ({made.attest_level})")
+    return 0
+
+
+def _link_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("source_id")
+    p.add_argument("target_id")
+    p.add_argument("--relation", "-r", default="related_to",
+                   help="related_to (default), supersedes, contradicts or derived_from")
+
+
+async def _kg(args: argparse.Namespace, config: NodeConfig) -> int:
+    async with open_node(config) as node:
+        depth, rows = await node.graph.kg_query(args.source_id, max_depth=args.depth, valid_at=args.valid_at,
+                                                limit=args.limit, as_of=check_as_of(args.as_of),
+                                                as_agent=args.as_agent)
+    if args.json:
+        emit(kg_body(args.source_id, depth, rows))
+        return 0
+    for row in rows:
+        print(f"{'  ' * (row.depth - 1)}--[{row.link.relation}]--> {row.link.target_id}  {row.node.title}")
+    if not rows:
+        print("(no links)")
+    return 0
+
+
+def _kg_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("source_id")
+    p.add_argument("--depth", type=int, default=1, help="hops to follow, 1-5 (default 1)")
+    p.add_argument("--valid-at", help="only links valid at this time (RFC 3339)")
+    p.add_argument("--limit", type=int, default=200)
+    p.add_argument("--as-of", help="the graph as it was at this log offset")
+    p.add_argument("--as-agent", help="only memories this agent namespace may see")
+
+
+VERBS = [
+    VerbSpec("link", "link two memories (signed when this agent has a key here)", _link_args, _link),
+    VerbSpec("kg", "follow a memory's links (kg_query), now or --as-of a log offset", _kg_args, _kg),
+]

@@ -1,0 +1,132 @@
+"""The original's link, knowledge-graph and entity routes (paths and bodies as its ``/api/v1``), over
+:class:`producers.graph.GraphService`. Every read also takes ``as_of`` (a log offset: the graph as it was then)
+and ``as_agent`` (only memories that agent may see)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from producers.errors import ValidationError
+from producers.graph import GraphService, check_as_of, invalidation_body, kg_body, link_json
+from producers.http.base import ApiContext, JSONBody, read_json, written
+from producers.validation import check_agent_id
+
+__all__ = ["routes"]
+
+V1 = "/api/v1"
+
+
+def _object(body: Any) -> dict[str, Any]:
+    if not isinstance(body, dict):
+        raise ValidationError("the request body must be a JSON object")
+    return body
+
+
+def _int(value: Any, name: str) -> int | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        return int(value)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValidationError(f"{name} must be an integer")
+    return value
+
+
+def _as_agent(value: Any) -> str | None:
+    return None if value in (None, "") else check_agent_id(value)
+
+
+class GraphRoutes:
+    def __init__(self, api: ApiContext) -> None:
+        self.api = api
+        self.graph: GraphService = api.node.graph
+
+    async def create_link(self, request: Request) -> Response:
+        body = _object(await read_json(request))
+        agent = self.api.agent(request, body)
+        link, write = await self.graph.link(body.get("source_id"), body.get("target_id"),
+                                            body.get("relation") or "related_to", agent_id=agent, any_relation=True)
+        return JSONBody(written({"linked": True, "attest_level": link.attest_level}, write), status_code=201)
+
+    async def delete_link(self, request: Request) -> Response:
+        body = _object(await read_json(request))
+        deleted, write = await self.graph.unlink(body.get("source_id"), body.get("target_id"), body.get("relation"),
+                                                 agent_id=self.api.agent(request, body))
+        return JSONBody(written({"deleted": deleted}, write))
+
+    async def get_links(self, request: Request) -> Response:
+        q = request.query_params
+        links = await self.graph.get_links(request.path_params["id"], as_of=check_as_of(q.get("as_of")),
+                                           as_agent=_as_agent(q.get("as_agent")))
+        return JSONBody({"links": [link_json(lk) for lk in links]})
+
+    async def lineage(self, request: Request) -> Response:
+        q = request.query_params
+        node, rows = await self.graph.lineage(request.path_params["id"],
+                                              max_depth=_int(q.get("max_depth"), "max_depth"),
+                                              as_of=check_as_of(q.get("as_of")), as_agent=_as_agent(q.get("as_agent")))
+        return JSONBody({"id": node.id, "title": node.title, "namespace": node.namespace,
+                         "lineage": [r.to_json() for r in rows], "count": len(rows)})
+
+    async def kg_query(self, request: Request) -> Response:
+        body = _object(await read_json(request))
+        agents = body.get("allowed_agents")
+        if agents is not None and not isinstance(agents, list):
+            raise ValidationError("allowed_agents must be an array of agent ids")
+        depth, rows = await self.graph.kg_query(
+            body.get("source_id"), max_depth=_int(body.get("max_depth"), "max_depth"), valid_at=body.get("valid_at"),
+            allowed_agents=agents, limit=_int(body.get("limit"), "limit"), as_of=check_as_of(body.get("as_of")),
+            as_agent=_as_agent(body.get("as_agent")))
+        return JSONBody(kg_body(body.get("source_id"), depth, rows))
+
+    async def kg_timeline(self, request: Request) -> Response:
+        q = request.query_params
+        source_id = q.get("source_id")
+        events = await self.graph.timeline(source_id, since=q.get("since"), until=q.get("until"),
+                                           limit=_int(q.get("limit"), "limit"), as_of=check_as_of(q.get("as_of")),
+                                           as_agent=_as_agent(q.get("as_agent")))
+        return JSONBody({"source_id": source_id, "events": events, "count": len(events)})
+
+    async def kg_invalidate(self, request: Request) -> Response:
+        body = _object(await read_json(request))
+        result = await self.graph.invalidate(body.get("source_id"), body.get("target_id"), body.get("relation"),
+                                             body.get("valid_until"), agent_id=self.api.agent(request, body))
+        out = invalidation_body(body, result)
+        return JSONBody(written(out, result.write) if result.write is not None else out)
+
+    async def entity_register(self, request: Request) -> Response:
+        body = _object(await read_json(request))
+        aliases = body.get("aliases") or []
+        if not isinstance(aliases, list):
+            raise ValidationError("aliases must be an array of strings")
+        reg = await self.graph.entity_register(body.get("canonical_name"), body.get("namespace"), aliases,
+                                               body.get("metadata"), agent_id=self.api.agent(request, body))
+        return JSONBody(written({"entity_id": reg.entity_id, "canonical_name": reg.canonical_name,
+                                 "namespace": reg.namespace, "aliases": reg.aliases, "created": reg.created},
+                                reg.write), status_code=201 if reg.created else 200)
+
+    async def entity_by_alias(self, request: Request) -> Response:
+        q = request.query_params
+        return JSONBody(await self.graph.entity_by_alias(q.get("alias"), q.get("namespace"),
+                                                         as_of=check_as_of(q.get("as_of")),
+                                                         as_agent=_as_agent(q.get("as_agent"))))
+
+
+def routes(api: ApiContext) -> list[Route]:
+    g, e = GraphRoutes(api), api.endpoint
+    return [
+        Route(f"{V1}/links", e(g.create_link), methods=["POST"]),
+        Route(f"{V1}/links", e(g.delete_link), methods=["DELETE"]),
+        Route(f"{V1}/links/{{id}}", e(g.get_links), methods=["GET"]),
+        Route(f"{V1}/memories/{{id}}/lineage", e(g.lineage), methods=["GET"]),
+        Route(f"{V1}/kg/query", e(g.kg_query), methods=["POST"]),
+        Route(f"{V1}/kg/timeline", e(g.kg_timeline), methods=["GET"]),
+        Route(f"{V1}/kg/invalidate", e(g.kg_invalidate), methods=["POST"]),
+        Route(f"{V1}/entities", e(g.entity_register), methods=["POST"]),
+        Route(f"{V1}/entities/by_alias", e(g.entity_by_alias), methods=["GET"]),
+        Route(f"{V1}/entities/by-alias", e(g.entity_by_alias), methods=["GET"]),
+    ]

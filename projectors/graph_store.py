@@ -1,0 +1,236 @@
+"""The knowledge graph's projection, written once for both read models (the SQL is portable: named
+parameters, ``ON CONFLICT``, no JSON functions), run through a two-method :class:`Sql` adapter per backend.
+
+Time travel is a query, not a replay: every row is a *version* that carries the log offsets between which it
+held, ``from_offset <= N < until_offset`` (``until_offset`` NULL while current).
+
+* ``graph_links``: one version per link per change. ``link.created`` closes the open version of the same
+  (source, target, relation) and opens a new one; ``link.invalidated`` closes it and opens one with
+  ``valid_until`` set (and, as the original does, the signature dropped: it no longer covers the row);
+  ``link.deleted`` closes it. When a memory goes (deleted, forgotten, expired) every open link touching it is
+  closed at that event's offset: the original's cascade, kept as history.
+* ``graph_nodes``: what the graph shows of a memory (title, namespace, scope, author, kind, created_at), a new
+  version whenever one of those changes, closed when the memory goes.
+* ``entity_aliases``: an entity's aliases, each from the offset it was registered at.
+
+An offset is the record's offset in its partition. The embedded and NATS logs have one partition, so ``as_of``
+is exact there; on a Kafka log with several partitions it compares offsets of different partitions (current
+answers are exact everywhere). Versions therefore have no key on the offset: two partitions may repeat one.
+
+Appliers check before they write and raise :class:`~projectors.rules.Inapplicable` for events that cannot
+apply. The memory events are applied by the memory domain first; the graph's appliers for them only follow.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any, Protocol
+
+from infra.log import LogRecord
+from projectors.graph_walk import LinkRow, NodeRow
+from projectors.rules import Inapplicable
+from schemas.events import (
+    ArchivePurged,
+    EntityAliased,
+    LinkCreated,
+    LinkDeleted,
+    LinkInvalidated,
+    MemoryDeleted,
+    MemoryExpired,
+    MemoryForgotten,
+    MemoryImported,
+    MemoryRestored,
+    MemoryStored,
+    MemoryUpdated,
+)
+
+__all__ = ["CURRENT", "GRAPH_EVENT_TYPES", "LINK_COLUMNS", "NODE_COLUMNS", "Sql", "apply_graph_event", "at_clause",
+           "link_row", "node_row"]
+
+#: "As of now": larger than any offset.
+CURRENT = 1 << 62
+LINK_COLUMNS = ("source_id, target_id, relation, created_at, valid_from, valid_until, observed_by, signature, "
+                "attest_level")
+NODE_COLUMNS = "id, title, namespace, scope, agent_id, kind, created_at"
+
+
+class Sql(Protocol):
+    """One backend's way to run a statement in the current transaction."""
+
+    def rows(self, sql: str, params: Mapping[str, Any]) -> list[Mapping[str, Any]]: ...
+
+    def run(self, sql: str, params: Mapping[str, Any]) -> None: ...
+
+
+def at_clause(alias: str) -> str:
+    """The versions of table ``alias`` that held at offset ``:at``."""
+    return f"{alias}.from_offset <= :at AND ({alias}.until_offset IS NULL OR {alias}.until_offset > :at)"
+
+
+def link_row(r: Mapping[str, Any]) -> LinkRow:
+    return LinkRow(r["source_id"], r["target_id"], r["relation"], r["created_at"], r["valid_from"],
+                   r["valid_until"], r["observed_by"], r["signature"], r["attest_level"])
+
+
+def node_row(r: Mapping[str, Any]) -> NodeRow:
+    return NodeRow(r["id"], r["title"], r["namespace"], r["scope"], r["agent_id"], r["kind"], r["created_at"])
+
+
+# -- links ------------------------------------------------------------------------------------------------
+
+_KEY = "source_id = :s AND target_id = :t AND relation = :r"
+
+
+def _open_link(sql: Sql, source_id: str, target_id: str, relation: str) -> Mapping[str, Any] | None:
+    found = sql.rows(f"SELECT {LINK_COLUMNS} FROM graph_links WHERE {_KEY} AND until_offset IS NULL",
+                     {"s": source_id, "t": target_id, "r": relation})
+    return found[0] if found else None
+
+
+def _close_link(sql: Sql, source_id: str, target_id: str, relation: str, offset: int) -> None:
+    sql.run(f"UPDATE graph_links SET until_offset = :o WHERE {_KEY} AND until_offset IS NULL",
+            {"s": source_id, "t": target_id, "r": relation, "o": offset})
+
+
+def _insert_link(sql: Sql, link: LinkRow, offset: int) -> None:
+    sql.run(f"INSERT INTO graph_links ({LINK_COLUMNS}, from_offset) VALUES (:source_id, :target_id, :relation, "
+            ":created_at, :valid_from, :valid_until, :observed_by, :signature, :attest_level, :o)",
+            {"source_id": link.source_id, "target_id": link.target_id, "relation": link.relation,
+             "created_at": link.created_at, "valid_from": link.valid_from, "valid_until": link.valid_until,
+             "observed_by": link.observed_by, "signature": link.signature, "attest_level": link.attest_level,
+             "o": offset})
+
+
+def _live_node(sql: Sql, memory_id: str) -> Mapping[str, Any] | None:
+    found = sql.rows(f"SELECT {NODE_COLUMNS} FROM graph_nodes WHERE id = :id AND until_offset IS NULL",
+                     {"id": memory_id})
+    return found[0] if found else None
+
+
+def _link_created(sql: Sql, event: LinkCreated, offset: int) -> None:
+    link = event.link
+    if link.source_id == link.target_id:
+        raise Inapplicable("cannot link a memory to itself")
+    source = _live_node(sql, link.source_id)
+    if source is None:
+        raise Inapplicable(f"source memory not found: {link.source_id}")
+    if _live_node(sql, link.target_id) is None:
+        raise Inapplicable(f"target memory not found: {link.target_id}")
+    _close_link(sql, link.source_id, link.target_id, link.relation, offset)
+    # A link that names no valid_from holds since its source memory was created (the original's backfill).
+    _insert_link(sql, LinkRow(link.source_id, link.target_id, link.relation, link.created_at,
+                              link.valid_from or source["created_at"], link.valid_until, link.observed_by,
+                              link.signature, link.attest_level), offset)
+
+
+def _link_invalidated(sql: Sql, event: LinkInvalidated, offset: int) -> None:
+    row = _open_link(sql, event.source_id, event.target_id, event.relation)
+    if row is None:
+        raise Inapplicable(f"link not found: ({event.source_id}, {event.relation}, {event.target_id})")
+    old = link_row(row)
+    _close_link(sql, event.source_id, event.target_id, event.relation, offset)
+    _insert_link(sql, LinkRow(old.source_id, old.target_id, old.relation, old.created_at, old.valid_from,
+                              event.valid_until, old.observed_by, None, "unsigned"), offset)
+
+
+def _link_deleted(sql: Sql, event: LinkDeleted, offset: int) -> None:
+    if _open_link(sql, event.source_id, event.target_id, event.relation) is None:
+        raise Inapplicable(f"link not found: ({event.source_id}, {event.relation}, {event.target_id})")
+    _close_link(sql, event.source_id, event.target_id, event.relation, offset)
+
+
+def _entity_aliased(sql: Sql, event: EntityAliased, offset: int) -> None:
+    node = _live_node(sql, event.entity_id)
+    if node is None or node["kind"] != "entity":
+        raise Inapplicable(f"entity not found: {event.entity_id}")
+    for alias in dict.fromkeys(a.strip() for a in event.aliases):
+        if alias:
+            sql.run("INSERT INTO entity_aliases (entity_id, alias, created_at, from_offset) "
+                    "VALUES (:e, :a, :c, :o) ON CONFLICT DO NOTHING",
+                    {"e": event.entity_id, "a": alias, "c": event.created_at, "o": offset})
+
+
+# -- memories (after the memory domain applied the event) -------------------------------------------------
+
+
+def _metadata(value: Any) -> dict[str, Any]:
+    """The metadata column: JSON text on SQLite, already decoded (jsonb) on Postgres."""
+    decoded = json.loads(value) if isinstance(value, str) else value
+    return decoded if isinstance(decoded, dict) else {}
+
+
+def _refresh_node(sql: Sql, where: str, params: Mapping[str, Any], offset: int) -> None:
+    """Open a new version of the memory's graph node if what the graph shows of it changed."""
+    found = sql.rows(f"SELECT id, title, namespace, created_at, metadata FROM memories WHERE {where}", params)
+    if not found:
+        return
+    m = found[0]
+    meta = _metadata(m["metadata"])
+    agent, kind = meta.get("agent_id"), meta.get("kind")
+    fresh = NodeRow(m["id"], m["title"], m["namespace"], str(meta.get("scope") or "private"),
+                    agent if isinstance(agent, str) else None, kind if isinstance(kind, str) else None,
+                    m["created_at"])
+    current = _live_node(sql, fresh.id)
+    if current is not None and node_row(current) == fresh:
+        return
+    sql.run("UPDATE graph_nodes SET until_offset = :o WHERE id = :id AND until_offset IS NULL",
+            {"id": fresh.id, "o": offset})
+    sql.run(f"INSERT INTO graph_nodes ({NODE_COLUMNS}, from_offset) VALUES (:id, :title, :namespace, :scope, "
+            ":agent_id, :kind, :created_at, :o)",
+            {"id": fresh.id, "title": fresh.title, "namespace": fresh.namespace, "scope": fresh.scope,
+             "agent_id": fresh.agent_id, "kind": fresh.kind, "created_at": fresh.created_at, "o": offset})
+
+
+def _close_gone(sql: Sql, ids: list[str], offset: int) -> None:
+    """The memories among ``ids`` that no longer exist, live or archived, leave the graph with every link
+    touching them. An archived memory stays: the derived_from links of a consolidation point at its archived
+    sources, and that provenance must outlive the archive (a purge ends it)."""
+    for memory_id in dict.fromkeys(ids):
+        if _live_node(sql, memory_id) is None or any(
+                sql.rows(f"SELECT id FROM {table} WHERE id = :id", {"id": memory_id})
+                for table in ("memories", "archived_memories")):
+            continue
+        params = {"id": memory_id, "o": offset}
+        sql.run("UPDATE graph_nodes SET until_offset = :o WHERE id = :id AND until_offset IS NULL", params)
+        sql.run("UPDATE graph_links SET until_offset = :o WHERE source_id = :id AND until_offset IS NULL", params)
+        sql.run("UPDATE graph_links SET until_offset = :o WHERE target_id = :id AND until_offset IS NULL", params)
+
+
+def apply_graph_event(sql: Sql, payload: Any, record: LogRecord) -> None:
+    """Apply one event to the graph tables (any event type; those the graph keeps nothing of are ignored)."""
+    offset = record.offset
+    match payload:
+        case LinkCreated():
+            _link_created(sql, payload, offset)
+        case LinkInvalidated():
+            _link_invalidated(sql, payload, offset)
+        case LinkDeleted():
+            _link_deleted(sql, payload, offset)
+        case EntityAliased():
+            _entity_aliased(sql, payload, offset)
+        case MemoryStored() | MemoryImported():
+            # A merge on (title, namespace) lands on the existing memory, under its own id.
+            m = payload.memory
+            _refresh_node(sql, "id = :id OR (title = :t AND namespace = :n)",
+                          {"id": m.id, "t": m.title, "n": m.namespace}, offset)
+        case MemoryUpdated():
+            _refresh_node(sql, "id = :id", {"id": payload.id}, offset)
+        case MemoryRestored():
+            _refresh_node(sql, "id = :id", {"id": payload.memory.id}, offset)
+        case ArchivePurged():
+            _close_gone(sql, list(payload.ids), offset)
+        case MemoryDeleted():
+            _close_gone(sql, [payload.id], offset)
+        case MemoryForgotten() | MemoryExpired():
+            _close_gone(sql, list(payload.ids), offset)
+        case _:
+            pass
+
+
+#: The event types the graph follows (its own, and the memory events that change which memories exist).
+GRAPH_EVENT_TYPES: tuple[str, ...] = (
+    LinkCreated.TYPE, LinkInvalidated.TYPE, LinkDeleted.TYPE, EntityAliased.TYPE, MemoryStored.TYPE,
+    MemoryImported.TYPE, MemoryUpdated.TYPE, MemoryDeleted.TYPE, MemoryForgotten.TYPE, MemoryExpired.TYPE,
+    MemoryRestored.TYPE, ArchivePurged.TYPE,
+)

@@ -1,0 +1,79 @@
+"""The knowledge graph on the SQLite read model: its tables, and its appliers (the shared
+:mod:`projectors.graph_store` logic over a SQLite connection)."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Mapping
+from typing import Any
+
+from infra.log import LogRecord
+from projectors.graph_queries import GraphQueries
+from projectors.graph_store import GRAPH_EVENT_TYPES, apply_graph_event
+
+__all__ = ["APPLIERS", "DDL", "SQLiteGraphQueries", "SQLiteSql"]
+
+DDL = """
+CREATE TABLE IF NOT EXISTS graph_links (
+    source_id    TEXT NOT NULL,
+    target_id    TEXT NOT NULL,
+    relation     TEXT NOT NULL,
+    created_at   TEXT NOT NULL,
+    valid_from   TEXT,
+    valid_until  TEXT,
+    observed_by  TEXT,
+    signature    TEXT,
+    attest_level TEXT NOT NULL,
+    from_offset  INTEGER NOT NULL,
+    until_offset INTEGER
+);
+CREATE INDEX IF NOT EXISTS graph_links_key ON graph_links (source_id, target_id, relation);
+CREATE INDEX IF NOT EXISTS graph_links_target ON graph_links (target_id);
+CREATE TABLE IF NOT EXISTS graph_nodes (
+    id           TEXT NOT NULL,
+    title        TEXT NOT NULL,
+    namespace    TEXT NOT NULL,
+    scope        TEXT NOT NULL,
+    agent_id     TEXT,
+    kind         TEXT,
+    created_at   TEXT NOT NULL,
+    from_offset  INTEGER NOT NULL,
+    until_offset INTEGER
+);
+CREATE INDEX IF NOT EXISTS graph_nodes_id ON graph_nodes (id);
+CREATE INDEX IF NOT EXISTS graph_nodes_title ON graph_nodes (namespace, title);
+CREATE TABLE IF NOT EXISTS entity_aliases (
+    entity_id   TEXT NOT NULL,
+    alias       TEXT NOT NULL,
+    created_at  TEXT NOT NULL,
+    from_offset INTEGER NOT NULL,
+    PRIMARY KEY (entity_id, alias)
+);
+CREATE INDEX IF NOT EXISTS entity_aliases_alias ON entity_aliases (alias);
+"""
+
+
+class SQLiteSql:
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self._db = db
+
+    def rows(self, sql: str, params: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+        return [dict(r) for r in self._db.execute(sql, dict(params))]
+
+    def run(self, sql: str, params: Mapping[str, Any]) -> None:
+        self._db.execute(sql, dict(params))
+
+
+def _apply(db: sqlite3.Connection, payload: Any, record: LogRecord) -> None:
+    apply_graph_event(SQLiteSql(db), payload, record)
+
+
+APPLIERS = dict.fromkeys(GRAPH_EVENT_TYPES, _apply)
+
+
+class SQLiteGraphQueries(GraphQueries):
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self._db = db
+
+    def _rows(self, sql: str, params: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+        return [dict(r) for r in self._db.execute(sql, dict(params))]
