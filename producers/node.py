@@ -18,6 +18,7 @@ from infra.embed import Embedder, MiniLMEmbedder, ModelUnavailableError, default
 from infra.log import EventLog, LogConfig, open_log, redact_url
 from infra.tls import TlsFiles
 from producers.errors import CommandError
+from producers.identity import IdentityService
 from producers.metrics import Metrics
 from producers.quorum import QuorumConfig, QuorumTracker
 from producers.semantic import Semantic
@@ -131,8 +132,9 @@ class Node:
         self.writer = EventWriter(log, key, node_id=key.key_id, runners=[self.runner, self.vector_runner],
                                   write_timeout=config.service.write_timeout, verified=self.verified,
                                   quorum=self.quorum if config.quorum.needed > 1 else None)
+        self.identity = IdentityService(self.writer, model.identity)
         self.service = MemoryService(self.writer, self.runner, model.queries, config=config.service,
-                                     semantic=self.semantic)
+                                     semantic=self.semantic, visibility=self.identity.visibility)
 
     def _count(self, result: ApplyResult) -> None:
         self.metrics.inc("ai_memory_events_applied_total", result.applied)

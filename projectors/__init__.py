@@ -8,6 +8,7 @@ from projectors.errors import ProjectionStoppedError, ProjectorError, ReadModelE
 from projectors.factory import is_postgres_url, open_read_model, sqlite_path
 from projectors.fts import fts_query, query_tokens
 from projectors.hnsw import HnswIndex, HnswReadModel, HnswStatus, VectorFilter, VectorHit
+from projectors.identity import ATTEST_KEY, AgentKey, IdentityQueries, ScopeCount, attest_level
 from projectors.memory_model import MemoryReadModel
 from projectors.queries import (
     AmbiguousIdError,
@@ -16,6 +17,8 @@ from projectors.queries import (
     NamespaceCount,
     ScoredMemory,
     Stats,
+    may_see,
+    under_any,
     visible_to,
 )
 from projectors.sqlite import SQLiteMemoryQueries, SQLiteReadModel
@@ -23,12 +26,15 @@ from projectors.tokens import count_tokens
 from projectors.verified import SharedVerifyRunner, VerifiedEvents
 
 __all__ = [
+    "ATTEST_KEY",
+    "AgentKey",
     "AmbiguousIdError",
     "ApplyResult",
     "Confirmer",
     "HnswIndex",
     "HnswReadModel",
     "HnswStatus",
+    "IdentityQueries",
     "MemoryFilter",
     "MemoryQueries",
     "MemoryReadModel",
@@ -40,6 +46,7 @@ __all__ = [
     "ReadModelError",
     "SQLiteMemoryQueries",
     "SQLiteReadModel",
+    "ScopeCount",
     "ScoredMemory",
     "SharedVerifyRunner",
     "Stats",
@@ -49,11 +56,14 @@ __all__ = [
     "VerifiedEvents",
     "WaitTimeoutError",
     "applied_clock",
+    "attest_level",
     "count_tokens",
     "fts_query",
     "is_postgres_url",
+    "may_see",
     "open_read_model",
     "query_tokens",
     "sqlite_path",
+    "under_any",
     "visible_to",
 ]

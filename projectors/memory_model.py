@@ -5,6 +5,7 @@ from __future__ import annotations
 from abc import abstractmethod
 
 from projectors.base import ReadModel
+from projectors.identity import IdentityQueries
 from projectors.queries import MemoryQueries
 
 __all__ = ["MemoryReadModel"]
@@ -14,6 +15,7 @@ class MemoryReadModel(ReadModel):
     """A memory read model: SQLite (one node) or Postgres (shared by many nodes)."""
 
     queries: MemoryQueries
+    identity: IdentityQueries
 
     @property
     @abstractmethod

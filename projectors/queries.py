@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from schemas import Memory, parse_ts
 
 __all__ = ["AmbiguousIdError", "MemoryFilter", "MemoryQueries", "NamespaceCount", "ScoredMemory", "julian_day",
-           "visible_to"]
+           "may_see", "under_any", "visible_to"]
 
 
 class AmbiguousIdError(Exception):
@@ -33,6 +34,8 @@ class MemoryFilter:
     agent_id: str | None = None
     as_agent: str | None = None
     now: str | None = None
+    #: Namespace subtrees left out entirely: where an operator made ``as_agent`` mandatory and the caller gave none.
+    hidden_prefixes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +75,21 @@ def visible_to(scope: str, namespace: str, as_agent: str) -> bool:
         return False
     ancestor = "/".join(parts[:-levels])
     return namespace == ancestor or namespace.startswith(ancestor + "/")
+
+
+def under_any(namespace: str, prefixes: Iterable[str]) -> bool:
+    """True when ``namespace`` is one of ``prefixes`` or below one of them."""
+    return any(namespace == p or namespace.startswith(p + "/") for p in prefixes)
+
+
+def may_see(memory: Memory, as_agent: str | None, hidden_prefixes: Iterable[str] = ()) -> bool:
+    """The same rule as the SQL filters, for one memory already read (get, export, sync)."""
+    if under_any(memory.namespace, hidden_prefixes):
+        return False
+    if as_agent is None:
+        return True
+    scope = memory.metadata.get("scope")
+    return visible_to(scope if isinstance(scope, str) else "private", memory.namespace, as_agent)
 
 
 def julian_day(ts: str) -> float:

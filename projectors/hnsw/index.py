@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import hnswlib
 import numpy as np
 
-from projectors.queries import visible_to
+from projectors.queries import under_any, visible_to
 
 if TYPE_CHECKING:
     from numpy.typing import NDArray
@@ -37,6 +37,8 @@ class VectorFilter:
     namespaces: frozenset[str] | None = None
     as_agent: str | None = None
     exclude_ids: frozenset[str] = frozenset()
+    #: Namespace subtrees never returned (mandatory ``as_agent`` not given).
+    hidden_prefixes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,17 +165,19 @@ class HnswIndex:
         return [VectorHit(self.entries[labels[i]].id, float(sims[i])) for i in top]
 
     def _predicate(self, flt: VectorFilter) -> Callable[[int], bool] | None:
-        namespaces, as_agent = flt.namespaces, flt.as_agent
+        namespaces, as_agent, hidden = flt.namespaces, flt.as_agent, flt.hidden_prefixes
         excluded = {self.by_id[i] for i in flt.exclude_ids if i in self.by_id}
-        if namespaces is None and as_agent is None and not excluded:
+        if namespaces is None and as_agent is None and not excluded and not hidden:
             return None
         entries = self.entries
+        # Memoised per (scope, namespace): a search visits many labels but few distinct namespaces.
         seen: dict[tuple[str, str], bool] = {}
 
         def visible(scope: str, namespace: str) -> bool:
             key = (scope, namespace)
             if key not in seen:
-                seen[key] = visible_to(scope, namespace, as_agent or "")
+                seen[key] = ((as_agent is None or visible_to(scope, namespace, as_agent))
+                             and not under_any(namespace, hidden))
             return seen[key]
 
         def allowed(label: int) -> bool:
@@ -182,7 +186,7 @@ class HnswIndex:
                 return False
             if namespaces is not None and entry.namespace not in namespaces:
                 return False
-            return as_agent is None or visible(entry.scope, entry.namespace)
+            return visible(entry.scope, entry.namespace)
 
         return allowed
 

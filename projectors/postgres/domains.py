@@ -14,13 +14,14 @@ from sqlalchemy import Connection
 
 from infra.log import LogRecord
 from projectors.postgres import apply as memories
+from projectors.postgres import identity
 
 __all__ = ["APPLIERS", "Applier"]
 
 #: ``apply(db, payload, record)``: the record gives the envelope (actor, ts, origin) and the log offset.
 Applier = Callable[[Connection, Any, LogRecord], None]
 
-_DOMAINS: tuple[ModuleType, ...] = ()
+_DOMAINS: tuple[ModuleType, ...] = (identity,)
 
 
 def _memory_applier(fn: Callable[[Connection, Any], None]) -> Applier:
@@ -28,7 +29,17 @@ def _memory_applier(fn: Callable[[Connection, Any], None]) -> Applier:
     return lambda conn, payload, _record: fn(conn, payload)
 
 
+def _chain(first: Applier, then: Applier) -> Applier:
+    def both(db: Connection, payload: Any, record: LogRecord) -> None:
+        first(db, payload, record)
+        then(db, payload, record)
+
+    return both
+
+
 APPLIERS: dict[str, Applier] = {t: _memory_applier(fn) for t, fn in memories.APPLIERS.items()}
 for _domain in _DOMAINS:
     _appliers: Mapping[str, Applier] = _domain.APPLIERS
-    APPLIERS.update(_appliers)
+    for _type, _fn in _appliers.items():
+        # A domain may also follow another domain's events: it runs after the appliers registered before it.
+        APPLIERS[_type] = _chain(APPLIERS[_type], _fn) if _type in APPLIERS else _fn

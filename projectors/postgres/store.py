@@ -20,6 +20,7 @@ from projectors.base import ApplyResult, Verdict
 from projectors.memory_model import MemoryReadModel
 from projectors.postgres.domains import APPLIERS
 from projectors.postgres.errors import mapped_errors
+from projectors.postgres.identity import PostgresIdentityQueries
 from projectors.postgres.queries import PostgresMemoryQueries
 from projectors.postgres.schema import connect, migrate
 from projectors.rules import WRONG_DIMENSION, Inapplicable
@@ -45,6 +46,7 @@ class PostgresReadModel(MemoryReadModel):
             conn.execute(text("INSERT INTO projections (name) VALUES (:p) ON CONFLICT DO NOTHING"),
                          {"p": PROJECTION})
         self.queries: PostgresMemoryQueries = PostgresMemoryQueries(self.engine)
+        self.identity = PostgresIdentityQueries(self.engine)
 
     @property
     def location(self) -> str:

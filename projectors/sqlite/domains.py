@@ -15,13 +15,14 @@ from typing import Any
 
 from infra.log import LogRecord
 from projectors.sqlite import apply as memories
+from projectors.sqlite import identity
 
 __all__ = ["APPLIERS", "DOMAIN_DDL", "Applier"]
 
 #: ``apply(db, payload, record)``: the record gives the envelope (actor, ts, origin) and the log offset.
 Applier = Callable[[sqlite3.Connection, Any, LogRecord], None]
 
-_DOMAINS: tuple[ModuleType, ...] = ()
+_DOMAINS: tuple[ModuleType, ...] = (identity,)
 
 
 def _memory_applier(fn: Callable[[sqlite3.Connection, Any], None]) -> Applier:
@@ -29,9 +30,19 @@ def _memory_applier(fn: Callable[[sqlite3.Connection, Any], None]) -> Applier:
     return lambda db, payload, _record: fn(db, payload)
 
 
+def _chain(first: Applier, then: Applier) -> Applier:
+    def both(db: sqlite3.Connection, payload: Any, record: LogRecord) -> None:
+        first(db, payload, record)
+        then(db, payload, record)
+
+    return both
+
+
 APPLIERS: dict[str, Applier] = {t: _memory_applier(fn) for t, fn in memories.APPLIERS.items()}
 DOMAIN_DDL: list[str] = []
 for _domain in _DOMAINS:
     _appliers: Mapping[str, Applier] = _domain.APPLIERS
-    APPLIERS.update(_appliers)
+    for _type, _fn in _appliers.items():
+        # A domain may also follow another domain's events: it runs after the appliers registered before it.
+        APPLIERS[_type] = _chain(APPLIERS[_type], _fn) if _type in APPLIERS else _fn
     DOMAIN_DDL.append(_domain.DDL)

@@ -65,6 +65,10 @@ def _where(flt: MemoryFilter, params: dict[str, Any], *, unexpired: bool = True,
             conds.append(cond)
     if flt.as_agent is not None:
         conds.append(_visibility(flt.as_agent, params, alias))
+    for i, prefix in enumerate(flt.hidden_prefixes):
+        params[f"hide{i}"], params[f"hide{i}_slash"] = prefix, prefix + "/"
+        conds.append(f"NOT ({a}.namespace = :hide{i} OR substr({a}.namespace, 1, length(:hide{i}_slash)) = "
+                     f":hide{i}_slash)")
     return " AND ".join(conds)
 
 

@@ -17,6 +17,7 @@ from projectors.errors import ReadModelError
 from projectors.memory_model import MemoryReadModel
 from projectors.sqlite.apply import WRONG_DIMENSION, Inapplicable
 from projectors.sqlite.domains import APPLIERS
+from projectors.sqlite.identity import SQLiteIdentityQueries
 from projectors.sqlite.queries import SQLiteMemoryQueries
 from projectors.sqlite.schema import connect, drop_index_triggers, restore_index_triggers
 from schemas import SchemaError, decode_payload
@@ -45,6 +46,7 @@ class SQLiteReadModel(MemoryReadModel):
                 drop_index_triggers(self._db)
         self._bulk = bulk
         self.queries = SQLiteMemoryQueries(self._db)
+        self.identity = SQLiteIdentityQueries(self._db)
 
     @property
     def location(self) -> str:

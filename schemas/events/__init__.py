@@ -7,6 +7,7 @@ from typing import Any, ClassVar, Protocol
 from schemas.codec import from_payload, to_payload
 from schemas.errors import UnknownEventTypeError
 from schemas.events.graph import AttestLevel, Link, LinkCreated, LinkDeleted, LinkInvalidated
+from schemas.events.identity import AgentKeyRegistered, AgentKeyRevoked, AsAgentRequirementSet
 from schemas.events.memory import (
     MemoryChanges,
     MemoryDeleted,
@@ -24,6 +25,9 @@ from schemas.events.memory import (
 __all__ = [
     "EVENT_TYPES",
     "SCHEMA_VERSION",
+    "AgentKeyRegistered",
+    "AgentKeyRevoked",
+    "AsAgentRequirementSet",
     "AttestLevel",
     "EventPayload",
     "Link",
@@ -60,6 +64,7 @@ _DOMAINS: tuple[tuple[type[Any], ...], ...] = (
     (MemoryStored, MemoryImported, MemoryUpdated, MemoryDeleted, MemoryPromoted, MemoryTouched, MemoryExpired,
      MemoryForgotten, MemoryEmbedded),
     (LinkCreated, LinkInvalidated, LinkDeleted),
+    (AgentKeyRegistered, AgentKeyRevoked, AsAgentRequirementSet),
 )
 
 EVENT_TYPES: dict[str, type[Any]] = {cls.TYPE: cls for domain in _DOMAINS for cls in domain}

@@ -37,7 +37,10 @@ class ToolContext:
         return self.node.service
 
     def agent_id(self, args: dict[str, Any]) -> str:
-        return self.identity.agent_id(args.get("agent_id"))
+        agent = self.identity.agent_id(args.get("agent_id"))
+        # A keyed agent is only claimed by a call its signature attests (MCP over HTTP; never stdio).
+        self.node.identity.verifier.require(agent)
+        return agent
 
 
 _PAGE = 200

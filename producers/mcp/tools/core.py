@@ -10,6 +10,7 @@ from producers.errors import ValidationError
 from producers.mcp.registry import FAMILIES, Profile, ProfileError
 from producers.mcp.tools.base import Handler, ToolContext, opt_int, opt_str, req_str
 from producers.service import RecallResult, round_score
+from producers.taxonomy import as_agent_param
 from producers.validation import check_namespace
 from producers.wire import recall_body
 from schemas import Memory, now_ts
@@ -98,13 +99,13 @@ async def search(ctx: ToolContext, args: dict[str, Any]) -> Any:
 
 
 async def list_memories(ctx: ToolContext, args: dict[str, Any]) -> Any:
-    q = parse_list_query({name: args.get(name) for name in ("namespace", "tier", "limit", "agent_id")})
+    q = parse_list_query({name: args.get(name) for name in ("namespace", "tier", "limit", "agent_id", "as_agent")})
     memories = [m.to_api() for m in await ctx.service.list_memories(q)]
     return {"memories": memories, "count": len(memories)}
 
 
 async def get(ctx: ToolContext, args: dict[str, Any]) -> Any:
-    memory = await ctx.service.resolve(req_str(args, "id"))
+    memory = await ctx.service.get(req_str(args, "id"), as_agent=as_agent_param(args))
     # No link exists on this node yet (links arrive with the knowledge graph), so the list is honestly empty.
     return {**memory.to_api(), "links": []}
 
