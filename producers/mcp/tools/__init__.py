@@ -5,7 +5,7 @@
 
 from __future__ import annotations
 
-from producers.mcp.tools import core, duplicate, graph, lifecycle, llm_tools, messaging, meta, missing
+from producers.mcp.tools import core, duplicate, graph, identity, lifecycle, llm_tools, messaging, meta, missing
 from producers.mcp.tools.base import Handler, ToolContext
 from producers.mcp.tools.missing import MISSING
 
@@ -15,3 +15,4 @@ HANDLERS: dict[str, Handler] = {
     **core.HANDLERS, **lifecycle.HANDLERS, **meta.HANDLERS, **messaging.HANDLERS, **llm_tools.HANDLERS,
     **graph.HANDLERS, **duplicate.HANDLERS, **missing.HANDLERS,
 }
+HANDLERS["memory_agent_register"] = identity.with_key_registration(HANDLERS["memory_agent_register"])

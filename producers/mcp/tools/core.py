@@ -41,7 +41,7 @@ def _store_body(args: dict[str, Any], ctx: ToolContext) -> tuple[dict[str, Any],
     raw = args.get("metadata")
     metadata: dict[str, Any] = raw if isinstance(raw, dict) else {}
     explicit_agent = args.get("agent_id") or metadata.get("agent_id")
-    agent = ctx.identity.agent_id(explicit_agent)
+    agent = ctx.claim(explicit_agent)
     body = {name: args.get(name) for name in ("title", "content", "tier", "namespace", "tags", "priority",
                                               "confidence", "metadata")}
     body["source"] = args.get("source") or "claude"

@@ -23,7 +23,7 @@ async def notify(ctx: ToolContext, args: dict[str, Any]) -> Any:
     payload = check_content(req_str(args, "payload"))
     tier = check_tier(args.get("tier") or "mid")
     priority = max(1, min(10, opt_int(args, "priority", 5)))
-    sender = ctx.identity.agent_id(None)
+    sender = ctx.claim(None)
     namespace = messages_namespace(target)
     cmd = parse_create({"title": title, "content": payload, "tier": tier, "namespace": namespace,
                         "tags": ["_message"], "priority": priority, "source": "notify", "on_conflict": "merge",
@@ -35,7 +35,7 @@ async def notify(ctx: ToolContext, args: dict[str, Any]) -> Any:
 
 
 async def inbox(ctx: ToolContext, args: dict[str, Any]) -> Any:
-    owner = ctx.identity.agent_id(args.get("agent_id"))
+    owner = ctx.claim(args.get("agent_id"))
     unread_only = opt_bool(args, "unread_only")
     limit = min(opt_int(args, "limit", 50), 500)
     namespace = messages_namespace(owner)
