@@ -19,7 +19,8 @@ from schemas import Memory, now_ts
 if TYPE_CHECKING:
     from producers.node import Node
 
-__all__ = ["MAX_TAXONOMY_LIMIT", "as_agent_param", "taxonomy", "visible_export", "visible_taxonomy"]
+__all__ = ["MAX_TAXONOMY_LIMIT", "as_agent_param", "taxonomy", "visible_export", "visible_namespace_counts",
+           "visible_taxonomy"]
 
 MAX_TAXONOMY_LIMIT = 10_000
 
@@ -99,6 +100,17 @@ async def visible_taxonomy(node: Node, *, prefix: str, depth: int, limit: int, a
     hidden = visibility.check_namespace(prefix or None, as_agent)
     await node.service.sync()
     return taxonomy(visibility.namespace_counts(now_ts(), as_agent, hidden), prefix, depth, limit)
+
+
+async def visible_namespace_counts(node: Node, as_agent: str | None) -> list[tuple[str, int]]:
+    """``(namespace, live count)`` of what ``as_agent`` may see, most memories first (the original's order)."""
+    visibility = node.identity.visibility
+    hidden = visibility.check_namespace(None, as_agent)
+    if as_agent is None and not hidden:
+        rows = node.service.queries.namespaces(now_ts())
+        return [(r.namespace, r.count) for r in rows]
+    counts = visibility.namespace_counts(now_ts(), as_agent, hidden)
+    return sorted(counts, key=lambda c: (-c[1], c[0]))
 
 
 async def visible_export(node: Node, as_agent: str | None) -> list[Memory]:

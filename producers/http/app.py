@@ -25,7 +25,7 @@ from producers.mcp.server import ATTESTATION_STATE
 from producers.metrics import render
 from producers.node import Node
 from producers.sync import Reader, parse_clock, push, since_clock, since_time
-from producers.taxonomy import as_agent_param, visible_export
+from producers.taxonomy import as_agent_param, visible_export, visible_namespace_counts
 from producers.validation import MAX_BULK, check_namespace, check_tier
 from producers.wire import duplicate_body, embedder_status, memory_from_import, recall_body, stats_body
 from schemas import Memory, now_ts
@@ -175,8 +175,9 @@ class Api(ApiContext):
 
     async def namespaces(self, request: Request) -> Response:
         await self.service.sync()
-        rows = self.service.queries.namespaces(now_ts())
-        return JSONBody({"namespaces": [{"namespace": r.namespace, "count": r.count} for r in rows]})
+        # The names and counts follow the same visibility as the memories (as_agent, mandatory subtrees).
+        counts = await visible_namespace_counts(self.node, as_agent_param(request.query_params))
+        return JSONBody({"namespaces": [{"namespace": ns, "count": n} for ns, n in counts]})
 
     async def gc(self, request: Request) -> Response:
         deleted, write = await self.service.gc(agent_id=self.agent(request))

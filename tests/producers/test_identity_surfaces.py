@@ -60,6 +60,10 @@ async def test_mandatory_as_agent_over_http(http: httpx.AsyncClient) -> None:
     assert [m["id"] for m in exported["memories"]] == [public]
     since = (await http.get("/api/v1/sync/since?clock=")).json()
     assert [m["id"] for m in since["memories"]] == [public]
+    names = (await http.get("/api/v1/namespaces")).json()["namespaces"]
+    assert names == [{"namespace": "misc", "count": 1}]
+    as_bob = (await http.get("/api/v1/namespaces?as_agent=corp/hr/bob")).json()["namespaces"]
+    assert {n["namespace"] for n in as_bob} == {"misc", "corp/hr/alice"}
     # With as_agent, the scope rule decides: a team memory is visible from a sibling namespace.
     sibling = await http.get(f"/api/v1/memories/{secret}?as_agent=corp/hr/bob")
     assert sibling.status_code == 200 and sibling.json()["id"] == secret
