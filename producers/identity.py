@@ -1,15 +1,24 @@
-"""Who is calling: agent-id resolution per transport, as in the original."""
+"""Who is calling: agent-id resolution per transport (as in the original), and attested agent identity: agent
+keys, the signed-request verifier and the operator's mandatory-``as_agent`` namespaces (beyond the original)."""
 
 from __future__ import annotations
 
 import os
 import socket
+import time
 import uuid
 
-from producers.errors import ValidationError
-from producers.validation import check_agent_id
+from producers.attestation import REPLAY_WINDOW_SECS, RequestVerifier
+from producers.errors import AuthError, NotFoundError, ValidationError
+from producers.validation import check_agent_id, check_namespace
+from producers.visibility import Visibility
+from producers.writer import EventWriter, WriteResult
+from projectors import AgentKey, IdentityQueries
+from schemas import now_ts
+from schemas.events import AgentKeyRegistered, AgentKeyRevoked, AsAgentRequirementSet
+from schemas.request_signing import b64url, b64url_decode, key_id_for, verify_registration
 
-__all__ = ["resolve_cli_agent", "resolve_http_agent"]
+__all__ = ["IdentityService", "resolve_cli_agent", "resolve_http_agent"]
 
 
 def resolve_http_agent(body_agent: object, header_agent: str | None) -> str:
@@ -31,3 +40,81 @@ def resolve_cli_agent(flag: str | None) -> str:
         if candidate:
             return check_agent_id(candidate)
     return f"host:{socket.gethostname()}:pid-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+
+
+class IdentityService:
+    """Agent keys (attested agent identity) and the operator's mandatory-``as_agent`` namespaces: commands that
+    append identity events through the node's writer, the request verifier, and the visibility rules."""
+
+    def __init__(self, writer: EventWriter, identity: IdentityQueries) -> None:
+        self.writer = writer
+        self.queries = identity
+        self.verifier = RequestVerifier(identity)
+        self.visibility = Visibility(identity)
+
+    async def register_key(self, agent_id: str, public_key: str, timestamp: int, proof: str, *,
+                           actor: str) -> tuple[AgentKey, WriteResult]:
+        """Register (or rotate) ``agent_id``'s Ed25519 key. ``proof`` is the key's signature over the
+        registration (:func:`schemas.request_signing.sign_registration`), made within the replay window.
+
+        Raises:
+            ValidationError: malformed agent id or key.
+            AuthError: the proof does not verify or is stale; or the agent already has another key and this
+                request is not signed with it (rotation needs the current key; an operator can revoke).
+        """
+        check_agent_id(agent_id)
+        try:
+            raw = b64url_decode(public_key)
+        except ValueError:
+            raise ValidationError("public_key must be URL-safe base64 of a 32-byte Ed25519 key") from None
+        if len(raw) != 32:
+            raise ValidationError("public_key must be URL-safe base64 of a 32-byte Ed25519 key")
+        if abs(time.time() - timestamp) > REPLAY_WINDOW_SECS:
+            raise AuthError(f"key registration proof is older than {REPLAY_WINDOW_SECS} s (or in the future)")
+        if not verify_registration(agent_id, raw, timestamp, proof):
+            raise AuthError("key registration proof does not verify with that public key")
+        key_id = key_id_for(raw)
+        async with self.writer.lock:
+            await self.writer.caught_up()
+            current = self.queries.agent_key(agent_id)
+            if current is not None and current.key_id == key_id:
+                return current, WriteResult([])
+            if current is not None:
+                self.verifier.require(agent_id)  # only the current key may rotate itself
+            event = AgentKeyRegistered(agent_id=agent_id, key_id=key_id, public_key=b64url(raw), proof=proof,
+                                       proof_timestamp=timestamp, registered_at=now_ts())
+            write = await self.writer.append([(event, "_agents")], actor=actor)
+        stored = self.queries.agent_key(agent_id)
+        assert stored is not None
+        return stored, await self.writer.with_quorum(write)
+
+    async def revoke_key(self, agent_id: str, *, actor: str, reason: str = "") -> WriteResult:
+        """Withdraw the agent's key (an operator command). Raises NotFoundError when it has none."""
+        async with self.writer.lock:
+            await self.writer.caught_up()
+            current = self.queries.agent_key(agent_id)
+            if current is None:
+                raise NotFoundError(f"agent {agent_id!r} has no registered key")
+            event = AgentKeyRevoked(agent_id=agent_id, key_id=current.key_id, revoked_at=now_ts(), reason=reason)
+            write = await self.writer.append([(event, "_agents")], actor=actor)
+        return await self.writer.with_quorum(write)
+
+    async def set_as_agent_required(self, prefix: str, required: bool, *, actor: str, reason: str = ""
+                                    ) -> WriteResult:
+        """Make ``as_agent`` mandatory (or not) for reads in ``prefix`` and below (an operator command)."""
+        check_namespace(prefix)
+        async with self.writer.lock:
+            await self.writer.caught_up()
+            if (prefix in self.queries.required_prefixes()) == required:
+                return WriteResult([])
+            event = AsAgentRequirementSet(prefix=prefix, required=required, set_at=now_ts(), reason=reason)
+            write = await self.writer.append([(event, prefix)], actor=actor)
+        return await self.writer.with_quorum(write)
+
+    async def keys(self) -> list[AgentKey]:
+        await self.writer.caught_up()
+        return self.queries.agent_keys()
+
+    async def required_prefixes(self) -> list[str]:
+        await self.writer.caught_up()
+        return self.queries.required_prefixes()

@@ -20,6 +20,7 @@ from infra.tls import TlsFiles
 from producers.errors import CommandError
 from producers.governance import GovernanceConfig, GovernanceService
 from producers.graph import GraphService, KeyFiles
+from producers.identity import IdentityService
 from producers.lifecycle import LifecycleService
 from producers.messaging import MessagingService
 from producers.metrics import Metrics
@@ -141,10 +142,12 @@ class Node:
         self.writer = EventWriter(log, key, node_id=key.key_id, runners=[self.runner, self.vector_runner],
                                   write_timeout=config.service.write_timeout, verified=self.verified,
                                   quorum=self.quorum if config.quorum.needed > 1 else None)
+        self.identity = IdentityService(self.writer, model.identity)
         self.governance = GovernanceService(self.writer, model.governance, model.queries, config.governance,
                                             semantic=self.semantic)
         self.service = MemoryService(self.writer, self.runner, model.queries, config=config.service,
-                                     semantic=self.semantic, gate=self.governance.gate)
+                                     semantic=self.semantic, gate=self.governance.gate,
+                                     visibility=self.identity.visibility)
         # The webhook delivery projector (its own store and log position); ``serve`` starts and stops it.
         self.webhooks = WebhookDelivery(log_=log, keyring=keyring, key=key, writer=self.writer,
                                         path=config.data_dir / "deliveries.db", config=config.webhooks,

@@ -94,7 +94,8 @@ class Semantic:
         """ANN search with namespace, visibility and expiry applied inside the index."""
         namespaces = flt.namespaces or ((flt.namespace,) if flt.namespace is not None else None)
         vf = VectorFilter(namespaces=frozenset(namespaces) if namespaces is not None else None,
-                          as_agent=flt.as_agent, exclude_ids=frozenset(excluded))
+                          as_agent=flt.as_agent, exclude_ids=frozenset(excluded),
+                          hidden_prefixes=flt.hidden_prefixes)
         return self.vectors.index.search(query, k, vf)
 
     @staticmethod

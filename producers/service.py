@@ -24,6 +24,7 @@ from producers.quorum import QuorumTracker
 from producers.ranking import keyword_context
 from producers.semantic import Ranked, Semantic, rank
 from producers.validation import check_id
+from producers.visibility import Visibility
 from producers.writer import EventWriter, WriteResult, backoff
 from projectors import MemoryFilter, MemoryQueries, ProjectionRunner, ScoredMemory, count_tokens
 from schemas import Memory, encode_payload, format_ts, now_ts, parse_ts
@@ -102,7 +103,7 @@ class DuplicateCheck:
 class MemoryService:
     def __init__(self, writer: EventWriter, runner: ProjectionRunner, queries: MemoryQueries, *,
                  config: ServiceConfig | None = None, semantic: Semantic | None = None,
-                 gate: WriteGate | None = None) -> None:
+                 gate: WriteGate | None = None, visibility: Visibility | None = None) -> None:
         self.writer = writer
         self.gate = gate
         self.log = writer.log
@@ -111,6 +112,8 @@ class MemoryService:
         self.node_id = writer.node_id
         self.config = config or ServiceConfig()
         self.semantic = semantic
+        #: Scope visibility and mandatory as_agent, applied to every read (None: the original's rules only).
+        self.visibility = visibility
 
     @property
     def quorum(self) -> QuorumTracker | None:
@@ -406,10 +409,19 @@ class MemoryService:
 
     # -- reads ------------------------------------------------------------------------------------------
 
-    @staticmethod
-    def memory_filter(q: ListQuery, *, now: str) -> MemoryFilter:
-        return MemoryFilter(namespace=q.namespace, tier=q.tier, min_priority=q.min_priority, since=q.since,
-                            until=q.until, tag=q.tag, agent_id=q.agent_id, as_agent=q.as_agent, now=now)
+    def memory_filter(self, q: ListQuery, *, now: str) -> MemoryFilter:
+        flt = MemoryFilter(namespace=q.namespace, tier=q.tier, min_priority=q.min_priority, since=q.since,
+                           until=q.until, tag=q.tag, agent_id=q.agent_id, as_agent=q.as_agent, now=now)
+        return self.scoped(flt)
+
+    def scoped(self, flt: MemoryFilter) -> MemoryFilter:
+        """``flt`` with the mandatory-as_agent rule applied (raises AsAgentRequiredError)."""
+        return self.visibility.scoped(flt) if self.visibility is not None else flt
+
+    async def get(self, memory_id: str, *, as_agent: str | None = None) -> Memory:
+        """One memory by id or unique prefix, as ``as_agent`` may see it (404 when it may not)."""
+        memory = await self.resolve(memory_id)
+        return self.visibility.check(memory, as_agent) if self.visibility is not None else memory
 
     async def list_memories(self, q: ListQuery) -> list[Memory]:
         await self._caught_up()
@@ -429,7 +441,8 @@ class MemoryService:
         hierarchical = namespace is not None and "/" in namespace
         if hierarchical and namespace is not None:
             parts = namespace.split("/")
-            flt = replace(flt, namespace=None, namespaces=tuple("/".join(parts[:i]) for i in range(1, len(parts) + 1)))
+            flt = self.scoped(replace(flt, namespace=None,
+                                      namespaces=tuple("/".join(parts[:i]) for i in range(1, len(parts) + 1))))
         ranked, fallback = await self._rank(q, flt)
         hits = ranked.hits if q.filters.limit else []
         if hierarchical and namespace is not None:
@@ -460,7 +473,7 @@ class MemoryService:
         return Ranked(hits, "keyword", len(hits), 0, None), fallback
 
     async def check_duplicate(self, title: str, content: str, *, namespace: str | None = None,
-                              threshold: float = 0.85) -> DuplicateCheck:
+                              threshold: float = 0.85, as_agent: str | None = None) -> DuplicateCheck:
         """The nearest stored memory to ``title + " " + content`` and whether it is at least ``threshold`` similar.
 
         Raises:
@@ -474,7 +487,7 @@ class MemoryService:
         vectors = await self.semantic.embed([embedding_text(title, content)])
         if vectors is None:
             raise UnavailableError("the text could not be embedded")
-        flt = MemoryFilter(namespace=namespace, now=now_ts())
+        flt = self.scoped(MemoryFilter(namespace=namespace, as_agent=as_agent, now=now_ts()))
         hits = self.semantic.search(vectors[0], 5, flt, excluded=self.queries.expiring_ids(flt.now or ""))
         joined = self.semantic.hits_to_memories(hits, self.queries, flt)
         index = self.semantic.vectors.index

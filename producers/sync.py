@@ -16,13 +16,15 @@ from infra.log import Clock, LogRecord
 from producers.errors import ConflictError, NotFoundError, ValidationError
 from producers.service import MemoryService
 from producers.validation import MAX_BULK, check_id
+from producers.visibility import Visibility
 from producers.wire import memory_from_import
 from schemas import Memory, parse_ts
 
 if TYPE_CHECKING:
     from producers.lifecycle import LifecycleService
 
-__all__ = ["PushResult", "format_clock", "insert_if_newer", "parse_clock", "push", "since_clock", "since_time"]
+__all__ = ["PushResult", "Reader", "format_clock", "insert_if_newer", "parse_clock", "push", "since_clock",
+           "since_time"]
 
 #: The original's ``sync/since`` limit: 500 by default, at most 10k.
 SINCE_DEFAULT, SINCE_MAX = 500, 10_000
@@ -85,6 +87,34 @@ def _memory_ids(record: LogRecord) -> list[str]:
     return [i for i in found if isinstance(i, str)]
 
 
+@dataclass(frozen=True)
+class Reader:
+    """Who reads ``sync/since``: what they may see (``as_agent``, mandatory-as_agent namespaces)."""
+
+    visibility: Visibility | None = None
+    as_agent: str | None = None
+
+    def memories(self, memories: Sequence[Memory]) -> list[Memory]:
+        if self.visibility is None:
+            return list(memories)
+        return self.visibility.visible(memories, self.as_agent, self.visibility.check_namespace(None, self.as_agent))
+
+    def events(self, records: Sequence[LogRecord], visible_ids: set[str]) -> list[LogRecord]:
+        """Events about memories the reader sees (and events about none, outside hidden namespaces). An event
+        about a memory that is gone or hidden is left out: its ids and namespace are not the reader's to know."""
+        if self.visibility is None:
+            return list(records)
+        hidden = self.visibility.check_namespace(None, self.as_agent)
+        out = []
+        for record in records:
+            ids = _memory_ids(record)
+            if (ids and all(i in visible_ids for i in ids)) or (not ids and self.as_agent is None and not any(
+                    record.event.envelope.namespace == p or record.event.envelope.namespace.startswith(p + "/")
+                    for p in hidden)):
+                out.append(record)
+        return out
+
+
 def _echo(memories: Sequence[Memory], limit: int, since: str | None) -> dict[str, Any]:
     stamps = [m.updated_at for m in memories]
     return {"count": len(memories), "limit": limit, "updated_since": since,
@@ -93,18 +123,21 @@ def _echo(memories: Sequence[Memory], limit: int, since: str | None) -> dict[str
             "memories": [m.to_api() for m in memories]}
 
 
-async def since_clock(service: MemoryService, clock: Clock, limit_raw: str | None) -> dict[str, Any]:
+async def since_clock(service: MemoryService, clock: Clock, limit_raw: str | None, *,
+                      reader: Reader | None = None) -> dict[str, Any]:
     """Events after ``clock`` (up to ``limit``) and the current state of the memories they touched."""
     limit = _limit(limit_raw)
-    records = await service.log.read(after=clock, limit=limit)
-    await service.wait_for(_clock_of(records, clock), timeout=service.config.write_timeout)
-    ids = list(dict.fromkeys(i for r in records for i in _memory_ids(r)))
-    memories = sorted(service.queries.get_many(ids), key=lambda m: (m.updated_at, m.id))
+    reader = reader or Reader()
+    all_records = await service.log.read(after=clock, limit=limit)
+    await service.wait_for(_clock_of(all_records, clock), timeout=service.config.write_timeout)
+    ids = list(dict.fromkeys(i for r in all_records for i in _memory_ids(r)))
+    memories = sorted(reader.memories(service.queries.get_many(ids)), key=lambda m: (m.updated_at, m.id))
+    records = reader.events(all_records, {m.id for m in memories})
     events = [{"partition": r.partition, "offset": r.offset, "event_id": r.event.event_id,
                "type": r.event.envelope.type, "namespace": r.event.envelope.namespace,
                "actor": r.event.envelope.actor, "origin": r.event.envelope.origin, "ts": r.event.envelope.ts}
               for r in records]
-    return {**_echo(memories, limit, None), "clock": clock, "next_clock": _clock_of(records, clock),
+    return {**_echo(memories, limit, None), "clock": clock, "next_clock": _clock_of(all_records, clock),
             "events": events}
 
 
@@ -115,7 +148,8 @@ def _clock_of(records: Sequence[LogRecord], start: Clock) -> Clock:
     return out
 
 
-async def since_time(service: MemoryService, since: str | None, limit_raw: str | None) -> dict[str, Any]:
+async def since_time(service: MemoryService, since: str | None, limit_raw: str | None, *,
+                     reader: Reader | None = None) -> dict[str, Any]:
     """The original's shape: memories with ``updated_at > since``, oldest first."""
     limit = _limit(limit_raw)
     after = None
@@ -125,7 +159,8 @@ async def since_time(service: MemoryService, since: str | None, limit_raw: str |
         except ValueError:
             raise ValidationError(f"invalid since timestamp {since!r} (RFC 3339)") from None
     await service.sync()
-    rows = [m for m in service.queries.all_memories() if after is None or parse_ts(m.updated_at) > after]
+    rows = [m for m in (reader or Reader()).memories(service.queries.all_memories())
+            if after is None or parse_ts(m.updated_at) > after]
     rows.sort(key=lambda m: (m.updated_at, m.id))
     return _echo(rows[:limit], limit, since)
 

@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 
 from infra.log import AppendConflictError, Clock, EventLog, LogPosition, LogRecord, LogUnavailableError
+from producers.attestation import current_attestation
 from producers.errors import ConflictError
 from producers.quorum import QuorumTracker
 from projectors import ProjectionRunner, VerifiedEvents
@@ -66,9 +67,13 @@ class EventWriter:
         self.lock = asyncio.Lock()
 
     def envelope(self, event: EventPayload, *, namespace: str, actor: str) -> Envelope:
+        # The agent's own signature over the request that caused this event rides beside the node's, when the
+        # request was signed by the agent the event is written for (see producers.attestation).
+        att = current_attestation()
         return Envelope(event_id=str(uuid.uuid4()), type=event.TYPE, schema_version=SCHEMA_VERSION,
                         namespace=namespace, actor=actor, origin=self.node_id, ts=now_ts(),
-                        payload=encode_payload(event), key_id=self._key.key_id)
+                        payload=encode_payload(event), key_id=self._key.key_id,
+                        attestation=att.to_dict() if att is not None and att.agent_id == actor else None)
 
     async def append(self, events: Sequence[Decided], *, actor: str, expected: Clock | None = None) -> WriteResult:
         """Sign and append ``events`` atomically; return once the local read models hold them.

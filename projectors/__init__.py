@@ -19,6 +19,7 @@ from projectors.governance_queries import (
 from projectors.graph_queries import Entity, GraphQueries, TimelineRow
 from projectors.graph_walk import KgNode, LinkRow, NodeRow, find_paths, hop_allowed, kg_query
 from projectors.hnsw import HnswIndex, HnswReadModel, HnswStatus, VectorFilter, VectorHit
+from projectors.identity import ATTEST_KEY, AgentKey, IdentityQueries, ScopeCount, attest_level
 from projectors.memory_model import MemoryReadModel
 from projectors.queries import (
     AmbiguousIdError,
@@ -27,6 +28,8 @@ from projectors.queries import (
     NamespaceCount,
     ScoredMemory,
     Stats,
+    may_see,
+    under_any,
     visible_to,
 )
 from projectors.sqlite import SQLiteMemoryQueries, SQLiteReadModel
@@ -44,8 +47,10 @@ from projectors.webhook_rules import (
 )
 
 __all__ = [
+    "ATTEST_KEY",
     "FIRED_EVENT_TYPES",
     "WEBHOOK_EVENT_TYPES",
+    "AgentKey",
     "AgentRecord",
     "AmbiguousIdError",
     "ApplyResult",
@@ -59,6 +64,7 @@ __all__ = [
     "HnswIndex",
     "HnswReadModel",
     "HnswStatus",
+    "IdentityQueries",
     "KgNode",
     "LinkRow",
     "LocalSubscription",
@@ -77,6 +83,7 @@ __all__ = [
     "ReadModelError",
     "SQLiteMemoryQueries",
     "SQLiteReadModel",
+    "ScopeCount",
     "ScoredMemory",
     "SharedVerifyRunner",
     "Stats",
@@ -90,6 +97,7 @@ __all__ = [
     "WaitTimeoutError",
     "WebhookEvent",
     "applied_clock",
+    "attest_level",
     "correlation_id",
     "count_tokens",
     "find_paths",
@@ -98,11 +106,13 @@ __all__ = [
     "is_postgres_url",
     "kg_query",
     "matches",
+    "may_see",
     "memory_bytes",
     "open_read_model",
     "parse_events",
     "query_tokens",
     "sqlite_path",
+    "under_any",
     "visible_to",
     "webhook_events",
 ]

@@ -8,6 +8,7 @@ from projectors.archive_queries import ArchiveQueries
 from projectors.base import ReadModel
 from projectors.governance_queries import GovernanceQueries
 from projectors.graph_queries import GraphQueries
+from projectors.identity import IdentityQueries
 from projectors.queries import MemoryQueries
 from projectors.subscription_queries import SubscriptionQueries
 
@@ -22,6 +23,7 @@ class MemoryReadModel(ReadModel):
     archive: ArchiveQueries
     governance: GovernanceQueries
     graph: GraphQueries
+    identity: IdentityQueries
 
     @property
     @abstractmethod

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from schemas import Memory, parse_ts
 
 __all__ = ["AmbiguousIdError", "MemoryFilter", "MemoryQueries", "NamespaceCount", "ScoredMemory", "julian_day",
-           "visible_to"]
+           "may_see", "under_any", "visibility_rule", "visible_to"]
 
 
 class AmbiguousIdError(Exception):
@@ -33,6 +34,8 @@ class MemoryFilter:
     agent_id: str | None = None
     as_agent: str | None = None
     now: str | None = None
+    #: Namespace subtrees left out entirely: where an operator made ``as_agent`` mandatory and the caller gave none.
+    hidden_prefixes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,21 +60,44 @@ class Stats:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-def visible_to(scope: str, namespace: str, as_agent: str) -> bool:
-    """The original's scope rule: collective is public; private only in the agent's own namespace; team,
-    unit and org reach the agent's 1st, 2nd and 3rd ancestor namespace and everything under it."""
-    if scope == "collective":
-        return True
-    if scope == "private":
-        return namespace == as_agent
-    levels = {"team": 1, "unit": 2, "org": 3}.get(scope)
-    if levels is None:
-        return False
+def visibility_rule(as_agent: str) -> Callable[[str, str], bool]:
+    """The original's scope rule for one agent, as ``visible(scope, namespace)``: collective is public; private
+    only in the agent's own namespace; team, unit and org reach the agent's 1st, 2nd and 3rd ancestor namespace
+    and everything under it. The ancestors are worked out once, so a filter over many rows stays cheap."""
     parts = as_agent.split("/")
-    if len(parts) <= levels:
+    reach = {scope: "/".join(parts[:-level]) for level, scope in ((1, "team"), (2, "unit"), (3, "org"))
+             if len(parts) > level}
+    below = {scope: ancestor + "/" for scope, ancestor in reach.items()}
+
+    def visible(scope: str, namespace: str) -> bool:
+        if scope == "collective":
+            return True
+        if scope == "private":
+            return namespace == as_agent
+        ancestor = reach.get(scope)
+        return ancestor is not None and (namespace == ancestor or namespace.startswith(below[scope]))
+
+    return visible
+
+
+def visible_to(scope: str, namespace: str, as_agent: str) -> bool:
+    """Whether ``as_agent`` may see a memory of ``scope`` in ``namespace`` (see :func:`visibility_rule`)."""
+    return visibility_rule(as_agent)(scope, namespace)
+
+
+def under_any(namespace: str, prefixes: Iterable[str]) -> bool:
+    """True when ``namespace`` is one of ``prefixes`` or below one of them."""
+    return any(namespace == p or namespace.startswith(p + "/") for p in prefixes)
+
+
+def may_see(memory: Memory, as_agent: str | None, hidden_prefixes: Iterable[str] = ()) -> bool:
+    """The same rule as the SQL filters, for one memory already read (get, export, sync)."""
+    if under_any(memory.namespace, hidden_prefixes):
         return False
-    ancestor = "/".join(parts[:-levels])
-    return namespace == ancestor or namespace.startswith(ancestor + "/")
+    if as_agent is None:
+        return True
+    scope = memory.metadata.get("scope")
+    return visible_to(scope if isinstance(scope, str) else "private", memory.namespace, as_agent)
 
 
 def julian_day(ts: str) -> float:

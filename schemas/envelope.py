@@ -14,10 +14,13 @@ from typing import Any
 from schemas.encoding import canonical_bytes, decode_body
 from schemas.errors import EncodingError
 
-__all__ = ["ENVELOPE_FIELDS", "Envelope", "SignedEvent", "new_event_id"]
+__all__ = ["ENVELOPE_FIELDS", "OPTIONAL_FIELDS", "Envelope", "SignedEvent", "new_event_id"]
 
 ENVELOPE_FIELDS = ("event_id", "type", "schema_version", "namespace", "actor", "origin", "ts", "payload",
                    "key_id")
+#: Fields an envelope carries only when set. Absent, they are absent from the canonical bytes too, so every
+#: event written before they existed keeps exactly its bytes (and its signature).
+OPTIONAL_FIELDS = ("attestation",)
 
 
 def new_event_id() -> str:
@@ -37,9 +40,15 @@ class Envelope:
     ts: str
     payload: dict[str, Any]
     key_id: str
+    #: The calling agent's own signature over the request that caused this event (see
+    #: ``schemas.request_signing``), beside the node's signature over the whole envelope; None when unsigned.
+    attestation: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {name: getattr(self, name) for name in ENVELOPE_FIELDS}
+        out = {name: getattr(self, name) for name in ENVELOPE_FIELDS}
+        if self.attestation is not None:
+            out["attestation"] = self.attestation
+        return out
 
     def body(self) -> bytes:
         """The canonical bytes a signature covers."""
@@ -51,12 +60,14 @@ class Envelope:
         if missing:
             msg = f"envelope is missing {', '.join(missing)}"
             raise EncodingError(msg)
-        extra = sorted(set(data) - set(ENVELOPE_FIELDS))
+        extra = sorted(set(data) - set(ENVELOPE_FIELDS) - set(OPTIONAL_FIELDS))
         if extra:
             msg = f"envelope has unknown fields {', '.join(extra)}"
             raise EncodingError(msg)
         if not isinstance(data["payload"], dict):
             raise EncodingError("envelope payload is not an object")
+        if "attestation" in data and not isinstance(data["attestation"], dict):
+            raise EncodingError("envelope attestation is not an object")
         if not isinstance(data["schema_version"], int):
             raise EncodingError("envelope schema_version is not an integer")
         for name in ("event_id", "type", "namespace", "actor", "origin", "ts", "key_id"):

@@ -14,6 +14,7 @@ from typing import Any
 from schemas.codec import json_schema
 from schemas.envelope import ENVELOPE_FIELDS
 from schemas.events import EVENT_TYPES, SCHEMA_VERSION
+from schemas.request_signing import attestation_schema
 
 __all__ = ["JSON_DIR", "expected_files", "main"]
 
@@ -26,6 +27,7 @@ def _envelope_schema() -> dict[str, Any]:
     props["schema_version"] = {"type": "integer", "minimum": 1}
     props["payload"] = {"type": "object"}
     props["ts"] = {"type": "string", "format": "date-time"}
+    props["attestation"] = attestation_schema()
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "$id": _ID + "envelope.schema.json",

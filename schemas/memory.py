@@ -40,6 +40,9 @@ class Memory:
         for name in ("last_accessed_at", "expires_at"):
             if data[name] is None:
                 del data[name]
+        # Who vouched for the latest write: the projector keeps it in metadata only when a signature did.
+        level = self.metadata.get("attest_level")
+        data["attest_level"] = level if level in ("self_signed", "peer_attested") else "unsigned"
         return data
 
     @classmethod

@@ -15,11 +15,12 @@ from producers.cli.mcp_verb import profile_arg, resolve_profile
 from producers.cli.spec import VerbSpec, emit, open_node, print_memories
 from producers.commands import parse_create, parse_list_query, parse_recall, parse_update
 from producers.errors import ValidationError
+from producers.export import export_document
 from producers.governance import MODES
-from producers.graph import link_json
 from producers.identity import resolve_cli_agent
 from producers.node import NodeConfig
 from producers.service import round_score
+from producers.taxonomy import as_agent_param
 from producers.validation import MAX_BULK
 from producers.wire import memory_from_import, stats_body
 from schemas import now_ts
@@ -87,7 +88,7 @@ async def _store(args: argparse.Namespace, config: NodeConfig) -> int:
 
 async def _get(args: argparse.Namespace, config: NodeConfig) -> int:
     async with open_node(config) as node:
-        memory = await node.service.resolve(args.id)
+        memory = await node.service.get(args.id, as_agent=as_agent_param({"as_agent": args.as_agent}))
     if args.json:
         emit(memory.to_api())
     else:
@@ -190,14 +191,11 @@ async def _namespaces(args: argparse.Namespace, config: NodeConfig) -> int:
 
 async def _export(args: argparse.Namespace, config: NodeConfig) -> int:
     async with open_node(config) as node:
-        memories = node.service.queries.export(now_ts())
-        links = [link_json(lk) for lk in await node.graph.all_links()]
-    doc = {"memories": [m.to_api() for m in memories], "links": links, "count": len(memories),
-           "exported_at": now_ts()}
+        doc = await export_document(node, as_agent_param({"as_agent": args.as_agent}))
     text = json.dumps(doc, ensure_ascii=False, indent=2, sort_keys=True)
     if args.output:
         Path(args.output).write_text(text + "\n")
-        print(f"exported {len(memories)} memories to {args.output}", file=sys.stderr)
+        print(f"exported {doc['count']} memories to {args.output}", file=sys.stderr)
     else:
         print(text)
     return 0
@@ -316,6 +314,12 @@ def _forget_args(p: argparse.ArgumentParser) -> None:
 
 def _export_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--output", "-o", help="write to this file instead of standard output")
+    p.add_argument("--as-agent", help="export only what this agent namespace may see")
+
+
+def _get_args(p: argparse.ArgumentParser) -> None:
+    _id_arg(p)
+    p.add_argument("--as-agent", help="apply scope visibility for this agent namespace")
 
 
 def _import_args(p: argparse.ArgumentParser) -> None:
@@ -331,7 +335,7 @@ VERBS = [
     VerbSpec("serve", "run the HTTP API (default 127.0.0.1:9077) and MCP over streamable HTTP at /mcp",
              _serve_args, _serve),
     VerbSpec("store", "store a memory", _store_args, _store),
-    VerbSpec("get", "show one memory", _id_arg, _get),
+    VerbSpec("get", "show one memory", _get_args, _get),
     VerbSpec("list", "list memories (highest priority first)", _list_args, _list),
     VerbSpec("search", "keyword search (all words must match)", _search_args, _search),
     VerbSpec("recall", "recall memories relevant to a context (touches what it returns)", _recall_args, _recall),

@@ -21,6 +21,7 @@ from producers.cli import cluster as cluster_verb
 from producers.cli import commands, lifecycle, logtools, mcp_verb
 from producers.cli import governance as governance_verb
 from producers.cli import graph as graph_verbs
+from producers.cli import identity as identity_verbs
 from producers.errors import CommandError, ValidationError, reply_for
 from producers.node import NodeConfig
 from producers.quorum import QuorumConfig
@@ -67,7 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--db", help=argparse.SUPPRESS)
     sub = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
     for spec in (commands.VERBS + graph_verbs.VERBS + lifecycle.VERBS + logtools.VERBS + mcp_verb.VERBS
-                 + cluster_verb.VERBS + governance_verb.VERBS):
+                 + cluster_verb.VERBS + governance_verb.VERBS + identity_verbs.VERBS):
         p = sub.add_parser(spec.name, help=spec.help, description=spec.help)
         _common(p)
         spec.arguments(p)

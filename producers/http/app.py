@@ -14,18 +14,22 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from producers.commands import parse_create, parse_list_query, parse_recall, parse_update
-from producers.errors import AuthError, ValidationError, reply_for
+from producers.errors import CommandError, ValidationError, reply_for
+from producers.export import export_document
 from producers.graph import link_json
 from producers.http import governance, lifecycle, status, subscriptions
 from producers.http import graph as graph_routes
+from producers.http import identity as identity_routes
 from producers.http.base import MAX_BODY_BYTES, ApiContext, JSONBody, body_items, read_json, written
 from producers.mcp.capabilities import document, parse_accept
+from producers.mcp.server import ATTESTATION_STATE
 from producers.metrics import render
 from producers.node import Node
-from producers.sync import parse_clock, push, since_clock, since_time
+from producers.sync import Reader, parse_clock, push, since_clock, since_time
+from producers.taxonomy import as_agent_param, visible_namespace_counts
 from producers.validation import MAX_BULK, check_namespace, check_tier
 from producers.wire import duplicate_body, embedder_status, memory_from_import, recall_body, stats_body
 from schemas import Memory, now_ts
@@ -39,7 +43,7 @@ log = logging.getLogger("ai_memory.http")
 
 VERSION = "0.1.0"
 #: Route modules of the other domains, each exporting ``routes(api: ApiContext) -> list[Route]``.
-_DOMAIN_ROUTES: tuple[ModuleType, ...] = (status, subscriptions, lifecycle, governance, graph_routes)
+_DOMAIN_ROUTES: tuple[ModuleType, ...] = (status, subscriptions, lifecycle, governance, graph_routes, identity_routes)
 
 
 class Api(ApiContext):
@@ -102,10 +106,11 @@ class Api(ApiContext):
         return JSONBody(written({"created": len(ids), "ids": ids, "errors": errors}, write))
 
     async def get(self, request: Request) -> Response:
-        memory = await self.service.resolve(request.path_params["id"])
+        memory = await self.service.get(request.path_params["id"], as_agent=as_agent_param(request.query_params))
         # Both shapes at once: the original server wraps ({memory, links}); its Python client reads the
         # memory's fields at the top level.
-        links = [link_json(lk) for lk in await self.node.graph.get_links(memory.id)]
+        links = [link_json(lk) for lk in await self.node.graph.get_links(
+            memory.id, as_agent=as_agent_param(request.query_params))]
         return JSONBody({**memory.to_api(), "memory": memory.to_api(), "links": links})
 
     async def update(self, request: Request) -> Response:
@@ -156,7 +161,8 @@ class Api(ApiContext):
         if isinstance(threshold, bool) or not isinstance(threshold, int | float):
             raise ValidationError("threshold must be a number")
         namespace = check_namespace(params["namespace"]) if params.get("namespace") else None
-        check = await self.service.check_duplicate(title, content, namespace=namespace, threshold=float(threshold))
+        check = await self.service.check_duplicate(title, content, namespace=namespace, threshold=float(threshold),
+                                                   as_agent=as_agent_param(params))
         return JSONBody(duplicate_body(check))
 
     async def forget(self, request: Request) -> Response:
@@ -180,25 +186,23 @@ class Api(ApiContext):
             inherit = request.query_params.get("inherit", "false").lower() == "true"
             return JSONBody(await self.node.governance.get_standard(namespace, inherit=inherit))
         await self.service.sync()
-        rows = self.service.queries.namespaces(now_ts())
-        return JSONBody({"namespaces": [{"namespace": r.namespace, "count": r.count} for r in rows]})
+        # The names and counts follow the same visibility as the memories (as_agent, mandatory subtrees).
+        counts = await visible_namespace_counts(self.node, as_agent_param(request.query_params))
+        return JSONBody({"namespaces": [{"namespace": ns, "count": n} for ns, n in counts]})
 
     async def gc(self, request: Request) -> Response:
         deleted, write = await self.service.gc(agent_id=self.agent(request))
         return JSONBody(written({"expired_deleted": deleted}, write))
 
     async def export(self, request: Request) -> Response:
-        await self.service.sync()
-        memories = self.service.queries.export(now_ts())
-        links = [link_json(lk) for lk in await self.node.graph.all_links()]
-        return JSONBody({"memories": [m.to_api() for m in memories], "links": links, "count": len(memories),
-                         "exported_at": now_ts()})
+        return JSONBody(await export_document(self.node, as_agent_param(request.query_params)))
 
     async def sync_since(self, request: Request) -> Response:
         params = request.query_params
+        reader = Reader(self.node.identity.visibility, as_agent_param(params))
         if (clock := params.get("clock")) is not None:
-            return JSONBody(await since_clock(self.service, parse_clock(clock), params.get("limit")))
-        return JSONBody(await since_time(self.service, params.get("since"), params.get("limit")))
+            return JSONBody(await since_clock(self.service, parse_clock(clock), params.get("limit"), reader=reader))
+        return JSONBody(await since_time(self.service, params.get("since"), params.get("limit"), reader=reader))
 
     async def sync_push(self, request: Request) -> Response:
         body = await read_json(request)
@@ -229,12 +233,33 @@ class _Guarded:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
+            request = Request(scope, receive)
             try:
-                self._api._authorize(Request(scope))
-            except AuthError as exc:
-                await JSONBody(reply_for(exc).body, status_code=401)(scope, receive, send)
+                self._api._authorize(request)
+                # The same signed-request headers as the HTTP API; the verified attestation rides on the
+                # request's state to the tool handler (the SDK runs it in another task: no context variable).
+                scope.setdefault("state", {})[ATTESTATION_STATE] = await self._api.attest(request)
+            except CommandError as exc:
+                reply = reply_for(exc)
+                await JSONBody(reply.body, status_code=reply.status)(scope, receive, send)
                 return
+            if (body := getattr(request, "_body", None)) is not None:
+                receive = _replay(body, receive)
         await self._app(scope, receive, send)
+
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    """An ASGI ``receive`` that hands the already-read body on once, then waits on the client as before."""
+    sent = False
+
+    async def replay() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replay
 
 
 def create_app(node: Node, *, api_key: str | None = None, mcp: McpHttpEndpoint | None = None) -> Starlette:

@@ -15,6 +15,7 @@ from urllib.parse import unquote
 from starlette.requests import Request
 from starlette.responses import Response
 
+from producers.attestation import attested
 from producers.errors import AuthError, PayloadTooLargeError, ValidationError, reply_for
 from producers.identity import resolve_http_agent
 from producers.mcp import Profile
@@ -23,9 +24,10 @@ from producers.service import MemoryService
 from producers.sync import format_clock, parse_clock
 from producers.validation import MAX_BULK
 from producers.writer import WriteResult
+from schemas.request_signing import HEADER_AGENT, Attestation
 
 __all__ = ["CLOCK_HEADER", "MAX_BODY_BYTES", "MAX_WAIT_FOR", "WAIT_FOR_HEADER", "ApiContext", "Handler", "JSONBody",
-           "body_items", "read_json", "written"]
+           "body_items", "read_body", "read_json", "written"]
 
 log = logging.getLogger("ai_memory.http")
 
@@ -45,7 +47,11 @@ class JSONBody(Response):
         return json.dumps(content, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode("utf-8")
 
 
-async def read_json(request: Request) -> Any:
+async def read_body(request: Request) -> bytes:
+    """The raw body, at most 2 MiB. Kept on the request, so reading it again (read_json) costs nothing."""
+    cached: bytes | None = getattr(request, "_body", None)
+    if cached is not None:
+        return cached
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
         raise PayloadTooLargeError("request body exceeds the 2 MiB limit")
@@ -56,6 +62,12 @@ async def read_json(request: Request) -> Any:
             raise PayloadTooLargeError("request body exceeds the 2 MiB limit")
         chunks.append(chunk)
     raw = b"".join(chunks)
+    request._body = raw  # Starlette's own cache: request.body() and request.stream() replay it
+    return raw
+
+
+async def read_json(request: Request) -> Any:
+    raw = await read_body(request)
     if not raw.strip():
         return None
     try:
@@ -107,13 +119,25 @@ class ApiContext:
         if supplied is None or not hmac.compare_digest(supplied.encode(), self._api_key.encode()):
             raise AuthError("missing or invalid API key")
 
+    async def attest(self, request: Request) -> Attestation | None:
+        """The verified agent signature of a signed request (401 when it does not verify); None when unsigned,
+        after refusing an ``X-Agent-Id`` that names an agent with a registered key."""
+        verifier = self.node.identity.verifier
+        if not verifier.is_signed(request.headers):
+            if claimed := request.headers.get(HEADER_AGENT):
+                verifier.require(claimed)
+            return None
+        body = await read_body(request)
+        return verifier.verify(request.method, request.url.path, request.url.query, body, request.headers)
+
     def endpoint(self, handler: Handler) -> Handler:
         async def wrapped(request: Request) -> Response:
             try:
                 self._authorize(request)
                 if wanted := request.headers.get(WAIT_FOR_HEADER):
                     await self.service.wait_for(parse_clock(wanted), timeout=MAX_WAIT_FOR)
-                response = await handler(request)
+                with attested(await self.attest(request)):
+                    response = await handler(request)
             except Exception as exc:
                 reply = reply_for(exc)
                 if reply.status >= 500:
@@ -127,4 +151,6 @@ class ApiContext:
 
     def agent(self, request: Request, body: Any = None) -> str:
         body_agent = body.get("agent_id") if isinstance(body, dict) else None
-        return resolve_http_agent(body_agent, request.headers.get("x-agent-id"))
+        agent = resolve_http_agent(body_agent, request.headers.get("x-agent-id"))
+        self.node.identity.verifier.require(agent)  # a keyed agent id is only claimed by its signed requests
+        return agent

@@ -23,6 +23,7 @@ from mcp import MCPError
 from mcp.server.context import CallNext, ServerRequestContext
 from mcp.server.lowlevel import Server
 
+from producers.attestation import attested
 from producers.errors import ActionPendingError, FeatureUnavailableError, reply_for
 from producers.mcp import toon
 from producers.mcp.capabilities import version
@@ -33,10 +34,12 @@ from producers.mcp.registry import TOOLS_VERSION, Profile, all_tools, tools_for_
 from producers.mcp.tools import HANDLERS, ToolContext
 from producers.node import Node
 
-__all__ = ["McpApp", "error_text", "render"]
+__all__ = ["ATTESTATION_STATE", "McpApp", "error_text", "render"]
 
 log = logging.getLogger("ai_memory.mcp")
 
+#: Where the HTTP layer leaves a verified agent signature on the request (``scope["state"]``) for tool calls.
+ATTESTATION_STATE = "ai_memory_attestation"
 METHOD_NOT_FOUND = -32601
 INVALID_PARAMS = -32602
 _MEMORY_LISTS = ("memory_recall", "memory_list", "memory_session_start")
@@ -146,11 +149,14 @@ class McpApp:
     async def _call_tool(self, ctx: ServerRequestContext[Any, Any],
                          params: types.CallToolRequestParams) -> types.CallToolResult:
         args, client = dict(params.arguments or {}), _client_name(ctx)
-        if self._serial is None:
-            text, is_error = await self.call(params.name, args, client_name=client)
-        else:
-            async with self._serial:
+        # Over HTTP, the request's verified agent signature (if any) attests this call; stdio has none.
+        state = getattr(getattr(ctx, "request", None), "scope", {}).get("state") or {}
+        with attested(state.get(ATTESTATION_STATE)):
+            if self._serial is None:
                 text, is_error = await self.call(params.name, args, client_name=client)
+            else:
+                async with self._serial:
+                    text, is_error = await self.call(params.name, args, client_name=client)
         return types.CallToolResult(content=[types.TextContent(type="text", text=text)], is_error=is_error)
 
     async def _list_prompts(self, ctx: ServerRequestContext[Any, Any],

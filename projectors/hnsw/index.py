@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import hnswlib
 import numpy as np
 
-from projectors.queries import visible_to
+from projectors.queries import under_any, visibility_rule
 
 if TYPE_CHECKING:
     from numpy.typing import NDArray
@@ -28,6 +28,10 @@ __all__ = ["HnswIndex", "VectorFilter", "VectorHit"]
 
 # At or under this many candidate vectors, an exact scan beats a filtered graph search.
 EXACT_SCAN_MAX = 2048
+# A filter over the whole index (visibility) first tries an unfiltered search for this many times k and keeps
+# what passes: hnswlib calls a Python filter for every node it visits, which made a filtered search over 100k
+# vectors about 12x slower than an unfiltered one; the oversampled search costs a fraction of that.
+OVERSAMPLE = 8
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +41,8 @@ class VectorFilter:
     namespaces: frozenset[str] | None = None
     as_agent: str | None = None
     exclude_ids: frozenset[str] = frozenset()
+    #: Namespace subtrees never returned (mandatory ``as_agent`` not given).
+    hidden_prefixes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,6 +148,10 @@ class HnswIndex:
             pool = [label for ns in flt.namespaces for label in self.by_namespace.get(ns, ())]
             if len(pool) <= EXACT_SCAN_MAX:
                 return self._exact(query, k, pool, allowed)
+        if pool is None and allowed is not None:
+            hits = self._oversampled(query, k, allowed)
+            if hits is not None:
+                return hits
         k_eff = min(k, len(self.entries) if pool is None else len(pool))
         self._index.set_ef(max(self.ef_search, k_eff))
         try:
@@ -151,6 +161,26 @@ class HnswIndex:
             return self._exact(query, k, list(self.entries) if pool is None else pool, allowed)
         return [VectorHit(self.entries[int(label)].id, 1.0 - float(dist))
                 for label, dist in zip(labels[0], distances[0], strict=True) if int(label) in self.entries]
+
+    def _oversampled(self, query: NDArray[np.float32], k: int, allowed: Callable[[int], bool]
+                     ) -> list[VectorHit] | None:
+        """The best ``k`` passing ``allowed`` among the best ``OVERSAMPLE * k`` overall; None when fewer than
+        ``k`` of those pass (and there are more to look at): the caller then runs the filtered search."""
+        wide = min(len(self.entries), k * OVERSAMPLE)
+        self._index.set_ef(max(self.ef_search, wide))
+        try:
+            labels, distances = self._index.knn_query(query.reshape(1, -1), k=wide, num_threads=1)
+        except RuntimeError:
+            return None
+        hits: list[VectorHit] = []
+        entries = self.entries
+        for label, dist in zip(labels[0].tolist(), distances[0].tolist(), strict=True):
+            entry = entries.get(label)
+            if entry is not None and allowed(label):
+                hits.append(VectorHit(entry.id, 1.0 - dist))
+                if len(hits) == k:
+                    return hits
+        return hits if wide == len(entries) else None
 
     def _exact(self, query: NDArray[np.float32], k: int, pool: list[int],
                allowed: Callable[[int], bool] | None) -> list[VectorHit]:
@@ -163,18 +193,21 @@ class HnswIndex:
         return [VectorHit(self.entries[labels[i]].id, float(sims[i])) for i in top]
 
     def _predicate(self, flt: VectorFilter) -> Callable[[int], bool] | None:
-        namespaces, as_agent = flt.namespaces, flt.as_agent
+        namespaces, as_agent, hidden = flt.namespaces, flt.as_agent, flt.hidden_prefixes
         excluded = {self.by_id[i] for i in flt.exclude_ids if i in self.by_id}
-        if namespaces is None and as_agent is None and not excluded:
+        if namespaces is None and as_agent is None and not excluded and not hidden:
             return None
         entries = self.entries
+        rule = visibility_rule(as_agent) if as_agent is not None else None
+        # Memoised per (scope, namespace): a search visits many labels but fewer distinct namespaces.
         seen: dict[tuple[str, str], bool] = {}
 
         def visible(scope: str, namespace: str) -> bool:
             key = (scope, namespace)
-            if key not in seen:
-                seen[key] = visible_to(scope, namespace, as_agent or "")
-            return seen[key]
+            known = seen.get(key)
+            if known is None:
+                known = seen[key] = ((rule is None or rule(scope, namespace)) and not under_any(namespace, hidden))
+            return known
 
         def allowed(label: int) -> bool:
             entry = entries.get(label)
@@ -182,7 +215,7 @@ class HnswIndex:
                 return False
             if namespaces is not None and entry.namespace not in namespaces:
                 return False
-            return as_agent is None or visible(entry.scope, entry.namespace)
+            return visible(entry.scope, entry.namespace)
 
         return allowed
 

@@ -14,14 +14,14 @@ from sqlalchemy import Connection
 
 from infra.log import LogRecord
 from projectors.postgres import apply as memories
-from projectors.postgres import archive, governance, graph, subscriptions
+from projectors.postgres import archive, governance, graph, identity, subscriptions
 
 __all__ = ["APPLIERS", "Applier"]
 
 #: ``apply(db, payload, record)``: the record gives the envelope (actor, ts, origin) and the log offset.
 Applier = Callable[[Connection, Any, LogRecord], None]
 
-_DOMAINS: tuple[ModuleType, ...] = (subscriptions, archive, governance, graph)
+_DOMAINS: tuple[ModuleType, ...] = (subscriptions, archive, governance, graph, identity)
 
 
 def _memory_applier(fn: Callable[[Connection, Any], None]) -> Applier:

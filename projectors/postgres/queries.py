@@ -91,6 +91,9 @@ def _where(flt: MemoryFilter, params: dict[str, Any], *, unexpired: bool = True)
             conds.append(cond)
     if flt.as_agent is not None:
         conds.append(_visibility(flt.as_agent, params))
+    for i, prefix in enumerate(flt.hidden_prefixes):
+        params[f"hide{i}"] = prefix
+        conds.append(f"NOT (m.namespace = :hide{i} OR starts_with(m.namespace, :hide{i} || '/'))")
     return " AND ".join(conds)
 
 

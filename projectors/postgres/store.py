@@ -23,6 +23,7 @@ from projectors.postgres.domains import APPLIERS
 from projectors.postgres.errors import mapped_errors
 from projectors.postgres.governance import PostgresGovernanceQueries
 from projectors.postgres.graph import PostgresGraphQueries
+from projectors.postgres.identity import PostgresIdentityQueries
 from projectors.postgres.queries import PostgresMemoryQueries
 from projectors.postgres.schema import connect, migrate
 from projectors.postgres.subscription_queries import PostgresSubscriptionQueries
@@ -53,6 +54,7 @@ class PostgresReadModel(MemoryReadModel):
         self.archive = PostgresArchiveQueries(self.engine)
         self.governance = PostgresGovernanceQueries(self.engine)
         self.graph = PostgresGraphQueries(self.engine)
+        self.identity = PostgresIdentityQueries(self.engine)
 
     @property
     def location(self) -> str:

@@ -15,14 +15,14 @@ from typing import Any
 
 from infra.log import LogRecord
 from projectors.sqlite import apply as memories
-from projectors.sqlite import archive, governance, graph, subscriptions
+from projectors.sqlite import archive, governance, graph, identity, subscriptions
 
 __all__ = ["APPLIERS", "DOMAIN_DDL", "Applier"]
 
 #: ``apply(db, payload, record)``: the record gives the envelope (actor, ts, origin) and the log offset.
 Applier = Callable[[sqlite3.Connection, Any, LogRecord], None]
 
-_DOMAINS: tuple[ModuleType, ...] = (subscriptions, archive, governance, graph)
+_DOMAINS: tuple[ModuleType, ...] = (subscriptions, archive, governance, graph, identity)
 
 
 def _memory_applier(fn: Callable[[sqlite3.Connection, Any], None]) -> Applier:

@@ -20,6 +20,7 @@ from projectors.sqlite.archive import SQLiteArchiveQueries
 from projectors.sqlite.domains import APPLIERS
 from projectors.sqlite.governance import SQLiteGovernanceQueries
 from projectors.sqlite.graph import SQLiteGraphQueries
+from projectors.sqlite.identity import SQLiteIdentityQueries
 from projectors.sqlite.queries import SQLiteMemoryQueries
 from projectors.sqlite.schema import connect, drop_index_triggers, restore_index_triggers
 from projectors.subscription_queries import SQLiteSubscriptionQueries
@@ -53,6 +54,7 @@ class SQLiteReadModel(MemoryReadModel):
         self.archive = SQLiteArchiveQueries(self._db)
         self.governance = SQLiteGovernanceQueries(self._db)
         self.graph = SQLiteGraphQueries(self._db)
+        self.identity = SQLiteIdentityQueries(self._db)
 
     @property
     def location(self) -> str:

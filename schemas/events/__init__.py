@@ -21,6 +21,7 @@ from schemas.events.governance import (
     StandardSet,
 )
 from schemas.events.graph import AttestLevel, EntityAliased, Link, LinkCreated, LinkDeleted, LinkInvalidated
+from schemas.events.identity import AgentKeyRegistered, AgentKeyRevoked, AsAgentRequirementSet
 from schemas.events.memory import (
     MemoryChanges,
     MemoryDeleted,
@@ -44,9 +45,12 @@ from schemas.events.subscription import (
 __all__ = [
     "EVENT_TYPES",
     "SCHEMA_VERSION",
+    "AgentKeyRegistered",
+    "AgentKeyRevoked",
     "AgentRegistered",
     "Approval",
     "ArchivePurged",
+    "AsAgentRequirementSet",
     "AttestLevel",
     "EntityAliased",
     "EventPayload",
@@ -103,6 +107,7 @@ _DOMAINS: tuple[tuple[type[Any], ...], ...] = (
     (MemoriesArchived, MemoryRestored, ArchivePurged),
     (StandardSet, StandardCleared, PendingRequested, PendingVoted, PendingDecided, PendingExpired, RuleRemembered,
      AgentRegistered),
+    (AgentKeyRegistered, AgentKeyRevoked, AsAgentRequirementSet),
 )
 
 EVENT_TYPES: dict[str, type[Any]] = {cls.TYPE: cls for domain in _DOMAINS for cls in domain}

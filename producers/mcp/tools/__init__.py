@@ -11,6 +11,7 @@ from producers.mcp.tools import (
     duplicate,
     governance,
     graph,
+    identity,
     knowledge,
     lifecycle,
     llm_tools,
@@ -30,3 +31,4 @@ HANDLERS: dict[str, Handler] = {
     **governance.HANDLERS,
     **missing.HANDLERS,
 }
+HANDLERS["memory_agent_register"] = identity.with_key_registration(HANDLERS["memory_agent_register"])

@@ -37,7 +37,14 @@ class ToolContext:
         return self.node.service
 
     def agent_id(self, args: dict[str, Any]) -> str:
-        return self.identity.agent_id(args.get("agent_id"))
+        return self.claim(args.get("agent_id"))
+
+    def claim(self, explicit: object) -> str:
+        """The calling agent (the original's resolution order). A keyed agent is only claimed by a call its
+        signature attests (MCP over HTTP with the signed-request headers; never stdio)."""
+        agent = self.identity.agent_id(explicit)
+        self.node.identity.verifier.require(agent)
+        return agent
 
 
 _PAGE = 200

@@ -12,6 +12,7 @@ from producers.mcp.registry import FAMILIES, Profile, ProfileError
 from producers.mcp.tools.base import Handler, ToolContext, opt_int, opt_str, req_str
 from producers.mcp.tools.governance import inject_standards
 from producers.service import RecallResult, round_score
+from producers.taxonomy import as_agent_param
 from producers.validation import check_namespace
 from producers.wire import recall_body
 from schemas import Memory, now_ts
@@ -42,7 +43,7 @@ def _store_body(args: dict[str, Any], ctx: ToolContext) -> tuple[dict[str, Any],
     raw = args.get("metadata")
     metadata: dict[str, Any] = raw if isinstance(raw, dict) else {}
     explicit_agent = args.get("agent_id") or metadata.get("agent_id")
-    agent = ctx.identity.agent_id(explicit_agent)
+    agent = ctx.claim(explicit_agent)
     body = {name: args.get(name) for name in ("title", "content", "tier", "namespace", "tags", "priority",
                                               "confidence", "metadata")}
     body["source"] = args.get("source") or "claude"
@@ -100,14 +101,15 @@ async def search(ctx: ToolContext, args: dict[str, Any]) -> Any:
 
 
 async def list_memories(ctx: ToolContext, args: dict[str, Any]) -> Any:
-    q = parse_list_query({name: args.get(name) for name in ("namespace", "tier", "limit", "agent_id")})
+    q = parse_list_query({name: args.get(name) for name in ("namespace", "tier", "limit", "agent_id", "as_agent")})
     memories = [m.to_api() for m in await ctx.service.list_memories(q)]
     return {"memories": memories, "count": len(memories)}
 
 
 async def get(ctx: ToolContext, args: dict[str, Any]) -> Any:
-    memory = await ctx.service.resolve(req_str(args, "id"))
-    links = await ctx.node.graph.get_links(memory.id)
+    as_agent = as_agent_param(args)
+    memory = await ctx.service.get(req_str(args, "id"), as_agent=as_agent)
+    links = await ctx.node.graph.get_links(memory.id, as_agent=as_agent)
     return {**memory.to_api(), "links": [link_json(lk) for lk in links]}
 
 

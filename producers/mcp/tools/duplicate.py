@@ -7,6 +7,7 @@ from typing import Any
 
 from producers.errors import ValidationError
 from producers.mcp.tools.base import Handler, ToolContext, opt_str, req_str
+from producers.taxonomy import as_agent_param
 from producers.validation import check_content, check_namespace, check_title
 from producers.wire import duplicate_body
 
@@ -22,7 +23,8 @@ async def check_duplicate(ctx: ToolContext, args: dict[str, Any]) -> Any:
     threshold = args.get("threshold", 0.85)
     if isinstance(threshold, bool) or not isinstance(threshold, int | float):
         raise ValidationError("threshold must be a number")
-    check = await ctx.service.check_duplicate(title, content, namespace=namespace, threshold=float(threshold))
+    check = await ctx.service.check_duplicate(title, content, namespace=namespace, threshold=float(threshold),
+                                              as_agent=as_agent_param(args))
     return duplicate_body(check)
 
 

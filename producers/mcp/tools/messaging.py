@@ -14,11 +14,11 @@ async def notify(ctx: ToolContext, args: dict[str, Any]) -> Any:
     # The sender is the caller's identity, never an argument (as the original).
     return await ctx.node.messaging.notify(target=req_str(args, "target_agent_id"), title=req_str(args, "title"),
                                            payload=req_str(args, "payload"), tier=args.get("tier") or "mid",
-                                           priority=opt_int(args, "priority", 5), sender=ctx.identity.agent_id(None))
+                                           priority=opt_int(args, "priority", 5), sender=ctx.claim(None))
 
 
 async def inbox(ctx: ToolContext, args: dict[str, Any]) -> Any:
-    return await ctx.node.messaging.inbox(ctx.identity.agent_id(args.get("agent_id")),
+    return await ctx.node.messaging.inbox(ctx.claim(args.get("agent_id")),
                                           unread_only=opt_bool(args, "unread_only"), limit=opt_int(args, "limit", 50))
 
 

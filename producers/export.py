@@ -1,0 +1,24 @@
+"""The export document (``GET /api/v1/export``, ``ai-memory export``): the memories a caller may see and the
+links between them, in the original's shape ``{memories, links, count, exported_at}``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from producers.graph import link_json
+from producers.node import Node
+from producers.taxonomy import visible_export
+from schemas import now_ts
+
+__all__ = ["export_document"]
+
+
+async def export_document(node: Node, as_agent: str | None) -> dict[str, Any]:
+    memories = await visible_export(node, as_agent)
+    links = await node.graph.all_links()
+    if as_agent is not None:
+        # A link is exported only when the caller may see both of its memories.
+        shown = {m.id for m in memories}
+        links = [lk for lk in links if lk.source_id in shown and lk.target_id in shown]
+    return {"memories": [m.to_api() for m in memories], "links": [link_json(lk) for lk in links],
+            "count": len(memories), "exported_at": now_ts()}
