@@ -146,5 +146,9 @@ class MemoryQueries(ABC):
         """``(id, title, content)`` of every memory in id order, a page at a time (for re-embedding)."""
 
     @abstractmethod
+    def tombstoned(self, ids: list[str]) -> set[str]:
+        """Which of ``ids`` were deleted or forgotten (they can never be stored or imported again)."""
+
+    @abstractmethod
     def all_memories(self) -> list[Memory]:
         """Every row, expired or not, ordered by id (for comparing two read models)."""

@@ -40,7 +40,8 @@ __all__ = ["KEYWORD_SCALE", "PostgresMemoryQueries", "tsquery"]
 # ts_rank of one matching word in a short memory is about 0.06-0.1 (bm25 there is a few units): scaled so the
 # keyword term weighs about as much against priority and recency as it does on SQLite.
 KEYWORD_SCALE = 30.0
-_TABLES = ("memories", "memory_vectors", "tracking", "applied_events", "rejected_events", "model_meta")
+_TABLES = ("memories", "memory_vectors", "memory_tombstones", "tracking", "applied_events", "rejected_events",
+           "model_meta")
 _COLUMNS = ("id, tier, namespace, title, content, tags, priority, confidence, source, access_count, created_at, "
             "updated_at, last_accessed_at, expires_at, metadata")
 _M_COLUMNS = ", ".join(f"m.{c.strip()}" for c in _COLUMNS.split(","))
@@ -258,6 +259,11 @@ class PostgresMemoryQueries(MemoryQueries):
         rows = self._rows("SELECT id, title, content FROM memories WHERE id > :after ORDER BY id LIMIT :limit",
                           {"after": after_id, "limit": limit})
         return [(r["id"], r["title"], r["content"]) for r in rows]
+
+    def tombstoned(self, ids: list[str]) -> set[str]:
+        if not ids:
+            return set()
+        return {r["id"] for r in self._rows("SELECT id FROM memory_tombstones WHERE id = ANY(:ids)", {"ids": ids})}
 
     def all_memories(self) -> list[Memory]:
         return self._memories(f"SELECT {_COLUMNS} FROM memories ORDER BY id")

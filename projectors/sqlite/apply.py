@@ -14,6 +14,7 @@ from typing import Any
 from projectors.rules import (
     WRONG_DIMENSION,
     Inapplicable,
+    buried,
     json_column,
     merged_values,
     tier_max,
@@ -60,6 +61,8 @@ def _merge(db: sqlite3.Connection, existing: sqlite3.Row, m: Memory) -> None:
 
 
 def _store(db: sqlite3.Connection, memory: Memory) -> None:
+    if db.execute("SELECT 1 FROM memory_tombstones WHERE id = ?", (memory.id,)).fetchone() is not None:
+        raise buried(memory.id)
     if _insert(db, memory):
         return
     same_title = db.execute("SELECT * FROM memories WHERE title = ? AND namespace = ?",
@@ -96,8 +99,14 @@ def apply_updated(db: sqlite3.Connection, event: MemoryUpdated) -> None:
     db.execute(f"UPDATE memories SET {assignments} WHERE id = ?", (*sets.values(), event.id))
 
 
+def _bury(db: sqlite3.Connection, ids: list[str], reason: str) -> None:
+    """Delete ``ids`` and leave a tombstone for each (even one not present here: a copy may still arrive)."""
+    db.executemany("DELETE FROM memories WHERE id = ?", [(i,) for i in ids])
+    db.executemany("INSERT OR IGNORE INTO memory_tombstones (id, reason) VALUES (?, ?)", [(i, reason) for i in ids])
+
+
 def apply_deleted(db: sqlite3.Connection, event: MemoryDeleted) -> None:
-    db.execute("DELETE FROM memories WHERE id = ?", (event.id,))
+    _bury(db, [event.id], "deleted")
 
 
 def apply_promoted(db: sqlite3.Connection, event: MemoryPromoted) -> None:
@@ -130,7 +139,7 @@ def apply_expired(db: sqlite3.Connection, event: MemoryExpired) -> None:
 
 
 def apply_forgotten(db: sqlite3.Connection, event: MemoryForgotten) -> None:
-    db.executemany("DELETE FROM memories WHERE id = ?", [(memory_id,) for memory_id in event.ids])
+    _bury(db, list(dict.fromkeys(event.ids)), "forgotten")
 
 
 def apply_embedded(db: sqlite3.Connection, event: MemoryEmbedded) -> None:

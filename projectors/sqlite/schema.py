@@ -12,7 +12,7 @@ __all__ = ["SCHEMA_VERSION", "connect", "drop_index_triggers", "restore_index_tr
 
 log = logging.getLogger("ai_memory.readmodel")
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 _DDL = """
 CREATE TABLE IF NOT EXISTS memories (
@@ -83,6 +83,13 @@ END;
 CREATE TRIGGER IF NOT EXISTS memory_vectors_au AFTER UPDATE OF title, content ON memories BEGIN
     DELETE FROM memory_vectors WHERE id = old.id;
 END;
+
+-- Memories removed by memory.deleted or memory.forgotten: their ids never come back (a later stored or imported
+-- event for one is rejected, sync/push refuses copies of them). Expiry by GC leaves no tombstone.
+CREATE TABLE IF NOT EXISTS memory_tombstones (
+    id     TEXT PRIMARY KEY,
+    reason TEXT NOT NULL
+) WITHOUT ROWID;
 
 CREATE TABLE IF NOT EXISTS tracking (
     projection TEXT NOT NULL,

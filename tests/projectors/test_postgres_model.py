@@ -103,8 +103,8 @@ def test_upgrade_from_the_first_revision(postgres_url: str, tmp_path: Path) -> N
             conn.execute(text("INSERT INTO memories (id, tier, namespace, title, content, created_at, updated_at) "
                               "VALUES ('old', 'long', 'ns', 'from r0001', 'kept across the upgrade', "
                               "'2026-05-01T00:00:00+00:00', '2026-05-01T00:00:00+00:00')"))
-        assert migrate(engine) == "r0003"
-        assert current_revision(engine) == "r0003"
+        assert migrate(engine) == "r0004_tombstones"
+        assert current_revision(engine) == "r0004_tombstones"
     finally:
         engine.dispose()
     model = PostgresReadModel(postgres_url)
