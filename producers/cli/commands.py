@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -230,11 +231,18 @@ async def _import(args: argparse.Namespace, config: NodeConfig) -> int:
 
 
 async def _serve(args: argparse.Namespace, config: NodeConfig) -> int:
+    from producers.http.mtls import HttpTls
     from producers.serve import serve
 
+    tls = HttpTls.load(_env(args.tls_cert, "TLS_CERT"), _env(args.tls_key, "TLS_KEY"),
+                       _env(args.mtls_allowlist, "MTLS_ALLOWLIST"), _env(args.mtls_ca, "MTLS_CA"))
     await serve(config, host=args.host, port=args.port, api_key=args.api_key, gc_interval=args.gc_interval_secs,
-                profile=resolve_profile(args.profile))
+                profile=resolve_profile(args.profile), tls=tls)
     return 0
+
+
+def _env(value: str | None, name: str) -> str | None:
+    return value or os.environ.get(f"AI_MEMORY_{name}") or None
 
 
 def _serve_args(p: argparse.ArgumentParser) -> None:
@@ -242,6 +250,14 @@ def _serve_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--port", type=int, default=9077)
     p.add_argument("--api-key", default=None, help="require this key in X-API-Key or ?api_key= (env AI_MEMORY_API_KEY)")
     p.add_argument("--gc-interval-secs", type=float, default=1800.0)
+    tls = p.add_argument_group("TLS (HTTPS, and mutual TLS with the original's fingerprint allowlist)")
+    tls.add_argument("--tls-cert", help="server certificate (PEM); serve HTTPS (env AI_MEMORY_TLS_CERT)")
+    tls.add_argument("--tls-key", help="its private key (PEM) (env AI_MEMORY_TLS_KEY)")
+    tls.add_argument("--mtls-allowlist", metavar="FILE",
+                     help="require a client certificate whose SHA-256 is listed in FILE, else 403 "
+                          "(env AI_MEMORY_MTLS_ALLOWLIST)")
+    tls.add_argument("--mtls-ca", metavar="FILE",
+                     help="CA(s) client certificates must chain to, for the TLS handshake (env AI_MEMORY_MTLS_CA)")
     profile_arg(p)
 
 

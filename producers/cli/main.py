@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from infra.tls import TlsFiles
+from producers.cli import certs as certs_verb
 from producers.cli import cluster as cluster_verb
 from producers.cli import commands, logtools, mcp_verb
 from producers.errors import CommandError, ValidationError, reply_for
@@ -64,7 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
     # The original's global `--db FILE` (found in agents' MCP configs): here the data dir FILE without its suffix.
     parser.add_argument("--db", help=argparse.SUPPRESS)
     sub = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
-    for spec in commands.VERBS + logtools.VERBS + mcp_verb.VERBS + cluster_verb.VERBS:
+    for spec in commands.VERBS + logtools.VERBS + mcp_verb.VERBS + cluster_verb.VERBS + certs_verb.VERBS:
         p = sub.add_parser(spec.name, help=spec.help, description=spec.help)
         _common(p)
         spec.arguments(p)
