@@ -20,6 +20,7 @@ from projectors.queries import (
 )
 from projectors.sqlite import SQLiteMemoryQueries, SQLiteReadModel
 from projectors.tokens import count_tokens
+from projectors.vector_search import HnswVectorSearch, VectorSearch
 from projectors.verified import SharedVerifyRunner, VerifiedEvents
 
 __all__ = [
@@ -29,6 +30,7 @@ __all__ = [
     "HnswIndex",
     "HnswReadModel",
     "HnswStatus",
+    "HnswVectorSearch",
     "MemoryFilter",
     "MemoryQueries",
     "MemoryReadModel",
@@ -45,6 +47,7 @@ __all__ = [
     "Stats",
     "VectorFilter",
     "VectorHit",
+    "VectorSearch",
     "Verdict",
     "VerifiedEvents",
     "WaitTimeoutError",

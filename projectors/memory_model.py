@@ -6,6 +6,7 @@ from abc import abstractmethod
 
 from projectors.base import ReadModel
 from projectors.queries import MemoryQueries
+from projectors.vector_search import VectorSearch
 
 __all__ = ["MemoryReadModel"]
 
@@ -40,6 +41,11 @@ class MemoryReadModel(ReadModel):
     @abstractmethod
     def applied_count(self) -> int:
         """Distinct event ids applied (the dedup set's size)."""
+
+    def vector_search(self) -> VectorSearch | None:
+        """The model's own vector search, when it holds one every node can use (pgvector); None means the node
+        keeps a local HNSW index (SQLite)."""
+        return None
 
     @abstractmethod
     def close(self) -> None: ...

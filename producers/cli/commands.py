@@ -221,6 +221,8 @@ async def _import(args: argparse.Namespace, config: NodeConfig) -> int:
             restamped += 1
         good.append(memory)
     async with open_node(config) as node:
+        good, refused = node.service.split_tombstoned(good)
+        errors += refused
         for start in range(0, len(good), MAX_BULK):
             await node.service.import_memories(good[start:start + MAX_BULK], agent_id=agent)
     out = {"imported": len(good), "restamped": restamped, "trusted_source": args.trust_source, "errors": errors}
