@@ -36,7 +36,7 @@ from projectors.queries import (
 )
 from schemas import Memory, now_ts
 
-__all__ = ["KEYWORD_SCALE", "PG_EF_SEARCH", "PostgresMemoryQueries", "tsquery"]
+__all__ = ["KEYWORD_SCALE", "PG_EF_SEARCH", "PostgresMemoryQueries", "keyword_bound", "tsquery"]
 
 # ts_rank of one matching word in a short memory is about 0.06-0.1 (bm25 there is a few units): scaled so the
 # keyword term weighs about as much against priority and recency as it does on SQLite.
@@ -71,6 +71,25 @@ def tsquery(text_: str, params: dict[str, Any], *, use_or: bool) -> str | None:
         params[f"q{i}"] = token
         parts.append(f"phraseto_tsquery('ai_memory', :q{i})")
     return "(" + (" || " if use_or else " && ").join(parts) + ")"
+
+
+def keyword_bound(query_text: str) -> float:
+    """The largest ts_rank a memory can get for a tsquery (its text form), every word of ``tsv`` carrying the
+    'D' label (weight 0.1).
+
+    With OR at the top, or a single word, PostgreSQL ranks with calc_rank_or: per query word a weighted sum of
+    1/j² over its positions divided by π²/6 (so at most the weight), averaged over the words: at most 0.1. A
+    phrase or AND at the top (a recall of one hyphenated token, say) ranks with calc_rank_and, below 1.
+    """
+    depth, quoted, operators = 0, False, set()
+    for ch in query_text:
+        if ch == "'":
+            quoted = not quoted  # an escaped quote ('') toggles twice
+        elif not quoted and ch in "()":
+            depth += 1 if ch == "(" else -1
+        elif not quoted and depth == 0 and ch in "|&<!":
+            operators.add(ch)
+    return 0.1 if "|" in operators or not operators else 1.0
 
 
 def _where(flt: MemoryFilter, params: dict[str, Any], *, unexpired: bool = True) -> str:
@@ -160,16 +179,35 @@ class PostgresMemoryQueries(MemoryQueries):
         q = tsquery(query, params, use_or=use_or)
         if q is None:
             return []
-        bonus = " + m.tier_bonus" if tier_bonus else ""
-        # Score and pick the winners on narrow columns first; only their full rows are read (as on SQLite). The
-        # query is written inline, not joined from a subquery: only then does the planner use the GIN index.
+        static = "m.boost + m.tier_bonus" if tier_bonus else "m.boost"
+        score = f"ts_rank(m.tsv, {q}) * :scale + {static} + (1.0 / (1.0 + (:now_jd - m.updated_jd) * 0.1))"
+        # The query is written inline, not joined from a subquery: only then does the planner use the GIN index.
+        matches = f"m.tsv @@ {q} AND {_where(flt, params)}"
+        if tier_bonus:
+            matches += self._recall_floor(score, q, matches, params, limit)
+        # Score and pick the winners on narrow columns first; only their full rows are read (as on SQLite).
         rows = self._rows(
-            f"WITH top AS (SELECT m.id, m.seq, ts_rank(m.tsv, {q}) * :scale + m.boost{bonus} "
-            "+ (1.0 / (1.0 + (:now_jd - m.updated_jd) * 0.1)) AS score "
-            f"FROM memories m WHERE m.tsv @@ {q} AND {_where(flt, params)} ORDER BY score DESC, m.seq "
-            f"LIMIT :limit) SELECT {_M_COLUMNS}, top.score FROM top JOIN memories m ON m.id = top.id "
-            "ORDER BY top.score DESC, top.seq", params)
+            f"WITH top AS (SELECT m.id, m.seq, {score} AS score FROM memories m WHERE {matches} "
+            f"ORDER BY score DESC, m.seq LIMIT :limit) SELECT {_M_COLUMNS}, top.score FROM top "
+            "JOIN memories m ON m.id = top.id ORDER BY top.score DESC, top.seq", params)
         return [ScoredMemory(row_to_memory(r), float(r["score"])) for r in rows]
+
+    def _recall_floor(self, score: str, q: str, matches: str, params: dict[str, Any], limit: int) -> str:
+        """A condition that keeps every match that can still be in recall's top ``limit``, and few others.
+
+        The score is ``keyword + static + recency`` with keyword at most :func:`keyword_bound` and recency at
+        most 1 (for a memory not updated in the future). The ``limit`` matches with the largest static part (an
+        index scan on ``memories_static_rank``) score at least F between them, so the top ``limit`` all score
+        at least F, and a match whose static part is below F minus both bounds cannot reach it. Ranking only
+        the others gives exactly the answer of ranking every match; for a common word it scores a fraction of
+        them (a bitmap AND of the word's postings with the static-part index)."""
+        probe = self._rows(f"SELECT {score} AS score, CAST({q} AS text) AS q FROM memories m WHERE {matches} "
+                           "ORDER BY m.boost + m.tier_bonus DESC, m.seq LIMIT :limit", params)
+        if len(probe) < limit:
+            return ""  # fewer matches than asked for: all of them are ranked
+        margin = KEYWORD_SCALE * keyword_bound(probe[0]["q"]) + 1.0 + 1e-6  # 1e-6: float4 rounding in ts_rank
+        params["floor"] = min(float(r["score"]) for r in probe) - margin
+        return " AND (m.boost + m.tier_bonus >= :floor OR m.updated_jd > :now_jd)"
 
     def search(self, query: str, flt: MemoryFilter, *, limit: int) -> list[Memory]:
         return [h.memory for h in self._ranked(query, flt, use_or=False, limit=limit, tier_bonus=False)]

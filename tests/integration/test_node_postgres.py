@@ -72,7 +72,7 @@ def test_cli_read_model_migrate_and_rebuild_both_ways(tmp_path: Path, postgres_u
     assert cli(["migrate", *data, "--read-model", postgres_url, "--revision", "r0001"]) == 0
     assert "empty -> r0001" in capsys.readouterr().out
     assert cli(["migrate", *data, "--read-model", postgres_url]) == 0
-    assert "r0001 -> r0004_tombstones" in capsys.readouterr().out
+    assert "r0001 -> r0004_recall_index" in capsys.readouterr().out
     for i in range(5):
         assert cli(["store", *data, "--read-model", postgres_url, "-T", f"fact {i}", "-c", f"postgres fact {i}"]) == 0
     assert cli(["recall", *data, "--read-model", postgres_url, "--json", "postgres fact 3"]) == 0
