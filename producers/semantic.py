@@ -28,7 +28,7 @@ from schemas.events import MemoryEmbedded
 if TYPE_CHECKING:
     from numpy.typing import NDArray
 
-__all__ = ["Ranked", "Semantic", "SemanticStatus", "rank"]
+__all__ = ["Ranked", "Semantic", "SemanticStatus", "rank", "rank_with_query"]
 
 log = logging.getLogger("ai_memory.semantic")
 
@@ -128,7 +128,13 @@ async def rank(semantic: Semantic, queries: MemoryQueries, context: str, flt: Me
         vectors = await embedding
     if vectors is None:
         raise EmbedError(semantic.unavailable or "the query could not be embedded")
-    query = vectors[0]
+    return rank_with_query(semantic, queries, vectors[0], fts, flt, limit=limit, mode=mode)
+
+
+def rank_with_query(semantic: Semantic, queries: MemoryQueries, query: NDArray[np.float32],
+                    fts: list[ScoredMemory], flt: MemoryFilter, *, limit: int, mode: str) -> Ranked:
+    """:func:`rank` once the query is embedded and (for hybrid) its keyword hits are known: the vector search,
+    the join with the read model and the blend. (Benchmarks time this part on each backend.)"""
     fts_cos = Semantic.cosines(query, queries.vectors([h.memory.id for h in fts]))
     excluded = queries.expiring_ids(flt.now) if flt.now else []
     ann = [h for h in semantic.search(query, ann_k(limit), flt, excluded=excluded) if h.cosine > COSINE_GATE]
