@@ -147,7 +147,7 @@ class MemoryQueries(ABC):
 
     @abstractmethod
     def tombstoned(self, ids: list[str]) -> set[str]:
-        """Which of ``ids`` were deleted or forgotten (they can never be stored or imported again)."""
+        """Which of ``ids`` were deleted (they can never be stored or imported again)."""
 
     @abstractmethod
     def all_memories(self) -> list[Memory]:

@@ -97,15 +97,10 @@ def apply_updated(db: Connection, event: MemoryUpdated) -> None:
                {**sets, "memory_id": event.id})
 
 
-def _bury(db: Connection, ids: list[str], reason: str) -> None:
-    """Delete ``ids`` and leave a tombstone for each (even one not present here: a copy may still arrive)."""
-    db.execute(text("DELETE FROM memories WHERE id = ANY(:ids)"), {"ids": ids})
-    db.execute(text("INSERT INTO memory_tombstones (id, reason) SELECT unnest(CAST(:ids AS text[])), :reason "
-                    "ON CONFLICT (id) DO NOTHING"), {"ids": ids, "reason": reason})
-
-
 def apply_deleted(db: Connection, event: MemoryDeleted) -> None:
-    _bury(db, [event.id], "deleted")
+    """Delete and leave a tombstone (even for an id not present here: a copy may still arrive)."""
+    db.execute(text("DELETE FROM memories WHERE id = :id"), {"id": event.id})
+    db.execute(text("INSERT INTO memory_tombstones (id) VALUES (:id) ON CONFLICT (id) DO NOTHING"), {"id": event.id})
 
 
 def apply_promoted(db: Connection, event: MemoryPromoted) -> None:
@@ -140,7 +135,8 @@ def apply_expired(db: Connection, event: MemoryExpired) -> None:
 
 
 def apply_forgotten(db: Connection, event: MemoryForgotten) -> None:
-    _bury(db, list(dict.fromkeys(event.ids)), "forgotten")
+    # A bulk clean-up, like GC: no tombstones (importing an export afterwards restores those memories).
+    db.execute(text("DELETE FROM memories WHERE id = ANY(:ids)"), {"ids": list(event.ids)})
 
 
 def apply_embedded(db: Connection, event: MemoryEmbedded) -> None:

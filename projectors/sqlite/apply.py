@@ -99,14 +99,10 @@ def apply_updated(db: sqlite3.Connection, event: MemoryUpdated) -> None:
     db.execute(f"UPDATE memories SET {assignments} WHERE id = ?", (*sets.values(), event.id))
 
 
-def _bury(db: sqlite3.Connection, ids: list[str], reason: str) -> None:
-    """Delete ``ids`` and leave a tombstone for each (even one not present here: a copy may still arrive)."""
-    db.executemany("DELETE FROM memories WHERE id = ?", [(i,) for i in ids])
-    db.executemany("INSERT OR IGNORE INTO memory_tombstones (id, reason) VALUES (?, ?)", [(i, reason) for i in ids])
-
-
 def apply_deleted(db: sqlite3.Connection, event: MemoryDeleted) -> None:
-    _bury(db, [event.id], "deleted")
+    """Delete and leave a tombstone (even for an id not present here: a copy may still arrive)."""
+    db.execute("DELETE FROM memories WHERE id = ?", (event.id,))
+    db.execute("INSERT OR IGNORE INTO memory_tombstones (id) VALUES (?)", (event.id,))
 
 
 def apply_promoted(db: sqlite3.Connection, event: MemoryPromoted) -> None:
@@ -139,7 +135,8 @@ def apply_expired(db: sqlite3.Connection, event: MemoryExpired) -> None:
 
 
 def apply_forgotten(db: sqlite3.Connection, event: MemoryForgotten) -> None:
-    _bury(db, list(dict.fromkeys(event.ids)), "forgotten")
+    # A bulk clean-up, like GC: no tombstones (importing an export afterwards restores those memories).
+    db.executemany("DELETE FROM memories WHERE id = ?", [(memory_id,) for memory_id in event.ids])
 
 
 def apply_embedded(db: sqlite3.Connection, event: MemoryEmbedded) -> None:

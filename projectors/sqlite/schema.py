@@ -84,11 +84,10 @@ CREATE TRIGGER IF NOT EXISTS memory_vectors_au AFTER UPDATE OF title, content ON
     DELETE FROM memory_vectors WHERE id = old.id;
 END;
 
--- Memories removed by memory.deleted or memory.forgotten: their ids never come back (a later stored or imported
--- event for one is rejected, sync/push refuses copies of them). Expiry by GC leaves no tombstone.
+-- Memories removed by memory.deleted: their ids never come back (a later stored or imported event for one is
+-- rejected, sync/push refuses copies of them). Bulk forget and GC expiry leave no tombstone.
 CREATE TABLE IF NOT EXISTS memory_tombstones (
-    id     TEXT PRIMARY KEY,
-    reason TEXT NOT NULL
+    id TEXT PRIMARY KEY
 ) WITHOUT ROWID;
 
 CREATE TABLE IF NOT EXISTS tracking (

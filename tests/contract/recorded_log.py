@@ -106,7 +106,7 @@ def recorded_log(tmp: Path) -> list[LogRecord]:
 
 def revivals(tmp: Path, start: int) -> list[LogRecord]:
     """Copies of the memories the log removed, arriving later (from offset ``start``): m09 (deleted) stored
-    again, m07 (forgotten) imported again, m06 (expired: no tombstone) stored again."""
+    again, m07 (forgotten: no tombstone) imported again, m06 (expired: no tombstone) stored again."""
     key = node_key(tmp, "late-peer")
     rows = {r[0]: r for r in _MEMORIES}
     payloads: list[Any] = [MemoryStored(memory(rows["m09"])), MemoryImported(memory(rows["m07"])),

@@ -1,5 +1,5 @@
-"""Tombstones: the ids of memories removed by ``memory.deleted`` or ``memory.forgotten``. A later stored or
-imported event for one of them is rejected, so a deleted memory never comes back (expiry leaves none).
+"""Tombstones: the ids of memories removed by ``memory.deleted``. A later stored or imported event for one of
+them is rejected, so a deleted memory never comes back (bulk forget and expiry leave none).
 
 Revision ID: r0004_tombstones
 Revises: r0003
@@ -16,7 +16,7 @@ depends_on: str | None = None
 
 
 def upgrade() -> None:
-    op.execute("CREATE TABLE memory_tombstones (id text PRIMARY KEY, reason text NOT NULL)")
+    op.execute("CREATE TABLE memory_tombstones (id text PRIMARY KEY)")
 
 
 def downgrade() -> None:
