@@ -196,14 +196,14 @@ async def bench_recall(root: Path, cache: Path, embedder: MiniLMEmbedder, sizes:
             t0 = time.perf_counter()
             embedder.embed([q])
             embed_ms.append((time.perf_counter() - t0) * 1000)
-        status = node.vectors.status()
+        status = node.hnsw.status()
         held_out = [content for _, content in sentences(sizes.ann_queries, seed=99)]
-        ann = _ann_accuracy(node.vectors.index, embedder, held_out)
+        ann = _ann_accuracy(node.hnsw.index, embedder, held_out)
         return {"memories": sizes.corpus, "load_s": load_s, "hybrid_p50_ms": _pct(hybrid, 50),
                 "hybrid_p95_ms": _pct(hybrid, 95), "keyword_p95_ms": _pct(keyword, 95),
                 "embed_query_p95_ms": _pct(embed_ms, 95), "vectors": status.vectors,
                 "index_bytes": status.memory_bytes,
-                "bytes_per_vector": status.memory_bytes / node.vectors.index._index.get_max_elements(),
+                "bytes_per_vector": status.memory_bytes / node.hnsw.index._index.get_max_elements(),
                 "rss_growth_mb": _rss_mb() - rss0, **ann}
     finally:
         await node.close()

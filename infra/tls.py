@@ -31,9 +31,12 @@ __all__ = [
     "TlsError",
     "TlsFiles",
     "client_context",
+    "der_fingerprint",
     "fingerprint",
+    "make_allowlist",
     "make_ca",
     "make_node_cert",
+    "open_or_make_ca",
     "parse_allowlist",
 ]
 
@@ -90,6 +93,14 @@ def make_ca(directory: Path, *, name: str = "ai-memory dev CA") -> CertificateAu
     return ca
 
 
+def open_or_make_ca(directory: Path) -> CertificateAuthority:
+    """The CA already in ``directory`` (ca.pem and ca.key), or a new one: adding a node keeps the others valid."""
+    ca = CertificateAuthority(directory / "ca.pem", directory / "ca.key")
+    if ca.cert_path.is_file() and ca.key_path.is_file():
+        return ca
+    return make_ca(directory)
+
+
 def make_node_cert(directory: Path, name: str, ca: CertificateAuthority, *,
                    hosts: tuple[str, ...] = ("127.0.0.1", "localhost")) -> TlsFiles:
     """A certificate for ``name`` signed by ``ca``, valid for ``hosts`` as server and as client."""
@@ -128,10 +139,14 @@ def client_context(files: TlsFiles) -> ssl.SSLContext:
     return ctx
 
 
-def fingerprint(cert_pem: bytes) -> str:
-    """SHA-256 of the certificate's DER, 64 lowercase hex digits (what allowlists hold)."""
-    der = x509.load_pem_x509_certificate(cert_pem).public_bytes(serialization.Encoding.DER)
+def der_fingerprint(der: bytes) -> str:
+    """SHA-256 of a certificate's DER, 64 lowercase hex digits (what allowlists hold)."""
     return hashlib.sha256(der).hexdigest()
+
+
+def fingerprint(cert_pem: bytes) -> str:
+    """:func:`der_fingerprint` of a PEM certificate."""
+    return der_fingerprint(x509.load_pem_x509_certificate(cert_pem).public_bytes(serialization.Encoding.DER))
 
 
 def parse_allowlist(text: str) -> frozenset[str]:
@@ -145,4 +160,16 @@ def parse_allowlist(text: str) -> frozenset[str]:
         if not _HEX64.fullmatch(value):
             raise TlsError(f"allowlist line {number}: not a SHA-256 fingerprint: {raw.strip()!r}")
         found.add(value)
+    return frozenset(found)
+
+
+def make_allowlist(path: Path, certs: list[Path]) -> frozenset[str]:
+    """Write an allowlist (the original's format, one fingerprint per line, the file name as a comment)."""
+    lines = ["# SHA-256 of each admitted client certificate's DER (ai-memory certs)"]
+    found: set[str] = set()
+    for cert in sorted(certs):
+        digest = fingerprint(cert.read_bytes())
+        found.add(digest)
+        lines.append(f"sha256:{digest}  # {cert.name}")
+    path.write_text("\n".join(lines) + "\n")
     return frozenset(found)

@@ -34,8 +34,10 @@ from projectors import (
     ApplyResult,
     Confirmer,
     HnswReadModel,
+    HnswVectorSearch,
     MemoryReadModel,
     SharedVerifyRunner,
+    VectorSearch,
     VerifiedEvents,
     open_read_model,
 )
@@ -131,15 +133,27 @@ class Node:
         self.verified = VerifiedEvents()
         self.runner = SharedVerifyRunner(log, model, keyring, on_applied=self._count, verified=self.verified,
                                          consumer=f"projector-{key.key_id}")
-        self.vectors = vectors or HnswReadModel(config.data_dir / "hnsw")
-        self.vector_runner = SharedVerifyRunner(log, self.vectors, keyring, verified=self.verified)
-        self.semantic = Semantic(embedder, self.vectors, self.vector_runner, unavailable=embedder_problem)
+        # A shared Postgres read model searches its own vectors (pgvector); otherwise the node keeps an HNSW index
+        # fed by its own vector projector.
+        shared = model.vector_search()
+        self.vectors: HnswReadModel | None = None
+        self.vector_runner: SharedVerifyRunner | None = None
+        if shared is None:
+            self.vectors = vectors or HnswReadModel(config.data_dir / "hnsw")
+            self.vector_runner = SharedVerifyRunner(log, self.vectors, keyring, verified=self.verified)
+            search: VectorSearch = HnswVectorSearch(self.vectors)
+        else:
+            search = shared
+            if vectors is not None:
+                vectors.close()
+        self.semantic = Semantic(embedder, search, unavailable=embedder_problem)
+        runners = [r for r in (self.runner, self.vector_runner) if r is not None]
         # Every node confirms what it applied (so others can count it); a writer with W > 1 counts them.
         self.confirmations = open_confirmations(log)
-        self.confirmer = Confirmer(key.key_id, [self.runner, self.vector_runner], self.confirmations)
+        self.confirmer = Confirmer(key.key_id, runners, self.confirmations)
         self.quorum = QuorumTracker(key.key_id, self.confirmations, config.quorum)
         # One writer for every domain service: one lock, one key, the same read-your-writes and quorum rules.
-        self.writer = EventWriter(log, key, node_id=key.key_id, runners=[self.runner, self.vector_runner],
+        self.writer = EventWriter(log, key, node_id=key.key_id, runners=runners,
                                   write_timeout=config.service.write_timeout, verified=self.verified,
                                   quorum=self.quorum if config.quorum.needed > 1 else None)
         self.identity = IdentityService(self.writer, model.identity)
@@ -159,6 +173,14 @@ class Node:
         self.graph = GraphService(self.writer, model.graph, semantic=self.semantic,
                                   keys=KeyFiles(config.data_dir / "keys", *config.trusted_keys),
                                   link_quota=self.governance.gate.check_link_quota)
+
+    @property
+    def hnsw(self) -> HnswReadModel:
+        """The local HNSW read model. A node on a shared Postgres read model has none (it searches pgvector)."""
+        if self.vectors is None:
+            msg = f"node {self.key.key_id} searches vectors in {self.model.location}, it keeps no HNSW index"
+            raise RuntimeError(msg)
+        return self.vectors
 
     def _count(self, result: ApplyResult) -> None:
         self.metrics.inc("ai_memory_events_applied_total", result.applied)
@@ -180,7 +202,7 @@ class Node:
             model.close()
             await log.close()
             raise
-        vectors = HnswReadModel.open(config.data_dir / "hnsw")
+        vectors = None if model.vector_search() is not None else HnswReadModel.open(config.data_dir / "hnsw")
         embedder, problem = load_embedder(config)
         node = cls(config, log, model, key, keyring, vectors=vectors, embedder=embedder, embedder_problem=problem)
         node.quorum.start()  # listen from the start, so even a one-shot CLI write can count confirmations
@@ -201,9 +223,11 @@ class Node:
     async def start(self) -> None:
         """Catch up with the log, then follow it in the background."""
         await self.runner.catch_up()
-        await self.vector_runner.catch_up()
+        if self.vector_runner is not None:
+            await self.vector_runner.catch_up()
         self.runner.start()
-        self.vector_runner.start()
+        if self.vector_runner is not None:
+            self.vector_runner.start()
         self.confirmer.start()
 
     async def close(self) -> None:
@@ -212,10 +236,12 @@ class Node:
         await self.quorum.stop()
         await self.confirmations.close()
         await self.runner.stop()
-        await self.vector_runner.stop()
+        if self.vector_runner is not None:
+            await self.vector_runner.stop()
         await self.log.close()
         self.model.close()
-        self.vectors.close()
+        if self.vectors is not None:
+            self.vectors.close()
 
     async def __aenter__(self) -> Node:
         return self

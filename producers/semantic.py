@@ -2,7 +2,8 @@
 
 Producers decide, projectors apply: the vector of a memory is computed here, before the event is appended,
 and travels in a ``memory.embedded`` event right after the memory's own event (same append), so read models
-never need the model. Queries are embedded here too, then answered by the HNSW read model.
+never need the model. Queries are embedded here too, then answered by the node's vector search: its own HNSW
+read model, or pgvector when the read model is a shared Postgres (:mod:`projectors.vector_search`).
 
 Without a model (the weights package missing, or ``AI_MEMORY_EMBEDDER=off``) this object still exists and
 says why it is not ready; writes then carry no vectors and recall runs in keyword mode.
@@ -20,22 +21,14 @@ import numpy as np
 
 from infra.embed import Embedder, EmbedError, embedding_text
 from producers.ranking import COSINE_GATE, ann_k, blend, fts_limit, keyword_context, semantic_only
-from projectors import (
-    HnswReadModel,
-    MemoryFilter,
-    MemoryQueries,
-    ProjectionRunner,
-    ScoredMemory,
-    VectorFilter,
-    VectorHit,
-)
+from projectors import MemoryFilter, MemoryQueries, ScoredMemory, VectorHit, VectorSearch
 from schemas import Memory, encode_vector, now_ts
 from schemas.events import MemoryEmbedded
 
 if TYPE_CHECKING:
     from numpy.typing import NDArray
 
-__all__ = ["Ranked", "Semantic", "SemanticStatus", "rank"]
+__all__ = ["Ranked", "Semantic", "SemanticStatus", "rank", "rank_with_query"]
 
 log = logging.getLogger("ai_memory.semantic")
 
@@ -50,11 +43,9 @@ class SemanticStatus:
 
 
 class Semantic:
-    def __init__(self, embedder: Embedder | None, vectors: HnswReadModel, runner: ProjectionRunner, *,
-                 unavailable: str | None = None) -> None:
+    def __init__(self, embedder: Embedder | None, vectors: VectorSearch, *, unavailable: str | None = None) -> None:
         self.embedder = embedder
         self.vectors = vectors
-        self.runner = runner
         self.unavailable = None if embedder is not None else (unavailable or "no embedder configured")
 
     @property
@@ -64,7 +55,7 @@ class Semantic:
     def status(self) -> SemanticStatus:
         return SemanticStatus(ready=self.ready, model=self.embedder.model if self.embedder else None,
                               dim=self.embedder.dim if self.embedder else self.vectors.dim,
-                              reason=self.unavailable, vectors=len(self.vectors.index))
+                              reason=self.unavailable, vectors=self.vectors.count())
 
     async def embed(self, texts: Sequence[str]) -> NDArray[np.float32] | None:
         """Vectors for ``texts`` off the event loop; None when there is no model or it fails (logged)."""
@@ -91,12 +82,8 @@ class Semantic:
 
     def search(self, query: NDArray[np.float32], k: int, flt: MemoryFilter, *,
                excluded: Sequence[str] = ()) -> list[VectorHit]:
-        """ANN search with namespace, visibility and expiry applied inside the index."""
-        namespaces = flt.namespaces or ((flt.namespace,) if flt.namespace is not None else None)
-        vf = VectorFilter(namespaces=frozenset(namespaces) if namespaces is not None else None,
-                          as_agent=flt.as_agent, exclude_ids=frozenset(excluded),
-                          hidden_prefixes=flt.hidden_prefixes)
-        return self.vectors.index.search(query, k, vf)
+        """ANN search with (at least) namespace, visibility and the excluded ids applied inside the index."""
+        return self.vectors.search(query, k, flt, excluded=excluded)
 
     @staticmethod
     def cosines(query: NDArray[np.float32], stored: dict[str, bytes]) -> dict[str, float]:
@@ -141,7 +128,13 @@ async def rank(semantic: Semantic, queries: MemoryQueries, context: str, flt: Me
         vectors = await embedding
     if vectors is None:
         raise EmbedError(semantic.unavailable or "the query could not be embedded")
-    query = vectors[0]
+    return rank_with_query(semantic, queries, vectors[0], fts, flt, limit=limit, mode=mode)
+
+
+def rank_with_query(semantic: Semantic, queries: MemoryQueries, query: NDArray[np.float32],
+                    fts: list[ScoredMemory], flt: MemoryFilter, *, limit: int, mode: str) -> Ranked:
+    """:func:`rank` once the query is embedded and (for hybrid) its keyword hits are known: the vector search,
+    the join with the read model and the blend. (Benchmarks time this part on each backend.)"""
     fts_cos = Semantic.cosines(query, queries.vectors([h.memory.id for h in fts]))
     excluded = queries.expiring_ids(flt.now) if flt.now else []
     ann = [h for h in semantic.search(query, ann_k(limit), flt, excluded=excluded) if h.cosine > COSINE_GATE]

@@ -398,6 +398,14 @@ class MemoryService:
             write = await self._append([(event, "global")], actor=agent_id)
         return len(ids), write
 
+    def split_tombstoned(self, memories: Sequence[Memory]) -> tuple[list[Memory], list[str]]:
+        """The memories an import may append, and an error line for each whose id was deleted here: a deleted
+        memory is never restored (the projector would refuse the event; this says so to the importer)."""
+        buried = self.queries.tombstoned([m.id for m in memories])
+        return ([m for m in memories if m.id not in buried],
+                [f"{m.id}: deleted on this node (tombstone); a deleted memory is not restored"
+                 for m in memories if m.id in buried])
+
     async def import_memories(self, memories: Sequence[Memory], *, agent_id: str) -> WriteResult:
         vectors = await self._vectors(memories)
         async with self._write_lock:
@@ -490,8 +498,7 @@ class MemoryService:
         flt = self.scoped(MemoryFilter(namespace=namespace, as_agent=as_agent, now=now_ts()))
         hits = self.semantic.search(vectors[0], 5, flt, excluded=self.queries.expiring_ids(flt.now or ""))
         joined = self.semantic.hits_to_memories(hits, self.queries, flt)
-        index = self.semantic.vectors.index
-        scanned = len(index) if namespace is None else len(index.by_namespace.get(namespace, ()))
+        scanned = self.semantic.vectors.count(namespace)
         if not joined:
             return DuplicateCheck(False, threshold, None, 0.0, scanned)
         nearest, similarity = joined[0]

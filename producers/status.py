@@ -25,13 +25,14 @@ async def cluster_status(node: Node) -> dict[str, Any]:
     describe = getattr(node.log, "cluster_info", None)
     stream = await describe() if describe is not None else None
     quorum = node.config.quorum
-    vectors = node.vector_runner.position
+    models: dict[str, Any] = {"memories": {"location": node.model.location, "position": position,
+                                           "lag": lag(end, position), "rejected": node.model.rejected_count()}}
+    # A node on a shared Postgres read model searches its vectors there (pgvector) and keeps no HNSW index.
+    if node.vectors is not None and node.vector_runner is not None:
+        vectors = node.vector_runner.position
+        models["vectors"] = {"location": str(node.vectors.directory), "position": vectors, "lag": lag(end, vectors)}
     return {"node_id": node.key.key_id, "log": redact_url(node.log.url), "stream": stream, "end_offsets": end,
-            "projector_position": position, "projector_lag": lag(end, position),
-            "read_models": {"memories": {"location": node.model.location, "position": position,
-                                         "lag": lag(end, position), "rejected": node.model.rejected_count()},
-                            "vectors": {"location": str(node.vectors.directory), "position": vectors,
-                                        "lag": lag(end, vectors)}},
+            "projector_position": position, "projector_lag": lag(end, position), "read_models": models,
             "quorum": {"writes": quorum.needed, "cluster_size": quorum.nodes, "timeout_ms": quorum.timeout_ms},
             "last_confirmation": node.confirmer.last_sent,
             "peers": {peer: {"clock": clock, "lag": lag(end, clock)}

@@ -19,6 +19,7 @@ from producers.validation import MAX_BULK, check_id
 from producers.visibility import Visibility
 from producers.wire import memory_from_import
 from schemas import Memory, parse_ts
+from schemas.events import EventPayload, MemoryDeleted
 
 if TYPE_CHECKING:
     from producers.lifecycle import LifecycleService
@@ -180,6 +181,8 @@ class PushResult:
     noop: int = 0
     skipped: int = 0
     errors: list[str] = field(default_factory=list)
+    #: Ids of pushed memories refused because this node deleted them (counted in ``skipped`` too).
+    tombstoned: list[str] = field(default_factory=list)
 
 
 def _array(body: dict[str, Any], name: str) -> list[Any]:
@@ -192,13 +195,21 @@ def _array(body: dict[str, Any], name: str) -> list[Any]:
 
 
 def _decide(service: MemoryService, items: list[Any], result: PushResult) -> list[Memory]:
-    newer: list[Memory] = []
+    incoming_all: list[Memory] = []
     for item in items:
         try:
-            incoming = memory_from_import(item)
+            incoming_all.append(memory_from_import(item))
         except ValidationError as exc:
             result.skipped += 1
             result.errors.append(str(exc))
+    # A deleted memory never comes back: an older copy from a peer that missed the delete is refused here, and
+    # the projector refuses it too should one reach the log another way.
+    dead = service.queries.tombstoned([m.id for m in incoming_all])
+    newer: list[Memory] = []
+    for incoming in incoming_all:
+        if incoming.id in dead:
+            result.skipped += 1
+            result.tombstoned.append(incoming.id)
             continue
         same_id = service.queries.get(incoming.id)
         if same_id is not None and (same_id.title, same_id.namespace) != (incoming.title, incoming.namespace):
@@ -210,6 +221,14 @@ def _decide(service: MemoryService, items: list[Any], result: PushResult) -> lis
         else:
             result.noop += 1
     return newer
+
+
+async def _bury(service: MemoryService, events: list[tuple[EventPayload, str]], *, agent_id: str) -> None:
+    """One append of ``memory.deleted`` events (deleting an absent id only leaves its tombstone)."""
+    writer = service.writer
+    async with writer.lock:
+        write = await writer.append(events, actor=agent_id)
+    await writer.with_quorum(write)
 
 
 async def push(service: MemoryService, body: Any, *, agent_id: str, node_clock: Clock,
@@ -229,14 +248,18 @@ async def push(service: MemoryService, body: Any, *, agent_id: str, node_clock: 
     await service.sync()
     result = PushResult(skipped=unsupported)
     newer = _decide(service, memories, result)
-    ids = [check_id(i) for i in deletions if isinstance(i, str)]
-    present = [i for i in ids if service.queries.get(i) is not None]
+    ids = list(dict.fromkeys(check_id(i) for i in deletions if isinstance(i, str)))
+    buried = service.queries.tombstoned(ids)
+    present = {m.id: m.namespace for m in service.queries.get_many(ids)}
+    # A deletion of a memory this node has not seen yet still leaves a tombstone, so the copy that may arrive
+    # later (from a slower peer) is refused; one already buried changes nothing.
+    fresh = [i for i in ids if i not in buried]
     result.noop += len(ids) - len(present)
     if not dry_run:
         if newer:
             await service.import_memories(newer, agent_id=agent_id)
-        for memory_id in present:
-            await service.delete(memory_id, agent_id=agent_id)
+        if fresh:
+            await _bury(service, [(MemoryDeleted(i), present.get(i, "global")) for i in fresh], agent_id=agent_id)
     archived = restored = 0
     if lifecycle is not None:
         archived, restored = await _archive_moves(lifecycle, archives, restores, result, agent_id=agent_id,
@@ -246,7 +269,8 @@ async def push(service: MemoryService, body: Any, *, agent_id: str, node_clock: 
             "links_applied": 0, "pendings_applied": 0, "pending_decisions_applied": 0,
             "namespace_meta_applied": 0, "namespace_meta_cleared": 0, "noop": result.noop,
             "skipped": result.skipped, "dry_run": dry_run, "receiver_agent_id": service.node_id,
-            "receiver_clock": {"entries": {}}, "clock": node_clock, "errors": result.errors}
+            "receiver_clock": {"entries": {}}, "clock": node_clock, "errors": result.errors,
+            "tombstoned": result.tombstoned}
 
 
 async def _archive_moves(lifecycle: LifecycleService, archives: list[Any], restores: list[Any], result: PushResult,

@@ -84,6 +84,9 @@ def embedder_status(node: Node) -> dict[str, Any]:
 
 
 def _vector_index(node: Node) -> dict[str, Any]:
+    if node.vectors is None:  # the shared Postgres read model's pgvector index
+        search = node.semantic.vectors
+        return {"kind": search.kind, "vectors": search.count(), "dim": search.dim}
     s = node.vectors.status()
     return {"kind": "hnsw", "vectors": s.vectors, "dim": s.dim, "position": s.position, "loaded_from": s.loaded_from,
             "dim_violations": s.dim_violations, "rejected_events": s.rejected, "approx_bytes": s.memory_bytes,

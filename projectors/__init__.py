@@ -35,6 +35,7 @@ from projectors.queries import (
 from projectors.sqlite import SQLiteMemoryQueries, SQLiteReadModel
 from projectors.subscription_queries import DeadLetter, SubscriptionQueries, SubscriptionRow
 from projectors.tokens import count_tokens
+from projectors.vector_search import HnswVectorSearch, VectorSearch
 from projectors.verified import SharedVerifyRunner, VerifiedEvents
 from projectors.webhook_rules import (
     FIRED_EVENT_TYPES,
@@ -64,6 +65,7 @@ __all__ = [
     "HnswIndex",
     "HnswReadModel",
     "HnswStatus",
+    "HnswVectorSearch",
     "IdentityQueries",
     "KgNode",
     "LinkRow",
@@ -92,6 +94,7 @@ __all__ = [
     "TimelineRow",
     "VectorFilter",
     "VectorHit",
+    "VectorSearch",
     "Verdict",
     "VerifiedEvents",
     "WaitTimeoutError",

@@ -11,6 +11,7 @@ from projectors.graph_queries import GraphQueries
 from projectors.identity import IdentityQueries
 from projectors.queries import MemoryQueries
 from projectors.subscription_queries import SubscriptionQueries
+from projectors.vector_search import VectorSearch
 
 __all__ = ["MemoryReadModel"]
 
@@ -50,6 +51,11 @@ class MemoryReadModel(ReadModel):
     @abstractmethod
     def applied_count(self) -> int:
         """Distinct event ids applied (the dedup set's size)."""
+
+    def vector_search(self) -> VectorSearch | None:
+        """The model's own vector search, when it holds one every node can use (pgvector); None means the node
+        keeps a local HNSW index (SQLite)."""
+        return None
 
     @abstractmethod
     def close(self) -> None: ...

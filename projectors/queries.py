@@ -172,5 +172,9 @@ class MemoryQueries(ABC):
         """``(id, title, content)`` of every memory in id order, a page at a time (for re-embedding)."""
 
     @abstractmethod
+    def tombstoned(self, ids: list[str]) -> set[str]:
+        """Which of ``ids`` were deleted (they can never be stored or imported again)."""
+
+    @abstractmethod
     def all_memories(self) -> list[Memory]:
         """Every row, expired or not, ordered by id (for comparing two read models)."""

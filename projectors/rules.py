@@ -13,7 +13,7 @@ from typing import Any
 from schemas import VECTOR_DIM, Memory, PayloadError, decode_vector
 from schemas.events import MemoryEmbedded, MemoryUpdated
 
-__all__ = ["WRONG_DIMENSION", "Inapplicable", "json_column", "merged_values", "tier_max", "title_clash",
+__all__ = ["WRONG_DIMENSION", "Inapplicable", "buried", "json_column", "merged_values", "tier_max", "title_clash",
            "updated_values", "vector_bytes"]
 
 
@@ -77,6 +77,11 @@ def updated_values(event: MemoryUpdated, tier: str, metadata: Mapping[str, Any])
     if c.metadata is not None:
         sets["metadata"] = _keep_author(c.metadata, metadata)
     return sets
+
+
+def buried(memory_id: str) -> Inapplicable:
+    """A stored or imported memory whose id has a tombstone: a deleted memory never comes back."""
+    return Inapplicable(f"memory {memory_id} was deleted (tombstone): a deleted memory is never restored")
 
 
 def title_clash(title: str, namespace: str, other_id: str) -> Inapplicable:

@@ -24,7 +24,7 @@ def test_quick_postgres_benchmark_reports_both_backends(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr[-4000:]
     figures = json.loads((tmp_path / "bench_postgres.json").read_text())["figures"]
     assert figures["rebuild_events"] == 1000
-    for key in ("keyword_ms", "vector_ms", "store_ms"):
+    for key in ("keyword_ms", "semantic_ms", "hybrid_ms", "vector_ms", "store_ms"):
         for backend in ("sqlite", "postgres"):
             assert figures[key][backend]["p95_ms"] > 0, (key, backend)
     for backend in ("sqlite", "postgres"):

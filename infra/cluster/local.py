@@ -1,8 +1,11 @@
-"""``python -m infra.cluster.local DIR [--nodes N] [--tls]``: a local N-node NATS JetStream cluster on loopback
-for a T3 walkthrough, in the foreground until Ctrl-C (or SIGTERM), data and certificates under DIR.
+"""``python -m infra.cluster.local DIR [--nodes N] [--tls] [--serve]``: a local N-node NATS JetStream cluster on
+loopback for a T3 walkthrough, in the foreground until Ctrl-C (or SIGTERM), data and certificates under DIR.
 
 It prints the log URL and, for each ai-memory node, the ``ai-memory serve`` command that joins it (its own
-data dir and port, replicas, quorum; with ``--tls`` a client certificate signed by the cluster's dev CA).
+data dir and port, replicas, quorum); with ``--serve`` it also runs those commands and stops them on exit.
+With ``--tls`` everything is mutual TLS under the cluster's dev CA: each node's certificate is its NATS client
+certificate and its HTTPS server certificate, and the HTTP API admits only the certificates on
+``DIR/http-allowlist`` (the nodes' and an ``operator`` certificate for curl).
 The nodes' data dirs are prepared so they trust each other: each gets its node id and signing key, and every
 node's public key is copied into every other node's ``keys/``.
 """
@@ -12,14 +15,20 @@ from __future__ import annotations
 import argparse
 import shlex
 import signal
+import subprocess
 import sys
 import time
 from pathlib import Path
 
 from infra.cluster.nats_server import NatsCluster
+from infra.tls import make_allowlist
 from schemas import load_or_create_node_key
 
-__all__ = ["main", "prepare_nodes", "serve_commands"]
+__all__ = ["OPERATOR", "curl_hint", "http_allowlist", "main", "prepare_nodes", "serve_commands", "start_nodes",
+           "stop_nodes"]
+
+#: The client certificate made for a person at the terminal (curl), listed on the HTTP allowlist.
+OPERATOR = "operator"
 
 
 def prepare_nodes(root: Path, nodes: int) -> list[Path]:
@@ -37,18 +46,64 @@ def prepare_nodes(root: Path, nodes: int) -> list[Path]:
     return dirs
 
 
+def http_allowlist(cluster: NatsCluster, root: Path, *, nodes: int) -> Path:
+    """``root/http-allowlist``: the fingerprints of the nodes' certificates and of ``operator`` (for curl)."""
+    names = [f"node{i + 1}" for i in range(nodes)] + [OPERATOR]
+    path = root / "http-allowlist"
+    make_allowlist(path, [cluster.client_files(name).cert for name in names])
+    return path
+
+
 def serve_commands(cluster: NatsCluster, root: Path, *, nodes: int, quorum: int, port: int = 9077) -> list[str]:
-    """One ``ai-memory serve`` command per node (pure apart from making client certificates)."""
+    """One ``ai-memory serve`` command per node (pure apart from making certificates and the allowlist)."""
     commands = []
+    allowlist = http_allowlist(cluster, root, nodes=nodes) if cluster.ca is not None else None
     for i in range(nodes):
         args = ["ai-memory", "serve", "--data-dir", str(root / f"node{i + 1}"), "--port", str(port + i),
                 "--log", f"{cluster.url}/ai-memory", "--replicas", str(min(3, len(cluster.nodes))),
                 "--quorum-writes", str(quorum), "--cluster-size", str(nodes)]
-        if cluster.ca is not None:
+        if cluster.ca is not None and allowlist is not None:
             files = cluster.client_files(f"node{i + 1}")
-            args += ["--log-cert", str(files.cert), "--log-key", str(files.key), "--log-ca", str(files.ca)]
+            args += ["--log-cert", str(files.cert), "--log-key", str(files.key), "--log-ca", str(files.ca),
+                     "--tls-cert", str(files.cert), "--tls-key", str(files.key),
+                     "--mtls-allowlist", str(allowlist), "--mtls-ca", str(files.ca)]
         commands.append(shlex.join(args))
     return commands
+
+
+def curl_hint(cluster: NatsCluster, *, port: int = 9077) -> str:
+    """How to reach a node's HTTPS API with the operator's certificate."""
+    files = cluster.client_files(OPERATOR)
+    return (f"curl --cacert {files.ca} --cert {files.cert} --key {files.key} "
+            f"https://127.0.0.1:{port}/api/v1/health")
+
+
+def _executable(command: str) -> list[str]:
+    """The printed command with ``ai-memory`` resolved to this environment's script."""
+    argv = shlex.split(command)
+    script = Path(sys.executable).with_name("ai-memory")
+    return [str(script) if script.exists() else argv[0], *argv[1:]]
+
+
+def start_nodes(commands: list[str], root: Path) -> list[subprocess.Popen[bytes]]:
+    """Run the serve commands, each logging to ``root/nodeN.log``."""
+    procs = []
+    for i, command in enumerate(commands):
+        with (root / f"node{i + 1}.log").open("ab") as out:
+            procs.append(subprocess.Popen(_executable(command), stdout=out, stderr=subprocess.STDOUT))
+    return procs
+
+
+def stop_nodes(procs: list[subprocess.Popen[bytes]], *, timeout: float = 10.0) -> None:
+    for proc in procs:
+        if proc.poll() is None:
+            proc.terminate()
+    for proc in procs:
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -57,21 +112,34 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--nodes", type=int, default=3, help="nats-servers (default 3)")
     parser.add_argument("--ai-nodes", type=int, default=None, help="ai-memory nodes to print commands for")
     parser.add_argument("--quorum", type=int, default=2, help="W for the printed commands (default 2)")
-    parser.add_argument("--tls", action="store_true", help="mutual TLS on client connections and routes")
+    parser.add_argument("--tls", action="store_true",
+                        help="mutual TLS on NATS client connections and routes, and HTTPS with a client-certificate "
+                             "allowlist on the ai-memory nodes")
+    parser.add_argument("--port", type=int, default=9077, help="HTTP port of node1; nodeN gets port + N - 1")
+    parser.add_argument("--serve", action="store_true", help="also run the ai-memory nodes (logs in DIR/nodeN.log)")
     args = parser.parse_args(argv)
     signal.signal(signal.SIGTERM, signal.default_int_handler)  # stop the servers with us, never leave them
     cluster = NatsCluster(store_dir=args.dir / "nats", n=args.nodes, tls=args.tls)
     cluster.start()
+    procs: list[subprocess.Popen[bytes]] = []
     try:
         print(f"NATS cluster of {args.nodes}: {cluster.url}", flush=True)
         prepare_nodes(args.dir, args.ai_nodes or args.nodes)
-        for line in serve_commands(cluster, args.dir, nodes=args.ai_nodes or args.nodes, quorum=args.quorum):
+        commands = serve_commands(cluster, args.dir, nodes=args.ai_nodes or args.nodes, quorum=args.quorum,
+                                  port=args.port)
+        for line in commands:
             print(line, flush=True)
+        if args.tls:
+            print(curl_hint(cluster, port=args.port), flush=True)
+        if args.serve:
+            procs = start_nodes(commands, args.dir)
+        # A node that exits (or is killed for a fault drill) is left down; the launcher stops with the servers.
         while all(node.running for node in cluster.nodes):
             time.sleep(0.5)
     except KeyboardInterrupt:
         pass
     finally:
+        stop_nodes(procs)
         cluster.stop()
     return 0
 

@@ -224,6 +224,8 @@ async def _import(args: argparse.Namespace, config: NodeConfig) -> int:
             restamped += 1
         good.append(memory)
     async with open_node(config) as node:
+        good, refused = node.service.split_tombstoned(good)
+        errors += refused
         for start in range(0, len(good), MAX_BULK):
             await node.service.import_memories(good[start:start + MAX_BULK], agent_id=agent)
     out = {"imported": len(good), "restamped": restamped, "trusted_source": args.trust_source, "errors": errors}
@@ -234,6 +236,7 @@ async def _import(args: argparse.Namespace, config: NodeConfig) -> int:
 
 
 async def _serve(args: argparse.Namespace, config: NodeConfig) -> int:
+    from producers.http.mtls import HttpTls
     from producers.serve import serve
 
     governance = config.governance
@@ -242,9 +245,15 @@ async def _serve(args: argparse.Namespace, config: NodeConfig) -> int:
     if args.approval_hmac_secret:
         governance = replace(governance, hmac_secret=args.approval_hmac_secret)
     config = replace(config, governance=governance)
+    tls = HttpTls.load(_env(args.tls_cert, "TLS_CERT"), _env(args.tls_key, "TLS_KEY"),
+                       _env(args.mtls_allowlist, "MTLS_ALLOWLIST"), _env(args.mtls_ca, "MTLS_CA"))
     await serve(config, host=args.host, port=args.port, api_key=args.api_key, gc_interval=args.gc_interval_secs,
-                profile=resolve_profile(args.profile), archive_max_days=_archive_max_days(args))
+                profile=resolve_profile(args.profile), archive_max_days=_archive_max_days(args), tls=tls)
     return 0
+
+
+def _env(value: str | None, name: str) -> str | None:
+    return value or os.environ.get(f"AI_MEMORY_{name}") or None
 
 
 def _archive_max_days(args: argparse.Namespace) -> int | None:
@@ -272,6 +281,14 @@ def _serve_args(p: argparse.ArgumentParser) -> None:
                         "(env AI_MEMORY_GOVERNANCE_MODE)")
     p.add_argument("--approval-hmac-secret", default=None,
                    help="the secret of POST /api/v1/approvals/{id} (env AI_MEMORY_APPROVAL_HMAC_SECRET)")
+    tls = p.add_argument_group("TLS (HTTPS, and mutual TLS with the original's fingerprint allowlist)")
+    tls.add_argument("--tls-cert", help="server certificate (PEM); serve HTTPS (env AI_MEMORY_TLS_CERT)")
+    tls.add_argument("--tls-key", help="its private key (PEM) (env AI_MEMORY_TLS_KEY)")
+    tls.add_argument("--mtls-allowlist", metavar="FILE",
+                     help="require a client certificate whose SHA-256 is listed in FILE, else 403 "
+                          "(env AI_MEMORY_MTLS_ALLOWLIST)")
+    tls.add_argument("--mtls-ca", metavar="FILE",
+                     help="CA(s) client certificates must chain to, for the TLS handshake (env AI_MEMORY_MTLS_CA)")
     profile_arg(p)
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from infra.tls import TlsFiles
+from producers.cli import certs as certs_verb
 from producers.cli import cluster as cluster_verb
 from producers.cli import commands, lifecycle, logtools, mcp_verb
 from producers.cli import governance as governance_verb
@@ -68,7 +69,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--db", help=argparse.SUPPRESS)
     sub = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
     for spec in (commands.VERBS + graph_verbs.VERBS + lifecycle.VERBS + logtools.VERBS + mcp_verb.VERBS
-                 + cluster_verb.VERBS + governance_verb.VERBS + identity_verbs.VERBS):
+                 + cluster_verb.VERBS + governance_verb.VERBS + identity_verbs.VERBS
+                 + certs_verb.VERBS):
         p = sub.add_parser(spec.name, help=spec.help, description=spec.help)
         _common(p)
         spec.arguments(p)

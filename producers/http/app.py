@@ -220,8 +220,9 @@ class Api(ApiContext):
             except ValidationError as exc:
                 ident = item.get("id") if isinstance(item, dict) else None
                 errors.append(f"{ident}: {exc}")
+        good, refused = self.service.split_tombstoned(good)
         write = await self.service.import_memories(good, agent_id=self.agent(request))
-        return JSONBody(written({"imported": len(good), "errors": errors}, write))
+        return JSONBody(written({"imported": len(good), "errors": errors + refused}, write))
 
 
 class _Guarded:

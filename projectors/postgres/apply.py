@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 from sqlalchemy import Connection, RowMapping, text
 
-from projectors.rules import Inapplicable, json_column, merged_values, title_clash, updated_values, vector_bytes
+from projectors.rules import Inapplicable, buried, json_column, merged_values, title_clash, updated_values, vector_bytes
 from schemas import Memory, shift_ts
 from schemas.events import (
     MemoryDeleted,
@@ -52,6 +52,8 @@ def _row(db: Connection, sql: str, params: dict[str, Any]) -> RowMapping | None:
 
 
 def _store(db: Connection, m: Memory) -> None:
+    if _row(db, "SELECT 1 AS x FROM memory_tombstones WHERE id = :id", {"id": m.id}) is not None:
+        raise buried(m.id)
     # Insert first (one statement in the common case); look for a title clash only when it was refused.
     inserted = db.execute(_INSERT, {**m.to_payload(), "tags": json_column(m.tags), "metadata": json_column(m.metadata),
                                     "last_accessed_at": m.last_accessed_at, "expires_at": m.expires_at})
@@ -96,7 +98,9 @@ def apply_updated(db: Connection, event: MemoryUpdated) -> None:
 
 
 def apply_deleted(db: Connection, event: MemoryDeleted) -> None:
+    """Delete and leave a tombstone (even for an id not present here: a copy may still arrive)."""
     db.execute(text("DELETE FROM memories WHERE id = :id"), {"id": event.id})
+    db.execute(text("INSERT INTO memory_tombstones (id) VALUES (:id) ON CONFLICT (id) DO NOTHING"), {"id": event.id})
 
 
 def apply_promoted(db: Connection, event: MemoryPromoted) -> None:
@@ -131,6 +135,7 @@ def apply_expired(db: Connection, event: MemoryExpired) -> None:
 
 
 def apply_forgotten(db: Connection, event: MemoryForgotten) -> None:
+    # A bulk clean-up, like GC: no tombstones (importing an export afterwards restores those memories).
     db.execute(text("DELETE FROM memories WHERE id = ANY(:ids)"), {"ids": list(event.ids)})
 
 

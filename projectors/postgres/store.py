@@ -27,6 +27,7 @@ from projectors.postgres.identity import PostgresIdentityQueries
 from projectors.postgres.queries import PostgresMemoryQueries
 from projectors.postgres.schema import connect, migrate
 from projectors.postgres.subscription_queries import PostgresSubscriptionQueries
+from projectors.postgres.vector_search import PgVectorSearch
 from projectors.rules import WRONG_DIMENSION, Inapplicable
 from schemas import SchemaError, decode_payload
 
@@ -59,6 +60,10 @@ class PostgresReadModel(MemoryReadModel):
     @property
     def location(self) -> str:
         return redact_url(self.url)
+
+    def vector_search(self) -> PgVectorSearch:
+        """pgvector over the shared vectors: nodes on this model need no local HNSW index."""
+        return PgVectorSearch(self.queries)
 
     def position(self) -> Clock:
         with mapped_errors(), self.engine.connect() as conn:

@@ -14,6 +14,7 @@ from typing import Any
 from projectors.rules import (
     WRONG_DIMENSION,
     Inapplicable,
+    buried,
     json_column,
     merged_values,
     tier_max,
@@ -60,6 +61,8 @@ def _merge(db: sqlite3.Connection, existing: sqlite3.Row, m: Memory) -> None:
 
 
 def _store(db: sqlite3.Connection, memory: Memory) -> None:
+    if db.execute("SELECT 1 FROM memory_tombstones WHERE id = ?", (memory.id,)).fetchone() is not None:
+        raise buried(memory.id)
     if _insert(db, memory):
         return
     same_title = db.execute("SELECT * FROM memories WHERE title = ? AND namespace = ?",
@@ -97,7 +100,9 @@ def apply_updated(db: sqlite3.Connection, event: MemoryUpdated) -> None:
 
 
 def apply_deleted(db: sqlite3.Connection, event: MemoryDeleted) -> None:
+    """Delete and leave a tombstone (even for an id not present here: a copy may still arrive)."""
     db.execute("DELETE FROM memories WHERE id = ?", (event.id,))
+    db.execute("INSERT OR IGNORE INTO memory_tombstones (id) VALUES (?)", (event.id,))
 
 
 def apply_promoted(db: sqlite3.Connection, event: MemoryPromoted) -> None:
@@ -130,6 +135,7 @@ def apply_expired(db: sqlite3.Connection, event: MemoryExpired) -> None:
 
 
 def apply_forgotten(db: sqlite3.Connection, event: MemoryForgotten) -> None:
+    # A bulk clean-up, like GC: no tombstones (importing an export afterwards restores those memories).
     db.executemany("DELETE FROM memories WHERE id = ?", [(memory_id,) for memory_id in event.ids])
 
 

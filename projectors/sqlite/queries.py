@@ -238,5 +238,15 @@ class SQLiteMemoryQueries(MemoryQueries):
                                 (after_id, limit))
         return [(r["id"], r["title"], r["content"]) for r in rows]
 
+    def tombstoned(self, ids: list[str]) -> set[str]:
+        unique = list(dict.fromkeys(ids))
+        found: set[str] = set()
+        for start in range(0, len(unique), 500):  # SQLite's bound-parameter limit
+            chunk = unique[start:start + 500]
+            marks = ", ".join("?" * len(chunk))
+            found.update(r[0] for r in self._db.execute(
+                f"SELECT id FROM memory_tombstones WHERE id IN ({marks})", chunk))
+        return found
+
     def all_memories(self) -> list[Memory]:
         return [row_to_memory(r) for r in self._db.execute(f"SELECT {_COLUMNS} FROM memories ORDER BY id")]

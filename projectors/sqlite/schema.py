@@ -84,6 +84,12 @@ CREATE TRIGGER IF NOT EXISTS memory_vectors_au AFTER UPDATE OF title, content ON
     DELETE FROM memory_vectors WHERE id = old.id;
 END;
 
+-- Memories removed by memory.deleted: their ids never come back (a later stored or imported event for one is
+-- rejected, sync/push refuses copies of them). Bulk forget and GC expiry leave no tombstone.
+CREATE TABLE IF NOT EXISTS memory_tombstones (
+    id TEXT PRIMARY KEY
+) WITHOUT ROWID;
+
 CREATE TABLE IF NOT EXISTS tracking (
     projection TEXT NOT NULL,
     partition  TEXT NOT NULL,

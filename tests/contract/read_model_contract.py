@@ -14,7 +14,7 @@ import pytest
 
 from infra.log import LogRecord
 from projectors import MemoryFilter, MemoryReadModel, Verdict
-from tests.contract.recorded_log import NOW, SOON, recorded_log, rejected_offsets, unit_vector
+from tests.contract.recorded_log import NOW, SOON, recorded_log, rejected_offsets, revivals, unit_vector
 
 
 def load(model: MemoryReadModel, records: list[LogRecord], *, batch: int = 4) -> None:
@@ -130,3 +130,14 @@ class ReadModelContract:
         q = loaded.queries
         assert q.filter_ids(["m10", "m04", "m09", "m01"], flt(as_agent="other/x")) == ["m10", "m01"]
         assert [i for i, _, _ in q.embedding_sources(after_id="m04", limit=3)] == ["m05", "m08", "m10"]
+
+    def test_deleted_memories_never_come_back(self, loaded: MemoryReadModel, tmp_path: Path) -> None:
+        q = loaded.queries
+        assert q.tombstoned(["m06", "m07", "m09", "m01", "nope"]) == {"m09"}, "forget and expiry leave none"
+        late = revivals(tmp_path, start=26)
+        result = loaded.apply_batch([Verdict(r) for r in late])
+        assert result.rejected == 1
+        rejected = {r["offset"]: str(r["reason"]) for r in loaded.rejected_events()}
+        assert "tombstone" in rejected[26] and 27 not in rejected and 28 not in rejected
+        assert q.get("m09") is None
+        assert q.get("m07") is not None and q.get("m06") is not None, "a forgotten or expired memory may return"

@@ -17,6 +17,7 @@ from schemas.events import (
     MemoryEmbedded,
     MemoryExpired,
     MemoryForgotten,
+    MemoryImported,
     MemoryPromoted,
     MemoryStored,
     MemoryTouched,
@@ -101,6 +102,17 @@ def recorded_log(tmp: Path) -> list[LogRecord]:
     resent = records[-2].event
     records.append(LogRecord("p", len(records) + 1, resent))
     return records
+
+
+def revivals(tmp: Path, start: int) -> list[LogRecord]:
+    """Copies of the memories the log removed, arriving later (from offset ``start``): m09 (deleted) stored
+    again, m07 (forgotten: no tombstone) imported again, m06 (expired: no tombstone) stored again."""
+    key = node_key(tmp, "late-peer")
+    rows = {r[0]: r for r in _MEMORIES}
+    payloads: list[Any] = [MemoryStored(memory(rows["m09"])), MemoryImported(memory(rows["m07"])),
+                           MemoryStored(Memory(**{**memory(rows["m06"]).to_payload(), "expires_at": None}))]
+    return [LogRecord("p", start + i, signed(key, event_type=p.TYPE, payload=encode_payload(p)))
+            for i, p in enumerate(payloads)]
 
 
 def rejected_offsets() -> dict[int, str]:

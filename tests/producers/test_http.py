@@ -173,6 +173,13 @@ async def test_export_import_round_trip(client: httpx.AsyncClient) -> None:
     assert result["imported"] == 1 and result["errors"] == ["x: missing field `tier`"]
     again = (await client.get("/api/v1/export")).json()
     assert again["memories"] == exported["memories"]
+    # A deleted memory is tombstoned: importing the backup again does not bring it back, and says so.
+    memory_id = exported["memories"][0]["id"]
+    await client.delete(f"/api/v1/memories/{memory_id}")
+    result = (await client.post("/api/v1/import", json={"memories": exported["memories"]})).json()
+    assert result["imported"] == 0
+    assert result["errors"] == [f"{memory_id}: deleted on this node (tombstone); a deleted memory is not restored"]
+    assert (await client.get("/api/v1/export")).json()["memories"] == []
 
 
 async def test_api_key(keyed: httpx.AsyncClient) -> None:

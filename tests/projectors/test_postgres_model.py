@@ -3,20 +3,27 @@ keeps exactly one applier per event when several nodes share it."""
 
 from __future__ import annotations
 
+import random
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import text
 
+from infra.log import LogRecord
 from projectors import MemoryFilter, ReadModel, ScoredMemory, SQLiteReadModel, Verdict
 from projectors.postgres import PostgresReadModel, current_revision, head_revision, migrate
+from projectors.postgres.queries import KEYWORD_SCALE, keyword_bound, tsquery
 from projectors.postgres.schema import connect
+from projectors.queries import julian_day
+from schemas import Memory, encode_payload
+from schemas.events import MemoryStored
 from tests.contract.read_model_contract import ReadModelContract, load
 from tests.contract.recorded_log import NOW, recorded_log
 from tests.contract.tracking_contract import TrackingContract, record
-from tests.factories import node_key
+from tests.factories import node_key, signed
 
 
 @pytest.fixture
@@ -168,3 +175,79 @@ def test_keyword_queries_use_the_gin_index(pg_model: PostgresReadModel, tmp_path
             "EXPLAIN SELECT id FROM memories WHERE tsv @@ (phraseto_tsquery('ai_memory', '7') || "
             "phraseto_tsquery('ai_memory', 'word5'))")))
     assert "memories_tsv" in plan, plan
+
+
+def _varied_memories(n: int) -> list[Memory]:
+    """Memories whose static score parts (priority, access count, confidence, tier, age) and keyword counts vary."""
+    rng = random.Random(5)
+    words = ["deploy", "rollback", "queue", "index", "cache", "plain", "text"]
+    out = []
+    for i in range(n):
+        day = f"2026-05-{rng.randint(1, 28):02d}T08:00:00+00:00"
+        out.append(Memory(id=f"r{i:04d}", tier=rng.choice(["short", "mid", "long"]), namespace=rng.choice(["a", "b"]),
+                          title=f"note {i}", content=" ".join(rng.choice(words) for _ in range(rng.randint(1, 40))),
+                          tags=[], priority=rng.randint(1, 10), confidence=round(rng.random(), 2), source="api",
+                          access_count=rng.randint(0, 60), created_at=day, updated_at=day, metadata={}))
+    return out
+
+
+def test_recall_ranks_only_what_can_reach_the_top_with_the_same_answer(pg_model: PostgresReadModel,
+                                                                       tmp_path: Path) -> None:
+    """Keyword recall on Postgres skips matches whose static score part is too low to reach the top (an exact
+    bound); the answer equals ranking every match, for any limit and filter."""
+    key = node_key(tmp_path)
+    pg_model.apply_batch([Verdict(LogRecord("p", i + 1, signed(key, event_type=MemoryStored.TYPE,
+                                                              payload=encode_payload(MemoryStored(m)))))
+                          for i, m in enumerate(_varied_memories(400))])
+    queries = pg_model.queries
+    pruned_somewhere = False
+    for context in ("deploy", "deploy queue", "rollback cache index", "nothing deploy", "plain text"):
+        for limit in (1, 5, 10, 50):
+            for namespace in (None, "a"):
+                flt = MemoryFilter(now=NOW, namespace=namespace)
+                params: dict[str, Any] = {"limit": limit, "now_jd": julian_day(NOW), "scale": KEYWORD_SCALE}
+                q = tsquery(context, params, use_or=True)
+                ns = "" if namespace is None else " AND namespace = :ns"
+                params["ns"] = namespace
+                with pg_model.engine.connect() as conn:
+                    every = conn.execute(text(
+                        f"SELECT id, ts_rank(tsv, {q}) * :scale + boost + tier_bonus + "
+                        f"(1.0 / (1.0 + (:now_jd - updated_jd) * 0.1)) AS score FROM memories WHERE tsv @@ {q}{ns} "
+                        "ORDER BY score DESC, seq LIMIT :limit"), params).all()
+                    matches = conn.execute(text(f"SELECT count(*) FROM memories WHERE tsv @@ {q}{ns}"),
+                                           params).scalar_one()
+                hits = queries.recall_keyword(context, flt, limit=limit)
+                assert [(h.memory.id, round(h.score, 9)) for h in hits] == [(r[0], round(r[1], 9)) for r in every]
+                floor_params: dict[str, Any] = {"limit": limit, "now_jd": julian_day(NOW), "scale": KEYWORD_SCALE}
+                probe_q = tsquery(context, floor_params, use_or=True)
+                assert probe_q is not None
+                cond = queries._recall_floor(
+                    f"ts_rank(m.tsv, {probe_q}) * :scale + m.boost + m.tier_bonus + "
+                    "(1.0 / (1.0 + (:now_jd - m.updated_jd) * 0.1))", probe_q, f"m.tsv @@ {probe_q}", floor_params,
+                    limit)
+                if cond:
+                    with pg_model.engine.connect() as conn:
+                        kept = conn.execute(text(f"SELECT count(*) FROM memories m WHERE m.tsv @@ {probe_q}{cond}"),
+                                            floor_params).scalar_one()
+                    pruned_somewhere |= kept < matches
+    assert pruned_somewhere, "the bound never excluded a match: the test data does not exercise it"
+
+
+def test_ts_rank_never_exceeds_the_bound(pg_model: PostgresReadModel) -> None:
+    """Recall's pruning rests on keyword_bound: 0.1 for an OR or a single word at the top of the query, 1 for a
+    phrase (one hyphenated token), however often a word repeats and whichever words match."""
+    docs = ["deploy " * 3000, "deploy rollback " * 1500, "x-ray deploy-order " * 500, "a", "deploy", "it's ok"]
+    queries = ["deploy", "deploy rollback", "deploy x-ray zzz", "deploy-order", "a deploy rollback x-ray",
+               "-- deploy-order", "it's", "o'neil deploy", "deploy-order ***"]
+    bounds = {}
+    with pg_model.engine.connect() as conn:
+        for doc in docs:
+            for query in queries:
+                params: dict[str, Any] = {"doc": doc}
+                q = tsquery(query, params, use_or=True)
+                rank, shown = conn.execute(text(f"SELECT ts_rank(to_tsvector('ai_memory', :doc), {q}), "
+                                                f"CAST({q} AS text)"), params).one()
+                bounds[query] = keyword_bound(shown)
+                assert rank <= bounds[query] * (1 + 1e-6), (doc[:20], query, rank, shown)
+    assert bounds["deploy-order"] == bounds["-- deploy-order"] == bounds["it's"] == 1.0
+    assert bounds["deploy"] == bounds["deploy x-ray zzz"] == bounds["o'neil deploy"] == 0.1

@@ -121,7 +121,7 @@ async def test_an_update_of_the_text_re_embeds(client: httpx.AsyncClient, snode:
     assert r.status_code == 200
     body = (await client.post("/api/v1/recall", json={"context": "kitten", "mode": "semantic"})).json()
     assert body["mode"] == "semantic" and body["memories"][0]["id"] == pet["id"]
-    assert len(snode.vectors.index) == len(FACTS)
+    assert len(snode.hnsw.index) == len(FACTS)
 
 
 async def test_rebuild_without_the_model_gives_the_same_vectors(snode: Node, client: httpx.AsyncClient,
@@ -134,9 +134,9 @@ async def test_rebuild_without_the_model_gives_the_same_vectors(snode: Node, cli
         await replica.service.sync()
         ids = [m.id for m in replica.service.queries.all_memories()]
         assert replica.service.queries.vectors(ids) == snode.service.queries.vectors(ids)
-        assert len(ids) == len(FACTS) - 1 == len(replica.vectors.index)
+        assert len(ids) == len(FACTS) - 1 == len(replica.hnsw.index)
         q = snode.semantic.embedder.embed(["dog"])[0]  # type: ignore[union-attr]
-        assert replica.vectors.index.search(q, 3) == snode.vectors.index.search(q, 3)
+        assert replica.hnsw.index.search(q, 3) == snode.hnsw.index.search(q, 3)
         r = await replica.service.recall(__import__("producers.commands").commands.parse_recall(
             {"context": "dog"}), agent_id="r")
         assert r.mode == "keyword" and r.fallback is not None
@@ -175,4 +175,4 @@ async def test_a_wrong_dimension_vector_in_the_log_is_refused_and_counted(snode:
     assert stats["dim_violations"] == 1 and stats["vector_index"]["dim_violations"] == 1
     assert stats["projector"]["rejected_events"] == 1
     assert snode.service.queries.vectors([memory_id])[memory_id] == before, "the memory keeps its vector"
-    assert len(snode.vectors.index) == len(FACTS)
+    assert len(snode.hnsw.index) == len(FACTS)
