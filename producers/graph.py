@@ -369,6 +369,12 @@ class GraphService:
     async def all_links(self, *, as_of: int | None = None) -> list[LinkRow]:
         return self.graph.all_links(at=as_of)
 
+    async def links_among(self, ids: Sequence[str]) -> list[LinkRow]:
+        """The current links whose two ends are both among ``ids``."""
+        await self.writer.caught_up()
+        wanted = set(ids)
+        return [lk for lk in self.graph.out_links(sorted(wanted)) if lk.target_id in wanted]
+
     # -- entities -------------------------------------------------------------------------------------------
 
     async def entity_register(self, canonical_name: Any, namespace: Any, aliases: Sequence[Any] = (),

@@ -17,6 +17,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from producers.commands import parse_create, parse_list_query, parse_recall, parse_update
+from producers.contradictions import contradictions
 from producers.errors import CommandError, ValidationError, reply_for
 from producers.export import export_document
 from producers.graph import link_json
@@ -180,6 +181,12 @@ class Api(ApiContext):
     async def stats(self, request: Request) -> Response:
         return JSONBody(await stats_body(self.node))
 
+    async def contradictions(self, request: Request) -> Response:
+        params = request.query_params
+        return JSONBody(await contradictions(self.node, topic=params.get("topic") or None,
+                                             namespace=params.get("namespace") or None, limit=params.get("limit"),
+                                             as_agent=as_agent_param(params)))
+
     async def namespaces(self, request: Request) -> Response:
         if (namespace := request.query_params.get("namespace")) is not None:
             # The original's GET /namespaces?namespace=X answers with X's standard (inherit=true: the chain).
@@ -280,6 +287,7 @@ def create_app(node: Node, *, api_key: str | None = None, mcp: McpHttpEndpoint |
         Route(f"{v1}/memories/{{id}}", e(api.delete), methods=["DELETE"]),
         Route(f"{v1}/memories/{{id}}/promote", e(api.promote), methods=["POST"]),
         Route(f"{v1}/search", e(api.search), methods=["GET"]),
+        Route(f"{v1}/contradictions", e(api.contradictions), methods=["GET"]),
         Route(f"{v1}/recall", e(api.recall), methods=["GET", "POST"]),
         Route(f"{v1}/check_duplicate", e(api.check_duplicate), methods=["POST"]),
         Route(f"{v1}/forget", e(api.forget), methods=["POST"]),
