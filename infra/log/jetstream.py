@@ -56,6 +56,7 @@ from infra.log.errors import (
     LogUnavailableError,
 )
 from infra.log.factory import redact_url
+from infra.tasks import stop_task
 from schemas import SchemaError, SignedEvent
 
 __all__ = ["JetStreamLog", "parse_nats_url", "positions_bucket", "subject_for"]
@@ -284,16 +285,27 @@ class JetStreamLog(EventLog):
         """Connect within ``timeout``; once connected, the client reconnects forever on its own."""
         nc = NatsClient()
         events = _ConnectionEvents(safe_url)
+        # Not asyncio.wait_for: when the handshake keeps failing (a refused TLS certificate), nats-py retries
+        # forever and may swallow the timeout's cancellation, so wait_for would never return. The attempt runs
+        # as a task of its own, and stop_task cancels it for sure.
+        connecting = asyncio.create_task(nc.connect(
+            target.servers, tls=tls, name="ai-memory", max_reconnect_attempts=-1,
+            reconnect_time_wait=0.2,  # type: ignore[arg-type]  # annotated int, used as float seconds
+            connect_timeout=max(1, int(timeout)), error_cb=events.on_error,
+            disconnected_cb=events.on_disconnect, reconnected_cb=events.on_reconnect), name="nats-connect")
         try:
-            await asyncio.wait_for(nc.connect(
-                target.servers, tls=tls, name="ai-memory", max_reconnect_attempts=-1,
-                reconnect_time_wait=0.2,  # type: ignore[arg-type]  # annotated int, used as float seconds
-                connect_timeout=max(1, int(timeout)), error_cb=events.on_error,
-                disconnected_cb=events.on_disconnect, reconnected_cb=events.on_reconnect), timeout=timeout)
-        except Exception as exc:
+            await asyncio.wait({connecting}, timeout=timeout)
+        finally:
+            if not connecting.done():
+                await stop_task(connecting, give_up_after=5.0)
+        failure: BaseException | None = (
+            TimeoutError(f"no connection within {timeout:g}s") if not connecting.done() or connecting.cancelled()
+            else connecting.exception())
+        if failure is not None:
             with contextlib.suppress(Exception):
                 await nc.close()
-            raise _translate(exc, target.stream, None, False) from exc
+            exc = failure if isinstance(failure, Exception) else TimeoutError(str(failure))
+            raise _translate(exc, target.stream, None, False) from failure
         return nc
 
     def _stream_config(self, duplicate_window: float) -> api.StreamConfig:
