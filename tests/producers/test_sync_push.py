@@ -14,6 +14,7 @@ import pytest
 from producers.http import create_app
 from producers.node import Node
 from schemas import SignableLink, load_or_create_node_key, sign_link
+from schemas.request_signing import sign_registration
 
 BOTH_READ_MODELS = True
 V1 = "/api/v1"
@@ -97,6 +98,21 @@ async def test_links_verified_kept_as_sent_and_idempotent(client: httpx.AsyncCli
     moved = await node.graph.get_links(a)
     ab = next(lk for lk in moved if lk.target_id == b)
     assert (ab.valid_until, ab.attest_level) == (until, "peer_attested")
+
+
+async def test_links_verify_with_a_key_registered_in_the_log(client: httpx.AsyncClient, node: Node) -> None:
+    """No key file for erin here, but erin registered her key with the identity domain: that key decides."""
+    a, b = await store(client, "a"), await store(client, "b")
+    erin = load_or_create_node_key(node.config.data_dir / "peer-keys", "erin").signing_key
+    body = sign_registration(erin, "erin")
+    await node.identity.register_key("erin", body["public_key"], body["timestamp"], body["proof"], actor="erin")
+    stamp = "2026-01-02T03:04:05+00:00"
+    good = {"source_id": a, "target_id": b, "relation": "related_to", "created_at": stamp, "valid_from": stamp,
+            "observed_by": "erin", "signature": list(sign_link(erin, SignableLink(a, b, "related_to", "erin", stamp)))}
+    forged = {**good, "source_id": b, "target_id": a}
+    assert counters(await push(client, links=[good, forged])) == {"links_applied": 1, "skipped": 1}
+    (stored,) = await node.graph.all_links()
+    assert (stored.source_id, stored.attest_level) == (a, "peer_attested")
 
 
 async def test_links_to_memories_in_the_same_push(client: httpx.AsyncClient, node: Node) -> None:
