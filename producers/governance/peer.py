@@ -24,12 +24,15 @@ from typing import TYPE_CHECKING, Any, Literal, get_args
 
 from producers.errors import ValidationError
 from producers.validation import check_id, check_namespace, check_timestamp
+from producers.wire import memory_from_import
 from producers.writer import Decided, WriteResult
 from projectors import NamespaceMeta, PendingRecord
 from projectors.governance_queries import pending_expiry
-from schemas import now_ts, parse_ts
+from schemas import PayloadError, decode_payload, encode_payload, now_ts, parse_ts
 from schemas.events import (
     Approval,
+    MemoryStored,
+    MemoryUpdated,
     PendingAction,
     PendingActionType,
     PendingDecided,
@@ -102,6 +105,22 @@ def _approvals(value: Any) -> list[dict[str, str]]:
             for a in value]
 
 
+def _action_payload(action: str, payload: Any) -> dict[str, Any]:
+    """The payload as this node's approval will run it: a store's would-be memory in the original's Memory shape
+    (normalized to ours), an update's changes; a delete or promote names its memory (``memory_id``)."""
+    if not isinstance(payload, dict):
+        raise ValidationError("payload must be an object")
+    if action == "store":
+        memory: dict[str, Any] = encode_payload(MemoryStored(memory_from_import(payload)))["memory"]
+        return memory
+    if action == "update":
+        try:
+            decode_payload(MemoryUpdated.TYPE, payload)
+        except PayloadError as exc:
+            raise ValidationError(f"payload of an update: {exc}") from None
+    return payload
+
+
 def _pending(item: Any, default_timeout: int) -> PendingRecord:
     """The original's pending-action wire shape (ours adds ``default_timeout_seconds``)."""
     if not isinstance(item, dict):
@@ -112,9 +131,7 @@ def _pending(item: Any, default_timeout: int) -> PendingRecord:
     status = item.get("status", "pending")
     if status not in _STATUSES:
         raise ValidationError(f"status must be one of {', '.join(_STATUSES)}")
-    payload = item.get("payload")
-    if not isinstance(payload, dict):
-        raise ValidationError("payload must be an object")
+    payload = _action_payload(action, item.get("payload"))
     timeout = item.get("default_timeout_seconds", default_timeout)
     if isinstance(timeout, bool) or not isinstance(timeout, int) or timeout <= 0:
         raise ValidationError("default_timeout_seconds must be a positive integer")

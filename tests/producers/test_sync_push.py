@@ -174,6 +174,11 @@ async def test_pending_row_decided_there_records_its_status(client: httpx.AsyncC
     assert (row.status, row.decided_by) == ("approved", "bob")
     # A row that says approved records the decision and runs nothing: only a decision runs an action.
     assert "waiting" not in {m.title for m in node.model.queries.all_memories()}
+    # A store whose would-be memory is not one (the original's Memory shape) is refused before anything lands.
+    broken = pending(P2, title="broken")
+    broken["payload"] = {**broken["payload"], "priority": 42}
+    body = await push(client, pendings=[broken])
+    assert counters(body) == {"skipped": 1} and "pendings:" in body["errors"][0]
 
 
 async def test_namespace_meta_and_clears(client: httpx.AsyncClient, node: Node) -> None:
