@@ -35,6 +35,9 @@ __all__ = ["Peers", "PushResult", "Reader", "format_clock", "insert_if_newer", "
 SINCE_DEFAULT, SINCE_MAX = 500, 10_000
 #: The governance arrays of the original's push payload.
 _GOVERNANCE = ("pendings", "pending_decisions", "namespace_meta", "namespace_meta_clears")
+#: The original's counters for them.
+_GOVERNANCE_COUNTERS = ("pendings_applied", "pending_decisions_applied", "namespace_meta_applied",
+                        "namespace_meta_cleared")
 
 
 def parse_clock(text: str) -> Clock:
@@ -312,11 +315,6 @@ async def push(service: MemoryService, body: Any, *, agent_id: str, node_clock: 
             "skipped": result.skipped, "dry_run": dry_run, "receiver_agent_id": service.node_id,
             "receiver_clock": {"entries": {}}, "clock": node_clock, "errors": result.errors,
             "tombstoned": result.tombstoned}
-
-
-#: The original's counters for the governance arrays.
-_GOVERNANCE_COUNTERS = ("pendings_applied", "pending_decisions_applied", "namespace_meta_applied",
-                        "namespace_meta_cleared")
 
 
 async def _archive_moves(lifecycle: LifecycleService, archives: list[Any], restores: list[Any], result: PushResult,
