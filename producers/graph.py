@@ -322,8 +322,8 @@ class GraphService:
         """A peer's links (sync/push), in one append. A link this node already has is a no-op, unless the peer's
         copy ends it (``valid_until`` where ours is open): an invalidation travelling, which replaces ours. A link
         to a memory this node lacks is skipped. ``dry_run`` counts without writing; ``arriving`` are memories the
-        same push would add (so a dry run counts their links as a real run would). Not subject to the links/day
-        quota: the links were made, and counted, where they were observed."""
+        same push would add (so a dry run counts their links as a real run would). Not checked against the
+        links/day quota: the links were made, under their own node's quota, where they were observed."""
         parsed: dict[tuple[str, str, str], Link] = {}
         result = LinkImport()
         for item in items:
