@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +32,7 @@ from producers.validation import (
 from producers.writer import Decided, EventWriter, WriteResult
 from projectors import (
     GraphQueries,
+    IdentityQueries,
     KgNode,
     LinkRow,
     NodeRow,
@@ -39,11 +40,20 @@ from projectors import (
     kg_query,
     visible_to,
 )
-from schemas import Memory, SignableLink, decode_signature, encode_signature, now_ts, sign_link, verify_link
-from schemas.events import EntityAliased, Link, LinkCreated, LinkDeleted, LinkInvalidated, MemoryStored
+from schemas import (
+    Memory,
+    SignableLink,
+    decode_signature,
+    encode_signature,
+    link_id,
+    now_ts,
+    sign_link,
+    verify_link,
+)
+from schemas.events import AttestLevel, EntityAliased, Link, LinkCreated, LinkDeleted, LinkInvalidated, MemoryStored
 
-__all__ = ["KG_MAX_DEPTH", "MCP_RELATIONS", "DepthError", "GraphService", "KeyFiles", "PublicKeys", "check_as_of",
-           "invalidation_body", "kg_body", "link_json", "verify_stored"]
+__all__ = ["KG_MAX_DEPTH", "MCP_RELATIONS", "DepthError", "GraphService", "KeyFiles", "LinkImport", "PublicKeys",
+           "check_as_of", "invalidation_body", "kg_body", "link_json", "public_keys", "verify_stored"]
 
 MCP_RELATIONS = ("related_to", "supersedes", "contradicts", "derived_from")
 MAX_RELATION_BYTES = 64
@@ -88,6 +98,17 @@ class KeyFiles:
 
     def public_key(self, agent_id: str) -> bytes | None:
         return self._file(agent_id, ".pub")
+
+
+def public_keys(files: KeyFiles, identity: IdentityQueries) -> PublicKeys:
+    """An agent's public key from the key directories, else the key it registered with the identity domain."""
+    def lookup(agent_id: str) -> bytes | None:
+        found = files.public_key(agent_id)
+        if found is not None:
+            return found
+        registered = identity.agent_key(agent_id)
+        return registered.raw if registered is not None else None
+    return lookup
 
 
 def link_json(link: LinkRow) -> dict[str, Any]:
@@ -148,6 +169,46 @@ def check_as_of(value: Any) -> int | None:
 
 def _bounded(value: int | None, default: int, low: int, high: int) -> int:
     return max(low, min(default if value is None else value, high))
+
+
+def _wire_signature(value: Any) -> bytes | None:
+    """The original's signature (a JSON array of 64 bytes) or ours (base64 text)."""
+    if value is None:
+        return None
+    raw: bytes | None = None
+    if isinstance(value, list) and all(isinstance(b, int) and not isinstance(b, bool) and 0 <= b < 256
+                                       for b in value):
+        raw = bytes(value)
+    elif isinstance(value, str):
+        raw = decode_signature(value)
+    if raw is None or len(raw) != 64:
+        raise ValidationError("signature must be 64 bytes (a byte array or base64)")
+    return raw
+
+
+def _optional_timestamp(item: dict[str, Any], name: str) -> str | None:
+    value = item.get(name)
+    return None if value in (None, "") else check_timestamp(value, name)
+
+
+def _missing_endpoint(src: str, dst: str, known: Collection[str]) -> str | None:
+    """Why a link between ``src`` and ``dst`` cannot be made here (the link path's and the import's message)."""
+    if src not in known:
+        return f"source memory not found: {src}"
+    if dst not in known:
+        return f"target memory not found: {dst}"
+    return None
+
+
+@dataclass
+class LinkImport:
+    """What a peer's links did here (the original's ``links_applied``, ``noop`` and ``skipped``)."""
+
+    applied: int = 0
+    noop: int = 0
+    skipped: int = 0
+    errors: list[str] = field(default_factory=list)
+    write: WriteResult = field(default_factory=lambda: WriteResult([]))
 
 
 @dataclass(frozen=True)
@@ -215,10 +276,8 @@ class GraphService:
 
         async def decide() -> list[Decided]:
             known = self.graph.nodes([src, dst])
-            if src not in known:
-                raise NotFoundError(f"source memory not found: {src}")
-            if dst not in known:
-                raise NotFoundError(f"target memory not found: {dst}")
+            if (missing := _missing_endpoint(src, dst, known)) is not None:
+                raise NotFoundError(missing)
             if self.link_quota is not None:
                 self.link_quota(agent_id)
             made[:] = [self._signed(src, dst, rel, agent_id, now_ts())]
@@ -226,6 +285,86 @@ class GraphService:
 
         write = await self.writer.decide_and_append(decide, actor=agent_id)
         return made[0], await self.writer.with_quorum(write)
+
+    def inbound_link(self, item: Any) -> Link:
+        """A peer's link (the original's MemoryLink) as this node keeps it: ``created_at`` (now when empty),
+        ``valid_from``, ``valid_until``, ``observed_by`` and the signature as sent. The attest level is this
+        node's own finding: ``peer_attested`` when the signature verifies with the observer's public key here,
+        ``unsigned`` without a signature, an observer or a key.
+
+        Raises:
+            ValidationError: a malformed link, or a signature that does not verify with the observer's key
+                (the original rejects such a link).
+        """
+        if not isinstance(item, dict):
+            raise ValidationError("a link must be an object")
+        src, dst, rel = check_link(item.get("source_id"), item.get("target_id"), item.get("relation"),
+                                   any_relation=True)
+        observer = item.get("observed_by")
+        if observer is not None and (not isinstance(observer, str) or not observer.strip()):
+            raise ValidationError("observed_by must be an agent id")
+        created_at = _optional_timestamp(item, "created_at") or now_ts()
+        valid_from, valid_until = _optional_timestamp(item, "valid_from"), _optional_timestamp(item, "valid_until")
+        signature = _wire_signature(item.get("signature"))
+        level: AttestLevel = "unsigned"
+        key = self.public_keys(observer) if signature is not None and observer is not None else None
+        if key is not None and signature is not None:
+            if not verify_link(key, SignableLink(src, dst, rel, observer, valid_from, valid_until), signature):
+                raise ValidationError(f"link {link_id(src, rel, dst)}: the signature does not verify with "
+                                      f"{observer}'s public key")
+            level = "peer_attested"
+        return Link(src, dst, rel, created_at=created_at, valid_from=valid_from, valid_until=valid_until,
+                    observed_by=observer, signature=encode_signature(signature) if signature is not None else None,
+                    attest_level=level)
+
+    async def import_links(self, items: Sequence[Any], *, agent_id: str, dry_run: bool = False,
+                           arriving: Collection[str] = ()) -> LinkImport:
+        """A peer's links (sync/push), in one append. A link this node already has is a no-op, unless the peer's
+        copy ends it (``valid_until`` where ours is open): an invalidation travelling, which replaces ours. A link
+        to a memory this node lacks is skipped. ``dry_run`` counts without writing; ``arriving`` are memories the
+        same push would add (so a dry run counts their links as a real run would). Not checked against the
+        links/day quota: the links were made, under their own node's quota, where they were observed."""
+        parsed: dict[tuple[str, str, str], Link] = {}
+        result = LinkImport()
+        for item in items:
+            try:
+                link = self.inbound_link(item)
+            except ValidationError as exc:
+                result.skipped += 1
+                result.errors.append(f"link: {exc}")
+                continue
+            if (link.source_id, link.target_id, link.relation) in parsed:
+                result.noop += 1  # the same link twice in one push
+            else:
+                parsed[link.source_id, link.target_id, link.relation] = link
+        invalid = (result.skipped, result.noop, list(result.errors))
+
+        async def decide() -> list[Decided]:
+            result.skipped, result.noop, result.errors = invalid[0], invalid[1], list(invalid[2])
+            result.applied = 0
+            ids = sorted({x for key in parsed for x in key[:2]})
+            known = self.graph.nodes(ids)
+            present = set(known) | set(arriving)
+            events: list[Decided] = []
+            for (src, dst, rel), link in parsed.items():
+                if (missing := _missing_endpoint(src, dst, present)) is not None:
+                    result.skipped += 1
+                    result.errors.append(f"link {link_id(src, rel, dst)}: {missing}")
+                    continue
+                current = self.graph.link(src, dst, rel)
+                if current is not None and not (current.valid_until is None and link.valid_until is not None):
+                    result.noop += 1
+                    continue
+                result.applied += 1
+                events.append((LinkCreated(link), known[src].namespace if src in known else "global"))
+            return events
+
+        if dry_run:
+            await self.writer.caught_up()
+            await decide()
+            return result
+        result.write = await self.writer.with_quorum(await self.writer.decide_and_append(decide, actor=agent_id))
+        return result
 
     async def unlink(self, source_id: Any, target_id: Any, relation: Any | None, *, agent_id: str
                      ) -> tuple[bool, WriteResult]:

@@ -19,7 +19,7 @@ from infra.log import EventLog, LogConfig, open_log, redact_url
 from infra.tls import TlsFiles
 from producers.errors import CommandError
 from producers.governance import GovernanceConfig, GovernanceService
-from producers.graph import GraphService, KeyFiles
+from producers.graph import GraphService, KeyFiles, public_keys
 from producers.identity import IdentityService
 from producers.lifecycle import LifecycleService
 from producers.messaging import MessagingService
@@ -170,8 +170,10 @@ class Node:
                                                  deliveries=self.webhooks.store, config=config.webhooks)
         self.lifecycle = LifecycleService(self.writer, model, semantic=self.semantic)
         self.messaging = MessagingService(self.service)
-        self.graph = GraphService(self.writer, model.graph, semantic=self.semantic,
-                                  keys=KeyFiles(config.data_dir / "keys", *config.trusted_keys),
+        keys = KeyFiles(config.data_dir / "keys", *config.trusted_keys)
+        # Links verify against key files first, then the agents' keys registered in the log (a peer's links too).
+        self.graph = GraphService(self.writer, model.graph, semantic=self.semantic, keys=keys,
+                                  public_keys=public_keys(keys, model.identity),
                                   link_quota=self.governance.gate.check_link_quota)
 
     @property

@@ -1,5 +1,7 @@
 """Sync with peers: vector clocks from offsets, ``sync/since`` (by our clock or the original's timestamp)
-and ``sync/push`` (the original's payload, turned into events with its ``insert_if_newer`` rule).
+and ``sync/push`` (the original's whole payload, turned into events: memories with its ``insert_if_newer``
+rule, deletions as tombstones, archives and restores through the lifecycle service, links through the graph
+service, pending actions, decisions and namespace standards through the governance service).
 
 A node's clock is ``{partition: last offset applied}`` (the projector's position). On the wire it is a JSON
 object, or the compact ``partition:offset,partition:offset`` form for headers and query strings.
@@ -22,15 +24,20 @@ from schemas import Memory, parse_ts
 from schemas.events import EventPayload, MemoryDeleted
 
 if TYPE_CHECKING:
+    from producers.governance import GovernanceService
+    from producers.graph import GraphService
     from producers.lifecycle import LifecycleService
 
-__all__ = ["PushResult", "Reader", "format_clock", "insert_if_newer", "parse_clock", "push", "since_clock",
+__all__ = ["Peers", "PushResult", "Reader", "format_clock", "insert_if_newer", "parse_clock", "push", "since_clock",
            "since_time"]
 
 #: The original's ``sync/since`` limit: 500 by default, at most 10k.
 SINCE_DEFAULT, SINCE_MAX = 500, 10_000
-#: Arrays of the original's push payload we accept but cannot apply yet (counted as skipped).
-_UNSUPPORTED = ("links", "pendings", "pending_decisions", "namespace_meta", "namespace_meta_clears")
+#: The governance arrays of the original's push payload.
+_GOVERNANCE = ("pendings", "pending_decisions", "namespace_meta", "namespace_meta_clears")
+#: The original's counters for them.
+_GOVERNANCE_COUNTERS = ("pendings_applied", "pending_decisions_applied", "namespace_meta_applied",
+                        "namespace_meta_cleared")
 
 
 def parse_clock(text: str) -> Clock:
@@ -231,19 +238,40 @@ async def _bury(service: MemoryService, events: list[tuple[EventPayload, str]], 
     await writer.with_quorum(write)
 
 
+@dataclass(frozen=True)
+class Peers:
+    """The domain services a push reaches beyond memories; one left out counts its arrays as skipped."""
+
+    lifecycle: LifecycleService | None = None
+    graph: GraphService | None = None
+    governance: GovernanceService | None = None
+
+
 async def push(service: MemoryService, body: Any, *, agent_id: str, node_clock: Clock,
-               lifecycle: LifecycleService | None = None) -> dict[str, Any]:
-    """Apply the original's sync_push payload as events; answer with the original's counters. ``archives`` and
-    ``restores`` (ids) go through ``lifecycle`` (without it they are counted as skipped)."""
+               peers: Peers | None = None) -> dict[str, Any]:
+    """Apply the original's sync_push payload as events, in its order (memories, deletions, archives, restores,
+    links, pendings, decisions, namespace standards and clears); answer with the original's counters.
+    ``dry_run`` answers the same counters and writes nothing.
+
+    A push is a peer path: like the original, it is not gated by governance (the sender is trusted at the
+    transport: the mTLS allowlist, the API key); see :mod:`producers.governance.peer` for what it may change.
+    """
     if not isinstance(body, dict):
         raise ValidationError("sync push body must be a JSON object")
     if not isinstance(body.get("sender_agent_id"), str):
         raise ValidationError("missing field `sender_agent_id`")
+    peers = peers or Peers()
     memories, deletions = _array(body, "memories"), _array(body, "deletions")
     archives, restores = _array(body, "archives"), _array(body, "restores")
-    unsupported = sum(len(_array(body, name)) for name in _UNSUPPORTED)
-    if lifecycle is None:
+    links = _array(body, "links")
+    governance_arrays = {name: _array(body, name) for name in _GOVERNANCE}
+    unsupported = 0
+    if peers.lifecycle is None:
         unsupported += len(archives) + len(restores)
+    if peers.graph is None:
+        unsupported += len(links)
+    if peers.governance is None:
+        unsupported += sum(len(items) for items in governance_arrays.values())
     dry_run = bool(body.get("dry_run"))
     await service.sync()
     result = PushResult(skipped=unsupported)
@@ -261,13 +289,29 @@ async def push(service: MemoryService, body: Any, *, agent_id: str, node_clock: 
         if fresh:
             await _bury(service, [(MemoryDeleted(i), present.get(i, "global")) for i in fresh], agent_id=agent_id)
     archived = restored = 0
-    if lifecycle is not None:
-        archived, restored = await _archive_moves(lifecycle, archives, restores, result, agent_id=agent_id,
+    if peers.lifecycle is not None:
+        archived, restored = await _archive_moves(peers.lifecycle, archives, restores, result, agent_id=agent_id,
                                                   dry_run=dry_run)
+    links_applied = 0
+    if peers.graph is not None and links:
+        # A dry run has not added this push's memories, so their links count as if it had.
+        arriving = {m.id for m in newer} - set(ids) if dry_run else set()
+        imported = await peers.graph.import_links(links, agent_id=agent_id, dry_run=dry_run, arriving=arriving)
+        links_applied = imported.applied
+        result.noop += imported.noop
+        result.skipped += imported.skipped
+        result.errors.extend(imported.errors)
+    governed: dict[str, int] = dict.fromkeys(_GOVERNANCE_COUNTERS, 0)
+    if peers.governance is not None and any(governance_arrays.values()):
+        outcome = await peers.governance.peer.apply(peers.governance.peer.parse(governance_arrays),
+                                                    agent_id=agent_id, dry_run=dry_run)
+        governed = {name: getattr(outcome, name) for name in _GOVERNANCE_COUNTERS}
+        result.noop += outcome.noop
+        result.skipped += outcome.skipped
+        result.errors.extend(outcome.errors)
     result.applied, result.deleted = len(newer), len(present)
     return {"applied": result.applied, "deleted": result.deleted, "archived": archived, "restored": restored,
-            "links_applied": 0, "pendings_applied": 0, "pending_decisions_applied": 0,
-            "namespace_meta_applied": 0, "namespace_meta_cleared": 0, "noop": result.noop,
+            "links_applied": links_applied, **governed, "noop": result.noop,
             "skipped": result.skipped, "dry_run": dry_run, "receiver_agent_id": service.node_id,
             "receiver_clock": {"entries": {}}, "clock": node_clock, "errors": result.errors,
             "tombstoned": result.tombstoned}

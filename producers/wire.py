@@ -4,11 +4,10 @@ status, and memories arriving by import."""
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from infra.log import redact_url
 from producers.errors import ValidationError
-from producers.node import Node
 from producers.service import DuplicateCheck, RecallResult, round_score
 from producers.validation import (
     check_confidence,
@@ -24,6 +23,9 @@ from producers.validation import (
     check_title,
 )
 from schemas import Memory, format_ts, now_ts, parse_ts
+
+if TYPE_CHECKING:  # only for annotations: the governance service (imported by Node) parses memories here too
+    from producers.node import Node
 
 __all__ = ["duplicate_body", "embedder_status", "memory_from_import", "recall_body", "stats_body"]
 

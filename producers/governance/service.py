@@ -16,6 +16,7 @@ from typing import Any, Literal
 from producers.errors import ForbiddenError, NotFoundError, ValidationError
 from producers.governance.config import GovernanceConfig
 from producers.governance.gate import WriteGate
+from producers.governance.peer import PeerGovernance
 from producers.governance.policy import Approver, GovernancePolicy, parse_policy, policy_of
 from producers.semantic import Semantic
 from producers.validation import check_agent_id, check_id, check_namespace, check_tags
@@ -67,6 +68,8 @@ class GovernanceService:
         self.config = config or GovernanceConfig()
         self.gate = WriteGate(governance, memories, self.config)
         self.semantic = semantic
+        #: What a peer's sync/push may change here (pending actions, decisions, standards).
+        self.peer = PeerGovernance(self)
 
     async def _decide(self, decide: Callable[[], Awaitable[Sequence[Decided]]], *, actor: str) -> WriteResult:
         return await self.writer.with_quorum(await self.writer.decide_and_append(decide, actor=actor))
@@ -236,7 +239,7 @@ class GovernanceService:
         await self.writer.caught_up()
         first = self.queries.pending(check_id(pending_id))
         new_id = str(uuid.uuid4())
-        vectors = await self._store_vectors(first, new_id) if first is not None else []
+        vectors = await self.store_vectors(first, new_id) if first is not None else []
         outcome: dict[str, Any] = {}
 
         async def decide() -> list[Decided]:
@@ -262,7 +265,7 @@ class GovernanceService:
                 if len(approvals) < approver.quorum:
                     outcome.update(votes=len(approvals), quorum=approver.quorum)
                     return [(PendingVoted(pending.id, approvals[-1], approver.quorum), pending.namespace)]
-            action, result_id = self._execute(pending, now, new_id, vectors)
+            action, result_id = self.action_events(pending, now, new_id, vectors)
             outcome.update(result_id=result_id, executed=bool(action))
             decided = PendingDecided(pending.id, "approved", decided_by, now, approvals, bool(action), result_id,
                                      remember, pending.namespace, pending.requested_by)  # type: ignore[arg-type]
@@ -319,7 +322,7 @@ class GovernanceService:
                               self.config.session if remember == "session" else None)
         return [(rule, pending.namespace)]
 
-    async def _store_vectors(self, pending: PendingRecord, new_id: str) -> list[Decided]:
+    async def store_vectors(self, pending: PendingRecord, new_id: str) -> list[Decided]:
         """The memory.embedded event of the memory an approved store creates (computed before the lock)."""
         if pending.action_type != "store" or self.semantic is None or not self.semantic.ready:
             return []
@@ -327,7 +330,7 @@ class GovernanceService:
         vectors = await self.semantic.embed_memories([memory])
         return [(self.semantic.event(new_id, v), memory.namespace) for v in vectors.values()]
 
-    def _execute(self, pending: PendingRecord, now: str, new_id: str, vectors: list[Decided]
+    def action_events(self, pending: PendingRecord, now: str, new_id: str, vectors: list[Decided]
                  ) -> tuple[list[Decided], str | None]:
         """The approved action's own events (none when it no longer applies) and the memory it produced."""
         ns = pending.namespace

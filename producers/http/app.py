@@ -29,7 +29,7 @@ from producers.mcp.capabilities import document, parse_accept
 from producers.mcp.server import ATTESTATION_STATE
 from producers.metrics import render
 from producers.node import Node
-from producers.sync import Reader, parse_clock, push, since_clock, since_time
+from producers.sync import Peers, Reader, parse_clock, push, since_clock, since_time
 from producers.taxonomy import as_agent_param, visible_namespace_counts
 from producers.validation import MAX_BULK, check_namespace, check_tier
 from producers.wire import duplicate_body, embedder_status, memory_from_import, recall_body, stats_body
@@ -213,8 +213,9 @@ class Api(ApiContext):
 
     async def sync_push(self, request: Request) -> Response:
         body = await read_json(request)
+        peers = Peers(lifecycle=self.node.lifecycle, graph=self.node.graph, governance=self.node.governance)
         return JSONBody(await push(self.service, body, agent_id=self.agent(request),
-                                   node_clock=self.service.runner.position, lifecycle=self.node.lifecycle))
+                                   node_clock=self.service.runner.position, peers=peers))
 
     async def import_(self, request: Request) -> Response:
         items = body_items(await read_json(request), shape='import body must be {"memories": [...]}',
