@@ -67,6 +67,10 @@ CREATE TABLE IF NOT EXISTS memory_rank (
     scope      TEXT NOT NULL,
     agent_id   TEXT
 );
+-- Keyword recall ranks only the matches whose static part can still reach the top (projectors/sqlite/pruning.py):
+-- a range scan on the static part, and the few memories updated in the future, whose recency term is unbounded.
+CREATE INDEX IF NOT EXISTS memory_rank_static ON memory_rank (boost + tier_bonus);
+CREATE INDEX IF NOT EXISTS memory_rank_updated ON memory_rank (updated_jd);
 
 -- One vector per memory, from its latest memory.embedded event. An event that sets the title or content drops
 -- it (the producer's memory.embedded for the new text follows in the same append), so a stale vector never
