@@ -109,6 +109,8 @@ def prune(db: sqlite3.Connection, phrases: Sequence[str], where: str, params: di
     if limit <= 0 or _count(db, params["match"]) <= max(PRUNE_FROM, limit):
         return None
     (rows,) = db.execute("SELECT max(rid) FROM memory_rank").fetchone()  # ≥ the row count: rowids are distinct
+    if rows is None:
+        return None  # a bulk replay not yet finished: no rank rows to bound with
     hits = {p: _count(db, p) for p in dict.fromkeys(phrases)}
     scores = _probe(db, phrases, hits, where, params, limit, score)
     if len(scores) < limit:
