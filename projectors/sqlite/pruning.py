@@ -39,7 +39,7 @@ PRUNE_FROM = 1000
 #: skipped phrases, are fewer than this: they are ranked whatever they hold.
 STATIC_ROWS = 2000
 #: The probe for a lower bound of the top ``limit`` scores takes at most this many rows of each of its queries.
-PROBE_ROWS = 200
+PROBE_ROWS = 50
 # Float rounding in SQLite's arithmetic (bm25 is a sum of a few terms): far below any score difference.
 _EPS = 1e-6
 
