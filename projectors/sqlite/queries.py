@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Sequence
 from typing import Any
 
-from projectors.fts import EMPTY_QUERY, fts_query
+from projectors.fts import EMPTY_QUERY, fts_query, query_tokens
 from projectors.queries import (
     AmbiguousIdError,
     MemoryFilter,
@@ -16,6 +17,8 @@ from projectors.queries import (
     Stats,
     julian_day,
 )
+from projectors.sqlite import pruning
+from projectors.sqlite.pruning import rowid_list
 from schemas import Memory, now_ts
 
 __all__ = ["SQLiteMemoryQueries", "row_to_memory"]
@@ -125,16 +128,31 @@ class SQLiteMemoryQueries(MemoryQueries):
                "ORDER BY m.priority DESC, m.updated_at DESC LIMIT :limit OFFSET :offset")
         return [row_to_memory(r) for r in self._db.execute(sql, params)]
 
-    def _ranked(self, match: str, flt: MemoryFilter, *, limit: int, tier_bonus: bool) -> list[ScoredMemory]:
+    def _ranked(self, match: str, flt: MemoryFilter, *, limit: int, tier_bonus: bool,
+                phrases: Sequence[str] = ()) -> list[ScoredMemory]:
         """The best ``limit`` FTS matches by the original's composite score, scored over the narrow rank table;
-        only the winners' full rows are read."""
+        only the winners' full rows are read. With ``phrases`` (recall), only the matches that can still reach
+        the top are scored (:mod:`projectors.sqlite.pruning`): the same answer, most matches skipped."""
         params: dict[str, Any] = {"match": match, "limit": limit, "now_jd": julian_day(flt.now or now_ts())}
         bonus = " + r.tier_bonus" if tier_bonus else ""
+        where = _where(flt, params, alias="r", rowid="r.rid")
         sql = (f"SELECT r.rid, (fts.rank * -1) + r.boost{bonus} + (1.0 / (1.0 + (:now_jd - r.updated_jd) * 0.1)) "
                "AS score FROM memories_fts fts JOIN memory_rank r ON r.rid = fts.rowid "
-               f"WHERE memories_fts MATCH :match AND {_where(flt, params, alias='r', rowid='r.rid')} "
-               "ORDER BY score DESC LIMIT :limit")
-        ranked = [(int(r[0]), float(r[1])) for r in self._db.execute(sql, params)]
+               f"WHERE memories_fts MATCH :match AND {where}")
+        # The unary + keeps FTS5 scanning the whole match (a rowid lookup would recompute bm25's idf per row);
+        # the membership test then runs before bm25 and the join, on each match.
+        among = " AND +fts.rowid IN (SELECT value FROM json_each(:among))"
+
+        def scores_of(rowids: list[int]) -> list[float]:
+            return [float(r[1]) for r in self._db.execute(sql + among, {**params, "among": rowid_list(rowids)})]
+
+        pruned = pruning.prune(self._db, phrases, where, params, limit, scores_of) if phrases else None
+        if pruned is not None:
+            sql += (" AND (+fts.rowid IN (SELECT rowid FROM memories_fts WHERE memories_fts MATCH :essential) "
+                    "OR +fts.rowid IN (SELECT value FROM json_each(:extra)))")
+            params.update(essential=pruned.essential, extra=rowid_list(pruned.extra))
+        ranked = [(int(r[0]), float(r[1])) for r in self._db.execute(sql + " ORDER BY score DESC LIMIT :limit",
+                                                                      params)]
         if not ranked:
             return []
         marks = ", ".join("?" for _ in ranked)
@@ -153,7 +171,8 @@ class SQLiteMemoryQueries(MemoryQueries):
         match = fts_query(context, use_or=True)
         if match == EMPTY_QUERY:
             return []
-        return self._ranked(match, flt, limit=limit, tier_bonus=True)
+        phrases = [f'"{t}"' for t in query_tokens(context)]  # as fts_query quotes them
+        return self._ranked(match, flt, limit=limit, tier_bonus=True, phrases=phrases)
 
     def similar_titles(self, title: str, namespace: str, *, limit: int = 5) -> list[str]:
         match = fts_query(title, use_or=True)

@@ -113,6 +113,14 @@ CREATE TABLE IF NOT EXISTS model_meta (
 );
 """
 
+# Keyword recall ranks only the matches that can still reach the top (projectors/sqlite/pruning.py): it reads
+# the static part's range and the few memories updated in the future (their recency term is unbounded). Kept
+# during a bulk replay too (queries may run on the connection meanwhile; pruning names them in INDEXED BY).
+_RANK_INDEXES = """
+CREATE INDEX IF NOT EXISTS memory_rank_static ON memory_rank (boost + tier_bonus);
+CREATE INDEX IF NOT EXISTS memory_rank_updated ON memory_rank (updated_jd);
+"""
+
 _RANK_COLUMNS = ("rid, boost, tier_bonus, updated_jd, expires_at, namespace, tier, priority, created_at, scope, "
                  "agent_id")
 _RANK_VALUES = """new.rowid, new.priority * 0.5 + min(new.access_count, 50) * 0.1 + new.confidence * 2.0,
@@ -184,7 +192,7 @@ def connect(path: Path | str) -> sqlite3.Connection:
         for suffix in ("", "-wal", "-shm"):
             Path(str(path) + suffix).unlink(missing_ok=True)
         db = _open(path)
-    db.executescript(_DDL + _INDEX_TRIGGERS + "".join(DOMAIN_DDL))
+    db.executescript(_DDL + _RANK_INDEXES + _INDEX_TRIGGERS + "".join(DOMAIN_DDL))
     db.execute("INSERT OR IGNORE INTO model_meta (key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
     return db
 

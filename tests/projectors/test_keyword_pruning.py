@@ -1,0 +1,118 @@
+"""Pruned keyword recall on SQLite returns exactly what ranking every match returns (projectors/sqlite/pruning.py).
+
+The corpus is random but built to exercise the pruning: Zipf-distributed words (so queries hold common words
+with thousands of matches next to rare ones), repeated words, varied priority, access count, confidence, tier,
+namespace and scope, ages from minutes to years, some memories updated in the future, some expired.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import sqlite3
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from projectors.fts import fts_query
+from projectors.queries import MemoryFilter
+from projectors.sqlite import pruning
+from projectors.sqlite.queries import SQLiteMemoryQueries
+from projectors.sqlite.schema import connect
+
+NOW = datetime(2026, 6, 1, tzinfo=UTC)
+_WORDS = [f"w{i}" for i in range(400)]
+_WEIGHTS = [1.0 / (i + 1) ** 1.1 for i in range(len(_WORDS))]
+
+
+def _ts(t: datetime) -> str:
+    return t.isoformat().replace("+00:00", "Z")
+
+
+def _text(rng: random.Random, n: int) -> str:
+    return " ".join(rng.choices(_WORDS, _WEIGHTS, k=n))
+
+
+@pytest.fixture(scope="module")
+def db() -> Iterator[sqlite3.Connection]:
+    rng = random.Random(20261127)
+    conn = connect(":memory:")
+    rows = []
+    for i in range(6000):
+        created = NOW - timedelta(days=rng.choice([0.01, 0.5, 3, 40, 400, 2000]) * rng.random())
+        updated = NOW + timedelta(days=rng.random() * 20) if rng.random() < 0.01 else created
+        expires = _ts(NOW - timedelta(days=1)) if rng.random() < 0.02 else None
+        meta = {"agent_id": rng.choice(["a", "b"]), "scope": rng.choice(["private", "collective", "team"])}
+        rows.append((f"m{i:05d}", rng.choice(["short", "mid", "long"]), rng.choice(["ns", "ns/x", "team/a/b"]),
+                     f"t{i} {_text(rng, rng.randrange(1, 4))}", _text(rng, rng.randrange(1, 30)),
+                     json.dumps(rng.sample(["x", "y", "z"], rng.randrange(0, 3))), rng.randrange(1, 11),
+                     rng.random(), rng.choice([0, 0, 0, 3, 80]), _ts(created), _ts(updated), expires,
+                     json.dumps(meta)))
+    conn.executemany("INSERT INTO memories (id, tier, namespace, title, content, tags, priority, confidence, "
+                     "access_count, created_at, updated_at, expires_at, metadata) "
+                     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+    yield conn
+    conn.close()
+
+
+def _queries(n: int, seed: int) -> list[str]:
+    rng = random.Random(seed)
+    out = []
+    for _ in range(n):
+        words = [rng.choice(_WORDS[:8]), *rng.choices(_WORDS, _WEIGHTS, k=rng.randrange(0, 4))]
+        if rng.random() < 0.2:
+            words.append(rng.choice(_WORDS[200:]) + "-rare")  # a phrase with no match
+        rng.shuffle(words)
+        out.append(" ".join(words))
+    return out
+
+
+_FILTERS = [
+    MemoryFilter(now=_ts(NOW)),
+    MemoryFilter(now=_ts(NOW), namespace="ns"),
+    MemoryFilter(now=_ts(NOW), as_agent="team/a/b"),
+    MemoryFilter(now=_ts(NOW), tier="long", tag="x"),
+]
+
+
+@pytest.mark.parametrize("limit", [1, 10, 30])
+@pytest.mark.parametrize("flt", _FILTERS, ids=["all", "namespace", "visibility", "tier+tag"])
+def test_pruned_recall_equals_ranking_every_match(db: sqlite3.Connection, flt: MemoryFilter, limit: int,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    queries = SQLiteMemoryQueries(db)
+    outcomes: list[pruning.Pruned | None] = []
+    original = pruning.prune
+
+    def counting(*args: Any) -> pruning.Pruned | None:
+        outcomes.append(original(*args))
+        return outcomes[-1]
+
+    monkeypatch.setattr(pruning, "prune", counting)
+    for context in _queries(40, seed=limit):
+        everything = queries._ranked(fts_query(context, use_or=True), flt, limit=limit, tier_bonus=True)
+        pruned = queries.recall_keyword(context, flt, limit=limit)
+        assert [(h.memory.id, h.score) for h in pruned] == [(h.memory.id, h.score) for h in everything], context
+    if flt.tag is None:  # the tag filter leaves too few matches to prune
+        assert any(outcomes), "the corpus must make recall prune, or this test proves nothing"
+
+
+def test_phrase_bound_bounds_fts5_bm25(db: sqlite3.Connection) -> None:
+    """A single-phrase query's bm25 is that phrase's share of any query's bm25: it never exceeds the bound."""
+    (rows,) = db.execute("SELECT max(rid) FROM memory_rank").fetchone()
+    for word in [*_WORDS[:20], *_WORDS[100:400:25]]:
+        phrase = f'"{word}"'
+        (hits,) = db.execute("SELECT count(*) FROM memories_fts WHERE memories_fts MATCH ?", (phrase,)).fetchone()
+        if not hits:
+            continue
+        (best,) = db.execute("SELECT max(-rank) FROM memories_fts WHERE memories_fts MATCH ?", (phrase,)).fetchone()
+        bound = pruning.phrase_bound(rows, hits)
+        assert 0 < best <= bound, word
+        assert best > 0.4 * bound, "a bound far above every score would prune nothing"
+
+
+def test_idf_is_fts5s() -> None:
+    assert pruning.fts5_idf(100, 10) == pytest.approx(math.log(90.5 / 10.5))
+    assert pruning.fts5_idf(100, 80) == 1e-6
