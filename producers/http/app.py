@@ -179,7 +179,14 @@ class Api(ApiContext):
         return JSONBody(written({"deleted": deleted}, write))
 
     async def stats(self, request: Request) -> Response:
-        return JSONBody(await stats_body(self.node))
+        body = await stats_body(self.node)
+        as_agent = as_agent_param(request.query_params)
+        if as_agent is not None or self.node.identity.visibility.check_namespace(None, None):
+            # Namespace names are data too: with as_agent, or while some subtree requires it, list only the
+            # namespaces (and live counts) the caller may see. The totals stay the node's, for operators.
+            body["by_namespace"] = [{"namespace": ns, "count": n}
+                                    for ns, n in await visible_namespace_counts(self.node, as_agent)]
+        return JSONBody(body)
 
     async def contradictions(self, request: Request) -> Response:
         params = request.query_params

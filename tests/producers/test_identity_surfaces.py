@@ -64,6 +64,13 @@ async def test_mandatory_as_agent_over_http(http: httpx.AsyncClient) -> None:
     assert names == [{"namespace": "misc", "count": 1}]
     as_bob = (await http.get("/api/v1/namespaces?as_agent=corp/hr/bob")).json()["namespaces"]
     assert {n["namespace"] for n in as_bob} == {"misc", "corp/hr/alice"}
+    # Stats name namespaces too: the same rule for by_namespace (the totals stay the node's).
+    stats = (await http.get("/api/v1/stats")).json()
+    assert stats["by_namespace"] == [{"namespace": "misc", "count": 1}] and stats["total"] == 2
+    stats_bob = (await http.get("/api/v1/stats?as_agent=corp/hr/bob")).json()["by_namespace"]
+    assert {n["namespace"] for n in stats_bob} == {"misc", "corp/hr/alice"}
+    stats_it = (await http.get("/api/v1/stats?as_agent=corp/it/bob")).json()["by_namespace"]
+    assert stats_it == [{"namespace": "misc", "count": 1}]
     # With as_agent, the scope rule decides: a team memory is visible from a sibling namespace.
     sibling = await http.get(f"/api/v1/memories/{secret}?as_agent=corp/hr/bob")
     assert sibling.status_code == 200 and sibling.json()["id"] == secret
