@@ -58,6 +58,19 @@ def attest_level(attestation: dict[str, Any] | None, author: str | None, key: Ag
     return "self_signed" if att.agent_id == author else "peer_attested"
 
 
+def attested_metadata(metadata: dict[str, Any], attestation: dict[str, Any] | None,
+                      signer: AgentKey | None) -> dict[str, Any] | None:
+    """The memory's metadata with the write's attest level recorded (or a stale one cleared), or None when it
+    is already right: both read models make this decision here and only write the result."""
+    level = attest_level(attestation, metadata.get("agent_id"), signer)
+    if metadata.get(ATTEST_KEY) == level:
+        return None
+    updated = {k: v for k, v in metadata.items() if k != ATTEST_KEY}
+    if level is not None:
+        updated[ATTEST_KEY] = level
+    return updated
+
+
 class IdentityQueries(ABC):
     @abstractmethod
     def agent_key(self, agent_id: str) -> AgentKey | None:

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, RowMapping, text
 
 from infra.log import LogRecord
-from projectors.identity import ATTEST_KEY, AgentKey, IdentityQueries, ScopeCount, attest_level
+from projectors.identity import ATTEST_KEY, AgentKey, IdentityQueries, ScopeCount, attested_metadata
 from projectors.postgres.errors import mapped_errors
 from projectors.rules import json_column
 from schemas.events import (
@@ -58,18 +58,12 @@ def apply_requirement(db: Connection, event: AsAgentRequirementSet, record: LogR
 def _set_attest(db: Connection, row: RowMapping | None, record: LogRecord) -> None:
     if row is None:
         return
-    metadata = dict(row["metadata"])
     attestation = record.event.envelope.attestation
     signer = _key(db, str(attestation.get("agent_id"))) if attestation else None
-    level = attest_level(attestation, metadata.get("agent_id"), signer)
-    if metadata.get(ATTEST_KEY) == level:
-        return
-    if level is None:
-        metadata.pop(ATTEST_KEY, None)
-    else:
-        metadata[ATTEST_KEY] = level
-    db.execute(text("UPDATE memories SET metadata = CAST(:m AS jsonb) WHERE id = :id"),
-               {"m": json_column(metadata), "id": row["id"]})
+    metadata = attested_metadata(dict(row["metadata"]), attestation, signer)
+    if metadata is not None:
+        db.execute(text("UPDATE memories SET metadata = CAST(:m AS jsonb) WHERE id = :id"),
+                   {"m": json_column(metadata), "id": row["id"]})
 
 
 def attest_written(db: Connection, event: MemoryStored | MemoryImported, record: LogRecord) -> None:

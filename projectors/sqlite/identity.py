@@ -9,7 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 from infra.log import LogRecord
-from projectors.identity import ATTEST_KEY, AgentKey, IdentityQueries, ScopeCount, attest_level
+from projectors.identity import ATTEST_KEY, AgentKey, IdentityQueries, ScopeCount, attested_metadata
 from projectors.rules import json_column
 from schemas.events import (
     AgentKeyRegistered,
@@ -68,17 +68,11 @@ def _set_attest(db: sqlite3.Connection, row: sqlite3.Row | None, record: LogReco
     """Record the write's attest level on the memory (or clear a stale one)."""
     if row is None:
         return
-    metadata = json.loads(row["metadata"])
     attestation = record.event.envelope.attestation
     signer = _key(db, str(attestation.get("agent_id"))) if attestation else None
-    level = attest_level(attestation, metadata.get("agent_id"), signer)
-    if metadata.get(ATTEST_KEY) == level:
-        return
-    if level is None:
-        metadata.pop(ATTEST_KEY, None)
-    else:
-        metadata[ATTEST_KEY] = level
-    db.execute("UPDATE memories SET metadata = ? WHERE id = ?", (json_column(metadata), row["id"]))
+    metadata = attested_metadata(json.loads(row["metadata"]), attestation, signer)
+    if metadata is not None:
+        db.execute("UPDATE memories SET metadata = ? WHERE id = ?", (json_column(metadata), row["id"]))
 
 
 def attest_written(db: sqlite3.Connection, event: MemoryStored | MemoryImported, record: LogRecord) -> None:
