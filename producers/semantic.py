@@ -59,10 +59,22 @@ class Semantic:
 
     async def embed(self, texts: Sequence[str]) -> NDArray[np.float32] | None:
         """Vectors for ``texts`` off the event loop; None when there is no model or it fails (logged)."""
+        return await self.embed_soon(texts)
+
+    def embed_soon(self, texts: Sequence[str]) -> asyncio.Future[NDArray[np.float32] | None]:
+        """:meth:`embed`, handed to a worker thread now: the model runs while the caller goes on, even when the
+        caller's next step blocks the event loop (a coroutine would not start before the loop runs again)."""
+        loop = asyncio.get_running_loop()
         if self.embedder is None or not texts:
-            return None
+            done: asyncio.Future[NDArray[np.float32] | None] = loop.create_future()
+            done.set_result(None)
+            return done
+        return loop.run_in_executor(None, self._embed_or_none, list(texts))
+
+    def _embed_or_none(self, texts: list[str]) -> NDArray[np.float32] | None:
+        assert self.embedder is not None
         try:
-            return await asyncio.to_thread(self.embedder.embed, list(texts))
+            return self.embedder.embed(texts)
         except (EmbedError, RuntimeError, ValueError) as exc:
             log.warning("embedding %d texts failed, storing without vectors: %s", len(texts), exc)
             return None
@@ -121,7 +133,7 @@ async def rank(semantic: Semantic, queries: MemoryQueries, context: str, flt: Me
         EmbedError: the query could not be embedded (the caller falls back to keyword mode).
     """
     # The model runs in a worker thread while the keyword query runs here (SQLite releases the GIL too).
-    embedding = asyncio.ensure_future(semantic.embed([context]))
+    embedding = semantic.embed_soon([context])
     try:
         fts = queries.recall_keyword(keyword_context(context), flt, limit=fts_limit(limit)) if mode == "hybrid" else []
     finally:

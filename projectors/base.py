@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from infra.log import Clock, EventLog, LogError, LogRecord, clock_covers
@@ -93,15 +93,21 @@ class ProjectionRunner:
         try:
             verify(record.event, self._keyring)
         except SchemaError as exc:
-            log.warning("refusing event %s at %s@%d: %s", record.event.event_id, record.partition,
-                        record.offset, exc)
             return Verdict(record, rejected=str(exc))
         return Verdict(record)
 
     def judge_all(self, records: Sequence[LogRecord]) -> list[Verdict]:
         return [self.judge(r) for r in records]
 
+    async def _judge_in_thread(self, records: Sequence[LogRecord]) -> list[Verdict]:
+        return await asyncio.to_thread(self.judge_all, records)
+
     def _applied(self, verdicts: Sequence[Verdict]) -> None:
+        for verdict in verdicts:
+            if verdict.rejected is not None:
+                record = verdict.record
+                log.warning("refusing event %s at %s@%d: %s", record.event.event_id, record.partition,
+                            record.offset, verdict.rejected)
         result = self._model.apply_batch(verdicts)
         if self._on_applied is not None:
             self._on_applied(result)
@@ -140,16 +146,18 @@ class ProjectionRunner:
         await self._notify()
         return len(records)
 
-    async def catch_up(self, *, progress: Callable[[int], None] | None = None) -> Clock:
+    async def catch_up(self, *, progress: Callable[[int], None] | None = None,
+                       judge: Callable[[Sequence[LogRecord]], Awaitable[list[Verdict]]] | None = None) -> Clock:
         """Apply everything the log holds now, then return the position.
 
-        Pipelined for long replays: the next batch is read and its signatures verified in a worker thread
-        while this batch is applied, so verification overlaps with applying. ``progress(n)`` follows each
-        batch of n records.
+        Pipelined for long replays: the next batch is read and its signatures verified while this batch is
+        applied, so verification overlaps with applying: in a worker thread, or by ``judge`` (such as
+        :class:`projectors.verifier.ProcessVerifier`). ``progress(n)`` follows each batch of n records.
         """
+        judge = judge or self._judge_in_thread
         target = await self._log.end_offsets()
         records = await self._log.read(after=self._position, limit=self._batch_size)
-        verifying = asyncio.ensure_future(asyncio.to_thread(self.judge_all, records))
+        verifying = asyncio.ensure_future(judge(records))
         while records:
             after = dict(self._position)
             for record in records:
@@ -157,7 +165,7 @@ class ProjectionRunner:
             following: list[LogRecord] = []
             if not clock_covers(after, target):
                 following = await self._log.read(after=after, limit=self._batch_size)
-            next_verifying = asyncio.ensure_future(asyncio.to_thread(self.judge_all, following))
+            next_verifying = asyncio.ensure_future(judge(following))
             self._applied(await verifying)
             await self._notify()
             if progress is not None:

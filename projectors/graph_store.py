@@ -160,9 +160,17 @@ def _metadata(value: Any) -> dict[str, Any]:
     return decoded if isinstance(decoded, dict) else {}
 
 
-def _refresh_node(sql: Sql, where: str, params: Mapping[str, Any], offset: int) -> None:
-    """Open a new version of the memory's graph node if what the graph shows of it changed."""
-    found = sql.rows(f"SELECT id, title, namespace, created_at, metadata FROM memories WHERE {where}", params)
+_MEMORY_NODE = "SELECT id, title, namespace, created_at, metadata FROM memories WHERE "
+
+
+def _refresh_node(sql: Sql, memory_id: str, offset: int, *, title_in: tuple[str, str] | None = None) -> None:
+    """Open a new version of the memory's graph node if what the graph shows of it changed.
+
+    ``title_in``: (title, namespace) of a store, which lands on the memory holding that title when it merged.
+    The lookup by id comes first (one primary-key probe, the common case of a new memory)."""
+    found = sql.rows(_MEMORY_NODE + "id = :id", {"id": memory_id})
+    if not found and title_in is not None:
+        found = sql.rows(_MEMORY_NODE + "title = :t AND namespace = :n", {"t": title_in[0], "n": title_in[1]})
     if not found:
         return
     m = found[0]
@@ -172,10 +180,11 @@ def _refresh_node(sql: Sql, where: str, params: Mapping[str, Any], offset: int) 
                     agent if isinstance(agent, str) else None, kind if isinstance(kind, str) else None,
                     m["created_at"])
     current = _live_node(sql, fresh.id)
-    if current is not None and node_row(current) == fresh:
-        return
-    sql.run("UPDATE graph_nodes SET until_offset = :o WHERE id = :id AND until_offset IS NULL",
-            {"id": fresh.id, "o": offset})
+    if current is not None:
+        if node_row(current) == fresh:
+            return
+        sql.run("UPDATE graph_nodes SET until_offset = :o WHERE id = :id AND until_offset IS NULL",
+                {"id": fresh.id, "o": offset})
     sql.run(f"INSERT INTO graph_nodes ({NODE_COLUMNS}, from_offset) VALUES (:id, :title, :namespace, :scope, "
             ":agent_id, :kind, :created_at, :o)",
             {"id": fresh.id, "title": fresh.title, "namespace": fresh.namespace, "scope": fresh.scope,
@@ -212,12 +221,11 @@ def apply_graph_event(sql: Sql, payload: Any, record: LogRecord) -> None:
         case MemoryStored() | MemoryImported():
             # A merge on (title, namespace) lands on the existing memory, under its own id.
             m = payload.memory
-            _refresh_node(sql, "id = :id OR (title = :t AND namespace = :n)",
-                          {"id": m.id, "t": m.title, "n": m.namespace}, offset)
+            _refresh_node(sql, m.id, offset, title_in=(m.title, m.namespace))
         case MemoryUpdated():
-            _refresh_node(sql, "id = :id", {"id": payload.id}, offset)
+            _refresh_node(sql, payload.id, offset)
         case MemoryRestored():
-            _refresh_node(sql, "id = :id", {"id": payload.memory.id}, offset)
+            _refresh_node(sql, payload.memory.id, offset)
         case ArchivePurged():
             _close_gone(sql, list(payload.ids), offset)
         case MemoryDeleted():

@@ -107,6 +107,9 @@ def julian_day(ts: str) -> float:
 
 
 class MemoryQueries(ABC):
+    def close(self) -> None:  # noqa: B027 - optional: most backends hold nothing beyond the model's connection
+        """Release what these queries hold of their own (the read model closes its connection itself)."""
+
     @abstractmethod
     def get(self, memory_id: str) -> Memory | None:
         """Exact id, else a unique id prefix; ``None`` if nothing matches.

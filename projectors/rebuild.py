@@ -10,6 +10,7 @@ from pathlib import Path
 from infra.log import Clock, EventLog, redact_url
 from projectors.base import ProjectionRunner, ReadModel
 from projectors.sqlite import SQLiteReadModel
+from projectors.verifier import PROCESS_FROM, ProcessVerifier
 from schemas import Keyring
 
 __all__ = ["rebuild_hnsw", "rebuild_postgres", "rebuild_sqlite"]
@@ -21,7 +22,8 @@ def _remove(path: Path) -> None:
 
 
 async def rebuild_sqlite(log: EventLog, keyring: Keyring, target: Path, *,
-                         progress: Callable[[int, int], None] | None = None, batch_size: int = 2000) -> Clock:
+                         progress: Callable[[int, int], None] | None = None, batch_size: int = 2000,
+                         verify_in_child: bool | None = None) -> Clock:
     """Build ``target`` from every event in ``log``; the old file is replaced only when the new one is complete.
 
     ``progress(done, total)`` is called after each batch. Returns the position the new model reached.
@@ -31,7 +33,8 @@ async def rebuild_sqlite(log: EventLog, keyring: Keyring, target: Path, *,
     model = SQLiteReadModel(scratch, bulk=True)
     model.set_meta("log_url", redact_url(log.url))
     try:
-        position = await _replay(log, keyring, model, progress=progress, batch_size=batch_size)
+        position = await _replay(log, keyring, model, progress=progress, batch_size=batch_size,
+                                 verify_in_child=verify_in_child)
         model.finish_bulk()
     finally:
         model.close()
@@ -80,7 +83,10 @@ async def rebuild_postgres(log: EventLog, keyring: Keyring, url: str, *,
 
 
 async def _replay(log: EventLog, keyring: Keyring, model: ReadModel, *,
-                  progress: Callable[[int, int], None] | None, batch_size: int) -> Clock:
+                  progress: Callable[[int, int], None] | None, batch_size: int,
+                  verify_in_child: bool | None = None) -> Clock:
+    """``verify_in_child``: check signatures in a child process (:mod:`projectors.verifier`); None decides by
+    the log's length."""
     runner = ProjectionRunner(log, model, keyring, batch_size=batch_size)
     end = await log.end_offsets()
     total, done = sum(end.values()), 0
@@ -91,4 +97,10 @@ async def _replay(log: EventLog, keyring: Keyring, model: ReadModel, *,
         if progress is not None:
             progress(done, total)
 
-    return await runner.catch_up(progress=advance)
+    if not (total >= PROCESS_FROM if verify_in_child is None else verify_in_child):
+        return await runner.catch_up(progress=advance)
+    verifier = ProcessVerifier(keyring)
+    try:
+        return await runner.catch_up(progress=advance, judge=verifier.judge)
+    finally:
+        verifier.close()

@@ -10,6 +10,8 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+import orjson
+
 from schemas import VECTOR_DIM, Memory, PayloadError, decode_vector
 from schemas.events import MemoryEmbedded, MemoryUpdated
 
@@ -19,7 +21,10 @@ __all__ = ["WRONG_DIMENSION", "Inapplicable", "buried", "json_column", "merged_v
 
 def json_column(value: Any) -> str:
     """How both read models store a JSON column (tags, metadata): compact, keys sorted, UTF-8 as is."""
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
+    try:
+        return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
+    except TypeError:  # what orjson cannot write (integers beyond 64 bits): the stdlib can
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
 
 _TIER_RANK = {"short": 0, "mid": 1, "long": 2}
 WRONG_DIMENSION = "wrong dimension"

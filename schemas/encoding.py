@@ -10,9 +10,16 @@ from __future__ import annotations
 
 import json
 import math
+from types import ModuleType
 from typing import Any
 
 from schemas.errors import EncodingError
+
+_orjson: ModuleType | None
+try:  # a dependency of the project, but not of the contract: consumers of schemas/ may go without it
+    import orjson as _orjson
+except ImportError:  # pragma: no cover - exercised by the faust example's venv
+    _orjson = None
 
 __all__ = ["canonical_bytes", "decode_body", "normalize"]
 
@@ -43,12 +50,29 @@ def canonical_bytes(value: Any) -> bytes:
     return text.encode("utf-8")
 
 
+# orjson reads an integer beyond 64 bits as a float; a body with a run of 19 digits goes to the stdlib instead.
+# Found by mapping digits to "1" and the rest to "0", then a plain substring search: ten times a regex's speed.
+_DIGITS_AS_ONES = bytes(0x31 if 0x30 <= b <= 0x39 else 0x30 for b in range(256))
+_LONG_RUN = b"1" * 19
+
+
 def decode_body(body: bytes) -> dict[str, Any]:
-    try:
-        value = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        msg = f"event body is not JSON: {exc}"
-        raise EncodingError(msg) from None
+    if _orjson is None or _LONG_RUN in body.translate(_DIGITS_AS_ONES):
+        value = _stdlib_loads(body)
+    else:
+        try:
+            value = _orjson.loads(body)
+        except _orjson.JSONDecodeError:
+            value = _stdlib_loads(body)
     if not isinstance(value, dict):
         raise EncodingError("event body is not a JSON object")
     return value
+
+
+def _stdlib_loads(body: bytes) -> Any:
+    """What orjson refused (big integers, lone surrogates, NaN): the stdlib decides, as it always did."""
+    try:
+        return json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        msg = f"event body is not JSON: {exc}"
+        raise EncodingError(msg) from None

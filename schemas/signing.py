@@ -73,6 +73,10 @@ class Keyring:
     def get(self, key_id: str) -> VerifyKey | None:
         return self._keys.get(key_id)
 
+    def public_keys(self) -> dict[str, bytes]:
+        """The trusted keys as raw 32-byte public keys, by key id (to build the same keyring elsewhere)."""
+        return {key_id: bytes(key) for key_id, key in self._keys.items()}
+
     @classmethod
     def from_dirs(cls, *dirs: Path) -> Keyring:
         """Trust every ``<id>.pub`` (32 raw bytes) found in ``dirs``."""

@@ -10,8 +10,9 @@ MaxScore in search engines):
   grows with the row count ``N``, so the largest rowid (at least ``N``) gives an upper bound.
 * The recency term ``1/(1 + 0.1·days since update)`` is at most 1 for a memory not updated in the future; those
   updated in the future are always ranked.
-* A probe (rows holding every phrase, two of the rarest, or the rarest) is ranked exactly: F, its ``limit``-th
-  best score, is at most the final ``limit``-th best.
+* A probe (rows holding every phrase, two of the rarest, or the rarest) is scored by each group's own bm25,
+  which leaves out the other phrases' non-negative shares: F, the ``limit``-th best of these lower bounds, is
+  at most the final ``limit``-th best.
 * Phrases are skipped most common first while a memory holding only skipped phrases scores below F unless its
   static part is at least ``F - (their bounds) - 1``; the memories above that floor (an index range scan, kept
   small) are ranked whatever they hold. Only the rows of the other phrases, those and the ones updated in the
@@ -28,8 +29,8 @@ from dataclasses import dataclass
 from itertools import combinations
 from typing import Any
 
-__all__ = ["FTS5_K1", "PROBE_ROWS", "PRUNE_FROM", "STATIC_ROWS", "Pruned", "fts5_idf", "phrase_bound", "prune",
-           "rowid_list"]
+__all__ = ["FTS5_K1", "PROBE_ROWS", "PRUNE_FROM", "STATIC_ROWS", "Pruned", "count_matches", "fts5_idf",
+           "phrase_bound", "prune", "rowid_list"]
 
 #: FTS5's bm25 k1; a phrase's share of the score is below ``idf·(k1+1)``.
 FTS5_K1 = 1.2
@@ -55,7 +56,7 @@ def phrase_bound(rows: int, hits: int) -> float:
     return (FTS5_K1 + 1.0) * fts5_idf(rows, hits)
 
 
-def _count(db: sqlite3.Connection, match: str) -> int:
+def count_matches(db: sqlite3.Connection, match: str) -> int:
     (n,) = db.execute("SELECT count(*) FROM memories_fts WHERE memories_fts MATCH ?", (match,)).fetchone()
     return int(n)
 
@@ -74,45 +75,49 @@ def _static_max(db: sqlite3.Connection) -> float:
     return float(row[0])
 
 
-def _probe(db: sqlite3.Connection, phrases: Sequence[str], hits: dict[str, int], where: str,
-           params: dict[str, Any], limit: int, score: Callable[[list[int]], list[float]]) -> list[float]:
-    """Exact scores of some matches likely near the top, best first: rows holding every phrase, or two of the
-    rarest, or the rarest one (at most :data:`PROBE_ROWS` each); when these are too few, the ``limit``
-    matches of largest static part too."""
+def _probe(db: sqlite3.Connection, hits: dict[str, int], where: str, params: dict[str, Any], limit: int,
+           score: Callable[[list[int]], list[float]], lower: Callable[[str], list[tuple[int, float]]]) -> list[float]:
+    """Lower bounds of the scores of some matches likely near the top, best first, one per memory: rows holding
+    every phrase, or two of the rarest, or the rarest one (at most :data:`PROBE_ROWS` each), each scored by
+    its own group's bm25, a part of the full query's sum (every phrase adds a non-negative share). Reading
+    only the rare phrases' rows, it never walks a common phrase's rows. When these are too few, the
+    ``limit`` matches of largest static part are scored exactly too."""
     rarest = sorted(hits, key=hits.__getitem__)
     groups = dict.fromkeys([" ".join(rarest), *(f"{a} {b}" for a, b in combinations(rarest[:4], 2)), rarest[0]])
-    probe: set[int] = set()
+    best: dict[int, float] = {}
     for group in groups:
-        probe.update(int(r[0]) for r in db.execute(
-            "SELECT rowid FROM memories_fts WHERE memories_fts MATCH ? LIMIT ?", (group, PROBE_ROWS)))
-    scores = sorted(score(sorted(probe)), reverse=True)
-    if len(scores) >= limit:
-        return scores
-    probe.update(int(r[0]) for r in db.execute(
+        for rowid, value in lower(group):
+            best[rowid] = max(value, best.get(rowid, value))
+    if len(best) >= limit:
+        return sorted(best.values(), reverse=True)
+    extra = {int(r[0]) for r in db.execute(
         "SELECT r.rid FROM memory_rank r INDEXED BY memory_rank_static WHERE r.rid IN (SELECT rowid FROM "
         f"memories_fts WHERE memories_fts MATCH :match) AND {where} ORDER BY r.boost + r.tier_bonus DESC "
-        "LIMIT :limit", {**params, "limit": limit}))
-    return sorted(score(sorted(probe)), reverse=True)
+        "LIMIT :limit", {**params, "limit": limit})}
+    return sorted(score(sorted(best.keys() | extra)), reverse=True)
 
 
 def prune(db: sqlite3.Connection, phrases: Sequence[str], where: str, params: dict[str, Any], limit: int,
-          score: Callable[[list[int]], list[float]]) -> Pruned | None:
+          score: Callable[[list[int]], list[float]], lower: Callable[[str], list[tuple[int, float]]],
+          *, matches: int) -> Pruned | None:
     """Which matches recall must rank to find its top ``limit`` exactly, or None to rank every match.
 
     ``phrases`` are the query's FTS5 phrases as joined by OR into ``params["match"]`` (quoted, repeats kept);
     ``where`` is the recall filter over ``memory_rank r`` with its parameters in ``params``; ``score(rowids)``
-    gives the recall scores of those of ``rowids`` that match and pass the filter.
+    gives the recall scores of those of ``rowids`` that match and pass the filter; ``lower(group)`` gives
+    (rowid, score) of at most :data:`PROBE_ROWS` matches of the FTS5 query ``group`` (some of the phrases)
+    that pass the filter, scored with that query's bm25; ``matches`` counts the rows ``params["match"]`` finds.
 
     A memory holding only skipped phrases scores at most ``their bounds + static + 1``: below F unless its
     static part reaches the floor, and those that do are ranked (``extra``) with the ones updated in the future.
     """
-    if limit <= 0 or _count(db, params["match"]) <= max(PRUNE_FROM, limit):
+    if limit <= 0 or matches <= max(PRUNE_FROM, limit):
         return None
     (rows,) = db.execute("SELECT max(rid) FROM memory_rank").fetchone()  # ≥ the row count: rowids are distinct
     if rows is None:
         return None  # a bulk replay not yet finished: no rank rows to bound with
-    hits = {p: _count(db, p) for p in dict.fromkeys(phrases)}
-    scores = _probe(db, phrases, hits, where, params, limit, score)
+    hits = {p: count_matches(db, p) for p in dict.fromkeys(phrases)}
+    scores = _probe(db, hits, where, params, limit, score, lower)
     if len(scores) < limit:
         return None  # fewer than ``limit`` matches pass the filter
     top = scores[limit - 1]

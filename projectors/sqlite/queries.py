@@ -18,7 +18,8 @@ from projectors.queries import (
     julian_day,
 )
 from projectors.sqlite import pruning
-from projectors.sqlite.pruning import rowid_list
+from projectors.sqlite.pruning import count_matches, rowid_list
+from projectors.sqlite.second_reader import SecondReader
 from schemas import Memory, now_ts
 
 __all__ = ["SQLiteMemoryQueries", "row_to_memory"]
@@ -26,6 +27,8 @@ __all__ = ["SQLiteMemoryQueries", "row_to_memory"]
 _COLUMNS = ("id, tier, namespace, title, content, tags, priority, confidence, source, access_count, created_at, "
             "updated_at, last_accessed_at, expires_at, metadata")
 _M_COLUMNS = ", ".join(f"m.{c.strip()}" for c in _COLUMNS.split(","))
+#: A recall whose query matches at least this many memories ranks them in two halves, on two threads.
+SPLIT_FROM = 4000
 
 def row_to_memory(row: sqlite3.Row) -> Memory:
     try:
@@ -94,6 +97,13 @@ def _visibility(as_agent: str, params: dict[str, Any], a: str = "m") -> str:
 class SQLiteMemoryQueries(MemoryQueries):
     def __init__(self, db: sqlite3.Connection) -> None:
         self._db = db
+        self._second = SecondReader.of(db)
+
+    def close(self) -> None:
+        """Close the second reader (the caller owns and closes ``db``)."""
+        if self._second is not None:
+            self._second.close()
+            self._second = None
 
     def _one(self, sql: str, params: Any = ()) -> sqlite3.Row | None:
         row: sqlite3.Row | None = self._db.execute(sql, params).fetchone()
@@ -136,9 +146,13 @@ class SQLiteMemoryQueries(MemoryQueries):
         params: dict[str, Any] = {"match": match, "limit": limit, "now_jd": julian_day(flt.now or now_ts())}
         bonus = " + r.tier_bonus" if tier_bonus else ""
         where = _where(flt, params, alias="r", rowid="r.rid")
-        sql = (f"SELECT r.rid, (fts.rank * -1) + r.boost{bonus} + (1.0 / (1.0 + (:now_jd - r.updated_jd) * 0.1)) "
-               "AS score FROM memories_fts fts JOIN memory_rank r ON r.rid = fts.rowid "
-               f"WHERE memories_fts MATCH :match AND {where}")
+
+        def scored(match_param: str) -> str:
+            return (f"SELECT r.rid, (fts.rank * -1) + r.boost{bonus} + (1.0 / (1.0 + (:now_jd - r.updated_jd) * 0.1))"
+                    " AS score FROM memories_fts fts JOIN memory_rank r ON r.rid = fts.rowid "
+                    f"WHERE memories_fts MATCH :{match_param} AND {where}")
+
+        sql = scored("match")
         # The unary + keeps FTS5 scanning the whole match (a rowid lookup would recompute bm25's idf per row);
         # the membership test then runs before bm25 and the join, on each match.
         among = " AND +fts.rowid IN (SELECT value FROM json_each(:among))"
@@ -146,13 +160,19 @@ class SQLiteMemoryQueries(MemoryQueries):
         def scores_of(rowids: list[int]) -> list[float]:
             return [float(r[1]) for r in self._db.execute(sql + among, {**params, "among": rowid_list(rowids)})]
 
-        pruned = pruning.prune(self._db, phrases, where, params, limit, scores_of) if phrases else None
+        def lower(group: str) -> list[tuple[int, float]]:
+            rows = self._db.execute(scored("group") + " LIMIT :probe",
+                                    {**params, "group": group, "probe": pruning.PROBE_ROWS})
+            return [(int(r[0]), float(r[1])) for r in rows]
+
+        matches = count_matches(self._db, match) if phrases else 0
+        pruned = pruning.prune(self._db, phrases, where, params, limit, scores_of, lower,
+                               matches=matches) if phrases else None
         if pruned is not None:
             sql += (" AND (+fts.rowid IN (SELECT rowid FROM memories_fts WHERE memories_fts MATCH :essential) "
                     "OR +fts.rowid IN (SELECT value FROM json_each(:extra)))")
             params.update(essential=pruned.essential, extra=rowid_list(pruned.extra))
-        ranked = [(int(r[0]), float(r[1])) for r in self._db.execute(sql + " ORDER BY score DESC LIMIT :limit",
-                                                                      params)]
+        ranked = self._best(sql, params, split=matches >= SPLIT_FROM)
         if not ranked:
             return []
         marks = ", ".join("?" for _ in ranked)
@@ -160,6 +180,19 @@ class SQLiteMemoryQueries(MemoryQueries):
                                 [rid for rid, _ in ranked]).fetchall()
         by_rid = {r["rid"]: row_to_memory(r) for r in rows}
         return [ScoredMemory(by_rid[rid], score) for rid, score in ranked if rid in by_rid]
+
+    def _best(self, sql: str, params: dict[str, Any], *, split: bool) -> list[tuple[int, float]]:
+        """The ``:limit`` best (rowid, score) rows of ``sql``, ties broken by rowid; with ``split``, the rowids
+        above the middle are ranked on the second reader meanwhile (FTS5 takes the rowid bounds itself)."""
+        order = " ORDER BY score DESC, r.rid LIMIT :limit"
+        (top,) = self._db.execute("SELECT max(rid) FROM memory_rank").fetchone() if split else (None,)
+        if self._second is None or top is None:
+            return [(int(r[0]), float(r[1])) for r in self._db.execute(sql + order, params)]
+        halves = {**params, "middle": int(top) // 2}
+        upper = self._second.fetch(sql + " AND fts.rowid > :middle" + order, halves)
+        rows = self._db.execute(sql + " AND fts.rowid <= :middle" + order, halves).fetchall()
+        both = [(int(r[0]), float(r[1])) for r in [*rows, *upper.result()]]
+        return sorted(both, key=lambda r: (-r[1], r[0]))[:params["limit"]]
 
     def search(self, query: str, flt: MemoryFilter, *, limit: int) -> list[Memory]:
         match = fts_query(query, use_or=False)

@@ -35,11 +35,6 @@ CREATE TABLE IF NOT EXISTS memories (
     scope            TEXT GENERATED ALWAYS AS (coalesce(json_extract(metadata, '$.scope'), 'private')) VIRTUAL,
     UNIQUE (title, namespace)
 );
-CREATE INDEX IF NOT EXISTS memories_namespace ON memories (namespace);
-CREATE INDEX IF NOT EXISTS memories_rank ON memories (priority DESC, updated_at DESC);
-CREATE INDEX IF NOT EXISTS memories_expires ON memories (expires_at) WHERE expires_at IS NOT NULL;
-CREATE INDEX IF NOT EXISTS memories_created ON memories (created_at);
-CREATE INDEX IF NOT EXISTS memories_agent ON memories (agent_id);
 
 CREATE VIRTUAL TABLE IF NOT EXISTS memories_fts USING fts5(
     title, content, tags, content='memories', content_rowid='rowid'
@@ -111,6 +106,14 @@ CREATE TABLE IF NOT EXISTS model_meta (
     key   TEXT PRIMARY KEY,
     value TEXT NOT NULL
 );
+"""
+
+_MEMORY_INDEXES = """
+CREATE INDEX IF NOT EXISTS memories_namespace ON memories (namespace);
+CREATE INDEX IF NOT EXISTS memories_rank ON memories (priority DESC, updated_at DESC);
+CREATE INDEX IF NOT EXISTS memories_expires ON memories (expires_at) WHERE expires_at IS NOT NULL;
+CREATE INDEX IF NOT EXISTS memories_created ON memories (created_at);
+CREATE INDEX IF NOT EXISTS memories_agent ON memories (agent_id);
 """
 
 # Keyword recall ranks only the matches that can still reach the top (projectors/sqlite/pruning.py): it reads
@@ -192,15 +195,31 @@ def connect(path: Path | str) -> sqlite3.Connection:
         for suffix in ("", "-wal", "-shm"):
             Path(str(path) + suffix).unlink(missing_ok=True)
         db = _open(path)
-    db.executescript(_DDL + _RANK_INDEXES + _INDEX_TRIGGERS + "".join(DOMAIN_DDL))
+    db.executescript(_schema_ddl() + _INDEX_TRIGGERS)
     db.execute("INSERT OR IGNORE INTO model_meta (key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
     return db
 
 
+# Secondary indexes only queries use, no applier: a bulk replay builds them once, sorted, at the end.
+_BULK_INDEXES = ("memories_namespace", "memories_rank", "memories_expires", "memories_created", "memories_agent",
+                 "graph_nodes_title")
+
+
+def _schema_ddl() -> str:
+    return _DDL + _MEMORY_INDEXES + _RANK_INDEXES + "".join(DOMAIN_DDL)
+
+
 def drop_index_triggers(db: sqlite3.Connection) -> None:
-    """Stop maintaining the FTS and rank indexes row by row (for a bulk replay into an empty model)."""
+    """Stop maintaining the FTS and rank indexes row by row (for a bulk replay into an empty model), and write
+    the scratch file without a rollback journal on disk or fsyncs: until it is whole it is thrown away on any
+    failure, and a batch that fails still rolls back (the journal is kept in memory)."""
     for name in _TRIGGER_NAMES:
         db.execute(f"DROP TRIGGER IF EXISTS {name}")
+    for name in _BULK_INDEXES:
+        db.execute(f"DROP INDEX IF EXISTS {name}")
+    db.execute("PRAGMA journal_mode=MEMORY")
+    db.execute("PRAGMA synchronous=OFF")
+    db.execute("PRAGMA cache_size=-262144")
 
 
 def restore_index_triggers(db: sqlite3.Connection) -> None:
@@ -210,4 +229,6 @@ def restore_index_triggers(db: sqlite3.Connection) -> None:
     db.execute("DELETE FROM memory_rank")
     values = _RANK_VALUES.replace("new.", "")
     db.execute(f"INSERT INTO memory_rank ({_RANK_COLUMNS}) SELECT {values} FROM memories")
-    db.executescript(_INDEX_TRIGGERS)
+    db.executescript(_INDEX_TRIGGERS + _schema_ddl())  # every dropped index again: the DDL is idempotent
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("PRAGMA synchronous=NORMAL")

@@ -155,4 +155,5 @@ class SQLiteReadModel(MemoryReadModel):
         self._db.execute("INSERT OR REPLACE INTO model_meta (key, value) VALUES (?, ?)", (key, value))
 
     def close(self) -> None:
+        self.queries.close()
         self._db.close()

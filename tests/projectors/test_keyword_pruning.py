@@ -20,6 +20,7 @@ import pytest
 from projectors.fts import fts_query
 from projectors.queries import MemoryFilter
 from projectors.sqlite import pruning
+from projectors.sqlite import queries as sqlite_queries
 from projectors.sqlite.queries import SQLiteMemoryQueries
 from projectors.sqlite.schema import connect
 
@@ -37,9 +38,10 @@ def _text(rng: random.Random, n: int) -> str:
 
 
 @pytest.fixture(scope="module")
-def db() -> Iterator[sqlite3.Connection]:
+def db(tmp_path_factory: pytest.TempPathFactory) -> Iterator[sqlite3.Connection]:
+    """A file database: recall's split ranking (a second connection) needs one."""
     rng = random.Random(20261127)
-    conn = connect(":memory:")
+    conn = connect(tmp_path_factory.mktemp("pruning") / "readmodel.db")
     rows = []
     for i in range(6000):
         created = NOW - timedelta(days=rng.choice([0.01, 0.5, 3, 40, 400, 2000]) * rng.random())
@@ -54,6 +56,7 @@ def db() -> Iterator[sqlite3.Connection]:
     conn.executemany("INSERT INTO memories (id, tier, namespace, title, content, tags, priority, confidence, "
                      "access_count, created_at, updated_at, expires_at, metadata) "
                      "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+    conn.commit()
     yield conn
     conn.close()
 
@@ -78,16 +81,20 @@ _FILTERS = [
 ]
 
 
+@pytest.mark.parametrize("split", [False, True], ids=["one-thread", "two-halves"])
 @pytest.mark.parametrize("limit", [1, 10, 30])
 @pytest.mark.parametrize("flt", _FILTERS, ids=["all", "namespace", "visibility", "tier+tag"])
 def test_pruned_recall_equals_ranking_every_match(db: sqlite3.Connection, flt: MemoryFilter, limit: int,
-                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+                                                  split: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Also when the matches are ranked in two rowid halves on two connections (the unpruned reference is
+    always one query on one connection)."""
+    monkeypatch.setattr(sqlite_queries, "SPLIT_FROM", 1 if split else 10**9)
     queries = SQLiteMemoryQueries(db)
     outcomes: list[pruning.Pruned | None] = []
     original = pruning.prune
 
-    def counting(*args: Any) -> pruning.Pruned | None:
-        outcomes.append(original(*args))
+    def counting(*args: Any, **kwargs: Any) -> pruning.Pruned | None:
+        outcomes.append(original(*args, **kwargs))
         return outcomes[-1]
 
     monkeypatch.setattr(pruning, "prune", counting)
@@ -97,6 +104,7 @@ def test_pruned_recall_equals_ranking_every_match(db: sqlite3.Connection, flt: M
         assert [(h.memory.id, h.score) for h in pruned] == [(h.memory.id, h.score) for h in everything], context
     if flt.tag is None:  # the tag filter leaves too few matches to prune
         assert any(outcomes), "the corpus must make recall prune, or this test proves nothing"
+    queries.close()
 
 
 def test_phrase_bound_bounds_fts5_bm25(db: sqlite3.Connection) -> None:
