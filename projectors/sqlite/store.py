@@ -12,6 +12,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from infra.log import Clock, LogRecord
+from infra.sqlite_checkpoint import BackgroundCheckpointer
 from projectors.base import ApplyResult, Verdict
 from projectors.errors import ReadModelError
 from projectors.memory_model import MemoryReadModel
@@ -49,6 +50,11 @@ class SQLiteReadModel(MemoryReadModel):
             if bulk:
                 drop_index_triggers(self._db)
         self._bulk = bulk
+        self._checkpointer: BackgroundCheckpointer | None = None
+        if not bulk and str(path) != ":memory:":
+            BackgroundCheckpointer.relieve(self._db)
+            self._checkpointer = BackgroundCheckpointer(path)
+            self._checkpointer.start()
         self.queries = SQLiteMemoryQueries(self._db)
         self.subscriptions = SQLiteSubscriptionQueries(self._db)
         self.archive = SQLiteArchiveQueries(self._db)
@@ -155,5 +161,7 @@ class SQLiteReadModel(MemoryReadModel):
         self._db.execute("INSERT OR REPLACE INTO model_meta (key, value) VALUES (?, ?)", (key, value))
 
     def close(self) -> None:
+        if self._checkpointer is not None:
+            self._checkpointer.stop()
         self.queries.close()
         self._db.close()
