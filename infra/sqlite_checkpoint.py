@@ -1,10 +1,11 @@
-"""WAL checkpoints in a thread of their own, for the SQLite files this program writes (the embedded log, the
-read model).
+"""WAL checkpoints in a thread of their own, for the SQLite read model.
 
-SQLite's automatic checkpoint runs inside the commit that crosses its threshold (1,000 pages): every few
-hundred writes, one write (a recall's touch, a store) stalled ~10 ms copying the WAL into the database and
-syncing it. Here the writer's threshold is raised to a safety net and a background connection runs passive
-checkpoints twice a second, which never block readers or writers.
+SQLite's automatic checkpoint runs inside the commit that crosses its threshold (1,000 pages): every ~25
+recalls, a recall's touch (or a store) stalled ~10 ms copying the WAL into the database and syncing it. Here
+the writer's threshold is raised to a safety net and a background connection runs passive checkpoints twice a
+second, which never block readers or writers. Measured on 6,000 in-process stores: p95 1.61 → 1.29 ms, p99
+5.7 → 2.4 ms. Not for the embedded log: there every append already syncs, and a checkpoint's sync beside it
+made stores slower at the median (1.03 against 0.90 ms).
 """
 
 from __future__ import annotations

@@ -22,7 +22,6 @@ from infra.log.errors import (
     LogError,
     LogUnavailableError,
 )
-from infra.sqlite_checkpoint import BackgroundCheckpointer
 from schemas import SchemaError, SignedEvent
 
 __all__ = ["EmbeddedLog"]
@@ -71,9 +70,6 @@ class EmbeddedLog(EventLog):
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=FULL")
             self._db.executescript(_SCHEMA)
-            BackgroundCheckpointer.relieve(self._db)
-        self._checkpointer = BackgroundCheckpointer(self._path)
-        self._checkpointer.start()
         self._appended = asyncio.Event()
         self._data_version = self._version()
 
@@ -181,7 +177,6 @@ class EmbeddedLog(EventLog):
         return {part: int(off) for part, off in rows}
 
     async def close(self) -> None:
-        self._checkpointer.stop()
         if self._db is not None:
             self._db.close()
             self._db = None

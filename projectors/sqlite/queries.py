@@ -18,7 +18,7 @@ from projectors.queries import (
     julian_day,
 )
 from projectors.sqlite import pruning
-from projectors.sqlite.pruning import count_matches, rowid_list
+from projectors.sqlite.pruning import rowid_list
 from projectors.sqlite.second_reader import SecondReader
 from schemas import Memory, now_ts
 
@@ -27,7 +27,7 @@ __all__ = ["SQLiteMemoryQueries", "row_to_memory"]
 _COLUMNS = ("id, tier, namespace, title, content, tags, priority, confidence, source, access_count, created_at, "
             "updated_at, last_accessed_at, expires_at, metadata")
 _M_COLUMNS = ", ".join(f"m.{c.strip()}" for c in _COLUMNS.split(","))
-#: A recall whose query matches at least this many memories ranks them in two halves, on two threads.
+#: A recall whose phrases match at least this many memories (summed) ranks them in two halves, on two threads.
 SPLIT_FROM = 4000
 
 def row_to_memory(row: sqlite3.Row) -> Memory:
@@ -165,14 +165,14 @@ class SQLiteMemoryQueries(MemoryQueries):
                                     {**params, "group": group, "probe": pruning.PROBE_ROWS})
             return [(int(r[0]), float(r[1])) for r in rows]
 
-        matches = count_matches(self._db, match) if phrases else 0
+        hits = pruning.phrase_hits(self._db, phrases) if phrases else {}
         pruned = pruning.prune(self._db, phrases, where, params, limit, scores_of, lower,
-                               matches=matches) if phrases else None
+                               hits=hits) if phrases else None
         if pruned is not None:
             sql += (" AND (+fts.rowid IN (SELECT rowid FROM memories_fts WHERE memories_fts MATCH :essential) "
                     "OR +fts.rowid IN (SELECT value FROM json_each(:extra)))")
             params.update(essential=pruned.essential, extra=rowid_list(pruned.extra))
-        ranked = self._best(sql, params, split=matches >= SPLIT_FROM)
+        ranked = self._best(sql, params, split=sum(hits.values()) >= SPLIT_FROM)
         if not ranked:
             return []
         marks = ", ".join("?" for _ in ranked)
