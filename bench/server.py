@@ -21,6 +21,7 @@ from pathlib import Path
 import httpx
 import uvicorn
 
+from infra.child import end_child
 from infra.cluster.process import free_port
 from producers.http import create_app
 from producers.node import Node, NodeConfig
@@ -76,13 +77,7 @@ def running_server(data_dir: Path) -> Iterator[str]:
         _wait_ready(proc, base_url)
         yield base_url
     finally:
-        if proc.stdin is not None:
-            proc.stdin.close()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        end_child(proc, timeout=15)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -23,6 +23,7 @@ import threading
 from collections.abc import Sequence
 from typing import BinaryIO
 
+from infra.child import end_child
 from infra.log import LogRecord
 from projectors.base import Verdict
 from projectors.errors import ReadModelError
@@ -87,17 +88,8 @@ class ProcessVerifier:
 
     def close(self) -> None:
         child, self._child = self._child, None
-        if child is None:
-            return
-        assert child.stdin is not None
-        child.stdin.close()
-        try:
-            child.wait(timeout=5.0)
-        except subprocess.TimeoutExpired:
-            child.kill()
-            child.wait()
-        if child.stdout is not None:
-            child.stdout.close()
+        if child is not None:
+            end_child(child)
 
 
 def _read_exactly(stream: BinaryIO, n: int) -> bytes | None:
