@@ -39,6 +39,7 @@ from projectors import (
     SharedVerifyRunner,
     VectorSearch,
     VerifiedEvents,
+    catch_up,
     open_read_model,
 )
 from schemas import Keyring, NodeKey, load_or_create_node_key
@@ -224,9 +225,9 @@ class Node:
 
     async def start(self) -> None:
         """Catch up with the log, then follow it in the background."""
-        await self.runner.catch_up()
+        await catch_up(self.runner, self.keyring)
         if self.vector_runner is not None:
-            await self.vector_runner.catch_up()
+            await catch_up(self.vector_runner, self.keyring)
         self.runner.start()
         if self.vector_runner is not None:
             self.vector_runner.start()

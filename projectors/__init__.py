@@ -37,6 +37,7 @@ from projectors.subscription_queries import DeadLetter, SubscriptionQueries, Sub
 from projectors.tokens import count_tokens
 from projectors.vector_search import HnswVectorSearch, VectorSearch
 from projectors.verified import SharedVerifyRunner, VerifiedEvents
+from projectors.verifier import catch_up
 from projectors.webhook_rules import (
     FIRED_EVENT_TYPES,
     WEBHOOK_EVENT_TYPES,
@@ -101,6 +102,7 @@ __all__ = [
     "WebhookEvent",
     "applied_clock",
     "attest_level",
+    "catch_up",
     "correlation_id",
     "count_tokens",
     "find_paths",

@@ -85,6 +85,11 @@ class ProjectionRunner:
     def position(self) -> Clock:
         return dict(self._position)
 
+    async def lag(self) -> int:
+        """How many events the log holds beyond this runner's position (the sum over partitions)."""
+        end = await self._log.end_offsets()
+        return sum(max(0, offset - self._position.get(partition, 0)) for partition, offset in end.items())
+
     def add_listener(self, listener: Callable[[Clock], None]) -> None:
         """Call ``listener(position)`` after every commit (e.g. to confirm it to other nodes); it must not block."""
         self._listeners.append(listener)

@@ -10,7 +10,7 @@ from pathlib import Path
 from infra.log import Clock, EventLog, redact_url
 from projectors.base import ProjectionRunner, ReadModel
 from projectors.sqlite import SQLiteReadModel
-from projectors.verifier import PROCESS_FROM, ProcessVerifier
+from projectors.verifier import catch_up
 from schemas import Keyring
 
 __all__ = ["rebuild_hnsw", "rebuild_postgres", "rebuild_sqlite"]
@@ -97,10 +97,4 @@ async def _replay(log: EventLog, keyring: Keyring, model: ReadModel, *,
         if progress is not None:
             progress(done, total)
 
-    if not (total >= PROCESS_FROM if verify_in_child is None else verify_in_child):
-        return await runner.catch_up(progress=advance)
-    verifier = ProcessVerifier(keyring)
-    try:
-        return await runner.catch_up(progress=advance, judge=verifier.judge)
-    finally:
-        verifier.close()
+    return await catch_up(runner, keyring, progress=advance, in_child=verify_in_child)

@@ -9,7 +9,7 @@ import pytest
 from infra.log import LogRecord
 from producers.commands import CreateCommand, parse_create
 from producers.node import Node
-from projectors import ProjectionRunner, SQLiteReadModel
+from projectors import ProjectionRunner, SQLiteReadModel, verifier
 from projectors.rebuild import rebuild_sqlite
 from projectors.verifier import ProcessVerifier
 from schemas import Keyring, SignedEvent, load_or_create_node_key, now_ts
@@ -61,3 +61,34 @@ async def test_rebuild_equals_live_model_either_way(node: Node, tmp_path: Path, 
 
 def _create(title: str, content: str) -> CreateCommand:
     return parse_create({"title": title, "content": content, "namespace": "v"}, now=now_ts())
+
+
+async def test_catch_up_goes_to_the_child_when_far_behind(node: Node, tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """``catch_up`` decides by the runner's lag: behind by PROCESS_FROM or more, signatures go to the child."""
+    for i in range(12):
+        await node.service.store(_create(f"n{i}", f"lagging {i}"), agent_id="a")
+    started: list[ProcessVerifier] = []
+
+    class Counted(ProcessVerifier):
+        def __init__(self, keyring: Keyring) -> None:
+            super().__init__(keyring)
+            started.append(self)
+
+    monkeypatch.setattr(verifier, "ProcessVerifier", Counted)
+    monkeypatch.setattr(verifier, "PROCESS_FROM", 10)
+    near = SQLiteReadModel(tmp_path / "near.db")
+    far = SQLiteReadModel(tmp_path / "far.db")
+    try:
+        behind = ProjectionRunner(node.log, far, node.keyring)
+        assert await behind.lag() == sum((await node.log.end_offsets()).values())
+        await verifier.catch_up(behind, node.keyring)
+        assert len(started) == 1 and await behind.lag() == 0
+        assert far.queries.all_memories() == node.model.queries.all_memories()
+        monkeypatch.setattr(verifier, "PROCESS_FROM", 10**6)
+        await verifier.catch_up(ProjectionRunner(node.log, near, node.keyring), node.keyring)
+        assert len(started) == 1  # a short way behind: checked in a thread
+        assert near.queries.all_memories() == node.model.queries.all_memories()
+    finally:
+        near.close()
+        far.close()
