@@ -6,44 +6,30 @@ from SQLite it waits for that GIL. A child process checks on the other core with
 GIL. Only bytes travel, as the log stored them (body and signature), and the child runs the very same
 :func:`schemas.verify` on them.
 
-The child is ``python -m projectors.verifier`` on pipes (not :mod:`multiprocessing`, which would import the
-parent's main module again). On stdin: the trusted keys as one JSON line, then batches, each a 4-byte count and
-per event a 4-byte body length, the body, a 1-byte signature length and the signature. On stdout: one JSON
-line per batch, the reason each event is refused or null.
+The child is ``python -m schemas.verify_pipe`` on pipes (not :mod:`multiprocessing`, which would import the
+parent's main module again): only ``schemas`` loads there, and the framing lives beside its loop.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-import struct
 import subprocess
 import sys
 import threading
 from collections.abc import Callable, Sequence
-from typing import BinaryIO
 
 from infra.child import end_child
 from infra.log import Clock, LogRecord
 from projectors.base import ProjectionRunner, Verdict
 from projectors.errors import ReadModelError
-from schemas import Keyring, SchemaError, SignedEvent, verify
+from schemas import Keyring
+from schemas.verify_pipe import encode_batch
 
 __all__ = ["PROCESS_FROM", "ProcessVerifier", "catch_up"]
 
 #: Replays of at least this many events check signatures in a child process (starting one costs ~0.1 s).
 PROCESS_FROM = 20_000
-
-_U32 = struct.Struct(">I")
-
-
-def _frame(records: Sequence[LogRecord]) -> bytes:
-    parts = [_U32.pack(len(records))]
-    for record in records:
-        event = record.event
-        signature = event.signature[:255]  # a log could hold anything; no signature is that long
-        parts += [_U32.pack(len(event.body)), event.body, bytes([len(signature)]), signature]
-    return b"".join(parts)
 
 
 class ProcessVerifier:
@@ -59,7 +45,7 @@ class ProcessVerifier:
 
     def _started(self) -> subprocess.Popen[bytes]:
         if self._child is None:
-            self._child = subprocess.Popen([sys.executable, "-m", "projectors.verifier"], stdin=subprocess.PIPE,
+            self._child = subprocess.Popen([sys.executable, "-m", "schemas.verify_pipe"], stdin=subprocess.PIPE,
                                            stdout=subprocess.PIPE)
             assert self._child.stdin is not None
             self._child.stdin.write(json.dumps(self._keys).encode() + b"\n")
@@ -83,7 +69,8 @@ class ProcessVerifier:
     async def judge(self, records: Sequence[LogRecord]) -> list[Verdict]:
         if not records:
             return []
-        reasons = await asyncio.to_thread(self._reasons, _frame(records))
+        reasons = await asyncio.to_thread(self._reasons, encode_batch([(r.event.body, r.event.signature)
+                                                                        for r in records]))
         return [Verdict(r, rejected=reason) for r, reason in zip(records, reasons, strict=True)]
 
     def close(self) -> None:
@@ -106,34 +93,3 @@ async def catch_up(runner: ProjectionRunner, keyring: Keyring, *, progress: Call
         return await runner.catch_up(progress=progress, judge=verifier.judge)
     finally:
         verifier.close()
-
-
-def _read_exactly(stream: BinaryIO, n: int) -> bytes | None:
-    data = stream.read(n)
-    return data if len(data) == n else None
-
-
-def _serve(stdin: BinaryIO, stdout: BinaryIO) -> None:
-    """The child: answer every batch on ``stdin`` until it closes."""
-    keyring = Keyring({key_id: bytes.fromhex(key) for key_id, key in json.loads(stdin.readline()).items()})
-    while (head := _read_exactly(stdin, 4)) is not None:
-        reasons: list[str | None] = []
-        for _ in range(_U32.unpack(head)[0]):
-            size = _read_exactly(stdin, 4)
-            body = _read_exactly(stdin, _U32.unpack(size)[0]) if size is not None else None
-            length = _read_exactly(stdin, 1)
-            signature = _read_exactly(stdin, length[0]) if length is not None else None
-            if body is None or signature is None:
-                return  # the parent went away mid-batch
-            try:
-                verify(SignedEvent.from_parts(body, signature), keyring)
-            except SchemaError as exc:
-                reasons.append(str(exc))
-            else:
-                reasons.append(None)
-        stdout.write(json.dumps(reasons).encode() + b"\n")
-        stdout.flush()
-
-
-if __name__ == "__main__":
-    _serve(sys.stdin.buffer, sys.stdout.buffer)
