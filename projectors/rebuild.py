@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 from infra.log import Clock, EventLog, redact_url
-from projectors.base import ProjectionRunner, ReadModel
+from projectors.base import ApplyResult, ProjectionRunner, ReadModel, Verdict
 from projectors.sqlite import SQLiteReadModel
 from projectors.verifier import catch_up
 from schemas import Keyring
@@ -21,46 +22,77 @@ def _remove(path: Path) -> None:
         Path(str(path) + suffix).unlink(missing_ok=True)
 
 
-async def rebuild_sqlite(log: EventLog, keyring: Keyring, target: Path, *,
-                         progress: Callable[[int, int], None] | None = None, batch_size: int = 2000,
-                         verify_in_child: bool | None = None) -> Clock:
-    """Build ``target`` from every event in ``log``; the old file is replaced only when the new one is complete.
-
-    ``progress(done, total)`` is called after each batch. Returns the position the new model reached.
-    """
+@contextlib.contextmanager
+def _sqlite_scratch(target: Path, log: EventLog) -> Iterator[SQLiteReadModel]:
+    """A bulk model in a scratch file beside ``target``, which replaces ``target`` only if the block succeeds."""
     scratch = target.with_name(target.name + ".rebuild")
     _remove(scratch)
     model = SQLiteReadModel(scratch, bulk=True)
     model.set_meta("log_url", redact_url(log.url))
     try:
-        position = await _replay(log, keyring, model, progress=progress, batch_size=batch_size,
-                                 verify_in_child=verify_in_child)
+        yield model
         model.finish_bulk()
     finally:
         model.close()
     _remove(target)
     os.replace(scratch, target)
-    return position
 
 
-async def rebuild_hnsw(log: EventLog, keyring: Keyring, directory: Path, *,
-                       progress: Callable[[int, int], None] | None = None, batch_size: int = 2000) -> Clock:
-    """Build the vector index of ``directory`` afresh from the vectors in ``log`` (no model needed), then swap
-    it in whole; a server that has the index open keeps it, so stop it first."""
+@contextlib.contextmanager
+def _hnsw_scratch(directory: Path) -> Iterator[ReadModel]:
+    """A vector index in a scratch directory beside ``directory``, swapped in whole if the block succeeds; a
+    server that has the index open keeps the old one, so stop it first."""
     from projectors.hnsw import HnswReadModel
 
     scratch = directory.with_name(directory.name + ".rebuild")
     shutil.rmtree(scratch, ignore_errors=True)
     model = HnswReadModel.open(scratch)
     try:
-        position = await _replay(log, keyring, model, progress=progress, batch_size=batch_size)
+        yield model
         model.save()
     finally:
         model.close()
     (scratch / "lock").unlink(missing_ok=True)
     shutil.rmtree(directory, ignore_errors=True)
     os.replace(scratch, directory)
-    return position
+
+
+class _Both(ReadModel):
+    """Two fresh read models fed by one replay: every event is read, verified and decoded once for both."""
+
+    def __init__(self, first: ReadModel, second: ReadModel) -> None:
+        self._first, self._second = first, second
+
+    def position(self) -> Clock:
+        return self._first.position()
+
+    def apply_batch(self, verdicts: Sequence[Verdict]) -> ApplyResult:
+        self._second.apply_batch(verdicts)
+        return self._first.apply_batch(verdicts)
+
+
+async def rebuild_sqlite(log: EventLog, keyring: Keyring, target: Path, *,
+                         progress: Callable[[int, int], None] | None = None, batch_size: int = 2000,
+                         verify_in_child: bool | None = None, vectors: Path | None = None) -> Clock:
+    """Build ``target`` from every event in ``log``; the old file is replaced only when the new one is complete.
+
+    ``vectors``: also build the vector index of that directory in the same pass (see :func:`rebuild_hnsw`).
+    ``progress(done, total)`` is called after each batch. Returns the position the new model reached.
+    """
+    with contextlib.ExitStack() as stack:
+        model: ReadModel = stack.enter_context(_sqlite_scratch(target, log))
+        if vectors is not None:
+            model = _Both(model, stack.enter_context(_hnsw_scratch(vectors)))
+        return await _replay(log, keyring, model, progress=progress, batch_size=batch_size,
+                             verify_in_child=verify_in_child)
+
+
+async def rebuild_hnsw(log: EventLog, keyring: Keyring, directory: Path, *,
+                       progress: Callable[[int, int], None] | None = None, batch_size: int = 2000) -> Clock:
+    """Build the vector index of ``directory`` afresh from the vectors in ``log`` (no model needed), then swap
+    it in whole; a server that has the index open keeps it, so stop it first."""
+    with _hnsw_scratch(directory) as model:
+        return await _replay(log, keyring, model, progress=progress, batch_size=batch_size)
 
 
 async def rebuild_postgres(log: EventLog, keyring: Keyring, url: str, *,

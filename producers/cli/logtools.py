@@ -102,18 +102,23 @@ async def _rebuild(args: argparse.Namespace, config: NodeConfig) -> int:
             def progress(done: int, _total: int) -> None:
                 bar.update(done - bar.n)
 
+            # The node's own read models: the vector index is rebuilt from the vectors in the log too, in the
+            # same pass as a SQLite model (each event read and verified once for both).
+            vectors = None if args.into else config.data_dir / "hnsw"
             if postgres:
                 position = await rebuild_postgres(log, _keyring(config), into, progress=progress)
             else:
-                position = await rebuild_sqlite(log, _keyring(config), Path(target), progress=progress)
+                position = await rebuild_sqlite(log, _keyring(config), Path(target), progress=progress,
+                                                vectors=vectors)
         out: dict[str, object] = {"read_model": target, "position": position, "events": total}
-        if not args.into:
-            # The node's own read models: the vector index is rebuilt from the vectors in the log too.
+        if vectors is not None and not postgres:
+            out["vector_index_position"] = position  # built in the same pass
+        elif vectors is not None:
             with tqdm(total=total, unit="ev", desc="vectors", file=sys.stderr, disable=args.quiet or None) as bar:
                 def vector_progress(done: int, _total: int) -> None:
                     bar.update(done - bar.n)
 
-                out["vector_index_position"] = await rebuild_hnsw(log, _keyring(config), config.data_dir / "hnsw",
+                out["vector_index_position"] = await rebuild_hnsw(log, _keyring(config), vectors,
                                                                   progress=vector_progress)
     emit(out) if args.json else print(f"rebuilt {target} from {total} events, now at {position}")
     return 0

@@ -176,3 +176,25 @@ async def test_a_wrong_dimension_vector_in_the_log_is_refused_and_counted(snode:
     assert stats["projector"]["rejected_events"] == 1
     assert snode.service.queries.vectors([memory_id])[memory_id] == before, "the memory keeps its vector"
     assert len(snode.hnsw.index) == len(FACTS)
+
+
+async def test_one_replay_rebuilds_both_read_models(snode: Node, client: httpx.AsyncClient, tmp_path: Path) -> None:
+    """``rebuild_sqlite(vectors=...)`` (what ``ai-memory rebuild`` runs) builds the vector index in the same pass:
+    the same index as a replay of its own, the same memories as the live model."""
+    from projectors import HnswReadModel, SQLiteReadModel
+    from projectors.rebuild import rebuild_hnsw, rebuild_sqlite
+
+    position = await rebuild_sqlite(snode.log, snode.keyring, tmp_path / "rm.db", vectors=tmp_path / "both")
+    await rebuild_hnsw(snode.log, snode.keyring, tmp_path / "alone")
+    both, alone = HnswReadModel.open(tmp_path / "both"), HnswReadModel.open(tmp_path / "alone")
+    sqlite = SQLiteReadModel(tmp_path / "rm.db")
+    try:
+        assert both.position() == alone.position() == position == snode.model.position()
+        assert len(both.index) == len(alone.index) == len(snode.hnsw.index) == len(FACTS)
+        q = snode.semantic.embedder.embed(["a pet animal"])[0]  # type: ignore[union-attr]
+        assert both.index.search(q, 5) == alone.index.search(q, 5) == snode.hnsw.index.search(q, 5)
+        assert sqlite.queries.all_memories() == snode.model.queries.all_memories()
+    finally:
+        both.close()
+        alone.close()
+        sqlite.close()
