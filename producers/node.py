@@ -225,9 +225,9 @@ class Node:
 
     async def start(self) -> None:
         """Catch up with the log, then follow it in the background."""
-        await catch_up(self.runner, self.keyring)
+        await catch_up(self.runner)
         if self.vector_runner is not None:
-            await catch_up(self.vector_runner, self.keyring)
+            await catch_up(self.vector_runner)
         self.runner.start()
         if self.vector_runner is not None:
             self.vector_runner.start()

@@ -85,6 +85,11 @@ class ProjectionRunner:
     def position(self) -> Clock:
         return dict(self._position)
 
+    @property
+    def keyring(self) -> Keyring:
+        """The keys this runner trusts."""
+        return self._keyring
+
     async def lag(self) -> int:
         """How many events the log holds beyond this runner's position (the sum over partitions)."""
         end = await self._log.end_offsets()

@@ -129,4 +129,4 @@ async def _replay(log: EventLog, keyring: Keyring, model: ReadModel, *,
         if progress is not None:
             progress(done, total)
 
-    return await catch_up(runner, keyring, progress=advance, in_child=verify_in_child)
+    return await catch_up(runner, progress=advance, in_child=verify_in_child)

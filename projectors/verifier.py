@@ -79,7 +79,7 @@ class ProcessVerifier:
             end_child(child)
 
 
-async def catch_up(runner: ProjectionRunner, keyring: Keyring, *, progress: Callable[[int], None] | None = None,
+async def catch_up(runner: ProjectionRunner, *, progress: Callable[[int], None] | None = None,
                    in_child: bool | None = None) -> Clock:
     """``runner.catch_up()``, checking signatures in a child process when the runner is at least
     :data:`PROCESS_FROM` events behind the log (a rebuild, a new node, a node back after a long stop), or as
@@ -88,7 +88,7 @@ async def catch_up(runner: ProjectionRunner, keyring: Keyring, *, progress: Call
         in_child = await runner.lag() >= PROCESS_FROM
     if not in_child:
         return await runner.catch_up(progress=progress)
-    verifier = ProcessVerifier(keyring)
+    verifier = ProcessVerifier(runner.keyring)
     try:
         return await runner.catch_up(progress=progress, judge=verifier.judge)
     finally:

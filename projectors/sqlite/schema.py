@@ -158,6 +158,8 @@ CREATE TRIGGER IF NOT EXISTS memory_rank_au AFTER UPDATE ON memories BEGIN
 END;
 """
 _TRIGGER_NAMES = ("memories_ai", "memories_ad", "memories_au", "memories_title_au", "memory_rank_au")
+# Every table and index (not the row-by-row triggers): idempotent, so it also restores what a bulk replay dropped.
+_SCHEMA_DDL = _DDL + _MEMORY_INDEXES + _RANK_INDEXES + "".join(DOMAIN_DDL)
 
 
 def _open(path: Path | str) -> sqlite3.Connection:
@@ -195,7 +197,7 @@ def connect(path: Path | str) -> sqlite3.Connection:
         for suffix in ("", "-wal", "-shm"):
             Path(str(path) + suffix).unlink(missing_ok=True)
         db = _open(path)
-    db.executescript(_schema_ddl() + _INDEX_TRIGGERS)
+    db.executescript(_SCHEMA_DDL + _INDEX_TRIGGERS)
     db.execute("INSERT OR IGNORE INTO model_meta (key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
     return db
 
@@ -203,10 +205,6 @@ def connect(path: Path | str) -> sqlite3.Connection:
 # Secondary indexes only queries use, no applier: a bulk replay builds them once, sorted, at the end.
 _BULK_INDEXES = ("memories_namespace", "memories_rank", "memories_expires", "memories_created", "memories_agent",
                  "graph_nodes_title")
-
-
-def _schema_ddl() -> str:
-    return _DDL + _MEMORY_INDEXES + _RANK_INDEXES + "".join(DOMAIN_DDL)
 
 
 def drop_index_triggers(db: sqlite3.Connection) -> None:
@@ -229,6 +227,6 @@ def restore_index_triggers(db: sqlite3.Connection) -> None:
     db.execute("DELETE FROM memory_rank")
     values = _RANK_VALUES.replace("new.", "")
     db.execute(f"INSERT INTO memory_rank ({_RANK_COLUMNS}) SELECT {values} FROM memories")
-    db.executescript(_INDEX_TRIGGERS + _schema_ddl())  # every dropped index again: the DDL is idempotent
+    db.executescript(_INDEX_TRIGGERS + _SCHEMA_DDL)
     db.execute("PRAGMA journal_mode=WAL")
     db.execute("PRAGMA synchronous=NORMAL")

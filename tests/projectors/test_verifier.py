@@ -82,11 +82,11 @@ async def test_catch_up_goes_to_the_child_when_far_behind(node: Node, tmp_path: 
     try:
         behind = ProjectionRunner(node.log, far, node.keyring)
         assert await behind.lag() == sum((await node.log.end_offsets()).values())
-        await verifier.catch_up(behind, node.keyring)
+        await verifier.catch_up(behind)
         assert len(started) == 1 and await behind.lag() == 0
         assert far.queries.all_memories() == node.model.queries.all_memories()
         monkeypatch.setattr(verifier, "PROCESS_FROM", 10**6)
-        await verifier.catch_up(ProjectionRunner(node.log, near, node.keyring), node.keyring)
+        await verifier.catch_up(ProjectionRunner(node.log, near, node.keyring))
         assert len(started) == 1  # a short way behind: checked in a thread
         assert near.queries.all_memories() == node.model.queries.all_memories()
     finally:
