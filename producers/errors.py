@@ -9,7 +9,7 @@
     ├── ForbiddenError        403, exit 5: governance denied the action (message says why)
     ├── QuotaExceededError    429, exit 6: an agent's daily or storage quota is used up (``QUOTA_EXCEEDED``)
     ├── ActionPendingError    202, exit 0: not an error to the caller: the action waits for approval
-    ├── UnavailableError      503, exit 6: the log or projector cannot serve now (retry)
+    ├── UnavailableError      503 + Retry-After, exit 6: the log or projector cannot serve now (retry)
     │   └── QuorumNotMetError 503 + Retry-After: 2, exit 6: fewer than W nodes applied the write in time
     └── FeatureUnavailableError 501, exit 1: the feature is not built or not configured here (message says which)
 """
@@ -127,14 +127,24 @@ class ConflictError(CommandError):
         super().__init__(message)
 
     def body(self) -> dict[str, Any]:
+        # Always a code: a client of the original reads a 409 as a taken title unless it says otherwise.
         if self.existing_id is None:
-            return {"error": str(self)}
+            return {"code": "CONFLICT", "error": str(self)}
         return {"code": "CONFLICT", "error": str(self), "existing_id": self.existing_id}
 
 
 class UnavailableError(CommandError):
+    """Transient: the caller should retry (``Retry-After`` says when)."""
+
     status = 503
     exit_code = 6
+
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": RETRY_AFTER}
+
+
+#: Seconds a client should wait before retrying a write refused for a transient reason.
+RETRY_AFTER = "1"
 
 
 class QuorumNotMetError(UnavailableError):
@@ -175,10 +185,11 @@ def reply_for(exc: BaseException) -> ErrorReply:
         return ErrorReply(exc.status, exc.exit_code, exc.body(), exc.headers())
     if isinstance(exc, AmbiguousIdError):
         return ErrorReply(400, 2, {"error": str(exc)})
+    # Transient: 503 with Retry-After, never a 409 (a client of the original reads any 409 as a taken title).
     if isinstance(exc, AppendConflictError):
-        return ErrorReply(409, 4, {"error": "concurrent write, please retry"})
+        return ErrorReply(503, 6, {"error": "concurrent write, please retry"}, {"Retry-After": RETRY_AFTER})
     if isinstance(exc, LogUnavailableError | WaitTimeoutError):
-        return ErrorReply(503, 6, {"error": f"temporarily unavailable: {exc}"})
+        return ErrorReply(503, 6, {"error": f"temporarily unavailable: {exc}"}, {"Retry-After": RETRY_AFTER})
     if isinstance(exc, SchemaError):
         return ErrorReply(400, 2, {"error": str(exc)})
     if isinstance(exc, LogError | ProjectorError):

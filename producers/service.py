@@ -16,17 +16,19 @@ from datetime import timedelta
 from typing import Any
 
 from infra.embed import EmbedError, embedding_text
-from infra.log import AppendConflictError, Clock, LogPosition
+from infra.log import Clock, LogPosition
 from producers.commands import CreateCommand, ListQuery, RecallQuery, UpdateCommand
 from producers.errors import ActionPendingError, ConflictError, NotFoundError, UnavailableError, ValidationError
-from producers.governance.gate import GatedAction, WriteGate
+from producers.governance.gate import Action, GatedAction, WriteGate
+from producers.outcomes import raise_if_refused
 from producers.quorum import QuorumTracker
 from producers.ranking import keyword_context
 from producers.semantic import Ranked, Semantic, rank
 from producers.validation import check_id
 from producers.visibility import Visibility
-from producers.writer import EventWriter, WriteResult, backoff
+from producers.writer import Decided, DecideFn, EventWriter, WriteResult
 from projectors import MemoryFilter, MemoryQueries, ProjectionRunner, ScoredMemory, count_tokens
+from projectors.rules import versioned_titles
 from schemas import Memory, encode_payload, format_ts, now_ts, parse_ts
 from schemas.events import (
     EventPayload,
@@ -40,6 +42,7 @@ from schemas.events import (
     MemoryStored,
     MemoryTouched,
     MemoryUpdated,
+    PendingRequested,
     TouchRules,
 )
 
@@ -137,31 +140,43 @@ class MemoryService:
         return out
 
     # -- the write path ---------------------------------------------------------------------------------
+    # Every command is one template (EventWriter.decide_and_append): catch up when the decision needs the
+    # whole log, decide against the local read model, append, answer from the outcome the projector recorded.
 
-    async def _govern(self, gated: GatedAction, *, expected: Clock | None = None) -> None:
-        """The governance hook, called under the write lock after catching up, before the action's append:
-        returns when the action may go ahead; otherwise refuses it (403, or 429 over quota), or appends its
-        pending request instead and raises :class:`ActionPendingError` (HTTP 202, MCP ``status: pending``)."""
+    def _gate(self, gated: GatedAction, held: list[PendingRequested]) -> PendingRequested | None:
+        """Governance, decided against this node's read model: None when the action may go ahead; raises when
+        it is refused (403, or 429 over quota); else the pending request to append instead (kept in ``held``)."""
+        held.clear()
         if self.gate is None:
-            return
+            return None
         verdict = self.gate.decide(gated)
         self.gate.raise_denied(gated, verdict)
         if verdict.pending is not None:
-            write = await self._append([(verdict.pending, gated.namespace)], actor=gated.agent_id, expected=expected)
-            write = await self._quorum(write)
-            raise ActionPendingError(pending_id=verdict.pending.pending.id, action=gated.action,
-                                     namespace=gated.namespace, extra={"offset": write.offset,
-                                                                       "log_clock": write.clock()})
+            held.append(verdict.pending)
+        return verdict.pending
 
-    async def _append(self, events: Sequence[tuple[EventPayload, str]], *, actor: str,
-                      expected: Clock | None = None) -> WriteResult:
-        return await self.writer.append(events, actor=actor, expected=expected)
+    async def _raise_if_held(self, held: list[PendingRequested], write: WriteResult) -> None:
+        """When the write appended a pending request instead of the action: HTTP 202, MCP ``status: pending``."""
+        if not held:
+            return
+        write = await self._quorum(write)
+        pending = held[0].pending
+        raise ActionPendingError(pending_id=pending.id, action=pending.action_type, namespace=pending.namespace,
+                                 extra={"offset": write.offset, "log_clock": write.clock()})
+
+    async def _write(self, decide: DecideFn, *, actor: str, fresh: bool = True) -> WriteResult:
+        # Memory commands are re-decided by the projectors in log order: no conditional append, no retry.
+        return await self.writer.decide_and_append(decide, actor=actor, fresh=fresh, serializable=False)
+
+    async def _append(self, events: Sequence[tuple[EventPayload, str]], *, actor: str) -> WriteResult:
+        return await self.writer.append(events, actor=actor)
 
     async def _quorum(self, write: WriteResult) -> WriteResult:
         return await self.writer.with_quorum(write)
 
     @property
     def _write_lock(self) -> asyncio.Lock:
+        """The node's lock for local decisions (never held across a round trip to the log)."""
         return self.writer.lock
 
     async def wait_for(self, clock: Clock, *, timeout: float) -> Clock:
@@ -196,56 +211,75 @@ class MemoryService:
                       expires_at=self._expiry(cmd.tier, now, cmd.ttl_secs, cmd.expires_at), metadata=metadata)
 
     def _free_title(self, title: str, namespace: str, taken: set[str]) -> str:
-        for n in range(2, _MAX_VERSION_SUFFIX + 1):
-            candidate = f"{title} ({n})"
+        for candidate in versioned_titles(title):
             if candidate not in taken and self.queries.find_by_title(candidate, namespace) is None:
                 return candidate
         raise ConflictError("could not pick a versioned title")
 
     def _resolve_conflict(self, memory: Memory, on_conflict: str, taken: set[str]) -> Memory:
+        """The conflict rule against this node's read model: provisional for a single store (the projector
+        decides again in log order, see :class:`~schemas.events.MemoryStored`), final for a bulk one."""
         existing = self.queries.find_by_title(memory.title, memory.namespace)
         if existing is None and memory.title not in taken:
             return memory
         if on_conflict == "error":
-            msg = f"memory with title '{memory.title}' already exists in namespace '{memory.namespace}'"
-            raise ConflictError(msg, existing_id=existing.id if existing else None)
+            raise ConflictError(_taken(memory.title, memory.namespace), existing_id=existing.id if existing else None)
         if on_conflict == "version":
             return replace(memory, title=self._free_title(memory.title, memory.namespace, taken))
         # merge: the event names the existing memory; the projector applies the original's upsert rule.
         return replace(memory, id=existing.id) if existing else memory
 
+    def _daily_quota(self, metered: bool) -> int | None:
+        """The quota a metered store carries, for the projector to enforce in log order (exact across nodes)."""
+        return self.gate.config.max_memories_per_day if metered and self.gate is not None else None
+
     async def store(self, cmd: CreateCommand, *, agent_id: str, on_conflict: str = "error",
                     metered: bool = False) -> StoreResult:
         """Store one memory. ``metered``: an agent's own store (HTTP, MCP), refused over the agent's quota; the
-        operator paths (CLI, bulk, import) are charged but never refused."""
+        operator paths (CLI, bulk, import) are charged but never refused.
+
+        No round trip before the append: the title rule is applied here against this node's model (a taken
+        title, the merge target, the versioned title) and again by the projectors in log order, so stores of
+        one title racing on several nodes reach one outcome everywhere, and stores of other titles never wait
+        for each other."""
         mode = cmd.on_conflict or on_conflict
-        # The embedding is computed before the write lock is taken (as the original does).
         draft = self._new_memory(cmd, agent_id, now_ts())
-        vectors = await self._vectors([draft])
-        for attempt in range(self.config.append_retries):
-            if attempt:
-                await backoff(attempt)
-            async with self._write_lock:
-                end = await self._caught_up()
-                memory = self._resolve_conflict(self._new_memory(cmd, agent_id, now_ts()), mode, set())
-                if memory.title != draft.title:
-                    vectors = await self._vectors([memory])  # a versioned title changes the embedded text
-                contradictions = self.queries.similar_titles(memory.title, memory.namespace)
-                # Keyed by the final id: a merge names the existing memory.
-                events = self._with_vectors([(MemoryStored(memory), memory.namespace)],
-                                            dict.fromkeys([memory.id], *vectors.values()) if vectors else {})
-                try:
-                    await self._govern(GatedAction.store(memory, agent_id, metered=metered), expected=end)
-                    write = await self._append(events, actor=agent_id, expected=end)
-                except AppendConflictError:
-                    continue  # another process appended first: re-check against the newer state
-            stored = self.queries.get(memory.id) or memory
-            return StoreResult(stored, agent_id, cmd.tier, await self._quorum(write), contradictions)
-        raise ConflictError("the log kept moving under this write; please retry")
+        if mode == "error" and self.queries.find_by_title(draft.title, draft.namespace) is not None:
+            await self._caught_up()  # taken here: read the whole log before a 409, the title may have been freed
+        memory = self._resolve_conflict(draft, mode, set())
+        vectors = await self._vectors([memory])  # embedded before deciding (as the original), outside any lock
+        held: list[PendingRequested] = []
+        contradictions: list[str] = []
+
+        async def decide() -> list[Decided]:
+            contradictions[:] = self.queries.similar_titles(memory.title, memory.namespace)
+            request = self._gate(GatedAction.store(memory, agent_id, metered=metered), held)
+            if request is not None:
+                return [(request, memory.namespace)]
+            event = MemoryStored(memory, on_conflict=mode, max_per_day=self._daily_quota(metered))  # type: ignore[arg-type]
+            return self._with_vectors([(event, memory.namespace)], vectors)
+
+        write = await self._write(decide, actor=agent_id, fresh=False)
+        await self._raise_if_held(held, write)
+        raise_if_refused(write, agent_id=agent_id, clash_message=_taken(memory.title, memory.namespace))
+        stored = await self._as_stored(memory, vectors, agent_id)
+        return StoreResult(stored, agent_id, cmd.tier, await self._quorum(write), contradictions)
+
+    async def _as_stored(self, memory: Memory, vectors: dict[str, Any], agent_id: str) -> Memory:
+        """The memory a store produced. Another store of the title may have come first in log order: then this
+        one was merged into it or stored under a further versioned title, and its vector is appended again for
+        the memory (and text) it became."""
+        stored = self.queries.get(memory.id) or self.queries.find_by_title(memory.title, memory.namespace) or memory
+        if vectors and self.semantic is not None and (stored.id, stored.title) != (memory.id, memory.title):
+            again = await self._vectors([stored])
+            await self._append([(self.semantic.event(i, v), stored.namespace) for i, v in again.items()],
+                               actor=agent_id)
+        return stored
 
     async def bulk_store(self, items: Sequence[CreateCommand | Exception], *, agent_id: str
                          ) -> tuple[list[str], list[dict[str, Any]], WriteResult]:
-        """Store many at once. Conflicting titles merge (the original's bulk rule).
+        """Store many at once. Conflicting titles merge (the original's bulk rule; the projector merges a title
+        stored meanwhile elsewhere too).
 
         Without a model this is one append. With one, every memory is embedded in one call, then appended in
         chunks of :data:`BULK_CHUNK` (each memory.stored beside its memory.embedded).
@@ -253,10 +287,10 @@ class MemoryService:
         ids: list[str] = []
         errors: list[dict[str, Any]] = []
         pending: list[tuple[EventPayload, str]] = []
-        async with self._write_lock:
-            end: Clock | None = await self._caught_up()
+        memories: list[Memory] = []
+        await self._caught_up()
+        async with self._write_lock:  # local decisions only: the appends below run without it
             now = now_ts()
-            memories: list[Memory] = []
             seen: dict[tuple[str, str], str] = {}
             for index, item in enumerate(items):
                 if isinstance(item, Exception):
@@ -272,10 +306,9 @@ class MemoryService:
                 seen[key] = memory.id
                 memories.append(memory)
                 ids.append(memory.id)
-            if pending:
-                await self._append(pending, actor=agent_id, expected=end)
-                end = None  # the pending requests moved the log on
-            write = await self._append_memories(memories, actor=agent_id, expected=end)
+        if pending:
+            await self._append(pending, actor=agent_id)
+        write = await self._append_memories(memories, actor=agent_id)
         return ids, errors, await self._quorum(write)
 
     def _bulk_gate(self, memory: Memory, agent_id: str, index: int, errors: list[dict[str, Any]],
@@ -294,12 +327,11 @@ class MemoryService:
             return False
         return True
 
-    async def _append_memories(self, memories: list[Memory], *, actor: str, expected: Clock | None) -> WriteResult:
+    async def _append_memories(self, memories: list[Memory], *, actor: str) -> WriteResult:
         if not memories:
             return WriteResult([])
         if self.semantic is None or not self.semantic.ready:
-            return await self._append([(MemoryStored(m), m.namespace) for m in memories], actor=actor,
-                                      expected=expected)
+            return await self._append([(MemoryStored(m), m.namespace) for m in memories], actor=actor)
         # One embedding call for the whole bulk: the model sorts all the texts by length, so its batches carry
         # less padding than chunk by chunk (measured 0.81-0.84 → 0.84-0.86 of the bare model's rate); embedding
         # while appending gained nothing, both want the same cores.
@@ -308,7 +340,7 @@ class MemoryService:
         for start in range(0, len(memories), BULK_CHUNK):
             events = self._with_vectors([(MemoryStored(m), m.namespace) for m in memories[start:start + BULK_CHUNK]],
                                         vectors)
-            write = await self._append(events, actor=actor, expected=expected if start == 0 else None)
+            write = await self._append(events, actor=actor)
             positions.extend(write.positions)
         return WriteResult(positions)
 
@@ -319,14 +351,30 @@ class MemoryService:
             raise NotFoundError()
         return memory
 
+    def _current(self, memory_id: str) -> Memory:
+        """The memory as this node's model holds it now (inside a decision: no catching up)."""
+        memory = self.queries.get(memory_id)
+        if memory is None:
+            raise NotFoundError()
+        return memory
+
     async def update(self, memory_id: str, cmd: UpdateCommand, *, agent_id: str) -> tuple[Memory, WriteResult]:
-        async with self._write_lock:
-            current = await self.resolve(memory_id)
-            title = cmd.title if cmd.title is not None else current.title
-            namespace = cmd.namespace if cmd.namespace is not None else current.namespace
+        """Update a memory. The title rule is checked here and again by the projectors in log order (an update
+        that lost a title to a concurrent write is refused there: 409 with the holder's id)."""
+        first = await self.resolve(memory_id)
+        title = cmd.title if cmd.title is not None else first.title
+        namespace = cmd.namespace if cmd.namespace is not None else first.namespace
+        vectors: dict[str, Any] = {}
+        if cmd.title is not None or cmd.content is not None:  # embedded before deciding, outside the lock
+            vectors = await self._vectors([replace(first, title=title, content=cmd.content if cmd.content is not None
+                                                   else first.content)])
+        held: list[PendingRequested] = []
+
+        async def decide() -> list[Decided]:
+            current = self._current(first.id)
             clash = self.queries.find_by_title(title, namespace)
             if clash is not None and clash.id != current.id:
-                raise ConflictError(f"title '{title}' already exists in namespace '{namespace}' (memory {clash.id})")
+                raise ConflictError(_taken(title, namespace), existing_id=clash.id)
             metadata = None
             if cmd.metadata is not None:
                 metadata = dict(cmd.metadata)
@@ -337,61 +385,78 @@ class MemoryService:
                                     confidence=cmd.confidence, expires_at=cmd.expires_at, metadata=metadata)
             event = MemoryUpdated(current.id, changes, now_ts())
             # A pending update holds the would-be memory.updated payload, replayed (restamped) when approved.
-            await self._govern(GatedAction.on(current, "update", agent_id, encode_payload(event), namespace))
-            events: list[tuple[EventPayload, str]] = [(event, namespace)]
-            if cmd.title is not None or cmd.content is not None:
-                new_text = replace(current, title=title, content=cmd.content if cmd.content is not None
-                                   else current.content)
-                events = self._with_vectors(events, await self._vectors([new_text]))
-            write = await self._append(events, actor=agent_id)
-        updated = self.queries.get(current.id)
+            request = self._gate(GatedAction.on(current, "update", agent_id, encode_payload(event), namespace), held)
+            if request is not None:
+                return [(request, namespace)]
+            return self._with_vectors([(event, namespace)], vectors)
+
+        write = await self._write(decide, actor=agent_id, fresh=False)
+        await self._raise_if_held(held, write)
+        raise_if_refused(write, agent_id=agent_id, clash_message=_taken(title, namespace))
+        updated = self.queries.get(first.id)
         if updated is None:
             raise NotFoundError()
         return updated, await self._quorum(write)
 
+    async def _change(self, memory_id: str, action: Action, payload: dict[str, Any], *, agent_id: str,
+                      event: Callable[[Memory], EventPayload]) -> tuple[Memory, WriteResult]:
+        """A governed change of one existing memory (delete, promote): the same template as every write."""
+        first = await self.resolve(memory_id)
+        held: list[PendingRequested] = []
+
+        async def decide() -> list[Decided]:
+            current = self._current(first.id)
+            request = self._gate(GatedAction.on(current, action, agent_id, payload), held)
+            return [(request or event(current), current.namespace)]
+
+        write = await self._write(decide, actor=agent_id, fresh=False)
+        await self._raise_if_held(held, write)
+        raise_if_refused(write, agent_id=agent_id)
+        return self.queries.get(first.id) or first, await self._quorum(write)
+
     async def delete(self, memory_id: str, *, agent_id: str) -> WriteResult:
-        async with self._write_lock:
-            current = await self.resolve(memory_id)
-            await self._govern(GatedAction.on(current, "delete", agent_id, {}))
-            write = await self._append([(MemoryDeleted(current.id), current.namespace)], actor=agent_id)
-        return await self._quorum(write)
+        _, write = await self._change(memory_id, "delete", {}, agent_id=agent_id,
+                                      event=lambda current: MemoryDeleted(current.id))
+        return write
 
     async def promote(self, memory_id: str, *, agent_id: str) -> tuple[Memory, WriteResult]:
-        async with self._write_lock:
-            current = await self.resolve(memory_id)
-            await self._govern(GatedAction.on(current, "promote", agent_id, {"tier": "long"}))
-            write = await self._append([(MemoryPromoted(current.id, "long", now_ts()), current.namespace)],
-                                       actor=agent_id)
-        return self.queries.get(current.id) or current, await self._quorum(write)
+        return await self._change(memory_id, "promote", {"tier": "long"}, agent_id=agent_id,
+                                  event=lambda current: MemoryPromoted(current.id, "long", now_ts()))
 
     async def forget(self, *, namespace: str | None, pattern: str | None, tier: str | None, agent_id: str
                      ) -> tuple[int, WriteResult]:
         if namespace is None and pattern is None and tier is None:
             raise ValidationError("at least one of namespace, pattern, or tier is required")
-        async with self._write_lock:
-            await self._caught_up()
-            ids = self.queries.forget_ids(namespace=namespace, pattern=pattern, tier=tier)
+        ids: list[str] = []
+
+        async def decide() -> list[Decided]:
+            ids[:] = self.queries.forget_ids(namespace=namespace, pattern=pattern, tier=tier)
             if not ids:
-                return 0, WriteResult([])
+                return []
             if self.gate is not None:
                 self.gate.check_forget({m.namespace for m in self.queries.get_many(ids)}, agent_id)
             # As the original, forgotten memories are archived (reason "forget") when archive_on_gc is on.
             event: EventPayload = (
                 MemoriesArchived(ids, "forget", now_ts()) if self.config.archive_on_gc
                 else MemoryForgotten(ids, namespace=namespace, pattern=pattern, tier=tier))  # type: ignore[arg-type]
-            write = await self._append([(event, namespace or "global")], actor=agent_id)
-        return len(ids), await self._quorum(write)
+            return [(event, namespace or "global")]
+
+        write = await self._quorum(await self._write(decide, actor=agent_id))
+        return len(ids), write
 
     async def gc(self, *, agent_id: str = "system:gc") -> tuple[int, WriteResult]:
-        async with self._write_lock:
-            await self._caught_up()
+        ids: list[str] = []
+
+        async def decide() -> list[Decided]:
             now = now_ts()
-            ids = self.queries.expired_ids(now)
+            ids[:] = self.queries.expired_ids(now)
             if not ids:
-                return 0, WriteResult([])
+                return []
             event: EventPayload = (MemoriesArchived(ids, "ttl_expired", now, expired_only=True)
                                    if self.config.archive_on_gc else MemoryExpired(ids, now))
-            write = await self._append([(event, "global")], actor=agent_id)
+            return [(event, "global")]
+
+        write = await self._write(decide, actor=agent_id)
         return len(ids), write
 
     def split_tombstoned(self, memories: Sequence[Memory]) -> tuple[list[Memory], list[str]]:
@@ -404,12 +469,11 @@ class MemoryService:
 
     async def import_memories(self, memories: Sequence[Memory], *, agent_id: str) -> WriteResult:
         vectors = await self._vectors(memories)
-        async with self._write_lock:
-            await self._caught_up()
-            events: list[tuple[EventPayload, str]] = [(MemoryImported(m), m.namespace) for m in memories]
-            events = self._with_vectors(events, vectors)
-            write = await self._append(events, actor=agent_id) if events else WriteResult([])
-        return await self._quorum(write)
+
+        async def decide() -> list[Decided]:
+            return self._with_vectors([(MemoryImported(m), m.namespace) for m in memories], vectors)
+
+        return await self._quorum(await self._write(decide, actor=agent_id))
 
     # -- reads ------------------------------------------------------------------------------------------
 
@@ -523,8 +587,7 @@ class MemoryService:
                 events: list[tuple[EventPayload, str]] = [
                     (self.semantic.event(r[0], vectors[i]), namespaces.get(r[0], "global"))
                     for i, r in enumerate(rows) if r[0] in namespaces]
-                async with self._write_lock:
-                    await self._append(events, actor=agent_id)
+                await self._append(events, actor=agent_id)
                 done += len(events)
             if progress is not None:
                 progress(done)
@@ -539,6 +602,11 @@ def _proximity_boost(hits: list[ScoredMemory], anchor: str) -> list[ScoredMemory
     boosted = [ScoredMemory(h.memory, h.score / (1 + max(0, _depth(anchor) - _depth(h.memory.namespace)) * 0.3))
                for h in hits]
     return sorted(boosted, key=lambda h: h.score, reverse=True)
+
+
+def _taken(title: str, namespace: str) -> str:
+    """The original's words for a (title, namespace) that another memory holds."""
+    return f"memory with title '{title}' already exists in namespace '{namespace}'"
 
 
 def round_score(score: float) -> float:

@@ -1,8 +1,17 @@
-"""The one way events reach the log: envelope → sign → append (retrying while the log is unavailable) →
-hand the records to the local projectors → wait until they are applied → (optionally) wait for a quorum.
+"""The one way events reach the log: decide → envelope → sign → append → hand the records to the local
+projectors → wait until they are applied → read the outcome the projector recorded → (optionally) wait for a
+quorum.
 
-Every domain service (memories, links, governance, …) holds the node's one :class:`EventWriter`, so all of
-them share one write lock, one signing key and the same read-your-writes and quorum guarantees.
+The log is the sequencer. A command decides against this node's read model (local work, under a lock that
+covers no network round trip), then appends unconditionally; appends from one node pipeline. Where the decision
+could be invalidated by a concurrent write elsewhere (a title taken meanwhile, a quota used up, a pending action
+decided), the event says what to do, and the projectors decide it again, deterministically, in log order: every
+node and every replay reaches the same outcome. The writer waits for its own events (read-your-writes) and
+answers from that outcome: :attr:`WriteResult.refusals`. The conflict domain of a write is thus exactly the
+state its decision reads, never the whole log.
+
+Every domain service holds the node's one :class:`EventWriter`: one signing step (:meth:`EventWriter.sign`),
+the same read-your-writes and quorum guarantees.
 """
 
 from __future__ import annotations
@@ -15,7 +24,7 @@ from dataclasses import dataclass, replace
 
 from infra.log import AppendConflictError, Clock, EventLog, LogPosition, LogRecord, LogUnavailableError
 from producers.attestation import current_attestation
-from producers.errors import ConflictError
+from producers.errors import UnavailableError
 from producers.quorum import QuorumTracker
 from projectors import ProjectionRunner, VerifiedEvents
 from schemas import SCHEMA_VERSION, Envelope, NodeKey, SignedEvent, encode_payload, now_ts, sign
@@ -25,7 +34,7 @@ __all__ = ["DecideFn", "Decided", "EventWriter", "WriteResult", "backoff"]
 
 #: One event to append and the namespace its envelope carries.
 Decided = tuple[EventPayload, str]
-#: A decision made under the write lock against the caught-up read model.
+#: A decision made against this node's read model.
 DecideFn = Callable[[], Awaitable[Sequence[Decided]]]
 
 
@@ -34,10 +43,16 @@ class WriteResult:
     positions: list[LogPosition]
     #: How many nodes had applied the write when it returned (set on quorum writes only).
     quorum_acks: int | None = None
+    #: Per appended event, why the local read model refused it when it reached it in log order (None: applied).
+    refusals: tuple[str | None, ...] = ()
 
     @property
     def offset(self) -> int | None:
         return self.positions[-1].offset if self.positions else None
+
+    def refusal(self, index: int = 0) -> str | None:
+        """Why the ``index``-th event of this write was refused in log order; None when it was applied."""
+        return self.refusals[index] if index < len(self.refusals) else None
 
     def clock(self) -> Clock:
         out: Clock = {}
@@ -47,11 +62,13 @@ class WriteResult:
 
 
 class EventWriter:
-    """Signs and appends events for this node, and waits until its own read models have applied them.
+    """Signs and appends events for this node, waits until its own read models have applied them, and reads
+    back what the first of them (the memory model) made of them.
 
     ``runners`` are the local projection runners a write must reach before it returns (the SQLite/Postgres
-    model, the vector index); ``lock`` is held by a command across its decide-and-append, so two commands on
-    this node never decide against the same state.
+    model first, then the vector index). ``lock`` serialises the local part of decisions (reading the model,
+    choosing the events) so two commands on this node never decide against the same state; it is never held
+    across a round trip to the log.
     """
 
     def __init__(self, log: EventLog, key: NodeKey, *, node_id: str, runners: Sequence[ProjectionRunner],
@@ -75,23 +92,34 @@ class EventWriter:
                         payload=encode_payload(event), key_id=self._key.key_id,
                         attestation=att.to_dict() if att is not None and att.agent_id == actor else None)
 
-    async def append(self, events: Sequence[Decided], *, actor: str, expected: Clock | None = None) -> WriteResult:
-        """Sign and append ``events`` atomically; return once the local read models hold them.
-
-        ``expected`` (the log end the decision was made against) makes the append optimistic on logs that
-        support it: :class:`~infra.log.AppendConflictError` if another writer appended first.
-        """
+    def sign(self, events: Sequence[Decided], *, actor: str) -> list[SignedEvent]:
+        """The one signing step: every event any command appends is enveloped and signed here, and nowhere else
+        (synchronous, so the events of one node are signed in the order its appends are issued)."""
         signed = [sign(self.envelope(e, namespace=ns, actor=actor), self._key) for e, ns in events]
         if self._verified is not None:
             for event in signed:  # signed here, so they verify: the projectors need not check again
                 self._verified.add(event)
+        return signed
+
+    async def append(self, events: Sequence[Decided], *, actor: str, expected: Clock | None = None) -> WriteResult:
+        """Sign and append ``events`` atomically; return once the local read models hold them, with the outcome
+        the memory model recorded for each (:attr:`WriteResult.refusals`).
+
+        ``expected`` (the log end a decision was made against) makes the append optimistic on logs that
+        support it: :class:`~infra.log.AppendConflictError` if another writer appended first. Only
+        :meth:`decide_and_append` with ``serializable=True`` uses it.
+        """
+        signed = self.sign(events, actor=actor)
         positions = await self._append_retrying(signed, expected if self.log.SUPPORTS_EXPECTED else None)
-        result = WriteResult(positions)
         records = [LogRecord(p.partition, p.offset, event) for p, event in zip(positions, signed, strict=True)]
         for runner in self.runners:
             runner.offer(records)
+        result = WriteResult(positions)
         await self.wait(result.clock(), timeout=self.write_timeout)
-        return result
+        if not self.runners:
+            return result
+        model = self.runners[0]
+        return replace(result, refusals=tuple(model.refusal(p.partition, p.offset) for p in positions))
 
     async def _append_retrying(self, signed: Sequence[SignedEvent], expected: Clock | None) -> list[LogPosition]:
         """Append, retrying while the log is unavailable (no leader yet, a leader change, a reconnect) for at
@@ -125,24 +153,36 @@ class EventWriter:
             return write
         return replace(write, quorum_acks=await self.quorum.wait(write.clock()))
 
-    async def decide_and_append(self, decide: DecideFn, *, actor: str, attempts: int = 10) -> WriteResult:
-        """Optimistic concurrency for commands whose decision reads state other nodes may change: under the
-        lock, catch up, ``decide`` the events against the read model, append them expecting the log end seen.
-        Another writer got in first → back off and decide again. An empty decision appends nothing."""
+    async def decide_and_append(self, decide: DecideFn, *, actor: str, fresh: bool = True,
+                                serializable: bool = True, attempts: int = 10) -> WriteResult:
+        """The template of every command: catch up (``fresh``: one read of the log's end, no lock held), then
+        ``decide`` the events against the local read model under the lock (local work only), then append them
+        and answer from their outcome. An empty decision appends nothing.
+
+        Decisions the projectors re-check in log order (a title, a quota, a memory that must still exist, a
+        pending action that must still be open) append unconditionally: a concurrent write elsewhere shows up
+        as a refusal in the result, never as a retry: they pass ``serializable=False``. ``serializable`` (the
+        default) is for decisions the projectors do not re-check yet (governance decisions, links, lifecycle):
+        there the append is conditional on the log end the decision saw, where the log supports it, and a lost
+        race decides again after a random backoff.
+        """
         for attempt in range(attempts):
             if attempt:
                 await backoff(attempt)
+            end = await self.caught_up() if fresh or serializable else None
             async with self.lock:
-                end = await self.caught_up()
                 events = await decide()
-                if not events:
-                    return WriteResult([])
-                try:
-                    return await self.append(events, actor=actor, expected=end)
-                except AppendConflictError:
-                    continue
-        raise ConflictError("the log kept moving under this write; please retry")
+            if not events:
+                return WriteResult([])
+            try:
+                return await self.append(events, actor=actor, expected=end if serializable else None)
+            except AppendConflictError:
+                continue
+        raise BusyError(f"the log kept moving under this write ({attempts} attempts); please retry")
 
+
+class BusyError(UnavailableError):
+    """A serializable decision lost every optimistic append to other writers: transient (503 + Retry-After)."""
 
 
 async def backoff(attempt: int) -> None:

@@ -53,6 +53,11 @@ class ReadModel(ABC):
         Records at or below the stored position are skipped (re-delivery is harmless).
         """
 
+    def refusal(self, partition: str, offset: int) -> str | None:
+        """Why the record at (partition, offset) was refused, or None (applied, or not yet reached): how a
+        writer answers from the outcome of its own event. A model that records no refusals says None."""
+        return None
+
 
 class ProjectionRunner:
     """Follows ``log`` into ``model``. One per read model per process."""
@@ -94,6 +99,10 @@ class ProjectionRunner:
         """How many events the log holds beyond this runner's position (the sum over partitions)."""
         end = await self._log.end_offsets()
         return sum(max(0, offset - self._position.get(partition, 0)) for partition, offset in end.items())
+
+    def refusal(self, partition: str, offset: int) -> str | None:
+        """Why the model refused the record at (partition, offset), once applied; None if it applied it."""
+        return self._model.refusal(partition, offset)
 
     def add_listener(self, listener: Callable[[Clock], None]) -> None:
         """Call ``listener(position)`` after every commit (e.g. to confirm it to other nodes); it must not block."""

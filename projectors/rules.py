@@ -7,16 +7,22 @@ is inapplicable is decided here once, so the two backends cannot drift apart.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+import re
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import replace
 from typing import Any
 
 import orjson
 
 from schemas import VECTOR_DIM, Memory, PayloadError, decode_vector
-from schemas.events import MemoryEmbedded, MemoryUpdated
+from schemas.events import MemoryEmbedded, MemoryStored, MemoryUpdated
 
-__all__ = ["WRONG_DIMENSION", "Inapplicable", "buried", "json_column", "merged_values", "tier_max", "title_clash",
-           "updated_values", "vector_bytes"]
+__all__ = ["MAX_VERSION_SUFFIX", "WRONG_DIMENSION", "Inapplicable", "buried", "check_daily_quota", "clash_id",
+           "json_column", "merged_values", "over_quota", "quota_figures", "stored_author", "tier_max", "title_clash",
+           "updated_values", "vector_bytes", "versioned", "versioned_titles"]
+
+#: The highest n tried for a versioned title "title (n)".
+MAX_VERSION_SUFFIX = 1024
 
 
 def json_column(value: Any) -> str:
@@ -91,6 +97,60 @@ def buried(memory_id: str) -> Inapplicable:
 
 def title_clash(title: str, namespace: str, other_id: str) -> Inapplicable:
     return Inapplicable(f"title {title!r} already exists in namespace {namespace!r} (memory {other_id})")
+
+
+_CLASH_ID = re.compile(r"^title .* already exists in namespace .* \(memory ([^()\s]+)\)$", re.DOTALL)
+
+
+def clash_id(reason: str) -> str | None:
+    """The id of the memory holding the title, when ``reason`` is a :func:`title_clash` refusal (how a writer
+    that waited for its own event tells a 409 from other refusals)."""
+    match = _CLASH_ID.match(reason)
+    return match.group(1) if match else None
+
+
+def versioned_titles(title: str) -> Iterator[str]:
+    """The candidates for ``on_conflict: version``, in the order they are tried."""
+    return (f"{title} ({n})" for n in range(2, MAX_VERSION_SUFFIX + 1))
+
+
+def versioned(memory: Memory, taken: Callable[[str], bool]) -> Memory:
+    """``memory`` under the first free versioned title (``taken(title)`` asks the read model)."""
+    for candidate in versioned_titles(memory.title):
+        if not taken(candidate):
+            return replace(memory, title=candidate)
+    raise Inapplicable(f"no free versioned title for {memory.title!r} in namespace {memory.namespace!r}")
+
+
+def stored_author(event: MemoryStored) -> str | None:
+    """Whom a store is charged to when the payload alone says (the writer always records ``agent_id``)."""
+    author = event.memory.metadata.get("agent_id")
+    return author if isinstance(author, str) else None
+
+
+_QUOTA = "daily memory quota: agent "
+_QUOTA_FIGURES = re.compile(r"^daily memory quota: agent .* has stored (\d+) of (\d+) today$", re.DOTALL)
+
+
+def over_quota(agent_id: str, current: int, maximum: int) -> Inapplicable:
+    return Inapplicable(f"{_QUOTA}{agent_id!r} has stored {current} of {maximum} today")
+
+
+def quota_figures(reason: str) -> tuple[int, int] | None:
+    """(current, maximum) when ``reason`` is an :func:`over_quota` refusal."""
+    match = _QUOTA_FIGURES.match(reason)
+    return (int(match.group(1)), int(match.group(2))) if match else None
+
+
+def check_daily_quota(event: MemoryStored, stored_today: Callable[[str, str], int]) -> None:
+    """Refuse a metered store (``max_per_day`` set) that would exceed its author's daily quota, counted in log
+    order. The day is the memory's creation day; ``stored_today(agent, day)`` reads the counter."""
+    agent = stored_author(event)
+    if event.max_per_day is None or agent is None:
+        return
+    current = stored_today(agent, event.memory.created_at[:10])
+    if current + 1 > event.max_per_day:
+        raise over_quota(agent, current, event.max_per_day)
 
 
 def vector_bytes(event: MemoryEmbedded, dim: int = VECTOR_DIM) -> bytes:

@@ -13,7 +13,17 @@ from typing import Any
 import numpy as np
 from sqlalchemy import Connection, RowMapping, text
 
-from projectors.rules import Inapplicable, buried, json_column, merged_values, title_clash, updated_values, vector_bytes
+from projectors.rules import (
+    Inapplicable,
+    buried,
+    check_daily_quota,
+    json_column,
+    merged_values,
+    title_clash,
+    updated_values,
+    vector_bytes,
+    versioned,
+)
 from schemas import Memory, shift_ts
 from schemas.events import (
     MemoryDeleted,
@@ -25,6 +35,7 @@ from schemas.events import (
     MemoryStored,
     MemoryTouched,
     MemoryUpdated,
+    OnConflict,
 )
 
 __all__ = ["APPLIERS", "vector_literal"]
@@ -51,26 +62,52 @@ def _row(db: Connection, sql: str, params: dict[str, Any]) -> RowMapping | None:
     return db.execute(text(sql), params).mappings().first()
 
 
-def _store(db: Connection, m: Memory) -> None:
-    if _row(db, "SELECT 1 AS x FROM memory_tombstones WHERE id = :id", {"id": m.id}) is not None:
-        raise buried(m.id)
-    # Insert first (one statement in the common case); look for a title clash only when it was refused.
+def _insert(db: Connection, m: Memory) -> bool:
     inserted = db.execute(_INSERT, {**m.to_payload(), "tags": json_column(m.tags), "metadata": json_column(m.metadata),
                                     "last_accessed_at": m.last_accessed_at, "expires_at": m.expires_at})
-    if inserted.rowcount == 1:
-        return
-    existing = _row(db, "SELECT id, tier, expires_at, metadata FROM memories WHERE title = :t AND namespace = :n",
-                    {"t": m.title, "n": m.namespace})
-    if existing is None:
-        msg = f"memory {m.id} already exists under another title or namespace"
-        raise Inapplicable(msg)
+    return inserted.rowcount == 1
+
+
+def _title_holder(db: Connection, title: str, namespace: str) -> RowMapping | None:
+    return _row(db, "SELECT id, tier, expires_at, metadata FROM memories WHERE title = :t AND namespace = :n",
+                {"t": title, "n": namespace})
+
+
+def _merge(db: Connection, existing: RowMapping, m: Memory) -> None:
     v = merged_values(existing["tier"], existing["expires_at"], existing["metadata"], m)
     db.execute(_MERGE, {**v, "tags": json_column(v["tags"]), "metadata": json_column(v["metadata"]),
                         "id": existing["id"]})
 
 
+def _store(db: Connection, m: Memory, on_conflict: OnConflict | None = None) -> None:
+    """As the SQLite backend: insert, and on a held (title, namespace) let ``on_conflict`` decide."""
+    if _row(db, "SELECT 1 AS x FROM memory_tombstones WHERE id = :id", {"id": m.id}) is not None:
+        raise buried(m.id)
+    # Insert first (one statement in the common case); look for a title clash only when it was refused.
+    if _insert(db, m):
+        return
+    existing = _title_holder(db, m.title, m.namespace)
+    if existing is None:
+        msg = f"memory {m.id} already exists under another title or namespace"
+        raise Inapplicable(msg)
+    if existing["id"] != m.id and on_conflict == "error":
+        raise title_clash(m.title, m.namespace, existing["id"])
+    if existing["id"] != m.id and on_conflict == "version":
+        if not _insert(db, versioned(m, lambda t: _title_holder(db, t, m.namespace) is not None)):
+            raise Inapplicable(f"memory {m.id} already exists under another title or namespace")
+        return
+    _merge(db, existing, m)
+
+
+def _stored_today(db: Connection, agent_id: str, day: str) -> int:
+    row = _row(db, "SELECT memories_today FROM agent_quotas WHERE agent_id = :a AND day = :d",
+               {"a": agent_id, "d": day})
+    return int(row["memories_today"]) if row is not None else 0
+
+
 def apply_stored(db: Connection, event: MemoryStored) -> None:
-    _store(db, event.memory)
+    check_daily_quota(event, lambda agent, day: _stored_today(db, agent, day))
+    _store(db, event.memory, event.on_conflict)
 
 
 def apply_imported(db: Connection, event: MemoryImported) -> None:

@@ -174,6 +174,11 @@ class PostgresReadModel(MemoryReadModel):
         with mapped_errors(), self.engine.connect() as conn:
             return conn.execute(text(sql), params or {}).scalar()
 
+    def refusal(self, partition: str, offset: int) -> str | None:
+        reason = self._scalar('SELECT reason FROM rejected_events WHERE partition = :p AND "offset" = :o',
+                              {"p": partition, "o": offset})
+        return None if reason is None else str(reason)
+
     def rejected_count(self) -> int:
         return int(self._scalar("SELECT count(*) FROM rejected_events"))
 

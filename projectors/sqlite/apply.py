@@ -15,12 +15,14 @@ from projectors.rules import (
     WRONG_DIMENSION,
     Inapplicable,
     buried,
+    check_daily_quota,
     json_column,
     merged_values,
     tier_max,
     title_clash,
     updated_values,
     vector_bytes,
+    versioned,
 )
 from schemas import Memory, shift_ts
 from schemas.events import (
@@ -33,6 +35,7 @@ from schemas.events import (
     MemoryStored,
     MemoryTouched,
     MemoryUpdated,
+    OnConflict,
 )
 
 # Re-exported: the decisions live in projectors.rules, shared with the Postgres backend.
@@ -60,22 +63,41 @@ def _merge(db: sqlite3.Connection, existing: sqlite3.Row, m: Memory) -> None:
          v["expires_at"], json_column(v["metadata"]), existing["id"]))
 
 
-def _store(db: sqlite3.Connection, memory: Memory) -> None:
+def _title_holder(db: sqlite3.Connection, title: str, namespace: str) -> sqlite3.Row | None:
+    row: sqlite3.Row | None = db.execute("SELECT * FROM memories WHERE title = ? AND namespace = ?",
+                                         (title, namespace)).fetchone()
+    return row
+
+
+def _store(db: sqlite3.Connection, memory: Memory, on_conflict: OnConflict | None = None) -> None:
+    """Insert ``memory``; when another memory holds its (title, namespace), ``on_conflict`` decides (see
+    :class:`~schemas.events.MemoryStored`): this is where racing stores of one title are put in order."""
     if db.execute("SELECT 1 FROM memory_tombstones WHERE id = ?", (memory.id,)).fetchone() is not None:
         raise buried(memory.id)
     if _insert(db, memory):
         return
-    same_title = db.execute("SELECT * FROM memories WHERE title = ? AND namespace = ?",
-                            (memory.title, memory.namespace)).fetchone()
-    if same_title is not None:
-        _merge(db, same_title, memory)
+    same_title = _title_holder(db, memory.title, memory.namespace)
+    if same_title is None:
+        msg = f"memory {memory.id} already exists under another title or namespace"
+        raise Inapplicable(msg)
+    if same_title["id"] != memory.id and on_conflict == "error":
+        raise title_clash(memory.title, memory.namespace, same_title["id"])
+    if same_title["id"] != memory.id and on_conflict == "version":
+        if not _insert(db, versioned(memory, lambda t: _title_holder(db, t, memory.namespace) is not None)):
+            raise Inapplicable(f"memory {memory.id} already exists under another title or namespace")
         return
-    msg = f"memory {memory.id} already exists under another title or namespace"
-    raise Inapplicable(msg)
+    _merge(db, same_title, memory)
+
+
+def _stored_today(db: sqlite3.Connection, agent_id: str, day: str) -> int:
+    row = db.execute("SELECT memories_today FROM agent_quotas WHERE agent_id = ? AND day = ?",
+                     (agent_id, day)).fetchone()
+    return int(row[0]) if row is not None else 0
 
 
 def apply_stored(db: sqlite3.Connection, event: MemoryStored) -> None:
-    _store(db, event.memory)
+    check_daily_quota(event, lambda agent, day: _stored_today(db, agent, day))
+    _store(db, event.memory, event.on_conflict)
 
 
 def apply_imported(db: sqlite3.Connection, event: MemoryImported) -> None:

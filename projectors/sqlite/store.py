@@ -134,6 +134,11 @@ class SQLiteReadModel(MemoryReadModel):
             "VALUES (?, ?, ?, ?, ?)",
             (record.partition, record.offset, record.event.event_id, record.event.envelope.type, reason))
 
+    def refusal(self, partition: str, offset: int) -> str | None:
+        row = self._db.execute('SELECT reason FROM rejected_events WHERE partition = ? AND "offset" = ?',
+                               (partition, offset)).fetchone()
+        return None if row is None else str(row[0])
+
     def rejected_count(self) -> int:
         (n,) = self._db.execute("SELECT count(*) FROM rejected_events").fetchone()
         return int(n)

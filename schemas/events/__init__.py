@@ -33,6 +33,7 @@ from schemas.events.memory import (
     MemoryStored,
     MemoryTouched,
     MemoryUpdated,
+    OnConflict,
     TouchRules,
 )
 from schemas.events.subscription import (
@@ -70,6 +71,7 @@ __all__ = [
     "MemoryStored",
     "MemoryTouched",
     "MemoryUpdated",
+    "OnConflict",
     "PendingAction",
     "PendingActionType",
     "PendingDecided",

@@ -7,7 +7,7 @@ on every replay (timestamps and TTL extensions included), so no projector ever r
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 from schemas.memory import Memory, Tier
 
@@ -22,10 +22,12 @@ __all__ = [
     "MemoryStored",
     "MemoryTouched",
     "MemoryUpdated",
+    "OnConflict",
     "TouchRules",
 ]
 
 OMIT_NONE = {"omit_none": True}
+OnConflict = Literal["error", "merge", "version"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +36,13 @@ class MemoryStored:
 
     TYPE: ClassVar[str] = "memory.stored"
     memory: Memory
+    #: What the projector does, in log order, when another memory holds (title, namespace): "merge" (also when
+    #: absent: the original's upsert), "error" (the event is refused; its writer answers 409), "version" (stored
+    #: as "title (n)", the first n >= 2 free then). Decided where the log orders writes, so racing nodes agree.
+    on_conflict: OnConflict | None = field(default=None, metadata=OMIT_NONE)
+    #: The author's daily memory quota when the store was metered: the projector refuses the store that would
+    #: exceed it (counted in log order, so exact across nodes).
+    max_per_day: int | None = field(default=None, metadata=OMIT_NONE)
 
 
 @dataclass(frozen=True, slots=True)
