@@ -72,7 +72,11 @@ class GovernanceService:
         self.peer = PeerGovernance(self)
 
     async def _decide(self, decide: Callable[[], Awaitable[Sequence[Decided]]], *, actor: str) -> WriteResult:
-        return await self.writer.with_quorum(await self.writer.decide_and_append(decide, actor=actor))
+        write = await self.writer.decide_and_append(decide, actor=actor)
+        reason = write.refusal(0)
+        if reason is not None:  # decided elsewhere first, in log order (a log without conditional appends)
+            raise ForbiddenError(f"refused: {reason}")
+        return await self.writer.with_quorum(write)
 
     # -- namespace standards --------------------------------------------------------------------------------
 
