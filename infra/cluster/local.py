@@ -54,13 +54,14 @@ def http_allowlist(cluster: NatsCluster, root: Path, *, nodes: int) -> Path:
     return path
 
 
-def serve_commands(cluster: NatsCluster, root: Path, *, nodes: int, quorum: int, port: int = 9077) -> list[str]:
+def serve_commands(cluster: NatsCluster, root: Path, *, nodes: int, quorum: int, port: int = 9077,
+                   stream: str = "ai-memory") -> list[str]:
     """One ``ai-memory serve`` command per node (pure apart from making certificates and the allowlist)."""
     commands = []
     allowlist = http_allowlist(cluster, root, nodes=nodes) if cluster.ca is not None else None
     for i in range(nodes):
         args = ["ai-memory", "serve", "--data-dir", str(root / f"node{i + 1}"), "--port", str(port + i),
-                "--log", f"{cluster.url}/ai-memory", "--replicas", str(min(3, len(cluster.nodes))),
+                "--log", f"{cluster.url}/{stream}", "--replicas", str(min(3, len(cluster.nodes))),
                 "--quorum-writes", str(quorum), "--cluster-size", str(nodes)]
         if cluster.ca is not None and allowlist is not None:
             files = cluster.client_files(f"node{i + 1}")

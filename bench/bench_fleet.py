@@ -1,0 +1,274 @@
+"""Fleet write throughput: does the fleet write more when more nodes write?
+
+    python -m bench.bench_fleet [--quick] [--seconds S] [--writers C] [--out bench/results]
+
+One 3-server NATS cluster on loopback (stream replicas = 3). For each configuration, fresh ``ai-memory serve``
+processes (1, 2 or 3 of them, quorum W = 1 or 2, embedder off) join a fresh stream, and C concurrent HTTP
+writers per node (one load process per node, so clients do not share the servers' GIL) store unique titles for
+S seconds. Reported per configuration: acknowledged writes/s over all nodes, p50/p95 latency, and refused
+writes (any answer but 201: a unique title must never be refused). In the same run: the embedded single node
+(its own log, the T1 baseline) with the same client, and the stream's raw append rate (one appender, and 16
+pipelined), so every figure has its baseline from the same machine and moment. The N-node / 1-node ratios are
+printed; ``bench_fleet.json`` is written to ``--out``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from bench.stats import percentile
+from infra.cluster import NatsCluster
+from infra.cluster.local import _executable, prepare_nodes, serve_commands
+from infra.cluster.process import free_port
+from infra.log.jetstream import JetStreamLog
+from schemas import Envelope, NodeKey, encode_payload, load_or_create_node_key, now_ts, sign
+from schemas.events import MemoryTouched, TouchRules
+
+__all__ = ["Config", "main", "plan", "render"]
+
+_REPO = Path(__file__).resolve().parents[1]
+_READY_TIMEOUT = 60.0
+
+
+@dataclass(frozen=True)
+class Config:
+    label: str
+    nodes: int
+    quorum: int
+    writers: int
+    embedded: bool = False
+
+
+def plan(writers: int) -> list[Config]:
+    """The embedded baseline, 1-3 NATS nodes at W = 1, 2-3 at W = 2, and W = 2 with one writer (latency)."""
+    return [Config("embedded", 1, 1, writers, embedded=True),
+            *(Config(f"nats_n{n}_w1", n, 1, writers) for n in (1, 2, 3)),
+            *(Config(f"nats_n{n}_w2", n, 2, writers) for n in (2, 3)),
+            Config("nats_n3_w2_c1", 3, 2, 1)]
+
+
+# ---- the load: one process per node -------------------------------------------------------------------------
+
+
+async def _load(url: str, writers: int, seconds: float, prefix: str) -> dict[str, Any]:
+    """``writers`` concurrent clients storing unique titles on ``url`` for ``seconds``: latencies of the
+    acknowledged writes, and every refused one (status and body)."""
+    latencies: list[float] = []
+    refused: list[str] = []
+    limits = httpx.Limits(max_connections=writers, max_keepalive_connections=writers)
+    async with httpx.AsyncClient(base_url=url, limits=limits, timeout=30.0) as client:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + seconds
+
+        async def writer(w: int) -> None:
+            n = 0
+            while loop.time() < deadline:
+                n += 1
+                body = {"title": f"{prefix} w{w} n{n}", "content": f"fleet write {n} of writer {w}",
+                        "namespace": f"fleet/{w % 4}", "on_conflict": "error"}
+                started = time.perf_counter()
+                r = await client.post("/api/v1/memories", json=body, headers={"X-Agent-Id": f"{prefix}-w{w}"})
+                if r.status_code == 201:
+                    latencies.append(time.perf_counter() - started)
+                else:
+                    refused.append(f"{r.status_code} {r.text[:200]}")
+
+        started = time.perf_counter()
+        await asyncio.gather(*(writer(w) for w in range(writers)))
+        wall = time.perf_counter() - started
+    return {"latencies": latencies, "refused": refused, "wall_s": wall}
+
+
+def _load_main(argv: list[str]) -> int:
+    url, writers, seconds, prefix = argv[0], int(argv[1]), float(argv[2]), argv[3]
+    print(json.dumps(asyncio.run(_load(url, writers, seconds, prefix))))
+    return 0
+
+
+# ---- servers --------------------------------------------------------------------------------------------------
+
+
+def _wait_ready(proc: subprocess.Popen[bytes], url: str, log: Path) -> None:
+    deadline = time.monotonic() + _READY_TIMEOUT
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            msg = f"ai-memory serve exited with {proc.returncode}; see {log}"
+            raise RuntimeError(msg)
+        try:
+            if httpx.get(f"{url}/api/v1/health", timeout=1.0).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+    msg = f"ai-memory serve not ready after {_READY_TIMEOUT:.0f}s; see {log}"
+    raise RuntimeError(msg)
+
+
+@contextmanager
+def _serving(commands: list[list[str]], root: Path) -> Iterator[list[str]]:
+    """Run the serve commands (embedder off), yield their base URLs once all answer, stop them after."""
+    env = {**os.environ, "AI_MEMORY_EMBEDDER": "off"}
+    procs: list[subprocess.Popen[bytes]] = []
+    urls: list[str] = []
+    try:
+        for i, argv in enumerate(commands):
+            log = root / f"serve{i + 1}.log"
+            with log.open("ab") as out:
+                procs.append(subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=_REPO))
+            urls.append(f"http://127.0.0.1:{argv[argv.index('--port') + 1]}")
+        for proc, url, i in zip(procs, urls, range(len(procs)), strict=True):
+            _wait_ready(proc, url, root / f"serve{i + 1}.log")
+        yield urls
+    finally:
+        for proc in procs:
+            proc.terminate()
+        for proc in procs:
+            try:
+                proc.wait(15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+def _commands(config: Config, cluster: NatsCluster, root: Path) -> list[list[str]]:
+    if config.embedded:
+        script = _executable("ai-memory serve")
+        return [[*script, "--data-dir", str(root / "embedded"), "--port", str(free_port())]]
+    prepare_nodes(root, config.nodes)
+    lines = serve_commands(cluster, root, nodes=config.nodes, quorum=config.quorum, port=free_port(),
+                           stream=f"fleet-{uuid.uuid4().hex[:8]}")
+    argvs = [_executable(line) for line in lines]
+    for argv in argvs:  # serve_commands numbers ports from one base: give each node a port known to be free
+        argv[argv.index("--port") + 1] = str(free_port())
+    return argvs
+
+
+def run_config(config: Config, cluster: NatsCluster, root: Path, seconds: float) -> dict[str, Any]:
+    """One configuration: its servers up, the load on every node at once, the servers down."""
+    root.mkdir(parents=True)
+    with _serving(_commands(config, cluster, root), root) as urls:
+        loads = [subprocess.Popen([sys.executable, "-m", "bench.bench_fleet", "--load", url, str(config.writers),
+                                   str(seconds), f"{config.label}-{i}"], stdout=subprocess.PIPE, cwd=_REPO)
+                 for i, url in enumerate(urls)]
+        outputs = [json.loads(proc.communicate(timeout=seconds + 120)[0]) for proc in loads]
+    latencies = sorted(ms * 1000 for out in outputs for ms in out["latencies"])
+    refused = [line for out in outputs for line in out["refused"]]
+    wall = max(out["wall_s"] for out in outputs)
+    return {**asdict(config), "acked": len(latencies), "refused": len(refused), "refused_sample": refused[:5],
+            "per_s": len(latencies) / wall if wall else 0.0, "wall_s": wall,
+            "p50_ms": percentile(latencies, 50) if latencies else 0.0,
+            "p95_ms": percentile(latencies, 95) if latencies else 0.0}
+
+
+# ---- the stream's raw append rate ----------------------------------------------------------------------------
+
+
+def _events(key: NodeKey, n: int) -> list[Any]:
+    touch = encode_payload(MemoryTouched(["x"], now_ts(), TouchRules()))
+    return [sign(Envelope(event_id=str(uuid.uuid4()), type=MemoryTouched.TYPE, schema_version=1, namespace="raw",
+                          actor="bench", origin="bench", ts=now_ts(), payload=touch, key_id=key.key_id), key)
+            for _ in range(n)]
+
+
+async def raw_append_rate(url: str, root: Path, n: int) -> dict[str, float]:
+    """Single appends to a replicas=3 stream: one after another, and 16 in flight at once (as a node's
+    pipelined writers do)."""
+    key = load_or_create_node_key(root / "raw-keys", "raw")
+    log = await JetStreamLog.connect(f"{url}/raw-{uuid.uuid4().hex[:6]}", replicas=3)
+    try:
+        events = _events(key, 2 * n)
+        started = time.perf_counter()
+        for event in events[:n]:
+            await log.append([event])
+        serial = n / (time.perf_counter() - started)
+        pending = iter(events[n:])
+
+        async def appender() -> None:
+            for event in pending:
+                await log.append([event])
+
+        started = time.perf_counter()
+        await asyncio.gather(*(appender() for _ in range(16)))
+        pipelined = n / (time.perf_counter() - started)
+    finally:
+        await log.close()
+    return {"serial_per_s": serial, "pipelined16_per_s": pipelined}
+
+
+# ---- the report ---------------------------------------------------------------------------------------------
+
+
+def render(results: dict[str, dict[str, Any]], raw: dict[str, float]) -> str:
+    lines = [f"{'configuration':<16} {'nodes':>5} {'W':>2} {'C/node':>6} {'writes/s':>9} {'p50 ms':>8} "
+             f"{'p95 ms':>8} {'refused':>7} {'vs 1 node':>9}"]
+    for label, r in results.items():
+        base = results.get(f"nats_n1_w{r['quorum']}") or results.get("nats_n1_w1")
+        ratio = f"{r['per_s'] / base['per_s']:.2f}x" if base and base["per_s"] and not r["embedded"] else ""
+        lines.append(f"{label:<16} {r['nodes']:>5} {r['quorum']:>2} {r['writers']:>6} {r['per_s']:>9.0f} "
+                     f"{r['p50_ms']:>8.1f} {r['p95_ms']:>8.1f} {r['refused']:>7} {ratio:>9}")
+    embedded = results.get("embedded")
+    one = results.get("nats_n1_w1")
+    if embedded and one and embedded["per_s"]:
+        lines.append(f"1 NATS node / embedded node: {one['per_s'] / embedded['per_s']:.2f}x")
+    lines.append(f"stream raw appends (replicas 3): {raw['serial_per_s']:.0f}/s one at a time, "
+                 f"{raw['pipelined16_per_s']:.0f}/s with 16 in flight")
+    total = sum(r["acked"] for r in results.values())
+    refused = sum(r["refused"] for r in results.values())
+    lines.append(f"acknowledged writes in all: {total}, refused: {refused}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] == "--load":
+        return _load_main(argv[1:])
+    parser = argparse.ArgumentParser(prog="python -m bench.bench_fleet", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="1.5 s per configuration, 4 writers per node")
+    parser.add_argument("--seconds", type=float, default=None, help="load per configuration (default 10)")
+    parser.add_argument("--writers", type=int, default=None, help="concurrent HTTP writers per node (default 16)")
+    parser.add_argument("--raw", type=int, default=None, help="events per raw append measurement (default 2000)")
+    parser.add_argument("--only", default=None, help="comma-separated configuration labels to run")
+    parser.add_argument("--out", type=Path, default=Path("bench/results"))
+    args = parser.parse_args(argv)
+    seconds = args.seconds or (1.5 if args.quick else 10.0)
+    writers = args.writers or (4 if args.quick else 16)
+    configs = plan(writers)
+    if args.only:
+        wanted = set(args.only.split(","))
+        configs = [c for c in configs if c.label in wanted]
+    results: dict[str, dict[str, Any]] = {}
+    with tempfile.TemporaryDirectory(prefix="bench-fleet-") as tmp:
+        root = Path(tmp)
+        with NatsCluster(store_dir=root / "nats") as cluster:
+            raw = asyncio.run(raw_append_rate(cluster.url, root, args.raw or (200 if args.quick else 2000)))
+            for config in configs:
+                results[config.label] = run_config(config, cluster, root / config.label, seconds)
+                print(f"{config.label}: {results[config.label]['per_s']:.0f} writes/s", file=sys.stderr, flush=True)
+    table = render(results, raw)
+    print(table)
+    args.out.mkdir(parents=True, exist_ok=True)
+    report = {"machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
+              "seconds": seconds, "writers": writers, "raw": raw, "results": results}
+    (args.out / "bench_fleet.json").write_text(json.dumps(report, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,41 @@
+"""The fleet benchmark runs end to end at a small size (figures only, no timing asserts): every configuration
+answers, and no unique-title write is refused."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bench.bench_fleet import plan, render
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.slow
+@pytest.mark.nats
+def test_quick_fleet_benchmark(tmp_path: Path, nats_server: object) -> None:
+    # (nats_server: the same skip-or-fail rule as every NATS test when the binary is missing.)
+    done = subprocess.run([sys.executable, "-m", "bench.bench_fleet", "--quick", "--seconds", "1", "--writers", "2",
+                           "--raw", "50", "--only", "embedded,nats_n1_w1,nats_n2_w2", "--out", str(tmp_path)],
+                          cwd=REPO, capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stderr[-4000:]
+    report = json.loads((tmp_path / "bench_fleet.json").read_text())
+    assert set(report["results"]) == {"embedded", "nats_n1_w1", "nats_n2_w2"}
+    assert all(r["acked"] > 0 and r["p50_ms"] > 0 for r in report["results"].values())
+    assert sum(r["refused"] for r in report["results"].values()) == 0
+    assert report["raw"]["serial_per_s"] > 0
+    assert "vs 1 node" in done.stdout
+
+
+def test_plan_and_table() -> None:
+    labels = [c.label for c in plan(16)]
+    assert labels[0] == "embedded" and "nats_n3_w2_c1" in labels
+    row = {"nodes": 2, "quorum": 1, "writers": 4, "per_s": 300.0, "p50_ms": 2.0, "p95_ms": 3.0, "refused": 0,
+           "embedded": False, "acked": 10}
+    table = render({"nats_n1_w1": {**row, "nodes": 1, "per_s": 200.0}, "nats_n2_w1": row},
+                   {"serial_per_s": 1000.0, "pipelined16_per_s": 5000.0})
+    assert "1.50x" in table
