@@ -10,8 +10,8 @@ node and every replay reaches the same outcome. The writer waits for its own eve
 answers from that outcome: :attr:`WriteResult.refusals`. The conflict domain of a write is thus exactly the
 state its decision reads, never the whole log.
 
-Every domain service holds the node's one :class:`EventWriter`: one signing step (:meth:`EventWriter.sign`),
-the same read-your-writes and quorum guarantees.
+Every domain service holds the node's one :class:`EventWriter`: one signing step (:meth:`EventWriter.seal`),
+the same read-your-writes and quorum guarantees. Its appends pipeline (:mod:`producers.pipeline`).
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from dataclasses import dataclass, replace
 from infra.log import AppendConflictError, Clock, EventLog, LogPosition, LogRecord, LogUnavailableError
 from producers.attestation import current_attestation
 from producers.errors import UnavailableError
+from producers.pipeline import AppendPipeline
 from producers.quorum import QuorumTracker
 from projectors import ProjectionRunner, VerifiedEvents
 from schemas import SCHEMA_VERSION, Envelope, NodeKey, SignedEvent, encode_payload, now_ts, sign
@@ -82,6 +83,7 @@ class EventWriter:
         self._verified = verified
         self.quorum = quorum
         self.lock = asyncio.Lock()
+        self._pipeline = AppendPipeline(lambda signed: self._append_retrying(signed, None), self.seal, self._offer)
 
     def envelope(self, event: EventPayload, *, namespace: str, actor: str) -> Envelope:
         # The agent's own signature over the request that caused this event rides beside the node's, when the
@@ -92,34 +94,43 @@ class EventWriter:
                         payload=encode_payload(event), key_id=self._key.key_id,
                         attestation=att.to_dict() if att is not None and att.agent_id == actor else None)
 
-    def sign(self, events: Sequence[Decided], *, actor: str) -> list[SignedEvent]:
-        """The one signing step: every event any command appends is enveloped and signed here, and nowhere else
-        (synchronous, so the events of one node are signed in the order its appends are issued)."""
-        signed = [sign(self.envelope(e, namespace=ns, actor=actor), self._key) for e, ns in events]
+    def seal(self, envelopes: Sequence[Envelope]) -> list[SignedEvent]:
+        """The one signing step: every event any command appends is signed here, and nowhere else, in the
+        order its node appends them (the pipeline calls this for each batch just before appending it)."""
+        signed = [sign(envelope, self._key) for envelope in envelopes]
         if self._verified is not None:
             for event in signed:  # signed here, so they verify: the projectors need not check again
                 self._verified.add(event)
         return signed
 
     async def append(self, events: Sequence[Decided], *, actor: str, expected: Clock | None = None) -> WriteResult:
-        """Sign and append ``events`` atomically; return once the local read models hold them, with the outcome
-        the memory model recorded for each (:attr:`WriteResult.refusals`).
+        """Append ``events`` atomically; return once the local read models hold them, with the outcome the
+        memory model recorded for each (:attr:`WriteResult.refusals`). Envelopes are made here, in the caller's
+        context (its attestation); concurrent appends of this node go to the log together
+        (:class:`~producers.pipeline.AppendPipeline`).
 
         ``expected`` (the log end a decision was made against) makes the append optimistic on logs that
         support it: :class:`~infra.log.AppendConflictError` if another writer appended first. Only
-        :meth:`decide_and_append` with ``serializable=True`` uses it.
+        :meth:`decide_and_append` with ``serializable=True`` uses it; such an append goes alone.
         """
-        signed = self.sign(events, actor=actor)
-        positions = await self._append_retrying(signed, expected if self.log.SUPPORTS_EXPECTED else None)
-        records = [LogRecord(p.partition, p.offset, event) for p, event in zip(positions, signed, strict=True)]
-        for runner in self.runners:
-            runner.offer(records)
-        result = WriteResult(positions)
+        envelopes = [self.envelope(e, namespace=ns, actor=actor) for e, ns in events]
+        if expected is not None and self.log.SUPPORTS_EXPECTED:
+            signed = self.seal(envelopes)
+            positions = await self._append_retrying(signed, expected)
+            records = [LogRecord(p.partition, p.offset, e) for p, e in zip(positions, signed, strict=True)]
+            self._offer(records)
+        else:
+            records = await self._pipeline.submit(envelopes)
+        result = WriteResult([r.position for r in records])
         await self.wait(result.clock(), timeout=self.write_timeout)
         if not self.runners:
             return result
         model = self.runners[0]
-        return replace(result, refusals=tuple(model.refusal(p.partition, p.offset) for p in positions))
+        return replace(result, refusals=tuple(model.refusal(r.partition, r.offset) for r in records))
+
+    def _offer(self, records: list[LogRecord]) -> None:
+        for runner in self.runners:
+            runner.offer(records)
 
     async def _append_retrying(self, signed: Sequence[SignedEvent], expected: Clock | None) -> list[LogPosition]:
         """Append, retrying while the log is unavailable (no leader yet, a leader change, a reconnect) for at
