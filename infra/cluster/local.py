@@ -18,14 +18,15 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
-from infra.cluster.nats_server import NatsCluster
+from infra.cluster.nats_server import NatsCluster, NatsServer
 from infra.tls import make_allowlist
 from schemas import load_or_create_node_key
 
-__all__ = ["OPERATOR", "curl_hint", "http_allowlist", "main", "prepare_nodes", "serve_commands", "start_nodes",
-           "stop_nodes"]
+__all__ = ["OPERATOR", "Members", "curl_hint", "http_allowlist", "main", "prepare_nodes", "serve_commands",
+           "start_nodes", "stop_nodes", "supervise"]
 
 #: The client certificate made for a person at the terminal (curl), listed on the HTTP allowlist.
 OPERATOR = "operator"
@@ -86,11 +87,11 @@ def _executable(command: str) -> list[str]:
     return [str(script) if script.exists() else argv[0], *argv[1:]]
 
 
-def start_nodes(commands: list[str], root: Path) -> list[subprocess.Popen[bytes]]:
-    """Run the serve commands, each logging to ``root/nodeN.log``."""
+def start_nodes(commands: list[str], root: Path, *, first: int = 1) -> list[subprocess.Popen[bytes]]:
+    """Run the serve commands, each logging to ``root/nodeN.log`` (N counted from ``first``)."""
     procs = []
-    for i, command in enumerate(commands):
-        with (root / f"node{i + 1}.log").open("ab") as out:
+    for i, command in enumerate(commands, start=first):
+        with (root / f"node{i}.log").open("ab") as out:
             procs.append(subprocess.Popen(_executable(command), stdout=out, stderr=subprocess.STDOUT))
     return procs
 
@@ -107,6 +108,57 @@ def stop_nodes(procs: list[subprocess.Popen[bytes]], *, timeout: float = 10.0) -
             proc.wait()
 
 
+class Members:
+    """What the launcher runs: the nats-servers and the ai-memory nodes, each of which may die on its own (a
+    crash, or kill -9 in a fault drill) and be started again."""
+
+    def __init__(self, servers: list[NatsServer], procs: list[subprocess.Popen[bytes]], commands: list[str],
+                 root: Path) -> None:
+        self.servers = servers
+        self.procs = procs
+        self.commands = commands
+        self.root = root
+
+    def dead(self) -> list[str]:
+        """Names of the members that are not running: ``nats n2``, ``ai-memory node1``."""
+        names = [f"nats {s.store_dir.name}" for s in self.servers if not s.running]
+        return names + [f"ai-memory node{i + 1}" for i, p in enumerate(self.procs) if p.poll() is not None]
+
+    def restart(self, name: str) -> None:
+        kind, which = name.split(" ", 1)
+        if kind == "nats":
+            next(s for s in self.servers if s.store_dir.name == which).start()
+            return
+        i = int(which.removeprefix("node")) - 1
+        self.procs[i] = start_nodes([self.commands[i]], self.root, first=i + 1)[0]
+
+
+def supervise(members: Members, *, restart_after: float | None, poll: float = 0.5,
+              until: Callable[[], bool] = lambda: False) -> None:
+    """Watch the members until Ctrl-C (or ``until()``): say when one exits, and restart it after
+    ``restart_after`` seconds when given. The others keep running either way."""
+    down_since: dict[str, float] = {}
+    while not until():
+        now = time.monotonic()
+        dead = members.dead()
+        for name in dead:
+            if name not in down_since:
+                down_since[name] = now
+                then = f"restarting in {restart_after:g}s" if restart_after is not None else "left down"
+                print(f"{name} exited; the others keep running ({then})", flush=True)
+            elif restart_after is not None and now - down_since[name] >= restart_after:
+                try:
+                    members.restart(name)
+                except Exception as exc:  # a failed start is reported and tried again later
+                    print(f"{name} did not restart: {exc}", flush=True)
+                    down_since[name] = now
+                    continue
+                print(f"{name} restarted", flush=True)
+        for name in set(down_since) - set(dead):
+            down_since.pop(name)
+        time.sleep(poll)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m infra.cluster.local", description=__doc__)
     parser.add_argument("dir", type=Path)
@@ -118,6 +170,9 @@ def main(argv: list[str] | None = None) -> int:
                              "allowlist on the ai-memory nodes")
     parser.add_argument("--port", type=int, default=9077, help="HTTP port of node1; nodeN gets port + N - 1")
     parser.add_argument("--serve", action="store_true", help="also run the ai-memory nodes (logs in DIR/nodeN.log)")
+    parser.add_argument("--restart", type=float, default=None, metavar="SECONDS",
+                        help="restart a member (nats-server or ai-memory node) SECONDS after it exits; without it a "
+                             "dead member stays down (a fault drill) and the rest keep running")
     args = parser.parse_args(argv)
     signal.signal(signal.SIGTERM, signal.default_int_handler)  # stop the servers with us, never leave them
     cluster = NatsCluster(store_dir=args.dir / "nats", n=args.nodes, tls=args.tls)
@@ -134,9 +189,7 @@ def main(argv: list[str] | None = None) -> int:
             print(curl_hint(cluster, port=args.port), flush=True)
         if args.serve:
             procs = start_nodes(commands, args.dir)
-        # A node that exits (or is killed for a fault drill) is left down; the launcher stops with the servers.
-        while all(node.running for node in cluster.nodes):
-            time.sleep(0.5)
+        supervise(Members(cluster.nodes, procs, commands, args.dir), restart_after=args.restart)
     except KeyboardInterrupt:
         pass
     finally:

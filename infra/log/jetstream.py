@@ -229,6 +229,10 @@ class JetStreamLog(EventLog):
     CREATE_TIMEOUT: ClassVar[float] = 30.0
     #: Consumer heartbeat: a subscriber notices a lost consumer (server restart) after two missed beats.
     HEARTBEAT: ClassVar[float] = 0.5
+    #: Client pings (seconds) and how many may go unanswered before the connection counts as dead and the
+    #: client moves to another server of the cluster.
+    PING_INTERVAL: ClassVar[int] = 1
+    MAX_OUTSTANDING_PINGS: ClassVar[int] = 2
 
     def __init__(self, nc: NatsClient, *, url: str, stream: str, replicas: int, subject_prefix: str,
                  timeout: float) -> None:
@@ -291,6 +295,10 @@ class JetStreamLog(EventLog):
         connecting = asyncio.create_task(nc.connect(
             target.servers, tls=tls, name="ai-memory", max_reconnect_attempts=-1,
             reconnect_time_wait=0.2,  # type: ignore[arg-type]  # annotated int, used as float seconds
+            # A frozen server (SIGSTOP, a hung host) keeps its TCP connection open: only unanswered pings tell.
+            # nats-py's defaults (every 120 s, 2 outstanding) would pin a node to it for minutes; these leave
+            # it within about PING_INTERVAL * (MAX_OUTSTANDING_PINGS + 1) seconds for another cluster member.
+            ping_interval=JetStreamLog.PING_INTERVAL, max_outstanding_pings=JetStreamLog.MAX_OUTSTANDING_PINGS,
             connect_timeout=max(1, int(timeout)), error_cb=events.on_error,
             disconnected_cb=events.on_disconnect, reconnected_cb=events.on_reconnect), name="nats-connect")
         try:
