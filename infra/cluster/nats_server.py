@@ -165,6 +165,9 @@ def cluster_node_config(*, name: str, port: int, cluster_port: int, store_dir: P
     return (
         f"server_name: {name}\n"
         f"listen: {HOST}:{port}\n"
+        # Servers ping their routes and clients every second and drop one after 2 unanswered pings: a frozen
+        # member (SIGSTOP) leaves the cluster's routing, queue groups and Raft groups within seconds, not minutes.
+        "ping_interval: \"1s\"\nping_max: 2\n"
         + (_tls_block(tls) if tls else "")
         + f'jetstream {{ store_dir: "{store_dir}" }}\n'
         "cluster {\n"

@@ -232,6 +232,9 @@ class JetStreamLog(EventLog):
     #: Client pings (seconds) and how many may go unanswered before the connection counts as dead and the
     #: client moves to another server of the cluster.
     PING_INTERVAL: ClassVar[int] = 1
+    #: How long one append (or one direct read) waits for the stream before it counts as unavailable and is
+    #: retried.
+    APPEND_TIMEOUT: ClassVar[float] = 2.0
     MAX_OUTSTANDING_PINGS: ClassVar[int] = 2
 
     def __init__(self, nc: NatsClient, *, url: str, stream: str, replicas: int, subject_prefix: str,
@@ -243,6 +246,10 @@ class JetStreamLog(EventLog):
         self._replicas = replicas
         self._prefix = subject_prefix
         self._timeout = timeout
+        # An append sent while the stream has no leader (one died, one froze) is never answered: give up on it
+        # soon and send it again (same ids, so the stream stores it once), so writes resume soon after a new
+        # leader is elected instead of a whole ``timeout`` later.
+        self._append_timeout = min(timeout, self.APPEND_TIMEOUT)
         self._closed = False
         self._seen = 0  # highest sequence this instance has appended or read (for read-your-writes)
         self._kv: KeyValue | None = None
@@ -431,7 +438,7 @@ class JetStreamLog(EventLog):
             headers[Header.EXPECTED_LAST_SEQUENCE] = str(want)
         with self._mapped_errors(expected=want):
             ack = await self._js.publish(subject_for(self._prefix, event.envelope.type), event.body,
-                                         headers=headers)
+                                         headers=headers, timeout=self._append_timeout)
         return [ack.seq]
 
     async def _publish_batch(self, events: Sequence[SignedEvent], want: int | None) -> list[int]:
@@ -454,7 +461,7 @@ class JetStreamLog(EventLog):
                     await self._nc.publish(subject, event.body, headers=headers)
                     continue
                 headers[Header.BATCH_COMMIT] = "1"
-                reply = await self._nc.request(subject, event.body, timeout=self._timeout, headers=headers)
+                reply = await self._nc.request(subject, event.body, timeout=self._append_timeout, headers=headers)
             ack = self._batch_ack(reply.data)
         return list(range(ack.seq - last + 1, ack.seq + 1))
 
@@ -546,7 +553,8 @@ class JetStreamLog(EventLog):
             sub = await self._nc.subscribe(inbox, cb=collect)
             try:
                 await self._nc.publish(f"$JS.API.DIRECT.GET.{self._stream}", request, reply=inbox)
-                status = await asyncio.wait_for(done, timeout=self._timeout)
+                # Any replica may answer (a queue group); a frozen one never does: ask again soon, another will.
+                status = await asyncio.wait_for(done, timeout=self._append_timeout)
             finally:
                 with contextlib.suppress(nats.errors.Error):
                     await sub.unsubscribe()
