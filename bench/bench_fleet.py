@@ -37,7 +37,8 @@ from infra.cluster import NatsCluster
 from infra.cluster.local import _executable, prepare_nodes, serve_commands
 from infra.cluster.process import free_port
 from infra.log.jetstream import JetStreamLog
-from schemas import Envelope, NodeKey, encode_payload, load_or_create_node_key, now_ts, sign
+from projectors import ProjectionRunner, SQLiteReadModel
+from schemas import Envelope, Keyring, NodeKey, encode_payload, load_or_create_node_key, now_ts, sign
 from schemas.events import MemoryTouched, TouchRules
 
 __all__ = ["Config", "main", "plan", "render"]
@@ -149,13 +150,12 @@ def _serving(commands: list[list[str]], root: Path) -> Iterator[list[str]]:
                 proc.wait()
 
 
-def _commands(config: Config, cluster: NatsCluster, root: Path) -> list[list[str]]:
+def _commands(config: Config, cluster: NatsCluster, root: Path, stream: str) -> list[list[str]]:
     if config.embedded:
         script = _executable("ai-memory serve")
         return [[*script, "--data-dir", str(root / "embedded"), "--port", str(free_port())]]
     prepare_nodes(root, config.nodes)
-    lines = serve_commands(cluster, root, nodes=config.nodes, quorum=config.quorum, port=free_port(),
-                           stream=f"fleet-{uuid.uuid4().hex[:8]}")
+    lines = serve_commands(cluster, root, nodes=config.nodes, quorum=config.quorum, port=free_port(), stream=stream)
     argvs = [_executable(line) for line in lines]
     for argv in argvs:  # serve_commands numbers ports from one base: give each node a port known to be free
         argv[argv.index("--port") + 1] = str(free_port())
@@ -165,7 +165,8 @@ def _commands(config: Config, cluster: NatsCluster, root: Path) -> list[list[str
 def run_config(config: Config, cluster: NatsCluster, root: Path, seconds: float) -> dict[str, Any]:
     """One configuration: its servers up, the load on every node at once, the servers down."""
     root.mkdir(parents=True)
-    with _serving(_commands(config, cluster, root), root) as urls:
+    stream = f"fleet-{uuid.uuid4().hex[:8]}"
+    with _serving(_commands(config, cluster, root, stream), root) as urls:
         loads = [subprocess.Popen([sys.executable, "-m", "bench.bench_fleet", "--load", url, str(config.writers),
                                    str(seconds), f"{config.label}-{i}"], stdout=subprocess.PIPE, cwd=_REPO)
                  for i, url in enumerate(urls)]
@@ -173,7 +174,8 @@ def run_config(config: Config, cluster: NatsCluster, root: Path, seconds: float)
     latencies = sorted(ms * 1000 for out in outputs for ms in out["latencies"])
     refused = [line for out in outputs for line in out["refused"]]
     wall = max(out["wall_s"] for out in outputs)
-    return {**asdict(config), "acked": len(latencies), "refused": len(refused), "refused_sample": refused[:5],
+    return {**asdict(config), "stream": None if config.embedded else stream, "acked": len(latencies),
+            "refused": len(refused), "refused_sample": refused[:5],
             "per_s": len(latencies) / wall if wall else 0.0, "wall_s": wall,
             "p50_ms": percentile(latencies, 50) if latencies else 0.0,
             "p95_ms": percentile(latencies, 95) if latencies else 0.0}
@@ -214,10 +216,30 @@ async def raw_append_rate(url: str, root: Path, n: int) -> dict[str, float]:
     return {"serial_per_s": serial, "pipelined16_per_s": pipelined}
 
 
+async def projection_rate(url: str, stream: str, keys: Path, model_path: Path) -> dict[str, float]:
+    """What one node's projector costs per event: a fresh SQLite read model applies a whole stream (the live
+    path: verify, apply, commit per batch; not the bulk rebuild). Every node applies every event, so this is
+    the fleet's write ceiling per node."""
+    log = await JetStreamLog.connect(f"{url}/{stream}", replicas=3)
+    model = SQLiteReadModel(model_path)
+    try:
+        runner = ProjectionRunner(log, model, Keyring.from_dirs(keys), batch_size=500)
+        started = time.perf_counter()
+        await runner.catch_up()
+        seconds = time.perf_counter() - started
+        applied = model.applied_count()
+    finally:
+        model.close()
+        await log.close()
+    return {"events": applied, "per_s": applied / seconds if seconds else 0.0,
+            "us_per_event": seconds / applied * 1e6 if applied else 0.0}
+
+
 # ---- the report ---------------------------------------------------------------------------------------------
 
 
-def render(results: dict[str, dict[str, Any]], raw: dict[str, float]) -> str:
+def render(results: dict[str, dict[str, Any]], raw: dict[str, float],
+           projection: dict[str, float] | None = None) -> str:
     lines = [f"{'configuration':<16} {'nodes':>5} {'W':>2} {'C/node':>6} {'writes/s':>9} {'p50 ms':>8} "
              f"{'p95 ms':>8} {'refused':>7} {'vs 1 node':>9}"]
     for label, r in results.items():
@@ -231,6 +253,9 @@ def render(results: dict[str, dict[str, Any]], raw: dict[str, float]) -> str:
         lines.append(f"1 NATS node / embedded node: {one['per_s'] / embedded['per_s']:.2f}x")
     lines.append(f"stream raw appends (replicas 3): {raw['serial_per_s']:.0f}/s one at a time, "
                  f"{raw['pipelined16_per_s']:.0f}/s with 16 in flight")
+    if projection:
+        lines.append(f"one node's projector: {projection['per_s']:.0f} events/s ({projection['us_per_event']:.0f} "
+                     f"us per event, {projection['events']:.0f} events replayed)")
     total = sum(r["acked"] for r in results.values())
     refused = sum(r["refused"] for r in results.values())
     lines.append(f"acknowledged writes in all: {total}, refused: {refused}")
@@ -264,11 +289,14 @@ def main(argv: list[str] | None = None) -> int:
             for config in configs:
                 results[config.label] = run_config(config, cluster, root / config.label, seconds)
                 print(f"{config.label}: {results[config.label]['per_s']:.0f} writes/s", file=sys.stderr, flush=True)
-    table = render(results, raw)
+            biggest = max((r for r in results.values() if r["stream"]), key=lambda r: r["acked"], default=None)
+            projection = None if biggest is None else asyncio.run(projection_rate(
+                cluster.url, biggest["stream"], root / biggest["label"] / "node1" / "keys", root / "replay.db"))
+    table = render(results, raw, projection)
     print(table)
     args.out.mkdir(parents=True, exist_ok=True)
     report = {"machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
-              "seconds": seconds, "writers": writers, "raw": raw, "results": results}
+              "seconds": seconds, "writers": writers, "raw": raw, "projection": projection, "results": results}
     (args.out / "bench_fleet.json").write_text(json.dumps(report, indent=2))
     return 0
 
