@@ -12,7 +12,7 @@ from producers.attestation import REPLAY_WINDOW_SECS, RequestVerifier
 from producers.errors import AuthError, NotFoundError, ValidationError
 from producers.validation import check_agent_id, check_namespace
 from producers.visibility import Visibility
-from producers.writer import EventWriter, WriteResult
+from producers.writer import Decided, EventWriter, WriteResult
 from projectors import AgentKey, IdentityQueries
 from schemas import now_ts
 from schemas.events import AgentKeyRegistered, AgentKeyRevoked, AsAgentRequirementSet
@@ -74,42 +74,43 @@ class IdentityService:
         if not verify_registration(agent_id, raw, timestamp, proof):
             raise AuthError("key registration proof does not verify with that public key")
         key_id = key_id_for(raw)
-        async with self.writer.lock:
-            await self.writer.caught_up()
+
+        async def decide() -> list[Decided]:
             current = self.queries.agent_key(agent_id)
             if current is not None and current.key_id == key_id:
-                return current, WriteResult([])
+                return []
             if current is not None:
                 self.verifier.require(agent_id)  # only the current key may rotate itself
             event = AgentKeyRegistered(agent_id=agent_id, key_id=key_id, public_key=b64url(raw), proof=proof,
                                        proof_timestamp=timestamp, registered_at=now_ts())
-            write = await self.writer.append([(event, "_agents")], actor=actor)
+            return [(event, "_agents")]
+
+        write = await self.writer.decide_and_append(decide, actor=actor)
         stored = self.queries.agent_key(agent_id)
         assert stored is not None
         return stored, await self.writer.with_quorum(write)
 
     async def revoke_key(self, agent_id: str, *, actor: str, reason: str = "") -> WriteResult:
         """Withdraw the agent's key (an operator command). Raises NotFoundError when it has none."""
-        async with self.writer.lock:
-            await self.writer.caught_up()
+        async def decide() -> list[Decided]:
             current = self.queries.agent_key(agent_id)
             if current is None:
                 raise NotFoundError(f"agent {agent_id!r} has no registered key")
-            event = AgentKeyRevoked(agent_id=agent_id, key_id=current.key_id, revoked_at=now_ts(), reason=reason)
-            write = await self.writer.append([(event, "_agents")], actor=actor)
-        return await self.writer.with_quorum(write)
+            return [(AgentKeyRevoked(agent_id=agent_id, key_id=current.key_id, revoked_at=now_ts(), reason=reason),
+                     "_agents")]
+
+        return await self.writer.with_quorum(await self.writer.decide_and_append(decide, actor=actor))
 
     async def set_as_agent_required(self, prefix: str, required: bool, *, actor: str, reason: str = ""
                                     ) -> WriteResult:
         """Make ``as_agent`` mandatory (or not) for reads in ``prefix`` and below (an operator command)."""
         check_namespace(prefix)
-        async with self.writer.lock:
-            await self.writer.caught_up()
+        async def decide() -> list[Decided]:
             if (prefix in self.queries.required_prefixes()) == required:
-                return WriteResult([])
-            event = AsAgentRequirementSet(prefix=prefix, required=required, set_at=now_ts(), reason=reason)
-            write = await self.writer.append([(event, prefix)], actor=actor)
-        return await self.writer.with_quorum(write)
+                return []
+            return [(AsAgentRequirementSet(prefix=prefix, required=required, set_at=now_ts(), reason=reason), prefix)]
+
+        return await self.writer.with_quorum(await self.writer.decide_and_append(decide, actor=actor))
 
     async def keys(self) -> list[AgentKey]:
         await self.writer.caught_up()
