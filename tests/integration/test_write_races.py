@@ -27,7 +27,9 @@ from producers.http import create_app
 from producers.node import Node, NodeConfig
 from schemas import load_or_create_node_key
 
-BACKENDS = ("embedded", "nats", "nats3", "kafka")
+#: "postgres": the embedded log, each node's read model in its own Postgres database (the projector's title and
+#: quota decisions exist once per read-model backend).
+BACKENDS = ("embedded", "postgres", "nats", "nats3", "kafka")
 #: Every node's daily memory quota per agent (no other test here stores more than this as one agent).
 QUOTA = 12
 
@@ -46,7 +48,7 @@ class Pair:
 
 
 def _log_url(backend: str, request: pytest.FixtureRequest, tmp_path: Path, name: str) -> tuple[str, int]:
-    if backend == "embedded":
+    if backend in ("embedded", "postgres"):
         return f"sqlite://{tmp_path / 'shared-log.db'}", 1
     if backend == "nats":
         return f"{request.getfixturevalue('nats_server').url}/{name}", 1
@@ -71,8 +73,11 @@ async def pair(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[
         nodes: list[Node] = []
         clients: list[httpx.AsyncClient] = []
         for n in names:
+            read_model = (request.getfixturevalue("postgres_server").create_database(f"race_{uuid.uuid4().hex[:10]}")
+                          if request.param == "postgres" else "")
             node = await Node.open(NodeConfig(data_dir=tmp_path / n, log_url=url, stream=name, replicas=replicas,
-                                              node_id=f"node-{n}", embedder="off", governance=governance))
+                                              node_id=f"node-{n}", embedder="off", governance=governance,
+                                              read_model_url=read_model))
             stack.push_async_callback(node.close)
             await node.start()
             nodes.append(node)
