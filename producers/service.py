@@ -247,6 +247,16 @@ class MemoryService:
         if mode == "error" and self.queries.find_by_title(draft.title, draft.namespace) is not None:
             await self._caught_up()  # taken here: read the whole log before a 409, the title may have been freed
         memory = self._resolve_conflict(draft, mode, set())
+        try:
+            return await self._store(memory, cmd.tier, mode, agent_id=agent_id, metered=metered)
+        except ConflictError as exc:
+            if memory.id == draft.id or exc.existing_id is not None:
+                raise
+        # The merge named a memory deleted meanwhile elsewhere: store under the new id, the projector merges by
+        # title if another memory holds it by then.
+        return await self._store(draft, cmd.tier, mode, agent_id=agent_id, metered=metered)
+
+    async def _store(self, memory: Memory, tier: str, mode: str, *, agent_id: str, metered: bool) -> StoreResult:
         vectors = await self._vectors([memory])  # embedded before deciding (as the original), outside any lock
         held: list[PendingRequested] = []
         contradictions: list[str] = []
@@ -263,7 +273,7 @@ class MemoryService:
         await self._raise_if_held(held, write)
         raise_if_refused(write, agent_id=agent_id, clash_message=_taken(memory.title, memory.namespace))
         stored = await self._as_stored(memory, vectors, agent_id)
-        return StoreResult(stored, agent_id, cmd.tier, await self._quorum(write), contradictions)
+        return StoreResult(stored, agent_id, tier, await self._quorum(write), contradictions)
 
     async def _as_stored(self, memory: Memory, vectors: dict[str, Any], agent_id: str) -> Memory:
         """The memory a store produced. Another store of the title may have come first in log order: then this

@@ -173,3 +173,20 @@ async def test_racing_approvals_decide_and_execute_once(pair: Pair) -> None:
         assert len(approved) == 3 and all(p.decided_by is not None for p in approved)
         gated = Counter(m.title for m in node.model.queries.all_memories() if m.namespace == "gated")
         assert all(gated[f"gated {n}"] == 1 for n in range(3)), gated  # each approved store executed once
+
+
+@pytest.mark.parametrize("pair", ["embedded"], indirect=True)
+async def test_a_merge_into_a_memory_deleted_elsewhere_stores_anew(pair: Pair) -> None:
+    a, b = pair.clients
+    first = await _store(a, "doomed", on_conflict="error")
+    assert first.status_code == 201
+    await pair.settled()
+    await pair.nodes[1].runner.stop()  # node b does not hear the delete before it decides
+    assert (await a.delete(f"/api/v1/memories/{first.json()['id']}", headers={"X-Agent-Id": "writer"})).is_success
+    merged = await _store(b, "doomed", on_conflict="merge")
+    assert merged.status_code == 201, merged.text
+    assert merged.json()["id"] != first.json()["id"]  # not the deleted memory (its tombstone refused the merge)
+    pair.nodes[1].runner.start()
+    await pair.settled()
+    for node in pair.nodes:
+        assert _titles(node, "race") == {"doomed": merged.json()["id"]}
