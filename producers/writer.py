@@ -7,8 +7,9 @@ covers no network round trip), then appends unconditionally; appends from one no
 could be invalidated by a concurrent write elsewhere (a title taken meanwhile, a quota used up, a pending action
 decided), the event says what to do, and the projectors decide it again, deterministically, in log order: every
 node and every replay reaches the same outcome. The writer waits for its own events (read-your-writes) and
-answers from that outcome: :attr:`WriteResult.refusals`. The conflict domain of a write is thus exactly the
-state its decision reads, never the whole log.
+answers from that outcome: :attr:`WriteResult.refusals`. The conflict domain of a memory write is thus the
+state its decision reads, never the whole log. Decisions the projectors do not re-check yet (governance
+policies, links, lifecycle) still append conditionally on the log's end (``serializable``).
 
 Every domain service holds the node's one :class:`EventWriter`: one signing step (:meth:`EventWriter.seal`),
 the same read-your-writes and quorum guarantees. Its appends pipeline (:mod:`producers.pipeline`).
@@ -83,7 +84,7 @@ class EventWriter:
         self._verified = verified
         self.quorum = quorum
         self.lock = asyncio.Lock()
-        self._pipeline = AppendPipeline(lambda signed: self._append_retrying(signed, None), self.seal, self._offer)
+        self._pipeline = AppendPipeline(self._append_retrying, self.seal, self._offer)
 
     def envelope(self, event: EventPayload, *, namespace: str, actor: str) -> Envelope:
         # The agent's own signature over the request that caused this event rides beside the node's, when the
@@ -111,16 +112,10 @@ class EventWriter:
 
         ``expected`` (the log end a decision was made against) makes the append optimistic on logs that
         support it: :class:`~infra.log.AppendConflictError` if another writer appended first. Only
-        :meth:`decide_and_append` with ``serializable=True`` uses it; such an append goes alone.
+        :meth:`decide_and_append` with ``serializable=True`` uses it; such an append is a batch of its own.
         """
         envelopes = [self.envelope(e, namespace=ns, actor=actor) for e, ns in events]
-        if expected is not None and self.log.SUPPORTS_EXPECTED:
-            signed = self.seal(envelopes)
-            positions = await self._append_retrying(signed, expected)
-            records = [LogRecord(p.partition, p.offset, e) for p, e in zip(positions, signed, strict=True)]
-            self._offer(records)
-        else:
-            records = await self._pipeline.submit(envelopes)
+        records = await self._pipeline.submit(envelopes, expected=expected if self.log.SUPPORTS_EXPECTED else None)
         result = WriteResult([r.position for r in records])
         await self.wait(result.clock(), timeout=self.write_timeout)
         if not self.runners:
