@@ -181,10 +181,24 @@ class EventWriter:
             if not events:
                 return WriteResult([])
             try:
+                if serializable and not self.log.SUPPORTS_EXPECTED and len(events) > 1:
+                    return await self._guarded(events, actor=actor)
                 return await self.append(events, actor=actor, expected=end if serializable else None)
             except AppendConflictError:
                 continue
         raise BusyError(f"the log kept moving under this write ({attempts} attempts); please retry")
+
+
+    async def _guarded(self, events: Sequence[Decided], *, actor: str) -> WriteResult:
+        """A serializable decision on a log that cannot append conditionally (Kafka): its first event (the
+        decision) goes alone, and the rest (what it runs) follow only if the projectors applied it in log
+        order, so a decision that lost a race elsewhere (a second approval of one pending action) runs nothing.
+        Such a log's batches are not atomic anyway."""
+        first = await self.append(events[:1], actor=actor)
+        if first.refusal(0) is not None:
+            return first
+        rest = await self.append(events[1:], actor=actor)
+        return WriteResult(first.positions + rest.positions, refusals=first.refusals + rest.refusals)
 
 
 class BusyError(UnavailableError):

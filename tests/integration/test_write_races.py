@@ -26,6 +26,7 @@ from producers.governance import GovernanceConfig
 from producers.http import create_app
 from producers.node import Node, NodeConfig
 from schemas import load_or_create_node_key
+from schemas.events import MemoryStored
 
 #: "postgres": the embedded log, each node's read model in its own Postgres database (the projector's title and
 #: quota decisions exist once per read-model backend).
@@ -172,7 +173,11 @@ async def test_racing_approvals_decide_and_execute_once(pair: Pair) -> None:
         approved = node.governance.queries.list_pending(status="approved", limit=100)
         assert len(approved) == 3 and all(p.decided_by is not None for p in approved)
         gated = Counter(m.title for m in node.model.queries.all_memories() if m.namespace == "gated")
-        assert all(gated[f"gated {n}"] == 1 for n in range(3)), gated  # each approved store executed once
+        assert all(gated[f"gated {n}"] == 1 for n in range(3)), gated
+    # Executed once: one memory.stored per approved store in the log itself (not a second one merged into it).
+    stores = Counter(rec.event.envelope.payload["memory"]["title"] for rec in await pair.nodes[0].log.read(limit=10_000)
+                     if rec.event.envelope.type == MemoryStored.TYPE and rec.event.envelope.namespace == "gated")
+    assert all(stores[f"gated {n}"] == 1 for n in range(3)), stores
 
 
 @pytest.mark.parametrize("pair", ["embedded"], indirect=True)
