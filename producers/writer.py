@@ -15,10 +15,11 @@ from dataclasses import dataclass, replace
 
 from infra.log import AppendConflictError, Clock, EventLog, LogPosition, LogRecord, LogUnavailableError
 from producers.attestation import current_attestation
+from producers.chain import ChainSigner
 from producers.errors import ConflictError
 from producers.quorum import QuorumTracker
 from projectors import ProjectionRunner, VerifiedEvents
-from schemas import SCHEMA_VERSION, Envelope, NodeKey, SignedEvent, encode_payload, now_ts, sign
+from schemas import SCHEMA_VERSION, Envelope, NodeKey, SignedEvent, encode_payload, now_ts
 from schemas.events import EventPayload
 
 __all__ = ["DecideFn", "Decided", "EventWriter", "WriteResult", "backoff"]
@@ -65,6 +66,7 @@ class EventWriter:
         self._verified = verified
         self.quorum = quorum
         self.lock = asyncio.Lock()
+        self.chain = ChainSigner(key)  # this writer's epoch of the node's hash chain (schemas.chain)
 
     def envelope(self, event: EventPayload, *, namespace: str, actor: str) -> Envelope:
         # The agent's own signature over the request that caused this event rides beside the node's, when the
@@ -81,11 +83,15 @@ class EventWriter:
         ``expected`` (the log end the decision was made against) makes the append optimistic on logs that
         support it: :class:`~infra.log.AppendConflictError` if another writer appended first.
         """
-        signed = [sign(self.envelope(e, namespace=ns, actor=actor), self._key) for e, ns in events]
+        signed = self.chain.sign([self.envelope(e, namespace=ns, actor=actor) for e, ns in events])
         if self._verified is not None:
             for event in signed:  # signed here, so they verify: the projectors need not check again
                 self._verified.add(event)
-        positions = await self._append_retrying(signed, expected if self.log.SUPPORTS_EXPECTED else None)
+        try:
+            positions = await self._append_retrying(signed, expected if self.log.SUPPORTS_EXPECTED else None)
+        except BaseException:
+            self.chain.abandon(signed)  # not (or not surely) stored: the next event declares their seqs void
+            raise
         result = WriteResult(positions)
         records = [LogRecord(p.partition, p.offset, event) for p, event in zip(positions, signed, strict=True)]
         for runner in self.runners:

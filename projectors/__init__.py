@@ -5,7 +5,13 @@ from __future__ import annotations
 from projectors.base import ApplyResult, ProjectionRunner, ReadModel, Verdict
 from projectors.confirm import Confirmer, applied_clock
 from projectors.deliveries import Delivery, DeliveryStore, LocalSubscription
-from projectors.errors import ProjectionStoppedError, ProjectorError, ReadModelError, WaitTimeoutError
+from projectors.errors import (
+    ChainBrokenError,
+    ProjectionStoppedError,
+    ProjectorError,
+    ReadModelError,
+    WaitTimeoutError,
+)
 from projectors.factory import is_postgres_url, open_read_model, sqlite_path
 from projectors.fts import fts_query, query_tokens
 from projectors.governance_queries import (
@@ -56,6 +62,7 @@ __all__ = [
     "AgentRecord",
     "AmbiguousIdError",
     "ApplyResult",
+    "ChainBrokenError",
     "Confirmer",
     "DeadLetter",
     "Delivery",
