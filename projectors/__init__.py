@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from projectors.base import ApplyResult, ProjectionRunner, ReadModel, Verdict
+from projectors.base import ApplyResult, ProjectionRunner, ReadModel, Verdict, unreadable_reason
 from projectors.confirm import Confirmer, applied_clock
 from projectors.deliveries import Delivery, DeliveryStore, LocalSubscription
 from projectors.errors import (
@@ -125,6 +125,7 @@ __all__ = [
     "query_tokens",
     "sqlite_path",
     "under_any",
+    "unreadable_reason",
     "visible_to",
     "webhook_events",
 ]

@@ -216,6 +216,11 @@ class ChainAudit:
         return {f"{origin}/{epoch}": {"seq": s.top, "hash": s.tip}
                 for (origin, epoch), s in sorted(self._epochs.items()) if s.tip}
 
+    def status(self, *, limit: int = 10) -> dict[str, Any]:
+        """For status pages: the counts, and the first ``limit`` breaks (gaps open now included)."""
+        found = [*self._breaks, *self.gaps()]
+        return {**self.summary(), "breaks": len(found), "first_breaks": [str(b) for b in found[:limit]]}
+
     def summary(self) -> dict[str, int]:
         return {"epochs": len(self._epochs), "origins": len({o for o, _ in self._epochs}), "chained": self.chained,
                 "unchained": self.unchained, "copies": self.copies}
