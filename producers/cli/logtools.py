@@ -30,6 +30,8 @@ __all__ = ["VERBS"]
 def _record_json(record: LogRecord, *, with_signature: bool) -> dict[str, Any]:
     out: dict[str, Any] = {"partition": record.partition, "offset": record.offset,
                            **record.event.envelope.to_dict()}
+    if record.unreadable is not None:
+        out["unreadable"] = record.unreadable
     if with_signature:
         out["signature"] = base64.b64encode(record.event.signature).decode()
     return out
@@ -69,7 +71,7 @@ async def _copy(args: argparse.Namespace, config: NodeConfig) -> int:
         with tqdm(total=total, unit="ev", desc="copy", file=sys.stderr, disable=args.quiet or None) as bar:
             result = await copy_log(source, target, progress=lambda n: bar.update(n - bar.n))
     out = {"from": redact_url(source.url), "to": redact_url(target.url), "copied": result.copied,
-           "skipped": result.skipped, "target_end": result.target_end}
+           "skipped": result.skipped, "unreadable": result.unreadable, "target_end": result.target_end}
     emit(out) if args.json else print(f"copied {result.copied} events ({result.skipped} already there) "
                                       f"from {out['from']} to {out['to']}")
     return 0
