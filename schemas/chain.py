@@ -67,8 +67,7 @@ class ChainLink:
     @classmethod
     def from_dict(cls, data: Any) -> ChainLink:
         """Raises EncodingError for anything but a well-formed block."""
-        if not isinstance(data, dict) or not {"epoch", "seq", "prev"} <= set(data) <= {"epoch", "seq", "prev",
-                                                                                         "void"}:
+        if not isinstance(data, dict) or not {"epoch", "seq", "prev"} <= set(data) <= {"epoch", "seq", "prev", "void"}:
             raise EncodingError("envelope chain must be an object with epoch, seq, prev (and void)")
         epoch, seq, prev, void = data["epoch"], data["seq"], data["prev"], data.get("void", [])
         if not isinstance(epoch, str) or not epoch:
@@ -78,8 +77,8 @@ class ChainLink:
         if not (prev is None or isinstance(prev, str)):
             raise EncodingError("envelope chain prev is not a string or null")
         if not isinstance(void, list) or not all(
-                isinstance(r, list) and len(r) == 2 and all(_is_int(s) for s in r) and 1 <= r[0] <= r[1] < seq
-                for r in void):
+            isinstance(r, list) and len(r) == 2 and all(_is_int(s) for s in r) and 1 <= r[0] <= r[1] < seq for r in void
+        ):
             raise EncodingError("envelope chain void is not a list of [first, last] seqs before this one")
         return cls(epoch, seq, prev, tuple((r[0], r[1]) for r in void))
 
@@ -91,13 +90,19 @@ def _is_int(value: Any) -> bool:
 def chain_schema() -> dict[str, Any]:
     """The JSON Schema of the envelope's optional ``chain`` block."""
     seq = {"type": "integer", "minimum": 1}
-    return {"type": "object", "description": "the writer's hash chain: epoch, seq in it, SHA-256 (hex) of the "
-                                             "epoch's previous event body; void: seq ranges never stored",
-            "properties": {"epoch": {"type": "string", "minLength": 1}, "seq": seq,
-                           "prev": {"anyOf": [{"type": "string"}, {"type": "null"}]},
-                           "void": {"type": "array", "items": {"type": "array", "items": seq,
-                                                               "minItems": 2, "maxItems": 2}}},
-            "required": ["epoch", "seq", "prev"], "additionalProperties": False}
+    return {
+        "type": "object",
+        "description": "the writer's hash chain: epoch, seq in it, SHA-256 (hex) of the "
+        "epoch's previous event body; void: seq ranges never stored",
+        "properties": {
+            "epoch": {"type": "string", "minLength": 1},
+            "seq": seq,
+            "prev": {"anyOf": [{"type": "string"}, {"type": "null"}]},
+            "void": {"type": "array", "items": {"type": "array", "items": seq, "minItems": 2, "maxItems": 2}},
+        },
+        "required": ["epoch", "seq", "prev"],
+        "additionalProperties": False,
+    }
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,8 +121,15 @@ class ChainBreak:
     offset: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"kind": self.kind, "origin": self.origin, "epoch": self.epoch, "seq": self.seq,
-                "detail": self.detail, "partition": self.partition, "offset": self.offset}
+        return {
+            "kind": self.kind,
+            "origin": self.origin,
+            "epoch": self.epoch,
+            "seq": self.seq,
+            "detail": self.detail,
+            "partition": self.partition,
+            "offset": self.offset,
+        }
 
     def __str__(self) -> str:
         where = f" at {self.partition}@{self.offset}" if self.partition is not None else ""
@@ -213,8 +225,11 @@ class ChainAudit:
 
     def tips(self) -> dict[str, dict[str, Any]]:
         """Each epoch's highest seq and its hash, keyed ``origin/epoch``: a checkpoint to keep outside the log."""
-        return {f"{origin}/{epoch}": {"seq": s.top, "hash": s.tip}
-                for (origin, epoch), s in sorted(self._epochs.items()) if s.tip}
+        return {
+            f"{origin}/{epoch}": {"seq": s.top, "hash": s.tip}
+            for (origin, epoch), s in sorted(self._epochs.items())
+            if s.tip
+        }
 
     def status(self, *, limit: int = 10) -> dict[str, Any]:
         """For status pages: the counts, and the first ``limit`` breaks (gaps open now included)."""
@@ -222,22 +237,29 @@ class ChainAudit:
         return {**self.summary(), "breaks": len(found), "first_breaks": [str(b) for b in found[:limit]]}
 
     def summary(self) -> dict[str, int]:
-        return {"epochs": len(self._epochs), "origins": len({o for o, _ in self._epochs}), "chained": self.chained,
-                "unchained": self.unchained, "copies": self.copies}
+        return {
+            "epochs": len(self._epochs),
+            "origins": len({o for o, _ in self._epochs}),
+            "chained": self.chained,
+            "unchained": self.unchained,
+            "copies": self.copies,
+        }
 
 
 class _Found:
     """The checks of one record against its epoch's state (and the state's update)."""
 
-    def __init__(self, audit: ChainAudit, state: _Epoch, link: ChainLink, partition: str, offset: int, *,
-                 event_id: str) -> None:
+    def __init__(
+        self, audit: ChainAudit, state: _Epoch, link: ChainLink, partition: str, offset: int, *, event_id: str
+    ) -> None:
         self.audit, self.state, self.link = audit, state, link
         self.partition, self.offset, self.event_id = partition, offset, event_id
         self.breaks: list[ChainBreak] = []
 
     def report(self, kind: str, detail: str) -> None:
-        self.breaks.append(ChainBreak(kind, self.state.origin, self.link.epoch, self.link.seq, detail,
-                                      self.partition, self.offset))
+        self.breaks.append(
+            ChainBreak(kind, self.state.origin, self.link.epoch, self.link.seq, detail, self.partition, self.offset)
+        )
 
     def check(self, digest: str) -> None:
         state, seq = self.state, self.link.seq

@@ -38,8 +38,12 @@ class LogAudit:
         return not self.bad and not self.breaks
 
     def to_dict(self) -> dict[str, Any]:
-        return {"checked": self.checked, "bad": self.bad, "ok": self.ok,
-                "chain": {**self.chain.summary(), "breaks": [b.to_dict() for b in self.breaks]}}
+        return {
+            "checked": self.checked,
+            "bad": self.bad,
+            "ok": self.ok,
+            "chain": {**self.chain.summary(), "breaks": [b.to_dict() for b in self.breaks]},
+        }
 
 
 def _bad(record: LogRecord, keyring: Keyring) -> str | None:
@@ -52,8 +56,13 @@ def _bad(record: LogRecord, keyring: Keyring) -> str | None:
     return None
 
 
-async def audit_log(log: EventLog, keyring: Keyring, *, checkpoint: dict[str, Any] | None = None,
-                    progress: Callable[[int], None] | None = None) -> LogAudit:
+async def audit_log(
+    log: EventLog,
+    keyring: Keyring,
+    *,
+    checkpoint: dict[str, Any] | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> LogAudit:
     """Read all of ``log`` once; ``progress(n)`` after each batch of n records."""
     audit = LogAudit(chain=ChainAudit(checkpoint=checkpoint))
     position: dict[str, int] = {}
@@ -64,8 +73,14 @@ async def audit_log(log: EventLog, keyring: Keyring, *, checkpoint: dict[str, An
             if reason is None:
                 audit.chain.add(record.partition, record.offset, record.event)
             else:
-                audit.bad.append({"partition": record.partition, "offset": record.offset,
-                                  "event_id": record.event.event_id, "error": reason})
+                audit.bad.append(
+                    {
+                        "partition": record.partition,
+                        "offset": record.offset,
+                        "event_id": record.event.event_id,
+                        "error": reason,
+                    }
+                )
         audit.checked += len(batch)
         if progress is not None:
             progress(len(batch))
@@ -80,8 +95,10 @@ def read_checkpoint(path: Path) -> dict[str, Any] | None:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
         tips = data["tips"]
-        if not isinstance(tips, dict) or not all(isinstance(t, dict) and isinstance(t.get("seq"), int)
-                                                 and isinstance(t.get("hash"), str) for t in tips.values()):
+        if not isinstance(tips, dict) or not all(
+            isinstance(t, dict) and isinstance(t.get("seq"), int) and isinstance(t.get("hash"), str)
+            for t in tips.values()
+        ):
             raise TypeError("tips must map origin/epoch to {seq, hash}")
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise ValidationError(f"checkpoint {path} is not a verify checkpoint: {exc}") from None

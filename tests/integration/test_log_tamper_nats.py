@@ -38,8 +38,9 @@ async def _write(data: Path, log_url: str) -> None:
         await node.start()
         ids = []
         for title in ("secret", "after", "last"):
-            stored = await node.service.store(parse_create({"title": title, "content": "x"}, now=now_ts()),
-                                              agent_id="a")
+            stored = await node.service.store(
+                parse_create({"title": title, "content": "x"}, now=now_ts()), agent_id="a"
+            )
             ids.append(stored.memory.id)
             if title == "secret":
                 await node.service.delete(stored.memory.id, agent_id="a")
@@ -58,13 +59,15 @@ async def _tamper(server: NatsServer, stream: str) -> None:
     log = await JetStreamLog.connect(server.url, stream=stream)
     await log.append([e for e in events if e.envelope.type != "memory.deleted"])
     await log.close()
-    await js.publish(subject_for(f"aimem.{stream}", "junk"), b"\x00 not an event",
-                     headers={"Nats-Msg-Id": uuid.uuid4().hex})
+    await js.publish(
+        subject_for(f"aimem.{stream}", "junk"), b"\x00 not an event", headers={"Nats-Msg-Id": uuid.uuid4().hex}
+    )
     await nc.close()
 
 
-def test_a_stream_missing_an_event_breaks_the_chain_and_junk_is_skipped(tmp_path: Path, nats_server: NatsServer,
-                                                                capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_stream_missing_an_event_breaks_the_chain_and_junk_is_skipped(
+    tmp_path: Path, nats_server: NatsServer, capsys: pytest.CaptureFixture[str]
+) -> None:
     stream = f"tamper-{uuid.uuid4().hex[:8]}"
     log_url = f"{nats_server.url}/{stream}"
     asyncio.run(_write(tmp_path, log_url))

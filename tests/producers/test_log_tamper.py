@@ -68,7 +68,8 @@ def _delete_event_of_type(data: Path, event_type: str) -> None:
 
 
 def test_a_deleted_row_breaks_the_chain_and_rebuild_keeps_the_old_model(
-        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     secret = asyncio.run(_secret_stored_deleted_then_more(tmp_path))
     code, out = run(capsys, tmp_path, "verify", "--quiet", "--json")
     assert code == 0 and json.loads(out)["chain"]["breaks"] == [] and json.loads(out)["chain"]["chained"] == 4
@@ -94,20 +95,22 @@ def test_a_moved_row_is_a_reorder(tmp_path: Path, capsys: pytest.CaptureFixture[
     asyncio.run(_secret_stored_deleted_then_more(tmp_path))
     # Swap the bodies (and signatures) of offsets 1 and 2: the delete now comes before the store.
     db = sqlite3.connect(tmp_path / "log.db")
-    rows = db.execute('SELECT "offset", event_id, body, signature FROM events WHERE "offset" IN (1, 2) '
-                      'ORDER BY "offset"').fetchall()
-    db.execute("DELETE FROM events WHERE \"offset\" IN (1, 2)")
+    rows = db.execute(
+        'SELECT "offset", event_id, body, signature FROM events WHERE "offset" IN (1, 2) ORDER BY "offset"'
+    ).fetchall()
+    db.execute('DELETE FROM events WHERE "offset" IN (1, 2)')
     for (offset, *_), (_, event_id, body, signature) in zip(rows, reversed(rows), strict=True):
-        db.execute('INSERT INTO events ("offset", event_id, body, signature) VALUES (?, ?, ?, ?)',
-                   (offset, event_id, body, signature))
+        db.execute(
+            'INSERT INTO events ("offset", event_id, body, signature) VALUES (?, ?, ?, ?)',
+            (offset, event_id, body, signature),
+        )
     db.commit()
     db.close()
     code, out = run(capsys, tmp_path, "verify", "--quiet", "--json")
     assert code == 8 and [b["kind"] for b in json.loads(out)["chain"]["breaks"]] == ["reordered"]
 
 
-def test_a_cut_tail_shows_only_against_a_checkpoint(tmp_path: Path,
-                                                          capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_cut_tail_shows_only_against_a_checkpoint(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     asyncio.run(_secret_stored_deleted_then_more(tmp_path))
     checkpoint = tmp_path / "elsewhere" / "chain.json"
     checkpoint.parent.mkdir()
@@ -127,8 +130,7 @@ async def _refused_between_two_stores(data: Path) -> None:
         await _store(node, "first")
         memory = await node.service.resolve(await _store(node, "second"))
         with pytest.raises(AppendConflictError):  # signed (seq 3), then refused by the log: never stored
-            await node.writer.append([(MemoryStored(memory=memory), "global")], actor="a",
-                                     expected={"ai-memory": 0})
+            await node.writer.append([(MemoryStored(memory=memory), "global")], actor="a", expected={"ai-memory": 0})
         await _store(node, "third")
 
 
@@ -139,8 +141,9 @@ def test_a_failed_append_leaves_no_break(tmp_path: Path, capsys: pytest.CaptureF
     assert json.loads(out)["chain"]["chained"] == 3
 
 
-def test_restarts_and_cli_runs_are_new_epochs_of_one_clean_log(tmp_path: Path,
-                                                                     capsys: pytest.CaptureFixture[str]) -> None:
+def test_restarts_and_cli_runs_are_new_epochs_of_one_clean_log(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     asyncio.run(_secret_stored_deleted_then_more(tmp_path))
     for i in range(2):
         assert run(capsys, tmp_path, "store", "-T", f"cli {i}", "-c", "x")[0] == 0
@@ -158,11 +161,17 @@ def test_a_node_started_on_a_broken_log_says_so_in_its_status(tmp_path: Path) ->
     assert status["log_chain"]["breaks"] == 1 and "missing" in status["log_chain"]["first_breaks"][0]
 
 
-def test_an_unreadable_row_is_reported_and_skipped_everywhere(tmp_path: Path,
-                                                                    capsys: pytest.CaptureFixture[str]) -> None:
+def test_an_unreadable_row_is_reported_and_skipped_everywhere(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     asyncio.run(_secret_stored_deleted_then_more(tmp_path))
-    _log_rows(tmp_path, "INSERT INTO events (event_id, body, signature) VALUES (?, ?, ?)",
-              uuid.uuid4().hex, b"\xff\xfe not an event", b"")
+    _log_rows(
+        tmp_path,
+        "INSERT INTO events (event_id, body, signature) VALUES (?, ?, ?)",
+        uuid.uuid4().hex,
+        b"\xff\xfe not an event",
+        b"",
+    )
     assert run(capsys, tmp_path, "store", "-T", "after the bad row", "-c", "x")[0] == 0
 
     code, out = run(capsys, tmp_path, "verify", "--quiet", "--json")
@@ -171,7 +180,13 @@ def test_an_unreadable_row_is_reported_and_skipped_everywhere(tmp_path: Path,
     assert [(b["offset"], b["error"].split(":")[0]) for b in report["bad"]] == [(5, "unreadable record")]
     code, out = run(capsys, tmp_path, "log", "tail", "--json")
     assert code == 0 and [json.loads(line).get("unreadable") is not None for line in out.splitlines()] == [
-        False, False, False, False, True, False]
+        False,
+        False,
+        False,
+        False,
+        True,
+        False,
+    ]
     code, out = run(capsys, tmp_path, "rebuild", "--quiet", "--json")
     assert code == 0 and json.loads(out)["position"] == {"ai-memory": 6}
     code, out = run(capsys, tmp_path, "stats", "--json")
@@ -179,4 +194,7 @@ def test_an_unreadable_row_is_reported_and_skipped_everywhere(tmp_path: Path,
     (tmp_path / "readmodel.db").unlink()
     status = asyncio.run(_started_status(tmp_path))  # what `serve` starts with
     assert status["read_models"]["memories"]["rejected"] == 1 and status["memories_titles"] == [
-        "after", "after the bad row", "last"]
+        "after",
+        "after the bad row",
+        "last",
+    ]

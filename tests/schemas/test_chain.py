@@ -31,9 +31,17 @@ def key(tmp_path: Path) -> NodeKey:
 
 
 def _envelope(key: NodeKey, origin: str) -> Envelope:
-    return Envelope(event_id=new_event_id(), type="memory.deleted", schema_version=SCHEMA_VERSION,
-                    namespace="global", actor="tester", origin=origin, ts=now_ts(), payload={"id": new_event_id()},
-                    key_id=key.key_id)
+    return Envelope(
+        event_id=new_event_id(),
+        type="memory.deleted",
+        schema_version=SCHEMA_VERSION,
+        namespace="global",
+        actor="tester",
+        origin=origin,
+        ts=now_ts(),
+        payload={"id": new_event_id()},
+        key_id=key.key_id,
+    )
 
 
 def chained(signer: ChainSigner, key: NodeKey, n: int, *, origin: str = "node-a") -> list[SignedEvent]:
@@ -84,12 +92,20 @@ class TestEnvelope:
         assert b'"chain"' not in old.body
         assert SignedEvent.from_parts(old.body, old.signature).envelope.chain is None
 
-    @pytest.mark.parametrize("block", [
-        "x", {"epoch": "e", "seq": 0, "prev": None}, {"epoch": "", "seq": 1, "prev": None},
-        {"epoch": "e", "seq": True, "prev": None}, {"epoch": "e", "seq": 2, "prev": 5},
-        {"epoch": "e", "seq": 2}, {"epoch": "e", "seq": 2, "prev": None, "extra": 1},
-        {"epoch": "e", "seq": 3, "prev": "h", "void": [[3, 3]]}, {"epoch": "e", "seq": 3, "prev": "h", "void": [2]},
-    ])
+    @pytest.mark.parametrize(
+        "block",
+        [
+            "x",
+            {"epoch": "e", "seq": 0, "prev": None},
+            {"epoch": "", "seq": 1, "prev": None},
+            {"epoch": "e", "seq": True, "prev": None},
+            {"epoch": "e", "seq": 2, "prev": 5},
+            {"epoch": "e", "seq": 2},
+            {"epoch": "e", "seq": 2, "prev": None, "extra": 1},
+            {"epoch": "e", "seq": 3, "prev": "h", "void": [[3, 3]]},
+            {"epoch": "e", "seq": 3, "prev": "h", "void": [2]},
+        ],
+    )
     def test_a_malformed_chain_block_is_not_an_envelope(self, key: NodeKey, block: object) -> None:
         body = _envelope(key, "node-a").to_dict() | {"chain": block}
         with pytest.raises(EncodingError, match="chain"):
@@ -111,8 +127,7 @@ class TestAudit:
         events = chained(ChainSigner(key), key, 4)
         assert kinds(audit([events[0], events[2], events[1], events[3]])) == [("reordered", 2)]
 
-    def test_a_second_copy_of_the_last_event_is_harmless_another_event_under_a_seq_is_not(self,
-                                                                                           key: NodeKey) -> None:
+    def test_a_second_copy_of_the_last_event_is_harmless_another_event_under_a_seq_is_not(self, key: NodeKey) -> None:
         events = chained(ChainSigner(key), key, 3)
         copied = audit([*events, events[2]])
         assert copied.finish() == [] and copied.copies == 1
