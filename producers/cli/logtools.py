@@ -20,6 +20,7 @@ from producers.cli.spec import VerbSpec, emit, open_node
 from producers.errors import ValidationError
 from producers.identity import resolve_cli_agent
 from producers.node import NodeConfig
+from producers.node_record import NodeRecord
 from projectors import ChainBrokenError, ReadModelError, is_postgres_url, sqlite_path
 from projectors.rebuild import rebuild_hnsw, rebuild_postgres, rebuild_sqlite
 from schemas import ChainAudit, ChainBreak, Keyring, now_ts
@@ -135,6 +136,8 @@ async def _rebuild(args: argparse.Namespace, config: NodeConfig) -> int:
 
                 out["vector_index_position"] = await rebuild_hnsw(log, _keyring(config), vectors,
                                                                   progress=vector_progress)
+    if not args.into:
+        NodeRecord.of(config).save(config.data_dir)  # the node's read models now follow this log
     accepted = f" ({len(breaks)} chain breaks accepted)" if breaks else ""
     emit(out) if args.json else print(f"rebuilt {target} from {total} events, now at {position}{accepted}")
     return 0
