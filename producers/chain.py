@@ -3,9 +3,9 @@
 A :class:`ChainSigner` is one epoch: it starts at seq 1 when the writer starts (a restart, or a second process
 on the same node, is a new epoch, so two processes sharing a node key never fork one chain) and numbers every
 event it signs, in signing order, under a small lock: local work only, no log round trip, so appends may
-pipeline. An event signed but not stored (the append failed, or its outcome is unknown) would leave a gap that
-looks like a deletion; :meth:`ChainSigner.abandon` records its seq, and the next event signed declares it in
-``void``, inside its signature.
+pipeline. An event signed but not stored at the first try (the append failed, or its outcome is unknown, or a
+retry may store it after events signed later) would look like a deletion or a reorder; :meth:`ChainSigner.unconfirmed`
+records its seq, and the next event signed declares it in ``void``, inside its signature.
 """
 
 from __future__ import annotations
@@ -52,9 +52,9 @@ class ChainSigner:
         self._seq, self._prev = link.seq, event_hash(event.body)
         return event
 
-    def abandon(self, events: Sequence[SignedEvent]) -> None:
-        """``events`` (signed here) may not be in the log: the next event signed declares their seqs void, and
-        again any void their own blocks declared, since those declarations may be lost with them."""
+    def unconfirmed(self, events: Sequence[SignedEvent]) -> None:
+        """``events`` (signed here) may be missing from the log or stored out of place: the next event signed
+        declares their seqs void, and again any void their own blocks declared, which may be lost with them."""
         with self._lock:
             for event in events:
                 if event.envelope.chain is None:

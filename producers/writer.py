@@ -90,7 +90,7 @@ class EventWriter:
         try:
             positions = await self._append_retrying(signed, expected if self.log.SUPPORTS_EXPECTED else None)
         except BaseException:
-            self.chain.abandon(signed)  # not (or not surely) stored: the next event declares their seqs void
+            self.chain.unconfirmed(signed)  # not (or not surely) stored: the next event declares their seqs void
             raise
         result = WriteResult(positions)
         records = [LogRecord(p.partition, p.offset, event) for p, event in zip(positions, signed, strict=True)]
@@ -109,6 +109,8 @@ class EventWriter:
             try:
                 return await self.log.append(signed, expected=expected)
             except LogUnavailableError:
+                # A retry may land after events signed later (or never): the next event says so in its chain.
+                self.chain.unconfirmed(signed)
                 if loop.time() + delay > deadline:
                     raise
                 await asyncio.sleep(delay)

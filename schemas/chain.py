@@ -7,15 +7,18 @@ previous event (None for seq 1). Nobody without the node's key can change a bloc
 the log leaves a missing seq, a record moved leaves a seq out of order, a second event under one seq shows as
 a duplicate, and an event that names another predecessor than the one stored shows as a wrong link.
 
-Events a writer signed but the log refused (or may not have stored) are declared by the writer's next event in
-``void`` (inclusive seq ranges): a gap there is the writer's own statement, not a break. What a chain cannot
-show: a deleted *tail* (the last events of an epoch) or a whole epoch deleted, since nothing later names them;
-an external checkpoint of each epoch's last seq and hash (:meth:`ChainAudit.tips`) does.
+Events whose append a writer could not confirm at the first try (refused, timed out, retried) are declared by
+the writer's next event in ``void`` (inclusive seq ranges): such a seq missing, or stored out of its place (a
+retry that landed after later events), is the writer's own statement, not a break. A second copy of an event (a
+retry past a dedup window) is counted, not a break. What a chain cannot show: a deleted *tail* (the last
+events of an epoch) or a whole epoch deleted, since nothing later names them; an external checkpoint of each
+epoch's last seq and hash (:meth:`ChainAudit.tips`) does.
 """
 
 from __future__ import annotations
 
 import hashlib
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -30,6 +33,8 @@ __all__ = ["ChainAudit", "ChainBreak", "ChainLink", "chain_schema", "event_hash"
 
 #: A gap this long is reported as one range at once instead of being remembered seq by seq.
 MAX_TRACKED_GAP = 100_000
+#: How many recent events' hashes the audit keeps, to tell a second copy of one from another event.
+RECENT_HASHES = 20_000
 
 
 def event_hash(body: bytes) -> str:
@@ -148,6 +153,8 @@ class _Epoch:
     awaited: dict[int, str] = field(default_factory=dict)
     void: list[tuple[int, int]] = field(default_factory=list)
     last_in: dict[str, int] = field(default_factory=dict)
+    #: Seqs found after a later one in their partition: breaks unless the writer declares them void.
+    reorders: list[ChainBreak] = field(default_factory=list)
 
     def excused(self, seq: int) -> bool:
         return any(a <= seq <= b for a, b in self.void)
@@ -165,6 +172,7 @@ class ChainAudit:
         self._from_start = from_start
         self._epochs: dict[tuple[str, str], _Epoch] = {}
         self._breaks: list[ChainBreak] = []
+        self._recent: OrderedDict[tuple[str, str, int], str] = OrderedDict()
         self._checkpoint = {k: (int(v["seq"]), str(v["hash"])) for k, v in (checkpoint or {}).items()}
         self._checked: set[str] = set()
         self.chained = 0
@@ -172,7 +180,8 @@ class ChainAudit:
         self.copies = 0
 
     def add(self, partition: str, offset: int, event: SignedEvent) -> list[ChainBreak]:
-        """Audit one record; return the breaks it shows now (gaps are only final at :meth:`finish`)."""
+        """Audit one record; return the breaks it shows for sure now (gaps and reorders may still be excused by a
+        later ``void``: see :attr:`breaks` and :meth:`finish`)."""
         envelope = event.envelope
         if envelope.chain is None:
             self.unchained += 1  # written before chains existed, or by a producer that does not chain
@@ -189,7 +198,19 @@ class ChainAudit:
         found.check(digest)
         self._check_checkpoint(envelope.origin, link, digest, found)
         self._breaks.extend(found.breaks)
+        self._remember((envelope.origin, link.epoch, link.seq), digest)
         return found.breaks
+
+    def _remember(self, key: tuple[str, str, int], digest: str) -> None:
+        self._recent.setdefault(key, digest)
+        if len(self._recent) > RECENT_HASHES:
+            self._recent.popitem(last=False)
+
+    def recent_hash(self, origin: str, epoch: str, seq: int) -> str | None:
+        return self._recent.get((origin, epoch, seq))
+
+    def _reorders(self) -> list[ChainBreak]:
+        return [b for state in self._epochs.values() for b in state.reorders if not state.excused(b.seq)]
 
     def _check_checkpoint(self, origin: str, link: ChainLink, digest: str, found: _Found) -> None:
         key = f"{origin}/{link.epoch}"
@@ -216,12 +237,12 @@ class ChainAudit:
             state = self._epochs.get((origin, epoch))
             if key not in self._checked and (state is None or seq > state.top or seq in state.missing):
                 lost.append(ChainBreak("truncated", origin, epoch, seq, "the checkpoint's last event is gone"))
-        return [*self._breaks, *self.gaps(), *lost]
+        return [*self.breaks, *self.gaps(), *lost]
 
     @property
     def breaks(self) -> list[ChainBreak]:
         """The breaks found so far, gaps not included."""
-        return list(self._breaks)
+        return [*self._breaks, *self._reorders()]
 
     def tips(self) -> dict[str, dict[str, Any]]:
         """Each epoch's highest seq and its hash, keyed ``origin/epoch``: a checkpoint to keep outside the log."""
@@ -233,7 +254,7 @@ class ChainAudit:
 
     def status(self, *, limit: int = 10) -> dict[str, Any]:
         """For status pages: the counts, and the first ``limit`` breaks (gaps open now included)."""
-        found = [*self._breaks, *self.gaps()]
+        found = [*self.breaks, *self.gaps()]
         return {**self.summary(), "breaks": len(found), "first_breaks": [str(b) for b in found[:limit]]}
 
     def summary(self) -> dict[str, int]:
@@ -257,16 +278,18 @@ class _Found:
         self.breaks: list[ChainBreak] = []
 
     def report(self, kind: str, detail: str) -> None:
-        self.breaks.append(
-            ChainBreak(kind, self.state.origin, self.link.epoch, self.link.seq, detail, self.partition, self.offset)
-        )
+        found = ChainBreak(kind, self.state.origin, self.link.epoch, self.link.seq, detail, self.partition, self.offset)
+        (self.state.reorders if kind == "reordered" else self.breaks).append(found)
 
     def check(self, digest: str) -> None:
         state, seq = self.state, self.link.seq
         state.void.extend(self.link.void)
         if seq <= state.top and seq not in state.missing:
-            if seq == state.top and digest == state.tip:
-                self.audit.copies += 1  # the same event stored twice (a dedup window passed): harmless
+            if digest in (
+                self.audit.recent_hash(state.origin, self.link.epoch, seq),
+                state.tip if seq == state.top else None,
+            ):
+                self.audit.copies += 1  # the same event stored twice (a retry past a dedup window): harmless
             else:
                 self.report("duplicate", f"seq {seq} is already in the log; event {self.event_id} is another")
             return
