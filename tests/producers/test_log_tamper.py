@@ -17,6 +17,8 @@ from producers.cli.main import main
 from producers.commands import parse_create
 from producers.node import Node, NodeConfig
 from producers.status import cluster_status
+from producers.sync import since_clock
+from producers.wire import stats_body
 from schemas import now_ts
 from schemas.events import MemoryStored
 
@@ -53,6 +55,8 @@ async def _started_status(data: Path) -> dict[str, Any]:
         await node.start()
         status = await cluster_status(node)
         status["memories_titles"] = sorted(m.title for m in node.model.queries.all_memories())
+        status["stats"] = (await stats_body(node))["projector"]
+        status["sync_types"] = [e["type"] for e in (await since_clock(node.service, {}, None))["events"]]
         return status
 
 
@@ -159,6 +163,7 @@ def test_a_node_started_on_a_broken_log_says_so_in_its_status(tmp_path: Path) ->
     (tmp_path / "readmodel.db").unlink()  # a fresh read model replays the whole log
     status = asyncio.run(_started_status(tmp_path))
     assert status["log_chain"]["breaks"] == 1 and "missing" in status["log_chain"]["first_breaks"][0]
+    assert status["stats"]["chain_breaks"] == 1
 
 
 def test_an_unreadable_row_is_reported_and_skipped_everywhere(
@@ -193,6 +198,7 @@ def test_an_unreadable_row_is_reported_and_skipped_everywhere(
     assert code == 0 and json.loads(out)["total"] == 3 and json.loads(out)["projector"]["rejected_events"] == 1
     (tmp_path / "readmodel.db").unlink()
     status = asyncio.run(_started_status(tmp_path))  # what `serve` starts with
+    assert "log.unreadable" not in status["sync_types"] and len(status["sync_types"]) == 5
     assert status["read_models"]["memories"]["rejected"] == 1 and status["memories_titles"] == [
         "after",
         "after the bad row",
