@@ -204,3 +204,20 @@ def test_an_unreadable_row_is_reported_and_skipped_everywhere(
         "after the bad row",
         "last",
     ]
+
+
+def test_a_postgres_rebuild_refuses_a_broken_log_before_emptying_the_model(
+    tmp_path: Path, postgres_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from projectors.postgres import PostgresReadModel
+
+    asyncio.run(_secret_stored_deleted_then_more(tmp_path))
+    assert run(capsys, tmp_path, "rebuild", "--quiet", "--into", postgres_url)[0] == 0
+    _delete_event_of_type(tmp_path, "memory.deleted")
+    code, out = run(capsys, tmp_path, "rebuild", "--quiet", "--json", "--into", postgres_url)
+    assert code == 8 and json.loads(out)["refused"] is True
+    model = PostgresReadModel(postgres_url)
+    try:  # not emptied: the audit ran before the rebuild reset anything
+        assert sorted(m.title for m in model.queries.all_memories()) == ["after", "last"]
+    finally:
+        model.close()
