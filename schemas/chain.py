@@ -152,6 +152,8 @@ class ChainBreak:
 class _Epoch:
     origin: str
     top: int = 0
+    #: Seqs at or below this came before a resumed reader's start: not its to judge.
+    floor: int = 0
     tip: str = ""
     missing: set[int] = field(default_factory=set)
     #: Hashes of seqs whose successor has not been seen yet (to check its ``prev`` when it comes).
@@ -199,7 +201,7 @@ class ChainAudit:
         if state is None:
             state = self._epochs[envelope.origin, link.epoch] = _Epoch(envelope.origin)
             if not self._from_start:
-                state.top = link.seq - 1  # the resumed reader's baseline: what came before is not its to judge
+                state.top = state.floor = link.seq - 1  # the resumed reader's baseline
         found = _Found(self, state, link, partition, offset, event_id=envelope.event_id)
         digest = event_hash(event.body)
         found.check(digest)
@@ -291,6 +293,8 @@ class _Found:
     def check(self, digest: str) -> None:
         state, seq = self.state, self.link.seq
         state.void.extend(self.link.void)
+        if seq <= state.floor:
+            return  # before the baseline (on another partition, it may come after it)
         if seq <= state.top and seq not in state.missing:
             if digest in (
                 self.audit.recent_hash(state.origin, self.link.epoch, seq),

@@ -177,6 +177,8 @@ class TestAudit:
         events = chained(ChainSigner(key), key, 5)
         assert audit(events[2:], from_start=False).finish() == []
         assert kinds(audit(events[2:3] + events[4:], from_start=False)) == [("missing", 4)]
+        # Another partition may still bring seqs from before the first one this reader saw.
+        assert audit([("p1", events[3]), ("p0", events[2]), ("p1", events[4])], from_start=False).finish() == []
 
     def test_unchained_events_are_counted_not_broken(self, key: NodeKey) -> None:
         chain = audit([sign(_envelope(key, "node-a"), key) for _ in range(2)])
