@@ -123,7 +123,8 @@ class ChainBreak:
 
     #: ``missing`` (seqs no record holds), ``wrong_prev``, ``duplicate`` (a seq stored twice, different
     #: events), ``reordered`` (a seq after a later one in the same partition), ``truncated`` (a checkpointed
-    #: seq gone, or its event changed).
+    #: seq gone, or its event changed), ``wrong_key`` (signed by another trusted key than the epoch's: one node
+    #: writing into another's chain).
     kind: str
     origin: str
     epoch: str
@@ -151,6 +152,7 @@ class ChainBreak:
 @dataclass(slots=True)
 class _Epoch:
     origin: str
+    key_id: str
     top: int = 0
     #: Seqs at or below this came before a resumed reader's start: not its to judge.
     floor: int = 0
@@ -199,11 +201,13 @@ class ChainAudit:
         link = _checked_link(envelope.chain)
         state = self._epochs.get((envelope.origin, link.epoch))
         if state is None:
-            state = self._epochs[envelope.origin, link.epoch] = _Epoch(envelope.origin)
+            state = self._epochs[envelope.origin, link.epoch] = _Epoch(envelope.origin, envelope.key_id)
             if not self._from_start:
                 state.top = state.floor = link.seq - 1  # the resumed reader's baseline
         found = _Found(self, state, link, partition, offset, event_id=envelope.event_id)
         digest = event_hash(event.body)
+        if envelope.key_id != state.key_id:
+            found.report("wrong_key", f"signed by {envelope.key_id!r}, the epoch by {state.key_id!r}")
         found.check(digest)
         self._check_checkpoint(envelope.origin, link, digest, found)
         self._breaks.extend(found.breaks)

@@ -160,6 +160,15 @@ class TestAudit:
         declares = chained(signer, key, 1)
         assert audit([*second, *first, *declares]).finish() == []
 
+    def test_another_nodes_key_cannot_write_into_an_epoch(self, key: NodeKey, tmp_path: Path) -> None:
+        events = chained(ChainSigner(key), key, 3)
+        other = node_key(tmp_path, "other-node")
+        epoch = ChainLink.from_dict(events[0].envelope.chain).epoch
+        intruder = ChainSigner(other, epoch=epoch)
+        intruder.sign([_envelope(other, "node-a")])  # seq 1, so that its next is seq 2, chained on it
+        (forged,) = intruder.sign([_envelope(other, "node-a")])
+        assert ("wrong_key", 2) in kinds(audit([events[0], forged, events[2]]))
+
     def test_partitions_interleave_freely(self, key: NodeKey) -> None:
         events = chained(ChainSigner(key), key, 4)
         order = [("p1", events[1]), ("p0", events[0]), ("p1", events[3]), ("p2", events[2])]
