@@ -86,7 +86,7 @@ class ProjectionRunner:
         self._position: Clock = model.position()
         self._listeners: list[Callable[[Clock], None]] = []
         #: Each writer's chain as this runner has seen it: from the log's start when the model was empty.
-        self.chain = chain or ChainAudit(from_start=not self._position)
+        self.chain = chain or ChainAudit(from_start=not self._position, max_epochs=10_000)
 
     @property
     def position(self) -> Clock:

@@ -176,12 +176,21 @@ class ChainAudit:
 
     ``from_start``: the records start at the beginning of the log, so an epoch must start at seq 1; a runner
     that resumes in the middle passes False and takes each epoch's first seq it sees as given. Memory is per
-    epoch (plus any seqs outstanding), not per event.
+    epoch (plus any seqs outstanding), not per event; ``max_epochs`` bounds it for a reader that runs for months
+    (every CLI verb that writes is an epoch): beyond it the longest-idle settled epoch is forgotten, and from then
+    on an epoch not known is taken as resumed, like ``from_start=False`` (a cut head is then ``verify``'s to find).
     """
 
-    def __init__(self, *, from_start: bool = True, checkpoint: Mapping[str, Mapping[str, Any]] | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        from_start: bool = True,
+        checkpoint: Mapping[str, Mapping[str, Any]] | None = None,
+        max_epochs: int | None = None,
+    ) -> None:
         self._from_start = from_start
-        self._epochs: dict[tuple[str, str], _Epoch] = {}
+        self._max_epochs = max_epochs
+        self._epochs: OrderedDict[tuple[str, str], _Epoch] = OrderedDict()
         self._breaks: list[ChainBreak] = []
         self._recent: OrderedDict[tuple[str, str, int], str] = OrderedDict()
         self._checkpoint = {k: (int(v["seq"]), str(v["hash"])) for k, v in (checkpoint or {}).items()}
@@ -199,11 +208,7 @@ class ChainAudit:
             return []
         self.chained += 1
         link = _checked_link(envelope.chain)
-        state = self._epochs.get((envelope.origin, link.epoch))
-        if state is None:
-            state = self._epochs[envelope.origin, link.epoch] = _Epoch(envelope.origin, envelope.key_id)
-            if not self._from_start:
-                state.top = state.floor = link.seq - 1  # the resumed reader's baseline
+        state = self._epoch(envelope.origin, envelope.key_id, link)
         found = _Found(self, state, link, partition, offset, event_id=envelope.event_id)
         digest = event_hash(event.body)
         if envelope.key_id != state.key_id:
@@ -213,6 +218,25 @@ class ChainAudit:
         self._breaks.extend(found.breaks)
         self._remember((envelope.origin, link.epoch, link.seq), digest)
         return found.breaks
+
+    def _epoch(self, origin: str, key_id: str, link: ChainLink) -> _Epoch:
+        state = self._epochs.get((origin, link.epoch))
+        if state is not None:
+            self._epochs.move_to_end((origin, link.epoch))
+            return state
+        state = self._epochs[origin, link.epoch] = _Epoch(origin, key_id)
+        if not self._from_start:
+            state.top = state.floor = link.seq - 1  # the resumed reader's baseline
+        if self._max_epochs is not None and len(self._epochs) > self._max_epochs:
+            self._forget_one()
+        return state
+
+    def _forget_one(self) -> None:
+        for key, old in self._epochs.items():
+            if not (old.missing or old.awaited or old.reorders):
+                del self._epochs[key]
+                self._from_start = False
+                return
 
     def _remember(self, key: tuple[str, str, int], digest: str) -> None:
         self._recent.setdefault(key, digest)

@@ -189,6 +189,14 @@ class TestAudit:
         # Another partition may still bring seqs from before the first one this reader saw.
         assert audit([("p1", events[3]), ("p0", events[2]), ("p1", events[4])], from_start=False).finish() == []
 
+    def test_a_long_running_reader_forgets_settled_epochs_beyond_its_bound(self, key: NodeKey) -> None:
+        writers = [chained(ChainSigner(key), key, 2) for _ in range(5)]
+        chain = audit([e for events in writers for e in events], max_epochs=3)
+        assert chain.finish() == [] and chain.summary()["epochs"] == 3
+        # A forgotten epoch coming back is taken as resumed, not as one whose head was cut.
+        late = chain.add("p0", 99, writers[0][1])
+        assert late == [] and chain.finish() == []
+
     def test_unchained_events_are_counted_not_broken(self, key: NodeKey) -> None:
         chain = audit([sign(_envelope(key, "node-a"), key) for _ in range(2)])
         assert chain.finish() == [] and chain.unchained == 2
