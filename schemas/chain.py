@@ -233,7 +233,7 @@ class ChainAudit:
 
     def _forget_one(self) -> None:
         for key, old in self._epochs.items():
-            if not (old.missing or old.awaited or old.reorders):
+            if not (old.missing or old.awaited or any(not old.excused(b.seq) for b in old.reorders)):
                 del self._epochs[key]
                 self._from_start = False
                 return
