@@ -170,6 +170,10 @@ class _Epoch:
     def excused(self, seq: int) -> bool:
         return any(a <= seq <= b for a, b in self.void)
 
+    def settled(self) -> bool:
+        """Nothing outstanding: no gap and no reorder its writer has not declared."""
+        return all(self.excused(s) for s in self.missing) and all(self.excused(b.seq) for b in self.reorders)
+
 
 class ChainAudit:
     """Feed it every signature-verified record in log order (:meth:`add`); it finds the breaks.
@@ -233,7 +237,7 @@ class ChainAudit:
 
     def _forget_one(self) -> None:
         for key, old in self._epochs.items():
-            if not (old.missing or old.awaited or any(not old.excused(b.seq) for b in old.reorders)):
+            if old.settled():
                 del self._epochs[key]
                 self._from_start = False
                 return
