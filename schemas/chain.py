@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import OrderedDict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from schemas.errors import EncodingError
@@ -62,18 +62,23 @@ class ChainLink:
     prev: str | None
     #: Seq ranges (inclusive) of this epoch that the writer signed but the log did not confirm storing.
     void: tuple[tuple[int, int], ...] = ()
+    #: On seq 1 only: the (epoch, seq) of the same origin's newest event the writer found when it started; then
+    #: ``prev`` is that event's hash, and the new epoch continues the old one's chain.
+    follows: tuple[str, int] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"epoch": self.epoch, "seq": self.seq, "prev": self.prev}
         if self.void:  # absent when empty, like every optional field: the bytes stay minimal
             out["void"] = [list(r) for r in self.void]
+        if self.follows is not None:
+            out["follows"] = {"epoch": self.follows[0], "seq": self.follows[1]}
         return out
 
     @classmethod
     def from_dict(cls, data: Any) -> ChainLink:
         """Raises EncodingError for anything but a well-formed block."""
-        if not isinstance(data, dict) or not {"epoch", "seq", "prev"} <= set(data) <= {"epoch", "seq", "prev", "void"}:
-            raise EncodingError("envelope chain must be an object with epoch, seq, prev (and void)")
+        if not isinstance(data, dict) or not {"epoch", "seq", "prev"} <= set(data) <= _BLOCK_KEYS:
+            raise EncodingError("envelope chain must be an object with epoch, seq, prev (and void, follows)")
         epoch, seq, prev, void = data["epoch"], data["seq"], data["prev"], data.get("void", [])
         if not isinstance(epoch, str) or not epoch:
             raise EncodingError("envelope chain epoch is not a non-empty string")
@@ -85,14 +90,39 @@ class ChainLink:
             isinstance(r, list) and len(r) == 2 and all(_is_int(s) for s in r) and 1 <= r[0] <= r[1] < seq for r in void
         ):
             raise EncodingError("envelope chain void is not a list of [first, last] seqs before this one")
-        return cls(epoch, seq, prev, tuple((r[0], r[1]) for r in void))
+        follows = data.get("follows")
+        if follows is not None and not (
+            seq == 1
+            and isinstance(prev, str)
+            and isinstance(follows, dict)
+            and set(follows) == {"epoch", "seq"}
+            and isinstance(follows["epoch"], str)
+            and follows["epoch"]
+            and _is_int(follows["seq"])
+            and follows["seq"] >= 1
+        ):
+            raise EncodingError("envelope chain follows is not {epoch, seq} on a seq 1 that names its prev")
+        return cls(epoch, seq, prev, tuple((r[0], r[1]) for r in void), _follows(follows))
+
+
+_BLOCK_KEYS = frozenset({"epoch", "seq", "prev", "void", "follows"})
+
+
+def _follows(block: dict[str, Any] | None) -> tuple[str, int] | None:
+    return None if block is None else (block["epoch"], block["seq"])
 
 
 def _checked_link(block: dict[str, Any]) -> ChainLink:
     """The link of an envelope's block, which ``Envelope.from_dict`` (or the signer) already checked: a replay
     reads millions, so it is not checked twice."""
     void = block.get("void")
-    return ChainLink(block["epoch"], block["seq"], block["prev"], tuple((r[0], r[1]) for r in void) if void else ())
+    return ChainLink(
+        block["epoch"],
+        block["seq"],
+        block["prev"],
+        tuple((r[0], r[1]) for r in void) if void else (),
+        _follows(block.get("follows")),
+    )
 
 
 def _is_int(value: Any) -> bool:
@@ -104,13 +134,20 @@ def chain_schema() -> dict[str, Any]:
     seq = {"type": "integer", "minimum": 1}
     return {
         "type": "object",
-        "description": "the writer's hash chain: epoch, seq in it, SHA-256 (hex) of the "
-        "epoch's previous event body; void: seq ranges never stored",
+        "description": "the writer's hash chain: epoch, seq in it, SHA-256 (hex) of the epoch's previous event "
+        "body; void: seq ranges not confirmed stored (missing or late); follows (seq 1 only): the same origin's event "
+        "this epoch continues, whose hash is prev",
         "properties": {
             "epoch": {"type": "string", "minLength": 1},
             "seq": seq,
             "prev": {"anyOf": [{"type": "string"}, {"type": "null"}]},
             "void": {"type": "array", "items": {"type": "array", "items": seq, "minItems": 2, "maxItems": 2}},
+            "follows": {
+                "type": "object",
+                "properties": {"epoch": {"type": "string", "minLength": 1}, "seq": seq},
+                "required": ["epoch", "seq"],
+                "additionalProperties": False,
+            },
         },
         "required": ["epoch", "seq", "prev"],
         "additionalProperties": False,
@@ -199,6 +236,9 @@ class ChainAudit:
         self._recent: OrderedDict[tuple[str, str, int], str] = OrderedDict()
         self._checkpoint = {k: (int(v["seq"]), str(v["hash"])) for k, v in (checkpoint or {}).items()}
         self._checked: set[str] = set()
+        #: Epoch starts that follow an event not seen yet: (origin, epoch, seq) → (the break if it never comes,
+        #: the hash it must have).
+        self._following: dict[tuple[str, str, int], tuple[ChainBreak, str]] = {}
         self.chained = 0
         self.unchained = 0
         self.copies = 0
@@ -219,9 +259,39 @@ class ChainAudit:
             found.report("wrong_key", f"signed by {envelope.key_id!r}, the epoch by {state.key_id!r}")
         found.check(digest)
         self._check_checkpoint(envelope.origin, link, digest, found)
+        self._settle_follower((envelope.origin, link.epoch, link.seq), digest, found)
         self._breaks.extend(found.breaks)
         self._remember((envelope.origin, link.epoch, link.seq), digest)
         return found.breaks
+
+    def follow(self, found: _Found, target: tuple[str, int], prev: str) -> None:
+        """An epoch's first event says it continues ``target`` (epoch, seq) of its origin, whose hash is ``prev``."""
+        origin, (epoch, seq) = found.state.origin, target
+        state = self._epochs.get((origin, epoch))
+        if state is None and not self._from_start:
+            return  # a resumed reader does not know what came before it
+        if state is not None and (seq <= state.floor or (seq <= state.top and seq not in state.missing)):
+            known = self.recent_hash(origin, epoch, seq) or (state.tip if seq == state.top else None)
+            if seq > state.floor and known is not None and known != prev:
+                found.report("wrong_prev", f"follows {epoch} seq {seq}, which is another event")
+            return
+        gone = ChainBreak(
+            "missing",
+            origin,
+            found.link.epoch,
+            1,
+            f"the event it follows ({epoch} seq {seq}) is not in the log",
+            found.partition,
+            found.offset,
+        )
+        self._following[origin, epoch, seq] = (gone, prev)
+
+    def _settle_follower(self, key: tuple[str, str, int], digest: str, found: _Found) -> None:
+        waiting = self._following.pop(key, None)
+        if waiting is not None and waiting[1] != digest:
+            self._breaks.append(
+                replace(waiting[0], kind="wrong_prev", detail=f"follows {key[1]} seq {key[2]}, which is another event")
+            )
 
     def _epoch(self, origin: str, key_id: str, link: ChainLink) -> _Epoch:
         state = self._epochs.get((origin, link.epoch))
@@ -268,6 +338,10 @@ class ChainAudit:
             for first, last in seq_ranges(s for s in state.missing if not state.excused(s)):
                 span = f"seq {first}" if first == last else f"seqs {first}..{last}"
                 out.append(ChainBreak("missing", origin, epoch, first, f"{span} not in the log"))
+        for (origin, epoch, seq), (gone, _) in self._following.items():
+            target = self._epochs.get((origin, epoch))
+            if target is None or not target.excused(seq):
+                out.append(gone)
         return out
 
     def finish(self) -> list[ChainBreak]:
@@ -356,7 +430,9 @@ class _Found:
         """This event's ``prev`` against its predecessor, now or (if not seen yet) when it comes."""
         state, seq, prev = self.state, self.link.seq, self.link.prev
         if seq == 1:
-            if prev is not None:
+            if self.link.follows is not None and prev is not None:
+                self.audit.follow(self, self.link.follows, prev)
+            elif prev is not None:
                 self.report("wrong_prev", "the first event of an epoch names a predecessor")
             return
         if seq - 1 in state.unmatched:

@@ -221,3 +221,24 @@ def test_a_postgres_rebuild_refuses_a_broken_log_before_emptying_the_model(
         assert sorted(m.title for m in model.queries.all_memories()) == ["after", "last"]
     finally:
         model.close()
+
+
+def test_a_cli_run_cut_from_the_log_shows_once_the_node_writes_again(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Each CLI verb is an epoch of its own; the next one follows the node's newest event, so the one-event epoch
+    of a `delete` cut from the log leaves a link to nothing."""
+    code, out = run(capsys, tmp_path, "store", "-T", "secret", "-c", "x", "--json")
+    secret = json.loads(out)["id"]
+    assert run(capsys, tmp_path, "delete", secret)[0] == 0
+    assert run(capsys, tmp_path, "store", "-T", "later", "-c", "x")[0] == 0
+    code, out = run(capsys, tmp_path, "log", "tail", "--json")
+    chains = [json.loads(line)["chain"] for line in out.splitlines()]
+    assert [c["seq"] for c in chains] == [1, 1, 1] and len({c["epoch"] for c in chains}) == 3
+    assert [c.get("follows", {}).get("epoch") for c in chains] == [None, chains[0]["epoch"], chains[1]["epoch"]]
+    assert run(capsys, tmp_path, "verify", "--quiet")[0] == 0
+    _delete_event_of_type(tmp_path, "memory.deleted")
+    code, out = run(capsys, tmp_path, "verify", "--quiet", "--json")
+    breaks = json.loads(out)["chain"]["breaks"]
+    assert code == 8 and [(b["kind"], b["seq"]) for b in breaks] == [("missing", 1)]
+    assert "is not in the log" in breaks[0]["detail"]

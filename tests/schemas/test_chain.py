@@ -86,6 +86,43 @@ class TestSigner:
         assert ChainLink.from_dict(again.envelope.chain).void == ((2, 4),)
 
 
+class TestFollows:
+    def test_a_new_epoch_follows_the_newest_event_of_the_last_one(self, key: NodeKey) -> None:
+        before = chained(ChainSigner(key), key, 3)
+        signer = ChainSigner(key)
+        signer.follow(before[-1])
+        first, second = chained(signer, key, 2)
+        link = ChainLink.from_dict(first.envelope.chain)
+        old = ChainLink.from_dict(before[-1].envelope.chain)
+        assert link.seq == 1 and link.follows == (old.epoch, 3) and link.prev == event_hash(before[-1].body)
+        assert ChainLink.from_dict(second.envelope.chain).follows is None
+        signer.follow(before[0])  # too late: the epoch has started
+        assert ChainLink.from_dict(chained(signer, key, 1)[0].envelope.chain).prev == event_hash(second.body)
+
+    def _two_runs(self, key: NodeKey) -> tuple[list[SignedEvent], list[SignedEvent]]:
+        first = chained(ChainSigner(key), key, 3)
+        signer = ChainSigner(key)
+        signer.follow(first[-1])
+        return first, chained(signer, key, 2)
+
+    def test_the_last_event_of_a_run_cut_from_the_log_shows_once_the_next_run_wrote(self, key: NodeKey) -> None:
+        first, second = self._two_runs(key)
+        assert audit([*first, *second]).finish() == []
+        assert kinds(audit([*first[:2], *second])) == [("missing", 1)]
+        assert kinds(audit(first[:2])) == []  # before the next run, nothing names it: a checkpoint's job
+
+    def test_a_follower_may_come_first_and_must_name_the_right_event(self, key: NodeKey) -> None:
+        first, second = self._two_runs(key)
+        assert audit([("p1", second[0]), ("p0", first[0]), ("p0", first[1]), ("p0", first[2])]).finish() == []
+        forked = chained(ChainSigner(key, epoch=ChainLink.from_dict(first[0].envelope.chain).epoch), key, 3)
+        assert ("wrong_prev", 1) in kinds(audit([*forked, *second]))
+        assert ("wrong_prev", 1) in kinds(audit([("p1", second[0]), *forked]))
+
+    def test_a_resumed_reader_does_not_judge_what_came_before_it(self, key: NodeKey) -> None:
+        _, second = self._two_runs(key)
+        assert audit(second, from_start=False).finish() == []
+
+
 class TestEnvelope:
     def test_an_event_without_a_chain_keeps_its_exact_bytes(self, key: NodeKey) -> None:
         old = sign(_envelope(key, "node-a"), key)
@@ -104,6 +141,9 @@ class TestEnvelope:
             {"epoch": "e", "seq": 2, "prev": None, "extra": 1},
             {"epoch": "e", "seq": 3, "prev": "h", "void": [[3, 3]]},
             {"epoch": "e", "seq": 3, "prev": "h", "void": [2]},
+            {"epoch": "e", "seq": 2, "prev": "h", "follows": {"epoch": "d", "seq": 4}},
+            {"epoch": "e", "seq": 1, "prev": None, "follows": {"epoch": "d", "seq": 4}},
+            {"epoch": "e", "seq": 1, "prev": "h", "follows": {"epoch": "d", "seq": 0}},
         ],
     )
     def test_a_malformed_chain_block_is_not_an_envelope(self, key: NodeKey, block: object) -> None:
