@@ -90,7 +90,9 @@ async def newest_own_event(
     """The newest chained event of ``origin`` signed by ``key`` among the last ``look_back`` records of each
     partition; None when there is none (a new node, or one that has not written for a long while)."""
     end = await log.end_offsets()
-    records = await log.read(after={p: max(0, off - look_back) for p, off in end.items()}, limit=look_back * len(end))
+    records = await log.read(
+        after={p: max(0, off - look_back) for p, off in end.items()}, limit=look_back * max(1, len(end))
+    )
     mine = Keyring({key.key_id: key.public_bytes})
     newest: SignedEvent | None = None
     for record in records:
