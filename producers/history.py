@@ -33,7 +33,7 @@ HISTORY_SCAN = 50_000
 _PAGE = 1000
 #: Event types that set a memory's fields: each makes a version.
 _WRITES = ("memory.stored", "memory.imported", "memory.updated", "memory.promoted")
-_STORED_FIELDS = ("title", "content", "tier", "namespace", "tags", "priority", "confidence", "source")
+_STORED_FIELDS = ("title", "content", "tier", "namespace", "tags")
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable
 from typing import TYPE_CHECKING
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, urlencode
 
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
@@ -75,30 +75,42 @@ class Browser:
 
     def page(self, handler: Page) -> Callable[[Request], Awaitable[Response]]:
         async def wrapped(request: Request) -> Response:
-            view = View()
             from_query = supplied_api_key(request)
             try:
                 self.api.check_api_key(from_query or request.cookies.get(COOKIE))
-                view = View(as_agent_param(request.query_params))
-                with attested(await self.api.attest(request)):
-                    response: Response = _html(await handler(request, view))
-            except Exception as exc:
-                response = self._failure(request, view, exc)
-            if from_query is not None and response.status_code == 200:
-                self._remember(request, response, from_query)  # the next click carries no key in its URL
+            except AuthError as exc:
+                response = self._login_needed(request, exc)
+            else:
+                response = await self._render(request, handler)
+                if from_query is not None and response.status_code == 200:
+                    self._remember(request, response, from_query)  # the next click carries no key in its URL
             self.node.metrics.inc("ai_memory_http_requests_total", code=f"{response.status_code // 100}xx")
             return response
 
         return wrapped
 
-    def _failure(self, request: Request, view: View, exc: Exception) -> Response:
+    async def _render(self, request: Request, handler: Page) -> Response:
+        view = View()
+        try:
+            view = View(as_agent_param(request.query_params))
+            with attested(await self.api.attest(request)):
+                return _html(await handler(request, view))
+        except Exception as exc:
+            reply = reply_for(exc)
+            if not _wants_html(request):
+                return JSONBody(reply.body, status_code=reply.status, headers=reply.headers)
+            return _html(pages.error_page(view, reply.status, str(reply.body.get("error", ""))), reply.status)
+
+    @staticmethod
+    def _login_needed(request: Request, exc: AuthError) -> Response:
+        """The login form for a browser (it comes back to this page), the API's 401 for anything else."""
         reply = reply_for(exc)
         if not _wants_html(request):
             return JSONBody(reply.body, status_code=reply.status, headers=reply.headers)
-        if isinstance(exc, AuthError) and "API key" in str(exc):
-            target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-            return _html(pages.login_page(next_url=_next_url(target)), reply.status)
-        return _html(pages.error_page(view, reply.status, str(reply.body.get("error", ""))), reply.status)
+        # Back to this page after logging in, without a (wrong) key from the query string.
+        query = urlencode([(k, v) for k, v in request.query_params.multi_items() if k != "api_key"])
+        target = request.url.path + (f"?{query}" if query else "")
+        return _html(pages.login_page(next_url=_next_url(target)), reply.status)
 
     @staticmethod
     def _remember(request: Request, response: Response, key: str) -> None:
@@ -178,14 +190,16 @@ class Browser:
         if status not in _STATUSES:
             raise ValidationError(f"status must be one of {', '.join(_STATUSES)} (got {status!r})")
         found = await self.node.governance.list_pending(status=status, limit=200)
-        return pages.pending_page(view, status, self._visible_pending(found, view.as_agent))
-
-    def _visible_pending(self, found: list[PendingRecord], as_agent: str | None) -> list[PendingRecord]:
-        """Pending actions about what the reader may see: the memory it would change, or for a store the
-        would-be memory (its namespace and scope); none in a mandatory-as_agent subtree without as_agent."""
-        hidden = self.node.identity.visibility.check_namespace(None, as_agent)
         targets = self._visible(self.node.service.queries.get_many(
-            sorted({p.memory_id for p in found if p.memory_id})), as_agent)
+            sorted({p.memory_id for p in found if p.memory_id})), view.as_agent)
+        return pages.pending_page(view, status, self._visible_pending(found, targets, view.as_agent), targets)
+
+    def _visible_pending(self, found: list[PendingRecord], targets: dict[str, Memory], as_agent: str | None
+                         ) -> list[PendingRecord]:
+        """Pending actions about what the reader may see: the memory it would change (in ``targets``), or for
+        a store the would-be memory (its namespace and scope); none in a mandatory-as_agent subtree without
+        as_agent."""
+        hidden = self.node.identity.visibility.check_namespace(None, as_agent)
         out = []
         for p in found:
             if under_any(p.namespace, hidden):

@@ -32,13 +32,14 @@ _STYLE = (
     "main{padding:14px 24px;max-width:1100px}a{color:#1f5fa8}"
     "table{border-collapse:collapse;background:#fff;margin:6px 0 16px;width:100%}"
     "td,th{padding:5px 9px;text-align:left;border-bottom:1px solid #e3e6ea;vertical-align:top}"
-    "th{background:#eef1f4;font-weight:600}h1{font-size:20px}h2{font-size:16px;margin-top:22px}"
+    "th{background:#eef1f4;font-weight:600}.facts th{width:1%;white-space:nowrap}"
+    "h1{font-size:20px}h2{font-size:16px;margin-top:22px}"
     ".muted{color:#67717c}.badge{display:inline-block;padding:1px 7px;border-radius:9px;font-size:12px;"
     "background:#e3e6ea}.self_signed{background:#cdebd3}.peer_attested{background:#d6e4f7}"
     ".unsigned{background:#f2e3c9}.bad{background:#f7d4d4}.content{white-space:pre-wrap;background:#fff;"
     "padding:10px;border:1px solid #e3e6ea}.score{font-variant-numeric:tabular-nums}"
     "ul.tree{list-style:none;padding-left:18px}form.search input[name=q]{width:340px}"
-    ".error{background:#f7d4d4;padding:10px;border:1px solid #e0a8a8}"
+    ".nw{white-space:nowrap}.error{background:#f7d4d4;padding:10px;border:1px solid #e0a8a8}"
 )
 
 
@@ -91,8 +92,26 @@ def _table(header: Sequence[str], rows: Iterable[Sequence[str]], *, empty: str =
     return f"<table><tr>{head}</tr>{body or f'<tr><td class=muted>{esc(empty)}</td></tr>'}</table>"
 
 
+def _facts(pairs: Sequence[tuple[str, str]], *, per_row: int = 3) -> str:
+    """Name/value pairs, ``per_row`` to a row (values are HTML already, escaped by the caller)."""
+    cells = [f"<th>{esc(name)}</th><td>{value}</td>" for name, value in pairs]
+    rows = ["".join(cells[i:i + per_row]) for i in range(0, len(cells), per_row)]
+    return '<table class="facts">' + "".join(f"<tr>{row}</tr>" for row in rows) + "</table>"
+
+
 def _badge(level: str) -> str:
     return f'<span class="badge {esc(level)}">{esc(level)}</span>'
+
+
+def _when(ts: str | None, *, empty: str = "") -> str:
+    """A timestamp to the second, in UTC as stored; the full value in the tooltip."""
+    if not ts:
+        return esc(empty)
+    return f'<time class="nw" title="{esc(ts)}">{esc(ts[:19].replace("T", " "))}</time>'
+
+
+def _position(event: HistoryEvent) -> str:
+    return f'<span class="nw">{esc(event.partition)}:{event.offset}</span>'
 
 
 def _snippet(text: str) -> str:
@@ -148,7 +167,7 @@ def list_page(view: View, namespace: str | None, memories: Sequence[Memory]) -> 
 def _tree(view: View, node: dict[str, Any]) -> str:
     children = "".join(_tree(view, c) for c in node.get("children", []))
     label = (_namespace_link(view, node["namespace"]) if node.get("count") else esc(node.get("name") or "(root)"))
-    counts = f' <span class="muted">{int(node["count"])} here, {int(node["subtree_count"])} below and here</span>'
+    counts = f' <span class="muted">{int(node["count"])} here · {int(node["subtree_count"])} in the subtree</span>'
     return f"<li>{label}{counts}" + (f'<ul class="tree">{children}</ul>' if children else "") + "</li>"
 
 
@@ -167,7 +186,7 @@ def _link_rows(view: View, memory_id: str, links: Sequence[LinkRow], titles: dic
         direction = "→" if link.source_id == memory_id else "←"
         target = _memory_link(view, titles[other]) if other in titles else esc(other)
         rows.append([esc(direction + " " + link.relation), target, esc(link.observed_by), _badge(link.attest_level),
-                     esc(link.created_at), esc(link.valid_until or "")])
+                     _when(link.created_at), _when(link.valid_until)])
     return rows
 
 
@@ -186,7 +205,7 @@ def _event_rows(view: View, events: Sequence[HistoryEvent], titles: dict[str, Me
         about = ""
         if e.other_id is not None:
             about = (" with " + _memory_link(view, titles[e.other_id])) if e.other_id in titles else ""
-        rows.append([f"{esc(e.partition)}:{e.offset}", esc(e.ts), esc(e.type) + about, esc(e.actor),
+        rows.append([_position(e), _when(e.ts), esc(e.type) + about, esc(e.actor),
                      esc(e.origin), _signer(e)])
     return rows
 
@@ -202,7 +221,7 @@ def _version_rows(history: MemoryHistory) -> list[list[str]]:
                       "priority": v.memory.priority, "confidence": v.memory.confidence, "source": v.memory.source,
                       "expires_at": v.memory.expires_at, "metadata": json.dumps(v.memory.metadata, sort_keys=True)}
             shown = "<br>".join(f"<b>{esc(k)}</b>: {_snippet(str(fields.get(k)))}" for k in v.changed if k in fields)
-        rows.append([str(number), f"{esc(v.event.partition)}:{v.event.offset}", esc(v.event.ts),
+        rows.append([str(number), _position(v.event), _when(v.event.ts),
                      esc(v.event.type), esc(v.event.actor), shown])
     return rows
 
@@ -216,14 +235,14 @@ def memory_page(view: View, memory: Memory, links: Sequence[LinkRow], titles: di
              ("author", esc(memory.metadata.get("agent_id"))), ("attestation", _badge(api["attest_level"])),
              ("tags", esc(", ".join(memory.tags))), ("priority", esc(memory.priority)),
              ("confidence", esc(memory.confidence)), ("source", esc(memory.source)),
-             ("access count", esc(memory.access_count)), ("created", esc(memory.created_at)),
-             ("updated", esc(memory.updated_at)), ("last accessed", esc(memory.last_accessed_at)),
-             ("expires", esc(memory.expires_at or "never")),
+             ("access count", esc(memory.access_count)), ("created", _when(memory.created_at)),
+             ("updated", _when(memory.updated_at)), ("last accessed", _when(memory.last_accessed_at, empty="never")),
+             ("expires", _when(memory.expires_at, empty="never")),
              ("metadata", f"<code>{esc(json.dumps(memory.metadata, sort_keys=True))}</code>")]
     scanned = (f"The last {history.scanned} events of the log were read"
                + ("; older events are not shown." if history.truncated else " (the whole log)."))
     body = (f"<h1>{esc(memory.title)}</h1><div class=\"content\">{esc(memory.content)}</div>"
-            + _table(("field", "value"), [[f"<b>{esc(k)}</b>", v] for k, v in facts])
+            + _facts(facts)
             + "<h2>Links</h2>"
             + _table(("relation", "memory", "observed by", "attested", "created", "valid until"),
                      _link_rows(view, memory.id, links, titles))
@@ -238,25 +257,26 @@ def memory_page(view: View, memory: Memory, links: Sequence[LinkRow], titles: di
 def _votes(p: PendingRecord) -> str:
     if not p.approvals:
         return '<span class="muted">no votes yet</span>'
-    return "<br>".join(f"{esc(a.get('agent_id'))} <span class=\"muted\">{esc(a.get('approved_at'))}</span>"
+    return "<br>".join(f"{esc(a.get('agent_id'))} <span class=\"muted\">{_when(a.get('approved_at'))}</span>"
                        for a in p.approvals)
 
 
-def _pending_what(view: View, p: PendingRecord) -> str:
+def _pending_what(view: View, p: PendingRecord, titles: dict[str, Memory]) -> str:
+    if p.memory_id and p.memory_id in titles:
+        return _memory_link(view, titles[p.memory_id])
     title = p.payload.get("title")
-    if p.memory_id:
-        return f'<a href="{view.url("/memories/" + p.memory_id)}">{esc(title or p.memory_id)}</a>'
     return esc(title) if title else f"<code>{_snippet(json.dumps(p.payload, sort_keys=True))}</code>"
 
 
-def pending_page(view: View, status: str, pendings: Sequence[PendingRecord]) -> str:
-    """Pending approvals (or decided ones, by ``status``) with their votes."""
+def pending_page(view: View, status: str, pendings: Sequence[PendingRecord], titles: dict[str, Memory]) -> str:
+    """Pending approvals (or decided ones, by ``status``) with their votes; ``titles``: the memories they are
+    about that the reader may see."""
     tabs = " · ".join(f'<a href="{view.url("/pending", status=s)}">{s}</a>' if s != status else f"<b>{s}</b>"
                       for s in ("pending", "approved", "rejected", "expired"))
-    rows = [[f"<code>{esc(p.id)}</code>", esc(p.action_type), _pending_what(view, p),
+    rows = [[f'<code title="{esc(p.id)}">{esc(p.id[:8])}</code>', esc(p.action_type), _pending_what(view, p, titles),
              _namespace_link(view, p.namespace), esc(p.requested_by),
-             esc(p.requested_at), esc(p.status) + (f"<br>by {esc(p.decided_by)}" if p.decided_by else ""),
-             _votes(p), esc(p.expires_at)] for p in pendings]
+             _when(p.requested_at), esc(p.status) + (f"<br>by {esc(p.decided_by)}" if p.decided_by else ""),
+             _votes(p), _when(p.expires_at)] for p in pendings]
     body = (f"<h1>Approvals</h1><p>{tabs}</p>"
             + _table(("id", "action", "what", "namespace", "requested by", "requested", "status", "votes", "expires"),
                      rows, empty=f"no {status} actions"))
