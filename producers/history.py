@@ -108,13 +108,13 @@ async def _scan(node: Node, memory_id: str) -> tuple[list[tuple[LogRecord, str |
     scanned = 0
     while records := await node.log.read(after=after, limit=_PAGE):
         for record in records:
+            after[record.partition] = max(after.get(record.partition, 0), record.offset)
             if record.offset > end.get(record.partition, 0):
                 continue  # appended while we read: the page shows the log as it was when asked
             scanned += 1
             about, other = _mentions(record.event.envelope.payload, memory_id)
             if about:
                 found.append((record, other))
-            after[record.partition] = max(after.get(record.partition, 0), record.offset)
         if all(after.get(p, 0) >= o for p, o in end.items()):
             break
     return found, scanned, truncated
