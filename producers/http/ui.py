@@ -192,7 +192,10 @@ class Browser:
         found = await self.node.governance.list_pending(status=status, limit=200)
         targets = self._visible(self.node.service.queries.get_many(
             sorted({p.memory_id for p in found if p.memory_id})), view.as_agent)
-        return pages.pending_page(view, status, self._visible_pending(found, targets, view.as_agent), targets)
+        shown = self._visible_pending(found, targets, view.as_agent)
+        gov = self.node.governance
+        return pages.pending_page(view, status, [(p, gov.approver(p) if p.status == "pending" else None)
+                                                 for p in shown], targets)
 
     def _visible_pending(self, found: list[PendingRecord], targets: dict[str, Memory], as_agent: str | None
                          ) -> list[PendingRecord]:

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
 if TYPE_CHECKING:
+    from producers.governance import Approver
     from producers.history import HistoryEvent, MemoryHistory
     from projectors import LinkRow, PendingRecord
     from schemas import Memory
@@ -254,11 +255,19 @@ def memory_page(view: View, memory: Memory, links: Sequence[LinkRow], titles: di
     return _layout(view, memory.title, body)
 
 
-def _votes(p: PendingRecord) -> str:
-    if not p.approvals:
-        return '<span class="muted">no votes yet</span>'
-    return "<br>".join(f"{esc(a.get('agent_id'))} <span class=\"muted\">{_when(a.get('approved_at'))}</span>"
-                       for a in p.approvals)
+def _votes(p: PendingRecord, approver: Approver | None) -> str:
+    """The votes cast, and (while pending) who decides under the namespace's current policy."""
+    votes = "<br>".join(f"{esc(a.get('agent_id'))} <span class=\"muted\">{_when(a.get('approved_at'))}</span>"
+                        for a in p.approvals) or '<span class="muted">no votes yet</span>'
+    if approver is None or p.status != "pending":
+        return votes
+    if approver.kind == "consensus":
+        needs = f"{len(p.approvals)} of {approver.quorum} votes of registered agents"
+    elif approver.kind == "agent":
+        needs = f"decided by agent {approver.agent_id}"
+    else:
+        needs = "decided by any one approver (human)"
+    return f'{votes}<div class="muted">{esc(needs)}</div>'
 
 
 def _pending_what(view: View, p: PendingRecord, titles: dict[str, Memory]) -> str:
@@ -268,15 +277,16 @@ def _pending_what(view: View, p: PendingRecord, titles: dict[str, Memory]) -> st
     return esc(title) if title else f"<code>{_snippet(json.dumps(p.payload, sort_keys=True))}</code>"
 
 
-def pending_page(view: View, status: str, pendings: Sequence[PendingRecord], titles: dict[str, Memory]) -> str:
-    """Pending approvals (or decided ones, by ``status``) with their votes; ``titles``: the memories they are
-    about that the reader may see."""
+def pending_page(view: View, status: str, pendings: Sequence[tuple[PendingRecord, Approver | None]],
+                 titles: dict[str, Memory]) -> str:
+    """Pending approvals (or decided ones, by ``status``) with their votes and who decides them; ``titles``: the
+    memories they are about that the reader may see."""
     tabs = " · ".join(f'<a href="{view.url("/pending", status=s)}">{s}</a>' if s != status else f"<b>{s}</b>"
                       for s in ("pending", "approved", "rejected", "expired"))
     rows = [[f'<code title="{esc(p.id)}">{esc(p.id[:8])}</code>', esc(p.action_type), _pending_what(view, p, titles),
              _namespace_link(view, p.namespace), esc(p.requested_by),
              _when(p.requested_at), esc(p.status) + (f"<br>by {esc(p.decided_by)}" if p.decided_by else ""),
-             _votes(p), _when(p.expires_at)] for p in pendings]
+             _votes(p, approver), _when(p.expires_at)] for p, approver in pendings]
     body = (f"<h1>Approvals</h1><p>{tabs}</p>"
             + _table(("id", "action", "what", "namespace", "requested by", "requested", "status", "votes", "expires"),
                      rows, empty=f"no {status} actions"))

@@ -130,6 +130,7 @@ async def test_a_reader_sees_nothing_it_may_not(app_client: httpx.AsyncClient, s
     assert "alice owns the on-call handover now" in handover and OLD_HANDOVER not in handover
     assert "not visible to this reader" in handover  # version 1 lay in bob's private namespace
     assert seeded.pending in pages[7].text and "carol" in pages[7].text  # the team's promotion and its vote
+    assert "1 of 2 votes of registered agents" in pages[7].text  # the policy on acme: consensus of 2
     hidden = await page(app_client, f"/ui/memories/{seeded.secret}", **as_alice)
     assert hidden.status_code == 404 and SECRET_TITLE not in hidden.text
     bad = await page(app_client, "/ui", as_agent="a//b")
