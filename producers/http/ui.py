@@ -10,6 +10,7 @@ Errors are the API's (same status, same message), as a page for a browser and ``
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable, Iterable
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qs, urlencode
@@ -20,7 +21,7 @@ from starlette.routing import Route
 
 from producers.attestation import attested
 from producers.commands import parse_list_query, parse_recall
-from producers.errors import AuthError, ValidationError, reply_for
+from producers.errors import AuthError, PayloadTooLargeError, ValidationError, reply_for
 from producers.history import memory_history
 from producers.http import ui_html as pages
 from producers.http.base import ApiContext, JSONBody, read_body, supplied_api_key
@@ -35,6 +36,8 @@ if TYPE_CHECKING:
     from schemas import Memory
 
 __all__ = ["COOKIE", "routes"]
+
+log = logging.getLogger("ai_memory.http")
 
 #: The cookie that carries the API key for /ui only (HttpOnly: no script reads it; SameSite=Strict: no other
 #: site's page can make the browser send it).
@@ -97,6 +100,8 @@ class Browser:
                 return _html(await handler(request, view))
         except Exception as exc:
             reply = reply_for(exc)
+            if reply.status >= 500:
+                log.error("%s %s failed: %r", request.method, request.url.path, exc)
             if not _wants_html(request):
                 return JSONBody(reply.body, status_code=reply.status, headers=reply.headers)
             return _html(pages.error_page(view, reply.status, str(reply.body.get("error", ""))), reply.status)
@@ -120,9 +125,18 @@ class Browser:
     # -- login ----------------------------------------------------------------------------------------------
 
     async def login(self, request: Request) -> Response:
+        try:
+            self.api.check_api_key(None)
+        except AuthError:
+            pass
+        else:
+            return RedirectResponse(ROOT, status_code=303, headers=_HEADERS)  # this node has no key to ask for
         if request.method == "GET":
             return _html(pages.login_page(next_url=_next_url(request.query_params.get("next"))))
-        form = parse_qs((await read_body(request)).decode("utf-8", "replace"))
+        try:
+            form = parse_qs((await read_body(request)).decode("utf-8", "replace"))
+        except PayloadTooLargeError as exc:
+            return _html(pages.login_page(error=str(exc)), reply_for(exc).status)
         key, target = form.get("api_key", [""])[0], _next_url(form.get("next", [ROOT])[0])
         try:
             self.api.check_api_key(key)

@@ -146,3 +146,16 @@ async def test_mandatory_as_agent_is_the_apis(app_client: httpx.AsyncClient, nod
     assert listed.status_code == 200 and "Deploy order" in listed.text
     pending = await page(app_client, "/ui/pending")
     assert seeded.pending not in pending.text  # its namespace now needs as_agent
+
+
+async def test_a_node_without_a_key_asks_for_none(node: Node) -> None:
+    transport = httpx.ASGITransport(app=create_app(node, api_key=None))
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as c:
+        assert (await c.get("/ui", headers=HTML)).status_code == 200
+        login = await c.get("/ui/login")
+        assert login.status_code == 303 and login.headers["location"] == "/ui"
+
+
+async def test_a_login_form_too_large_is_refused_plainly(app_client: httpx.AsyncClient) -> None:
+    r = await app_client.post("/ui/login", content=b"api_key=" + b"x" * (3 * 1024 * 1024), headers=HTML)
+    assert r.status_code == 413 and "2 MiB" in r.text
