@@ -186,9 +186,10 @@ class Browser:
 
     async def memories(self, request: Request, view: View) -> str:
         namespace = request.query_params.get("namespace") or None
-        found = await self.node.service.list_memories(parse_list_query(
-            {"namespace": namespace, "as_agent": view.as_agent, "limit": _LIST}))
-        return pages.list_page(view, namespace, found)
+        query = parse_list_query({"namespace": namespace, "as_agent": view.as_agent, "limit": _LIST,
+                                  "offset": request.query_params.get("offset")})
+        found = await self.node.service.list_memories(query)
+        return pages.list_page(view, namespace, found, offset=query.offset, limit=query.limit)
 
     async def memory(self, request: Request, view: View) -> str:
         memory = await self.node.service.get(request.path_params["id"], as_agent=view.as_agent)

@@ -154,15 +154,18 @@ def search_page(view: View, *, q: str, kind: str, namespace: str, hits: Sequence
             parts.append(f'<p class="muted">{esc(note)}</p>')
         parts.append(_table(_MEMORY_HEADER, _memory_rows(view, hits), empty="nothing found"))
     if recent:
-        parts.append("<h2>Recently updated</h2>")
+        parts.append("<h2>Memories (highest priority, then latest)</h2>")
         parts.append(_table(_MEMORY_HEADER, _memory_rows(view, [Hit(m) for m in recent])))
     return _layout(view, "Search", "".join(parts))
 
 
-def list_page(view: View, namespace: str | None, memories: Sequence[Memory]) -> str:
+def list_page(view: View, namespace: str | None, memories: Sequence[Memory], *, offset: int, limit: int) -> str:
+    """One page of a namespace's memories (or all), highest priority first; a link to the next when full."""
     title = f"Memories in {namespace}" if namespace else "Memories"
+    more = (f'<p><a href="{view.url("/memories", namespace=namespace, offset=offset + limit)}">next {limit}</a></p>'
+            if len(memories) == limit else "")
     return _layout(view, title, f"<h1>{esc(title)}</h1>"
-                   + _table(_MEMORY_HEADER, _memory_rows(view, [Hit(m) for m in memories])))
+                   + _table(_MEMORY_HEADER, _memory_rows(view, [Hit(m) for m in memories])) + more)
 
 
 def _tree(view: View, node: dict[str, Any]) -> str:

@@ -113,7 +113,7 @@ async def test_browse_search_follow_and_read_as_an_agent(server: ServerProcess, 
     b.find_element(By.NAME, "api_key").send_keys(KEY)
     click(b, b.find_element(By.CSS_SELECTOR, "main form button"))
     assert b.find_element(By.TAG_NAME, "h1").text == "Search memories"
-    assert "Deploy order" in b.find_element(By.TAG_NAME, "main").text  # recently updated
+    assert "Deploy order" in b.find_element(By.TAG_NAME, "main").text  # the memories listed under the form
 
     b.find_element(By.NAME, "q").send_keys("migrations deploy")
     Select(b.find_element(By.NAME, "kind")).select_by_value("recall")

@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
-from producers.http import create_app
+from producers.http import create_app, ui
 from producers.http.ui import COOKIE
 from producers.node import Node
 from tests.ui_seed import ALICE, OLD_HANDOVER, SECRET_CONTENT, SECRET_TITLE, Seeded, seed
@@ -159,3 +159,14 @@ async def test_a_node_without_a_key_asks_for_none(node: Node) -> None:
 async def test_a_login_form_too_large_is_refused_plainly(app_client: httpx.AsyncClient) -> None:
     r = await app_client.post("/ui/login", content=b"api_key=" + b"x" * (3 * 1024 * 1024), headers=HTML)
     assert r.status_code == 413 and "2 MiB" in r.text
+
+
+async def test_lists_page_on(app_client: httpx.AsyncClient, seeded: Seeded, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(ui, "_LIST", 2)
+    first = await page(app_client, "/ui/memories", namespace="acme/eng")
+    assert 'href="/ui/memories?namespace=acme%2Feng&amp;offset=2">next 2</a>' in first.text
+    second = await page(app_client, "/ui/memories", namespace="acme/eng", offset="2")
+    shown = [t for t in ("Deploy order", "Rollback plan", "deploy checklist") if t in second.text]
+    assert len(shown) == 1 and shown[0] not in first.text  # three in acme/eng: two, then the third
+    bad = await page(app_client, "/ui/memories", offset="many")
+    assert bad.status_code == 400 and "offset" in bad.text
