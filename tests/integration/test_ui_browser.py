@@ -121,7 +121,7 @@ async def test_browse_search_follow_and_read_as_an_agent(server: ServerProcess, 
     assert "/ui/search?" in b.current_url
     scores = [float(e.text) for e in b.find_elements(By.CSS_SELECTOR, ".score")]
     assert scores and scores == sorted(scores, reverse=True)
-    shots.take("search")
+    shots.take("search", height=540)
 
     click(b, b.find_element(By.LINK_TEXT, "Deploy order"))
     assert b.current_url.endswith(f"/ui/memories/{seeded.deploy}")
@@ -133,10 +133,10 @@ async def test_browse_search_follow_and_read_as_an_agent(server: ServerProcess, 
 
     click(b, b.find_element(By.LINK_TEXT, "Namespaces"))
     assert "acme/eng" in b.find_element(By.TAG_NAME, "main").text
-    shots.take("namespaces")
+    shots.take("namespaces", height=460)
     click(b, b.find_element(By.LINK_TEXT, "Pending"))
     assert seeded.pending in b.page_source and "carol" in b.find_element(By.TAG_NAME, "main").text
-    shots.take("pending")
+    shots.take("pending", height=520)
 
     # Now read as alice: every page, and every link followed, keeps her view.
     reader = b.find_element(By.CSS_SELECTOR, "header input[name=as_agent]")
