@@ -240,7 +240,7 @@ def routes(api: ApiContext) -> list[Route]:
             Route(f"{ROOT}/search", p(ui.search), methods=["GET"]),
             Route(f"{ROOT}/namespaces", p(ui.namespaces), methods=["GET"]),
             Route(f"{ROOT}/memories", p(ui.memories), methods=["GET"]),
-            Route(f"{ROOT}/memories/{{id}}", p(ui.memory), methods=["GET"]),
+            Route(f"{ROOT}/memories/{{id:path}}", p(ui.memory), methods=["GET"]),
             Route(f"{ROOT}/pending", p(ui.pending), methods=["GET"]),
             Route(f"{ROOT}/login", ui.login, methods=["GET", "POST"]),
             Route(f"{ROOT}/logout", ui.logout, methods=["GET"])]

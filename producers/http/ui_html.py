@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from html import escape
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 if TYPE_CHECKING:
     from producers.governance import Approver
@@ -120,7 +120,8 @@ def _snippet(text: str) -> str:
 
 
 def _memory_link(view: View, memory: Memory) -> str:
-    return f'<a href="{view.url("/memories/" + memory.id)}">{esc(memory.title)}</a>'
+    # An id may hold "/", "?" or "#" (imports keep the original's ids): one encoded path segment.
+    return f'<a href="{view.url("/memories/" + quote(memory.id, safe=""))}">{esc(memory.title)}</a>'
 
 
 def _namespace_link(view: View, namespace: str) -> str:

@@ -170,3 +170,17 @@ async def test_lists_page_on(app_client: httpx.AsyncClient, seeded: Seeded, monk
     assert len(shown) == 1 and shown[0] not in first.text  # three in acme/eng: two, then the third
     bad = await page(app_client, "/ui/memories", offset="many")
     assert bad.status_code == 400 and "offset" in bad.text
+
+
+async def test_an_imported_id_with_url_characters_links_to_its_page(app_client: httpx.AsyncClient) -> None:
+    odd = "imported/a?b#c d"
+    memory = {"id": odd, "tier": "long", "namespace": "imp", "title": "Odd id", "content": "kept as is", "tags": [],
+              "priority": 5, "confidence": 1.0, "source": "import", "access_count": 0,
+              "created_at": "2026-01-01T00:00:00+00:00", "updated_at": "2026-01-01T00:00:00+00:00"}
+    imported = await app_client.post("/api/v1/import", json={"memories": [memory]}, headers={"x-api-key": KEY})
+    assert imported.json()["imported"] == 1, imported.text
+    listed = await page(app_client, "/ui/memories", namespace="imp")
+    href = 'href="/ui/memories/imported%2Fa%3Fb%23c%20d"'
+    assert href in listed.text
+    opened = await page(app_client, "/ui/memories/imported%2Fa%3Fb%23c%20d")
+    assert opened.status_code == 200 and "kept as is" in opened.text
