@@ -7,10 +7,13 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
+from nacl.signing import SigningKey
 
+from producers.agent_client import AgentAuth
 from producers.http import create_app, ui
 from producers.http.ui import COOKIE
 from producers.node import Node
+from schemas.request_signing import key_id_for, sign_registration
 from tests.ui_seed import ALICE, OLD_HANDOVER, SECRET_CONTENT, SECRET_TITLE, Seeded, seed
 
 KEY = "k-123"
@@ -184,3 +187,20 @@ async def test_an_imported_id_with_url_characters_links_to_its_page(app_client: 
     assert href in listed.text
     opened = await page(app_client, "/ui/memories/imported%2Fa%3Fb%23c%20d")
     assert opened.status_code == 200 and "kept as is" in opened.text
+
+
+async def test_a_signed_write_shows_the_agents_key_beside_the_nodes(app_client: httpx.AsyncClient,
+                                                                     node: Node) -> None:
+    key = SigningKey.generate()
+    api = {"x-api-key": KEY}
+    registered = await app_client.post("/api/v1/identity/keys", json=sign_registration(key, "dave"), headers=api)
+    assert registered.status_code == 201, registered.text
+    stored = await app_client.post("/api/v1/memories", auth=AgentAuth("dave", key), headers=api, json={
+        "title": "Signed", "content": "by dave's own key", "agent_id": "dave"})
+    assert stored.status_code == 201, stored.text
+    text = (await page(app_client, f"/ui/memories/{stored.json()['id']}")).text
+    assert '<span class="badge self_signed">self_signed</span>' in text
+    assert f"agent dave key <code>{key_id_for(bytes(key.verify_key))}</code>" in text
+    # An unsigned page request may not claim dave: the API's rule holds on /ui too.
+    claimed = await app_client.get("/ui", headers={**HTML, **api, "X-Agent-Id": "dave"})
+    assert claimed.status_code == 401 and "must be signed" in claimed.text
