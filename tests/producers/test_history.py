@@ -14,6 +14,8 @@ from producers.history import memory_history
 from producers.node import Node
 from schemas import Memory, now_ts
 
+BOTH_READ_MODELS = True
+
 
 async def store(node: Node, agent: str, mode: str = "error", **body: Any) -> Memory:
     result = await node.service.store(parse_create(body, now=now_ts()), agent_id=agent, on_conflict=mode)

@@ -16,6 +16,7 @@ from producers.node import Node
 from schemas.request_signing import key_id_for, sign_registration
 from tests.ui_seed import ALICE, OLD_HANDOVER, SECRET_CONTENT, SECRET_TITLE, Seeded, seed
 
+BOTH_READ_MODELS = True
 KEY = "k-123"
 HTML = {"accept": "text/html"}
 
