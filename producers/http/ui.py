@@ -47,7 +47,8 @@ _HEADERS = {"Content-Security-Policy": "default-src 'none'; style-src 'unsafe-in
                                        "frame-ancestors 'none'",
             "Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
 _RECENT, _RESULTS, _LIST, _TREE = 15, 25, 100, 1000
-_KINDS = ("recall", "search")
+#: "search" reads only; "recall" is the API's recall, a write: it touches what it returns (access counts, TTL).
+_KINDS = ("search", "recall")
 _STATUSES = ("pending", "approved", "rejected", "expired")
 Page = Callable[[Request, View], Awaitable[str]]
 
@@ -160,11 +161,11 @@ class Browser:
     async def home(self, request: Request, view: View) -> str:
         recent = await self.node.service.list_memories(parse_list_query(
             {"as_agent": view.as_agent, "limit": _RECENT}))
-        return pages.search_page(view, q="", kind="recall", namespace="", hits=None, recent=recent)
+        return pages.search_page(view, q="", kind="search", namespace="", hits=None, recent=recent)
 
     async def search(self, request: Request, view: View) -> str:
         params = dict(request.query_params)
-        q, kind, namespace = params.get("q", ""), params.get("kind") or "recall", params.get("namespace", "")
+        q, kind, namespace = params.get("q", ""), params.get("kind") or "search", params.get("namespace", "")
         if kind not in _KINDS:
             raise ValidationError(f"kind must be one of {', '.join(_KINDS)} (got {kind!r})")
         if not q.strip():

@@ -141,8 +141,8 @@ _MEMORY_HEADER = ("memory", "namespace", "tier", "scope", "attested", "score")
 def search_page(view: View, *, q: str, kind: str, namespace: str, hits: Sequence[Hit] | None, note: str = "",
                 recent: Sequence[Memory] = ()) -> str:
     """The search form; with ``hits``, the results of a search (rank order) or a recall (with scores)."""
-    options = "".join(f'<option value="{k}"{" selected" if k == kind else ""}>{k}</option>'
-                      for k in ("recall", "search"))
+    options = "".join(f'<option value="{k}"{" selected" if k == kind else ""}>{label}</option>'
+                      for k, label in (("search", "search (keyword)"), ("recall", "recall (scored; touches)")))
     form = (f'<form class="search" method="get" action="{esc(ROOT)}/search"><input name="q" value="{esc(q)}" '
             'placeholder="what are you looking for?" autofocus> '
             f'<select name="kind">{options}</select> in <input name="namespace" value="{esc(namespace)}" '

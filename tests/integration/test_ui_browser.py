@@ -145,6 +145,7 @@ async def test_browse_search_follow_and_read_as_an_agent(server: ServerProcess, 
     click(b, b.find_element(By.CSS_SELECTOR, "header form button"))
     assert "Deploy order" in b.page_source and not _leaks(b.page_source, seeded)
     b.find_element(By.NAME, "q").send_keys("salary bands private numbers deploy")
+    Select(b.find_element(By.NAME, "kind")).select_by_value("recall")  # any of the words (search wants all)
     click(b, b.find_element(By.CSS_SELECTOR, "form.search button"))
     assert "as_agent=" in b.current_url and not _leaks(b.page_source, seeded)
     click(b, b.find_element(By.LINK_TEXT, "Deploy order"))

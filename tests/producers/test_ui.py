@@ -95,7 +95,7 @@ async def test_recall_shows_scores_and_search_shows_rank(app_client: httpx.Async
     search = await page(app_client, "/ui/search", q="migrations", kind="search")
     assert "keyword search" in search.text and 'class="score"' not in search.text
     bad = await page(app_client, "/ui/search", q="x", kind="guess")
-    assert bad.status_code == 400 and "kind must be one of recall, search" in bad.text
+    assert bad.status_code == 400 and "kind must be one of search, recall" in bad.text
 
 
 async def test_memory_page_shows_links_versions_events_and_signers(app_client: httpx.AsyncClient, node: Node,
