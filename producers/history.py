@@ -74,18 +74,32 @@ class MemoryHistory:
     truncated: bool
 
 
-def _mentions(payload: dict[str, Any], memory_id: str) -> tuple[bool, str | None]:
-    """Whether an event's payload is about ``memory_id``, and the other end when it is a link event."""
-    memory, link = payload.get("memory"), payload.get("link")
-    if not isinstance(link, dict):
-        link = payload
-    ends = (link.get("source_id"), link.get("target_id"))
-    if memory_id in ends:
-        other = ends[1] if ends[0] == memory_id else ends[0]
-        return True, other if isinstance(other, str) and other != memory_id else None
-    ids = payload.get("ids")
-    return ((isinstance(memory, dict) and memory.get("id") == memory_id) or payload.get("id") == memory_id
-            or (isinstance(ids, list) and memory_id in ids)), None
+class _Mentions:
+    """Which events are about one memory: its writes, touches and links, and the governance events of the
+    pending actions about it (the request names the memory; votes and the decision name the request)."""
+
+    def __init__(self, memory_id: str) -> None:
+        self.memory_id = memory_id
+        self.pendings: set[str] = set()
+
+    def __call__(self, payload: dict[str, Any]) -> tuple[bool, str | None]:
+        """Whether an event's payload is about the memory, and the other end when it is a link event."""
+        memory_id = self.memory_id
+        memory, link, pending = payload.get("memory"), payload.get("link"), payload.get("pending")
+        if not isinstance(link, dict):
+            link = payload
+        ends = (link.get("source_id"), link.get("target_id"))
+        if memory_id in ends:
+            other = ends[1] if ends[0] == memory_id else ends[0]
+            return True, other if isinstance(other, str) and other != memory_id else None
+        if isinstance(pending, dict) and pending.get("memory_id") == memory_id:
+            self.pendings.add(str(pending.get("id")))
+            return True, None
+        ids = payload.get("ids")
+        named = {i for i in (payload.get("id"), *(ids if isinstance(ids, list) else ())) if isinstance(i, str)}
+        if memory_id in named or payload.get("result_id") == memory_id:
+            return True, None
+        return (isinstance(memory, dict) and memory.get("id") == memory_id) or bool(named & self.pendings), None
 
 
 def _event(record: LogRecord, node: Node, other_id: str | None) -> HistoryEvent:
@@ -108,13 +122,14 @@ async def _scan(node: Node, memory_id: str) -> tuple[list[tuple[LogRecord, str |
     truncated = any(o > 0 for o in after.values())
     found: list[tuple[LogRecord, str | None]] = []
     scanned = 0
+    mentions = _Mentions(memory_id)
     while records := await node.log.read(after=after, limit=_PAGE):
         for record in records:
             after[record.partition] = max(after.get(record.partition, 0), record.offset)
             if record.offset > end.get(record.partition, 0):
                 continue  # appended while we read: the page shows the log as it was when asked
             scanned += 1
-            about, other = _mentions(record.event.envelope.payload, memory_id)
+            about, other = mentions(record.event.envelope.payload)
             if about:
                 found.append((record, other))
         if all(after.get(p, 0) >= o for p, o in end.items()):

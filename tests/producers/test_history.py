@@ -10,6 +10,7 @@ import pytest
 
 from producers import history
 from producers.commands import parse_create, parse_update
+from producers.errors import ActionPendingError
 from producers.history import memory_history
 from producers.node import Node
 from schemas import Memory, now_ts
@@ -78,3 +79,32 @@ async def test_a_long_log_is_read_from_its_last_events_only(node: Node, monkeypa
     assert h.truncated and h.scanned == 3
     assert [e.type for e in h.events][:1] == ["memory.updated"]
     assert h.versions == []  # an update with no stored version in reach folds onto nothing
+
+
+async def test_the_governance_events_that_made_a_memory_are_in_its_history(node: Node) -> None:
+    await node.governance.set_standard("gated", standard_id=None, parent=None, governance={"write": "approve"},
+                                       agent_id="alice")
+    with pytest.raises(ActionPendingError) as pending:
+        await store(node, "bob", title="Gated", content="waits for a human", namespace="gated")
+    decision = await node.governance.approve(pending.value.pending_id, agent_id="carol")
+    made = await node.service.get(decision.body["memory_id"])
+    h = await memory_history(node, made, as_agent=None)
+    types = [e.type for e in h.events]
+    assert "governance.pending_decided" in types and "memory.stored" in types
+    decided = next(e for e in h.events if e.type == "governance.pending_decided")
+    assert decided.actor == "carol"
+
+
+async def test_a_pending_action_on_a_memory_and_its_votes_are_in_its_history(node: Node) -> None:
+    for agent in ("alice", "bob", "carol"):
+        await node.governance.register_agent(agent, "human", None)
+    await node.governance.set_standard("team", standard_id=None, parent=None,
+                                       governance={"write": "any", "promote": "approve", "approver": {"consensus": 2}},
+                                       agent_id="alice")
+    m = await store(node, "alice", title="Promote me", content="x", namespace="team")
+    with pytest.raises(ActionPendingError) as pending:
+        await node.service.promote(m.id, agent_id="bob")
+    await node.governance.approve(pending.value.pending_id, agent_id="carol")
+    h = await memory_history(node, await node.service.get(m.id), as_agent=None)
+    assert [e.type for e in h.events if e.type.startswith("governance.")] == [
+        "governance.pending_requested", "governance.pending_voted"]

@@ -104,7 +104,8 @@ async def test_memory_page_shows_links_versions_events_and_signers(app_client: h
     text = r.text
     assert r.status_code == 200 and "run migrations before the deploy, then roll out the app" in text
     assert f'href="/ui/memories/{seeded.rollback}">Rollback plan</a>' in text  # the link, by title
-    for event in ("memory.stored", "memory.updated", "link.created", "memory.embedded"):
+    for event in ("memory.stored", "memory.updated", "link.created", "memory.embedded",
+                  "governance.pending_requested", "governance.pending_voted"):  # bob's promotion, carol's vote
         assert event in text, event
     assert text.count(node.key.key_id) >= 3 and "verified" in text  # each event: the node's key, checked
     versions = text.split("<h2>Versions</h2>")[1].split("<h2>")[0]
