@@ -211,7 +211,7 @@ def _event_rows(view: View, events: Sequence[HistoryEvent], titles: dict[str, Me
         if e.other_id is not None:
             about = (" with " + _memory_link(view, titles[e.other_id])) if e.other_id in titles else ""
         rows.append([_position(e), _when(e.ts), esc(e.type) + about, esc(e.actor),
-                     esc(e.origin), _signer(e)])
+                     f"<span class=nw>{esc(e.origin)}</span>", _signer(e)])
     return rows
 
 
