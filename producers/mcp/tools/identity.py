@@ -28,8 +28,9 @@ def with_key_registration(register: Handler) -> Handler:
         if isinstance(timestamp, bool) or not isinstance(timestamp, int):
             raise ValidationError("timestamp is required with public_key (unix seconds, as signed in the proof)")
         agent_id = req_str(args, "agent_id")
+        # MCP carries no operator credential: a first key is enrolled here only where enrollment is open.
         key, _ = await ctx.node.identity.register_key(agent_id, public_key, timestamp, req_str(args, "proof"),
-                                                      actor=agent_id)
+                                                      actor=agent_id, operator=False)
         return {**result, "key": key.to_api()} if isinstance(result, dict) else result
 
     return handler
