@@ -68,7 +68,8 @@ def attested(att: Attestation | None) -> Iterator[None]:
 
 class ReplayCacheFullError(CommandError):
     """429, exit 6: the node remembers as many of the agent's (or all agents') nonces as it may; it refuses
-    the request rather than forget one that could still be replayed. ``Retry-After``: when one expires."""
+    the request rather than forget one that could still be replayed. ``Retry-After``: when the node's next
+    nonce expires (the earliest that room can appear; found in O(1), so refusing a flood stays cheap)."""
 
     status = 429
     exit_code = 6
@@ -132,7 +133,7 @@ class NonceCache:
             raise ReplayCacheFullError(
                 f"too many signed requests from agent {agent_id!r}: {len(seen)} nonces within the "
                 f"{self._window} s replay window (the most one agent may have); retry later",
-                retry_after=min(seen.values()) - now)
+                retry_after=self._expiries[0][0] - now)
         if len(self._expiries) >= self._total:
             raise ReplayCacheFullError(
                 f"too many signed requests on this node: {len(self._expiries)} nonces within the {self._window} s "

@@ -351,6 +351,26 @@ async def test_hmac_approval_api(client: httpx.AsyncClient) -> None:
     assert ok.status_code == 200 and ok.json()["approved"] and ok.json()["decided_by"] == "carol"
 
 
+async def test_an_approval_hmac_is_bound_to_its_pending_action_and_approver(client: httpx.AsyncClient) -> None:
+    """The HMAC used to cover only "<ts>.<body>": a signed approval of A, replayed to B, decided B."""
+    await govern(client, "hb", "alice", write="approve")
+    a, b = [(await store(client, "bob", title, "hb")).json()["pending_id"] for title in ("a", "b")]
+    raw, for_a = signed({"decision": "approve"}, a)
+    moved = await client.post(f"/api/v1/approvals/{b}", content=raw, headers=for_a)
+    assert moved.status_code == 401 and moved.json() == {"error": "invalid or missing X-AI-Memory-Signature"}
+    as_other = await client.post(f"/api/v1/approvals/{a}", content=raw, headers={**for_a, "X-Agent-Id": "dave"})
+    assert as_other.status_code == 401  # the approver is signed too: no second voter from one signature
+    assert (await client.post(f"/api/v1/approvals/{a}", content=raw, headers=for_a)).status_code == 200
+    again = await client.post(f"/api/v1/approvals/{a}", content=raw, headers=for_a)
+    assert again.status_code == 401  # each signature is accepted once
+    pending = {p["id"]: p["status"] for p in (await client.get("/api/v1/pending")).json()["pending"]}
+    assert pending == {a: "approved", b: "pending"}
+    # Without an approver the original's canonical "<ts>.POST.<pending_id>.<body>" holds.
+    raw, unnamed = signed({"decision": "deny"}, b, approver="")
+    denied = await client.post(f"/api/v1/approvals/{b}", content=raw, headers=unnamed)
+    assert denied.status_code == 200 and denied.json()["decided_by"].startswith("anonymous:")
+
+
 @pytest.mark.parametrize("gov_config", [GovernanceConfig(hmac_secret=None)], indirect=True)
 async def test_hmac_without_a_secret_refuses_everything(client: httpx.AsyncClient) -> None:
     raw, headers = signed({"decision": "approve"}, "x")
