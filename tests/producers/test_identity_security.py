@@ -208,7 +208,7 @@ async def test_a_timestamp_that_is_not_ascii_digits_is_refused_cleanly(http: htt
     key = await enroll(http, "alice")
     for stamp in ("²³".encode(), b"9" * 5000, f"{int(time.time())}x".encode()):
         raw, headers = signed_store(key, "alice")
+        raw_headers = [(k.encode(), v.encode()) for k, v in headers.items() if k != "X-Agent-Timestamp"]
         answer = await http.post("/api/v1/memories", content=raw,
-                                 headers=[*((k, v) for k, v in headers.items() if k != "X-Agent-Timestamp"),
-                                          ("X-Agent-Timestamp", stamp)])
+                                 headers=[*raw_headers, (b"X-Agent-Timestamp", stamp)])
         assert answer.status_code == 401 and "bad timestamp" in answer.json()["error"]
