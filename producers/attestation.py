@@ -12,7 +12,8 @@ which the timestamp alone refuses it), per agent. The memory is bounded per agen
 memory *refuses* new signed requests (429, :class:`ReplayCacheFullError`) rather than forgetting a nonce that
 could still be replayed: an agent flooding with its own key only ever locks itself out. Across the nodes of a
 cluster, a signature names the node it was made for (``X-Agent-Node``) and every other node refuses it, so
-each nonce only ever needs to be remembered by the one node that can accept it.
+each nonce only ever needs to be remembered by the one node that can accept it. The memory lives in the
+process, so a node refuses requests signed before it started.
 """
 
 from __future__ import annotations
@@ -164,6 +165,8 @@ class RequestVerifier:
         self.node_id = node_id
         self.require_node = require_node
         self.nonces = NonceCache(window)
+        # The nonces accepted before a restart are gone with the process: refuse what was signed before it.
+        self.started_at = int(time.time())
 
     @staticmethod
     def is_signed(headers: Mapping[str, str]) -> bool:
@@ -198,6 +201,9 @@ class RequestVerifier:
         clock = time.time() if now is None else now
         if abs(clock - att.timestamp) > self._window:
             raise AuthError(f"invalid agent signature: timestamp outside the {self._window} s window")
+        if att.timestamp < self.started_at:
+            raise AuthError("invalid agent signature: signed before this node started (it cannot know whether "
+                            "that request was used already); sign it again")
         self._check_node(att.node)
         if not self.nonces.first_use(agent_id, nonce, att.timestamp, clock):
             raise AuthError("invalid agent signature: nonce already used (replay)")

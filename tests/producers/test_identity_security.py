@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -18,7 +19,7 @@ from producers.errors import ValidationError
 from producers.http import create_app
 from producers.identity import ENROLLMENT_ENV, IdentityService
 from producers.mcp import McpApp, Profile
-from producers.node import Node
+from producers.node import Node, NodeConfig
 from schemas.request_signing import HEADER_NODE, HEADER_NODE_ID, sign_registration, sign_request
 
 ADMIN = {"X-AI-Memory-Admin-Token": "op-secret"}
@@ -40,10 +41,11 @@ async def enroll(http: httpx.AsyncClient, agent: str) -> SigningKey:
     return key
 
 
-def signed_store(key: SigningKey, agent: str, *, node: str = "", nonce: str | None = None
-                 ) -> tuple[bytes, dict[str, str]]:
+def signed_store(key: SigningKey, agent: str, *, node: str = "", nonce: str | None = None,
+                 timestamp: int | None = None) -> tuple[bytes, dict[str, str]]:
     raw = json.dumps({**NOTE, "agent_id": agent}).encode()
-    headers = sign_request(key, agent, "POST", "/api/v1/memories", "", raw, nonce=nonce, node=node)
+    headers = sign_request(key, agent, "POST", "/api/v1/memories", "", raw, nonce=nonce, node=node,
+                           timestamp=timestamp)
     return raw, {**headers, "content-type": "application/json"}
 
 
@@ -103,6 +105,36 @@ async def test_a_full_nonce_memory_refuses_instead_of_forgetting(http: httpx.Asy
     assert int(answers[-1].headers["Retry-After"]) > 0
     replay = await http.post("/api/v1/memories", content=raw, headers=captured)
     assert replay.status_code == 401 and "replay" in replay.json()["error"]
+
+
+async def test_a_restarted_node_refuses_what_was_signed_before_it_started(tmp_path: Path,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """The nonce memory lives in the process: a request accepted before a restart must not replay after it."""
+    monkeypatch.setenv("AI_MEMORY_ADMIN_TOKEN", "op-secret")
+    config = NodeConfig(data_dir=tmp_path / "node", embedder="off")
+    first = await Node.open(config)
+    await first.start()
+    first.identity.verifier.started_at -= 10  # as if it had been up a while
+    try:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=create_app(first)),
+                                     base_url="http://test") as http:
+            key = await enroll(http, "alice")
+            raw, captured = signed_store(key, "alice", timestamp=int(time.time()) - 2)
+            assert (await http.post("/api/v1/memories", content=raw, headers=captured)).status_code == 201
+    finally:
+        await first.close()
+    second = await Node.open(config)
+    await second.start()
+    try:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=create_app(second)),
+                                     base_url="http://test") as http:
+            replay = await http.post("/api/v1/memories", content=raw, headers=captured)
+            assert replay.status_code == 401 and "before this node started" in replay.json()["error"]
+            fresh = await http.post("/api/v1/memories", json={**NOTE, "title": "fresh", "agent_id": "alice"},
+                                    auth=AgentAuth("alice", key))
+            assert fresh.status_code == 201, fresh.text
+    finally:
+        await second.close()
 
 
 # -- signatures bound to a node --------------------------------------------------------------------------------
