@@ -18,7 +18,7 @@ from producers.attestation import NonceCache, ReplayCacheFullError
 from producers.errors import ValidationError
 from producers.http import create_app
 from producers.identity import ENROLLMENT_ENV, IdentityService
-from producers.mcp import McpApp, Profile
+from producers.mcp import McpApp, McpHttpEndpoint, Profile
 from producers.node import Node, NodeConfig
 from schemas.request_signing import HEADER_NODE, HEADER_NODE_ID, sign_registration, sign_request
 
@@ -169,6 +169,22 @@ async def test_a_node_sharing_its_log_requires_bound_signatures(http: httpx.Asyn
     attestation = [r.event.envelope.attestation for r in records if r.event.envelope.type == "memory.stored"][-1]
     assert attestation is not None and attestation["node"] == this
     assert (await http.get(f"/api/v1/memories/{done.json()['id']}")).json()["attest_level"] == "self_signed"
+
+
+async def test_mcp_over_http_names_the_node_too(http: httpx.AsyncClient, node: Node) -> None:
+    key = await enroll(http, "alice")
+    node.identity.verifier.require_node = True
+    endpoint = McpHttpEndpoint(node, Profile.parse("full"))
+    auth = AgentAuth("alice", key)
+    transport = httpx.ASGITransport(app=create_app(node, mcp=endpoint))
+    async with endpoint.running(), httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1:9077") as mcp:
+        init = await mcp.post("/mcp", auth=auth, headers={"Accept": "application/json, text/event-stream",
+                                                          "MCP-Protocol-Version": "2025-06-18"},
+                              json={"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+                                  "protocolVersion": "2025-06-18", "capabilities": {},
+                                  "clientInfo": {"name": "t", "version": "1"}}})
+    assert init.status_code == 200, init.text
+    assert auth.node == node.identity.verifier.node_id
 
 
 # -- key enrollment --------------------------------------------------------------------------------------------
