@@ -106,19 +106,25 @@ class IdentityService:
             current = self.queries.agent_key(agent_id)
             if current is not None and current.key_id == key_id:
                 return current, WriteResult([])
-            if current is not None:
-                self.verifier.require(agent_id)  # only the current key may rotate itself
-            elif not operator and self.enrollment != "open":
-                raise ForbiddenError(
-                    f"agent {agent_id!r} has no key yet: only the operator enrolls one (ai-memory identity "
-                    "register, or POST /api/v1/identity/keys with the X-AI-Memory-Admin-Token header); "
-                    f"{ENROLLMENT_ENV}=open lets anyone holding a key enroll an agent id that has none")
+            self.authorise_enrollment(agent_id, operator=operator)
             event = AgentKeyRegistered(agent_id=agent_id, key_id=key_id, public_key=b64url(raw), proof=proof,
                                        proof_timestamp=timestamp, registered_at=now_ts())
             write = await self.writer.append([(event, "_agents")], actor=actor)
         stored = self.queries.agent_key(agent_id)
         assert stored is not None
         return stored, await self.writer.with_quorum(write)
+
+    def authorise_enrollment(self, agent_id: str, *, operator: bool) -> None:
+        """Refuse a key registration for ``agent_id`` that the caller may not make: a rotation not signed with
+        the current key (AuthError), or a first key not enrolled by the operator (ForbiddenError) while
+        enrollment is ``operator``. :meth:`register_key` checks it again against the caught-up log."""
+        if self.queries.agent_key(agent_id) is not None:
+            self.verifier.require(agent_id)  # only the current key may rotate itself
+        elif not operator and self.enrollment != "open":
+            raise ForbiddenError(
+                f"agent {agent_id!r} has no key yet: only the operator enrolls one (ai-memory identity "
+                "register, or POST /api/v1/identity/keys with the X-AI-Memory-Admin-Token header); "
+                f"{ENROLLMENT_ENV}=open lets anyone holding a key enroll an agent id that has none")
 
     async def revoke_key(self, agent_id: str, *, actor: str, reason: str = "") -> WriteResult:
         """Withdraw the agent's key (an operator command). Raises NotFoundError when it has none."""

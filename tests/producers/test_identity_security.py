@@ -190,14 +190,18 @@ async def test_mcp_over_http_names_the_node_too(http: httpx.AsyncClient, node: N
 # -- key enrollment --------------------------------------------------------------------------------------------
 
 
-async def test_nobody_but_the_operator_enrolls_a_first_key(http: httpx.AsyncClient) -> None:
+async def test_nobody_but_the_operator_enrolls_a_first_key(http: httpx.AsyncClient, node: Node) -> None:
     """Squatting: a proof made with the attacker's own key for an id that had no key used to answer 201."""
     squat = sign_registration(SigningKey.generate(), "alice")
     refused = await http.post("/api/v1/identity/keys", json=squat)
     assert refused.status_code == 403 and "only the operator" in refused.json()["error"]
     wrong = await http.post("/api/v1/identity/keys", json=squat, headers={"X-AI-Memory-Admin-Token": "guess"})
     assert wrong.status_code == 403
+    mcp = McpApp(node, Profile.parse("full"))
+    text, is_error = await mcp.call("memory_agent_register", {"agent_type": "ai:claude", **squat})
+    assert is_error and "only the operator" in text
     assert (await http.get("/api/v1/identity/keys")).json()["count"] == 0
+    assert "alice" not in [a["agent_id"] for a in (await http.get("/api/v1/agents")).json()["agents"]]
     # alice is not locked out: her requests are still unsigned claims, and the operator enrolls her key.
     assert (await http.post("/api/v1/memories", json={**NOTE, "agent_id": "alice"})).status_code == 201
     alice = await enroll(http, "alice")
