@@ -258,7 +258,7 @@ class _Guarded:
                 scope.setdefault("state", {})[ATTESTATION_STATE] = await self._api.attest(request)
             except CommandError as exc:
                 reply = reply_for(exc)
-                await JSONBody(reply.body, status_code=reply.status)(scope, receive, send)
+                await JSONBody(reply.body, status_code=reply.status, headers=reply.headers)(scope, receive, send)
                 return
             if (body := getattr(request, "_body", None)) is not None:
                 receive = _replay(body, receive)
