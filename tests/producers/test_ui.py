@@ -195,8 +195,9 @@ async def test_a_signed_write_shows_the_agents_key_beside_the_nodes(app_client: 
                                                                      node: Node) -> None:
     key = SigningKey.generate()
     api = {"x-api-key": KEY}
-    registered = await app_client.post("/api/v1/identity/keys", json=sign_registration(key, "dave"), headers=api)
-    assert registered.status_code == 201, registered.text
+    enrollment = sign_registration(key, "dave")
+    await node.identity.register_key("dave", enrollment["public_key"], enrollment["timestamp"], enrollment["proof"],
+                                     actor="operator", operator=True)  # the first key: the operator enrolls it
     stored = await app_client.post("/api/v1/memories", auth=AgentAuth("dave", key), headers=api, json={
         "title": "Signed", "content": "by dave's own key", "agent_id": "dave"})
     assert stored.status_code == 201, stored.text
