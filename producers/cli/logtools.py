@@ -193,7 +193,7 @@ async def _verify(args: argparse.Namespace, config: NodeConfig) -> int:
             print(f"BREAK {broken}")
         chain = audit.chain.summary()
         print(f"checked {audit.checked} events: {len(audit.bad)} bad; {chain['epochs']} chain epochs from "
-              f"{chain['origins']} writers, {len(audit.breaks)} breaks ({chain['unchained']} events unchained)")
+              f"{chain['origins']} nodes, {len(audit.breaks)} breaks ({chain['unchained']} events unchained)")
     return 0 if audit.ok else 8
 
 
