@@ -258,8 +258,10 @@ class ChainAudit:
         if envelope.key_id != state.key_id:
             found.report("wrong_key", f"signed by {envelope.key_id!r}, the epoch by {state.key_id!r}")
         found.check(digest)
-        self._check_checkpoint(envelope.origin, link, digest, found)
-        self._settle_follower((envelope.origin, link.epoch, link.seq), digest, found)
+        if self._checkpoint:
+            self._check_checkpoint(envelope.origin, link, digest, found)
+        if self._following:
+            self._settle_follower((envelope.origin, link.epoch, link.seq), digest)
         self._breaks.extend(found.breaks)
         self._remember((envelope.origin, link.epoch, link.seq), digest)
         return found.breaks
@@ -286,7 +288,7 @@ class ChainAudit:
         )
         self._following[origin, epoch, seq] = (gone, prev)
 
-    def _settle_follower(self, key: tuple[str, str, int], digest: str, found: _Found) -> None:
+    def _settle_follower(self, key: tuple[str, str, int], digest: str) -> None:
         waiting = self._following.pop(key, None)
         if waiting is not None and waiting[1] != digest:
             self._breaks.append(
