@@ -71,6 +71,7 @@ class Api(ApiContext):
         stats = self.service.queries.stats(now_ts(), now_ts())
         samples["ai_memory_memories"] = {(): stats.total}
         samples["ai_memory_rejected_events"] = {(): self.node.model.rejected_count()}
+        samples["ai_memory_log_chain_breaks"] = {(): self.node.runner.chain.status(limit=0)["breaks"]}
         samples["ai_memory_log_end_offset"] = {(("partition", p),): o for p, o in
                                                (await self.node.log.end_offsets()).items()}
         samples["ai_memory_projector_offset"] = {(("partition", p),): o for p, o in
