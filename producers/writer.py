@@ -18,21 +18,25 @@ the same read-your-writes and quorum guarantees. Its appends pipeline (:mod:`pro
 from __future__ import annotations
 
 import asyncio
+import logging
 import random
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 
-from infra.log import AppendConflictError, Clock, EventLog, LogPosition, LogRecord, LogUnavailableError
+from infra.log import AppendConflictError, Clock, EventLog, LogError, LogPosition, LogRecord, LogUnavailableError
 from producers.attestation import current_attestation
+from producers.chain import ChainSigner, newest_own_event
 from producers.errors import UnavailableError
 from producers.pipeline import AppendPipeline
 from producers.quorum import QuorumTracker
 from projectors import ProjectionRunner, VerifiedEvents
-from schemas import SCHEMA_VERSION, Envelope, NodeKey, SignedEvent, encode_payload, now_ts, sign
+from schemas import SCHEMA_VERSION, Envelope, NodeKey, SignedEvent, encode_payload, now_ts
 from schemas.events import EventPayload
 
 __all__ = ["DecideFn", "Decided", "EventWriter", "WriteResult", "backoff"]
+
+log = logging.getLogger("ai_memory.writer")
 
 #: One event to append and the namespace its envelope carries.
 Decided = tuple[EventPayload, str]
@@ -84,7 +88,9 @@ class EventWriter:
         self._verified = verified
         self.quorum = quorum
         self.lock = asyncio.Lock()
-        self._pipeline = AppendPipeline(self._append_retrying, self.seal, self._offer)
+        self.chain = ChainSigner(key)  # this writer's epoch of the node's hash chain (schemas.chain)
+        self._chain_start: asyncio.Future[None] | None = None
+        self._pipeline = AppendPipeline(self._append_batch, self.seal, self._offer)
 
     def envelope(self, event: EventPayload, *, namespace: str, actor: str) -> Envelope:
         # The agent's own signature over the request that caused this event rides beside the node's, when the
@@ -96,9 +102,10 @@ class EventWriter:
                         attestation=att.to_dict() if att is not None and att.agent_id == actor else None)
 
     def seal(self, envelopes: Sequence[Envelope]) -> list[SignedEvent]:
-        """The one signing step: every event any command appends is signed here, and nowhere else, in the
-        order its node appends them (the pipeline calls this for each batch just before appending it)."""
-        signed = [sign(envelope, self._key) for envelope in envelopes]
+        """The one signing step: every event any command appends is signed here, and nowhere else, into this
+        writer's hash chain (:class:`~producers.chain.ChainSigner`), in the order its node appends them: the
+        pipeline calls this for each batch just before appending it."""
+        signed = self.chain.sign(envelopes)
         if self._verified is not None:
             for event in signed:  # signed here, so they verify: the projectors need not check again
                 self._verified.add(event)
@@ -114,6 +121,7 @@ class EventWriter:
         support it: :class:`~infra.log.AppendConflictError` if another writer appended first. Only
         :meth:`decide_and_append` with ``serializable=True`` uses it; such an append is a batch of its own.
         """
+        await self._chain_started()
         envelopes = [self.envelope(e, namespace=ns, actor=actor) for e, ns in events]
         records = await self._pipeline.submit(envelopes, expected=expected if self.log.SUPPORTS_EXPECTED else None)
         result = WriteResult([r.position for r in records])
@@ -123,9 +131,31 @@ class EventWriter:
         model = self.runners[0]
         return replace(result, refusals=tuple(model.refusal(r.partition, r.offset) for r in records))
 
+    async def _append_batch(self, signed: Sequence[SignedEvent], expected: Clock | None) -> list[LogPosition]:
+        try:
+            return await self._append_retrying(signed, expected)
+        except BaseException:
+            self.chain.unconfirmed(signed)  # not (or not surely) stored: the next event declares their seqs void
+            raise
+
     def _offer(self, records: list[LogRecord]) -> None:
         for runner in self.runners:
             runner.offer(records)
+
+    async def _chain_started(self) -> None:
+        """Once, before the first event: let the new epoch follow the node's newest event in the log."""
+        if self._chain_start is None:
+            self._chain_start = asyncio.ensure_future(self._follow_newest())
+        await asyncio.shield(self._chain_start)
+
+    async def _follow_newest(self) -> None:
+        try:
+            newest = await newest_own_event(self.log, self._key, self.node_id)
+        except LogError as exc:  # only a weaker link is lost: the epoch starts on its own
+            log.warning("new chain epoch starts unlinked: %s", exc)
+            return
+        if newest is not None:
+            self.chain.follow(newest)
 
     async def _append_retrying(self, signed: Sequence[SignedEvent], expected: Clock | None) -> list[LogPosition]:
         """Append, retrying while the log is unavailable (no leader yet, a leader change, a reconnect) for at
@@ -137,6 +167,8 @@ class EventWriter:
             try:
                 return await self.log.append(signed, expected=expected)
             except LogUnavailableError:
+                # A retry may land after events signed later (or never): the next event says so in its chain.
+                self.chain.unconfirmed(signed)
                 if loop.time() + delay > deadline:
                     raise
                 await asyncio.sleep(delay)

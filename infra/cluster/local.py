@@ -159,8 +159,8 @@ def supervise(members: Members, *, restart_after: float | None, poll: float = 0.
         time.sleep(poll)
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m infra.cluster.local", description=__doc__)
+def main(argv: list[str] | None = None, *, prog: str = "python -m infra.cluster.local") -> int:
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__)
     parser.add_argument("dir", type=Path)
     parser.add_argument("--nodes", type=int, default=3, help="nats-servers (default 3)")
     parser.add_argument("--ai-nodes", type=int, default=None, help="ai-memory nodes to print commands for")
