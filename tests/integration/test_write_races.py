@@ -25,6 +25,8 @@ import pytest
 from producers.governance import GovernanceConfig
 from producers.http import create_app
 from producers.node import Node, NodeConfig
+from projectors import SQLiteReadModel
+from projectors.rebuild import rebuild_sqlite
 from schemas import load_or_create_node_key
 from schemas.events import MemoryStored
 
@@ -95,11 +97,21 @@ async def _store(client: httpx.AsyncClient, title: str, *, agent: str = "writer"
                              headers={"X-Agent-Id": agent})
 
 
+async def _replays_the_same(node: Node, path: Path) -> None:
+    """A rebuild from the log reaches the node's outcomes (the racing decisions were made in log order)."""
+    await rebuild_sqlite(node.log, node.keyring, path)
+    rebuilt = SQLiteReadModel(path)
+    try:
+        assert rebuilt.queries.all_memories() == node.model.queries.all_memories()
+    finally:
+        rebuilt.close()
+
+
 def _titles(node: Node, namespace: str) -> dict[str, str]:
     return {m.title: m.id for m in node.model.queries.all_memories() if m.namespace == namespace}
 
 
-async def test_racing_creates_one_title_error(pair: Pair) -> None:
+async def test_racing_creates_one_title_error(pair: Pair, tmp_path: Path) -> None:
     for round_ in range(4):
         title = f"contested {round_}"
         answers = await asyncio.gather(*(_store(c, title, agent=f"agent-{i}", on_conflict="error")
@@ -111,9 +123,10 @@ async def test_racing_creates_one_title_error(pair: Pair) -> None:
     await pair.settled()
     first, second = (_titles(node, "race") for node in pair.nodes)
     assert first == second and len(first) == 4
+    await _replays_the_same(pair.nodes[1], tmp_path / "replay.db")
 
 
-async def test_racing_merge_and_version_reach_one_state(pair: Pair) -> None:
+async def test_racing_merge_and_version_reach_one_state(pair: Pair, tmp_path: Path) -> None:
     merged = await asyncio.gather(*(_store(c, "shared", agent=f"agent-{i}", on_conflict="merge")
                                     for i, c in enumerate(pair.clients)))
     assert [r.status_code for r in merged] == [201, 201], [r.text for r in merged]
@@ -126,6 +139,7 @@ async def test_racing_merge_and_version_reach_one_state(pair: Pair) -> None:
     states = [sorted((m.title, m.id, m.content) for m in node.model.queries.all_memories()) for node in pair.nodes]
     assert states[0] == states[1]
     assert [t for t, _, _ in states[0]] == ["numbered", "numbered (2)", "shared"]
+    await _replays_the_same(pair.nodes[0], tmp_path / "replay.db")
 
 
 async def test_unique_titles_never_conflict(pair: Pair) -> None:
@@ -139,7 +153,7 @@ async def test_unique_titles_never_conflict(pair: Pair) -> None:
     assert len(_titles(pair.nodes[0], "race")) == 72 == len(_titles(pair.nodes[1], "race"))
 
 
-async def test_daily_quota_is_exact_across_nodes(pair: Pair) -> None:
+async def test_daily_quota_is_exact_across_nodes(pair: Pair, tmp_path: Path) -> None:
     stores = await asyncio.gather(*(_store(pair.clients[n % 2], f"q{n}", agent="hungry") for n in range(QUOTA + 4)))
     codes = Counter(r.status_code for r in stores)
     assert codes == Counter({201: QUOTA, 429: 4}), [r.text for r in stores]
@@ -150,6 +164,7 @@ async def test_daily_quota_is_exact_across_nodes(pair: Pair) -> None:
         assert len(_titles(node, "race")) == QUOTA
         status = await node.governance.quota_status("hungry")
         assert status["quota"]["current_memories_today"] == QUOTA
+    await _replays_the_same(pair.nodes[0], tmp_path / "replay.db")
 
 
 async def test_racing_approvals_decide_and_execute_once(pair: Pair) -> None:
