@@ -384,7 +384,8 @@ class MemoryService:
             current = self._current(first.id)
             clash = self.queries.find_by_title(title, namespace)
             if clash is not None and clash.id != current.id:
-                raise ConflictError(_taken(title, namespace), existing_id=clash.id)
+                raise ConflictError(f"title '{title}' already exists in namespace '{namespace}' (memory {clash.id})",
+                                    existing_id=clash.id)
             metadata = None
             if cmd.metadata is not None:
                 metadata = dict(cmd.metadata)
@@ -402,7 +403,7 @@ class MemoryService:
 
         write = await self._write(decide, actor=agent_id, fresh=False)
         await self._raise_if_held(held, write)
-        raise_if_refused(write, agent_id=agent_id, clash_message=_taken(title, namespace))
+        raise_if_refused(write, agent_id=agent_id)  # a title taken first in log order: the projector's words
         updated = self.queries.get(first.id)
         if updated is None:
             raise NotFoundError()
