@@ -47,6 +47,7 @@ class AppendPipeline:
         end its decision saw) goes as a batch of its own, in its turn, so this node's events still reach the
         log in the order they were signed."""
         waiting = _Waiting(list(envelopes), asyncio.get_running_loop().create_future(), expected)
+        waiting.done.add_done_callback(_retrieved)  # a caller cancelled meanwhile never reads the outcome
         self._waiting.append(waiting)
         if self._flushing is None or self._flushing.done():
             self._flushing = asyncio.create_task(self._flush(), name="append-pipeline")
@@ -91,3 +92,9 @@ class AppendPipeline:
             waiting = self._waiting.popleft()
             if not waiting.done.done():
                 waiting.done.set_exception(asyncio.CancelledError())
+
+
+def _retrieved(done: asyncio.Future[list[LogRecord]]) -> None:
+    """Mark the outcome read, so a failure nobody waits for any more is not reported as never retrieved."""
+    if not done.cancelled():
+        done.exception()
