@@ -48,7 +48,6 @@ from schemas.events import (
 
 __all__ = ["DuplicateCheck", "MemoryService", "RecallResult", "ServiceConfig", "StoreResult", "WriteResult"]
 
-_MAX_VERSION_SUFFIX = 1024
 # Memories per append in a bulk store with embeddings (each memory.stored beside its memory.embedded).
 BULK_CHUNK = 128
 
@@ -60,8 +59,6 @@ class ServiceConfig:
     long_ttl_secs: int | None = None
     touch: TouchRules = field(default_factory=TouchRules)
     write_timeout: float = 10.0
-    # Optimistic appends lost to other writers before a store gives up (with backoff: about 1.3 s in all).
-    append_retries: int = 10
     # GC moves expired memories to the archive (reason "ttl_expired") rather than deleting them: the
     # original's archive_on_gc, on by default.
     archive_on_gc: bool = True
