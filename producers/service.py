@@ -235,7 +235,7 @@ class MemoryService:
         """Store one memory. ``metered``: an agent's own store (HTTP, MCP), refused over the agent's quota; the
         operator paths (CLI, bulk, import) are charged but never refused.
 
-        No round trip before the append: the title rule is applied here against this node's model (a taken
+        No lock and no conditional append: the title rule is applied here against this node's model (a taken
         title, the merge target, the versioned title) and again by the projectors in log order, so stores of
         one title racing on several nodes reach one outcome everywhere, and stores of other titles never wait
         for each other."""
@@ -266,7 +266,9 @@ class MemoryService:
             event = MemoryStored(memory, on_conflict=mode, max_per_day=self._daily_quota(metered))  # type: ignore[arg-type]
             return self._with_vectors([(event, memory.namespace)], vectors)
 
-        write = await self._write(decide, actor=agent_id, fresh=False)
+        # Fresh: the governance gate (policies) is decided against everything acknowledged before this store;
+        # concurrent stores share one read of the log's end (EventWriter.caught_up).
+        write = await self._write(decide, actor=agent_id)
         await self._raise_if_held(held, write)
         raise_if_refused(write, agent_id=agent_id, clash_message=_taken(memory.title, memory.namespace))
         stored = await self._as_stored(memory, vectors, agent_id)

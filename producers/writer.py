@@ -91,6 +91,8 @@ class EventWriter:
         self.chain = ChainSigner(key)  # this writer's epoch of the node's hash chain (schemas.chain)
         self._chain_start: asyncio.Future[None] | None = None
         self._pipeline = AppendPipeline(self._append_batch, self.seal, self._offer)
+        self._end_next: asyncio.Future[Clock] | None = None  # the next read of the log's end, shared
+        self._end_reading: asyncio.Task[None] | None = None
 
     def envelope(self, event: EventPayload, *, namespace: str, actor: str) -> Envelope:
         # The agent's own signature over the request that caused this event rides beside the node's, when the
@@ -180,10 +182,43 @@ class EventWriter:
             await runner.wait(clock, timeout=timeout)
 
     async def caught_up(self) -> Clock:
-        """Wait until the local read models hold everything in the log, and return the log's end."""
-        end = await self.log.end_offsets()
+        """Wait until the local read models hold everything in the log, and return the log's end: everything
+        acknowledged anywhere before this call, so a decision made after it sees those writes."""
+        end = await self._log_end()
         await self.wait(end, timeout=self.write_timeout)
         return end
+
+    async def _log_end(self) -> Clock:
+        """The log's end, read after this call began. Concurrent callers share reads (one in flight, and the
+        next, which starts when it returns, for everyone who came meanwhile), so a node with many writers
+        reads the end about once per round trip, not once per write."""
+        shared = self._end_next
+        if shared is None:
+            shared = self._end_next = asyncio.get_running_loop().create_future()
+            shared.add_done_callback(lambda f: f.cancelled() or f.exception())
+            if self._end_reading is None:
+                self._read_end()
+        return await asyncio.shield(shared)
+
+    def _read_end(self) -> None:
+        self._end_reading = asyncio.create_task(self._end_into(), name="log-end")
+
+    async def _end_into(self) -> None:
+        # Callers who came before this line share this read; from here on, newcomers wait for the next one.
+        done, self._end_next = self._end_next, None
+        assert done is not None
+        try:
+            end = await self.log.end_offsets()
+        except BaseException as exc:  # every waiter learns it; a cancelled read (closing) is not a hang
+            done.set_exception(exc if isinstance(exc, Exception) else LogUnavailableError("the log's end was not read"))
+            if not isinstance(exc, Exception):
+                raise
+        else:
+            done.set_result(end)
+        finally:
+            self._end_reading = None
+            if self._end_next is not None:  # callers that came while this read was in flight
+                self._read_end()
 
     async def with_quorum(self, write: WriteResult) -> WriteResult:
         """With quorum writes on, return once W nodes have applied ``write`` (raises QuorumNotMetError)."""
