@@ -660,8 +660,9 @@ class JetStreamLog(EventLog):
 
     async def _last_seq(self) -> int:
         # last_seq survives purges (the stream is then empty with first_seq = last_seq + 1): it is the end.
+        # Asked of the stream's leader: with none (one died or froze), give up as soon as an append would.
         with self._mapped_errors():
-            info = await self._js.stream_info(self._stream)
+            info = await asyncio.wait_for(self._js.stream_info(self._stream), timeout=self._append_timeout)
         return int(info.state.last_seq)
 
     async def commit_position(self, consumer: str, clock: Clock) -> None:

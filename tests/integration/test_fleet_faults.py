@@ -87,7 +87,7 @@ async def _writer(client: httpx.AsyncClient, run: Run, url: str, stop: asyncio.E
         n += 1
         try:
             r = await client.post(f"{url}/api/v1/memories", json={"title": f"{url[-5:]}n{n}", "content": "x"},
-                                  headers={"X-Agent-Id": "writer"}, timeout=30)
+                                  headers={"X-Agent-Id": f"writer-{url[-5:]}-{n // 500}"}, timeout=30)  # under quota
         except httpx.TransportError as exc:
             run.refused.append(f"{url}: {exc!r}")
             continue
