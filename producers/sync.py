@@ -9,13 +9,14 @@ object, or the compact ``partition:offset,partition:offset`` form for headers an
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from infra.log import Clock, LogRecord
+from producers.commands import MAX_INT64
 from producers.errors import ConflictError, NotFoundError, ValidationError
+from producers.jsonbody import parse_json_body
 from producers.service import MemoryService
 from producers.validation import MAX_BULK, check_id
 from producers.visibility import Visibility
@@ -47,18 +48,18 @@ def parse_clock(text: str) -> Clock:
         return {}
     try:
         if text.startswith("{"):
-            raw = json.loads(text)
+            raw = parse_json_body(text)
             if not isinstance(raw, dict):
                 raise ValueError("not an object")
             pairs: list[tuple[Any, Any]] = list(raw.items())
         else:
             pairs = [_pair(part) for part in text.split(",") if part.strip()]
         clock = {str(p).strip(): int(o) for p, o in pairs}
-    except (ValueError, TypeError):
+    except (ValueError, TypeError, OverflowError, ValidationError):  # OverflowError: int(float("inf"))
         msg = f"invalid clock {text[:100]!r}: use {{\"partition\": offset}} or partition:offset,..."
         raise ValidationError(msg) from None
-    if any(o < 0 or not p for p, o in clock.items()):
-        raise ValidationError("a clock maps partition names to non-negative offsets")
+    if any(not 0 <= o <= MAX_INT64 or not p for p, o in clock.items()):
+        raise ValidationError("a clock maps partition names to offsets from 0 to 2^63-1")
     return clock
 
 
@@ -136,8 +137,14 @@ async def since_clock(service: MemoryService, clock: Clock, limit_raw: str | Non
     """Events after ``clock`` (up to ``limit``) and the current state of the memories they touched."""
     limit = _limit(limit_raw)
     reader = reader or Reader()
+    ends = await service.log.end_offsets()
+    if unknown := sorted(set(clock) - set(ends)):
+        raise ValidationError(f"unknown partition {unknown[0]!r} in clock (this log has: {', '.join(sorted(ends))})")
     all_records = await service.log.read(after=clock, limit=limit)
-    await service.wait_for(_clock_of(all_records, clock), timeout=service.config.write_timeout)
+    # Wait until the memories read below are at least as new as the clock and the events; an offset past the
+    # log's end can never be applied, so the wait stops at the end (else it would hang until the timeout).
+    reached = {p: min(o, ends[p]) for p, o in clock.items()}
+    await service.wait_for(_clock_of(all_records, reached), timeout=service.config.write_timeout)
     ids = list(dict.fromkeys(i for r in all_records for i in _memory_ids(r)))
     memories = sorted(reader.memories(service.queries.get_many(ids)), key=lambda m: (m.updated_at, m.id))
     records = reader.events(all_records, {m.id for m in memories})

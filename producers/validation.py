@@ -64,7 +64,7 @@ def check_title(title: Any) -> str:
         raise ValidationError(f"title exceeds max length of {MAX_TITLE_CHARS} characters")
     if _bad_controls(trimmed):
         raise ValidationError("title contains invalid characters")
-    return title
+    return trimmed  # what was checked is what is stored
 
 
 def check_content(content: Any) -> str:
@@ -126,7 +126,7 @@ def check_tags(tags: Any) -> list[str]:
             raise ValidationError(f"tag '{trimmed[:20]}...' exceeds max length of {MAX_TAG_BYTES} bytes")
         if _bad_controls(trimmed):
             raise ValidationError("tag contains invalid characters")
-    return list(tags)
+    return [tag.strip() for tag in tags]  # what was checked is what is stored
 
 
 def check_priority(priority: Any) -> int:

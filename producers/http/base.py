@@ -18,6 +18,7 @@ from starlette.responses import Response
 from producers.attestation import attested
 from producers.errors import AuthError, PayloadTooLargeError, ValidationError, reply_for
 from producers.identity import resolve_http_agent
+from producers.jsonbody import parse_json_body
 from producers.mcp import Profile
 from producers.node import Node
 from producers.service import MemoryService
@@ -44,7 +45,12 @@ class JSONBody(Response):
     media_type = "application/json"
 
     def render(self, content: Any) -> bytes:
-        return json.dumps(content, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode("utf-8")
+        text = json.dumps(content, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+        try:
+            return text.encode("utf-8")
+        except UnicodeEncodeError:
+            # A lone surrogate echoed from input cannot be UTF-8: escape it (\ud800) rather than fail the reply.
+            return json.dumps(content, sort_keys=True, separators=(",", ":")).encode("ascii")
 
 
 async def read_body(request: Request) -> bytes:
@@ -67,13 +73,11 @@ async def read_body(request: Request) -> bytes:
 
 
 async def read_json(request: Request) -> Any:
+    """The body as strict JSON (:func:`producers.jsonbody.parse_json_body`); None when it is empty."""
     raw = await read_body(request)
     if not raw.strip():
         return None
-    try:
-        return json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ValidationError(f"Failed to parse the request body as JSON: {exc}") from None
+    return parse_json_body(raw)
 
 
 def body_items(body: Any, *, shape: str, limit: str) -> list[Any]:

@@ -1,0 +1,79 @@
+"""Strict JSON for what callers send: the one parser of request bodies (HTTP) and the one check of tool
+arguments (MCP), so hostile input becomes a :class:`ValidationError` (400) before any validator sees it.
+
+Refused, each with its own message:
+
+- nesting deeper than :data:`MAX_JSON_DEPTH` (deep enough for the deepest legitimate body: an import whose
+  memories carry metadata nested 32 levels); the stdlib parser itself recurses, so a RecursionError from
+  it is the same refusal;
+- ``NaN``, ``Infinity`` and numbers too large for a double (``1e400``): not JSON (RFC 8259), and nothing
+  downstream can store or compare them;
+- lone UTF-16 surrogates (``"\\ud800"``): legal as a JSON escape, but not Unicode; they cannot be encoded to
+  UTF-8, so they would fail later in a tokenizer, the log's encoder or the response.
+
+>>> parse_json_body(b'{"a": [1, 2.5, "x"]}')
+{'a': [1, 2.5, 'x']}
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from typing import Any
+
+from producers.errors import ValidationError
+
+__all__ = ["MAX_JSON_DEPTH", "check_json_value", "parse_json_body"]
+
+MAX_JSON_DEPTH = 64
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValidationError(f"invalid JSON number {name}: NaN and Infinity are not JSON")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if math.isinf(value):
+        raise ValidationError(f"JSON number {text[:40]} is out of range")
+    return value
+
+
+def parse_json_body(raw: bytes | str) -> Any:
+    """``raw`` parsed as strict JSON and checked by :func:`check_json_value`. Raises ValidationError."""
+    try:
+        value = json.loads(raw, parse_constant=_refuse_constant, parse_float=_finite_float)
+    except RecursionError:
+        raise ValidationError(f"JSON nesting depth exceeds limit of {MAX_JSON_DEPTH}") from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ValidationError(f"Failed to parse the request body as JSON: {exc}") from None
+    return check_json_value(value)
+
+
+def check_json_value(value: Any) -> Any:
+    """``value`` itself when its nesting depth is at most MAX_JSON_DEPTH and no string (key or value) holds a
+    lone surrogate; a non-finite float is refused too (MCP arguments arrive already parsed, where the SDK
+    accepts them). Iterative, so the check cannot itself overflow the stack."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, str):
+            _check_text(item)
+        elif isinstance(item, float) and not math.isfinite(item):
+            raise ValidationError("NaN and Infinity are not valid JSON numbers")
+        elif isinstance(item, dict | list):
+            if depth > MAX_JSON_DEPTH:
+                raise ValidationError(f"JSON nesting depth exceeds limit of {MAX_JSON_DEPTH}")
+            children = item.items() if isinstance(item, dict) else enumerate(item)
+            for key, child in children:
+                if isinstance(key, str):
+                    _check_text(key)
+                stack.append((child, depth + 1))
+    return value
+
+
+def _check_text(text: str) -> None:
+    if not text.isascii() and _SURROGATE.search(text):
+        raise ValidationError("invalid string: lone UTF-16 surrogates are not Unicode text")
