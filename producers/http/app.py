@@ -28,6 +28,7 @@ from producers.http import graph as graph_routes
 from producers.http import identity as identity_routes
 from producers.http.base import MAX_BODY_BYTES, ApiContext, JSONBody, body_items, read_json, written
 from producers.http.boundary import BODY_TIMEOUT, HttpBoundary, http_exception
+from producers.http.openapi import openapi_document
 from producers.mcp.capabilities import document, parse_accept
 from producers.mcp.server import ATTESTATION_STATE
 from producers.metrics import render
@@ -63,6 +64,9 @@ class Api(ApiContext):
                          "cluster": {"quorum_writes": quorum.needed, "cluster_size": quorum.nodes,
                                      "peers": self.node.quorum.peers,
                                      "last_confirmation": self.node.confirmer.last_sent}})
+
+    async def openapi(self, request: Request) -> Response:
+        return JSONBody(openapi_document(request.app.routes, version=VERSION))
 
     async def capabilities(self, request: Request) -> Response:
         accept = parse_accept(request.headers.get("accept-capabilities"))
@@ -292,6 +296,7 @@ def create_app(node: Node, *, api_key: str | None = None, mcp: McpHttpEndpoint |
     v1 = "/api/v1"
     routes = [
         Route(f"{v1}/health", e(api.health), methods=["GET"]),
+        Route(f"{v1}/openapi.json", e(api.openapi), methods=["GET"]),
         Route("/metrics", e(api.metrics), methods=["GET"]),
         Route(f"{v1}/metrics", e(api.metrics), methods=["GET"]),
         Route(f"{v1}/memories", e(api.list_memories), methods=["GET"]),
