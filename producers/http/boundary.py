@@ -19,6 +19,7 @@ import logging
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from producers.errors import RequestTimeoutError, reply_for
@@ -36,7 +37,20 @@ async def http_exception(request: Request, exc: Exception) -> Response:
     """Starlette's routing errors (404 no such path, 405 no such method there) as JSON."""
     assert isinstance(exc, HTTPException)
     message = f"{exc.detail.lower()}: {request.method} {request.url.path}"
-    return JSONBody({"error": message}, status_code=exc.status_code, headers=exc.headers)
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405:
+        # Starlette names only the first route that matched the path; a path served by several routes
+        # (GET and POST /memories) allows the methods of all of them.
+        headers["Allow"] = ", ".join(sorted(_allowed(request)))
+    return JSONBody({"error": message}, status_code=exc.status_code, headers=headers)
+
+
+def _allowed(request: Request) -> set[str]:
+    allowed: set[str] = set()
+    for route in request.app.routes:
+        if isinstance(route, Route) and route.methods and route.path_regex.match(request.url.path):
+            allowed |= route.methods
+    return allowed
 
 
 class HttpBoundary:
