@@ -89,7 +89,7 @@ async def test_surrogate_pairs_are_text(client: httpx.AsyncClient) -> None:
 
 
 def test_an_error_echoing_a_surrogate_still_renders_as_json() -> None:
-    body = JSONBody({"error": "bad '\ud800'"}).body
+    body = bytes(JSONBody({"error": "bad '\ud800'"}).body)
     assert json.loads(body) == {"error": "bad '\ud800'"} and body.isascii()
 
 
