@@ -104,6 +104,8 @@ def test_an_error_echoing_a_surrogate_still_renders_as_json() -> None:
     ("/api/v1/sync/since?clock=%7B%22ai-memory%22%3A1e400%7D", "invalid clock"),
     ("/api/v1/pending?limit=" + "\u00b2", "limit must be"),
     ("/api/v1/kg/timeline?source_id=x&limit=" + "\u00b2", "limit must be an integer"),
+    ("/api/v1/kg/timeline?source_id=x&as_of=" + "\u00b2", "as_of must be a log offset"),
+    ("/api/v1/links/x?as_of=" + "9" * 20, "as_of must be a log offset"),
 ])
 async def test_out_of_range_integers_are_400(client: httpx.AsyncClient, path: str, message: str) -> None:
     assert message in refused(await client.get(path))

@@ -51,6 +51,47 @@ async def test_document_served(node: Node) -> None:
     schemathesis.openapi.from_dict(doc)  # loads as OpenAPI
 
 
+#: Query values and JSON values that once reached a 500 somewhere (issue #20), tried on every documented
+#: parameter of every operation: a deterministic sweep beside schemathesis's random one.
+HOSTILE_QUERY = ["9" * 30, "-" + "9" * 30, "99999999999999999999", "inf", "NaN", "1e400", "a\x00b", "%ED%A0%80",
+                 " ", "\u00b2", "0", "+275760-09-13T00:00:00Z", "0000-01-01T00:00:00Z", "nope:1", "x" * 5000]
+HOSTILE_JSON: list[Any] = [10**30, -(10**30), 1.5, -1, "a\x00b", "x" * 70_000, [], {}, True, [1], {"a": [1]},
+                           "9" * 30, "+275760-09-13T00:00:00Z", "2026-13-45T99:99:99Z"]
+
+
+async def test_every_parameter_survives_hostile_values(node: Node) -> None:
+    app = create_app(node)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app, raise_app_exceptions=False),
+                                 base_url="http://t") as c:
+        memory = (await c.post("/api/v1/memories", json={"title": "seed", "content": "seed"})).json()["id"]
+        doc = (await c.get("/api/v1/openapi.json")).json()
+        failures: list[str] = []
+        for path, methods in doc["paths"].items():
+            url = path.replace("{id}", memory).replace("{ns}", "a/b").replace("{agent_id}", "a")
+            for method, op in methods.items():
+                if (method.upper(), path) in STREAMING:
+                    continue
+                for name in (p["name"] for p in op["parameters"] if p["in"] == "query"):
+                    for text in HOSTILE_QUERY:
+                        response = await c.request(method, url, params={name: text})
+                        failures += _failure(response, f"{method} {path} ?{name}={text[:30]!r}")
+                body = op.get("requestBody", {}).get("content", {}).get("application/json", {}).get("schema", {})
+                required = dict.fromkeys(body.get("required", []), "x")
+                for name in body.get("properties", {}):
+                    for value in HOSTILE_JSON:
+                        response = await c.request(method, url, json={**required, name: value})
+                        failures += _failure(response, f"{method} {path} {name}={str(value)[:30]!r}")
+    assert failures == [], "\n".join(failures)
+
+
+def _failure(response: httpx.Response, where: str) -> list[str]:
+    if response.status_code >= 500:
+        return [f"{response.status_code} on {where}: {response.text[:200]}"]
+    if response.status_code >= 400 and "error" not in response.json():
+        return [f"no error field on {where}"]
+    return []
+
+
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     proc = ServerProcess(tmp_path_factory.mktemp("openapi") / "data", env=CHILD_ENV).start()
