@@ -59,7 +59,7 @@ async def read_body(request: Request) -> bytes:
     if cached is not None:
         return cached
     declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+    if declared is not None and declared.isascii() and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
         raise PayloadTooLargeError("request body exceeds the 2 MiB limit")
     chunks, size = [], 0
     async for chunk in request.stream():

@@ -198,3 +198,23 @@ async def test_a_partial_body_times_out_with_408(node: Node) -> None:
         server.should_exit = True
         with contextlib.suppress(asyncio.CancelledError):
             await asyncio.wait_for(task, 10)
+
+
+@pytest.mark.parametrize(("since", "message"), [
+    ("\u00b2", "since must be an RFC 3339 timestamp or a log offset"),
+    ("9" * 30, "since as a log offset must be at most"),
+])
+async def test_subscription_replay_since_is_checked(client: httpx.AsyncClient, since: str, message: str) -> None:
+    owner = {"X-Agent-Id": "alice"}
+    sub = await client.post("/api/v1/subscriptions", json={"url": "https://hooks.example.com/in", "secret": "s"},
+                            headers=owner)
+    assert sub.status_code == 201, sub.text
+    r = await client.get("/api/v1/subscriptions/replay", params={"subscription_id": sub.json()["id"], "since": since},
+                         headers=owner)
+    assert message in refused(r)
+
+
+async def test_a_non_ascii_digit_signature_timestamp_is_401(client: httpx.AsyncClient) -> None:
+    headers = [(b"x-agent-id", b"alice"), (b"x-agent-key-id", b"k"), (b"x-agent-timestamp", b"\xb2"),
+               (b"x-agent-nonce", b"n" * 16), (b"x-agent-signature", b"s")]
+    assert "bad timestamp" in refused(await client.get("/api/v1/stats", headers=headers), 401)
