@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from infra.log import Clock, LogRecord
+from infra.log import Clock, EventLog, LogRecord
 from producers.commands import MAX_INT64
 from producers.errors import ConflictError, NotFoundError, ValidationError
 from producers.jsonbody import parse_json_body
@@ -29,8 +29,8 @@ if TYPE_CHECKING:
     from producers.graph import GraphService
     from producers.lifecycle import LifecycleService
 
-__all__ = ["Peers", "PushResult", "Reader", "format_clock", "insert_if_newer", "parse_clock", "push", "since_clock",
-           "since_time"]
+__all__ = ["Peers", "PushResult", "Reader", "check_partitions", "format_clock", "insert_if_newer", "parse_clock",
+           "push", "since_clock", "since_time"]
 
 #: The original's ``sync/since`` limit: 500 by default, at most 10k.
 SINCE_DEFAULT, SINCE_MAX = 500, 10_000
@@ -61,6 +61,15 @@ def parse_clock(text: str) -> Clock:
     if any(not 0 <= o <= MAX_INT64 or not p for p, o in clock.items()):
         raise ValidationError("a clock maps partition names to offsets from 0 to 2^63-1")
     return clock
+
+
+async def check_partitions(log: EventLog, clock: Clock) -> Clock:
+    """The log's end offsets, after refusing a clock that names a partition this log does not have (a wait
+    for it could only time out)."""
+    ends = await log.end_offsets()
+    if unknown := sorted(set(clock) - set(ends)):
+        raise ValidationError(f"unknown partition {unknown[0]!r} in clock (this log has: {', '.join(sorted(ends))})")
+    return ends
 
 
 def _pair(part: str) -> tuple[str, str]:
@@ -137,9 +146,7 @@ async def since_clock(service: MemoryService, clock: Clock, limit_raw: str | Non
     """Events after ``clock`` (up to ``limit``) and the current state of the memories they touched."""
     limit = _limit(limit_raw)
     reader = reader or Reader()
-    ends = await service.log.end_offsets()
-    if unknown := sorted(set(clock) - set(ends)):
-        raise ValidationError(f"unknown partition {unknown[0]!r} in clock (this log has: {', '.join(sorted(ends))})")
+    ends = await check_partitions(service.log, clock)
     all_records = await service.log.read(after=clock, limit=limit)
     # Wait until the memories read below are at least as new as the clock and the events; an offset past the
     # log's end can never be applied, so the wait stops at the end (else it would hang until the timeout).

@@ -22,7 +22,7 @@ from producers.jsonbody import parse_json_body
 from producers.mcp import Profile
 from producers.node import Node
 from producers.service import MemoryService
-from producers.sync import format_clock, parse_clock
+from producers.sync import check_partitions, format_clock, parse_clock
 from producers.validation import MAX_BULK
 from producers.writer import WriteResult
 from schemas.request_signing import HEADER_AGENT, Attestation
@@ -139,7 +139,9 @@ class ApiContext:
             try:
                 self._authorize(request)
                 if wanted := request.headers.get(WAIT_FOR_HEADER):
-                    await self.service.wait_for(parse_clock(wanted), timeout=MAX_WAIT_FOR)
+                    clock = parse_clock(wanted)
+                    await check_partitions(self.service.log, clock)
+                    await self.service.wait_for(clock, timeout=MAX_WAIT_FOR)
                 with attested(await self.attest(request)):
                     response = await handler(request)
             except Exception as exc:

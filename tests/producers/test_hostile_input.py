@@ -111,9 +111,12 @@ async def test_out_of_range_integers_are_400(client: httpx.AsyncClient, path: st
     assert message in refused(await client.get(path))
 
 
-async def test_wait_for_header_past_64_bits_is_400(client: httpx.AsyncClient) -> None:
+async def test_wait_for_header_past_64_bits_or_on_an_unknown_partition_is_400(client: httpx.AsyncClient) -> None:
     r = await client.get("/api/v1/stats", headers={"X-AI-Memory-Wait-For": "ai-memory:" + "9" * 30})
     assert "2^63-1" in refused(r)
+    started = time.monotonic()
+    r = await client.get("/api/v1/stats", headers={"X-AI-Memory-Wait-For": "nope:1"})
+    assert "unknown partition 'nope'" in refused(r) and time.monotonic() - started < 3
 
 
 async def test_purge_older_than_the_calendar_purges_nothing(client: httpx.AsyncClient) -> None:
