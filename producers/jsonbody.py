@@ -9,7 +9,9 @@ Refused, each with its own message:
 - ``NaN``, ``Infinity`` and numbers too large for a double (``1e400``): not JSON (RFC 8259), and nothing
   downstream can store or compare them;
 - lone UTF-16 surrogates (``"\\ud800"``): legal as a JSON escape, but not Unicode; they cannot be encoded to
-  UTF-8, so they would fail later in a tokenizer, the log's encoder or the response.
+  UTF-8, so they would fail later in a tokenizer, the log's encoder or the response;
+- NUL (``"\\u0000"``) in any string: Postgres cannot store it (a stored event carrying one would stop a
+  Postgres projector for good) and SQLite's FTS ends a query string at it.
 
 >>> parse_json_body(b'{"a": [1, 2.5, "x"]}')
 {'a': [1, 2.5, 'x']}
@@ -54,7 +56,7 @@ def parse_json_body(raw: bytes | str) -> Any:
 
 def check_json_value(value: Any) -> Any:
     """``value`` itself when its nesting depth is at most MAX_JSON_DEPTH and no string (key or value) holds a
-    lone surrogate; a non-finite float is refused too (MCP arguments arrive already parsed, where the SDK
+    lone surrogate or a NUL; a non-finite float is refused too (MCP arguments arrive already parsed, where the SDK
     accepts them). Iterative, so the check cannot itself overflow the stack."""
     stack: list[tuple[Any, int]] = [(value, 1)]
     while stack:
@@ -75,5 +77,7 @@ def check_json_value(value: Any) -> Any:
 
 
 def _check_text(text: str) -> None:
+    if "\x00" in text:
+        raise ValidationError("invalid string: NUL (U+0000) is not allowed")
     if not text.isascii() and _SURROGATE.search(text):
         raise ValidationError("invalid string: lone UTF-16 surrogates are not Unicode text")

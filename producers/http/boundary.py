@@ -6,6 +6,8 @@ handler; this layer covers what no route sees:
 - a request body that does not arrive within ``body_timeout`` seconds (a client that sends part of it and
   stops would otherwise hold the connection, and a task, forever): the body read fails with
   :class:`RequestTimeoutError`, answered 408;
+- a NUL (``%00``) in the path or the query string: 400 (the JSON body's strings are held to the same rule
+  by :mod:`producers.jsonbody`);
 - unknown paths and methods (Starlette's plain-text 404 and 405): JSON, with the ``Allow`` header on a 405;
 - anything raised outside a route's boundary (the MCP endpoint, a response that failed to render): translated
   by the same table, ``producers.errors.reply_for``, as long as the response has not started.
@@ -63,6 +65,10 @@ class HttpBoundary:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self._app(scope, receive, send)
+            return
+        if "\x00" in scope["path"] or b"%00" in scope["query_string"]:
+            # Postgres stores no NUL and SQLite's FTS ends a query at one: refused here, once for every route.
+            await JSONBody({"error": "NUL (%00) is not allowed in a URL"}, status_code=400)(scope, receive, send)
             return
         started = False
 

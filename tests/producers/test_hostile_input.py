@@ -1,7 +1,8 @@
 """Hostile input answers 4xx with JSON ``{"error": ...}``, never a server error (issue #20's fuzzing finds).
 
 Each test here failed before its fix: 500s from deep nesting, lone surrogates, integers past 64 bits,
-Infinity, NUL bytes in FTS queries and a non-string forget pattern; a stored title longer than the checked
+Infinity, NUL bytes in FTS queries (and a Postgres projector stopped by one in metadata) and a non-string
+forget pattern; a stored title longer than the checked
 one; a 10 s wait on ``sync/since?clock=nope:1``; plain-text 404/405; a partial body held forever.
 """
 
@@ -16,11 +17,14 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
+from producers.errors import ValidationError
 from producers.http import create_app
 from producers.http.base import JSONBody
 from producers.jsonbody import MAX_JSON_DEPTH
 from producers.node import Node
 from producers.serve import http_server
+from producers.validation import check_metadata
+from projectors.fts import fts_query
 from tests.servers import free_port
 
 DEEP = b"[" * 100_000 + b"]" * 100_000
@@ -138,16 +142,29 @@ async def test_non_finite_numbers_are_400(client: httpx.AsyncClient, body: bytes
 
 
 @pytest.mark.parametrize("read_model", ["sqlite", "postgres"], indirect=True)
-async def test_nul_bytes_in_queries_separate_words(client: httpx.AsyncClient) -> None:
-    memory = await store(client, "alpha beta", "gamma delta")
-    r = await client.get("/api/v1/search", params={"q": "alpha\x00beta"})
-    assert r.status_code == 200 and [m["id"] for m in r.json()["memories"]] == [memory], r.text
-    r = await client.get("/api/v1/recall", params={"context": "gamma\x00", "mode": "keyword"})
-    assert r.status_code == 200 and [m["id"] for m in r.json()["memories"]] == [memory], r.text
-    r = await client.post("/api/v1/recall", json={"context": "\x00delta", "mode": "keyword"})
-    assert r.status_code == 200 and r.json()["count"] == 1, r.text
-    r = await client.post("/api/v1/forget", json={"pattern": "gamma\x00delta"})
-    assert r.status_code == 200 and r.json()["deleted"] == 1, r.text
+async def test_nul_is_refused_everywhere_and_cannot_stop_the_projector(client: httpx.AsyncClient) -> None:
+    """A NUL in a query ended SQLite's FTS query (500); one in stored metadata stopped a Postgres projector for
+    good (every later request 503)."""
+    for path in ("/api/v1/search?q=alpha%00beta", "/api/v1/recall?context=a%00", "/api/v1/memories?tags=a%00",
+                 "/api/v1/entities/by_alias?alias=a%00", "/api/v1/subscriptions/dlq?subscription_id=%00"):
+        assert refused(await client.get(path)) == "NUL (%00) is not allowed in a URL"
+    for body in ({"context": "\x00delta"}, {"context": "a", "tags": "a\x00"}):
+        assert "NUL" in refused(await client.post("/api/v1/recall", json=body))
+    assert "NUL" in refused(await client.post("/api/v1/forget", json={"pattern": "gamma\x00delta"}))
+    stored = await client.post("/api/v1/memories", json={"title": "a", "content": "c", "metadata": {"k": "a\x00b"}})
+    assert "NUL" in refused(stored)
+    memory = await store(client, "alpha beta", "gamma delta")  # the projector still applies and serves
+    assert [m["id"] for m in (await client.get("/api/v1/memories")).json()["memories"]] == [memory]
+
+
+def test_control_characters_separate_fts_words() -> None:
+    """The read side's own guard (the CLI and other callers reach it without the HTTP boundary)."""
+    assert fts_query("alpha\x00beta\x1fgamma", use_or=False) == '"alpha" "beta" "gamma"'
+
+
+def test_cli_metadata_is_held_to_the_same_rules() -> None:
+    with pytest.raises(ValidationError, match="NUL"):
+        check_metadata({"k": ["a\x00"]})
 
 
 @pytest.mark.parametrize("pattern", [5, ["x"], {"a": 1}, True])
