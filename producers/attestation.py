@@ -96,7 +96,7 @@ class RequestVerifier:
         if agent_id is None or key_id is None or ts is None or nonce is None or signature is None:
             raise AuthError(f"a signed request needs {HEADER_AGENT}, {HEADER_KEY_ID}, {HEADER_TIMESTAMP}, "
                             f"{HEADER_NONCE} and {HEADER_SIGNATURE}")
-        if not (ts.isascii() and ts.isdigit()) or not 8 <= len(nonce) <= 128:  # "²" is a digit, not an int
+        if not (ts.isascii() and ts.isdigit() and len(ts) <= 19) or not 8 <= len(nonce) <= 128:  # "²" is a digit
             raise AuthError("invalid agent signature: bad timestamp or nonce")
         att = Attestation(agent_id=agent_id, key_id=key_id, method=method.upper(), path=path, query=query,
                           body_sha256=hashlib.sha256(body).hexdigest(), timestamp=int(ts), nonce=nonce,

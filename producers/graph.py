@@ -162,7 +162,7 @@ def check_as_of(value: Any) -> int | None:
     if value is None or value == "":
         return None
     if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():  # "²" is a digit too
-        value = int(value)
+        value = int(value) if len(value.strip()) <= 19 else -1  # past 19 digits: past 2^63, and int() may refuse
     if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_INT64:
         raise ValidationError("as_of must be a log offset (an integer from 0 to 2^63-1)")
     return value

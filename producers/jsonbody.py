@@ -49,7 +49,7 @@ def parse_json_body(raw: bytes | str) -> Any:
         value = json.loads(raw, parse_constant=_refuse_constant, parse_float=_finite_float)
     except RecursionError:
         raise ValidationError(f"JSON nesting depth exceeds limit of {MAX_JSON_DEPTH}") from None
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError, and int()'s 4,300-digit limit
         raise ValidationError(f"Failed to parse the request body as JSON: {exc}") from None
     return check_json_value(value)
 

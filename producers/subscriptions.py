@@ -183,7 +183,7 @@ def _namespace(agent_id: str) -> str:
 def _since(since: str) -> tuple[int, datetime | None]:
     text = since.strip()
     if text.isascii() and text.isdigit():  # not "²": a digit to isdigit, not to int
-        if int(text) > MAX_INT64:
+        if len(text) > 19 or int(text) > MAX_INT64:  # (int() refuses 4,300 digits and more)
             raise ValidationError(f"since as a log offset must be at most {MAX_INT64}")
         return int(text), None
     try:

@@ -53,8 +53,9 @@ async def test_document_served(node: Node) -> None:
 
 #: Query values and JSON values that once reached a 500 somewhere (issue #20), tried on every documented
 #: parameter of every operation: a deterministic sweep beside schemathesis's random one.
-HOSTILE_QUERY = ["9" * 30, "-" + "9" * 30, "99999999999999999999", "inf", "NaN", "1e400", "a\x00b", "%ED%A0%80",
-                 " ", "\u00b2", "0", "+275760-09-13T00:00:00Z", "0000-01-01T00:00:00Z", "nope:1", "x" * 5000]
+HOSTILE_QUERY = ["9" * 30, "9" * 5000, "-" + "9" * 30, "99999999999999999999", "inf", "NaN", "1e400", "a\x00b",
+                 "%ED%A0%80", " ", "\u00b2", "0", "+275760-09-13T00:00:00Z", "0000-01-01T00:00:00Z", "nope:1",
+                 "x" * 5000]
 HOSTILE_JSON: list[Any] = [10**30, -(10**30), 1.5, -1, "a\x00b", "x" * 70_000, [], {}, True, [1], {"a": [1]},
                            "9" * 30, "+275760-09-13T00:00:00Z", "2026-13-45T99:99:99Z"]
 
