@@ -68,6 +68,9 @@ class RequestTimeoutError(CommandError):
     status = 408
     exit_code = 2
 
+    def headers(self) -> dict[str, str]:
+        return {"Connection": "close"}  # the rest of the body may still come: this connection is done
+
 
 class AuthError(CommandError):
     status = 401
