@@ -134,7 +134,7 @@ class McpApp:
         if not self.profile.loads(name) or name not in HANDLERS:
             raise MCPError(code=METHOD_NOT_FOUND, message=unloaded_hint(name))
         try:
-            check_json_value(args)  # the HTTP body's rules: no lone surrogates, no NaN, bounded nesting
+            check_json_value(args)  # the HTTP body's rules: no lone surrogates, NUL or NaN; bounded nesting
             for required in _REQUIRED.get(name, ()):
                 if args.get(required) is None:
                     return f"{required} is required", True

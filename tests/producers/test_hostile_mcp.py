@@ -51,7 +51,8 @@ async def test_no_tool_fails_with_a_server_error(node: Node, caplog: pytest.LogC
     ("memory_list", {"limit": 10**30}, "limit must be at most"),
     ("memory_recall", {"context": "a", "limit": float("nan")}, "NaN and Infinity"),
     ("memory_archive_purge", {"older_than_days": 10**30}, "older_than_days must be at most"),
-    ("memory_archive_list", {"offset": 10**30}, "offset must be at most"),
+    ("memory_archive_list", {"offset": 10**30}, "offset must be between"),
+    ("memory_archive_list", {"offset": -(10**30)}, "offset must be between"),
 ])
 async def test_hostile_arguments_get_a_clear_error(node: Node, tool: str, args: dict[str, Any], message: str) -> None:
     text, is_error = await McpApp(node, Profile.parse("full")).call(tool, args)

@@ -77,8 +77,8 @@ def opt_int(args: dict[str, Any], name: str, default: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) \
             or int(value) != value:
         raise ValidationError(f"{name} must be an integer")
-    if abs(value) > MAX_INT64:
-        raise ValidationError(f"{name} must be at most {MAX_INT64}")
+    if not -MAX_INT64 <= value <= MAX_INT64:
+        raise ValidationError(f"{name} must be between -{MAX_INT64} and {MAX_INT64}")
     return int(value)
 
 
