@@ -49,7 +49,7 @@ async def test_no_tool_fails_with_a_server_error(node: Node, caplog: pytest.LogC
     ("memory_store", {"title": "\ud800", "content": "x"}, "surrogate"),
     ("memory_store", {"title": "t", "content": "x", "metadata": {"d": _deep(100)}}, "nesting depth"),
     ("memory_list", {"limit": 10**30}, "limit must be at most"),
-    ("memory_recall", {"context": "a", "limit": float("nan")}, "NaN and Infinity"),
+    ("memory_recall", {"context": "a", "limit": float("nan")}, "JSON numbers must be finite"),
     ("memory_archive_purge", {"older_than_days": 10**30}, "older_than_days must be at most"),
     ("memory_archive_list", {"offset": 10**30}, "offset must be between"),
     ("memory_archive_list", {"offset": -(10**30)}, "offset must be between"),
