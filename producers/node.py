@@ -24,6 +24,7 @@ from producers.identity import IdentityService
 from producers.lifecycle import LifecycleService
 from producers.messaging import MessagingService
 from producers.metrics import Metrics
+from producers.node_record import NodeRecord
 from producers.quorum import QuorumConfig, QuorumTracker
 from producers.semantic import Semantic
 from producers.service import MemoryService, ServiceConfig
@@ -91,6 +92,26 @@ class NodeConfig:
 
 class ReadModelMismatchError(CommandError):
     exit_code = 7
+
+
+class DataDirError(CommandError):
+    """The data directory cannot be used (a file, not writable): nothing was opened."""
+
+    exit_code = 2
+
+
+def _prepare_data_dir(path: Path) -> None:
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = path / ".write-probe"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except FileExistsError as exc:
+        raise DataDirError(f"the data directory {path} is a file, not a directory; "
+                           "pass --data-dir (or AI_MEMORY_HOME) naming a directory") from exc
+    except OSError as exc:
+        raise DataDirError(f"cannot use the data directory {path}: {exc.strerror or exc}; "
+                           "pass --data-dir (or AI_MEMORY_HOME) naming a directory you can write") from exc
 
 
 @functools.cache
@@ -191,7 +212,7 @@ class Node:
 
     @classmethod
     async def open(cls, config: NodeConfig) -> Node:
-        config.data_dir.mkdir(parents=True, exist_ok=True)
+        _prepare_data_dir(config.data_dir)
         node_id = _node_id(config.data_dir, config.node_id)
         key = load_or_create_node_key(config.data_dir / "keys", node_id)
         keyring = Keyring.from_dirs(config.data_dir / "keys", *config.trusted_keys)
@@ -205,6 +226,9 @@ class Node:
             model.close()
             await log.close()
             raise
+        record = NodeRecord.of(config)
+        if NodeRecord.load(config.data_dir) != record:
+            record.save(config.data_dir)
         vectors = None if model.vector_search() is not None else HnswReadModel.open(config.data_dir / "hnsw")
         embedder, problem = load_embedder(config)
         node = cls(config, log, model, key, keyring, vectors=vectors, embedder=embedder, embedder_problem=problem)
@@ -219,8 +243,12 @@ class Node:
         if recorded is None:
             model.set_meta("log_url", source)
         elif recorded != source:
-            msg = (f"the read model in {model.location} was built from {recorded}, not {source}; "
-                   "run `ai-memory rebuild` to rebuild it from this log")
+            # Most often the cause is a missing or mistyped --log: say that first. A rebuild discards this read
+            # model, so it is offered only as the deliberate choice it is.
+            msg = (f"the read model in {model.location} was built from the log {recorded}, not {source}: "
+                   f"pass --log {recorded} (and its --stream) to use it, or omit --log to use the log this "
+                   "data directory remembers; only to switch this node to the other log for good, run "
+                   "`ai-memory rebuild` with that --log (it discards this read model)")
             raise ReadModelMismatchError(msg)
 
     async def start(self) -> None:

@@ -299,10 +299,14 @@ def _id_arg(p: argparse.ArgumentParser) -> None:
 
 def _update_args(p: argparse.ArgumentParser) -> None:
     _id_arg(p)
-    for name in ("title", "content", "namespace", "expires-at", "tags", "metadata"):
+    # The same short options as ``store``.
+    p.add_argument("--title", "-T")
+    p.add_argument("--content", "-c")
+    p.add_argument("--namespace", "-n")
+    for name in ("expires-at", "tags", "metadata"):
         p.add_argument(f"--{name}")
-    p.add_argument("--tier", choices=["short", "mid", "long"])
-    p.add_argument("--priority", type=int)
+    p.add_argument("--tier", "-t", choices=["short", "mid", "long"])
+    p.add_argument("--priority", "-p", type=int)
     p.add_argument("--confidence", type=float)
 
 

@@ -19,6 +19,7 @@ from producers.cli.spec import VerbSpec, emit, open_node
 from producers.errors import ValidationError
 from producers.identity import resolve_cli_agent
 from producers.node import NodeConfig
+from producers.node_record import NodeRecord
 from projectors import ReadModelError, is_postgres_url, sqlite_path
 from projectors.rebuild import rebuild_hnsw, rebuild_postgres, rebuild_sqlite
 from schemas import Keyring, SchemaError, now_ts, verify
@@ -120,6 +121,8 @@ async def _rebuild(args: argparse.Namespace, config: NodeConfig) -> int:
 
                 out["vector_index_position"] = await rebuild_hnsw(log, _keyring(config), vectors,
                                                                   progress=vector_progress)
+    if not args.into:
+        NodeRecord.of(config).save(config.data_dir)  # the node's read models now follow this log
     emit(out) if args.json else print(f"rebuilt {target} from {total} events, now at {position}")
     return 0
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib.metadata
 import json
 import os
 import sys
@@ -23,9 +24,12 @@ from producers.cli import commands, lifecycle, logtools, mcp_verb
 from producers.cli import governance as governance_verb
 from producers.cli import graph as graph_verbs
 from producers.cli import identity as identity_verbs
+from producers.cli.help import describe
 from producers.errors import CommandError, ValidationError, reply_for
 from producers.node import NodeConfig
+from producers.node_record import NodeRecord
 from producers.quorum import QuorumConfig
+from producers.running import running_servers
 
 __all__ = ["build_parser", "main"]
 
@@ -35,9 +39,9 @@ Verb = Callable[[argparse.Namespace, NodeConfig], Awaitable[int]]
 def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data-dir", help="data directory (env AI_MEMORY_HOME; default ~/.ai-memory)")
     parser.add_argument("--log", dest="log_url", default=None,
-                        help="event log: sqlite:///path/log.db (default: <data-dir>/log.db), "
-                             "nats://host:port[/stream] "
-                             "or kafka://host:port[/topic] (env AI_MEMORY_LOG)")
+                        help="event log: sqlite:///path/log.db, nats://host:port[/stream] or "
+                             "kafka://host:port[/topic] (env AI_MEMORY_LOG; default: the log the data directory "
+                             "remembers from its first start, else <data-dir>/log.db)")
     parser.add_argument("--stream", default=None, help="stream / topic name (default ai-memory)")
     parser.add_argument("--json", action="store_true", help="print JSON")
     parser.add_argument("--agent-id", help="acting agent id (env AI_MEMORY_AGENT_ID)")
@@ -61,12 +65,20 @@ def _common(parser: argparse.ArgumentParser) -> None:
     cluster.add_argument("--log-ca", help="the CA that signed the servers' certificates (env AI_MEMORY_LOG_CA)")
 
 
+def _version() -> str:
+    try:
+        return importlib.metadata.version("ai-memory-es")
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown (not installed)"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="ai-memory", description="Persistent, event-sourced memory for AI agents. Every change is a signed "
         "event on a log; reads come from read models the projector builds from it.")
     # The original's global `--db FILE` (found in agents' MCP configs): here the data dir FILE without its suffix.
     parser.add_argument("--db", help=argparse.SUPPRESS)
+    parser.add_argument("--version", action="version", version=f"ai-memory {_version()}")
     sub = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
     for spec in (commands.VERBS + graph_verbs.VERBS + lifecycle.VERBS + logtools.VERBS + mcp_verb.VERBS
                  + cluster_verb.VERBS + governance_verb.VERBS + identity_verbs.VERBS
@@ -75,15 +87,48 @@ def build_parser() -> argparse.ArgumentParser:
         _common(p)
         spec.arguments(p)
         p.set_defaults(run=spec.run)
+    describe(parser)
     return parser
 
 
 def _config(args: argparse.Namespace) -> NodeConfig:
+    """The node's settings: options and their environment variables first, then what the data directory
+    remembers of the node it belongs to (``node.json``), then the defaults."""
     data_dir = args.data_dir or (str(Path(args.db).expanduser().with_suffix("")) if args.db else None)
     config = NodeConfig.from_env(data_dir=data_dir, log_url=args.log_url, stream=args.stream,
                                  replicas=args.replicas, quorum=_quorum(args))
     tls = _log_tls(args)
-    return replace(config, log_tls=tls) if tls else config
+    config = replace(config, log_tls=tls) if tls else config
+    if args.read_model:
+        config = replace(config, read_model_url=args.read_model)
+    record = NodeRecord.load(config.data_dir)
+    return record.fill(config, _explicit(args)) if record else config
+
+
+def _explicit(args: argparse.Namespace) -> frozenset[str]:
+    """The settings this invocation names, by option or environment variable."""
+    given = {
+        "log_url": args.log_url is not None or "AI_MEMORY_LOG" in os.environ,
+        "stream": args.stream is not None or "AI_MEMORY_STREAM" in os.environ,
+        "replicas": args.replicas is not None or "AI_MEMORY_REPLICAS" in os.environ,
+        "read_model_url": bool(args.read_model) or "AI_MEMORY_READ_MODEL" in os.environ,
+        "log_tls": any(getattr(args, n, None) or os.environ.get(f"AI_MEMORY_{n.upper()}")
+                       for n in ("log_cert", "log_key", "log_ca")),
+    }
+    return frozenset(name for name, named in given.items() if named)
+
+
+def _warn_about_data_dir(args: argparse.Namespace, data_dir: Path) -> None:
+    """Say when this verb works on another data directory than the server(s) running here: the CLI needs no
+    server, so it would otherwise read and write a different store without a word."""
+    if args.verb in ("serve", "mcp"):
+        return
+    here = str(data_dir.resolve())
+    servers = running_servers()
+    if servers and all(s.data_dir != here for s in servers):
+        listed = "; ".join(f"pid {s.pid} at {s.url} serves {s.data_dir}" for s in servers)
+        print(f"ai-memory: warning: this command uses the data directory {here}, but a server runs on another "
+              f"({listed}); pass --data-dir to work on the server's memories", file=sys.stderr)
 
 
 def _log_tls(args: argparse.Namespace) -> TlsFiles | None:
@@ -108,18 +153,24 @@ def _quorum(args: argparse.Namespace) -> QuorumConfig:
                         timeout_ms=_setting(args.quorum_timeout_ms, "AI_MEMORY_QUORUM_TIMEOUT_MS", 2000))
 
 
-def _with_read_model(config: NodeConfig, args: argparse.Namespace) -> NodeConfig:
-    return replace(config, read_model_url=args.read_model) if args.read_model else config
-
-
 def emit(value: Any) -> None:
     print(json.dumps(value, ensure_ascii=False, indent=2, sort_keys=True))
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:2] == ["cluster", "up"]:
+        # The local launcher has options of its own that clash with every verb's (--port, --quorum…).
+        from infra.cluster.local import main as launch
+
+        return launch(argv[2:], prog="ai-memory cluster up")
     args = build_parser().parse_args(argv)
+    new_dir: Path | None = None
     try:
-        code: int = asyncio.run(args.run(args, _with_read_model(_config(args), args)))
+        config = _config(args)
+        new_dir = None if config.data_dir.exists() else config.data_dir
+        _warn_about_data_dir(args, config.data_dir)
+        code: int = asyncio.run(args.run(args, config))
         return code
     except KeyboardInterrupt:
         return 130
@@ -132,6 +183,10 @@ def main(argv: list[str] | None = None) -> int:
         # A 2xx "error" is an outcome, not a failure (an action now pending approval: exit 0).
         print(f"ai-memory: {'error: ' if reply.status >= 400 else ''}{message}", file=sys.stderr)
         return getattr(exc, "exit_code", reply.exit_code)
+    finally:
+        if new_dir is not None and new_dir.is_dir():
+            print(f"ai-memory: created the data directory {new_dir} (pass --data-dir or set AI_MEMORY_HOME "
+                  "to use another)", file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -23,7 +23,7 @@ from producers.contradictions import contradictions
 from producers.errors import CommandError, ValidationError, reply_for
 from producers.export import export_document
 from producers.graph import link_json
-from producers.http import governance, lifecycle, status, subscriptions
+from producers.http import governance, lifecycle, status, subscriptions, ui
 from producers.http import graph as graph_routes
 from producers.http import identity as identity_routes
 from producers.http.base import MAX_BODY_BYTES, ApiContext, JSONBody, body_items, read_json, written
@@ -48,7 +48,8 @@ log = logging.getLogger("ai_memory.http")
 
 VERSION = "0.1.0"
 #: Route modules of the other domains, each exporting ``routes(api: ApiContext) -> list[Route]``.
-_DOMAIN_ROUTES: tuple[ModuleType, ...] = (status, subscriptions, lifecycle, governance, graph_routes, identity_routes)
+_DOMAIN_ROUTES: tuple[ModuleType, ...] = (status, subscriptions, lifecycle, governance, graph_routes, identity_routes,
+                                          ui)
 
 
 class Api(ApiContext):
@@ -266,7 +267,7 @@ class _Guarded:
                 scope.setdefault("state", {})[ATTESTATION_STATE] = await self._api.attest(request)
             except CommandError as exc:
                 reply = reply_for(exc)
-                await JSONBody(reply.body, status_code=reply.status)(scope, receive, send)
+                await JSONBody(reply.body, status_code=reply.status, headers=reply.headers)(scope, receive, send)
                 return
             if (body := getattr(request, "_body", None)) is not None:
                 receive = _replay(body, receive)

@@ -1,6 +1,6 @@
 """The HTTP API as an OpenAPI 3.1 document (``GET /api/v1/openapi.json``), built from the app's routes.
 
-Paths, methods and path parameters come from the Starlette routes themselves, so a route cannot be missing
+Paths, methods and path parameters come from the Starlette routes themselves, so an API route cannot be missing
 from the document; what each route reads (query parameters, the JSON body) is described in
 :data:`REQUESTS`, with the limits taken from the validators' own constants. A route with no entry there is
 documented without parameters, and ``tests/producers/test_openapi.py`` fails on it (and on an entry that
@@ -32,7 +32,7 @@ from producers.validation import (
 )
 from schemas import SCOPES, TIERS
 
-__all__ = ["REQUESTS", "RouteInput", "openapi_document", "operations"]
+__all__ = ["API_PATHS", "REQUESTS", "RouteInput", "openapi_document", "operations"]
 
 Schema = dict[str, Any]
 
@@ -120,7 +120,6 @@ REQUESTS: dict[tuple[str, str], RouteInput] = {
     ("GET", "/api/v1/metrics"): RouteInput(summary="Prometheus metrics"),
     ("GET", "/api/v1/openapi.json"): RouteInput(summary="This document"),
     ("GET", "/api/v1/status"): RouteInput(summary="The node's status as JSON"),
-    ("GET", "/status"): RouteInput(summary="The node's status page (HTML)"),
     ("GET", "/api/v1/memories"): RouteInput(_LIST_QUERY, summary="List memories"),
     ("POST", "/api/v1/memories"): RouteInput(body=CREATE_BODY, summary="Store a memory"),
     ("POST", "/api/v1/memories/bulk"): RouteInput(
@@ -258,10 +257,15 @@ REQUESTS: dict[tuple[str, str], RouteInput] = {
 _ERROR: Schema = {"type": "object", "properties": {"error": {"type": "string"}}, "required": ["error"]}
 
 
+#: What the document covers: the JSON API and the original's Prometheus endpoint (not the HTML pages, /status
+#: and the /ui browser, nor the MCP endpoint).
+API_PATHS = ("/api/", "/metrics")
+
+
 def operations(routes: Iterable[BaseRoute]) -> Iterator[tuple[str, str, Route]]:
-    """Every (METHOD, path as routed, route) of ``routes`` that is an HTTP endpoint (the MCP mount is not)."""
+    """Every (METHOD, path as routed, route) of ``routes`` that belongs to the HTTP API (see API_PATHS)."""
     for route in routes:
-        if isinstance(route, Route) and route.methods:
+        if isinstance(route, Route) and route.methods and route.path.startswith(API_PATHS):
             for method in sorted(route.methods - {"HEAD"}):
                 yield method, route.path, route
 
