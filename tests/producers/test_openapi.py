@@ -96,7 +96,7 @@ def _failure(response: httpx.Response, where: str) -> list[str]:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    proc = ServerProcess(tmp_path_factory.mktemp("openapi") / "data", env=CHILD_ENV).start()
+    proc = ServerProcess(tmp_path_factory.mktemp("openapi") / "data", env=CHILD_ENV).start(timeout=60)
     try:
         yield proc
     finally:
