@@ -147,7 +147,8 @@ async def test_nul_is_refused_everywhere_and_cannot_stop_the_projector(client: h
     """A NUL in a query ended SQLite's FTS query (500); one in stored metadata stopped a Postgres projector for
     good (every later request 503)."""
     for path in ("/api/v1/search?q=alpha%00beta", "/api/v1/recall?context=a%00", "/api/v1/memories?tags=a%00",
-                 "/api/v1/entities/by_alias?alias=a%00", "/api/v1/subscriptions/dlq?subscription_id=%00"):
+                 "/api/v1/entities/by_alias?alias=a%00", "/api/v1/subscriptions/dlq?subscription_id=%00",
+                 "/api/v1/memories/a%00b", "/api/v1/links/%00"):
         assert refused(await client.get(path)) == "NUL (%00) is not allowed in a URL"
     for body in ({"context": "\x00delta"}, {"context": "a", "tags": "a\x00"}):
         assert "NUL" in refused(await client.post("/api/v1/recall", json=body))
