@@ -7,6 +7,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from infra.log import redact_url
+from producers.commands import MAX_INT64
 from producers.errors import ValidationError
 from producers.service import DuplicateCheck, RecallResult, round_score
 from producers.validation import (
@@ -43,6 +44,8 @@ def memory_from_import(item: Any) -> Memory:
     access = item["access_count"]
     if isinstance(access, bool) or not isinstance(access, int) or access < 0:
         raise ValidationError("access_count cannot be negative")
+    if access > MAX_INT64:  # the read models store 64 bits: a larger count would stop the projector for good
+        raise ValidationError(f"access_count must be at most {MAX_INT64}")
     optional = {name: check_timestamp(item[name], name) for name in ("last_accessed_at", "expires_at")
                 if item.get(name) is not None}
     return Memory(

@@ -244,3 +244,16 @@ async def test_a_bad_signature_timestamp_is_401(client: httpx.AsyncClient, times
     headers = [(b"x-agent-id", b"alice"), (b"x-agent-key-id", b"k"), (b"x-agent-timestamp", timestamp),
                (b"x-agent-nonce", b"n" * 16), (b"x-agent-signature", b"s")]
     assert "bad timestamp" in refused(await client.get("/api/v1/stats", headers=headers), 401)
+
+
+@pytest.mark.parametrize("route", ["/api/v1/import", "/api/v1/sync/push"])
+async def test_an_imported_count_past_64_bits_is_400_and_cannot_stop_the_projector(
+        client: httpx.AsyncClient, route: str) -> None:
+    """It was appended, then stopped the projector on SQLite's 64-bit integers: every later request failed."""
+    memory = {"id": "m1", "title": "t", "content": "c", "tier": "mid", "namespace": "global", "tags": [],
+              "priority": 5, "confidence": 1.0, "source": "api", "access_count": 10**30,
+              "created_at": "2026-01-01T00:00:00Z", "updated_at": "2026-01-01T00:00:00Z"}
+    r = await client.post(route, json={"sender_agent_id": "peer", "memories": [memory]})
+    assert r.status_code in (200, 400), r.text
+    assert "access_count must be at most" in json.dumps(r.json())  # 400, or listed among the errors
+    assert (await client.post("/api/v1/memories", json={"title": "after", "content": "c"})).status_code == 201
