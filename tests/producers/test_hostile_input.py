@@ -246,12 +246,15 @@ async def test_a_bad_signature_timestamp_is_401(client: httpx.AsyncClient, times
     assert "bad timestamp" in refused(await client.get("/api/v1/stats", headers=headers), 401)
 
 
+@pytest.mark.parametrize("read_model", ["sqlite", "postgres"], indirect=True)
 @pytest.mark.parametrize("route", ["/api/v1/import", "/api/v1/sync/push"])
-async def test_an_imported_count_past_64_bits_is_400_and_cannot_stop_the_projector(
-        client: httpx.AsyncClient, route: str) -> None:
-    """It was appended, then stopped the projector on SQLite's 64-bit integers: every later request failed."""
+@pytest.mark.parametrize("count", [10**30, 2**40])
+async def test_an_imported_count_past_the_columns_is_400_and_cannot_stop_the_projector(
+        client: httpx.AsyncClient, route: str, count: int) -> None:
+    """It was appended, then stopped the projector (SQLite holds 64 bits, Postgres's column 32): every later
+    request failed."""
     memory = {"id": "m1", "title": "t", "content": "c", "tier": "mid", "namespace": "global", "tags": [],
-              "priority": 5, "confidence": 1.0, "source": "api", "access_count": 10**30,
+              "priority": 5, "confidence": 1.0, "source": "api", "access_count": count,
               "created_at": "2026-01-01T00:00:00Z", "updated_at": "2026-01-01T00:00:00Z"}
     r = await client.post(route, json={"sender_agent_id": "peer", "memories": [memory]})
     assert r.status_code in (200, 400), r.text
