@@ -29,7 +29,7 @@ from producers.mcp.capabilities import document, parse_accept
 from producers.mcp.server import ATTESTATION_STATE
 from producers.metrics import render
 from producers.node import Node
-from producers.sync import Peers, Reader, parse_clock, push, since_clock, since_time
+from producers.sync import Peers, parse_clock, push, since_clock, since_time
 from producers.taxonomy import as_agent_param, visible_namespace_counts
 from producers.validation import MAX_BULK, check_namespace, check_tier
 from producers.wire import duplicate_body, embedder_status, memory_from_import, recall_body, stats_body
@@ -213,7 +213,7 @@ class Api(ApiContext):
 
     async def sync_since(self, request: Request) -> Response:
         params = request.query_params
-        reader = Reader(self.node.identity.visibility, as_agent_param(params))
+        reader = self.node.identity.visibility.reader(as_agent_param(params))
         if (clock := params.get("clock")) is not None:
             return JSONBody(await since_clock(self.service, parse_clock(clock), params.get("limit"), reader=reader))
         return JSONBody(await since_time(self.service, params.get("since"), params.get("limit"), reader=reader))
