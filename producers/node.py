@@ -27,7 +27,7 @@ from producers.metrics import Metrics
 from producers.quorum import QuorumConfig, QuorumTracker
 from producers.semantic import Semantic
 from producers.service import MemoryService, ServiceConfig
-from producers.subscriptions import SubscriptionService
+from producers.subscriptions import EventVisibility, SubscriptionService
 from producers.webhooks import WebhookConfig, WebhookDelivery
 from producers.writer import EventWriter
 from projectors import (
@@ -168,14 +168,17 @@ class Node:
                                         path=config.data_dir / "deliveries.db", config=config.webhooks,
                                         metrics=self.metrics, verified=self.verified)
         self.subscriptions = SubscriptionService(self.writer, model.subscriptions, keyring,
-                                                 deliveries=self.webhooks.store, config=config.webhooks)
-        self.lifecycle = LifecycleService(self.writer, model, semantic=self.semantic)
+                                                 deliveries=self.webhooks.store, config=config.webhooks,
+                                                 visible=EventVisibility(self.identity.visibility, model))
+        self.lifecycle = LifecycleService(self.writer, model, semantic=self.semantic,
+                                          visibility=self.identity.visibility)
         self.messaging = MessagingService(self.service)
         keys = KeyFiles(config.data_dir / "keys", *config.trusted_keys)
         # Links verify against key files first, then the agents' keys registered in the log (a peer's links too).
         self.graph = GraphService(self.writer, model.graph, semantic=self.semantic, keys=keys,
                                   public_keys=public_keys(keys, model.identity),
-                                  link_quota=self.governance.gate.check_link_quota)
+                                  link_quota=self.governance.gate.check_link_quota,
+                                  visibility=self.identity.visibility)
 
     @property
     def hnsw(self) -> HnswReadModel:

@@ -27,7 +27,8 @@ from producers.errors import CommandError, NotFoundError
 from projectors import AmbiguousIdError, IdentityQueries, MemoryFilter, NodeRow, may_see, row_visible, under_any
 from schemas import Memory
 
-__all__ = ["AMBIGUOUS_LISTED", "AsAgentRequiredError", "Reader", "Visibility", "current_caller", "reading_as"]
+__all__ = ["AMBIGUOUS_LISTED", "AsAgentRequiredError", "Reader", "Visibility", "current_caller", "reading_as",
+           "visible_page"]
 
 T = TypeVar("T")
 #: How many matches the read models list for an ambiguous id prefix (at most).
@@ -106,27 +107,28 @@ class Reader:
             raise NotFoundError()
         return memory
 
-    def page(self, fetch: Callable[[int, int], Sequence[T]], keep: Callable[[T], bool], *, limit: int,
-             offset: int, batch: int = 500) -> list[T]:
-        """``limit`` items after ``offset`` of those ``keep`` admits, from an ordered read that is not filtered
-        in SQL (``fetch(limit, offset)``): offsets count visible items only, so paging reveals nothing."""
-        out: list[T] = []
-        skipped = position = 0
-        while len(out) < limit:
-            rows = fetch(batch, position)
-            position += len(rows)
-            for row in rows:
-                if not keep(row):
-                    continue
-                if skipped < offset:
-                    skipped += 1
-                    continue
-                out.append(row)
-                if len(out) == limit:
-                    break
-            if len(rows) < batch:
+
+def visible_page(fetch: Callable[[int, int], Sequence[T]], keep: Callable[[T], bool], *, limit: int, offset: int,
+                 batch: int = 500) -> list[T]:
+    """``limit`` items after ``offset`` of those ``keep`` admits, from an ordered read that is not filtered
+    in SQL (``fetch(limit, offset)``): offsets count visible items only, so paging reveals nothing."""
+    out: list[T] = []
+    skipped = position = 0
+    while len(out) < limit:
+        rows = fetch(batch, position)
+        position += len(rows)
+        for row in rows:
+            if not keep(row):
+                continue
+            if skipped < offset:
+                skipped += 1
+                continue
+            out.append(row)
+            if len(out) == limit:
                 break
-        return out
+        if len(rows) < batch:
+            break
+    return out
 
 
 class Visibility:
@@ -194,13 +196,8 @@ class Visibility:
             raise AmbiguousIdError(ambiguous.prefix, visible)
         return next(m for m in matches if m.id == visible[0])
 
-    def visible(self, memories: Iterable[Memory], as_agent: str | None, hidden: tuple[str, ...] = ()
-                ) -> list[Memory]:
-        return Reader(as_agent, current_caller(), hidden).visible(memories)
-
-    def namespace_counts(self, now: str, as_agent: str | None, hidden: tuple[str, ...]) -> list[tuple[str, int]]:
-        """Live memories per namespace that the reader may see (what the taxonomy is built from)."""
-        reader = Reader(as_agent, current_caller(), hidden)
+    def namespace_counts(self, now: str, reader: Reader) -> list[tuple[str, int]]:
+        """Live memories per namespace that ``reader`` may see (what the taxonomy is built from)."""
         counts: dict[str, int] = {}
         for row in self._identity.scope_counts(now):
             if reader.sees_row(row.namespace, row.scope, row.owner):

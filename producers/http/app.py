@@ -181,9 +181,9 @@ class Api(ApiContext):
     async def stats(self, request: Request) -> Response:
         body = await stats_body(self.node)
         as_agent = as_agent_param(request.query_params)
-        if as_agent is not None or self.node.identity.visibility.check_namespace(None, None):
-            # Namespace names are data too: with as_agent, or while some subtree requires it, list only the
-            # namespaces (and live counts) the caller may see. The totals stay the node's, for operators.
+        if not self.node.identity.visibility.reader(as_agent).unfiltered:
+            # Namespace names are data too: with as_agent or X-Agent-Id, or while some subtree requires as_agent,
+            # list only the namespaces (and live counts) the caller may see. The totals stay the node's.
             body["by_namespace"] = [{"namespace": ns, "count": n}
                                     for ns, n in await visible_namespace_counts(self.node, as_agent)]
         return JSONBody(body)
