@@ -163,13 +163,15 @@ class Node:
         self.service = MemoryService(self.writer, self.runner, model.queries, config=config.service,
                                      semantic=self.semantic, gate=self.governance.gate,
                                      visibility=self.identity.visibility)
-        # The webhook delivery projector (its own store and log position); ``serve`` starts and stops it.
+        # The webhook delivery projector (its own store and log position); ``serve`` starts and stops it. A
+        # subscription's owner gets (and replays, and finds dead-lettered) only events it may read.
+        events_seen = EventVisibility(self.identity.visibility, model)
         self.webhooks = WebhookDelivery(log_=log, keyring=keyring, key=key, writer=self.writer,
                                         path=config.data_dir / "deliveries.db", config=config.webhooks,
-                                        metrics=self.metrics, verified=self.verified)
+                                        metrics=self.metrics, verified=self.verified, visible=events_seen.for_owner)
         self.subscriptions = SubscriptionService(self.writer, model.subscriptions, keyring,
                                                  deliveries=self.webhooks.store, config=config.webhooks,
-                                                 visible=EventVisibility(self.identity.visibility, model))
+                                                 visible=events_seen)
         self.lifecycle = LifecycleService(self.writer, model, semantic=self.semantic,
                                           visibility=self.identity.visibility)
         self.messaging = MessagingService(self.service)
