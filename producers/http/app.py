@@ -26,7 +26,7 @@ from producers.http import graph as graph_routes
 from producers.http import identity as identity_routes
 from producers.http.base import MAX_BODY_BYTES, ApiContext, JSONBody, body_items, read_json, written
 from producers.mcp.capabilities import document, parse_accept
-from producers.mcp.server import ATTESTATION_STATE
+from producers.mcp.server import ATTESTATION_STATE, READER_STATE
 from producers.metrics import render
 from producers.node import Node
 from producers.sync import Peers, parse_clock, push, since_clock, since_time
@@ -254,7 +254,9 @@ class _Guarded:
                 self._api._authorize(request)
                 # The same signed-request headers as the HTTP API; the verified attestation rides on the
                 # request's state to the tool handler (the SDK runs it in another task: no context variable).
-                scope.setdefault("state", {})[ATTESTATION_STATE] = await self._api.attest(request)
+                state = scope.setdefault("state", {})
+                state[ATTESTATION_STATE] = await self._api.attest(request)
+                state[READER_STATE] = self._api.reader_id(request)
             except CommandError as exc:
                 reply = reply_for(exc)
                 await JSONBody(reply.body, status_code=reply.status)(scope, receive, send)
