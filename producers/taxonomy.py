@@ -15,13 +15,14 @@ from typing import TYPE_CHECKING, Any
 from producers.errors import ValidationError
 from producers.validation import MAX_NAMESPACE_DEPTH, check_namespace
 from producers.visibility import Reader
+from producers.wire import stats_body
 from schemas import Memory, now_ts
 
 if TYPE_CHECKING:
     from producers.node import Node
 
 __all__ = ["MAX_TAXONOMY_LIMIT", "as_agent_param", "export_memories", "taxonomy", "visible_export",
-           "visible_namespace_counts", "visible_taxonomy"]
+           "visible_namespace_counts", "visible_stats", "visible_taxonomy"]
 
 MAX_TAXONOMY_LIMIT = 10_000
 
@@ -112,6 +113,16 @@ async def visible_namespace_counts(node: Node, as_agent: str | None) -> list[tup
         return [(r.namespace, r.count) for r in rows]
     counts = visibility.namespace_counts(now_ts(), reader)
     return sorted(counts, key=lambda c: (-c[1], c[0]))
+
+
+async def visible_stats(node: Node, as_agent: str | None) -> dict[str, Any]:
+    """The stats answer with ``by_namespace`` as the reader may see it (names are data too: with ``as_agent`` or
+    ``X-Agent-Id``, or while some subtree requires ``as_agent``). The totals stay the node's, for operators."""
+    body = await stats_body(node)
+    if not node.identity.visibility.reader(as_agent).unfiltered:
+        counts = await visible_namespace_counts(node, as_agent)
+        body["by_namespace"] = [{"namespace": ns, "count": n} for ns, n in counts]
+    return body
 
 
 async def export_memories(node: Node, reader: Reader) -> list[Memory]:

@@ -30,9 +30,9 @@ from producers.mcp.server import ATTESTATION_STATE, READER_STATE
 from producers.metrics import render
 from producers.node import Node
 from producers.sync import Peers, parse_clock, push, since_clock, since_time
-from producers.taxonomy import as_agent_param, visible_namespace_counts
+from producers.taxonomy import as_agent_param, visible_namespace_counts, visible_stats
 from producers.validation import MAX_BULK, check_namespace, check_tier
-from producers.wire import duplicate_body, embedder_status, memory_from_import, recall_body, stats_body
+from producers.wire import duplicate_body, embedder_status, memory_from_import, recall_body
 from schemas import Memory, now_ts
 
 if TYPE_CHECKING:
@@ -179,14 +179,7 @@ class Api(ApiContext):
         return JSONBody(written({"deleted": deleted}, write))
 
     async def stats(self, request: Request) -> Response:
-        body = await stats_body(self.node)
-        as_agent = as_agent_param(request.query_params)
-        if not self.node.identity.visibility.reader(as_agent).unfiltered:
-            # Namespace names are data too: with as_agent or X-Agent-Id, or while some subtree requires as_agent,
-            # list only the namespaces (and live counts) the caller may see. The totals stay the node's.
-            body["by_namespace"] = [{"namespace": ns, "count": n}
-                                    for ns, n in await visible_namespace_counts(self.node, as_agent)]
-        return JSONBody(body)
+        return JSONBody(await visible_stats(self.node, as_agent_param(request.query_params)))
 
     async def contradictions(self, request: Request) -> Response:
         params = request.query_params

@@ -11,9 +11,8 @@ from producers.errors import ValidationError
 from producers.mcp import capabilities
 from producers.mcp.tools.base import Handler, ToolContext, opt_bool, opt_int, opt_str, req_str
 from producers.mcp.tools.governance import inject_standards
-from producers.taxonomy import as_agent_param
+from producers.taxonomy import as_agent_param, visible_stats
 from producers.validation import check_namespace
-from producers.wire import stats_body
 
 __all__ = ["HANDLERS"]
 
@@ -74,7 +73,7 @@ async def session_start(ctx: ToolContext, args: dict[str, Any]) -> Any:
 
 
 async def stats(ctx: ToolContext, args: dict[str, Any]) -> Any:
-    return await stats_body(ctx.node)
+    return await visible_stats(ctx.node, as_agent_param(args))
 
 
 HANDLERS: dict[str, Handler] = {
