@@ -100,8 +100,6 @@ def visible_events(reader: Reader, records: Sequence[LogRecord], visible_ids: se
     """Events about memories the reader sees (and events about none, outside hidden namespaces, for a reader
     without ``as_agent`` or ``X-Agent-Id``). An event about a memory that is gone or hidden is left out: its ids
     and namespace are not the reader's to know."""
-    if reader.unfiltered:
-        return list(records)
     out = []
     for record in records:
         ids = _memory_ids(record)
