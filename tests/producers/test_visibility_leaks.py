@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -19,6 +20,7 @@ import pytest
 from producers.http import create_app
 from producers.mcp import McpApp, Profile
 from producers.node import Node
+from tests.producers.test_cli import run
 
 ADMIN = {"X-AI-Memory-Admin-Token": "op-secret"}
 SECRET_TITLE = "Alice salary ledger"
@@ -220,3 +222,21 @@ async def test_x_agent_id_hides_other_agents_private_memories(node: Node) -> Non
         assert counts.get("team") == 1
         bad = await c.get("/api/v1/memories", headers={"X-Agent-Id": "bad agent"})
         assert bad.status_code == 400 and "invalid agent_id" in bad.json()["error"]
+
+
+def test_the_cli_archive_and_namespaces_follow_the_rule(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, tmp_path, "store", "-T", SECRET_TITLE, "-c", "x", "-n", "corp/hr/alice",
+                       "--scope", "private", "--json")
+    assert code == 0
+    hidden = json.loads(out)["id"]
+    for args in (("forget", "-n", "corp/hr/alice"), ("store", "-T", "Public", "-c", "y", "-n", "misc"),
+                 ("store", "-T", "Kept", "-c", "z", "-n", "corp/hr/alice"), ("visibility", "require", "corp")):
+        assert run(capsys, tmp_path, *args)[0] == 0, args
+    code, out, _ = run(capsys, tmp_path, "namespaces", "--json")
+    assert code == 0 and json.loads(out)["namespaces"] == [{"namespace": "misc", "count": 1}]
+    code, out, _ = run(capsys, tmp_path, "archive", "list", "--json")
+    assert code == 0 and json.loads(out)["count"] == 0 and not leaks(out, hidden, SECRET_TITLE)
+    code, out, _ = run(capsys, tmp_path, "archive", "stats", "--json")
+    assert code == 0 and json.loads(out) == {"archived_total": 0, "by_namespace": []}
+    code, out, _ = run(capsys, tmp_path, "archive", "list", "--as-agent", "corp/hr/alice", "--json")
+    assert code == 0 and [a["id"] for a in json.loads(out)["archived"]] == [hidden]
