@@ -18,9 +18,10 @@ import httpx
 import pytest
 
 from producers.http import create_app
-from producers.mcp import McpApp, Profile
+from producers.mcp import McpApp, McpHttpEndpoint, Profile
 from producers.node import Node
 from tests.producers.test_cli import run
+from tests.producers.test_identity_surfaces import _mcp_post, _sse_json
 
 ADMIN = {"X-AI-Memory-Admin-Token": "op-secret"}
 SECRET_TITLE = "Alice salary ledger"
@@ -240,3 +241,37 @@ def test_the_cli_archive_and_namespaces_follow_the_rule(tmp_path: Path, capsys: 
     assert code == 0 and json.loads(out) == {"archived_total": 0, "by_namespace": []}
     code, out, _ = run(capsys, tmp_path, "archive", "list", "--as-agent", "corp/hr/alice", "--json")
     assert code == 0 and [a["id"] for a in json.loads(out)["archived"]] == [hidden]
+
+
+async def test_mcp_over_http_reads_as_the_x_agent_id(node: Node) -> None:
+    endpoint = McpHttpEndpoint(node, Profile.parse("full"))
+    transport = httpx.ASGITransport(app=create_app(node, mcp=endpoint))
+    async with endpoint.running(), httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1:9077") as http:
+        private = await store(http, "Kestrel design notes", "team", None, "alice")
+
+        async def listed(agent: str) -> set[str]:
+            auth = _Header(agent)
+            init = await _mcp_post(http, {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+                "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}},
+                None, auth)
+            session = init.headers.get("mcp-session-id")
+            await _mcp_post(http, {"jsonrpc": "2.0", "method": "notifications/initialized"}, session, auth)
+            call = {"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {
+                "name": "memory_list", "arguments": {"format": "json"}}}
+            answer = _sse_json(await _mcp_post(http, call, session, auth))["result"]
+            assert answer["isError"] is False, answer
+            return {m["id"] for m in json.loads(answer["content"][0]["text"])["memories"]}
+
+        assert private not in await listed("bob")
+        assert private in await listed("alice")
+
+
+class _Header(httpx.Auth):
+    """Just ``X-Agent-Id`` (an unsigned claim, for an agent without a registered key)."""
+
+    def __init__(self, agent: str) -> None:
+        self.agent = agent
+
+    def auth_flow(self, request: httpx.Request) -> Any:
+        request.headers["X-Agent-Id"] = self.agent
+        yield request
