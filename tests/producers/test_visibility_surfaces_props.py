@@ -12,9 +12,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+import random
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -214,12 +217,12 @@ async def run_scenario(world: World, scenario: Scenario) -> None:
         await _check_reader(world, stored, f"{root}/{as_agent}" if as_agent else None, caller)
 
 
-@pytest.fixture(scope="module")
-def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+@contextmanager
+def opened_world(data_dir: Path, read_model_url: str = "") -> Iterator[World]:
     mp = pytest.MonkeyPatch()
     mp.setenv("AI_MEMORY_ADMIN_TOKEN", "op-secret")
     loop = asyncio.new_event_loop()
-    config = NodeConfig(data_dir=tmp_path_factory.mktemp("surfaces") / "node", embedder="off")
+    config = NodeConfig(data_dir=data_dir, embedder="off", read_model_url=read_model_url)
     node = loop.run_until_complete(Node.open(config))
     http = httpx.AsyncClient(transport=httpx.ASGITransport(app=create_app(node)), base_url="http://test")
     try:
@@ -231,7 +234,33 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         mp.undo()
 
 
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    with opened_world(tmp_path_factory.mktemp("surfaces") / "node") as w:
+        yield w
+
+
 @settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(scenario=scenarios)
 def test_no_surface_returns_what_the_rule_hides(world: World, scenario: Scenario) -> None:
     world.loop.run_until_complete(run_scenario(world, scenario))
+
+
+def random_scenario(rng: random.Random) -> Scenario:
+    def ns() -> str:
+        return "/".join(rng.choice(SEGMENTS) for _ in range(rng.randint(1, 4)))
+    count = rng.randint(1, 6)
+    return Scenario(
+        memories=[(ns(), rng.choice(SCOPES), rng.choice(AGENTS), rng.random() < 0.25) for _ in range(count)],
+        links=[(rng.randrange(count), rng.randrange(count)) for _ in range(rng.randint(0, 4))],
+        required=[ns() for _ in range(rng.randint(0, 2))],
+        readers=[(rng.choice([None, ns()]), rng.choice([None, *AGENTS])) for _ in range(rng.randint(1, 3))])
+
+
+def test_the_postgres_read_model_with_a_fixed_sample(postgres_url: str, tmp_path: Path) -> None:
+    """The same surfaces on a shared Postgres read model (its own SQL for the rule), a seeded sample."""
+    with opened_world(tmp_path / "node", postgres_url) as w:
+        rng = random.Random(2026_12_06)
+        for _ in range(8):
+            w.loop.run_until_complete(run_scenario(w, random_scenario(rng)))
+        assert len(w.memories) > 15 and w.required and w.links
