@@ -85,14 +85,13 @@ class Reader:
     def sees(self, memory: Memory) -> bool:
         return may_see(memory, self.as_agent, self.hidden, self.caller)
 
-    def sees_node(self, node: NodeRow) -> bool:
-        """A graph node (what the graph keeps of a memory: namespace, scope, author)."""
-        return row_visible(node.namespace, node.scope, node.agent_id, as_agent=self.as_agent,
-                           hidden_prefixes=self.hidden, caller=self.caller)
-
     def sees_row(self, namespace: str, scope: str, owner: str | None) -> bool:
+        """What is known of a memory without reading it: a count, a graph node, a webhook event."""
         return row_visible(namespace, scope, owner, as_agent=self.as_agent, hidden_prefixes=self.hidden,
                            caller=self.caller)
+
+    def sees_node(self, node: NodeRow) -> bool:
+        return self.sees_row(node.namespace, node.scope, node.agent_id)
 
     def visible(self, memories: Iterable[Memory]) -> list[Memory]:
         return [m for m in memories if self.sees(m)]
