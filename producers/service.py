@@ -24,7 +24,7 @@ from producers.quorum import QuorumTracker
 from producers.ranking import keyword_context
 from producers.semantic import Ranked, Semantic, rank
 from producers.validation import check_id
-from producers.visibility import Visibility
+from producers.visibility import Reader, Visibility
 from producers.writer import EventWriter, WriteResult, backoff
 from projectors import AmbiguousIdError, MemoryFilter, MemoryQueries, ProjectionRunner, ScoredMemory, count_tokens
 from schemas import Memory, encode_payload, format_ts, now_ts, parse_ts
@@ -508,6 +508,11 @@ class MemoryService:
         hits = self.semantic.search(vectors[0], 5, flt, excluded=self.queries.expiring_ids(flt.now or ""))
         joined = self.semantic.hits_to_memories(hits, self.queries, flt)
         scanned = self.semantic.vectors.count(namespace)
+        reader = Reader.of(flt)
+        if self.visibility is not None and not reader.unfiltered:
+            # A filtered reader learns how many memories it may see there, not how many the namespace holds.
+            counts = self.visibility.namespace_counts(flt.now or now_ts(), reader)
+            scanned = sum(n for ns, n in counts if namespace is None or ns == namespace)
         if not joined:
             return DuplicateCheck(False, threshold, None, 0.0, scanned)
         nearest, similarity = joined[0]

@@ -74,6 +74,11 @@ class Reader:
     caller: str | None = None
     hidden: tuple[str, ...] = ()
 
+    @classmethod
+    def of(cls, flt: MemoryFilter) -> Reader:
+        """The reader ``flt`` was narrowed for (see :meth:`filter`)."""
+        return cls(flt.as_agent, flt.caller, flt.hidden_prefixes)
+
     @property
     def unfiltered(self) -> bool:
         return self.as_agent is None and self.caller is None and not self.hidden
