@@ -19,6 +19,7 @@ from typing import Any
 
 from nacl.signing import SigningKey
 
+from producers.commands import MAX_INT64
 from producers.errors import ConflictError, NotFoundError, ValidationError
 from producers.semantic import Semantic
 from producers.validation import (
@@ -160,10 +161,10 @@ def check_link(source_id: Any, target_id: Any, relation: Any, *, any_relation: b
 def check_as_of(value: Any) -> int | None:
     if value is None or value == "":
         return None
-    if isinstance(value, str) and value.strip().isdigit():
-        value = int(value)
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise ValidationError("as_of must be a log offset (an integer >= 0)")
+    if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():  # "²" is a digit too
+        value = int(value) if len(value.strip()) <= 19 else -1  # past 19 digits: past 2^63, and int() may refuse
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_INT64:
+        raise ValidationError("as_of must be a log offset (an integer from 0 to 2^63-1)")
     return value
 
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any
 
+from producers.commands import MAX_INT64
 from producers.errors import ConflictError, NotFoundError, ValidationError
 from producers.semantic import Semantic
 from producers.validation import MAX_BULK, check_content, check_id, check_namespace, check_tier, check_title
@@ -184,12 +185,14 @@ class LifecycleService:
         listed ``ids``, or (neither given) all of them, as the original's purge without a filter."""
         if older_than_days is not None and older_than_days < 0:
             raise ValidationError(f"older_than_days must be non-negative (got {older_than_days})")
+        if older_than_days is not None and older_than_days > MAX_INT64:
+            raise ValidationError(f"older_than_days must be at most {MAX_INT64}")
         wanted = None if ids is None else list(dict.fromkeys(_valid_id(i) for i in ids))
         count = [0]
 
         async def decide() -> list[Decided]:
             now = now_ts()
-            before = None if older_than_days is None else format_ts(parse_ts(now) - timedelta(days=older_than_days))
+            before = None if older_than_days is None else _days_before(now, older_than_days)
             chosen = self.model.archive.archived_before(before)
             if wanted is not None:  # by ids (and, with older_than_days too, only those old enough)
                 old_enough = set(chosen)
@@ -347,3 +350,15 @@ def _consolidate_ids(ids: Sequence[Any]) -> list[str]:
         out.append(memory_id)
     return out
 
+
+#: format_ts's shape for 1 January of year 1 (strftime would not zero-pad the year).
+_FIRST_DAY = "0001-01-01T00:00:00.000000+00:00"
+
+
+def _days_before(now: str, days: int) -> str:
+    """``now`` less ``days`` days; clamped to the calendar's first day when that is earlier (nothing was
+    archived before it, so a purge of anything older than 10**9 days purges nothing, as it should)."""
+    try:
+        return format_ts(parse_ts(now) - timedelta(days=days))
+    except OverflowError:
+        return _FIRST_DAY

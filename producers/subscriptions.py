@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from infra.log import Clock, EventLog
+from producers.commands import MAX_INT64
 from producers.errors import NotFoundError, ValidationError
 from producers.validation import check_namespace
 from producers.visibility import Visibility, visible_page
@@ -240,7 +241,9 @@ def _namespace(agent_id: str) -> str:
 
 def _since(since: str) -> tuple[int, datetime | None]:
     text = since.strip()
-    if text.isdigit():
+    if text.isascii() and text.isdigit():  # not "²": a digit to isdigit, not to int
+        if len(text) > 19 or int(text) > MAX_INT64:  # (int() refuses 4,300 digits and more)
+            raise ValidationError(f"since as a log offset must be at most {MAX_INT64}")
         return int(text), None
     try:
         return 0, parse_ts(text)

@@ -9,13 +9,14 @@ object, or the compact ``partition:offset,partition:offset`` form for headers an
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from infra.log import Clock, LogRecord
+from infra.log import Clock, EventLog, LogRecord
+from producers.commands import MAX_INT64
 from producers.errors import ConflictError, NotFoundError, ValidationError
+from producers.jsonbody import parse_json_body
 from producers.service import MemoryService
 from producers.validation import MAX_BULK, check_id
 from producers.visibility import Reader
@@ -29,8 +30,8 @@ if TYPE_CHECKING:
     from producers.graph import GraphService
     from producers.lifecycle import LifecycleService
 
-__all__ = ["Peers", "PushResult", "format_clock", "insert_if_newer", "parse_clock", "push", "since_clock",
-           "since_time", "visible_events"]
+__all__ = ["Peers", "PushResult", "check_partitions", "format_clock", "insert_if_newer", "parse_clock", "push",
+           "since_clock", "since_time", "visible_events"]
 
 #: The original's ``sync/since`` limit: 500 by default, at most 10k.
 SINCE_DEFAULT, SINCE_MAX = 500, 10_000
@@ -48,19 +49,28 @@ def parse_clock(text: str) -> Clock:
         return {}
     try:
         if text.startswith("{"):
-            raw = json.loads(text)
+            raw = parse_json_body(text)
             if not isinstance(raw, dict):
                 raise ValueError("not an object")
             pairs: list[tuple[Any, Any]] = list(raw.items())
         else:
             pairs = [_pair(part) for part in text.split(",") if part.strip()]
         clock = {str(p).strip(): int(o) for p, o in pairs}
-    except (ValueError, TypeError):
+    except (ValueError, TypeError, OverflowError, ValidationError):  # OverflowError: int(float("inf"))
         msg = f"invalid clock {text[:100]!r}: use {{\"partition\": offset}} or partition:offset,..."
         raise ValidationError(msg) from None
-    if any(o < 0 or not p for p, o in clock.items()):
-        raise ValidationError("a clock maps partition names to non-negative offsets")
+    if any(not 0 <= o <= MAX_INT64 or not p for p, o in clock.items()):
+        raise ValidationError("a clock maps partition names to offsets from 0 to 2^63-1")
     return clock
+
+
+async def check_partitions(log: EventLog, clock: Clock) -> Clock:
+    """The log's end offsets, after refusing a clock that names a partition this log does not have (a wait
+    for it could only time out)."""
+    ends = await log.end_offsets()
+    if unknown := sorted(set(clock) - set(ends)):
+        raise ValidationError(f"unknown partition {unknown[0]!r} in clock (this log has: {', '.join(sorted(ends))})")
+    return ends
 
 
 def _pair(part: str) -> tuple[str, str]:
@@ -123,8 +133,12 @@ async def since_clock(service: MemoryService, clock: Clock, limit_raw: str | Non
     """Events after ``clock`` (up to ``limit``) and the current state of the memories they touched."""
     limit = _limit(limit_raw)
     reader = reader or Reader()
+    ends = await check_partitions(service.log, clock)
     all_records = await service.log.read(after=clock, limit=limit)
-    await service.wait_for(_clock_of(all_records, clock), timeout=service.config.write_timeout)
+    # Wait until the memories read below are at least as new as the clock and the events; an offset past the
+    # log's end can never be applied, so the wait stops at the end (else it would hang until the timeout).
+    reached = {p: min(o, ends[p]) for p, o in clock.items()}
+    await service.wait_for(_clock_of(all_records, reached), timeout=service.config.write_timeout)
     ids = list(dict.fromkeys(i for r in all_records for i in _memory_ids(r)))
     memories = sorted(reader.visible(service.queries.get_many(ids)), key=lambda m: (m.updated_at, m.id))
     readable = [r for r in all_records if r.unreadable is None]  # not events: reported by verify and status

@@ -29,6 +29,9 @@ if TYPE_CHECKING:  # only for annotations: the governance service (imported by N
 
 __all__ = ["duplicate_body", "embedder_status", "memory_from_import", "recall_body", "stats_body"]
 
+#: The Postgres read model's column is a 32-bit INTEGER (SQLite's holds 64 bits).
+MAX_ACCESS_COUNT = 2**31 - 1
+
 _REQUIRED = ("id", "tier", "namespace", "title", "content", "tags", "priority", "confidence", "source",
              "access_count", "created_at", "updated_at")
 
@@ -43,6 +46,8 @@ def memory_from_import(item: Any) -> Memory:
     access = item["access_count"]
     if isinstance(access, bool) or not isinstance(access, int) or access < 0:
         raise ValidationError("access_count cannot be negative")
+    if access > MAX_ACCESS_COUNT:  # a larger count is appended, then stops the projector for good
+        raise ValidationError(f"access_count must be at most {MAX_ACCESS_COUNT}")
     optional = {name: check_timestamp(item[name], name) for name in ("last_accessed_at", "expires_at")
                 if item.get(name) is not None}
     return Memory(

@@ -11,6 +11,8 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
@@ -25,6 +27,8 @@ from producers.http import governance, lifecycle, status, subscriptions, ui
 from producers.http import graph as graph_routes
 from producers.http import identity as identity_routes
 from producers.http.base import MAX_BODY_BYTES, ApiContext, JSONBody, body_items, read_json, written
+from producers.http.boundary import BODY_TIMEOUT, HttpBoundary, http_exception
+from producers.http.openapi import openapi_document
 from producers.mcp.capabilities import document, parse_accept
 from producers.mcp.server import ATTESTATION_STATE, READER_STATE
 from producers.metrics import render
@@ -61,6 +65,9 @@ class Api(ApiContext):
                          "cluster": {"quorum_writes": quorum.needed, "cluster_size": quorum.nodes,
                                      "peers": self.node.quorum.peers,
                                      "last_confirmation": self.node.confirmer.last_sent}})
+
+    async def openapi(self, request: Request) -> Response:
+        return JSONBody(openapi_document(request.app.routes, version=VERSION))
 
     async def capabilities(self, request: Request) -> Response:
         accept = parse_accept(request.headers.get("accept-capabilities"))
@@ -176,6 +183,8 @@ class Api(ApiContext):
         namespace = check_namespace(params["namespace"]) if params.get("namespace") else None
         tier = check_tier(params["tier"]) if params.get("tier") else None
         pattern = params.get("pattern") or None
+        if pattern is not None and not isinstance(pattern, str):
+            raise ValidationError("pattern must be a string")
         deleted, write = await self.service.forget(namespace=namespace, pattern=pattern, tier=tier,
                                                    agent_id=self.agent(request))
         return JSONBody(written({"deleted": deleted}, write))
@@ -275,13 +284,16 @@ def _replay(body: bytes, receive: Receive) -> Receive:
     return replay
 
 
-def create_app(node: Node, *, api_key: str | None = None, mcp: McpHttpEndpoint | None = None) -> Starlette:
-    """The HTTP API; with ``mcp``, also MCP over streamable HTTP at ``/mcp`` (run it inside ``mcp.running()``)."""
+def create_app(node: Node, *, api_key: str | None = None, mcp: McpHttpEndpoint | None = None,
+               body_timeout: float = BODY_TIMEOUT) -> Starlette:
+    """The HTTP API; with ``mcp``, also MCP over streamable HTTP at ``/mcp`` (run it inside ``mcp.running()``).
+    A request body must arrive within ``body_timeout`` seconds (else 408)."""
     api = Api(node, api_key=api_key, profile=mcp.profile if mcp is not None else None)
     e = api.endpoint
     v1 = "/api/v1"
     routes = [
         Route(f"{v1}/health", e(api.health), methods=["GET"]),
+        Route(f"{v1}/openapi.json", e(api.openapi), methods=["GET"]),
         Route("/metrics", e(api.metrics), methods=["GET"]),
         Route(f"{v1}/metrics", e(api.metrics), methods=["GET"]),
         Route(f"{v1}/memories", e(api.list_memories), methods=["GET"]),
@@ -309,4 +321,5 @@ def create_app(node: Node, *, api_key: str | None = None, mcp: McpHttpEndpoint |
         routes.extend(module.routes(api))
     if mcp is not None:
         routes.append(Route("/mcp", _Guarded(api, mcp.asgi)))
-    return Starlette(routes=routes)
+    return Starlette(routes=routes, middleware=[Middleware(HttpBoundary, body_timeout=body_timeout)],
+                     exception_handlers={HTTPException: http_exception})

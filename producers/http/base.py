@@ -18,10 +18,11 @@ from starlette.responses import Response
 from producers.attestation import attested
 from producers.errors import AuthError, PayloadTooLargeError, ValidationError, reply_for
 from producers.identity import resolve_http_agent
+from producers.jsonbody import parse_json_body
 from producers.mcp import Profile
 from producers.node import Node
 from producers.service import MemoryService
-from producers.sync import format_clock, parse_clock
+from producers.sync import check_partitions, format_clock, parse_clock
 from producers.validation import MAX_BULK, check_agent_id
 from producers.visibility import reading_as
 from producers.writer import WriteResult
@@ -45,7 +46,12 @@ class JSONBody(Response):
     media_type = "application/json"
 
     def render(self, content: Any) -> bytes:
-        return json.dumps(content, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode("utf-8")
+        text = json.dumps(content, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+        try:
+            return text.encode("utf-8")
+        except UnicodeEncodeError:
+            # A lone surrogate echoed from input cannot be UTF-8: escape it (\ud800) rather than fail the reply.
+            return json.dumps(content, sort_keys=True, separators=(",", ":")).encode("ascii")
 
 
 async def read_body(request: Request) -> bytes:
@@ -54,7 +60,7 @@ async def read_body(request: Request) -> bytes:
     if cached is not None:
         return cached
     declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+    if declared is not None and declared.isascii() and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
         raise PayloadTooLargeError("request body exceeds the 2 MiB limit")
     chunks, size = [], 0
     async for chunk in request.stream():
@@ -68,13 +74,11 @@ async def read_body(request: Request) -> bytes:
 
 
 async def read_json(request: Request) -> Any:
+    """The body as strict JSON (:func:`producers.jsonbody.parse_json_body`); None when it is empty."""
     raw = await read_body(request)
     if not raw.strip():
         return None
-    try:
-        return json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ValidationError(f"Failed to parse the request body as JSON: {exc}") from None
+    return parse_json_body(raw)
 
 
 def body_items(body: Any, *, shape: str, limit: str) -> list[Any]:
@@ -150,7 +154,9 @@ class ApiContext:
             try:
                 self._authorize(request)
                 if wanted := request.headers.get(WAIT_FOR_HEADER):
-                    await self.service.wait_for(parse_clock(wanted), timeout=MAX_WAIT_FOR)
+                    clock = parse_clock(wanted)
+                    await check_partitions(self.service.log, clock)
+                    await self.service.wait_for(clock, timeout=MAX_WAIT_FOR)
                 with attested(await self.attest(request)), reading_as(self.reader_id(request)):
                     response = await handler(request)
             except Exception as exc:

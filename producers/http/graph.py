@@ -10,6 +10,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from producers.commands import MAX_INT64, parse_int
 from producers.errors import ValidationError
 from producers.graph import GraphService, check_as_of, invalidation_body, kg_body, link_json
 from producers.http.base import ApiContext, JSONBody, read_json, written
@@ -27,13 +28,11 @@ def _object(body: Any) -> dict[str, Any]:
 
 
 def _int(value: Any, name: str) -> int | None:
-    if value is None or value == "":
-        return None
-    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
-        return int(value)
-    if isinstance(value, bool) or not isinstance(value, int):
+    """An integer (a JSON number or a query string's digits), any sign, within 64 bits; the graph service
+    checks the range."""
+    if isinstance(value, bool) or not isinstance(value, int | str | None):
         raise ValidationError(f"{name} must be an integer")
-    return value
+    return parse_int(value, name, minimum=-MAX_INT64)
 
 
 def _as_agent(value: Any) -> str | None:

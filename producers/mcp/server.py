@@ -25,6 +25,7 @@ from mcp.server.lowlevel import Server
 
 from producers.attestation import attested
 from producers.errors import ActionPendingError, FeatureUnavailableError, reply_for
+from producers.jsonbody import check_json_value
 from producers.mcp import toon
 from producers.mcp.capabilities import version
 from producers.mcp.identity import ClientIdentity
@@ -136,6 +137,7 @@ class McpApp:
         if not self.profile.loads(name) or name not in HANDLERS:
             raise MCPError(code=METHOD_NOT_FOUND, message=unloaded_hint(name))
         try:
+            check_json_value(args)  # the HTTP body's rules: no lone surrogates, NUL or NaN; bounded nesting
             for required in _REQUIRED.get(name, ()):
                 if args.get(required) is None:
                     return f"{required} is required", True
