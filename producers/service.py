@@ -509,13 +509,14 @@ class MemoryService:
             UnavailableError: no embedding model is loaded.
         """
         if self.semantic is None or not self.semantic.ready:
-            raise UnavailableError("reembed needs the embedding model, which is not loaded")
+            reason = self.semantic.unavailable if self.semantic is not None else "no embedder configured"
+            raise UnavailableError(f"reembed needs the embedder, which is not working: {reason}")
         await self._caught_up()
         done, after = 0, ""
         while rows := self.queries.embedding_sources(after_id=after, limit=page):
             after = rows[-1][0]
             if only_missing:
-                have = self.queries.vectors([r[0] for r in rows])
+                have = self.queries.vectors([r[0] for r in rows], model=self.semantic.model)
                 rows = [r for r in rows if r[0] not in have]
             vectors = await self.semantic.embed([embedding_text(title, content) for _, title, content in rows])
             if vectors is not None and rows:

@@ -267,11 +267,12 @@ class PostgresMemoryQueries(MemoryQueries):
         return self._memories(f"SELECT {_COLUMNS} FROM memories WHERE expires_at IS NULL OR expires_at > :now "
                               "ORDER BY created_at, id", {"now": now})
 
-    def vectors(self, ids: list[str]) -> dict[str, bytes]:
+    def vectors(self, ids: list[str], *, model: str | None = None) -> dict[str, bytes]:
         if not ids:
             return {}
-        rows = self._rows("SELECT id, CAST(vector AS text) AS v FROM memory_vectors WHERE id = ANY(:ids)",
-                          {"ids": ids})
+        only = "" if model is None else " AND model = :model"
+        rows = self._rows(f"SELECT id, CAST(vector AS text) AS v FROM memory_vectors WHERE id = ANY(:ids){only}",
+                          {"ids": ids, "model": model})
         return {r["id"]: np.array(r["v"][1:-1].split(","), dtype="<f4").tobytes() for r in rows}
 
     def vector_count(self) -> int:
