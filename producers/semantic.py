@@ -68,6 +68,10 @@ class Semantic:
             return self._unavailable
         return self.embedder.problem()
 
+    @unavailable.setter
+    def unavailable(self, reason: str | None) -> None:
+        self._unavailable = reason
+
     @property
     def ready(self) -> bool:
         if self.embedder is None:
