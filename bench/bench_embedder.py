@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import json
 import os
 import platform
@@ -88,8 +89,12 @@ async def _timed(calls: Sequence[Callable[[], Awaitable[Any]]]) -> tuple[Summary
 
 async def measure(setting: Setting, root: Path, sizes: Sizes, cache: Path | None) -> Measured:
     """One fresh node with ``setting``'s embedder: bulk ingest, then single stores, then recalls."""
-    config = NodeConfig(data_dir=root / setting.name.replace(" ", "_"), embedder=setting.embedder, model_cache=cache,
-                        embedding=EmbedderSettings(dim=384 if setting.embedder != "local" else None))
+    config = NodeConfig(
+        data_dir=root / setting.name.replace(" ", "_"),
+        embedder=setting.embedder,
+        model_cache=cache,
+        embedding=EmbedderSettings(dim=384 if setting.embedder != "local" else None),
+    )
     node = await Node.open(config)
     try:
         await node.start()
@@ -98,17 +103,21 @@ async def measure(setting: Setting, root: Path, sizes: Sizes, cache: Path | None
         pairs = sentences(sizes.bulk, seed=3)
         t0 = time.perf_counter()
         for start in range(0, len(pairs), BULK):
-            _, errors, _ = await node.service.bulk_store(_commands(pairs[start:start + BULK], "bulk"), agent_id="bench")
+            _, errors, _ = await node.service.bulk_store(
+                _commands(pairs[start : start + BULK], "bulk"), agent_id="bench"
+            )
             assert not errors, errors[:3]
         bulk_per_s = len(pairs) / (time.perf_counter() - t0)
         missing = len(pairs) + 32 - node.service.queries.vector_count()
         assert missing == 0, f"{missing} memories stored without a vector under {setting.name}"
-        singles = [CreateCommand(title=t, content=c, tier="long", namespace="single")
-                   for t, c in sentences(sizes.singles, seed=4)]
-        store, _ = await _timed([lambda cmd=cmd: node.service.store(cmd, agent_id="bench") for cmd in singles])
+        singles = [
+            CreateCommand(title=t, content=c, tier="long", namespace="single")
+            for t, c in sentences(sizes.singles, seed=4)
+        ]
+        store, _ = await _timed([functools.partial(node.service.store, cmd, agent_id="bench") for cmd in singles])
         contexts = keyword_queries(pairs, sizes.recalls)
-        recall, results = await _timed([lambda q=q: node.service.recall(parse_recall({"context": q, "limit": 10}),
-                                                                        agent_id="bench") for q in contexts])
+        queries = [parse_recall({"context": q, "limit": 10}) for q in contexts]
+        recall, results = await _timed([functools.partial(node.service.recall, q, agent_id="bench") for q in queries])
         return Measured(setting, bulk_per_s, store, recall, sorted({r.mode for r in results}))
     finally:
         await node.close()
@@ -123,9 +132,14 @@ def _settings(root: Path) -> Iterator[list[Setting]]:
         try:
             for proxy in proxies:
                 proxy.start()
-            yield [Setting("local", "local"), Setting("remote", f"{service}/v1"),
-                   *(Setting(f"remote +{p.delay_ms:.0f} ms", f"http://127.0.0.1:{p.port}/v1", p.delay_ms)
-                     for p in proxies)]
+            yield [
+                Setting("local", "local"),
+                Setting("remote", f"{service}/v1"),
+                *(
+                    Setting(f"remote +{p.delay_ms:.0f} ms", f"http://127.0.0.1:{p.port}/v1", p.delay_ms)
+                    for p in proxies
+                ),
+            ]
         finally:
             for proxy in proxies:
                 proxy.stop()
@@ -139,16 +153,43 @@ def figures(results: list[Measured]) -> list[Figure]:
         base = None if m is local else local
         target = INGEST_RATIO_MIN * local.bulk_per_s if m.setting.delay_ms == 50.0 else None
         out += [
-            Figure(f"{key}_bulk_per_s", f"bulk ingest, {m.setting.name}", "mem/s", m.bulk_per_s,
-                   base.bulk_per_s if base else None, higher_is_better=True, target=target),
-            Figure(f"{key}_store_p50", f"store p50, {m.setting.name}", "ms", m.store.p50_ms,
-                   base.store.p50_ms if base else None),
-            Figure(f"{key}_store_p95", f"store p95, {m.setting.name}", "ms", m.store.p95_ms,
-                   base.store.p95_ms if base else None),
-            Figure(f"{key}_recall_p50", f"recall p50, {m.setting.name}", "ms", m.recall.p50_ms,
-                   base.recall.p50_ms if base else None),
-            Figure(f"{key}_recall_p95", f"recall p95, {m.setting.name}", "ms", m.recall.p95_ms,
-                   base.recall.p95_ms if base else None),
+            Figure(
+                f"{key}_bulk_per_s",
+                f"bulk ingest, {m.setting.name}",
+                "mem/s",
+                m.bulk_per_s,
+                base.bulk_per_s if base else None,
+                higher_is_better=True,
+                target=target,
+            ),
+            Figure(
+                f"{key}_store_p50",
+                f"store p50, {m.setting.name}",
+                "ms",
+                m.store.p50_ms,
+                base.store.p50_ms if base else None,
+            ),
+            Figure(
+                f"{key}_store_p95",
+                f"store p95, {m.setting.name}",
+                "ms",
+                m.store.p95_ms,
+                base.store.p95_ms if base else None,
+            ),
+            Figure(
+                f"{key}_recall_p50",
+                f"recall p50, {m.setting.name}",
+                "ms",
+                m.recall.p50_ms,
+                base.recall.p50_ms if base else None,
+            ),
+            Figure(
+                f"{key}_recall_p95",
+                f"recall p95, {m.setting.name}",
+                "ms",
+                m.recall.p95_ms,
+                base.recall.p95_ms if base else None,
+            ),
         ]
     return out
 
@@ -163,19 +204,35 @@ async def run(sizes: Sizes, *, cache: Path | None = None) -> dict[str, Any]:
     ratio = results[2].bulk_per_s / results[0].bulk_per_s
     print(f"bulk ingest ratio remote +50 ms / local: {ratio:.2f} (target >= {INGEST_RATIO_MIN})")
     return {
-        "meta": {"quick": sizes == QUICK, "sizes": sizes.__dict__, "bulk_batch": BULK, "machine": platform.machine(),
-                 "cpus": os.cpu_count(), "python": sys.version.split()[0]},
-        "settings": [{"name": m.setting.name, "embedder": "local" if m.setting.embedder == "local" else "remote",
-                      "delay_ms": m.setting.delay_ms, "bulk_per_s": m.bulk_per_s, "store": m.store.__dict__,
-                      "recall": m.recall.__dict__, "recall_modes": m.recall_modes} for m in results],
+        "meta": {
+            "quick": sizes == QUICK,
+            "sizes": sizes.__dict__,
+            "bulk_batch": BULK,
+            "machine": platform.machine(),
+            "cpus": os.cpu_count(),
+            "python": sys.version.split()[0],
+        },
+        "settings": [
+            {
+                "name": m.setting.name,
+                "embedder": "local" if m.setting.embedder == "local" else "remote",
+                "delay_ms": m.setting.delay_ms,
+                "bulk_per_s": m.bulk_per_s,
+                "store": m.store.__dict__,
+                "recall": m.recall.__dict__,
+                "recall_modes": m.recall_modes,
+            }
+            for m in results
+        ],
         "ratio_remote_50ms_vs_local": ratio,
         "figures": {f.key: {"value": f.value, "baseline": f.baseline, "passed": f.passed} for f in rows},
     }
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.bench_embedder", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.bench_embedder", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--quick", action="store_true", help="small sizes (the smoke test)")
     parser.add_argument("--out", default="bench/results", help="where bench_embedder.json goes")
     args = parser.parse_args(argv)

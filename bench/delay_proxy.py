@@ -48,8 +48,9 @@ async def _delay_line(reader: asyncio.StreamReader, writer: asyncio.StreamWriter
             writer.close()
 
 
-async def _connection(client_r: asyncio.StreamReader, client_w: asyncio.StreamWriter, host: str, port: int,
-                      delay: float) -> None:
+async def _connection(
+    client_r: asyncio.StreamReader, client_w: asyncio.StreamWriter, host: str, port: int, delay: float
+) -> None:
     try:
         server_r, server_w = await asyncio.open_connection(host, port)
     except OSError:
@@ -80,8 +81,19 @@ class DelayProxy(ManagedProcess):
         self._log_path = log_dir / f"delay-proxy-{self.port}.log"
 
     def start(self, *, timeout: float = 10.0) -> None:
-        self._launch([sys.executable, "-m", "bench.delay_proxy", "--listen", str(self.port), "--target",
-                      self.target, "--delay-ms", str(self.delay_ms)])
+        self._launch(
+            [
+                sys.executable,
+                "-m",
+                "bench.delay_proxy",
+                "--listen",
+                str(self.port),
+                "--target",
+                self.target,
+                "--delay-ms",
+                str(self.delay_ms),
+            ]
+        )
         deadline = time.monotonic() + timeout
         while not accepts(self.port):
             if not self.running or time.monotonic() > deadline:
@@ -91,8 +103,9 @@ class DelayProxy(ManagedProcess):
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.delay_proxy", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.delay_proxy", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--listen", type=int, required=True, help="port on 127.0.0.1")
     parser.add_argument("--target", required=True, help="host:port to forward to")
     parser.add_argument("--delay-ms", type=float, required=True, help="round-trip time added (half each way)")

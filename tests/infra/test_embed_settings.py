@@ -16,9 +16,17 @@ from infra.embed import (
 )
 
 
-@pytest.mark.parametrize(("spec", "kind"), [("local", "local"), ("auto", "local"), ("", "local"), ("OFF", "off"),
-                                            ("http://10.0.0.5:9077/v1", "remote"), ("https://api.openai.com/v1",
-                                                                                    "remote")])
+@pytest.mark.parametrize(
+    ("spec", "kind"),
+    [
+        ("local", "local"),
+        ("auto", "local"),
+        ("", "local"),
+        ("OFF", "off"),
+        ("http://10.0.0.5:9077/v1", "remote"),
+        ("https://api.openai.com/v1", "remote"),
+    ],
+)
 def test_embedder_kinds(spec: str, kind: str) -> None:
     assert embedder_kind(spec) == kind
 
@@ -30,16 +38,26 @@ def test_an_unknown_embedder_is_refused_with_what_is_accepted(spec: str) -> None
 
 
 def test_settings_come_from_the_environment_and_options_win() -> None:
-    env = {"AI_MEMORY_EMBED_MODEL": "nomic-embed-text", "AI_MEMORY_EMBED_DIM": "768",
-           "AI_MEMORY_EMBED_TIMEOUT": "2.5", "AI_MEMORY_EMBED_BATCH": "16"}
+    env = {
+        "AI_MEMORY_EMBED_MODEL": "nomic-embed-text",
+        "AI_MEMORY_EMBED_DIM": "768",
+        "AI_MEMORY_EMBED_TIMEOUT": "2.5",
+        "AI_MEMORY_EMBED_BATCH": "16",
+    }
     settings = EmbedderSettings.from_env({"batch": "32", "dim": None}, env=env)
     assert (settings.model, settings.dim, settings.timeout, settings.batch) == ("nomic-embed-text", 768, 2.5, 32)
     assert EmbedderSettings.from_env(env={}) == EmbedderSettings()
 
 
-@pytest.mark.parametrize(("given", "env", "named"), [
-    ({"dim": "0"}, {}, "--embed-dim"), ({}, {"AI_MEMORY_EMBED_TIMEOUT": "soon"}, "AI_MEMORY_EMBED_TIMEOUT"),
-    ({"device": "tpu"}, {}, "--embed-device"), ({}, {"AI_MEMORY_EMBED_RETRIES": "-1"}, "AI_MEMORY_EMBED_RETRIES")])
+@pytest.mark.parametrize(
+    ("given", "env", "named"),
+    [
+        ({"dim": "0"}, {}, "--embed-dim"),
+        ({}, {"AI_MEMORY_EMBED_TIMEOUT": "soon"}, "AI_MEMORY_EMBED_TIMEOUT"),
+        ({"device": "tpu"}, {}, "--embed-device"),
+        ({}, {"AI_MEMORY_EMBED_RETRIES": "-1"}, "AI_MEMORY_EMBED_RETRIES"),
+    ],
+)
 def test_a_bad_value_names_its_option(given: dict[str, str], env: dict[str, str], named: str) -> None:
     with pytest.raises(EmbedderConfigError, match=named):
         EmbedderSettings.from_env(given, env=env)

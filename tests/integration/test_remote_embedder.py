@@ -18,8 +18,11 @@ from tests.servers import ServerProcess
 
 KEY = "fleet-key"
 # Short cooldown and catch-up interval: the test waits for both.
-FAST = {"AI_MEMORY_EMBED_BREAKER_COOLDOWN": "0.5", "AI_MEMORY_EMBED_CATCH_UP_SECS": "0.5",
-        "AI_MEMORY_EMBED_TIMEOUT": "3"}
+FAST = {
+    "AI_MEMORY_EMBED_BREAKER_COOLDOWN": "0.5",
+    "AI_MEMORY_EMBED_CATCH_UP_SECS": "0.5",
+    "AI_MEMORY_EMBED_TIMEOUT": "3",
+}
 
 pytestmark = pytest.mark.slow
 
@@ -40,10 +43,12 @@ def service(root: Path) -> Iterator[ServerProcess]:
     server.stop()
 
 
-def client_node(root: Path, name: str, service: ServerProcess, *extra: str,
-                key: str = "key") -> ServerProcess:
-    return ServerProcess(root / name, extra=["--embedder", f"{service.url}/v1", "--embed-api-key-file",
-                                             str(root / key), *extra], env=FAST).start(timeout=60)
+def client_node(root: Path, name: str, service: ServerProcess, *extra: str, key: str = "key") -> ServerProcess:
+    return ServerProcess(
+        root / name,
+        extra=["--embedder", f"{service.url}/v1", "--embed-api-key-file", str(root / key), *extra],
+        env=FAST,
+    ).start(timeout=60)
 
 
 def _get(server: ServerProcess, path: str) -> Any:
@@ -53,8 +58,11 @@ def _get(server: ServerProcess, path: str) -> Any:
 
 
 def _store(server: ServerProcess, i: int) -> httpx.Response:
-    return httpx.post(f"{server.url}/api/v1/memories", timeout=30,
-                      json={"title": f"note {i}", "content": f"deploy step {i}: run the migrations first"})
+    return httpx.post(
+        f"{server.url}/api/v1/memories",
+        timeout=30,
+        json={"title": f"note {i}", "content": f"deploy step {i}: run the migrations first"},
+    )
 
 
 def _recall(server: ServerProcess) -> Any:
@@ -71,8 +79,9 @@ def _wait(check: Callable[[], bool], timeout: float, what: str) -> None:
         time.sleep(0.2)
 
 
-def test_the_service_dies_during_writes_and_the_vectors_follow_when_it_is_back(root: Path,
-                                                                                service: ServerProcess) -> None:
+def test_the_service_dies_during_writes_and_the_vectors_follow_when_it_is_back(
+    root: Path, service: ServerProcess
+) -> None:
     node = client_node(root, "writer", service)
     try:
         health = _get(node, "health")

@@ -24,8 +24,12 @@ def feed(tmp_path: Path) -> Feed:
 
 
 def vector_of(memory_id: str, model: str, vector: np.ndarray) -> dict[str, object]:
-    return {"id": memory_id, "model": model, "dim": int(vector.shape[0]),
-            "vector": encode_vector(vector.astype("<f4").tobytes())}
+    return {
+        "id": memory_id,
+        "model": model,
+        "dim": int(vector.shape[0]),
+        "vector": encode_vector(vector.astype("<f4").tobytes()),
+    }
 
 
 def two_models(feed: Feed) -> tuple[list[Verdict], dict[str, np.ndarray]]:
@@ -33,10 +37,12 @@ def two_models(feed: Feed) -> tuple[list[Verdict], dict[str, np.ndarray]]:
     rng = np.random.default_rng(7)
     small, wide = unit(rng, 2), unit(rng, 2, dim=768)
     verdicts = [feed("memory.stored", stored(m)) for m in ("a", "b", "c")]
-    verdicts += [feed("memory.embedded", vector_of("a", MINILM, small[0])),
-                 feed("memory.embedded", vector_of("b", MINILM, small[1])),
-                 feed("memory.embedded", vector_of("b", WIDE, wide[0])),
-                 feed("memory.embedded", vector_of("c", WIDE, wide[1]))]
+    verdicts += [
+        feed("memory.embedded", vector_of("a", MINILM, small[0])),
+        feed("memory.embedded", vector_of("b", MINILM, small[1])),
+        feed("memory.embedded", vector_of("b", WIDE, wide[0])),
+        feed("memory.embedded", vector_of("c", WIDE, wide[1])),
+    ]
     return verdicts, {"a": small[0], "b384": small[1], "b768": wide[0], "c": wide[1]}
 
 

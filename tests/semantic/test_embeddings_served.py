@@ -59,27 +59,33 @@ async def test_the_openai_shape_with_the_local_models_vectors(served: str, embed
         body = r.json()
         assert body["object"] == "list" and body["model"] == "all-MiniLM-L6-v2"
         assert [d["index"] for d in body["data"]] == [0, 1, 2, 3] and {d["object"] for d in body["data"]} == {
-            "embedding"}
+            "embedding"
+        }
         assert body["usage"]["prompt_tokens"] == body["usage"]["total_tokens"] > len(TEXTS)
         served_vectors = np.array([d["embedding"] for d in body["data"]], dtype=np.float32)
         local = embedder.embed(TEXTS)
         assert served_vectors.shape == (4, 384) and _cosines(served_vectors, local).min() >= 0.99999
-        one = await c.post("/v1/embeddings", json={"input": TEXTS[1], "model": "sentence-transformers/all-MiniLM-L6-v2",
-                                                    "encoding_format": "base64"})
+        one = await c.post(
+            "/v1/embeddings",
+            json={"input": TEXTS[1], "model": "sentence-transformers/all-MiniLM-L6-v2", "encoding_format": "base64"},
+        )
         raw = base64.b64decode(one.json()["data"][0]["embedding"])
         assert np.frombuffer(raw, dtype="<f4").tobytes() == local[1].astype("<f4").tobytes()
 
 
-@pytest.mark.parametrize(("body", "status", "says"), [
-    ({"input": [], "model": "all-MiniLM-L6-v2"}, 400, "non-empty list"),
-    ({"input": ["a", ""]}, 400, "input[1] is empty"),
-    ({"input": [[101, 2023]]}, 400, "token arrays"),
-    ({"input": ["a"] * 2049}, 400, "at most 2048"),
-    ({"input": "a", "model": "text-embedding-3-small"}, 404, "this node serves 'all-MiniLM-L6-v2'"),
-    ({"input": "a", "encoding_format": "int8"}, 400, "encoding_format"),
-    ({"input": "a", "dimensions": 256}, 400, "this model gives 384"),
-    (["a"], 400, "JSON object"),
-])
+@pytest.mark.parametrize(
+    ("body", "status", "says"),
+    [
+        ({"input": [], "model": "all-MiniLM-L6-v2"}, 400, "non-empty list"),
+        ({"input": ["a", ""]}, 400, "input[1] is empty"),
+        ({"input": [[101, 2023]]}, 400, "token arrays"),
+        ({"input": ["a"] * 2049}, 400, "at most 2048"),
+        ({"input": "a", "model": "text-embedding-3-small"}, 404, "this node serves 'all-MiniLM-L6-v2'"),
+        ({"input": "a", "encoding_format": "int8"}, 400, "encoding_format"),
+        ({"input": "a", "dimensions": 256}, 400, "this model gives 384"),
+        (["a"], 400, "JSON object"),
+    ],
+)
 async def test_bad_requests_get_a_status_and_an_error(served: str, body: object, status: int, says: str) -> None:
     async with httpx.AsyncClient(base_url=served, headers={"X-API-Key": KEY}) as c:
         r = await c.post("/v1/embeddings", json=body)
@@ -108,16 +114,19 @@ async def test_the_remote_embedder_batches_in_order_and_matches_local(served: st
         remote.close()
 
 
-async def test_over_mutual_tls(snode: Node, tmp_path: Path, embedder: MiniLMEmbedder,
-                               monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_over_mutual_tls(
+    snode: Node, tmp_path: Path, embedder: MiniLMEmbedder, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("AI_MEMORY_EMBED_API_KEY", KEY)
     certs = tmp_path / "certs"
     make_dev_certs(certs, ["server", "peer"])
-    tls = HttpTls.load(str(certs / "server.pem"), str(certs / "server.key"), str(certs / "allowlist"),
-                       str(certs / "ca.pem"))
+    tls = HttpTls.load(
+        str(certs / "server.pem"), str(certs / "server.key"), str(certs / "allowlist"), str(certs / "ca.pem")
+    )
     async for url in _serve(snode, api_key=KEY, tls=tls):
-        settings = EmbedderSettings(dim=384, tls_ca=certs / "ca.pem", tls_cert=certs / "peer.pem",
-                                    tls_key=certs / "peer.key", retries=0)
+        settings = EmbedderSettings(
+            dim=384, tls_ca=certs / "ca.pem", tls_cert=certs / "peer.pem", tls_key=certs / "peer.key", retries=0
+        )
         listed = open_remote(f"{url}/v1", settings)
         anonymous = open_remote(f"{url}/v1", EmbedderSettings(dim=384, tls_ca=certs / "ca.pem", retries=0))
         try:
