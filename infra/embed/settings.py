@@ -100,10 +100,12 @@ class EmbedderSettings:
     model: str | None = None  # the service's model name (local: only all-MiniLM-L6-v2)
     dim: int | None = None  # the dimension the node indexes; None: ask the service at start
     api_key_file: Path | None = None
-    timeout: float = 5.0  # seconds per request
+    # Seconds per request: a CPU-bound service queues a bulk's batches, so this is time to answer, not to connect.
+    timeout: float = 30.0
     batch: int = 64  # texts per request
     retries: int = 2  # further tries of a failed request (no answer, 429, 5xx)
-    concurrency: int = 4  # requests in flight during a bulk
+    # Requests in flight during a bulk: 2 hide a 50-150 ms link behind the service's work; more only queue there.
+    concurrency: int = 2
     breaker_threshold: int = 3  # failed requests in a row that open the circuit
     breaker_cooldown: float = 2.0  # seconds before the service is tried again
     catch_up_secs: float = 5.0  # how often `serve` embeds memories stored while the service was down

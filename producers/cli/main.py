@@ -79,7 +79,7 @@ def _embedding_options(parser: argparse.ArgumentParser) -> None:
     embed.add_argument("--embed-api-key-file", default=None, metavar="FILE",
                        help="a file holding the service's API key (or env AI_MEMORY_EMBED_API_KEY)")
     embed.add_argument("--embed-timeout", default=None, metavar="SECS",
-                       help="seconds per request to the service (env AI_MEMORY_EMBED_TIMEOUT; default 5)")
+                       help="seconds per request to the service (env AI_MEMORY_EMBED_TIMEOUT; default 30)")
     embed.add_argument("--embed-batch", default=None, metavar="N",
                        help="texts per request (env AI_MEMORY_EMBED_BATCH; default 64)")
     embed.add_argument("--embed-device", default=None, choices=DEVICES,

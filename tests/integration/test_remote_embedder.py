@@ -21,7 +21,7 @@ KEY = "fleet-key"
 FAST = {
     "AI_MEMORY_EMBED_BREAKER_COOLDOWN": "0.5",
     "AI_MEMORY_EMBED_CATCH_UP_SECS": "0.5",
-    "AI_MEMORY_EMBED_TIMEOUT": "3",
+    "AI_MEMORY_EMBED_TIMEOUT": "10",
 }
 
 pytestmark = pytest.mark.slow
