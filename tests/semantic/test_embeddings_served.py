@@ -13,37 +13,19 @@ import httpx
 import numpy as np
 import pytest
 
-from infra.cluster.process import free_port
 from infra.embed import EmbedderSettings, EmbedServiceError, MiniLMEmbedder, RemoteEmbedder, open_remote
 from producers.cli.certs import make_dev_certs
-from producers.http import create_app
 from producers.http.mtls import HttpTls
 from producers.node import Node
-from producers.serve import http_server
+from tests.servers import serving
 
 KEY = "embed-key"
 TEXTS = ["Deploy order: run migrations before the deploy", "the cat sat on the mat", "x" * 3000, "é ü 日本語"]
 
 
-async def _serve(node: Node, *, api_key: str | None = None, tls: HttpTls | None = None) -> AsyncIterator[str]:
-    port = free_port()
-    server = http_server(create_app(node, api_key=api_key), host="127.0.0.1", port=port, tls=tls)
-    task = asyncio.create_task(server.serve())
-    try:
-        for _ in range(250):
-            if server.started:
-                break
-            await asyncio.sleep(0.02)
-        assert server.started, "uvicorn did not start"
-        yield f"{'https' if tls else 'http'}://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await asyncio.wait_for(task, 10)
-
-
 @pytest.fixture
 async def served(snode: Node) -> AsyncIterator[str]:
-    async for url in _serve(snode, api_key=KEY):
+    async for url in serving(snode, api_key=KEY):
         yield url
 
 
@@ -123,7 +105,7 @@ async def test_over_mutual_tls(
     tls = HttpTls.load(
         str(certs / "server.pem"), str(certs / "server.key"), str(certs / "allowlist"), str(certs / "ca.pem")
     )
-    async for url in _serve(snode, api_key=KEY, tls=tls):
+    async for url in serving(snode, api_key=KEY, tls=tls):
         settings = EmbedderSettings(
             dim=384, tls_ca=certs / "ca.pem", tls_cert=certs / "peer.pem", tls_key=certs / "peer.key", retries=0
         )
