@@ -14,8 +14,8 @@ from infra.embed.errors import (
     WrongDimensionError,
 )
 from infra.embed.model_files import default_cache_dir
-from infra.embed.remote import RemoteEmbedder
-from infra.embed.settings import KINDS, EmbedderSettings, embedder_kind, open_remote, public_url
+from infra.embed.remote import RemoteEmbedder, public_url
+from infra.embed.settings import KINDS, EmbedderSettings, embedder_kind, open_remote
 
 __all__ = [
     "DEVICES",

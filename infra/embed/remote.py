@@ -21,6 +21,7 @@ import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote, urlsplit
 
 import httpx
 import numpy as np
@@ -32,7 +33,7 @@ from infra.embed.errors import EmbedAuthError, EmbedError, EmbedServiceError, Wr
 if TYPE_CHECKING:
     from numpy.typing import NDArray
 
-__all__ = ["RemoteEmbedder"]
+__all__ = ["RemoteEmbedder", "public_url"]
 
 log = logging.getLogger("ai_memory.embed.remote")
 
@@ -55,20 +56,20 @@ class RemoteEmbedder(Embedder):
         retries: int = 2,
         concurrency: int = 2,
         breaker: CircuitBreaker | None = None,
-        display_url: str | None = None,
         verify: ssl.SSLContext | bool = True,
     ) -> None:
-        self.url = f"{base_url.rstrip('/')}/embeddings"
-        # What logs, errors and health show: the URL without user:password (the key never appears anywhere).
-        self.base_url = (display_url or base_url).rstrip("/")
-        self._shown = f"{self.base_url}/embeddings"
+        # A user:password in the URL becomes basic auth, and the URL used, logged and shown in health has none.
+        parts = urlsplit(base_url)
+        auth = httpx.BasicAuth(unquote(parts.username or ""), unquote(parts.password or "")) if parts.username else None
+        self.base_url = public_url(base_url).rstrip("/")
+        self.url = self._shown = f"{self.base_url}/embeddings"
         self.model = model
         self.dim = dim or 0  # 0 until the service or --embed-dim says (see :meth:`probe`)
         self.batch = batch
         self.retries = retries
         self.breaker = breaker or CircuitBreaker()
         headers = {"Authorization": f"Bearer {api_key}", "X-API-Key": api_key} if api_key else {}
-        self._client = httpx.Client(headers=headers, timeout=timeout, verify=verify)
+        self._client = httpx.Client(headers=headers, timeout=timeout, verify=verify, auth=auth)
         self._pool = ThreadPoolExecutor(max_workers=max(1, concurrency), thread_name_prefix="embed-remote")
         self._lock = threading.Lock()
         self.last_error: str | None = None
@@ -114,12 +115,20 @@ class RemoteEmbedder(Embedder):
         self._client.close()
 
     def probe(self) -> int:
-        """Ask the service once for a vector and take its dimension as the node's (when none was configured).
+        """Ask the service once (one request, no retries: a node starting must not wait out the backoff) for a
+        vector, and take its dimension as the node's when none was configured.
 
         Raises:
             EmbedError: the service did not answer usably (the caller decides whether that stops the node).
         """
-        return int(self._batch_with_retries([_PROBE_TEXT]).shape[1])
+        try:
+            vectors = self._post([_PROBE_TEXT])
+        except EmbedServiceError as exc:
+            self.breaker.failed()
+            self._note(exc, "failures")
+            raise
+        self.breaker.succeeded()
+        return int(vectors.shape[1])
 
     # -- one batch ----------------------------------------------------------------------------------------
 
@@ -185,6 +194,16 @@ class RemoteEmbedder(Embedder):
         if not self.dim:
             self.dim = int(vectors.shape[1])
         return vectors
+
+
+def public_url(url: str) -> str:
+    """``url`` without user and password, for requests, logs and health."""
+    parts = urlsplit(url)
+    if parts.username is None and parts.password is None:
+        return url
+    host = parts.hostname or ""
+    netloc = f"{host}:{parts.port}" if parts.port else host
+    return parts._replace(netloc=netloc).geturl()
 
 
 def _error_text(response: httpx.Response) -> str:

@@ -24,7 +24,7 @@ from infra.embed.embedder import DEVICES, MINILM
 from infra.embed.errors import EmbedderConfigError, EmbedError
 from infra.embed.remote import RemoteEmbedder
 
-__all__ = ["KINDS", "EmbedderSettings", "embedder_kind", "open_remote", "public_url"]
+__all__ = ["KINDS", "EmbedderSettings", "embedder_kind", "open_remote"]
 
 log = logging.getLogger("ai_memory.embed")
 
@@ -54,16 +54,6 @@ def embedder_kind(spec: str) -> str:
         f"http://host:9077/v1 (got {spec!r})"
     )
     raise EmbedderConfigError(msg)
-
-
-def public_url(url: str) -> str:
-    """``url`` without user and password, for logs and health."""
-    parts = urlsplit(url)
-    if parts.username is None and parts.password is None:
-        return url
-    host = parts.hostname or ""
-    netloc = f"{host}:{parts.port}" if parts.port else host
-    return parts._replace(netloc=netloc).geturl()
 
 
 def _positive(cast: Callable[[str], Any]) -> Callable[[str], Any]:
@@ -211,7 +201,6 @@ def open_remote(url: str, settings: EmbedderSettings) -> RemoteEmbedder:
         retries=settings.retries,
         concurrency=settings.concurrency,
         breaker=CircuitBreaker(threshold=settings.breaker_threshold, cooldown=settings.breaker_cooldown),
-        display_url=public_url(url),
         verify=settings.tls(),
     )
     if settings.dim is None:
