@@ -1,6 +1,6 @@
 """Embedder benchmark: what the OpenAI-compatible embedding API costs against the model in the process, and how
-batching hides the link's latency on bulk ingest. One run, four settings of the node under test (the local one
-first and again last; its figures are the mean of both):
+batching hides the link's latency on bulk ingest. One run, four settings of the node under test, measured in
+turn, round after round (the figures are each setting's medians over the rounds):
 
     python -m bench.bench_embedder [--quick] [--out bench/results]
 
@@ -25,6 +25,7 @@ import functools
 import json
 import os
 import platform
+import statistics
 import sys
 import tempfile
 import time
@@ -54,10 +55,11 @@ class Sizes:
     bulk: int
     singles: int
     recalls: int
+    rounds: int  # every setting once per round, in turn: a load that drifts weighs on all alike
 
 
-QUICK = Sizes(bulk=192, singles=12, recalls=12)
-FULL = Sizes(bulk=2_000, singles=100, recalls=100)
+QUICK = Sizes(bulk=192, singles=12, recalls=12, rounds=1)
+FULL = Sizes(bulk=1_000, singles=50, recalls=50, rounds=3)
 
 
 @dataclass(frozen=True)
@@ -91,7 +93,7 @@ async def _timed(calls: Sequence[Callable[[], Awaitable[Any]]]) -> tuple[Summary
 async def measure(setting: Setting, root: Path, sizes: Sizes, cache: Path | None) -> Measured:
     """One fresh node with ``setting``'s embedder: bulk ingest, then single stores, then recalls."""
     config = NodeConfig(
-        data_dir=root / setting.name.replace(" ", "_"),
+        data_dir=Path(tempfile.mkdtemp(prefix=f"{setting.name.replace(' ', '_')}-", dir=root)),
         embedder=setting.embedder,
         model_cache=cache,
         embedding=EmbedderSettings(dim=384 if setting.embedder != "local" else None),
@@ -140,7 +142,6 @@ def _settings(root: Path) -> Iterator[list[Setting]]:
                     Setting(f"remote +{p.delay_ms:.0f} ms", f"http://127.0.0.1:{p.port}/v1", p.delay_ms)
                     for p in proxies
                 ),
-                Setting("local, again", "local"),
             ]
         finally:
             for proxy in proxies:
@@ -167,28 +168,30 @@ def _metrics(m: Measured) -> dict[str, float]:
     }
 
 
-def baseline(results: list[Measured]) -> dict[str, float]:
-    """The mean of the local runs (first and last of the run, so a load that drifts during it weighs on both
-    sides alike)."""
-    local = [_metrics(m) for m in results if m.setting.embedder == "local"]
-    return {key: sum(m[key] for m in local) / len(local) for key, *_ in _METRICS}
-
-
-def figures(results: list[Measured]) -> list[Figure]:
-    base = baseline(results)
-    out: list[Figure] = []
+def medians(results: list[Measured]) -> dict[str, dict[str, float]]:
+    """Per setting (in the order first measured), the median of each figure over the rounds."""
+    rounds: dict[str, list[dict[str, float]]] = {}
     for m in results:
-        name = "".join(c if c.isalnum() else "_" for c in m.setting.name)
-        values = _metrics(m)
+        rounds.setdefault(m.setting.name, []).append(_metrics(m))
+    return {
+        name: {key: statistics.median(r[key] for r in runs) for key, *_ in _METRICS} for name, runs in rounds.items()
+    }
+
+
+def figures(settings: list[Setting], values: dict[str, dict[str, float]]) -> list[Figure]:
+    base = values[settings[0].name]
+    out: list[Figure] = []
+    for setting in settings:
+        name = "".join(c if c.isalnum() else "_" for c in setting.name)
         for key, label, unit, higher in _METRICS:
-            target = INGEST_RATIO_MIN * base[key] if key == "bulk_per_s" and m.setting.delay_ms == 50.0 else None
+            target = INGEST_RATIO_MIN * base[key] if key == "bulk_per_s" and setting.delay_ms == 50.0 else None
             out.append(
                 Figure(
                     f"{name}_{key}",
-                    f"{label}, {m.setting.name}",
+                    f"{label}, {setting.name}",
                     unit,
-                    values[key],
-                    None if m.setting.embedder == "local" else base[key],
+                    values[setting.name][key],
+                    None if setting.embedder == "local" else base[key],
                     higher_is_better=higher,
                     target=target,
                 )
@@ -200,13 +203,14 @@ async def run(sizes: Sizes, *, cache: Path | None = None) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="bench-embedder-") as tmp:
         root = Path(tmp)
         with _settings(root) as settings:
-            results = [await measure(s, root, sizes, cache) for s in settings]
-    rows = figures(results)
+            results = [await measure(s, root, sizes, cache) for _ in range(sizes.rounds) for s in settings]
+    values = medians(results)
+    rows = figures(settings, values)
     print(render_table(rows))
-    base = baseline(results)
-    ratio = results[2].bulk_per_s / base["bulk_per_s"]
+    ratio = values[settings[2].name]["bulk_per_s"] / values[settings[0].name]["bulk_per_s"]
     print(
-        f"bulk ingest ratio remote +50 ms / local (mean of both local runs): {ratio:.2f} (target >= {INGEST_RATIO_MIN})"
+        f"bulk ingest ratio remote +50 ms / local (medians of {sizes.rounds} rounds): {ratio:.2f} "
+        f"(target >= {INGEST_RATIO_MIN})"
     )
     return {
         "meta": {
@@ -219,15 +223,14 @@ async def run(sizes: Sizes, *, cache: Path | None = None) -> dict[str, Any]:
         },
         "settings": [
             {
-                "name": m.setting.name,
-                "embedder": "local" if m.setting.embedder == "local" else "remote",
-                "delay_ms": m.setting.delay_ms,
-                "bulk_per_s": m.bulk_per_s,
-                "store": m.store.__dict__,
-                "recall": m.recall.__dict__,
-                "recall_modes": m.recall_modes,
+                "name": s.name,
+                "embedder": "local" if s.embedder == "local" else "remote",
+                "delay_ms": s.delay_ms,
+                "median": values[s.name],
+                "rounds": [_metrics(m) for m in results if m.setting == s],
+                "recall_modes": sorted({mode for m in results if m.setting == s for mode in m.recall_modes}),
             }
-            for m in results
+            for s in settings
         ],
         "ratio_remote_50ms_vs_local": ratio,
         "figures": {f.key: {"value": f.value, "baseline": f.baseline, "passed": f.passed} for f in rows},

@@ -58,8 +58,9 @@ class Semantic:
         self.embedder = embedder
         self.vectors = vectors
         self._unavailable = None if embedder is not None else (unavailable or "no embedder configured")
-        #: Some memories may lack their vector (stored while the embedder failed): the catch-up looks.
-        self.behind = embedder is not None
+        #: This process stored memories without their vector (the embedder failed): the catch-up looks. Not set
+        #: at start: every node of a cluster would then embed the same memories again.
+        self.behind = False
 
     @property
     def unavailable(self) -> str | None:

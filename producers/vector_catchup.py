@@ -1,9 +1,11 @@
 """The server's vector catch-up: memories stored while the embedder failed (a remote service down, its circuit
 open) get their vectors once it answers again, without anyone running ``ai-memory reembed --missing``.
 
-It looks only when :attr:`producers.semantic.Semantic.behind` says a write may have gone without its vector
-(and once at start), and only while the embedder is ready; then it is ``reembed --missing`` in-process, which
-appends a ``memory.embedded`` event for each memory that has no vector of the node's current model.
+It looks only when :attr:`producers.semantic.Semantic.behind` says a write of this process went without its
+vector, and only while the embedder is ready; then it is ``reembed --missing`` in-process, which appends a
+``memory.embedded`` event for each memory that has no vector of the node's current model. Memories stored
+without vectors by a process that is gone (a CLI verb, a server restarted meanwhile) need ``ai-memory reembed
+--missing`` by hand: a scan at every start would have every node of a cluster embed them all again.
 """
 
 from __future__ import annotations
