@@ -120,3 +120,20 @@ def test_the_circuit_opens_after_failures_in_a_row_and_probes_once_after_the_coo
     assert breaker.allow()
     breaker.succeeded()
     assert breaker.state == "closed" and breaker.allow() and breaker.opened_total == 1
+
+
+@pytest.mark.parametrize(
+    ("options", "says"),
+    [
+        (["--embedder", "minilm"], "must be local, off or an OpenAI-compatible base URL"),
+        (["--embed-model", "nomic-embed-text"], "the local embedder runs all-MiniLM-L6-v2 only"),
+        (["--embedder", "http://127.0.0.1:9/v1", "--embed-timeout", "soon"], "--embed-timeout: 'soon' is not valid"),
+    ],
+)
+def test_the_cli_refuses_bad_embedder_settings_in_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], options: list[str], says: str
+) -> None:
+    from producers.cli.main import main as cli
+
+    assert cli(["list", "--data-dir", str(tmp_path / "node"), *options]) == 2
+    assert says in capsys.readouterr().err
