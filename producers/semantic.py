@@ -131,7 +131,7 @@ class Semantic:
     def search(self, query: NDArray[np.float32], k: int, flt: MemoryFilter, *,
                excluded: Sequence[str] = ()) -> list[VectorHit]:
         """ANN search with (at least) namespace, visibility and the excluded ids applied inside the index."""
-        return self.vectors.search(query, k, flt, excluded=excluded)
+        return self.vectors.search(query, k, flt, excluded=excluded, model=self.model)
 
     @staticmethod
     def cosines(query: NDArray[np.float32], stored: dict[str, bytes]) -> dict[str, float]:

@@ -280,11 +280,12 @@ class PostgresMemoryQueries(MemoryQueries):
         return int(row["n"])
 
     def nearest(self, query: bytes, k: int, *, ef_search: int = PG_EF_SEARCH, flt: MemoryFilter | None = None,
-                excluded: Sequence[str] = ()) -> list[tuple[str, float]]:
+                excluded: Sequence[str] = (), model: str | None = None) -> list[tuple[str, float]]:
         """The ``k`` stored vectors closest to ``query`` by cosine, through the HNSW index: ``(id, cosine)``,
         best first. With ``flt``, only memories it admits (expiry, namespace, visibility, tag, tier, dates),
-        minus ``excluded``: the filter runs inside the index scan, which keeps going (pgvector's iterative
-        scan) until ``k`` rows pass it, so a narrow filter still gets its ``k`` nearest."""
+        minus ``excluded``, and only ``model``'s vectors when given: the filter runs inside the index scan,
+        which keeps going (pgvector's iterative scan) until ``k`` rows pass it, so a narrow filter still gets its
+        ``k`` nearest."""
         params: dict[str, Any] = {"q": vector_literal(query), "k": k}
         where = "TRUE"
         if flt is not None:
@@ -292,6 +293,9 @@ class PostgresMemoryQueries(MemoryQueries):
         if excluded:
             params["excluded"] = list(excluded)
             where += " AND NOT (v.id = ANY(:excluded))"
+        if model is not None:
+            params["model"] = model
+            where += " AND v.model = :model"
         join = "JOIN memories m ON m.id = v.id " if flt is not None else ""
         with mapped_errors(), self._engine.connect() as conn:
             # Session settings on a pooled connection: every search sets both, so none leaks between callers.

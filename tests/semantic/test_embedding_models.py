@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from projectors import HnswReadModel, Verdict, index_dir, open_read_model
+from projectors import HnswReadModel, MemoryFilter, Verdict, index_dir, open_read_model
 from schemas import encode_vector
 from tests.factories import node_key
 from tests.semantic.test_hnsw import Feed, stored, unit
@@ -97,5 +97,28 @@ def test_sqlite_keeps_any_models_vector_and_readers_ask_for_theirs(tmp_path: Pat
         assert set(q.vectors(["a", "b", "c"])) == {"a", "b", "c"}
         tiny = feed("memory.embedded", vector_of("a", "toy", np.ones(3, dtype=np.float32)))
         assert model.apply_batch([tiny]).rejected == 1 and model.dim_violations() == 1
+    finally:
+        model.close()
+
+
+def test_pgvector_searches_only_the_asked_models_vectors(tmp_path: Path, feed: Feed, postgres_url: str) -> None:
+    """Two 384-dimension models in one shared Postgres: the column takes both, a search asks for its own."""
+    rng = np.random.default_rng(11)
+    v = unit(rng, 3)
+    model = open_read_model(postgres_url, default_path=tmp_path / "unused.db")
+    try:
+        verdicts = [feed("memory.stored", stored(m)) for m in ("a", "b", "c")]
+        verdicts += [
+            feed("memory.embedded", vector_of("a", MINILM, v[0])),
+            feed("memory.embedded", vector_of("b", "bge-small-en", v[1])),
+            feed("memory.embedded", vector_of("c", "bge-small-en", v[2])),
+        ]
+        assert model.apply_batch(verdicts).rejected == 0
+        search = model.vector_search()
+        assert search is not None and search.kind == "pgvector"
+        flt = MemoryFilter()
+        assert {h.id for h in search.search(v[0], 3, flt)} == {"a", "b", "c"}
+        assert [h.id for h in search.search(v[0], 3, flt, model=MINILM)] == ["a"]
+        assert {h.id for h in search.search(v[0], 3, flt, model="bge-small-en")} == {"b", "c"}
     finally:
         model.close()
