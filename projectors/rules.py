@@ -100,7 +100,8 @@ def vector_bytes(event: MemoryEmbedded, dim: int | None = VECTOR_DIM) -> bytes:
     """The vector's float32 bytes, or :class:`Inapplicable` when it is malformed or not ``dim`` long (the
     reason starts with ``WRONG_DIMENSION`` then, so such refusals can be counted). ``dim=None`` takes any
     dimension in :data:`DIM_RANGE` (a read model that keeps vectors of several models: SQLite)."""
-    if dim is None and not DIM_RANGE[0] <= event.dim <= DIM_RANGE[1]:
+    # The range first, for every read model: the same malformed event gets the same reason on each backend.
+    if not DIM_RANGE[0] <= event.dim <= DIM_RANGE[1]:
         msg = f"{WRONG_DIMENSION}: {event.dim} from {event.model}, outside {DIM_RANGE[0]}..{DIM_RANGE[1]}"
         raise Inapplicable(msg)
     if dim is not None and event.dim != dim:
