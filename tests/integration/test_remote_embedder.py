@@ -1,10 +1,14 @@
 """A node whose embedder is another ``ai-memory serve`` process (real servers, real HTTP on loopback): the
 service is killed during a write load and comes back (every write acknowledged, recall in keyword mode while it
 is down and hybrid again after, the missing vectors arrive by themselves); a wrong API key is a clear error in
-health, not a crash; a service answering another dimension than the node's is refused and counted."""
+health, not a crash; a service answering another dimension than the node's is refused and counted; memories
+stored with the embedder off get their vectors from the service through ``ai-memory reembed --missing``."""
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -148,5 +152,46 @@ def test_a_service_answering_another_dimension_is_refused_and_counted(root: Path
         assert "384-dimension vectors" in stats["embedder"]["embedder_error"]
         assert stats["vector_index"]["vectors"] == 0 and stats["vector_index"]["dim"] == 768
         assert stats["total"] == 3
+    finally:
+        node.stop()
+
+
+def test_memories_stored_without_a_model_get_vectors_from_the_service_with_reembed_missing(
+    root: Path, service: ServerProcess
+) -> None:
+    data_dir = root / "late"
+    node = ServerProcess(data_dir, env={"AI_MEMORY_EMBEDDER": "off"}).start(timeout=60)
+    try:
+        for i in range(3):
+            assert _store(node, i).status_code == 201
+        assert _get(node, "stats")["vector_index"]["vectors"] == 0
+    finally:
+        node.stop()
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "producers.cli.main",
+            "reembed",
+            "--missing",
+            "--json",
+            "--data-dir",
+            str(data_dir),
+            "--embedder",
+            f"{service.url}/v1",
+            "--embed-api-key-file",
+            str(root / "key"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert json.loads(done.stdout) == {"embedded": 3, "model": "all-MiniLM-L6-v2", "only_missing": True}
+    node = client_node(root, "late", service)
+    try:
+        _wait(lambda: _get(node, "stats")["vector_index"]["vectors"] == 3, 30, "the index to load the vectors")
+        assert _recall(node)["mode"] == "hybrid"
     finally:
         node.stop()
