@@ -156,6 +156,9 @@ class RemoteEmbedder(Embedder):
                 self._count("retries")
                 time.sleep(_BACKOFF * 2 ** (attempt - 1))
                 continue
+            except BaseException:
+                self.breaker.failed()  # never leave a half-open probe unreported: the circuit would stay shut
+                raise
             self.breaker.succeeded()
             self.last_error = None
             return vectors

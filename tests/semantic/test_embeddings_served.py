@@ -13,10 +13,18 @@ import httpx
 import numpy as np
 import pytest
 
-from infra.embed import EmbedderSettings, EmbedServiceError, MiniLMEmbedder, RemoteEmbedder, open_remote
+from infra.embed import (
+    CircuitBreaker,
+    EmbedderSettings,
+    EmbedServiceError,
+    MiniLMEmbedder,
+    RemoteEmbedder,
+    open_remote,
+)
 from producers.cli.certs import make_dev_certs
 from producers.http.mtls import HttpTls
 from producers.node import Node
+from tests.semantic.conftest import open_node
 from tests.servers import serving
 
 KEY = "embed-key"
@@ -119,3 +127,29 @@ async def test_over_mutual_tls(
         finally:
             listed.close()
             anonymous.close()
+
+
+async def test_a_failing_service_is_retried_then_the_circuit_opens(tmp_path: Path) -> None:
+    """A node without a model answers 503: the client retries, opens its circuit, then fails fast."""
+    node = await open_node(tmp_path / "no-model", None)
+    try:
+        async for url in serving(node):
+            async with httpx.AsyncClient(base_url=url) as c:
+                r = await c.post("/v1/embeddings", json={"input": "a"})
+            assert r.status_code == 503 and "no embedding model" in r.json()["error"]
+            remote = RemoteEmbedder(
+                f"{url}/v1", "all-MiniLM-L6-v2", dim=384, retries=2, breaker=CircuitBreaker(threshold=3, cooldown=60)
+            )
+            try:
+                with pytest.raises(EmbedServiceError, match="answered 503"):
+                    await asyncio.to_thread(remote.embed, ["a"])
+                assert (remote.counts["requests"], remote.counts["retries"]) == (3, 2)
+                assert remote.breaker.state == "open" and not remote.available()
+                with pytest.raises(EmbedServiceError, match="circuit open"):
+                    await asyncio.to_thread(remote.embed, ["b"])
+                assert remote.counts["requests"] == 3, "an open circuit sends nothing"
+                assert "answered 503" in (remote.problem() or "")
+            finally:
+                remote.close()
+    finally:
+        await node.close()
