@@ -520,12 +520,16 @@ class MemoryService:
                 rows = [r for r in rows if r[0] not in have]
             vectors = await self.semantic.embed([embedding_text(title, content) for _, title, content in rows])
             if vectors is not None and rows:
-                namespaces = {m.id: m.namespace for m in self.queries.get_many([r[0] for r in rows])}
-                events: list[tuple[EventPayload, str]] = [
-                    (self.semantic.event(r[0], vectors[i]), namespaces.get(r[0], "global"))
-                    for i, r in enumerate(rows) if r[0] in namespaces]
                 async with self._write_lock:
-                    await self._append(events, actor=agent_id)
+                    await self._caught_up()
+                    # Only memories whose text is still what was embedded (an update meanwhile brought its own
+                    # vector; this one would replace it with the old text's): the catch-up runs beside writes.
+                    now = {m.id: m for m in self.queries.get_many([r[0] for r in rows])}
+                    events: list[tuple[EventPayload, str]] = [
+                        (self.semantic.event(r[0], vectors[i]), now[r[0]].namespace) for i, r in enumerate(rows)
+                        if r[0] in now and (now[r[0]].title, now[r[0]].content) == (r[1], r[2])]
+                    if events:
+                        await self._append(events, actor=agent_id)
                 done += len(events)
             if progress is not None:
                 progress(done)
