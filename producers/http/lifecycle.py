@@ -16,7 +16,6 @@ from starlette.routing import Route
 from producers.commands import parse_int
 from producers.errors import ValidationError
 from producers.http.base import ApiContext, JSONBody, read_json, written
-from producers.identity import resolve_http_agent
 from producers.messaging import MAX_INBOX
 from producers.validation import check_agent_id, check_namespace
 
@@ -135,9 +134,10 @@ class LifecycleRoutes:
         return JSONBody(out, status_code=201)
 
     async def inbox(self, request: Request) -> Response:
-        """The owner is ``?agent_id=``, else the ``X-Agent-Id`` header (as the original)."""
+        """The owner is ``?agent_id=``, else the ``X-Agent-Id`` header (as the original); a keyed agent's inbox
+        is read only by its signed requests."""
         q = request.query_params
-        owner = resolve_http_agent(q.get("agent_id") or None, request.headers.get("x-agent-id"))
+        owner = self.api.agent(request, {"agent_id": q.get("agent_id") or None})
         limit = parse_int(q.get("limit"), "limit", default=50) or 0
         out = await self.messaging.inbox(owner, unread_only=q.get("unread_only", "").lower() in _TRUE,
                                          limit=min(limit, MAX_INBOX))

@@ -54,7 +54,9 @@ async def capabilities_tool(ctx: ToolContext, args: dict[str, Any]) -> Any:
 
 async def agent_register(ctx: ToolContext, args: dict[str, Any]) -> Any:
     agent_type = check_agent_type(req_str(args, "agent_type"))
-    body = await ctx.node.governance.register_agent(req_str(args, "agent_id"), agent_type, args.get("capabilities"))
+    # A keyed agent's registry entry is changed only by a call its signature attests.
+    agent_id = ctx.claim(req_str(args, "agent_id"))
+    body = await ctx.node.governance.register_agent(agent_id, agent_type, args.get("capabilities"))
     return {k: v for k, v in body.items() if k not in ("offset", "log_clock")}
 
 
