@@ -54,6 +54,16 @@ async def _sweep_pending_forever(node: Node, interval: float) -> None:
             log.exception("pending-action sweep failed; retrying at the next interval")
 
 
+def _embedder_line(node: Node) -> str:
+    """What the start-up log says about embeddings: the model, where it runs, and whether /v1/embeddings serves."""
+    e = node.semantic.status()
+    if e.model is None:
+        return f"off ({e.reason})"
+    if e.device == "remote":
+        return f"{e.model} ({e.dim} dimensions) from {(e.service or {}).get('url')}; POST /v1/embeddings not served"
+    return f"{e.model} ({e.dim} dimensions) on the {(e.device or 'cpu').upper()}; POST /v1/embeddings served"
+
+
 def check_port_free(host: str, port: int) -> None:
     """Refuse to start, in one line, when the port is taken (uvicorn would say so only after the node opened,
     among a page of tracebacks)."""
@@ -99,10 +109,7 @@ async def serve(config: NodeConfig, *, host: str, port: int, api_key: str | None
         log.info("ai-memory node %s serving %s://%s:%d/api/v1 and MCP at /mcp (log %s, api key %s, mTLS %s, "
                  "governance %s)", node.key.key_id, "https" if tls else "http", host, port,
                  redact_url(node.log.url), "required" if api_key else "off", mtls, config.governance.mode)
-        embedder = node.semantic.status()
-        log.info("embeddings: %s", f"{embedder.model} ({embedder.dim} dimensions, on {embedder.device}), "
-                 f"POST /v1/embeddings {'served' if embedder.device in ('cpu', 'cuda') else 'not served'}"
-                 if embedder.model else f"off ({embedder.reason})")
+        log.info("embeddings: %s", _embedder_line(node))
         url = f"{'https' if tls else 'http'}://{host}:{port}"
         with registered(config.data_dir, url):
             async with mcp.running():
