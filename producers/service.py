@@ -527,22 +527,27 @@ class MemoryService:
             UnavailableError: no embedding model is loaded.
         """
         if self.semantic is None or not self.semantic.ready:
-            raise UnavailableError("reembed needs the embedding model, which is not loaded")
+            reason = self.semantic.unavailable if self.semantic is not None else "no embedder configured"
+            raise UnavailableError(f"reembed needs the embedder, which is not working: {reason}")
         await self._caught_up()
         done, after = 0, ""
         while rows := self.queries.embedding_sources(after_id=after, limit=page):
             after = rows[-1][0]
             if only_missing:
-                have = self.queries.vectors([r[0] for r in rows])
+                have = self.queries.vectors([r[0] for r in rows], model=self.semantic.model)
                 rows = [r for r in rows if r[0] not in have]
             vectors = await self.semantic.embed([embedding_text(title, content) for _, title, content in rows])
             if vectors is not None and rows:
-                namespaces = {m.id: m.namespace for m in self.queries.get_many([r[0] for r in rows])}
-                events: list[tuple[EventPayload, str]] = [
-                    (self.semantic.event(r[0], vectors[i]), namespaces.get(r[0], "global"))
-                    for i, r in enumerate(rows) if r[0] in namespaces]
                 async with self._write_lock:
-                    await self._append(events, actor=agent_id)
+                    await self._caught_up()
+                    # Only memories whose text is still what was embedded (an update meanwhile brought its own
+                    # vector; this one would replace it with the old text's): the catch-up runs beside writes.
+                    now = {m.id: m for m in self.queries.get_many([r[0] for r in rows])}
+                    events: list[tuple[EventPayload, str]] = [
+                        (self.semantic.event(r[0], vectors[i]), now[r[0]].namespace) for i, r in enumerate(rows)
+                        if r[0] in now and (now[r[0]].title, now[r[0]].content) == (r[1], r[2])]
+                    if events:
+                        await self._append(events, actor=agent_id)
                 done += len(events)
             if progress is not None:
                 progress(done)

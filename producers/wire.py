@@ -85,9 +85,12 @@ async def stats_body(node: Node) -> dict[str, Any]:
 def embedder_status(node: Node) -> dict[str, Any]:
     """Whether semantic recall is on, with which model and dimension, and why not when it is off."""
     status = node.semantic.status()
-    out: dict[str, Any] = {"embedder_ready": status.ready, "model": status.model, "dim": status.dim}
+    out: dict[str, Any] = {"embedder_ready": status.ready, "model": status.model, "dim": status.dim,
+                           "embedder_device": status.device}
     if status.reason:
         out["embedder_error"] = status.reason
+    if status.service:
+        out["embedder_service"] = status.service  # a remote service: URL (no credentials), circuit, counters
     return out
 
 
@@ -98,6 +101,7 @@ def _vector_index(node: Node) -> dict[str, Any]:
     s = node.vectors.status()
     return {"kind": "hnsw", "vectors": s.vectors, "dim": s.dim, "position": s.position, "loaded_from": s.loaded_from,
             "dim_violations": s.dim_violations, "rejected_events": s.rejected, "approx_bytes": s.memory_bytes,
+            "model": s.model, "other_model_vectors": s.other_model,
             "sqlite_vectors": node.service.queries.vector_count()}
 
 

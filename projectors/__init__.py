@@ -24,7 +24,7 @@ from projectors.governance_queries import (
 )
 from projectors.graph_queries import Entity, GraphQueries, TimelineRow
 from projectors.graph_walk import KgNode, LinkRow, NodeRow, find_paths, hop_allowed, kg_query
-from projectors.hnsw import HnswIndex, HnswReadModel, HnswStatus, VectorFilter, VectorHit
+from projectors.hnsw import HnswIndex, HnswReadModel, HnswStatus, VectorFilter, VectorHit, index_dir
 from projectors.identity import ATTEST_KEY, AgentKey, IdentityQueries, ScopeCount, attest_level
 from projectors.memory_model import MemoryReadModel
 from projectors.queries import (
@@ -119,6 +119,7 @@ __all__ = [
     "fts_query",
     "hop_allowed",
     "inbox_of",
+    "index_dir",
     "is_postgres_url",
     "kg_query",
     "matches",

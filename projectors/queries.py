@@ -179,8 +179,9 @@ class MemoryQueries(ABC):
     def export(self, now: str) -> list[Memory]: ...
 
     @abstractmethod
-    def vectors(self, ids: list[str]) -> dict[str, bytes]:
-        """The stored embedding (little-endian float32 bytes) of each of ``ids`` that has one."""
+    def vectors(self, ids: list[str], *, model: str | None = None) -> dict[str, bytes]:
+        """The stored embedding (little-endian float32 bytes) of each of ``ids`` that has one (by ``model``
+        only, when given: vectors of two models are never compared)."""
 
     @abstractmethod
     def vector_count(self) -> int: ...

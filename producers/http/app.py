@@ -23,7 +23,7 @@ from producers.contradictions import contradictions
 from producers.errors import CommandError, ValidationError, reply_for
 from producers.export import export_document
 from producers.graph import link_json
-from producers.http import governance, lifecycle, status, subscriptions, ui
+from producers.http import embeddings, governance, lifecycle, status, subscriptions, ui
 from producers.http import graph as graph_routes
 from producers.http import identity as identity_routes
 from producers.http.base import MAX_BODY_BYTES, ApiContext, JSONBody, body_items, read_json, written
@@ -49,7 +49,7 @@ log = logging.getLogger("ai_memory.http")
 VERSION = "0.1.0"
 #: Route modules of the other domains, each exporting ``routes(api: ApiContext) -> list[Route]``.
 _DOMAIN_ROUTES: tuple[ModuleType, ...] = (status, subscriptions, lifecycle, governance, graph_routes, identity_routes,
-                                          ui)
+                                          ui, embeddings)
 
 
 class Api(ApiContext):

@@ -264,12 +264,14 @@ class SQLiteMemoryQueries(MemoryQueries):
                                 "ORDER BY created_at, id", (now,))
         return [row_to_memory(r) for r in rows]
 
-    def vectors(self, ids: list[str]) -> dict[str, bytes]:
+    def vectors(self, ids: list[str], *, model: str | None = None) -> dict[str, bytes]:
         out: dict[str, bytes] = {}
+        only = "" if model is None else " AND model = ?"
         for start in range(0, len(ids), 500):
             chunk = ids[start:start + 500]
             marks = ", ".join("?" for _ in chunk)
-            for row in self._db.execute(f"SELECT id, vector FROM memory_vectors WHERE id IN ({marks})", chunk):
+            params = [*chunk, model] if model is not None else chunk
+            for row in self._db.execute(f"SELECT id, vector FROM memory_vectors WHERE id IN ({marks}){only}", params):
                 out[row["id"]] = bytes(row["vector"])
         return out
 
