@@ -129,7 +129,8 @@ class Api(ApiContext):
         return JSONBody(written({"id": memory.id, "promoted": True, "tier": memory.tier}, write))
 
     async def list_memories(self, request: Request) -> Response:
-        memories = await self.service.list_memories(parse_list_query(dict(request.query_params)))
+        # v0.7.0 clamps HTTP list/search limits at MAX_BULK_SIZE (1000), no longer 200 (MCP stays at 200).
+        memories = await self.service.list_memories(parse_list_query(dict(request.query_params), max_limit=MAX_BULK))
         return JSONBody({"memories": [m.to_api() for m in memories], "count": len(memories)})
 
     async def search(self, request: Request) -> Response:
@@ -137,7 +138,7 @@ class Api(ApiContext):
         text = params.get("q")
         if text is None:
             raise ValidationError("Failed to deserialize query string: missing field `q`")
-        memories = await self.service.search(text, parse_list_query(params))
+        memories = await self.service.search(text, parse_list_query(params, max_limit=MAX_BULK))
         found = [m.to_api() for m in memories]
         return JSONBody({"results": found, "memories": found, "count": len(found), "query": text})
 
