@@ -24,6 +24,7 @@ from producers.graph import link_json
 from producers.http import governance, lifecycle, status, subscriptions
 from producers.http import graph as graph_routes
 from producers.http import identity as identity_routes
+from producers.http import tools as tool_routes
 from producers.http.base import MAX_BODY_BYTES, ApiContext, JSONBody, body_items, read_json, written
 from producers.mcp.capabilities import document, parse_accept
 from producers.mcp.server import ATTESTATION_STATE
@@ -44,7 +45,8 @@ log = logging.getLogger("ai_memory.http")
 
 VERSION = "0.1.0"
 #: Route modules of the other domains, each exporting ``routes(api: ApiContext) -> list[Route]``.
-_DOMAIN_ROUTES: tuple[ModuleType, ...] = (status, subscriptions, lifecycle, governance, graph_routes, identity_routes)
+_DOMAIN_ROUTES: tuple[ModuleType, ...] = (status, subscriptions, lifecycle, governance, graph_routes, identity_routes,
+                                           tool_routes)
 
 
 class Api(ApiContext):

@@ -10,8 +10,16 @@ from producers.mcp.tools.base import Handler, unavailable
 
 __all__ = ["HANDLERS", "MISSING"]
 
+_V070 = "is not available on this node yet (added in the original's v0.7.0; issue #17)"
+
 MISSING: dict[str, str] = {
     "memory_replay": "sidechain transcripts (memory_replay) are not recorded by this node",
+    **{f"memory_{name}": f"memory_{name} {_V070}" for name in (
+        "check_agent_action",
+        "rule_list", "atomise", "persona", "persona_generate",
+        "ingest_multistep", "calibrate_confidence", "recall_observations", "skill_register", "skill_list",
+        "skill_get", "skill_resource", "skill_export", "skill_promote_from_reflection",
+        "skill_compositional_context")},
 }
 
 HANDLERS: dict[str, Handler] = {name: unavailable(reason) for name, reason in MISSING.items()}

@@ -1,0 +1,186 @@
+"""The original's v0.7.0 tools built here (capture_turn, share, offload/deref, the reflection tools) over MCP, and
+the v0.7.0 HTTP routes that expose tools (the ``memory_<name>`` bridge, tools/list, find_paths, links/verify,
+quota/status, share, capture_turn, and the LLM routes' 503) — all against a real node."""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import mcp_types as types
+import pytest
+from mcp import Client
+from nacl.signing import SigningKey
+
+from producers.http import create_app
+from producers.mcp import McpApp, Profile
+from producers.mcp.tools import MISSING
+from producers.mcp.tools.turns import ALLOWLIST_ENV
+from producers.node import Node
+
+ALICE = {"X-Agent-Id": "alice"}
+
+
+@pytest.fixture
+async def client(node: Node) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=create_app(node))
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as c:
+        yield c
+
+
+def _mcp(node: Node) -> Client:
+    server = McpApp(node, Profile.parse("full")).build()
+    return Client(server, client_info=types.Implementation(name="pytest-agent", version="1"))
+
+
+async def _tool(mcp: Client, name: str, args: dict[str, Any]) -> tuple[Any, bool]:
+    result = await mcp.call_tool(name, args)
+    block = result.content[0]
+    assert isinstance(block, types.TextContent)
+    return (block.text if result.is_error else json.loads(block.text)), bool(result.is_error)
+
+
+async def _store(client: httpx.AsyncClient, title: str, **extra: Any) -> str:
+    r = await client.post("/api/v1/memories", json={"title": title, "content": f"about {title}", **extra},
+                          headers=ALICE)
+    assert r.status_code == 201, r.text
+    memory_id: str = r.json()["id"]
+    return memory_id
+
+
+TURN = {"host_session_id": "s-1", "host_turn_index": 0, "role": "user", "content": "deploy on fridays? no."}
+
+
+async def test_capture_turn_is_idempotent_over_http_and_mcp(client: httpx.AsyncClient, node: Node) -> None:
+    first = await client.post("/api/v1/capture_turn", json=TURN, headers=ALICE)
+    assert first.status_code == 201, first.text
+    body = first.json()
+    assert body == {"memory_id": body["memory_id"], "dedup_hit": False, "layer": "L4", "attest_level": "self_signed"}
+    again = await client.post("/api/v1/capture_turn", json=TURN, headers=ALICE)
+    assert again.status_code == 200 and again.json() == {"memory_id": body["memory_id"], "dedup_hit": True,
+                                                          "layer": "L4"}
+    stored = (await client.get(f"/api/v1/memories/{body['memory_id']}")).json()
+    assert stored["title"] == "L4 capture unknown s-1 turn 0 (user)" and stored["metadata"]["agent_id"] == "alice"
+    async with _mcp(node) as mcp:
+        hit, _ = await _tool(mcp, "memory_capture_turn", TURN)
+        assert hit["dedup_hit"] is True and hit["memory_id"] == body["memory_id"] and "elapsed_ms" in hit
+        other, _ = await _tool(mcp, "memory_capture_turn", {**TURN, "host_turn_index": 1})
+        assert other["dedup_hit"] is False and other["memory_id"] != body["memory_id"]
+        text, is_error = await _tool(mcp, "memory_capture_turn", {"host_session_id": "x"})
+        assert is_error and "host_turn_index is required" in text
+
+
+async def test_capture_turn_host_signatures(client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    key = SigningKey.generate()
+    turn = {**TURN, "host_session_id": "signed"}
+    canonical = f"signed\0{0}\0user\0{TURN['content']}".encode()
+    pubkey = base64.b64encode(bytes(key.verify_key)).decode()
+    signed = {**turn, "host_signature_b64": base64.b64encode(key.sign(canonical).signature).decode(),
+              "host_pubkey_b64": pubkey}
+    refused = await client.post("/api/v1/capture_turn", json=signed, headers=ALICE)
+    assert refused.status_code == 400 and refused.json()["error"].startswith("HOST_PUBKEY_NOT_ENROLLED")
+    monkeypatch.setenv(ALLOWLIST_ENV, pubkey)
+    ok = await client.post("/api/v1/capture_turn", json=signed, headers=ALICE)
+    assert ok.status_code == 201 and ok.json()["attest_level"] == "signed_by_peer"
+    forged = await client.post("/api/v1/capture_turn", json={**signed, "host_session_id": "other"}, headers=ALICE)
+    assert forged.status_code == 400 and "signature_verification_failed" in forged.json()["error"]
+    missing = await client.post("/api/v1/capture_turn", json={"host_session_id": "s"}, headers=ALICE)
+    assert missing.json() == {"error": "missing required field: host_turn_index", "fields": ["host_turn_index"]}
+    half = await client.post("/api/v1/capture_turn", json={**turn, "host_pubkey_b64": "AA=="}, headers=ALICE)
+    assert half.json()["error"].endswith("must both be present or both absent")
+
+
+async def test_share_copies_with_provenance(client: httpx.AsyncClient) -> None:
+    source = await _store(client, "runbook", tags=["ops"])
+    r = await client.post("/api/v1/share", json={"source_memory_id": source, "target_agent_id": "bob"},
+                          headers=ALICE)
+    assert r.status_code == 200, r.text
+    shared = r.json()
+    assert shared["target_namespace"] == "_shared/alice\u2192bob" and shared["from_agent_id"] == "alice"
+    copy = (await client.get(f"/api/v1/memories/{shared['shared_memory_id']}")).json()
+    assert copy["content"] == "about runbook" and copy["metadata"]["shared_from_memory_id"] == source
+    assert copy["metadata"]["agent_id"] == "bob" and copy["tags"] == ["ops"]
+    missing = await client.post("/api/v1/share", json={"source_memory_id": "nope", "target_agent_id": "bob"})
+    assert missing.status_code == 400 and missing.json() == {"error": "source memory nope not found"}
+
+
+async def test_offload_and_deref(node: Node) -> None:
+    async with _mcp(node) as mcp:
+        parked, _ = await _tool(mcp, "memory_offload", {"content": "a long tool output", "agent_id": "alice"})
+        assert parked["ref_id"].startswith("ofl_") and parked["namespace"] == "auto"
+        again, _ = await _tool(mcp, "memory_offload", {"content": "a long tool output", "agent_id": "alice"})
+        assert again["ref_id"] == parked["ref_id"]  # content-addressed
+        back, _ = await _tool(mcp, "memory_deref", {"ref_id": parked["ref_id"], "agent_id": "alice"})
+        assert back["content"] == "a long tool output" and back["sha256"] == parked["content_sha256"]
+        text, is_error = await _tool(mcp, "memory_deref", {"ref_id": parked["ref_id"], "agent_id": "mallory"})
+        assert is_error and text == f"offloaded blob {parked['ref_id']} not found"
+
+
+async def test_reflection_tools_over_the_http_bridge(client: httpx.AsyncClient) -> None:
+    a, b = await _store(client, "obs a", namespace="team"), await _store(client, "obs b", namespace="team")
+    r = await client.post("/api/v1/memory_reflect", json={"source_ids": [a, b], "title": "lesson",
+                                                          "content": "a and b agree"}, headers=ALICE)
+    assert r.status_code == 200, r.text
+    first = r.json()
+    assert first["reflection_depth"] == 1 and first["reflects_on"] == [a, b] and first["namespace"] == "team"
+    deeper = (await client.post("/api/v1/memory_reflect", json={"source_ids": [first["id"]], "title": "meta",
+                                                                "content": "c", "depth": 2})).json()
+    assert deeper["reflection_depth"] == 2
+    mismatch = await client.post("/api/v1/memory_reflect", json={"source_ids": [a], "title": "x", "content": "c",
+                                                                 "depth": 5})
+    assert mismatch.status_code == 400 and mismatch.json()["error"].startswith("CALLER_DEPTH_MISMATCH")
+    level3 = (await client.post("/api/v1/memory_reflect", json={"source_ids": [deeper["id"]], "title": "m3",
+                                                                "content": "c"})).json()
+    too_deep = await client.post("/api/v1/memory_reflect", json={"source_ids": [level3["id"]], "title": "m4",
+                                                                 "content": "c"})
+    assert too_deep.json()["error"].startswith("REFLECTION_DEPTH_EXCEEDED: reflection depth 4 would exceed")
+
+    origin = (await client.post("/api/v1/memory_reflection_origin", json={"memory_id": first["id"]})).json()
+    assert origin == {"memory_id": first["id"], "peer_origin": None, "signing_agent": "alice", "original_depth": 1,
+                      "local_depth_at_arrival": None, "is_reflection": True}
+    dependents = (await client.post("/api/v1/memory_dependents_of_invalidated", json={"memory_id": a})).json()
+    assert dependents == {"memory_id": a, "count": 1, "dependents": [{"id": first["id"], "namespace": "team"}]}
+    md = (await client.post("/api/v1/memory_export_reflection", json={"memory_id": first["id"]})).json()
+    assert md["suggested_filename"] == f"team/{first['id']}.md"
+    assert md["content"].startswith("---\nmemory_id: ") and f"  - target_id: {a}\n" in md["content"]
+    as_json = (await client.post("/api/v1/memory_export_reflection",
+                                 json={"memory_id": first["id"], "format": "json"})).json()
+    assert json.loads(as_json["content"])["reflects_on"] == [a, b]
+    not_one = await client.post("/api/v1/memory_export_reflection", json={"memory_id": a})
+    assert not_one.status_code == 400 and not_one.json() == {"error": f"memory is not a reflection: {a}"}
+    nothing = await client.post("/api/v1/memory_reflection_origin", json={"memory_id": "missing"})
+    assert nothing.status_code == 400 and nothing.json() == {"error": "memory not found: missing"}
+
+
+async def test_tool_routes_and_their_errors(client: httpx.AsyncClient) -> None:
+    a, b = await _store(client, "one"), await _store(client, "two")
+    await client.post("/api/v1/links", json={"source_id": a, "target_id": b}, headers=ALICE)
+    listed = (await client.get("/api/v1/tools/list")).json()
+    assert [t["name"] for t in listed["tools"]][:2] == ["memory_store", "memory_recall"]
+    family = (await client.post("/api/v1/memory_load_family", json={"family": "core"})).json()
+    assert family["family"] == "core" and family["k"] == 20
+    bad_family = await client.post("/api/v1/memory_load_family", json={"family": "Core"})
+    assert bad_family.status_code == 400 and "uppercase" in bad_family.json()["error"]
+    for path in ("/api/v1/kg/find_paths", "/api/v1/find_paths"):
+        paths = (await client.post(path, json={"from_id": a, "to_id": b})).json()
+        assert paths["paths"] == [[a, b]] and paths["count"] == 1
+    deep = await client.post("/api/v1/find_paths", json={"source_id": a, "target_id": b, "max_depth": 8})
+    assert deep.status_code == 422
+    verified = (await client.post("/api/v1/links/verify", json={"source_id": a, "target_id": b})).json()
+    assert verified["signature_verified"] is False
+    neither = await client.post("/api/v1/links/verify", json={})
+    assert neither.status_code == 400 and neither.json()["fields"] == ["source_id", "link_id"]
+    quota = (await client.post("/api/v1/quota/status", json={"agent_id": "alice"}, headers=ALICE)).json()
+    assert quota["agent_id"] == "alice" and quota["current_memories_today"] == 2
+    spoof = await client.post("/api/v1/quota/status", json={"agent_id": "bob"}, headers=ALICE)
+    assert spoof.status_code == 403
+    for route, body in (("auto_tag", {"title": "t", "content": "c"}), ("expand_query", {"query": "q"})):
+        r = await client.post(f"/api/v1/{route}", json=body)
+        assert r.status_code == 503 and r.json() == {"error": "LLM not configured"}
+    unbuilt = await client.post("/api/v1/memory_rule_list", json={})
+    assert unbuilt.status_code == 501 and unbuilt.json() == {"error": MISSING["memory_rule_list"]}
+    not_object = await client.post("/api/v1/memory_smart_load", json=[1])
+    assert not_object.status_code == 400
