@@ -6,8 +6,8 @@ any tool's logic):
   lacks stays 501, a pending approval 202, an unavailable log 503);
 - ``GET /api/v1/tools/list``: the serving profile's tools (``{"tools": [...]}``, trimmed as MCP ``tools/list``);
 - the v0.7.0 routes with their own paths and shapes: ``/kg/find_paths`` (and ``/find_paths``), ``/links/verify``,
-  ``/quota/status``, ``/share``, ``/capture_turn``, and ``/auto_tag`` and ``/expand_query`` (503
-  ``LLM not configured`` without an LLM, as the original).
+  ``/quota/status``, ``/share``, ``/capture_turn``, the ``/skill/...`` routes, and ``/auto_tag`` and
+  ``/expand_query`` (503 ``LLM not configured`` without an LLM, as the original).
 
 The caller is the HTTP caller (``X-Agent-Id``, the API's usual resolution), handed to the tool as its
 ``agent_id`` unless the body names one.
@@ -15,6 +15,8 @@ The caller is the HTTP caller (``X-Agent-Id``, the API's usual resolution), hand
 
 from __future__ import annotations
 
+import hmac
+import os
 from typing import Any
 
 from starlette.requests import Request
@@ -26,10 +28,12 @@ from producers.errors import (
     CommandError,
     FeatureUnavailableError,
     ForbiddenError,
+    NotFoundError,
     UnavailableError,
     ValidationError,
 )
 from producers.http.base import ApiContext, JSONBody, read_json
+from producers.http.identity import ADMIN_TOKEN_ENV, ADMIN_TOKEN_HEADER, AdminForbiddenError
 from producers.mcp.identity import ClientIdentity
 from producers.mcp.llm import LlmClient, LlmConfig
 from producers.mcp.registry import Profile, tools_for_profile
@@ -95,6 +99,16 @@ class ToolBridge:
             return await self.answer(tool, request, _object(await read_json(request)))
 
         return Route(f"{V1}/{tool}", self.api.endpoint(handler), methods=["POST"])
+
+
+def operator(request: Request) -> None:
+    """Routes that touch the node's file system (a skill folder read or an export written) need the operator's
+    token, as ``/api/v1/admin`` routes do (the original gates them behind its admin role)."""
+    token = os.environ.get(ADMIN_TOKEN_ENV) or ""
+    supplied = request.headers.get(ADMIN_TOKEN_HEADER, "")
+    if not token or not hmac.compare_digest(supplied.encode(), token.encode()):
+        raise AdminForbiddenError(f"this route reads or writes the node's files: it needs {ADMIN_TOKEN_HEADER} "
+                                  f"(the server's {ADMIN_TOKEN_ENV})")
 
 
 def routes(api: ApiContext) -> list[Route]:
@@ -172,8 +186,66 @@ def routes(api: ApiContext) -> list[Route]:
         terms = await _llm_call("expand_query", bridge.llm.expand_query(query.strip()))
         return JSONBody({"original": query.strip(), "expanded_terms": terms})
 
+    async def skill(tool: str, request: Request, args: dict[str, Any]) -> Response:
+        """The original's skills routes: the tool's JSON; "not found" is 404, other refusals 400."""
+        try:
+            return JSONBody(await bridge.run(tool, request, args))
+        except NotFoundError as exc:
+            return JSONBody({"error": str(exc)}, status_code=404)
+        except CommandError as exc:
+            if exc.status >= 500 or isinstance(exc, ActionPendingError):
+                raise
+            return JSONBody({"error": error_text(exc)}, status_code=400)
+
+    async def skill_register(request: Request) -> Response:
+        body = _object(await read_json(request))
+        if body.get("folder_path") is not None:
+            operator(request)  # reads the node's own files
+        return await skill("memory_skill_register", request, body)
+
+    async def skill_list(request: Request) -> Response:
+        q = request.query_params
+        args = {k: q[k] for k in ("namespace", "filter") if q.get(k)}
+        return await skill("memory_skill_list", request, args)
+
+    async def skill_get(request: Request) -> Response:
+        return await skill("memory_skill_get", request, {"skill_id": request.path_params["id"]})
+
+    async def skill_resource(request: Request) -> Response:
+        path = request.query_params.get("path")
+        if not path:
+            raise ValidationError("Failed to deserialize query string: missing field `path`")
+        return await skill("memory_skill_resource", request, {"skill_id": request.path_params["id"],
+                                                              "resource_path": path})
+
+    async def skill_export(request: Request) -> Response:
+        operator(request)  # writes the node's own files
+        body = _object(await read_json(request))
+        return await skill("memory_skill_export", request, {"skill_id": request.path_params["id"],
+                                                            "target_folder": body.get("target_folder")})
+
+    async def skill_promote(request: Request) -> Response:
+        body = _object(await read_json(request))
+        args = {"reflection_id": request.path_params["id"], "skill_name": body.get("name"),
+                "skill_description": body.get("description"), "parameters_schema": body.get("parameters_schema")}
+        return await skill("memory_skill_promote_from_reflection", request, args)
+
+    async def skill_compose(request: Request) -> Response:
+        body = _object(await read_json(request))
+        args: dict[str, Any] = {"skill_id": request.path_params["id"]}
+        if body.get("budget_tokens") is not None:
+            args["budget_tokens"] = body["budget_tokens"]
+        return await skill("memory_skill_compositional_context", request, args)
+
     return [
         *[bridge.tool_route(name) for name in BRIDGED_TOOLS],
+        Route(f"{V1}/skill/register", e(skill_register), methods=["POST"]),
+        Route(f"{V1}/skill/list", e(skill_list), methods=["GET"]),
+        Route(f"{V1}/skill/{{id}}", e(skill_get), methods=["GET"]),
+        Route(f"{V1}/skill/{{id}}/resource", e(skill_resource), methods=["GET"]),
+        Route(f"{V1}/skill/{{id}}/export", e(skill_export), methods=["POST"]),
+        Route(f"{V1}/skill/{{id}}/promote", e(skill_promote), methods=["POST"]),
+        Route(f"{V1}/skill/{{id}}/compose", e(skill_compose), methods=["POST"]),
         Route(f"{V1}/tools/list", e(tools_list), methods=["GET"]),
         Route(f"{V1}/kg/find_paths", e(find_paths), methods=["POST"]),
         Route(f"{V1}/find_paths", e(find_paths), methods=["POST"]),

@@ -215,12 +215,21 @@ INVALID: list[tuple[str, Args, str]] = [
     ("memory_reflection_origin", {"memory_id": ""}, "memory_id cannot be empty"),
     ("memory_dependents_of_invalidated", {"memory_id": ""}, "memory_id cannot be empty"),
     ("memory_export_reflection", {"memory_id": "x", "format": "yaml"}, "unsupported export format 'yaml'"),
+    ("memory_skill_register", {}, "requires either 'folder_path' or 'inline_skill'"),
+    ("memory_skill_list", {"namespace": 5}, "namespace must be a string"),
+    ("memory_skill_get", {"skill_id": "nope"}, "skill not found: nope"),
+    ("memory_skill_resource", {"skill_id": "nope", "resource_path": "a"}, "skill not found: nope"),
+    ("memory_skill_export", {"skill_id": "nope", "target_folder": "/nonexistent"}, "skill not found: nope"),
+    ("memory_skill_promote_from_reflection", {"reflection_id": "r"}, "skill_name is required"),
+    ("memory_skill_compositional_context", {"skill_id": ""}, "requires 'skill_id'"),
     # Unbuilt tools: the server's required-argument check first, else the honest "not available".
     *[(name, {}, "is required" if _REQUIRED[name] else "is not available on this node yet")
       for name in MISSING if name != "memory_replay"],
 ]
 V070_TESTED_ELSEWHERE = {"memory_capture_turn", "memory_share", "memory_offload", "memory_deref", "memory_reflect",
-                         "memory_reflection_origin", "memory_dependents_of_invalidated", "memory_export_reflection"}
+                         "memory_reflection_origin", "memory_dependents_of_invalidated", "memory_export_reflection",
+                         *(f"memory_skill_{n}" for n in ("register", "list", "get", "resource", "export",
+                                                         "promote_from_reflection", "compositional_context"))}
 
 # Valid input for the tools whose feature is missing here: they must say so, not pretend.
 MISSING_VALID: dict[str, Args] = {

@@ -184,3 +184,84 @@ async def test_tool_routes_and_their_errors(client: httpx.AsyncClient) -> None:
     assert unbuilt.status_code == 501 and unbuilt.json() == {"error": MISSING["memory_rule_list"]}
     not_object = await client.post("/api/v1/memory_smart_load", json=[1])
     assert not_object.status_code == 400
+
+
+SKILL_MD = """---
+namespace: team/skills
+name: deploy-check
+description: "Checks a deploy: health, then logs"
+license: Apache-2.0
+allowed-tools:
+  - memory_recall
+  - memory_store
+metadata:
+  owner: ops
+---
+
+# Deploy check
+
+1. curl /health
+"""
+
+
+async def test_skills_register_supersede_read_export(client: httpx.AsyncClient, node: Node, tmp_path: Any,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    folder = tmp_path / "deploy-check"
+    (folder / "resources" / "scripts").mkdir(parents=True)
+    (folder / "SKILL.md").write_text(SKILL_MD)
+    (folder / "resources" / "scripts" / "check.sh").write_text("curl -f localhost/health\n")
+    (folder / "resources" / "logo.bin").write_bytes(b"\xff\x00\xfe")
+    unauthorised = await client.post("/api/v1/skill/register", json={"folder_path": str(folder)})
+    assert unauthorised.status_code == 403
+    monkeypatch.setenv("AI_MEMORY_ADMIN_TOKEN", "op")
+    op = {"X-AI-Memory-Admin-Token": "op", **ALICE}
+    first = (await client.post("/api/v1/skill/register", json={"folder_path": str(folder)}, headers=op)).json()
+    assert first["registered"] is True and first["name"] == "deploy-check" and "superseded_id" not in first
+    inline = (await client.post("/api/v1/skill/register",
+                                json={"inline_skill": SKILL_MD.replace("curl /health", "curl -f /health")})).json()
+    assert inline["superseded_id"] == first["id"] and inline["digest"] != first["digest"]
+
+    listed = (await client.get("/api/v1/skill/list?filter=deploy")).json()
+    assert listed["count"] == 1 and listed["skills"][0]["id"] == inline["id"]
+    old = (await client.get(f"/api/v1/skill/{first['id']}")).json()
+    assert old["current"] is False and old["superseded_by"] == inline["id"] and old["license"] == "Apache-2.0"
+    assert {r["path"] for r in old["resources"]} == {"scripts/check.sh", "logo.bin"}
+    text = (await client.get(f"/api/v1/skill/{first['id']}/resource?path=scripts/check.sh")).json()
+    assert text["content"] == "curl -f localhost/health\n" and text["encoding"] == "utf-8"
+    binary = (await client.get(f"/api/v1/skill/{first['id']}/resource?path=logo.bin")).json()
+    assert binary["encoding"] == "base64" and base64.b64decode(binary["content"]) == b"\xff\x00\xfe"
+    nothing = await client.get("/api/v1/skill/not-a-skill")
+    assert nothing.status_code == 404 and nothing.json() == {"error": "skill not found: not-a-skill"}
+
+    out = tmp_path / "exported"
+    exported = (await client.post(f"/api/v1/skill/{first['id']}/export", json={"target_folder": str(out)},
+                                  headers=op)).json()
+    assert exported["exported"] is True and (out / "resources" / "logo.bin").read_bytes() == b"\xff\x00\xfe"
+    async with _mcp(node) as mcp:
+        again, _ = await _tool(mcp, "memory_skill_register", {"folder_path": str(out)})
+        assert again["digest"] == first["digest"]  # export then re-register gives the same digest
+        text, is_error = await _tool(mcp, "memory_skill_register", {"inline_skill": "no fence"})
+        assert is_error and text == "SKILL.md must begin with a '---' YAML frontmatter fence"
+        text, is_error = await _tool(mcp, "memory_skill_register",
+                                     {"inline_skill": "---\nnamespace: a\nname: Bad_Name\ndescription: d\n---\n"})
+        assert is_error and "must be 1-64 lowercase letters" in text
+
+
+async def test_skill_from_a_reflection_and_its_context(client: httpx.AsyncClient) -> None:
+    a = await _store(client, "obs", namespace="lessons")
+    refl = (await client.post("/api/v1/memory_reflect", json={"source_ids": [a], "title": "always check health",
+                                                              "content": "health first"}, headers=ALICE)).json()
+    promoted = (await client.post(f"/api/v1/skill/{refl['id']}/promote",
+                                  json={"name": "health-first", "description": "check health first"})).json()
+    assert promoted["promoted"] is True and promoted["derived_from_reflection_id"] == refl["id"]
+    not_reflection = await client.post(f"/api/v1/skill/{a}/promote", json={"name": "x", "description": "d"})
+    assert not_reflection.status_code == 400
+    composed_md = SKILL_MD.replace("name: deploy-check", "name: composed").replace(
+        "metadata:\n  owner: ops", "composes_with_reflections:\n  - namespace: lessons\n    min_depth: 1")
+    composed = (await client.post("/api/v1/skill/register", json={"inline_skill": composed_md})).json()
+    context = (await client.post(f"/api/v1/skill/{composed['id']}/compose", json={})).json()
+    assert context["compositional_namespaces"] == [{"namespace": "lessons", "min_depth": 1,
+                                                    "max_reflection_depth": 3}]
+    assert [r["id"] for r in context["reflections"]] == [refl["id"]]
+    tight = (await client.post(f"/api/v1/skill/{composed['id']}/compose", json={"budget_tokens": 1})).json()
+    assert tight["reflections"] == [] and tight["memories_dropped"] == 1

@@ -20,6 +20,7 @@ from producers.mcp.tools import (
     missing,
     reflection,
     sharing,
+    skills,
     subscriptions,
     turns,
 )
@@ -32,6 +33,7 @@ HANDLERS: dict[str, Handler] = {
     **core.HANDLERS, **lifecycle.HANDLERS, **meta.HANDLERS, **messaging.HANDLERS, **llm_tools.HANDLERS,
     **graph.HANDLERS, **knowledge.HANDLERS, **duplicate.HANDLERS, **subscriptions.HANDLERS, **archive.HANDLERS,
     **governance.HANDLERS, **reflection.HANDLERS, **sharing.HANDLERS, **turns.HANDLERS,
+    **skills.HANDLERS,
     **missing.HANDLERS,
 }
 HANDLERS["memory_agent_register"] = identity.with_key_registration(HANDLERS["memory_agent_register"])

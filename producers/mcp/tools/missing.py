@@ -17,9 +17,7 @@ MISSING: dict[str, str] = {
     **{f"memory_{name}": f"memory_{name} {_V070}" for name in (
         "check_agent_action",
         "rule_list", "atomise", "persona", "persona_generate",
-        "ingest_multistep", "calibrate_confidence", "recall_observations", "skill_register", "skill_list",
-        "skill_get", "skill_resource", "skill_export", "skill_promote_from_reflection",
-        "skill_compositional_context")},
+        "ingest_multistep", "calibrate_confidence", "recall_observations")},
 }
 
 HANDLERS: dict[str, Handler] = {name: unavailable(reason) for name, reason in MISSING.items()}
