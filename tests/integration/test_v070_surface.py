@@ -1,6 +1,7 @@
 """The original's v0.7.0 surface, walked against a live ``ai-memory serve``: every one of its 88 routes answers
-(not an unknown-route 404 or a 405), and every one of its 74 MCP tools is known to ``/mcp`` (no -32601). The
-lists are data, taken from the original (``tests/fixtures/v070_surface.json``), not from our own router."""
+(not an unknown-route 404 or a 405), every one of its 74 MCP tools is known to ``/mcp`` (no -32601), and every
+one of its 79 CLI verbs has a ``--help`` here. The lists are data, taken from the original
+(``tests/fixtures/v070_surface.json``), not from our own router."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import mcp_types as types
 import pytest
 from mcp import Client
 
+from producers.cli.main import build_parser, main
 from tests.servers import ServerProcess
 
 SURFACE: dict[str, Any] = json.loads((Path(__file__).parents[1] / "fixtures" / "v070_surface.json").read_text())
@@ -59,3 +61,27 @@ async def test_every_tool_is_known_over_mcp(server: ServerProcess) -> None:
             # Empty arguments: a tool may refuse them (isError), but it must exist (-32601 would raise).
             result = await client.call_tool(name, {})
             assert result.content, name
+
+
+@pytest.mark.parametrize("verb", SURFACE["cli_verbs"])
+def test_every_cli_verb_answers_help(verb: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as done:
+        build_parser().parse_args([verb, "--help"])
+    assert done.value.code == 0
+    assert f"usage: ai-memory {verb}" in capsys.readouterr().out
+
+
+def test_cli_verbs_run(tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AI_MEMORY_EMBEDDER", "off")
+    base = ["--data-dir", str(tmp_path / "cli"), "--agent-id", "cli-user"]
+    assert main(["offload", *base, "--arg", "content=parked text"]) == 0
+    ref = json.loads(capsys.readouterr().out)["ref_id"]
+    assert main(["deref", *base, json.dumps({"ref_id": ref})]) == 0
+    assert json.loads(capsys.readouterr().out)["content"] == "parked text"
+    assert main(["skill", "list", *base]) == 0
+    assert json.loads(capsys.readouterr().out) == {"count": 0, "skills": []}
+    assert main(["sync", *base]) == 0  # does not apply here: says why, exits cleanly
+    assert "does not apply here" in capsys.readouterr().out
+    assert main(["doctor", *base]) == 1  # not built yet: says so, does not pretend
+    assert "not available on this node yet" in capsys.readouterr().err
+    assert main(["kg-query", *base, "--arg", "source_id=../x"]) == 2
