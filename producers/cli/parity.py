@@ -24,7 +24,8 @@ from producers.identity import resolve_cli_agent
 from producers.mcp.identity import ClientIdentity
 from producers.mcp.llm import LlmClient, LlmConfig
 from producers.mcp.registry import Profile
-from producers.mcp.tools import HANDLERS, ToolContext
+from producers.mcp.tools import HANDLERS, Handler, ToolContext
+from producers.mcp.tools.rules import add_rule
 from producers.node import NodeConfig
 
 __all__ = ["parity_verbs", "tool_args"]
@@ -45,12 +46,12 @@ TOOL_VERBS: dict[str, str] = {
     "share": "memory_share", "boot": "memory_session_start",
 }
 #: Original verb → {action → tool}.
-GROUP_VERBS: dict[str, dict[str, str]] = {
+GROUP_VERBS: dict[str, dict[str, str | Handler]] = {
     "skill": {"register": "memory_skill_register", "list": "memory_skill_list", "get": "memory_skill_get",
               "resource": "memory_skill_resource", "export": "memory_skill_export",
               "promote": "memory_skill_promote_from_reflection", "compose": "memory_skill_compositional_context"},
     "persona": {"get": "memory_persona", "generate": "memory_persona_generate"},
-    "rules": {"list": "memory_rule_list", "check": "memory_check_agent_action"},
+    "rules": {"list": "memory_rule_list", "check": "memory_check_agent_action", "add": add_rule},
     "namespace": {"set": "memory_namespace_set_standard", "get": "memory_namespace_get_standard",
                   "clear": "memory_namespace_clear_standard"},
 }
@@ -80,7 +81,7 @@ def _arguments(p: argparse.ArgumentParser) -> None:
                    help="one argument (repeatable); VALUE is JSON when it parses, else a string")
 
 
-def _group_arguments(actions: dict[str, str]) -> Any:
+def _group_arguments(actions: dict[str, str | Handler]) -> Any:
     def add(p: argparse.ArgumentParser) -> None:
         p.add_argument("action", choices=sorted(actions))
         _arguments(p)
@@ -109,7 +110,7 @@ def tool_args(args: argparse.Namespace) -> dict[str, Any]:
     return out
 
 
-async def _run_tool(tool: str, args: argparse.Namespace, config: NodeConfig) -> int:
+async def _run_tool(tool: str | Handler, args: argparse.Namespace, config: NodeConfig) -> int:
     call = tool_args(args)
     call.setdefault("agent_id", resolve_cli_agent(args.agent_id))
     llm_config = LlmConfig.from_env()
@@ -117,7 +118,8 @@ async def _run_tool(tool: str, args: argparse.Namespace, config: NodeConfig) -> 
     try:
         async with open_node(config) as node:
             ctx = ToolContext(node, Profile.parse("full"), ClientIdentity(None), llm)
-            emit(await HANDLERS[tool](ctx, call))
+            handler = HANDLERS[tool] if isinstance(tool, str) else tool
+            emit(await handler(ctx, call))
     finally:
         if llm is not None:
             await llm.aclose()
@@ -130,10 +132,10 @@ def _tool_verb(name: str, tool: str) -> VerbSpec:
     return VerbSpec(name, f"the original's `{name}`: runs the {tool} tool here (JSON in, JSON out)", _arguments, run)
 
 
-def _group_verb(name: str, actions: dict[str, str]) -> VerbSpec:
+def _group_verb(name: str, actions: dict[str, str | Handler]) -> VerbSpec:
     async def run(args: argparse.Namespace, config: NodeConfig) -> int:
         return await _run_tool(actions[args.action], args, config)
-    listed = ", ".join(f"{a} ({t})" for a, t in sorted(actions.items()))
+    listed = ", ".join(f"{a} ({t if isinstance(t, str) else 'operator only'})" for a, t in sorted(actions.items()))
     return VerbSpec(name, f"the original's `{name}`: {listed}", _group_arguments(actions), run)
 
 

@@ -222,12 +222,15 @@ INVALID: list[tuple[str, Args, str]] = [
     ("memory_skill_export", {"skill_id": "nope", "target_folder": "/nonexistent"}, "skill not found: nope"),
     ("memory_skill_promote_from_reflection", {"reflection_id": "r"}, "skill_name is required"),
     ("memory_skill_compositional_context", {"skill_id": ""}, "requires 'skill_id'"),
+    ("memory_rule_list", {"enabled_only": "yes"}, "enabled_only must be a boolean"),
+    ("memory_check_agent_action", {"kind": "nope"}, "unknown kind `nope`"),
     # Unbuilt tools: the server's required-argument check first, else the honest "not available".
     *[(name, {}, "is required" if _REQUIRED[name] else "is not available on this node yet")
       for name in MISSING if name != "memory_replay"],
 ]
 V070_TESTED_ELSEWHERE = {"memory_capture_turn", "memory_share", "memory_offload", "memory_deref", "memory_reflect",
                          "memory_reflection_origin", "memory_dependents_of_invalidated", "memory_export_reflection",
+                         "memory_rule_list", "memory_check_agent_action",
                          *(f"memory_skill_{n}" for n in ("register", "list", "get", "resource", "export",
                                                          "promote_from_reflection", "compositional_context"))}
 

@@ -15,9 +15,12 @@ import pytest
 from mcp import Client
 from nacl.signing import SigningKey
 
+from producers.errors import ValidationError
 from producers.http import create_app
 from producers.mcp import McpApp, Profile
-from producers.mcp.tools import MISSING
+from producers.mcp.identity import ClientIdentity
+from producers.mcp.tools import MISSING, ToolContext
+from producers.mcp.tools.rules import add_rule, glob_matches
 from producers.mcp.tools.turns import ALLOWLIST_ENV
 from producers.node import Node
 
@@ -180,8 +183,8 @@ async def test_tool_routes_and_their_errors(client: httpx.AsyncClient) -> None:
     for route, body in (("auto_tag", {"title": "t", "content": "c"}), ("expand_query", {"query": "q"})):
         r = await client.post(f"/api/v1/{route}", json=body)
         assert r.status_code == 503 and r.json() == {"error": "LLM not configured"}
-    unbuilt = await client.post("/api/v1/memory_rule_list", json={})
-    assert unbuilt.status_code == 501 and unbuilt.json() == {"error": MISSING["memory_rule_list"]}
+    unbuilt = await client.post("/api/v1/memory_atomise", json={"memory_id": a})
+    assert unbuilt.status_code == 501 and unbuilt.json() == {"error": MISSING["memory_atomise"]}
     not_object = await client.post("/api/v1/memory_smart_load", json=[1])
     assert not_object.status_code == 400
 
@@ -265,3 +268,34 @@ async def test_skill_from_a_reflection_and_its_context(client: httpx.AsyncClient
     assert [r["id"] for r in context["reflections"]] == [refl["id"]]
     tight = (await client.post(f"/api/v1/skill/{composed['id']}/compose", json={"budget_tokens": 1})).json()
     assert tight["reflections"] == [] and tight["memories_dropped"] == 1
+
+
+async def test_agent_action_rules(client: httpx.AsyncClient, node: Node) -> None:
+    async with _mcp(node) as mcp:
+        ctx = ToolContext(node, Profile.parse("full"), ClientIdentity(None))
+        await add_rule(ctx, {"id": "R001", "kind": "filesystem_write", "matcher": {"glob": "/tmp/**"},
+                             "severity": "refuse", "reason": "no /tmp", "agent_id": "operator"})
+        await add_rule(ctx, {"id": "W001", "kind": "bash", "matcher": {"command_substring": "rm -rf"},
+                             "severity": "warn", "reason": "careful", "agent_id": "operator"})
+        with pytest.raises(ValidationError, match="regex metacharacter"):
+            await add_rule(ctx, {"id": "X", "kind": "bash", "matcher": {"command_substring": "rm.*"},
+                                 "severity": "warn", "agent_id": "operator"})
+        refused, _ = await _tool(mcp, "memory_check_agent_action", {"kind": "filesystem_write", "path": "/tmp/a/b"})
+        assert refused["decision"] == {"decision": "refuse", "rule_id": "R001", "reason": "no /tmp"}
+        elsewhere, _ = await _tool(mcp, "memory_check_agent_action", {"kind": "filesystem_write", "path": "/tmpx"})
+        assert elsewhere["decision"] == {"decision": "allow"}
+        text, is_error = await _tool(mcp, "memory_check_agent_action", {"kind": "bash"})
+        assert is_error and text == "bash kind requires `command`"
+    warned = (await client.post("/api/v1/memory_check_agent_action",
+                                json={"kind": "bash", "command": "sudo rm -rf /", "agent_id": "a1"})).json()
+    assert warned == {"decision": {"decision": "warn", "rule_id": "W001", "reason": "careful"}, "kind": "bash",
+                      "agent_id": "a1"}
+    listed = (await client.post("/api/v1/memory_rule_list", json={"kind": "bash"})).json()
+    assert listed["count"] == 1 and listed["rules"][0]["matcher"] == '{"command_substring": "rm -rf"}'
+    unknown = await client.post("/api/v1/memory_check_agent_action", json={"kind": "nope"})
+    assert unknown.status_code == 400 and unknown.json() == {"error": "unknown kind `nope`"}
+
+
+def test_glob() -> None:
+    assert glob_matches("/tmp/**", "/tmp/a/b") and glob_matches("/tmp/*", "/tmp/a")
+    assert not glob_matches("/tmp/*", "/tmp/a/b") and not glob_matches("/tmp/*", "/tmpa")

@@ -19,6 +19,7 @@ from producers.mcp.tools import (
     meta,
     missing,
     reflection,
+    rules,
     sharing,
     skills,
     subscriptions,
@@ -33,7 +34,7 @@ HANDLERS: dict[str, Handler] = {
     **core.HANDLERS, **lifecycle.HANDLERS, **meta.HANDLERS, **messaging.HANDLERS, **llm_tools.HANDLERS,
     **graph.HANDLERS, **knowledge.HANDLERS, **duplicate.HANDLERS, **subscriptions.HANDLERS, **archive.HANDLERS,
     **governance.HANDLERS, **reflection.HANDLERS, **sharing.HANDLERS, **turns.HANDLERS,
-    **skills.HANDLERS,
+    **skills.HANDLERS, **rules.HANDLERS,
     **missing.HANDLERS,
 }
 HANDLERS["memory_agent_register"] = identity.with_key_registration(HANDLERS["memory_agent_register"])
