@@ -224,13 +224,18 @@ INVALID: list[tuple[str, Args, str]] = [
     ("memory_skill_compositional_context", {"skill_id": ""}, "requires 'skill_id'"),
     ("memory_rule_list", {"enabled_only": "yes"}, "enabled_only must be a boolean"),
     ("memory_check_agent_action", {"kind": "nope"}, "unknown kind `nope`"),
+    ("memory_atomise", {"memory_id": "x", "max_atom_tokens": 5}, "max_atom_tokens out of range [50, 1000]: 5"),
+    ("memory_ingest_multistep", {"content": ""}, "content must not be empty"),
+    ("memory_persona", {"entity_id": ""}, "entity_id cannot be empty"),
+    ("memory_persona_generate", {"entity_id": "e"}, "requires smart tier or higher"),
     # Unbuilt tools: the server's required-argument check first, else the honest "not available".
     *[(name, {}, "is required" if _REQUIRED[name] else "is not available on this node yet")
       for name in MISSING if name != "memory_replay"],
 ]
 V070_TESTED_ELSEWHERE = {"memory_capture_turn", "memory_share", "memory_offload", "memory_deref", "memory_reflect",
                          "memory_reflection_origin", "memory_dependents_of_invalidated", "memory_export_reflection",
-                         "memory_rule_list", "memory_check_agent_action",
+                         "memory_rule_list", "memory_check_agent_action", "memory_atomise",
+                         "memory_ingest_multistep", "memory_persona", "memory_persona_generate",
                          *(f"memory_skill_{n}" for n in ("register", "list", "get", "resource", "export",
                                                          "promote_from_reflection", "compositional_context"))}
 

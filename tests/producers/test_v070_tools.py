@@ -14,15 +14,22 @@ import mcp_types as types
 import pytest
 from mcp import Client
 from nacl.signing import SigningKey
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
 
 from producers.errors import ValidationError
 from producers.http import create_app
+from producers.http import tools as bridge_module
 from producers.mcp import McpApp, Profile
 from producers.mcp.identity import ClientIdentity
+from producers.mcp.llm import LlmClient, LlmConfig
 from producers.mcp.tools import MISSING, ToolContext
 from producers.mcp.tools.rules import add_rule, glob_matches
 from producers.mcp.tools.turns import ALLOWLIST_ENV
 from producers.node import Node
+from producers.wire import embedder_status
 
 ALICE = {"X-Agent-Id": "alice"}
 
@@ -299,3 +306,94 @@ async def test_agent_action_rules(client: httpx.AsyncClient, node: Node) -> None
 def test_glob() -> None:
     assert glob_matches("/tmp/**", "/tmp/a/b") and glob_matches("/tmp/*", "/tmp/a")
     assert not glob_matches("/tmp/*", "/tmp/a/b") and not glob_matches("/tmp/*", "/tmpa")
+
+
+class _Chat:
+    """An OpenAI-compatible endpoint served in-process: records every request, answers by what it is asked."""
+
+    def __init__(self) -> None:
+        self.requests: list[dict[str, Any]] = []
+
+    def app(self) -> Starlette:
+        async def chat(request: Request) -> JSONResponse:
+            body = await request.json()
+            self.requests.append(body)
+            system = next((m["content"] for m in body["messages"] if m["role"] == "system"), "")
+            prompt = body["messages"][-1]["content"]
+            answer = ('Sure:\n```json\n{"atoms": [{"text": "We deploy on Tuesdays."}, {"text": "Fridays are '
+                      'frozen."}]}\n```' if "atomic propositions" in system else "Alice reviews every deploy."
+                      if prompt.startswith("Summarize") else "ops\ndeploy\n" if "tags" in prompt else "db\nsql\n")
+            return JSONResponse({"choices": [{"message": {"role": "assistant", "content": answer}}]})
+
+        return Starlette(routes=[Route("/v1/chat/completions", chat, methods=["POST"])])
+
+    def client(self) -> LlmClient:
+        return LlmClient(LlmConfig(url="http://llm.test/v1", model="m"), transport=httpx.ASGITransport(self.app()))
+
+
+async def test_curator_tools_without_an_llm(client: httpx.AsyncClient, node: Node) -> None:
+    a = await _store(client, "notes")
+    tier = "semantic" if embedder_status(node)["embedder_ready"] else "keyword"
+    locked = (await client.post("/api/v1/memory_atomise", json={"memory_id": a})).json()
+    assert locked == {"tier-locked": "memory_atomise requires smart tier or higher", "current_tier": tier,
+                      "required_tier": "smart"}
+    bad = await client.post("/api/v1/memory_atomise", json={"memory_id": a, "max_atom_tokens": 10})
+    assert bad.json() == {"error": "max_atom_tokens out of range [50, 1000]: 10"}
+    async with _mcp(node) as mcp:
+        ingest, _ = await _tool(mcp, "memory_ingest_multistep", {"content": "x"})
+        assert ingest["tier-locked"] == "memory_ingest_multistep requires smart tier or higher"
+        text, is_error = await _tool(mcp, "memory_persona_generate", {"entity_id": "alice"})
+        assert is_error and text == f"memory_persona_generate requires smart tier or higher (current: {tier.title()})"
+        none, _ = await _tool(mcp, "memory_persona", {"entity_id": "alice"})
+        assert none == {"persona": None}
+
+
+async def test_curator_tools_with_an_llm(node: Node) -> None:
+    chat = _Chat()
+    llm = chat.client()
+    server = McpApp(node, Profile.parse("full"), llm=llm).build()
+    try:
+        async with Client(server, client_info=types.Implementation(name="t", version="1")) as mcp:
+            src, _ = await _tool(mcp, "memory_store", {"title": "deploys", "content": "We deploy on Tuesdays and "
+                                                       "Fridays are frozen.", "namespace": "ops", "agent_id": "al"})
+            done, _ = await _tool(mcp, "memory_atomise", {"memory_id": src["id"], "agent_id": "al"})
+            assert done["atom_count"] == 2 and done["source_id"] == src["id"]
+            sent = chat.requests[-1]["messages"]
+            assert sent[0]["role"] == "system" and "at most 200 tokens" in sent[0]["content"]
+            assert sent[1]["content"] == "We deploy on Tuesdays and Fridays are frozen."
+            atom, _ = await _tool(mcp, "memory_get", {"id": done["atom_ids"][1]})
+            assert atom["content"] == "Fridays are frozen." and atom["metadata"]["atom_of"] == src["id"]
+            archived, _ = await _tool(mcp, "memory_archive_list", {})
+            assert [m["id"] for m in archived["archived"]] == [src["id"]]
+
+            obs, _ = await _tool(mcp, "memory_store", {"title": "obs", "content": "alice approved", "agent_id": "al"})
+            await _tool(mcp, "memory_reflect", {"source_ids": [obs["id"]], "title": "alice", "content": "careful",
+                                                "metadata": {"entity_id": "alice"}, "agent_id": "al"})
+            made, _ = await _tool(mcp, "memory_persona_generate", {"entity_id": "alice", "namespace": "global"})
+            assert made["persona"]["version"] == 1 and made["namespace_scope"] == "single"
+            assert made["persona"]["body_md"].startswith("Alice reviews every deploy.\n\n[^1]: alice")
+            assert chat.requests[-1]["messages"][-1]["content"].startswith("Summarize the following memories")
+            read, _ = await _tool(mcp, "memory_persona", {"entity_id": "alice"})
+            assert read["persona"]["id"] == made["persona"]["id"]
+            again, _ = await _tool(mcp, "memory_persona_generate", {"entity_id": "alice", "namespace": "global"})
+            assert again["persona"]["version"] == 2
+            text, is_error = await _tool(mcp, "memory_ingest_multistep", {"content": "x"})
+            assert is_error and "staged pipeline is not available" in text
+    finally:
+        await llm.aclose()
+
+
+async def test_llm_http_routes_with_an_llm(node: Node, monkeypatch: pytest.MonkeyPatch) -> None:
+    chat = _Chat()
+    monkeypatch.setenv("AI_MEMORY_LLM_URL", "http://llm.test/v1")
+    monkeypatch.setattr(bridge_module, "LlmClient",
+                        lambda config: LlmClient(config, transport=httpx.ASGITransport(chat.app())))
+    transport = httpx.ASGITransport(app=create_app(node))
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
+        tags = (await http.post("/api/v1/auto_tag", json={"title": "t", "content": "deploy notes"})).json()
+        assert tags == {"tags": ["ops", "deploy"], "memory_id": None}
+        assert "Title: t\nContent: deploy notes" in chat.requests[-1]["messages"][-1]["content"]
+        terms = (await http.post("/api/v1/expand_query", json={"query": " db "})).json()
+        assert terms == {"original": "db", "expanded_terms": ["db", "sql"]}
+        empty = await http.post("/api/v1/expand_query", json={"query": ""})
+        assert empty.status_code == 400 and empty.json() == {"error": "query is required"}

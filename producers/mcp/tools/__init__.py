@@ -8,6 +8,7 @@ from __future__ import annotations
 from producers.mcp.tools import (
     archive,
     core,
+    curation,
     duplicate,
     governance,
     graph,
@@ -34,7 +35,7 @@ HANDLERS: dict[str, Handler] = {
     **core.HANDLERS, **lifecycle.HANDLERS, **meta.HANDLERS, **messaging.HANDLERS, **llm_tools.HANDLERS,
     **graph.HANDLERS, **knowledge.HANDLERS, **duplicate.HANDLERS, **subscriptions.HANDLERS, **archive.HANDLERS,
     **governance.HANDLERS, **reflection.HANDLERS, **sharing.HANDLERS, **turns.HANDLERS,
-    **skills.HANDLERS, **rules.HANDLERS,
+    **skills.HANDLERS, **rules.HANDLERS, **curation.HANDLERS,
     **missing.HANDLERS,
 }
 HANDLERS["memory_agent_register"] = identity.with_key_registration(HANDLERS["memory_agent_register"])
