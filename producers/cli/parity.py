@@ -70,9 +70,8 @@ NOT_APPLICABLE: dict[str, str] = {
     "man": "the manual is `ai-memory --help` and `ai-memory VERB --help` (and README.md)",
 }
 #: Verbs not built yet on this node.
-NOT_BUILT = ("auto-consolidate", "mine", "backup", "restore", "curator", "doctor", "install", "governance",
-             "verify-reflection-chain", "export-forensic-bundle", "verify-forensic-bundle",
-             "recover-previous-session", "completions")
+NOT_BUILT = ("auto-consolidate", "mine", "backup", "restore", "curator", "governance", "verify-reflection-chain",
+             "export-forensic-bundle", "verify-forensic-bundle", "recover-previous-session")
 
 
 def _arguments(p: argparse.ArgumentParser) -> None:
