@@ -70,7 +70,7 @@ NOT_APPLICABLE: dict[str, str] = {
     "man": "the manual is `ai-memory --help` and `ai-memory VERB --help` (and README.md)",
 }
 #: Verbs not built yet on this node.
-NOT_BUILT = ("auto-consolidate", "mine", "curator", "governance", "verify-reflection-chain",
+NOT_BUILT = ("auto-consolidate", "curator", "governance", "verify-reflection-chain",
              "export-forensic-bundle", "verify-forensic-bundle", "recover-previous-session")
 
 
