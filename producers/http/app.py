@@ -26,6 +26,7 @@ from producers.http import graph as graph_routes
 from producers.http import identity as identity_routes
 from producers.http import tools as tool_routes
 from producers.http.base import MAX_BODY_BYTES, ApiContext, JSONBody, body_items, read_json, written
+from producers.http.timeout import RequestTimeout, timeout_from_env
 from producers.mcp.capabilities import document, parse_accept
 from producers.mcp.server import ATTESTATION_STATE
 from producers.metrics import render
@@ -315,4 +316,6 @@ def create_app(node: Node, *, api_key: str | None = None, mcp: McpHttpEndpoint |
         routes.extend(module.routes(api))
     if mcp is not None:
         routes.append(Route("/mcp", _Guarded(api, mcp.asgi)))
-    return Starlette(routes=routes)
+    app = Starlette(routes=routes)
+    app.add_middleware(RequestTimeout, seconds=timeout_from_env())  # the original's 504 after 60 s (H7)
+    return app
