@@ -56,12 +56,14 @@ class SubscribeCommand:
 
     @classmethod
     def parse(cls, body: Any, *, agent_id: str | None = None) -> SubscribeCommand:
-        """The webhook shape ``{url, events, secret, namespace_filter, agent_filter}``, or the namespace shape
-        ``{namespace}`` (``url`` optional: the original synthesizes ``http://localhost/_ns/<agent>/<ns>``;
-        ``namespace_filter`` defaults to ``namespace`` and ``agent_filter`` to the caller)."""
+        """The webhook shape ``{url, events, secret, namespace_filter, agent_filter}``; with ``agent_id`` (the
+        HTTP route, as the original's), also the namespace shape ``{namespace}`` (``url`` optional: the original
+        synthesizes ``http://localhost/_ns/<agent>/<ns>``; ``namespace_filter`` defaults to ``namespace`` and
+        ``agent_filter`` to the caller). The MCP tool has no namespace shape (its ``namespace`` is ignored)."""
         if not isinstance(body, dict):
             raise ValidationError("the request body must be a JSON object")
-        namespace = _filter(body, "namespace") if body.get("namespace") is not None else None
+        shaped = agent_id is not None and body.get("namespace") is not None
+        namespace = _filter(body, "namespace") if shaped else None
         url = body.get("url")
         if url is None and namespace is not None:
             url = f"http://localhost/_ns/{agent_id}/{namespace}"
