@@ -397,3 +397,23 @@ async def test_llm_http_routes_with_an_llm(node: Node, monkeypatch: pytest.Monke
         assert terms == {"original": "db", "expanded_terms": ["db", "sql"]}
         empty = await http.post("/api/v1/expand_query", json={"query": ""})
         assert empty.status_code == 400 and empty.json() == {"error": "query is required"}
+
+
+async def test_recall_observations_come_from_the_log(client: httpx.AsyncClient) -> None:
+    a, b = await _store(client, "postgres tuning"), await _store(client, "postgres backups")
+    recall = await client.get("/api/v1/recall", params={"context": "postgres", "mode": "keyword"})
+    returned = [m["id"] for m in recall.json()["memories"]]
+    assert set(returned) == {a, b}
+    seen = (await client.post("/api/v1/memory_recall_observations", json={})).json()
+    assert seen["count"] == 2 and [o["memory_id"] for o in seen["observations"]] == returned
+    first = seen["observations"][0]
+    assert first["rank"] == 1 and first["retriever"] == "recall" and first["score"] is None
+    assert first["consumed"] is False and first["consumed_at"] is None
+    one = (await client.post("/api/v1/memory_recall_observations",
+                             json={"recall_id": first["recall_id"], "limit": 1})).json()
+    assert one["count"] == 1
+    assert (await client.post("/api/v1/memory_recall_observations", json={"consumed": True})).json()["count"] == 0
+    later = (await client.post("/api/v1/memory_recall_observations", json={"since": "2999-01-01T00:00:00Z"})).json()
+    assert later["count"] == 0
+    bad = await client.post("/api/v1/memory_recall_observations", json={"since": "yesterday"})
+    assert bad.status_code == 400 and bad.json() == {"error": "since is not valid RFC3339: 'yesterday'"}

@@ -19,6 +19,7 @@ from producers.mcp.tools import (
     messaging,
     meta,
     missing,
+    observations,
     reflection,
     rules,
     sharing,
@@ -36,6 +37,7 @@ HANDLERS: dict[str, Handler] = {
     **graph.HANDLERS, **knowledge.HANDLERS, **duplicate.HANDLERS, **subscriptions.HANDLERS, **archive.HANDLERS,
     **governance.HANDLERS, **reflection.HANDLERS, **sharing.HANDLERS, **turns.HANDLERS,
     **skills.HANDLERS, **rules.HANDLERS, **curation.HANDLERS,
+    **observations.HANDLERS,
     **missing.HANDLERS,
 }
 HANDLERS["memory_agent_register"] = identity.with_key_registration(HANDLERS["memory_agent_register"])

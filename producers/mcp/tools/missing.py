@@ -15,7 +15,7 @@ _V070 = "is not available on this node yet (added in the original's v0.7.0; issu
 MISSING: dict[str, str] = {
     "memory_replay": "sidechain transcripts (memory_replay) are not recorded by this node",
     **{f"memory_{name}": f"memory_{name} {_V070}" for name in (
-        "calibrate_confidence", "recall_observations")},
+        "calibrate_confidence",)},
 }
 
 HANDLERS: dict[str, Handler] = {name: unavailable(reason) for name, reason in MISSING.items()}
