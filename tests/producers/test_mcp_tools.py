@@ -340,7 +340,7 @@ async def test_profiles_gate_calls_with_minus_32601(node: Node) -> None:
             await core.call_tool("memory_nope", {})
         assert info.value.error.code == -32601 and "not registered" in info.value.error.message
         caps = await ok_json(core, "memory_capabilities", {"family": "lifecycle", "include_schema": True})
-        assert caps["loaded_under_active_profile"] is False and len(caps["tools"]) == 5
+        assert caps["loaded_under_active_profile"] is False and len(caps["tools"]) == 6  # v0.7.0 adds capture_turn
         update = next(t for t in caps["tools"] if t["name"] == "memory_update")
         assert set(update["inputSchema"]["properties"]) == {"id", "namespace"}
         verbose = await ok_json(core, "memory_capabilities", {"family": "lifecycle", "include_schema": True,
