@@ -14,6 +14,8 @@ import pytest
 from producers.http import create_app
 from producers.node import Node
 
+# Every scenario behaves the same on a SQLite and on a Postgres read model.
+BOTH_READ_MODELS = True
 BOB = {"X-Agent-Id": "ai:bob"}
 
 

@@ -31,6 +31,8 @@ from producers.mcp.tools.turns import ALLOWLIST_ENV
 from producers.node import Node
 from producers.wire import embedder_status
 
+# Every tool behaves the same on a SQLite and on a Postgres read model.
+BOTH_READ_MODELS = True
 ALICE = {"X-Agent-Id": "alice"}
 
 
