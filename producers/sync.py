@@ -140,7 +140,8 @@ async def since_clock(service: MemoryService, clock: Clock, limit_raw: str | Non
     await service.wait_for(_clock_of(all_records, clock), timeout=service.config.write_timeout)
     ids = list(dict.fromkeys(i for r in all_records for i in _memory_ids(r)))
     memories = sorted(reader.memories(service.queries.get_many(ids)), key=lambda m: (m.updated_at, m.id))
-    records = reader.events(all_records, {m.id for m in memories})
+    readable = [r for r in all_records if r.unreadable is None]  # not events: reported by verify and status
+    records = reader.events(readable, {m.id for m in memories})
     events = [{"partition": r.partition, "offset": r.offset, "event_id": r.event.event_id,
                "type": r.event.envelope.type, "namespace": r.event.envelope.namespace,
                "actor": r.event.envelope.actor, "origin": r.event.envelope.origin, "ts": r.event.envelope.ts}

@@ -70,7 +70,8 @@ async def stats_body(node: Node) -> dict[str, Any]:
         "log": {"url": redact_url(node.log.url), "end_offsets": await node.log.end_offsets(),
                 "backend": node.log.describe()},
         "projector": {"position": node.runner.position, "applied_events": node.model.applied_count(),
-                      "rejected_events": node.model.rejected_count()},
+                      "rejected_events": node.model.rejected_count(),
+                      "chain_breaks": node.runner.chain.status(limit=0)["breaks"]},
         "embedder": embedder_status(node),
         "vector_index": _vector_index(node),
     }

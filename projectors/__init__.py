@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
-from projectors.base import ApplyResult, ProjectionRunner, ReadModel, Verdict
+from projectors.base import ApplyResult, ProjectionRunner, ReadModel, Verdict, unreadable_reason
 from projectors.confirm import Confirmer, applied_clock
 from projectors.deliveries import Delivery, DeliveryStore, LocalSubscription
-from projectors.errors import ProjectionStoppedError, ProjectorError, ReadModelError, WaitTimeoutError
+from projectors.errors import (
+    ChainBrokenError,
+    ProjectionStoppedError,
+    ProjectorError,
+    ReadModelError,
+    WaitTimeoutError,
+)
 from projectors.factory import is_postgres_url, open_read_model, sqlite_path
 from projectors.fts import fts_query, query_tokens
 from projectors.governance_queries import (
@@ -56,6 +62,7 @@ __all__ = [
     "AgentRecord",
     "AmbiguousIdError",
     "ApplyResult",
+    "ChainBrokenError",
     "Confirmer",
     "DeadLetter",
     "Delivery",
@@ -118,6 +125,7 @@ __all__ = [
     "query_tokens",
     "sqlite_path",
     "under_any",
+    "unreadable_reason",
     "visible_to",
     "webhook_events",
 ]

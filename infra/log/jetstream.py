@@ -47,11 +47,10 @@ from nats.aio.subscription import Subscription
 from nats.js import JetStreamContext, api
 from nats.js.kv import KeyValue
 
-from infra.log.base import Clock, EventLog, LogPosition, LogRecord, first_copies
+from infra.log.base import Clock, EventLog, LogPosition, LogRecord, first_copies, unreadable_record
 from infra.log.errors import (
     AppendConflictError,
     LogClosedError,
-    LogCorruptError,
     LogError,
     LogUnavailableError,
 )
@@ -169,9 +168,9 @@ def _record(stream: str, offset: int, body: bytes, headers: dict[str, str] | Non
         signature = base64.b64decode((headers or {})[Header.SIGNATURE], validate=True)
         event = SignedEvent.from_parts(body, signature)
     except KeyError:
-        raise LogCorruptError(stream, offset, "no signature header") from None
+        return unreadable_record(stream, offset, body, b"", "no signature header")
     except (binascii.Error, SchemaError) as exc:
-        raise LogCorruptError(stream, offset, str(exc)) from exc
+        return unreadable_record(stream, offset, body, b"", str(exc))
     return LogRecord(stream, offset, event)
 
 

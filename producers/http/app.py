@@ -21,7 +21,7 @@ from producers.contradictions import contradictions
 from producers.errors import CommandError, ValidationError, reply_for
 from producers.export import export_document
 from producers.graph import link_json
-from producers.http import governance, lifecycle, status, subscriptions
+from producers.http import governance, lifecycle, status, subscriptions, ui
 from producers.http import graph as graph_routes
 from producers.http import identity as identity_routes
 from producers.http import tools as tool_routes
@@ -47,7 +47,7 @@ log = logging.getLogger("ai_memory.http")
 VERSION = "0.1.0"
 #: Route modules of the other domains, each exporting ``routes(api: ApiContext) -> list[Route]``.
 _DOMAIN_ROUTES: tuple[ModuleType, ...] = (status, subscriptions, lifecycle, governance, graph_routes, identity_routes,
-                                           tool_routes)
+                                          ui, tool_routes)
 
 
 class Api(ApiContext):
@@ -73,6 +73,7 @@ class Api(ApiContext):
         stats = self.service.queries.stats(now_ts(), now_ts())
         samples["ai_memory_memories"] = {(): stats.total}
         samples["ai_memory_rejected_events"] = {(): self.node.model.rejected_count()}
+        samples["ai_memory_log_chain_breaks"] = {(): self.node.runner.chain.status(limit=0)["breaks"]}
         samples["ai_memory_log_end_offset"] = {(("partition", p),): o for p, o in
                                                (await self.node.log.end_offsets()).items()}
         samples["ai_memory_projector_offset"] = {(("partition", p),): o for p, o in

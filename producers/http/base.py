@@ -27,7 +27,7 @@ from producers.writer import WriteResult
 from schemas.request_signing import HEADER_AGENT, Attestation
 
 __all__ = ["CLOCK_HEADER", "MAX_BODY_BYTES", "MAX_WAIT_FOR", "WAIT_FOR_HEADER", "ApiContext", "Handler", "JSONBody",
-           "body_items", "read_body", "read_json", "written"]
+           "body_items", "read_body", "read_json", "supplied_api_key", "written"]
 
 log = logging.getLogger("ai_memory.http")
 
@@ -96,6 +96,17 @@ def written(body: dict[str, Any], write: WriteResult) -> dict[str, Any]:
     return body
 
 
+def supplied_api_key(request: Request) -> str | None:
+    """The API key a request presents: the ``X-API-Key`` header, else the ``api_key`` query parameter."""
+    supplied = request.headers.get("x-api-key")
+    if supplied is None:
+        for pair in request.url.query.split("&"):
+            name, _, value = pair.partition("=")
+            if name == "api_key":
+                return unquote(value)
+    return supplied
+
+
 class ApiContext:
     """What every route module gets: the node, its memory service, authorization, the error boundary and the
     caller's agent id. Route modules (one per domain) export ``routes(api) -> list[Route]``."""
@@ -107,15 +118,18 @@ class ApiContext:
         self.profile = profile or Profile()
 
     def _authorize(self, request: Request) -> None:
-        if not self._api_key or request.url.path == "/api/v1/health":
+        if request.url.path == "/api/v1/health":
             return
-        supplied = request.headers.get("x-api-key")
-        if supplied is None:
-            for pair in request.url.query.split("&"):
-                name, _, value = pair.partition("=")
-                if name == "api_key":
-                    supplied = unquote(value)
-                    break
+        self.check_api_key(supplied_api_key(request))
+
+    def check_api_key(self, supplied: str | None) -> None:
+        """Accept ``supplied`` when it is the node's API key (compared in constant time) or the node has none.
+
+        Raises:
+            AuthError: a key is configured and ``supplied`` is missing or another.
+        """
+        if not self._api_key:
+            return
         if supplied is None or not hmac.compare_digest(supplied.encode(), self._api_key.encode()):
             raise AuthError("missing or invalid API key")
 

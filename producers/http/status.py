@@ -72,7 +72,8 @@ def render_page(doc: dict[str, Any]) -> str:
              ("embedder", f"{embedder.get('model')} ({embedder.get('dim')} dims)" if embedder.get("embedder_ready")
               else f"off: {embedder.get('embedder_error', 'not loaded')}"),
              ("memories", str(memories["total"])),
-             ("rejected events", str(doc["read_models"]["memories"]["rejected"]))]
+             ("rejected events", str(doc["read_models"]["memories"]["rejected"])),
+             ("log chain breaks", str(doc["log_chain"]["breaks"]))]
     sections = [
         "<table>" + "".join(f"<tr><th>{escape(k)}</th><td>{escape(v)}</td></tr>" for k, v in facts) + "</table>",
         _table("Read models behind the log", ("read model", "partition", "log end", "behind", ""),
