@@ -14,6 +14,8 @@ from producers.cli.main import main
 def _quiet(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("AI_MEMORY_EMBEDDER", "off")
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    # Servers other tests started register here; this test's doctor must see none of them.
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path / "run"))
 
 
 def test_doctor_says_what_to_fix(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
