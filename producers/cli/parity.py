@@ -68,10 +68,14 @@ NOT_APPLICABLE: dict[str, str] = {
     "wrap": "this node does not wrap agent processes; point the agent's MCP config at `ai-memory mcp`",
     "resolve": "ids are resolved by unique prefix in every verb that takes one (get, update, delete, …)",
     "man": "the manual is `ai-memory --help` and `ai-memory VERB --help` (and README.md)",
+    "governance": "it converts the original's config.toml permission rules; this node has no config file: "
+                  "policies are namespace standards (`ai-memory namespace set`) and agent-action rules "
+                  "(`ai-memory rules add`)",
+    "recover-previous-session": "it reads the previous session's transcript; this node records no transcripts "
+                                "(capture turns with memory_capture_turn and read them with `ai-memory boot`)",
 }
 #: Verbs not built yet on this node.
-NOT_BUILT = ("auto-consolidate", "curator", "governance", "verify-reflection-chain",
-             "export-forensic-bundle", "verify-forensic-bundle", "recover-previous-session")
+NOT_BUILT = ("auto-consolidate", "curator", "export-forensic-bundle", "verify-forensic-bundle")
 
 
 def _arguments(p: argparse.ArgumentParser) -> None:

@@ -1,4 +1,5 @@
-"""The operator verbs: ``doctor``, ``install`` (into a temporary HOME) and ``completions``, run through ``main``."""
+"""The operator verbs: ``doctor``, ``install`` (into a temporary HOME), ``completions`` and
+``verify-reflection-chain``, run through ``main``."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
+from nacl.signing import SigningKey
 
 from producers.cli.main import main
 
@@ -53,3 +55,34 @@ def test_completions(capsys: pytest.CaptureFixture[str]) -> None:
     assert "complete -F _ai_memory ai-memory" in script and " kg-query " in script and " doctor " in script
     assert main(["completions", "fish"]) == 0
     assert "complete -c ai-memory -n __fish_use_subcommand -a store" in capsys.readouterr().out
+
+
+def _reflect_chain(data: str, agent: str, capsys: pytest.CaptureFixture[str]) -> str:
+    ids = []
+    for title in (f"obs-{agent}", f"obs2-{agent}"):
+        assert main(["store", "--data-dir", data, "-T", title, "-c", "c", "--agent-id", agent, "--json"]) == 0
+        ids.append(json.loads(capsys.readouterr().out)["id"])
+    assert main(["reflect", "--data-dir", data, "--agent-id", agent, json.dumps(
+        {"source_ids": [ids[0]], "title": f"r1-{agent}", "content": "c"})]) == 0
+    first = json.loads(capsys.readouterr().out)["id"]
+    assert main(["reflect", "--data-dir", data, "--agent-id", agent, json.dumps(
+        {"source_ids": [first, ids[1]], "title": f"r2-{agent}", "content": "c"})]) == 0
+    top: str = json.loads(capsys.readouterr().out)["id"]
+    return top
+
+
+def test_verify_reflection_chain(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    data = str(tmp_path / "node")
+    unsigned = _reflect_chain(data, "plain", capsys)
+    assert main(["verify-reflection-chain", "--data-dir", data, unsigned]) == 8
+    report = json.loads(capsys.readouterr().out)
+    assert report["link_count"] == 3 and not report["verified"]  # r2 -> r1, r2 -> obs2, r1 -> obs
+    key = SigningKey.generate()
+    keys = tmp_path / "node" / "keys"
+    (keys / "signer.priv").write_bytes(bytes(key))
+    (keys / "signer.pub").write_bytes(bytes(key.verify_key))
+    signed = _reflect_chain(data, "signer", capsys)
+    assert main(["verify-reflection-chain", "--data-dir", data, signed]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["verified"] and {link["signed_by"] for link in report["links"]} == {"signer"}
+    assert main(["verify-reflection-chain", "--data-dir", data, "no-such-id"]) == 3
