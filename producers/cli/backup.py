@@ -24,7 +24,7 @@ from producers.node import Node, NodeConfig
 from projectors import open_read_model
 from schemas import now_ts
 
-__all__ = ["VERBS", "backup_data_dir", "restore_data_dir"]
+__all__ = ["VERBS", "backup_data_dir", "empty_dir", "restore_data_dir"]
 
 MANIFEST = "backup.json"
 #: Read models first, the log last (see the module docstring).
@@ -32,7 +32,7 @@ _DATABASES = ("readmodel.db", "deliveries.db", "log.db")
 _COPIED = ("node_id", "node.json", "keys", "hnsw")
 
 
-def _empty_dir(path: Path, what: str) -> None:
+def empty_dir(path: Path, what: str) -> None:
     if path.exists() and (not path.is_dir() or any(path.iterdir())):
         raise ValidationError(f"{what} {path} exists and is not an empty directory")
     path.mkdir(parents=True, exist_ok=True)
@@ -51,7 +51,7 @@ def _sqlite_copy(source: Path, target: Path) -> None:
 def backup_data_dir(data_dir: Path, target: Path) -> dict[str, Any]:
     if not (data_dir / "node_id").exists():
         raise ValidationError(f"{data_dir} is not a node's data directory (no node_id)")
-    _empty_dir(target, "the backup directory")
+    empty_dir(target, "the backup directory")
     files = []
     for name in _DATABASES:
         if (data_dir / name).exists():
@@ -76,7 +76,7 @@ def restore_data_dir(source: Path, data_dir: Path) -> dict[str, Any]:
     if not manifest_path.exists():
         raise ValidationError(f"{source} is not a backup (no {MANIFEST})")
     manifest: dict[str, Any] = json.loads(manifest_path.read_text(encoding="utf-8"))
-    _empty_dir(data_dir, "the data directory to restore into")
+    empty_dir(data_dir, "the data directory to restore into")
     for entry in manifest["files"]:
         name = entry.rstrip("/")
         if entry.endswith("/"):

@@ -18,7 +18,18 @@ from pathlib import Path
 from typing import Any
 
 from infra.tls import TlsFiles
-from producers.cli import backup, commands, lifecycle, logtools, mcp_verb, mine, operator, parity, reflections
+from producers.cli import (
+    backup,
+    commands,
+    forensic,
+    lifecycle,
+    logtools,
+    mcp_verb,
+    mine,
+    operator,
+    parity,
+    reflections,
+)
 from producers.cli import certs as certs_verb
 from producers.cli import cluster as cluster_verb
 from producers.cli import governance as governance_verb
@@ -82,7 +93,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
     specs = (commands.VERBS + graph_verbs.VERBS + lifecycle.VERBS + logtools.VERBS + mcp_verb.VERBS
              + cluster_verb.VERBS + governance_verb.VERBS + identity_verbs.VERBS + certs_verb.VERBS + operator.VERBS
-             + backup.VERBS + mine.VERBS + reflections.VERBS)
+             + backup.VERBS + mine.VERBS + reflections.VERBS + forensic.VERBS)
     for spec in specs + parity.parity_verbs(specs):  # the original's verbs we lack by name (issue #17)
         p = sub.add_parser(spec.name, help=spec.help, description=spec.help)
         _common(p)

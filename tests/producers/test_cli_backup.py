@@ -1,5 +1,6 @@
 """``ai-memory backup`` / ``restore`` through ``main``: a snapshot restores to the same memories, and a restore
-on a log that went on replays only the tail after the snapshot's read-model position."""
+on a log that went on replays only the tail after the snapshot's read-model position. And the forensic bundle:
+exported, verified on its own, and refused when its digest or keys were tampered with."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import json
 from pathlib import Path
 
 import pytest
+from nacl.signing import SigningKey
 
 from producers.cli.main import main
 
@@ -65,3 +67,27 @@ def test_refusals(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["backup", "--data-dir", str(tmp_path / "n"), "--to", str(busy)]) == 2
     assert main(["restore", "--data-dir", str(tmp_path / "r"), "--from", str(busy)]) == 2
     assert "is not a backup" in capsys.readouterr().err
+
+
+def test_forensic_bundle(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    node, bundle = tmp_path / "node", tmp_path / "bundle"
+    for title in ("a", "b"):
+        _store(node, title)
+    capsys.readouterr()
+    assert main(["export-forensic-bundle", "--data-dir", str(node), "--out", str(bundle)]) == 0
+    manifest = json.loads(capsys.readouterr().out)
+    assert manifest["events"] == 2 and len(manifest["keys"]) == 1
+    assert main(["verify-forensic-bundle", str(bundle)]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["ok"] and report["checked"] == 2 and report["digest_matches"]
+
+    stated = json.loads((bundle / "manifest.json").read_text())
+    (bundle / "manifest.json").write_text(json.dumps({**stated, "sha256": "0" * 64}))
+    assert main(["verify-forensic-bundle", str(bundle)]) == 8
+    assert json.loads(capsys.readouterr().out)["digest_matches"] is False
+    (bundle / "manifest.json").write_text(json.dumps(stated))
+    (key,) = (bundle / "keys").glob("*.pub")
+    key.write_bytes(bytes(SigningKey.generate().verify_key))  # someone else's key under the node's name
+    assert main(["verify-forensic-bundle", str(bundle)]) == 8
+    assert len(json.loads(capsys.readouterr().out)["bad"]) == 2
+    assert main(["verify-forensic-bundle", str(tmp_path / "nothing")]) == 2
