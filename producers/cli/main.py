@@ -21,6 +21,7 @@ from infra.tls import TlsFiles
 from producers.cli import (
     backup,
     commands,
+    consolidation,
     forensic,
     lifecycle,
     logtools,
@@ -93,7 +94,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
     specs = (commands.VERBS + graph_verbs.VERBS + lifecycle.VERBS + logtools.VERBS + mcp_verb.VERBS
              + cluster_verb.VERBS + governance_verb.VERBS + identity_verbs.VERBS + certs_verb.VERBS + operator.VERBS
-             + backup.VERBS + mine.VERBS + reflections.VERBS + forensic.VERBS)
+             + backup.VERBS + mine.VERBS + reflections.VERBS + forensic.VERBS
+             + consolidation.VERBS)
     for spec in specs + parity.parity_verbs(specs):  # the original's verbs we lack by name (issue #17)
         p = sub.add_parser(spec.name, help=spec.help, description=spec.help)
         _common(p)

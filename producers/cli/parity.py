@@ -75,7 +75,7 @@ NOT_APPLICABLE: dict[str, str] = {
                                 "(capture turns with memory_capture_turn and read them with `ai-memory boot`)",
 }
 #: Verbs not built yet on this node.
-NOT_BUILT = ("auto-consolidate", "curator")
+NOT_BUILT = ("curator",)
 
 
 def _arguments(p: argparse.ArgumentParser) -> None:

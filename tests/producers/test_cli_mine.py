@@ -1,4 +1,5 @@
-"""``ai-memory mine``: the three export formats in their documented shapes, stored once, through ``main``."""
+"""``ai-memory mine``: the three export formats in their documented shapes, stored once, through ``main``; and
+``auto-consolidate`` (by tag, as the original)."""
 
 from __future__ import annotations
 
@@ -72,3 +73,22 @@ def test_mine_slack_and_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str
     bad.write_text("{\n")
     assert main(["mine", str(bad), "-f", "claude", "--data-dir", data]) == 2
     assert "invalid JSON on line 1" in capsys.readouterr().err
+
+
+def test_auto_consolidate_by_tag(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    data = str(tmp_path / "node")
+    for i in range(4):
+        tags = ["deploy"] if i < 3 else []
+        assert main(["store", "--data-dir", data, "-T", f"note {i}", "-c", "x" * 300, "-n", "ops",
+                     "--tags", ",".join(tags), "--agent-id", "op"]) == 0
+    capsys.readouterr()
+    assert main(["auto-consolidate", "--data-dir", data, "--dry-run", "--min-count", "3"]) == 0
+    (group,) = json.loads(capsys.readouterr().out)["groups"]
+    assert (group["namespace"], group["tag"], group["count"]) == ("ops", "deploy", 3)
+    assert sorted(group["titles"]) == ["note 0", "note 1", "note 2"]
+    assert main(["auto-consolidate", "--data-dir", data, "--namespace", "ops"]) == 0
+    assert json.loads(capsys.readouterr().out) == {"consolidated": 3}
+    titles = {str(m["title"]): m for m in _memories(tmp_path / "node", "ops", capsys)}
+    merged = titles["Consolidated: deploy (3 memories)"]
+    assert set(titles) == {"note 3", "Consolidated: deploy (3 memories)"}
+    assert "- note 0: " + "x" * 200 + "\n" in str(merged["content"]) + "\n"
