@@ -17,6 +17,7 @@ from typing import Any
 from producers.errors import ConflictError, NotFoundError, ValidationError
 from producers.semantic import Semantic
 from producers.validation import MAX_BULK, check_content, check_id, check_namespace, check_tier, check_title
+from producers.visibility import Reader, Visibility, visible_page
 from producers.writer import Decided, DecideFn, EventWriter, WriteResult
 from projectors import MemoryFilter, MemoryReadModel
 from projectors.archive_queries import ArchivedMemory, ArchiveStats
@@ -101,10 +102,18 @@ def _derived_from(source_id: str, target_id: str, now: str) -> LinkCreated:
 
 
 class LifecycleService:
-    def __init__(self, writer: EventWriter, model: MemoryReadModel, *, semantic: Semantic | None = None) -> None:
+    def __init__(self, writer: EventWriter, model: MemoryReadModel, *, semantic: Semantic | None = None,
+                 visibility: Visibility | None = None) -> None:
         self.writer = writer
         self.model = model
         self.semantic = semantic
+        #: The read rule for the archive list and session start (None: everything is visible).
+        self.visibility = visibility
+
+    def _reader(self, as_agent: str | None, namespace: str | None) -> Reader:
+        if self.visibility is None:
+            return Reader(as_agent)
+        return self.visibility.reader(as_agent, named=(namespace,) if namespace is not None else ())
 
     async def _vector_event(self, memory: Memory) -> MemoryEmbedded | None:
         """The memory.embedded event of ``memory``'s text, when a model is loaded (computed before the lock)."""
@@ -191,13 +200,28 @@ class LifecycleService:
         write = await self._write(decide, actor=agent_id)
         return count[0], write
 
-    async def list_archived(self, *, namespace: str | None, limit: int, offset: int) -> list[ArchivedMemory]:
+    async def list_archived(self, *, namespace: str | None, limit: int, offset: int, as_agent: str | None = None
+                            ) -> list[ArchivedMemory]:
+        """Archived memories the reader may see (the same rule as live ones), newest archive first."""
+        reader = self._reader(as_agent, namespace)
         await self.writer.caught_up()
-        return self.model.archive.list_archived(namespace=namespace, limit=limit, offset=offset)
+        if reader.unfiltered:
+            return self.model.archive.list_archived(namespace=namespace, limit=limit, offset=offset)
+        return visible_page(lambda n, at: self.model.archive.list_archived(namespace=namespace, limit=n, offset=at),
+                           lambda archived: reader.sees(archived.memory), limit=limit, offset=offset)
 
-    async def archive_stats(self) -> ArchiveStats:
+    async def archive_stats(self, *, as_agent: str | None = None) -> ArchiveStats:
+        """Archived counts by namespace, of what the reader may see."""
+        reader = self._reader(as_agent, None)
         await self.writer.caught_up()
-        return self.model.archive.stats()
+        if reader.unfiltered:
+            return self.model.archive.stats()
+        counts: dict[str, int] = {}
+        for archived in visible_page(lambda n, at: self.model.archive.list_archived(limit=n, offset=at),
+                                    lambda archived: reader.sees(archived.memory), limit=2**62, offset=0):
+            counts[archived.memory.namespace] = counts.get(archived.memory.namespace, 0) + 1
+        rows = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
+        return ArchiveStats(sum(counts.values()), [{"namespace": ns, "count": n} for ns, n in rows])
 
     # -- consolidate ------------------------------------------------------------------------------------
 
@@ -287,11 +311,12 @@ class LifecycleService:
 
     # -- session start ----------------------------------------------------------------------------------
 
-    async def session_start(self, *, namespace: str | None, limit: int) -> dict[str, Any]:
-        """The original's session_start body: the first ``limit`` (at most 50) live memories in list order
-        (priority, then most recently updated), each with score 0.0."""
+    async def session_start(self, *, namespace: str | None, limit: int, as_agent: str | None = None
+                            ) -> dict[str, Any]:
+        """The original's session_start body: the first ``limit`` (at most 50) live memories the reader may see,
+        in list order (priority, then most recently updated), each with score 0.0."""
+        flt = self._reader(as_agent, namespace).filter(MemoryFilter(namespace=namespace, now=now_ts()))
         await self.writer.caught_up()
-        flt = MemoryFilter(namespace=namespace, now=now_ts())
         found = self.model.queries.list_memories(flt, limit=min(max(limit, 0), 50), offset=0)
         return {"memories": [{**m.to_api(), "score": 0.0} for m in found], "count": len(found),
                 "mode": "session_start"}

@@ -28,7 +28,7 @@ from producers.node_record import NodeRecord
 from producers.quorum import QuorumConfig, QuorumTracker
 from producers.semantic import Semantic
 from producers.service import MemoryService, ServiceConfig
-from producers.subscriptions import SubscriptionService
+from producers.subscriptions import EventVisibility, SubscriptionService
 from producers.webhooks import WebhookConfig, WebhookDelivery
 from producers.writer import EventWriter
 from projectors import (
@@ -184,19 +184,24 @@ class Node:
         self.service = MemoryService(self.writer, self.runner, model.queries, config=config.service,
                                      semantic=self.semantic, gate=self.governance.gate,
                                      visibility=self.identity.visibility)
-        # The webhook delivery projector (its own store and log position); ``serve`` starts and stops it.
+        # The webhook delivery projector (its own store and log position); ``serve`` starts and stops it. A
+        # subscription's owner gets (and replays, and finds dead-lettered) only events it may read.
+        events_seen = EventVisibility(self.identity.visibility, model)
         self.webhooks = WebhookDelivery(log_=log, keyring=keyring, key=key, writer=self.writer,
                                         path=config.data_dir / "deliveries.db", config=config.webhooks,
-                                        metrics=self.metrics, verified=self.verified)
+                                        metrics=self.metrics, verified=self.verified, visible=events_seen.for_owner)
         self.subscriptions = SubscriptionService(self.writer, model.subscriptions, keyring,
-                                                 deliveries=self.webhooks.store, config=config.webhooks)
-        self.lifecycle = LifecycleService(self.writer, model, semantic=self.semantic)
+                                                 deliveries=self.webhooks.store, config=config.webhooks,
+                                                 visible=events_seen)
+        self.lifecycle = LifecycleService(self.writer, model, semantic=self.semantic,
+                                          visibility=self.identity.visibility)
         self.messaging = MessagingService(self.service)
         keys = KeyFiles(config.data_dir / "keys", *config.trusted_keys)
         # Links verify against key files first, then the agents' keys registered in the log (a peer's links too).
         self.graph = GraphService(self.writer, model.graph, semantic=self.semantic, keys=keys,
                                   public_keys=public_keys(keys, model.identity),
-                                  link_quota=self.governance.gate.check_link_quota)
+                                  link_quota=self.governance.gate.check_link_quota,
+                                  visibility=self.identity.visibility)
 
     @property
     def hnsw(self) -> HnswReadModel:

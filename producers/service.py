@@ -24,9 +24,9 @@ from producers.quorum import QuorumTracker
 from producers.ranking import keyword_context
 from producers.semantic import Ranked, Semantic, rank
 from producers.validation import check_id
-from producers.visibility import Visibility
+from producers.visibility import Reader, Visibility
 from producers.writer import EventWriter, WriteResult, backoff
-from projectors import MemoryFilter, MemoryQueries, ProjectionRunner, ScoredMemory, count_tokens
+from projectors import AmbiguousIdError, MemoryFilter, MemoryQueries, ProjectionRunner, ScoredMemory, count_tokens
 from schemas import Memory, encode_payload, format_ts, now_ts, parse_ts
 from schemas.events import (
     EventPayload,
@@ -240,7 +240,7 @@ class MemoryService:
                 except AppendConflictError:
                     continue  # another process appended first: re-check against the newer state
             stored = self.queries.get(memory.id) or memory
-            return StoreResult(stored, agent_id, cmd.tier, await self._quorum(write), contradictions)
+            return StoreResult(stored, agent_id, cmd.tier, await self._quorum(write), self.visible_ids(contradictions))
         raise ConflictError("the log kept moving under this write; please retry")
 
     async def bulk_store(self, items: Sequence[CreateCommand | Exception], *, agent_id: str
@@ -423,9 +423,22 @@ class MemoryService:
         return self.visibility.scoped(flt) if self.visibility is not None else flt
 
     async def get(self, memory_id: str, *, as_agent: str | None = None) -> Memory:
-        """One memory by id or unique prefix, as ``as_agent`` may see it (404 when it may not)."""
-        memory = await self.resolve(memory_id)
-        return self.visibility.check(memory, as_agent) if self.visibility is not None else memory
+        """One memory by id or unique prefix, as ``as_agent`` may see it (404 when it may not). A prefix that
+        memories the reader may not see share resolves as if they did not exist."""
+        if self.visibility is None:
+            return await self.resolve(memory_id)
+        try:
+            memory = await self.resolve(memory_id)
+        except AmbiguousIdError as exc:
+            memory = self.visibility.one_of(exc, self.queries.get_many(exc.matches), as_agent)
+        return self.visibility.check(memory, as_agent)
+
+    def visible_ids(self, ids: list[str]) -> list[str]:
+        """Those of ``ids`` the request's reader (without ``as_agent``) may see, in their order."""
+        if self.visibility is None or not ids:
+            return ids
+        seen = {m.id for m in self.visibility.reader(None).visible(self.queries.get_many(ids))}
+        return [i for i in ids if i in seen]
 
     async def list_memories(self, q: ListQuery) -> list[Memory]:
         await self._caught_up()
@@ -495,6 +508,11 @@ class MemoryService:
         hits = self.semantic.search(vectors[0], 5, flt, excluded=self.queries.expiring_ids(flt.now or ""))
         joined = self.semantic.hits_to_memories(hits, self.queries, flt)
         scanned = self.semantic.vectors.count(namespace)
+        reader = Reader.of(flt)
+        if self.visibility is not None and not reader.unfiltered:
+            # A filtered reader learns how many memories it may see there, not how many the namespace holds.
+            counts = self.visibility.namespace_counts(flt.now or now_ts(), reader)
+            scanned = sum(n for ns, n in counts if namespace is None or ns == namespace)
         if not joined:
             return DuplicateCheck(False, threshold, None, 0.0, scanned)
         nearest, similarity = joined[0]

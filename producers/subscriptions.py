@@ -6,8 +6,9 @@ so one agent can neither see nor remove another's webhooks or read its dead-lett
 
 from __future__ import annotations
 
+import json
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -15,6 +16,7 @@ from typing import Any
 from infra.log import Clock, EventLog
 from producers.errors import NotFoundError, ValidationError
 from producers.validation import check_namespace
+from producers.visibility import Visibility, visible_page
 from producers.webhooks.config import WebhookConfig
 from producers.webhooks.signing import fingerprint, hmac_key, seal
 from producers.webhooks.ssrf import check_url
@@ -23,6 +25,7 @@ from projectors import (
     WEBHOOK_EVENT_TYPES,
     DeadLetter,
     DeliveryStore,
+    MemoryReadModel,
     SubscriptionQueries,
     SubscriptionRow,
     correlation_id,
@@ -30,10 +33,10 @@ from projectors import (
     parse_events,
     webhook_events,
 )
-from schemas import Keyring, now_ts, parse_ts
+from schemas import Keyring, Memory, now_ts, parse_ts
 from schemas.events import Subscription, SubscriptionCreated, SubscriptionDeleted
 
-__all__ = ["MAX_REPLAY", "Replayed", "SubscribeCommand", "SubscriptionService"]
+__all__ = ["MAX_REPLAY", "EventVisibility", "Replayed", "SubscribeCommand", "SubscriptionService"]
 
 #: The most events one replay answers with (``truncated`` says when there were more).
 MAX_REPLAY = 1000
@@ -117,14 +120,62 @@ class Replayed:
     truncated: bool
 
 
+class EventVisibility:
+    """What a subscriber (its owner, read as ``X-Agent-Id`` is) may see of a webhook event: every memory the
+    event names must be visible to it, live or archived; a memory that is gone counts as a private memory of the
+    event's agent in the event's namespace (so its title, namespace and id reach only that agent)."""
+
+    def __init__(self, visibility: Visibility, model: MemoryReadModel) -> None:
+        self._visibility = visibility
+        self._model = model
+
+    def _memory(self, memory_id: str) -> Memory | None:
+        live = self._model.queries.get_many([memory_id])
+        if live:
+            return live[0]
+        archived = self._model.archive.get(memory_id)
+        return archived.memory if archived is not None else None
+
+    def for_owner(self, owner: str) -> Callable[[Any], bool]:
+        """``visible(payload)`` for ``owner``'s subscriptions (a payload as delivered, or its JSON text)."""
+        reader = self._visibility.reader(None, caller=owner)
+
+        def visible(payload: Any) -> bool:
+            if isinstance(payload, str):
+                try:
+                    payload = json.loads(payload)
+                except ValueError:
+                    return False
+            if not isinstance(payload, dict):
+                return False
+            namespace, agent = payload.get("namespace"), payload.get("agent_id")
+            for memory_id in (payload.get("memory_id"), payload.get("target_id")):
+                if not isinstance(memory_id, str):
+                    continue
+                memory = self._memory(memory_id)
+                if memory is not None and not reader.sees(memory):
+                    return False
+                if memory is None and not reader.sees_row(namespace if isinstance(namespace, str) else "",
+                                                          "private", agent if isinstance(agent, str) else None):
+                    return False
+            return True
+
+        return visible
+
+
 class SubscriptionService:
     def __init__(self, writer: EventWriter, queries: SubscriptionQueries, keyring: Keyring, *,
-                 deliveries: DeliveryStore, config: WebhookConfig) -> None:
+                 deliveries: DeliveryStore, config: WebhookConfig, visible: EventVisibility | None = None) -> None:
         self._writer = writer
         self._queries = queries
         self._keyring = keyring
         self._deliveries = deliveries
         self.config = config
+        #: What each owner may see of the events (None: everything; a node always sets it).
+        self._visible = visible
+
+    def _visible_to(self, owner: str) -> Callable[[Any], bool]:
+        return self._visible.for_owner(owner) if self._visible is not None else lambda payload: True
 
     async def subscribe(self, cmd: SubscribeCommand, *, agent_id: str) -> tuple[SubscriptionRow, WriteResult]:
         """Validate (the SSRF guard on the URL; names are resolved at each delivery), seal the HMAC key to every
@@ -171,7 +222,12 @@ class SubscriptionService:
         return self._queries.owned(created_by=agent_id)
 
     def dead_letters(self, *, agent_id: str, subscription_id: str | None, limit: int) -> list[DeadLetter]:
-        return self._queries.dead_letters(owner=agent_id, subscription_id=subscription_id, limit=limit)
+        """The owner's dead letters about what it may (still) see."""
+        visible = self._visible_to(agent_id)
+        return visible_page(
+            lambda n, at: self._queries.dead_letters(owner=agent_id, subscription_id=subscription_id, limit=n,
+                                                     offset=at),
+            lambda letter: visible(letter.payload), limit=limit, offset=0)
 
     def dispatch_counts(self) -> dict[str, int]:
         """Deliveries acknowledged by THIS node per subscription (each node delivers the events it wrote)."""
@@ -189,9 +245,12 @@ class SubscriptionService:
         if row is None or row.created_by != agent_id:
             raise NotFoundError("subscription not found")
         after, since_ts = _since(since)
+        visible = self._visible_to(agent_id)
         statuses = {d.correlation_id: d for d in self._deliveries.deliveries(subscription_id=subscription_id)}
         out: list[dict[str, Any]] = []
         async for entry in _matching(self._writer.log, row, after=after, since_ts=since_ts):
+            if not visible(entry["payload"]):
+                continue
             if len(out) == MAX_REPLAY:
                 return Replayed(subscription_id, since, out, truncated=True)
             known = statuses.get(entry["correlation_id"])

@@ -28,13 +28,13 @@ from producers.http import tools as tool_routes
 from producers.http.base import MAX_BODY_BYTES, ApiContext, JSONBody, body_items, read_json, written
 from producers.http.timeout import RequestTimeout, timeout_from_env
 from producers.mcp.capabilities import document, parse_accept
-from producers.mcp.server import ATTESTATION_STATE
+from producers.mcp.server import ATTESTATION_STATE, READER_STATE
 from producers.metrics import render
 from producers.node import Node
-from producers.sync import Peers, Reader, parse_clock, push, since_clock, since_time
-from producers.taxonomy import as_agent_param, visible_namespace_counts
+from producers.sync import Peers, parse_clock, push, since_clock, since_time
+from producers.taxonomy import as_agent_param, visible_namespace_counts, visible_stats
 from producers.validation import MAX_BULK, check_namespace, check_tier
-from producers.wire import duplicate_body, embedder_status, memory_from_import, recall_body, stats_body
+from producers.wire import duplicate_body, embedder_status, memory_from_import, recall_body
 from schemas import Memory, now_ts
 
 if TYPE_CHECKING:
@@ -184,14 +184,7 @@ class Api(ApiContext):
         return JSONBody(written({"deleted": deleted}, write))
 
     async def stats(self, request: Request) -> Response:
-        body = await stats_body(self.node)
-        as_agent = as_agent_param(request.query_params)
-        if as_agent is not None or self.node.identity.visibility.check_namespace(None, None):
-            # Namespace names are data too: with as_agent, or while some subtree requires it, list only the
-            # namespaces (and live counts) the caller may see. The totals stay the node's, for operators.
-            body["by_namespace"] = [{"namespace": ns, "count": n}
-                                    for ns, n in await visible_namespace_counts(self.node, as_agent)]
-        return JSONBody(body)
+        return JSONBody(await visible_stats(self.node, as_agent_param(request.query_params)))
 
     async def contradictions(self, request: Request) -> Response:
         params = request.query_params
@@ -218,7 +211,7 @@ class Api(ApiContext):
 
     async def sync_since(self, request: Request) -> Response:
         params = request.query_params
-        reader = Reader(self.node.identity.visibility, as_agent_param(params))
+        reader = self.node.identity.visibility.reader(as_agent_param(params))
         if (clock := params.get("clock")) is not None:
             return JSONBody(await since_clock(self.service, parse_clock(clock), params.get("limit"), reader=reader))
         return JSONBody(await since_time(self.service, params.get("since"), params.get("limit"), reader=reader))
@@ -259,7 +252,9 @@ class _Guarded:
                 self._api._authorize(request)
                 # The same signed-request headers as the HTTP API; the verified attestation rides on the
                 # request's state to the tool handler (the SDK runs it in another task: no context variable).
-                scope.setdefault("state", {})[ATTESTATION_STATE] = await self._api.attest(request)
+                state = scope.setdefault("state", {})
+                state[ATTESTATION_STATE] = await self._api.attest(request)
+                state[READER_STATE] = self._api.reader_id(request)
             except CommandError as exc:
                 reply = reply_for(exc)
                 await JSONBody(reply.body, status_code=reply.status, headers=reply.headers)(scope, receive, send)

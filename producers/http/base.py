@@ -22,7 +22,8 @@ from producers.mcp import Profile
 from producers.node import Node
 from producers.service import MemoryService
 from producers.sync import format_clock, parse_clock
-from producers.validation import MAX_BULK
+from producers.validation import MAX_BULK, check_agent_id
+from producers.visibility import reading_as
 from producers.writer import WriteResult
 from schemas.request_signing import HEADER_AGENT, Attestation
 
@@ -150,7 +151,7 @@ class ApiContext:
                 self._authorize(request)
                 if wanted := request.headers.get(WAIT_FOR_HEADER):
                     await self.service.wait_for(parse_clock(wanted), timeout=MAX_WAIT_FOR)
-                with attested(await self.attest(request)):
+                with attested(await self.attest(request)), reading_as(self.reader_id(request)):
                     response = await handler(request)
             except Exception as exc:
                 reply = reply_for(exc)
@@ -162,6 +163,18 @@ class ApiContext:
             return response
 
         return wrapped
+
+    @staticmethod
+    def reader_id(request: Request) -> str | None:
+        """Who reads (the original's v0.7.0 #910): the ``X-Agent-Id`` header; reads then leave out other agents'
+        private memories. Without it the read is anonymous (as before v0.7.0: no owner filter)."""
+        claimed = request.headers.get(HEADER_AGENT)
+        if not claimed:
+            return None
+        try:
+            return check_agent_id(claimed)
+        except ValidationError as exc:
+            raise ValidationError(f"invalid agent_id: {exc}") from None
 
     def agent(self, request: Request, body: Any = None) -> str:
         body_agent = body.get("agent_id") if isinstance(body, dict) else None

@@ -32,6 +32,7 @@ from projectors.queries import (
     NamespaceCount,
     ScoredMemory,
     Stats,
+    inbox_of,
     julian_day,
 )
 from schemas import Memory, now_ts
@@ -116,6 +117,10 @@ def _where(flt: MemoryFilter, params: dict[str, Any], *, unexpired: bool = True)
     for i, prefix in enumerate(flt.hidden_prefixes):
         params[f"hide{i}"] = prefix
         conds.append(f"NOT (m.namespace = :hide{i} OR starts_with(m.namespace, :hide{i} || '/'))")
+    if flt.caller is not None:
+        # projectors.owner_sees: another agent's private memory is left out (its inbox's recipient sees it).
+        params["caller"], params["caller_inbox"] = flt.caller, inbox_of(flt.caller)
+        conds.append("(m.scope <> 'private' OR m.agent_id = :caller OR m.namespace = :caller_inbox)")
     return " AND ".join(conds)
 
 

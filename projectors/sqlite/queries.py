@@ -15,6 +15,7 @@ from projectors.queries import (
     NamespaceCount,
     ScoredMemory,
     Stats,
+    inbox_of,
     julian_day,
 )
 from projectors.sqlite import pruning
@@ -73,6 +74,10 @@ def _where(flt: MemoryFilter, params: dict[str, Any], *, unexpired: bool = True,
         conds.append(_visibility(flt.as_agent, params, alias))
     for i, prefix in enumerate(flt.hidden_prefixes):
         conds.append(f"NOT {_in_subtree(a, f'hide{i}', prefix, params)}")
+    if flt.caller is not None:
+        # projectors.owner_sees: another agent's private memory is left out (its inbox's recipient sees it).
+        params["caller"], params["caller_inbox"] = flt.caller, inbox_of(flt.caller)
+        conds.append(f"({a}.scope <> 'private' OR {a}.agent_id = :caller OR {a}.namespace = :caller_inbox)")
     return " AND ".join(conds)
 
 
