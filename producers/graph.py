@@ -123,11 +123,30 @@ def link_json(link: LinkRow) -> dict[str, Any]:
     return out
 
 
-def kg_body(source_id: Any, depth: int, rows: Sequence[KgNode]) -> dict[str, Any]:
-    """The original's kg_query answer (HTTP and MCP)."""
+def _strict_id(value: Any, name: str) -> str:
+    """A memory id as the original's v0.7.0 ``validate_id`` (#1051): only ``[A-Za-z0-9_:.@-]``, no ``..``;
+    errors named after the field (``invalid source_id: …``)."""
+    try:
+        memory_id = check_id(value)
+    except ValidationError as exc:
+        raise ValidationError(f"invalid {name}: {exc}") from None
+    if ".." in memory_id:
+        raise ValidationError(f"invalid {name}: id may not contain '..' (path-traversal guard)")
+    if not _KEY_NAME.match(memory_id):
+        raise ValidationError(f"invalid {name}: id contains characters outside the allowed set [A-Za-z0-9_:.@-] "
+                              "(path-traversal guard)")
+    return memory_id
+
+
+def kg_body(source_id: Any, depth: int, rows: Sequence[KgNode], *, to: str | None = None) -> dict[str, Any]:
+    """The original's kg_query answer (HTTP and MCP). With ``to`` (its S82 ``{from, to}`` shape), ``paths`` holds
+    the first traversal path ending at ``to`` as a list of ids (the original's Postgres answer) instead of
+    every path as ``"a->b"`` text."""
     nodes = [r.to_json() for r in rows]
-    return {"source_id": source_id, "max_depth": depth, "memories": nodes, "paths": [n["path"] for n in nodes],
-            "count": len(nodes)}
+    paths: list[Any] = [n["path"] for n in nodes]
+    if to is not None:
+        paths = [list(r.path) for r in rows if r.link.target_id == to][:1]
+    return {"source_id": source_id, "max_depth": depth, "memories": nodes, "paths": paths, "count": len(nodes)}
 
 
 def invalidation_body(args: dict[str, Any], result: Invalidation) -> dict[str, Any]:
@@ -445,15 +464,17 @@ class GraphService:
     async def kg_query(self, source_id: Any, *, max_depth: int | None = None, valid_at: Any = None,
                        allowed_agents: Sequence[str] | None = None, limit: int | None = None,
                        as_of: int | None = None, as_agent: str | None = None) -> tuple[int, list[KgNode]]:
-        src = check_id(source_id)
+        # The original's order: the source id, valid_at and allowed_agents are checked (400) before the depth
+        # (422, raised by its storage layer), so a request wrong in both answers 400.
+        src = _strict_id(source_id, "source_id")
+        at_time = check_timestamp(valid_at, "valid_at") if valid_at not in (None, "") else None
+        agents = None if allowed_agents is None else [check_agent_id(a.strip()) for a in allowed_agents
+                                                       if isinstance(a, str) and a.strip()]
         depth = 1 if max_depth is None else max_depth
         if depth < 1:
             raise DepthError("max_depth must be >= 1")
         if depth > KG_MAX_DEPTH:
             raise DepthError(f"max_depth={depth} exceeds supported depth={KG_MAX_DEPTH}")
-        at_time = check_timestamp(valid_at, "valid_at") if valid_at not in (None, "") else None
-        agents = None if allowed_agents is None else [check_agent_id(a.strip()) for a in allowed_agents
-                                                       if isinstance(a, str) and a.strip()]
         reader = self.reader(as_agent)
         await self.writer.caught_up()
         if src not in self._nodes(as_of, reader)([src]):

@@ -54,16 +54,31 @@ class SubscribeCommand:
     secret: str | None = None
     namespace_filter: str | None = None
     agent_filter: str | None = None
+    #: The original's S33 shape (``{agent_id, namespace}``): "subscribe this agent to a namespace". Without a
+    #: secret such a subscription is recorded and listed but never delivered (there is nothing to sign with).
+    namespace_only: bool = False
 
     @classmethod
-    def parse(cls, body: Any) -> SubscribeCommand:
+    def parse(cls, body: Any, *, agent_id: str | None = None) -> SubscribeCommand:
+        """The webhook shape ``{url, events, secret, namespace_filter, agent_filter}``; with ``agent_id`` (the
+        HTTP route, as the original's), also the namespace shape ``{namespace}`` (``url`` optional: the original
+        synthesizes ``http://localhost/_ns/<agent>/<ns>``; ``namespace_filter`` defaults to ``namespace`` and
+        ``agent_filter`` to the caller). The MCP tool has no namespace shape (its ``namespace`` is ignored)."""
         if not isinstance(body, dict):
             raise ValidationError("the request body must be a JSON object")
+        shaped = agent_id is not None and body.get("namespace") is not None
+        namespace = _filter(body, "namespace") if shaped else None
         url = body.get("url")
+        if url is None and namespace is not None:
+            url = f"http://localhost/_ns/{agent_id}/{namespace}"
         if not isinstance(url, str) or not url.strip():
-            raise ValidationError("url is required")
+            raise ValidationError("url or namespace is required")
+        ns_filter = _filter(body, "namespace_filter") or namespace
+        agent_filter = _filter(body, "agent_filter")
+        if namespace is not None and body.get("url") is None:
+            agent_filter = agent_filter or agent_id
         return cls(url=url.strip(), events=_events(body.get("events")), secret=_opt(body, "secret"),
-                   namespace_filter=_filter(body, "namespace_filter"), agent_filter=_filter(body, "agent_filter"))
+                   namespace_filter=ns_filter, agent_filter=agent_filter, namespace_only=namespace is not None)
 
 
 def _opt(body: dict[str, Any], name: str) -> str | None:
@@ -77,7 +92,7 @@ def _filter(body: dict[str, Any], name: str) -> str | None:
     value = _opt(body, name)
     if value is not None and len(value) > MAX_FILTER:
         raise ValidationError(f"{name} is longer than {MAX_FILTER} characters")
-    if value is not None and name == "namespace_filter":
+    if value is not None and name in ("namespace_filter", "namespace"):
         value = check_namespace(value, what=name)
     return value
 
@@ -167,12 +182,14 @@ class SubscriptionService:
         """Validate (the SSRF guard on the URL; names are resolved at each delivery), seal the HMAC key to every
         trusted node key, and append ``subscription.created``."""
         check_url(cmd.url, allow_private=self.config.allow_private)
-        if not cmd.secret:
+        if not cmd.secret and not cmd.namespace_only:
             raise ValidationError(_SECRET_REQUIRED)
-        key = hmac_key(cmd.secret)
+        # A keyless (namespace-shape) subscription carries no sealed key and no fingerprint: nodes never deliver it.
+        key = hmac_key(cmd.secret) if cmd.secret else None
         sub = Subscription(id=str(uuid.uuid4()), url=cmd.url, events=cmd.events, created_by=agent_id,
                            created_at=now_ts(), namespace_filter=cmd.namespace_filter, agent_filter=cmd.agent_filter,
-                           sealed_keys=seal(key, self._keyring), secret_fingerprint=fingerprint(key))
+                           sealed_keys=seal(key, self._keyring) if key else {},
+                           secret_fingerprint=fingerprint(key) if key else "")
         write = await self._writer.append([(SubscriptionCreated(sub), _namespace(agent_id))], actor=agent_id)
         write = await self._writer.with_quorum(write)
         row = self._queries.get(sub.id)
@@ -191,6 +208,16 @@ class SubscriptionService:
 
         write = await self._writer.decide_and_append(decide, actor=agent_id)
         return bool(write.positions), await self._writer.with_quorum(write)
+
+    async def unsubscribe_namespace(self, namespace: str, *, agent_id: str) -> tuple[str, bool, WriteResult]:
+        """The original's ``DELETE ?agent_id=&namespace=``: remove the caller's first subscription whose
+        ``namespace_filter`` is ``namespace``; ``("", False)`` when there is none."""
+        ns = check_namespace(namespace, what="namespace")
+        target = next((r for r in self.owned(agent_id=agent_id) if r.namespace_filter == ns), None)
+        if target is None:
+            return "", False, WriteResult(positions=[])
+        removed, write = await self.unsubscribe(target.id, agent_id=agent_id)
+        return target.id, removed, write
 
     def owned(self, *, agent_id: str) -> list[SubscriptionRow]:
         return self._queries.owned(created_by=agent_id)

@@ -46,7 +46,7 @@ MAX_METADATA_BYTES = 65_536
 MAX_METADATA_DEPTH = 32
 MAX_TTL_SECS = 31_536_000
 MAX_BULK = 1000
-SOURCES = ("user", "claude", "hook", "api", "cli", "import", "consolidation", "system", "chaos", "notify")
+SOURCES = ("user", "nhi", "claude", "hook", "api", "cli", "import", "consolidation", "system", "chaos", "notify")
 ON_CONFLICT = ("error", "merge", "version")
 _AGENT_ID = re.compile(r"^[A-Za-z0-9_\-:@./]+$")
 

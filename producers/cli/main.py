@@ -19,9 +19,21 @@ from typing import Any
 
 from infra.embed import DEVICES, EmbedderConfigError, EmbedderSettings
 from infra.tls import TlsFiles
+from producers.cli import (
+    backup,
+    commands,
+    consolidation,
+    forensic,
+    lifecycle,
+    logtools,
+    mcp_verb,
+    mine,
+    operator,
+    parity,
+    reflections,
+)
 from producers.cli import certs as certs_verb
 from producers.cli import cluster as cluster_verb
-from producers.cli import commands, lifecycle, logtools, mcp_verb
 from producers.cli import governance as governance_verb
 from producers.cli import graph as graph_verbs
 from producers.cli import identity as identity_verbs
@@ -102,9 +114,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--db", help=argparse.SUPPRESS)
     parser.add_argument("--version", action="version", version=f"ai-memory {_version()}")
     sub = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
-    for spec in (commands.VERBS + graph_verbs.VERBS + lifecycle.VERBS + logtools.VERBS + mcp_verb.VERBS
-                 + cluster_verb.VERBS + governance_verb.VERBS + identity_verbs.VERBS
-                 + certs_verb.VERBS):
+    specs = (commands.VERBS + graph_verbs.VERBS + lifecycle.VERBS + logtools.VERBS + mcp_verb.VERBS
+             + cluster_verb.VERBS + governance_verb.VERBS + identity_verbs.VERBS + certs_verb.VERBS + operator.VERBS
+             + backup.VERBS + mine.VERBS + reflections.VERBS + forensic.VERBS
+             + consolidation.VERBS)
+    for spec in specs + parity.parity_verbs(specs):  # the original's verbs we lack by name (issue #17)
         p = sub.add_parser(spec.name, help=spec.help, description=spec.help)
         _common(p)
         spec.arguments(p)

@@ -26,9 +26,11 @@ from producers.graph import link_json
 from producers.http import embeddings, governance, lifecycle, status, subscriptions, ui
 from producers.http import graph as graph_routes
 from producers.http import identity as identity_routes
+from producers.http import tools as tool_routes
 from producers.http.base import MAX_BODY_BYTES, ApiContext, JSONBody, body_items, read_json, written
 from producers.http.boundary import BODY_TIMEOUT, HttpBoundary, http_exception
 from producers.http.openapi import openapi_document
+from producers.http.timeout import RequestTimeout, timeout_from_env
 from producers.mcp.capabilities import document, parse_accept
 from producers.mcp.server import ATTESTATION_STATE, READER_STATE
 from producers.metrics import render
@@ -49,7 +51,7 @@ log = logging.getLogger("ai_memory.http")
 VERSION = "0.1.0"
 #: Route modules of the other domains, each exporting ``routes(api: ApiContext) -> list[Route]``.
 _DOMAIN_ROUTES: tuple[ModuleType, ...] = (status, subscriptions, lifecycle, governance, graph_routes, identity_routes,
-                                          ui, embeddings)
+                                          ui, embeddings, tool_routes)
 
 
 class Api(ApiContext):
@@ -138,7 +140,8 @@ class Api(ApiContext):
         return JSONBody(written({"id": memory.id, "promoted": True, "tier": memory.tier}, write))
 
     async def list_memories(self, request: Request) -> Response:
-        memories = await self.service.list_memories(parse_list_query(dict(request.query_params)))
+        # v0.7.0 clamps HTTP list/search limits at MAX_BULK_SIZE (1000), no longer 200 (MCP stays at 200).
+        memories = await self.service.list_memories(parse_list_query(dict(request.query_params), max_limit=MAX_BULK))
         return JSONBody({"memories": [m.to_api() for m in memories], "count": len(memories)})
 
     async def search(self, request: Request) -> Response:
@@ -146,7 +149,7 @@ class Api(ApiContext):
         text = params.get("q")
         if text is None:
             raise ValidationError("Failed to deserialize query string: missing field `q`")
-        memories = await self.service.search(text, parse_list_query(params))
+        memories = await self.service.search(text, parse_list_query(params, max_limit=MAX_BULK))
         found = [m.to_api() for m in memories]
         return JSONBody({"results": found, "memories": found, "count": len(found), "query": text})
 
@@ -321,5 +324,8 @@ def create_app(node: Node, *, api_key: str | None = None, mcp: McpHttpEndpoint |
         routes.extend(module.routes(api))
     if mcp is not None:
         routes.append(Route("/mcp", _Guarded(api, mcp.asgi)))
-    return Starlette(routes=routes, middleware=[Middleware(HttpBoundary, body_timeout=body_timeout)],
-                     exception_handlers={HTTPException: http_exception})
+    # The boundary is outermost: whatever the timeout or a route lets escape is translated there.
+    return Starlette(routes=routes, middleware=[
+        Middleware(HttpBoundary, body_timeout=body_timeout),
+        Middleware(RequestTimeout, seconds=timeout_from_env()),  # the original's 504 after 60 s (H7)
+    ], exception_handlers={HTTPException: http_exception})

@@ -76,11 +76,16 @@ class GraphRoutes:
         agents = body.get("allowed_agents")
         if agents is not None and not isinstance(agents, list):
             raise ValidationError("allowed_agents must be an array of agent ids")
+        # ``from``/``to``: the original's alias for ``source_id`` and its find-path projection (scenario S82).
+        source_id = body.get("source_id") if body.get("source_id") is not None else body.get("from")
+        to = body.get("to")
+        if to is not None and not isinstance(to, str):
+            raise ValidationError("to must be a memory id")
         depth, rows = await self.graph.kg_query(
-            body.get("source_id"), max_depth=_int(body.get("max_depth"), "max_depth"), valid_at=body.get("valid_at"),
+            source_id, max_depth=_int(body.get("max_depth"), "max_depth"), valid_at=body.get("valid_at"),
             allowed_agents=agents, limit=_int(body.get("limit"), "limit"), as_of=check_as_of(body.get("as_of")),
             as_agent=_as_agent(body.get("as_agent")))
-        return JSONBody(kg_body(body.get("source_id"), depth, rows))
+        return JSONBody(kg_body(source_id, depth, rows, to=to))
 
     async def kg_timeline(self, request: Request) -> Response:
         q = request.query_params

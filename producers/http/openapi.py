@@ -19,6 +19,8 @@ from typing import Any
 from starlette.routing import BaseRoute, Route
 
 from producers.commands import MAX_INT64, RECALL_MODES
+from producers.http.tools import BRIDGED_TOOLS
+from producers.mcp.registry import all_tools
 from producers.validation import (
     MAX_BULK,
     MAX_CONTENT_BYTES,
@@ -253,6 +255,55 @@ REQUESTS: dict[tuple[str, str], RouteInput] = {
         {"prefix": _str(), "namespace_prefix": _str(), "depth": _int(), "limit": _int(1), **_AS_AGENT},
         summary="The namespace tree"),
 }
+
+
+
+def _tool_body(tool: str, *, without: Iterable[str] = ()) -> Schema:
+    """The JSON body of a route that runs an MCP tool: the tool's own input schema (less what the path
+    carries), so the document and the tool cannot disagree."""
+    schema = next(t["inputSchema"] for t in all_tools() if t["name"] == tool)
+    dropped = set(without)
+    properties = {k: v for k, v in schema.get("properties", {}).items() if k not in dropped}
+    body: Schema = {"type": "object", "properties": properties}
+    if required := [r for r in schema.get("required", []) if r not in dropped]:
+        body["required"] = required
+    return body
+
+
+# The original's v0.7.0 routes that expose MCP tools over HTTP (producers/http/tools.py).
+REQUESTS.update({("POST", f"/api/v1/memory_{name}"): RouteInput(body=_tool_body(f"memory_{name}"),
+                                                                summary=f"The memory_{name} tool")
+                 for name in BRIDGED_TOOLS})
+REQUESTS.update({
+    ("GET", "/api/v1/tools/list"): RouteInput(summary="The MCP tool catalog of the serving profile"),
+    ("POST", "/api/v1/kg/find_paths"): RouteInput(body=_tool_body("memory_find_paths"), summary="Paths between "
+                                                                                                  "two memories"),
+    ("POST", "/api/v1/find_paths"): RouteInput(body=_tool_body("memory_find_paths"), summary="Paths between two "
+                                                                                              "memories"),
+    ("POST", "/api/v1/links/verify"): RouteInput(body=_tool_body("memory_verify"), summary="Verify a link's "
+                                                                                            "signature"),
+    ("POST", "/api/v1/quota/status"): RouteInput(body=_obj({"agent_id": _AGENT, "namespace": _NAMESPACE}),
+                                                 summary="An agent's quota usage"),
+    ("POST", "/api/v1/share"): RouteInput(body=_tool_body("memory_share"), summary="Share a memory with an agent"),
+    ("POST", "/api/v1/capture_turn"): RouteInput(body=_tool_body("memory_capture_turn"),
+                                                 summary="Capture one conversation turn (idempotent)"),
+    ("POST", "/api/v1/auto_tag"): RouteInput(body=_tool_body("memory_auto_tag"), summary="Tags from the LLM"),
+    ("POST", "/api/v1/expand_query"): RouteInput(body=_tool_body("memory_expand_query"),
+                                                 summary="Query expansion by the LLM"),
+    ("POST", "/api/v1/skill/register"): RouteInput(body=_tool_body("memory_skill_register"),
+                                                   summary="Register a skill"),
+    ("GET", "/api/v1/skill/list"): RouteInput({"namespace": _NAMESPACE, "filter": _str()}, summary="Skills"),
+    ("GET", "/api/v1/skill/{id}"): RouteInput(summary="One skill"),
+    ("GET", "/api/v1/skill/{id}/resource"): RouteInput({"path": _str(min_length=1)}, required=("path",),
+                                                       summary="A skill's resource file"),
+    ("POST", "/api/v1/skill/{id}/export"): RouteInput(body=_obj({"target_folder": _str(min_length=1)}),
+                                                      summary="Export a skill to a folder (admin)"),
+    ("POST", "/api/v1/skill/{id}/promote"): RouteInput(
+        body=_obj({"name": _str(min_length=1), "description": _str(), "parameters_schema": {"type": "object"}}),
+        summary="A reflection ({id}) promoted to a skill"),
+    ("POST", "/api/v1/skill/{id}/compose"): RouteInput(body=_obj({"budget_tokens": _int(1)}),
+                                                       summary="A skill with the reflections it composes with"),
+})
 
 _ERROR: Schema = {"type": "object", "properties": {"error": {"type": "string"}}, "required": ["error"]}
 

@@ -98,12 +98,12 @@ def _embedder_ready(node: Node) -> bool:
 
 
 def _permissions(node: Node) -> dict[str, Any]:
-    """The governance mode and how many namespaces have a policy (``active_rules``); decisions are events on
-    the log, not counted here (the counts stay 0)."""
+    """The governance mode, how many namespaces have a policy (``active_rules``) and the decisions this
+    process's gate has taken per mode (``decision_counts``, as the original's, since process start)."""
     gate = node.governance.gate
     policies = sum(1 for meta in node.model.governance.standards() if gate.standard_policy(meta.namespace)[0])
     return {"mode": gate.config.mode, "active_rules": policies, "inheritance": True,
-            "decision_counts": {"enforce": 0, "advisory": 0, "off": 0}}
+            "decision_counts": dict(gate.decision_counts)}
 
 
 def _v2(node: Node, llm: LlmClient | None) -> dict[str, Any]:
