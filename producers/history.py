@@ -17,7 +17,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
-from producers.sync import Reader
 from projectors import may_see
 from projectors.rules import merged_values, updated_values
 from schemas import Memory, SchemaError, SignatureError, decode_payload, verify
@@ -180,7 +179,7 @@ async def memory_history(node: Node, memory: Memory, *, as_agent: str | None) ->
     found, scanned, truncated = await _scan(node, memory.id)
     visibility = node.identity.visibility
     others = {o for _, o in found if o is not None}
-    seen = {m.id for m in Reader(visibility, as_agent).memories(node.service.queries.get_many(sorted(others)))}
+    seen = {m.id for m in visibility.reader(as_agent).visible(node.service.queries.get_many(sorted(others)))}
     kept = [(_event(r, node, o), r.event.envelope.payload) for r, o in found if o is None or o in seen]
     hidden = visibility.check_namespace(None, as_agent)
     writes = [(e, p) for e, p in kept if e.type in _WRITES]

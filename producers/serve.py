@@ -20,6 +20,7 @@ from producers.mcp import McpHttpEndpoint, Profile
 from producers.mcp.transport import open_llm
 from producers.node import Node, NodeConfig
 from producers.running import registered
+from producers.vector_catchup import catch_up_vectors_forever
 
 __all__ = ["http_server", "serve"]
 
@@ -51,6 +52,16 @@ async def _sweep_pending_forever(node: Node, interval: float) -> None:
             await node.governance.expire_due()
         except Exception:
             log.exception("pending-action sweep failed; retrying at the next interval")
+
+
+def _embedder_line(node: Node) -> str:
+    """What the start-up log says about embeddings: the model, where it runs, and whether /v1/embeddings serves."""
+    e = node.semantic.status()
+    if e.model is None:
+        return f"off ({e.reason})"
+    if e.device == "remote":
+        return f"{e.model} ({e.dim} dimensions) from {(e.service or {}).get('url')}; POST /v1/embeddings not served"
+    return f"{e.model} ({e.dim} dimensions) on the {(e.device or 'cpu').upper()}; POST /v1/embeddings served"
 
 
 def check_port_free(host: str, port: int) -> None:
@@ -89,6 +100,8 @@ async def serve(config: NodeConfig, *, host: str, port: int, api_key: str | None
         gc_task = asyncio.create_task(_gc_forever(node, gc_interval, archive_max_days=archive_max_days), name="gc")
         sweep_task = asyncio.create_task(
             _sweep_pending_forever(node, config.governance.sweep_interval_secs), name="pending-sweeper")
+        catch_up_task = asyncio.create_task(
+            catch_up_vectors_forever(node, config.embedding.catch_up_secs), name="vector-catch-up")
         mcp = McpHttpEndpoint(node, profile or Profile(), host=host, llm=open_llm())
         app = create_app(node, api_key=api_key, mcp=mcp)
         server = http_server(app, host=host, port=port, tls=tls)
@@ -96,12 +109,14 @@ async def serve(config: NodeConfig, *, host: str, port: int, api_key: str | None
         log.info("ai-memory node %s serving %s://%s:%d/api/v1 and MCP at /mcp (log %s, api key %s, mTLS %s, "
                  "governance %s)", node.key.key_id, "https" if tls else "http", host, port,
                  redact_url(node.log.url), "required" if api_key else "off", mtls, config.governance.mode)
+        log.info("embeddings: %s", _embedder_line(node))
         url = f"{'https' if tls else 'http'}://{host}:{port}"
         with registered(config.data_dir, url):
             async with mcp.running():
                 await server.serve()
         await stop_task(gc_task)
         await stop_task(sweep_task)
+        await stop_task(catch_up_task)
     finally:
         await node.webhooks.stop()  # the sender and its runner (stop_task inside), before the node closes
         await node.close()

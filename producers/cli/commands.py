@@ -20,7 +20,7 @@ from producers.governance import MODES
 from producers.identity import resolve_cli_agent
 from producers.node import NodeConfig
 from producers.service import round_score
-from producers.taxonomy import as_agent_param
+from producers.taxonomy import as_agent_param, visible_namespace_counts
 from producers.validation import MAX_BULK
 from producers.wire import memory_from_import, stats_body
 from schemas import now_ts
@@ -180,12 +180,13 @@ async def _stats(args: argparse.Namespace, config: NodeConfig) -> int:
 
 async def _namespaces(args: argparse.Namespace, config: NodeConfig) -> int:
     async with open_node(config) as node:
-        rows = node.service.queries.namespaces(now_ts())
+        # Names are data: the operator's mandatory-as_agent subtrees are left out, as in every unfiltered read.
+        rows = await visible_namespace_counts(node, None)
     if args.json:
-        emit({"namespaces": [{"namespace": r.namespace, "count": r.count} for r in rows]})
+        emit({"namespaces": [{"namespace": ns, "count": n} for ns, n in rows]})
     else:
-        for r in rows:
-            print(f"{r.count:>8}  {r.namespace}")
+        for ns, n in rows:
+            print(f"{n:>8}  {ns}")
     return 0
 
 

@@ -17,10 +17,23 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from infra.embed import DEVICES, EmbedderConfigError, EmbedderSettings
 from infra.tls import TlsFiles
+from producers.cli import (
+    backup,
+    commands,
+    consolidation,
+    forensic,
+    lifecycle,
+    logtools,
+    mcp_verb,
+    mine,
+    operator,
+    parity,
+    reflections,
+)
 from producers.cli import certs as certs_verb
 from producers.cli import cluster as cluster_verb
-from producers.cli import commands, lifecycle, logtools, mcp_verb
 from producers.cli import governance as governance_verb
 from producers.cli import graph as graph_verbs
 from producers.cli import identity as identity_verbs
@@ -63,6 +76,27 @@ def _common(parser: argparse.ArgumentParser) -> None:
                                             "(env AI_MEMORY_LOG_CERT; with --log-key and --log-ca)")
     cluster.add_argument("--log-key", help="its private key (env AI_MEMORY_LOG_KEY)")
     cluster.add_argument("--log-ca", help="the CA that signed the servers' certificates (env AI_MEMORY_LOG_CA)")
+    _embedding_options(parser)
+
+
+def _embedding_options(parser: argparse.ArgumentParser) -> None:
+    embed = parser.add_argument_group("embeddings (semantic recall)")
+    embed.add_argument("--embedder", default=None, metavar="local|off|URL",
+                       help="local: all-MiniLM-L6-v2 in this process (the default); off: keyword recall only; or an "
+                            "OpenAI-compatible service's base URL, http(s)://host:port/v1 (env AI_MEMORY_EMBEDDER)")
+    embed.add_argument("--embed-model", default=None, metavar="NAME",
+                       help="the service's model (env AI_MEMORY_EMBED_MODEL; default all-MiniLM-L6-v2)")
+    embed.add_argument("--embed-dim", default=None, metavar="N",
+                       help="its dimension (env AI_MEMORY_EMBED_DIM; default: asked from the service at start)")
+    embed.add_argument("--embed-api-key-file", default=None, metavar="FILE",
+                       help="a file holding the service's API key (or env AI_MEMORY_EMBED_API_KEY)")
+    embed.add_argument("--embed-timeout", default=None, metavar="SECS",
+                       help="seconds per request to the service (env AI_MEMORY_EMBED_TIMEOUT; default 30)")
+    embed.add_argument("--embed-batch", default=None, metavar="N",
+                       help="texts per request (env AI_MEMORY_EMBED_BATCH; default 64)")
+    embed.add_argument("--embed-device", default=None, choices=DEVICES,
+                       help="where the local model runs: auto takes a GPU when onnxruntime-gpu finds one "
+                            "(env AI_MEMORY_EMBED_DEVICE; default auto)")
 
 
 def _version() -> str:
@@ -80,9 +114,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--db", help=argparse.SUPPRESS)
     parser.add_argument("--version", action="version", version=f"ai-memory {_version()}")
     sub = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
-    for spec in (commands.VERBS + graph_verbs.VERBS + lifecycle.VERBS + logtools.VERBS + mcp_verb.VERBS
-                 + cluster_verb.VERBS + governance_verb.VERBS + identity_verbs.VERBS
-                 + certs_verb.VERBS):
+    specs = (commands.VERBS + graph_verbs.VERBS + lifecycle.VERBS + logtools.VERBS + mcp_verb.VERBS
+             + cluster_verb.VERBS + governance_verb.VERBS + identity_verbs.VERBS + certs_verb.VERBS + operator.VERBS
+             + backup.VERBS + mine.VERBS + reflections.VERBS + forensic.VERBS
+             + consolidation.VERBS)
+    for spec in specs + parity.parity_verbs(specs):  # the original's verbs we lack by name (issue #17)
         p = sub.add_parser(spec.name, help=spec.help, description=spec.help)
         _common(p)
         spec.arguments(p)
@@ -101,8 +137,24 @@ def _config(args: argparse.Namespace) -> NodeConfig:
     config = replace(config, log_tls=tls) if tls else config
     if args.read_model:
         config = replace(config, read_model_url=args.read_model)
+    config = _embedding_config(args, config)
     record = NodeRecord.load(config.data_dir)
     return record.fill(config, _explicit(args)) if record else config
+
+
+def _embedding_config(args: argparse.Namespace, config: NodeConfig) -> NodeConfig:
+    """``--embedder`` and the ``--embed-*`` options over their environment variables.
+
+    Raises:
+        ValidationError: a value that does not parse.
+    """
+    given = {name: getattr(args, f"embed_{name}", None)
+             for name in ("model", "dim", "api_key_file", "timeout", "batch", "device")}
+    try:
+        settings = EmbedderSettings.from_env(given)
+    except EmbedderConfigError as exc:
+        raise ValidationError(str(exc)) from None
+    return replace(config, embedder=args.embedder or config.embedder, embedding=settings)
 
 
 def _explicit(args: argparse.Namespace) -> frozenset[str]:

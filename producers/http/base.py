@@ -18,11 +18,13 @@ from starlette.responses import Response
 from producers.attestation import attested
 from producers.errors import AuthError, PayloadTooLargeError, ValidationError, reply_for
 from producers.identity import resolve_http_agent
+from producers.jsonbody import parse_json_body
 from producers.mcp import Profile
 from producers.node import Node
 from producers.service import MemoryService
-from producers.sync import format_clock, parse_clock
-from producers.validation import MAX_BULK
+from producers.sync import check_partitions, format_clock, parse_clock
+from producers.validation import MAX_BULK, check_agent_id
+from producers.visibility import reading_as
 from producers.writer import WriteResult
 from schemas.request_signing import HEADER_AGENT, Attestation
 
@@ -44,7 +46,12 @@ class JSONBody(Response):
     media_type = "application/json"
 
     def render(self, content: Any) -> bytes:
-        return json.dumps(content, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode("utf-8")
+        text = json.dumps(content, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+        try:
+            return text.encode("utf-8")
+        except UnicodeEncodeError:
+            # A lone surrogate echoed from input cannot be UTF-8: escape it (\ud800) rather than fail the reply.
+            return json.dumps(content, sort_keys=True, separators=(",", ":")).encode("ascii")
 
 
 async def read_body(request: Request) -> bytes:
@@ -53,7 +60,7 @@ async def read_body(request: Request) -> bytes:
     if cached is not None:
         return cached
     declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+    if declared is not None and declared.isascii() and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
         raise PayloadTooLargeError("request body exceeds the 2 MiB limit")
     chunks, size = [], 0
     async for chunk in request.stream():
@@ -67,13 +74,11 @@ async def read_body(request: Request) -> bytes:
 
 
 async def read_json(request: Request) -> Any:
+    """The body as strict JSON (:func:`producers.jsonbody.parse_json_body`); None when it is empty."""
     raw = await read_body(request)
     if not raw.strip():
         return None
-    try:
-        return json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ValidationError(f"Failed to parse the request body as JSON: {exc}") from None
+    return parse_json_body(raw)
 
 
 def body_items(body: Any, *, shape: str, limit: str) -> list[Any]:
@@ -149,8 +154,10 @@ class ApiContext:
             try:
                 self._authorize(request)
                 if wanted := request.headers.get(WAIT_FOR_HEADER):
-                    await self.service.wait_for(parse_clock(wanted), timeout=MAX_WAIT_FOR)
-                with attested(await self.attest(request)):
+                    clock = parse_clock(wanted)
+                    await check_partitions(self.service.log, clock)
+                    await self.service.wait_for(clock, timeout=MAX_WAIT_FOR)
+                with attested(await self.attest(request)), reading_as(self.reader_id(request)):
                     response = await handler(request)
             except Exception as exc:
                 reply = reply_for(exc)
@@ -162,6 +169,18 @@ class ApiContext:
             return response
 
         return wrapped
+
+    @staticmethod
+    def reader_id(request: Request) -> str | None:
+        """Who reads (the original's v0.7.0 #910): the ``X-Agent-Id`` header; reads then leave out other agents'
+        private memories. Without it the read is anonymous (as before v0.7.0: no owner filter)."""
+        claimed = request.headers.get(HEADER_AGENT)
+        if not claimed:
+            return None
+        try:
+            return check_agent_id(claimed)
+        except ValidationError as exc:
+            raise ValidationError(f"invalid agent_id: {exc}") from None
 
     def agent(self, request: Request, body: Any = None) -> str:
         body_agent = body.get("agent_id") if isinstance(body, dict) else None

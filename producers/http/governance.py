@@ -17,6 +17,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
+from producers.commands import parse_int
 from producers.errors import ValidationError
 from producers.governance import REMEMBER, Decision
 from producers.http.approval_auth import (
@@ -26,6 +27,7 @@ from producers.http.approval_auth import (
     approval_signature,
 )
 from producers.http.base import ApiContext, JSONBody, read_body, read_json
+from producers.jsonbody import parse_json_body
 from producers.mcp.tools.meta import check_agent_type
 from producers.node import Node
 from schemas import SchemaError, decode_payload, verify
@@ -160,10 +162,8 @@ def routes(api: ApiContext) -> list[Route]:
 
     async def list_pending(request: Request) -> Response:
         params = request.query_params
-        limit = params.get("limit", "100")
-        if not limit.isdigit():
-            raise ValidationError("limit must be a non-negative integer")
-        found = await gov.list_pending(status=params.get("status") or None, limit=int(limit))
+        limit = parse_int(params.get("limit"), "limit", default=100) or 0
+        found = await gov.list_pending(status=params.get("status") or None, limit=limit)
         return JSONBody({"count": len(found), "pending": [p.to_api() for p in found]})
 
     async def approve(request: Request) -> Response:
@@ -178,10 +178,7 @@ def routes(api: ApiContext) -> list[Route]:
         raw = await read_body(request)
         # The signature binds the pending id and the approver as named (the header, before resolution).
         approval_auth.check(request.headers, request.path_params["id"], request.headers.get("x-agent-id", ""), raw)
-        try:
-            body = json.loads(raw)
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise ValidationError(f"invalid body: {exc}") from None
+        body = parse_json_body(raw)
         decision = body.get("decision") if isinstance(body, dict) else None
         remember = body.get("remember", "once") if isinstance(body, dict) else "once"
         if decision not in ("approve", "deny") or remember not in REMEMBER:

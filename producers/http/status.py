@@ -16,7 +16,7 @@ from starlette.routing import Route
 
 from producers.http.base import ApiContext, JSONBody
 from producers.status import cluster_status
-from producers.wire import stats_body
+from producers.taxonomy import visible_stats
 
 __all__ = ["render_page", "routes"]
 
@@ -26,7 +26,7 @@ _TOP_NAMESPACES = 12
 
 
 async def status_document(api: ApiContext) -> dict[str, Any]:
-    stats = await stats_body(api.node)
+    stats = await visible_stats(api.node, None)
     return {**await cluster_status(api.node), "memories": {"total": stats["total"], "by_tier": stats["by_tier"],
                                                             "by_namespace": stats["by_namespace"]},
             "embedder": stats["embedder"], "vector_index": stats["vector_index"]}

@@ -27,7 +27,6 @@ from producers.http import ui_html as pages
 from producers.http.base import ApiContext, JSONBody, read_body, supplied_api_key
 from producers.http.ui_html import ROOT, Hit, View
 from producers.service import round_score
-from producers.sync import Reader
 from producers.taxonomy import as_agent_param, visible_taxonomy
 from projectors import under_any, visible_to
 
@@ -156,7 +155,7 @@ class Browser:
 
     def _visible(self, memories: Iterable[Memory], as_agent: str | None) -> dict[str, Memory]:
         """The given memories the reader may see, by id (for titles of links and events)."""
-        return {m.id: m for m in Reader(self.node.identity.visibility, as_agent).memories(list(memories))}
+        return {m.id: m for m in self.node.identity.visibility.reader(as_agent).visible(memories)}
 
     async def home(self, request: Request, view: View) -> str:
         recent = await self.node.service.list_memories(parse_list_query(
