@@ -109,7 +109,10 @@ def _memory_ids(record: LogRecord) -> list[str]:
 def visible_events(reader: Reader, records: Sequence[LogRecord], visible_ids: set[str]) -> list[LogRecord]:
     """Events about memories the reader sees (and events about none, outside hidden namespaces, for a reader
     without ``as_agent`` or ``X-Agent-Id``). An event about a memory that is gone or hidden is left out: its ids
-    and namespace are not the reader's to know."""
+    and namespace are not the reader's to know. An unfiltered reader (the node itself, a peer) gets every event:
+    a deletion is what a peer syncing from here needs most."""
+    if reader.unfiltered:
+        return list(records)
     out = []
     for record in records:
         ids = _memory_ids(record)

@@ -154,7 +154,8 @@ def to_create(conv: Conversation, fmt: str, *, namespace: str, tier: str) -> Cre
 
 def _arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("path", help="the export file (claude, chatgpt) or directory (slack)")
-    p.add_argument("--format", "-f", required=True, choices=FORMATS)
+    p.add_argument("--format", "-f", required=True, choices=FORMATS,
+                   help="the chat tool whose export PATH is")
     p.add_argument("--namespace", "-n", help="default: claude-export, chatgpt-export or slack-export")
     p.add_argument("--tier", "-t", default="mid", choices=["short", "mid", "long"])
     p.add_argument("--min-messages", type=int, default=3, help="skip shorter conversations (default 3)")

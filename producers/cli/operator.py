@@ -162,7 +162,7 @@ def _install_args(p: argparse.ArgumentParser) -> None:
 
 
 def _completion_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("shell", choices=["bash", "zsh", "fish"])
+    p.add_argument("shell", choices=["bash", "zsh", "fish"], help="the shell to complete for")
 
 
 VERBS: list[VerbSpec] = [
