@@ -29,6 +29,7 @@ from producers.validation import (
 )
 
 __all__ = [
+    "RANKINGS",
     "CreateCommand",
     "ListQuery",
     "RecallQuery",
@@ -182,6 +183,8 @@ def parse_list_query(params: dict[str, Any], *, default_limit: int = 20, max_lim
 
 
 RECALL_MODES = ("auto", "hybrid", "semantic", "keyword")
+#: Recall rankings: our own (the default) and the original's formula, kept selectable (producers.recall).
+RANKINGS = ("ours", "original")
 
 
 @dataclass(frozen=True)
@@ -193,6 +196,8 @@ class RecallQuery:
     filters: ListQuery
     budget_tokens: int | None = None
     mode: str = "auto"
+    #: "ours" or "original" (producers.recall); None: the node's configured default.
+    ranking: str | None = None
 
 
 def parse_recall(params: dict[str, Any]) -> RecallQuery:
@@ -205,5 +210,9 @@ def parse_recall(params: dict[str, Any]) -> RecallQuery:
     mode = params.get("mode") or "auto"
     if mode not in RECALL_MODES:
         raise ValidationError(f"mode must be one of {', '.join(RECALL_MODES)} (got {mode!r})")
+    ranking = params.get("ranking")
+    if ranking is not None and ranking not in RANKINGS:
+        raise ValidationError(f"ranking must be one of {', '.join(RANKINGS)} (got {ranking!r})")
     return RecallQuery(context=context, filters=filters,
-                       budget_tokens=parse_int(params.get("budget_tokens"), "budget_tokens"), mode=mode)
+                       budget_tokens=parse_int(params.get("budget_tokens"), "budget_tokens"), mode=mode,
+                       ranking=ranking)

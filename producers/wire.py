@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING, Any
 
 from infra.log import redact_url
 from producers.errors import ValidationError
-from producers.service import DuplicateCheck, RecallResult, round_score
+from producers.recall import RecallResult, round_score
+from producers.service import DuplicateCheck
 from producers.validation import (
     check_confidence,
     check_content,
@@ -101,7 +102,7 @@ def recall_body(result: RecallResult) -> dict[str, Any]:
         "memories": [{**h.memory.to_api(), "score": round_score(h.score)} for h in result.memories],
         "count": len(result.memories), "mode": result.mode, "tokens_used": result.tokens_used}
     meta: dict[str, Any] = {
-        "recall_mode": result.mode, "reranker_used": False,
+        "recall_mode": result.mode, "ranking": result.ranking, "reranker_used": False,
         "candidate_counts": {"fts": result.fts_candidates, "hnsw": result.semantic_candidates},
         "blend_weight": None if result.blend_weight is None else round_score(result.blend_weight)}
     if result.fallback is not None:
@@ -111,7 +112,9 @@ def recall_body(result: RecallResult) -> dict[str, Any]:
         meta.update({"budget_overflow": result.budget_overflow, "budget_tokens_remaining": result.tokens_remaining,
                      "budget_tokens_used": result.tokens_used, "memories_dropped": result.dropped})
     # The original's keyword path answers without ``meta`` unless a budget is set; say why when it fell back.
-    if result.mode != "keyword" or result.budget_tokens is not None or result.fallback is not None:
+    # Our ranking always says so; the original's keyword answer stays as the original sends it.
+    if result.mode != "keyword" or result.ranking != "original" or result.budget_tokens is not None \
+            or result.fallback is not None:
         out["meta"] = meta
     return out
 
