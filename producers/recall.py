@@ -186,9 +186,10 @@ class RecallPipeline:
         part on each backend.)"""
         assert self.semantic is not None
         cosines = Semantic.cosines(query, self.queries.vectors([h.memory.id for h in lexical]))
-        k, gate = (ann_k(limit), COSINE_GATE) if ranking == "original" else (pool_size(limit), 0.0)
+        # Both rankings drop dense hits at or below the original's cosine gate: nothing is that unrelated.
+        k = ann_k(limit) if ranking == "original" else pool_size(limit)
         excluded = self.queries.expiring_ids(flt.now) if flt.now else []
-        ann = [h for h in self.semantic.search(query, k, flt, excluded=excluded) if h.cosine > gate]
+        ann = [h for h in self.semantic.search(query, k, flt, excluded=excluded) if h.cosine > COSINE_GATE]
         return Candidates(lexical, cosines, self.semantic.hits_to_memories(ann, self.queries, flt))
 
     # -- 2. fuse and 3. priors ----------------------------------------------------------------------------
