@@ -178,12 +178,13 @@ async def _fit(corpus: Corpus, work: Path) -> dict[str, Any]:
             by_id.update({h.memory.id: titles[h.memory.title] for h in c.lexical})
             by_id.update({m.id: titles[m.title] for m, _ in c.dense})
         grid: dict[str, Any] = {}
-        for w in FIT_GRID:
-            ranked = [[by_id[m.id] for m, _ in sorted(fuse(c, mode="hybrid", dense_weight=w),
-                                                      key=lambda x: (-x[1], x[0].id))[:LIMIT]] for c in pools]
-            grid[str(w)] = asdict(evaluate(ranked, corpus.questions))
-        best = max(grid, key=lambda w: (grid[w]["recall_at_10"], grid[w]["recall_at_5"]))
-        return {"pool": pool_size(LIMIT), "grid": grid, "best_dense_weight": float(best)}
+        for relative in (True, False):
+            for w in FIT_GRID:
+                ranked = [[by_id[m.id] for m, _ in sorted(fuse(c, mode="hybrid", dense_weight=w, relative=relative),
+                                                          key=lambda x: (-x[1], x[0].id))[:LIMIT]] for c in pools]
+                grid[f"relative={relative} w={w}"] = asdict(evaluate(ranked, corpus.questions))
+        best = max(grid, key=lambda k: (grid[k]["recall_at_10"], grid[k]["recall_at_5"], grid[k]["mrr"]))
+        return {"pool": pool_size(LIMIT), "grid": grid, "best": best}
     finally:
         await node.close()
 

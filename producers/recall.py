@@ -41,11 +41,26 @@ from schemas import Memory, parse_ts
 if TYPE_CHECKING:
     from numpy.typing import NDArray
 
-__all__ = ["DENSE_WEIGHT", "PRIOR_WEIGHT", "RANKINGS", "Candidates", "RecallPipeline", "RecallResult",
-           "apply_budget", "default_ranking", "fuse", "pool_size", "prior", "round_score"]
+__all__ = [
+    "DENSE_WEIGHT",
+    "PRIOR_WEIGHT",
+    "RANKINGS",
+    "RELATIVE",
+    "Candidates",
+    "RecallPipeline",
+    "RecallResult",
+    "apply_budget",
+    "default_ranking",
+    "fuse",
+    "pool_size",
+    "prior",
+    "round_score",
+]
 
 #: The dense share of our fusion, fitted on the generated corpus (bench/README.md, "Recall quality").
 DENSE_WEIGHT = 0.6
+#: Whether fusion divides each half by its best candidate's score (fitted with the weight; False: absolute).
+RELATIVE = True
 #: How far the static priors may move a fused score, relative to it: a tie-breaker, never a decider.
 PRIOR_WEIGHT = 0.02
 # An access count past this saturates the access prior (log-scaled below it).
@@ -203,18 +218,24 @@ class RecallPipeline:
         return _Ranked(scored[:limit], DENSE_WEIGHT if mode == "hybrid" else None)
 
 
-def fuse(c: Candidates, *, mode: str, dense_weight: float = DENSE_WEIGHT) -> list[tuple[Memory, float]]:
-    """Our fusion: each half normalised by its own best score, then ``w·dense + (1-w)·lexical`` (hybrid), or
-    the one half that ran. A candidate found by one half only counts 0 in the other when it has no vector (a
-    lexical hit's cosine is always computed from its stored vector)."""
-    best_lex = max((h.score for h in c.lexical), default=0.0)
-    cosines = {**c.lexical_cosines, **{m.id: cos for m, cos in c.dense}}
-    best_cos = max((max(0.0, cos) for cos in cosines.values()), default=0.0)
+def fuse(c: Candidates, *, mode: str, dense_weight: float = DENSE_WEIGHT, relative: bool = RELATIVE
+         ) -> list[tuple[Memory, float]]:
+    """Our fusion, ``w·dense + (1-w)·lexical`` (hybrid) or the one half that ran. The lexical score is already
+    on its own scale (the read model divides it by the most the query could score) and the dense one is the
+    cosine; with ``relative`` each half is divided by its best candidate's instead. A candidate found by one
+    half only counts 0 in the other when it has no vector (a lexical hit's cosine comes from its stored vector)."""
+    cosines = {**c.lexical_cosines, **{m.id: max(0.0, cos) for m, cos in c.dense}}
+    lexical = {h.memory.id: h.score for h in c.lexical}
+    if relative:
+        lexical, cosines = _relative(lexical), _relative(cosines)
     memories = {h.memory.id: h.memory for h in c.lexical} | {m.id: m for m, _ in c.dense}
-    lexical = {h.memory.id: h.score / best_lex for h in c.lexical} if best_lex > 0 else {}
-    dense = {i: max(0.0, cos) / best_cos for i, cos in cosines.items()} if best_cos > 0 else {}
     w = {"hybrid": dense_weight, "semantic": 1.0, "keyword": 0.0}[mode]
-    return [(m, w * dense.get(i, 0.0) + (1 - w) * lexical.get(i, 0.0)) for i, m in memories.items()]
+    return [(m, w * max(0.0, cosines.get(i, 0.0)) + (1 - w) * lexical.get(i, 0.0)) for i, m in memories.items()]
+
+
+def _relative(scores: dict[str, float]) -> dict[str, float]:
+    best = max(scores.values(), default=0.0)
+    return {k: v / best for k, v in scores.items()} if best > 0 else scores
 
 
 def prior(memory: Memory, now: str) -> float:

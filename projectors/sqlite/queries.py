@@ -218,7 +218,12 @@ class SQLiteMemoryQueries(MemoryQueries):
         sql = ("SELECT r.rid, -bm25(memories_fts) AS score FROM memories_fts fts "
                f"JOIN memory_rank r ON r.rid = fts.rowid WHERE memories_fts MATCH :match AND {where}")
         hits = pruning.phrase_hits(self._db, [f'"{t}"' for t in terms])
-        return self._memories_of(self._best(sql, params, split=sum(hits.values()) >= SPLIT_FROM))
+        (rows,) = self._db.execute("SELECT max(rid) FROM memory_rank").fetchone()  # ≥ the row count
+        # Divided by the most any row could score (every phrase at saturation): 1.0 means every term matched,
+        # so a match on one common term stays low however few other memories match.
+        bound = sum(pruning.phrase_bound(int(rows or 0), n) for n in hits.values()) or 1.0
+        ranked = self._best(sql, params, split=sum(hits.values()) >= SPLIT_FROM)
+        return [ScoredMemory(h.memory, h.score / bound) for h in self._memories_of(ranked)]
 
     def similar_titles(self, title: str, namespace: str, *, limit: int = 5) -> list[str]:
         match = fts_query(title, use_or=True)
