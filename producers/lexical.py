@@ -30,15 +30,16 @@ who whom why will with won would wouldn you your yours yourself yourselves d m o
 STOP_WORDS = frozenset(_STOP_TEXT.split())
 
 _WORD = re.compile(r"\w+")
+_EDGES = re.compile(r"^\W+|\W+$")
 
 
 def content_terms(context: str) -> list[str]:
     """The distinct tokens of ``context`` (as :func:`projectors.query_tokens` cleans them) that carry meaning."""
     out: dict[str, None] = {}
     for token in query_tokens(context):
-        words = _WORD.findall(token.lower())
-        if any(w not in STOP_WORDS for w in words):
-            out.setdefault(token.lower(), None)
+        term = _EDGES.sub("", token.lower())  # "offsite?" and "offsite" are one term to FTS5
+        if any(w not in STOP_WORDS for w in _WORD.findall(term)):
+            out.setdefault(term, None)
             if len(out) >= MAX_TERMS:
                 break
     return list(out)

@@ -58,9 +58,9 @@ __all__ = [
 ]
 
 #: The dense share of our fusion, fitted on the generated corpus (bench/README.md, "Recall quality").
-DENSE_WEIGHT = 0.6
+DENSE_WEIGHT = 0.65
 #: Whether fusion divides each half by its best candidate's score (fitted with the weight; False: absolute).
-RELATIVE = True
+RELATIVE = False
 #: How far the static priors may move a fused score, relative to it: a tie-breaker, never a decider.
 PRIOR_WEIGHT = 0.02
 # An access count past this saturates the access prior (log-scaled below it).
@@ -206,6 +206,17 @@ class RecallPipeline:
         excluded = self.queries.expiring_ids(flt.now) if flt.now else []
         ann = [h for h in self.semantic.search(query, k, flt, excluded=excluded) if h.cosine > COSINE_GATE]
         return Candidates(lexical, cosines, self.semantic.hits_to_memories(ann, self.queries, flt))
+
+    async def nearest(self, text: str, flt: MemoryFilter, *, k: int) -> list[tuple[Memory, float]] | None:
+        """The dense step alone, ungated: the ``k`` memories nearest to ``text`` with their cosine, best first
+        (check_duplicate); None when ``text`` could not be embedded."""
+        assert self.semantic is not None
+        vectors = await self.semantic.embed([text])
+        if vectors is None:
+            return None
+        excluded = self.queries.expiring_ids(flt.now) if flt.now else []
+        return self.semantic.hits_to_memories(self.semantic.search(vectors[0], k, flt, excluded=excluded),
+                                              self.queries, flt)
 
     # -- 2. fuse and 3. priors ----------------------------------------------------------------------------
 

@@ -451,12 +451,10 @@ class MemoryService:
             reason = self.semantic.unavailable if self.semantic is not None else "no embedder configured"
             raise UnavailableError(f"check_duplicate needs the embedder, which is not loaded: {reason}")
         await self._caught_up()
-        vectors = await self.semantic.embed([embedding_text(title, content)])
-        if vectors is None:
-            raise UnavailableError("the text could not be embedded")
         flt = self.scoped(MemoryFilter(namespace=namespace, as_agent=as_agent, now=now_ts()))
-        hits = self.semantic.search(vectors[0], 5, flt, excluded=self.queries.expiring_ids(flt.now or ""))
-        joined = self.semantic.hits_to_memories(hits, self.queries, flt)
+        joined = await self.recaller.nearest(embedding_text(title, content), flt, k=5)
+        if joined is None:
+            raise UnavailableError("the text could not be embedded")
         scanned = self.semantic.vectors.count(namespace)
         if not joined:
             return DuplicateCheck(False, threshold, None, 0.0, scanned)
