@@ -112,9 +112,7 @@ def recall_body(result: RecallResult) -> dict[str, Any]:
         meta.update({"budget_overflow": result.budget_overflow, "budget_tokens_remaining": result.tokens_remaining,
                      "budget_tokens_used": result.tokens_used, "memories_dropped": result.dropped})
     # The original's keyword path answers without ``meta`` unless a budget is set; say why when it fell back.
-    # Our ranking always says so; the original's keyword answer stays as the original sends it.
-    if result.mode != "keyword" or result.ranking != "original" or result.budget_tokens is not None \
-            or result.fallback is not None:
+    if result.mode != "keyword" or result.budget_tokens is not None or result.fallback is not None:
         out["meta"] = meta
     return out
 

@@ -65,7 +65,9 @@ async def test_the_ranking_is_selectable_per_request_and_named_in_meta(client: h
         assert body["meta"]["ranking"] == ranking
         if weight is not None:
             assert body["meta"]["blend_weight"] == weight
-    keyword = (await client.post("/api/v1/recall", json={"context": "wages", "mode": "keyword"})).json()
+    # A keyword answer keeps the original's shape (no meta) unless a budget or a fallback adds one.
+    keyword = (await client.post("/api/v1/recall", json={"context": "wages", "mode": "keyword",
+                                                          "budget_tokens": 100})).json()
     assert keyword["meta"]["ranking"] == "ours" and keyword["meta"]["recall_mode"] == "keyword"
 
 
