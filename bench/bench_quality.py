@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import numpy as np
 
 from bench.convmem import generate
 from bench.phases import progress
@@ -45,9 +46,9 @@ from bench.server import running_server
 from bench.stats import percentile
 from producers.commands import parse_recall
 from producers.node import Node, NodeConfig
-from producers.recall import fuse, pool_size
+from producers.recall import Candidates, fuse, pool_size
 from projectors import fts_query
-from schemas import now_ts
+from schemas import Memory, now_ts
 
 __all__ = ["Scores", "convmem_corpus", "evaluate", "main"]
 
@@ -157,34 +158,64 @@ def run_corpus(corpus: Corpus, work: Path, *, passes: int) -> dict[str, Any]:
     return out
 
 
+def _truncate(c: Candidates, pool: int) -> Candidates:
+    """``c`` as if each half had returned only its best ``pool`` candidates."""
+    lexical = sorted(c.lexical, key=lambda h: -h.score)[:pool]
+    return Candidates(lexical, {h.memory.id: c.lexical_cosines[h.memory.id] for h in lexical
+                                if h.memory.id in c.lexical_cosines}, c.dense[:pool])
+
+
+def _top(c: Candidates, w: float, relative: bool, n: int = LIMIT) -> list[Memory]:
+    fused = fuse(c, mode="hybrid", dense_weight=w, relative=relative)
+    return [m for m, _ in sorted(fused, key=lambda x: (-x[1], x[0].id))[:n]]
+
+
 async def _fit(corpus: Corpus, work: Path) -> dict[str, Any]:
-    """Recall@10 (then recall@5) of our fusion for each dense weight of :data:`FIT_GRID`, from the candidates
-    the pipeline collects once per question (in process, no touches)."""
+    """From the candidates the pipeline collects once per question (in process, no touches): recall of our
+    fusion for each dense weight of :data:`FIT_GRID`, relative or absolute scales; then, at the best of those,
+    smaller pools (each half cut to its best n) and dense pseudo-relevance feedback (the query vector moved
+    towards the mean vector of the fused top 3, Rocchio's rule, then searched again)."""
     base = work / f"{corpus.name}-fit"
     with running_server(base) as url:
         _ingest(corpus, url)
     node = await Node.open(NodeConfig(data_dir=base))
     try:
         await node.start()
-        pipeline = node.service.recaller
-        by_id: dict[str, str] = {}
-        pools = []
-        for q in progress(corpus.questions, "fit: candidates"):
-            query = parse_recall({"context": q.text, "limit": LIMIT, "namespace": NAMESPACE})
-            flt = node.service.memory_filter(query.filters, now=now_ts())
-            pools.append(await pipeline.candidates(q.text, flt, limit=LIMIT, mode="hybrid", ranking="ours"))
+        pipeline, semantic = node.service.recaller, node.semantic
         titles = {p.title: p.key for p in corpus.passages}
-        for c in pools:
-            by_id.update({h.memory.id: titles[h.memory.title] for h in c.lexical})
-            by_id.update({m.id: titles[m.title] for m, _ in c.dense})
-        grid: dict[str, Any] = {}
-        for relative in (True, False):
-            for w in FIT_GRID:
-                ranked = [[by_id[m.id] for m, _ in sorted(fuse(c, mode="hybrid", dense_weight=w, relative=relative),
-                                                          key=lambda x: (-x[1], x[0].id))[:LIMIT]] for c in pools]
-                grid[f"relative={relative} w={w}"] = asdict(evaluate(ranked, corpus.questions))
+        found: list[tuple[Candidates, Any, Any]] = []
+        wide = 2 * LIMIT  # pools of pool_size(2·limit): the cuts below can only shrink them
+        for q in progress(corpus.questions, "fit: candidates"):
+            flt = node.service.memory_filter(parse_recall({"context": q.text, "namespace": NAMESPACE}).filters,
+                                             now=now_ts())
+            vectors = await semantic.embed([q.text])
+            assert vectors is not None
+            lexical = pipeline.lexical(q.text, flt, limit=wide, ranking="ours", hybrid=True)
+            found.append((pipeline.candidates_with_vector(vectors[0], lexical, flt, limit=wide, ranking="ours"),
+                          vectors[0], flt))
+
+        def score(tops: list[list[Memory]]) -> dict[str, Any]:
+            return asdict(evaluate([[titles[m.title] for m in top] for top in tops], corpus.questions))
+
+        pool = pool_size(LIMIT)
+        grid = {f"relative={rel} w={w}": score([_top(_truncate(c, pool), w, rel) for c, _, _ in found])
+                for rel in (True, False) for w in FIT_GRID}
         best = max(grid, key=lambda k: (grid[k]["recall_at_10"], grid[k]["recall_at_5"], grid[k]["mrr"]))
-        return {"pool": pool_size(LIMIT), "grid": grid, "best": best}
+        rel, w = best.split()[0] == "relative=True", float(best.split("w=")[1])
+        pools = {str(n): score([_top(_truncate(c, n), w, rel) for c, _, _ in found])
+                 for n in (30, 50, pool, pool_size(wide))}
+        prf: dict[str, Any] = {}
+        for beta in (0.25, 0.5, 1.0):
+            tops = []
+            for c, vector, flt in found:
+                first = [m.id for m in _top(_truncate(c, pool), w, rel, 3)]
+                stored = [np.frombuffer(v, dtype="<f4") for v in node.service.queries.vectors(first).values()]
+                moved = vector + beta * np.mean(stored, axis=0) if stored else vector
+                moved = (moved / np.linalg.norm(moved)).astype(np.float32)
+                again = pipeline.candidates_with_vector(moved, c.lexical[:pool], flt, limit=LIMIT, ranking="ours")
+                tops.append(_top(again, w, rel))
+            prf[str(beta)] = score(tops)
+        return {"pool": pool, "best": best, "grid": grid, "pools_at_best": pools, "dense_prf_at_best": prf}
     finally:
         await node.close()
 
