@@ -34,6 +34,7 @@ __all__ = [
     "ListQuery",
     "RecallQuery",
     "UpdateCommand",
+    "check_ranking",
     "parse_create",
     "parse_int",
     "parse_list_query",
@@ -200,6 +201,12 @@ class RecallQuery:
     ranking: str | None = None
 
 
+def check_ranking(value: Any) -> str:
+    if value not in RANKINGS:
+        raise ValidationError(f"ranking must be one of {', '.join(RANKINGS)} (got {value!r})")
+    return str(value)
+
+
 def parse_recall(params: dict[str, Any]) -> RecallQuery:
     context = params.get("context")
     if context is None and params.get("query") is not None:
@@ -211,8 +218,6 @@ def parse_recall(params: dict[str, Any]) -> RecallQuery:
     if mode not in RECALL_MODES:
         raise ValidationError(f"mode must be one of {', '.join(RECALL_MODES)} (got {mode!r})")
     ranking = params.get("ranking")
-    if ranking is not None and ranking not in RANKINGS:
-        raise ValidationError(f"ranking must be one of {', '.join(RANKINGS)} (got {ranking!r})")
     return RecallQuery(context=context, filters=filters,
                        budget_tokens=parse_int(params.get("budget_tokens"), "budget_tokens"), mode=mode,
-                       ranking=ranking)
+                       ranking=None if ranking is None else check_ranking(ranking))

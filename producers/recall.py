@@ -4,9 +4,11 @@ Two rankings share these steps (``ranking`` in the request, else ``ServiceConfig
 ``AI_MEMORY_RANKING``; "ours" by default):
 
 * **ours**: the lexical half is bm25 over the context's content words only (:mod:`producers.lexical`: stop words
-  dropped), normalised by the best bm25 of the pool; the dense half is the cosine, normalised by the best cosine
-  of the pool; both pools hold :func:`pool_size` candidates. They are fused as ``w·dense + (1-w)·lexical`` with
-  ``w`` = :data:`DENSE_WEIGHT`, fitted on the generated corpus (``bench/bench_quality.py --fit``). Priority,
+  dropped), divided by the most any memory could score for the query (the read model's ``recall_lexical``:
+  1.0 means every term matched at saturation); the dense half is the cosine; both pools hold
+  :func:`pool_size` candidates. They are fused as ``w·dense + (1-w)·lexical`` with ``w`` =
+  :data:`DENSE_WEIGHT`, each half on that absolute scale (:data:`RELATIVE`), both fitted on the generated
+  corpus only (``bench/bench_quality.py --fit``; the public corpus is only reported). Priority,
   confidence, tier, access count and recency then move a score by at most :data:`PRIOR_WEIGHT` (a tie-breaker:
   a recall touches what it returns, and a prior that decided the order would let popular memories crowd out
   relevant ones as questions accumulate).
@@ -30,8 +32,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from infra.embed import EmbedError
-from producers.commands import RANKINGS, RecallQuery
-from producers.errors import ValidationError
+from producers.commands import RANKINGS, RecallQuery, check_ranking
 from producers.lexical import content_terms
 from producers.ranking import COSINE_GATE, ann_k, blend, decay, fts_limit, keyword_context, semantic_only
 from producers.semantic import Semantic
@@ -47,6 +48,7 @@ __all__ = [
     "RANKINGS",
     "RELATIVE",
     "Candidates",
+    "Ranked",
     "RecallPipeline",
     "RecallResult",
     "apply_budget",
@@ -71,12 +73,6 @@ _TIER_PRIOR = {"short": 0.0, "mid": 0.5, "long": 1.0}
 def default_ranking() -> str:
     """``AI_MEMORY_RANKING`` when set (checked), else "ours"."""
     return check_ranking(os.environ.get("AI_MEMORY_RANKING") or "ours")
-
-
-def check_ranking(value: str) -> str:
-    if value not in RANKINGS:
-        raise ValidationError(f"ranking must be one of {', '.join(RANKINGS)} (got {value!r})")
-    return value
 
 
 def pool_size(limit: int) -> int:
@@ -122,7 +118,9 @@ class Candidates:
 
 
 @dataclass(frozen=True, slots=True)
-class _Ranked:
+class Ranked:
+    """Steps 2 and 3's output: the best ``limit`` hits, best first, and the blend weight ``meta`` reports."""
+
     hits: list[ScoredMemory]
     blend_weight: float | None
 
@@ -220,13 +218,13 @@ class RecallPipeline:
 
     # -- 2. fuse and 3. priors ----------------------------------------------------------------------------
 
-    def rank(self, c: Candidates, *, mode: str, ranking: str, limit: int, now: str) -> _Ranked:
+    def rank(self, c: Candidates, *, mode: str, ranking: str, limit: int, now: str) -> Ranked:
         """The best ``limit`` candidates by the ranking's scores, best first."""
         if ranking == "original":
             return _original(c, mode=mode, limit=limit, now=now)
         scored = [ScoredMemory(m, s * (1.0 + PRIOR_WEIGHT * prior(m, now))) for m, s in fuse(c, mode=mode)]
         scored.sort(key=lambda h: (-h.score, h.memory.id))
-        return _Ranked(scored[:limit], DENSE_WEIGHT if mode == "hybrid" else None)
+        return Ranked(scored[:limit], DENSE_WEIGHT if mode == "hybrid" else None)
 
 
 def fuse(c: Candidates, *, mode: str, dense_weight: float = DENSE_WEIGHT, relative: bool = RELATIVE
@@ -259,15 +257,15 @@ def prior(memory: Memory, now: str) -> float:
     return sum(parts) / len(parts)
 
 
-def _original(c: Candidates, *, mode: str, limit: int, now: str) -> _Ranked:
+def _original(c: Candidates, *, mode: str, limit: int, now: str) -> Ranked:
     """The original's ranking (:mod:`producers.ranking`); keyword mode keeps the composite score as it is."""
     if mode == "keyword":
-        return _Ranked(c.lexical[:limit], None)
+        return Ranked(c.lexical[:limit], None)
     blended = blend(c.lexical, c.lexical_cosines, c.dense, now=now) if mode == "hybrid" else semantic_only(
         c.dense, now=now)
     top = blended[:limit]
     weight = sum(b.weight for b in top) / len(top) if top else None
-    return _Ranked([ScoredMemory(b.memory, b.score) for b in top], weight)
+    return Ranked([ScoredMemory(b.memory, b.score) for b in top], weight)
 
 
 # -- 4. boost -------------------------------------------------------------------------------------------------
