@@ -34,7 +34,16 @@ import numpy as np
 from infra.embed import EmbedError
 from producers.commands import RANKINGS, RecallQuery, check_ranking
 from producers.lexical import content_terms
-from producers.ranking import COSINE_GATE, ann_k, blend, decay, fts_limit, keyword_context, semantic_only
+from producers.ranking import (
+    COSINE_GATE,
+    ann_k,
+    blend,
+    blend_weight,
+    decay,
+    fts_limit,
+    keyword_context,
+    semantic_only,
+)
 from producers.semantic import Semantic
 from projectors import MemoryFilter, MemoryQueries, ScoredMemory, count_tokens
 from schemas import Memory, parse_ts
@@ -238,8 +247,18 @@ def fuse(c: Candidates, *, mode: str, dense_weight: float = DENSE_WEIGHT, relati
     if relative:
         lexical, cosines = _relative(lexical), _relative(cosines)
     memories = {h.memory.id: h.memory for h in c.lexical} | {m.id: m for m, _ in c.dense}
-    w = {"hybrid": dense_weight, "semantic": 1.0, "keyword": 0.0}[mode]
-    return [(m, w * max(0.0, cosines.get(i, 0.0)) + (1 - w) * lexical.get(i, 0.0)) for i, m in memories.items()]
+    out = []
+    for i, m in memories.items():
+        w = {"hybrid": dense_weight * _length_factor(m), "semantic": 1.0, "keyword": 0.0}[mode]
+        out.append((m, w * max(0.0, cosines.get(i, 0.0)) + (1 - w) * lexical.get(i, 0.0)))
+    return out
+
+
+def _length_factor(memory: Memory) -> float:
+    """The original's rule that a long memory's cosine says less (the model reads its first 256 tokens only):
+    the dense share falls linearly from 500 to 5,000 characters to 0.3 of the short one, as the original's 0.50
+    falls to 0.15 (:func:`producers.ranking.blend_weight`)."""
+    return blend_weight(len(memory.content)) / blend_weight(0)
 
 
 def _relative(scores: dict[str, float]) -> dict[str, float]:
