@@ -54,3 +54,12 @@ def test_priors_are_bounded_tie_breakers() -> None:
     assert prior(low, NOW) == pytest.approx(0.0, abs=1e-9) and prior(high, NOW) == pytest.approx(1.0)
     # The most a prior can add: a memory 3% less relevant never passes one with no prior at all.
     assert 0.97 * (1 + PRIOR_WEIGHT * prior(high, NOW)) < 1.0 * (1 + PRIOR_WEIGHT * prior(low, NOW))
+
+
+def test_a_long_memorys_cosine_weighs_less_as_in_the_original() -> None:
+    short, long = memory("short", content="x" * 400), memory("long", content="x" * 6000)
+    cands = Candidates(lexical=[ScoredMemory(short, 0.5), ScoredMemory(long, 0.5)],
+                       lexical_cosines={"short": 0.9, "long": 0.9}, dense=[])
+    scores = {m.id: s for m, s in fuse(cands, mode="hybrid", dense_weight=0.6, relative=False)}
+    assert scores["short"] == pytest.approx(0.6 * 0.9 + 0.4 * 0.5)
+    assert scores["long"] == pytest.approx(0.18 * 0.9 + 0.82 * 0.5)  # 0.6 · (0.15 / 0.50)
