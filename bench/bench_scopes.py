@@ -9,6 +9,7 @@ with random scopes, then times, query by query and interleaved so both see the s
   it (filter off, the same-run baseline); target: on / off ≤ 1.2 at p95;
 * the read model's keyword query alone, on and off (the filter's own cost, without the touch event's write);
 * reads without ``as_agent`` while 10 namespaces require it (those subtrees left out), against no requirement;
+* reads as an agent (``X-Agent-Id``: other agents' private memories left out), against an anonymous read;
 * the vector index's filtered search (semantic candidates) on synthetic unit vectors, on and off.
 
 Writes ``bench_scopes.json`` to ``--out``.
@@ -116,6 +117,10 @@ async def measure_recall(node: Node, contexts: list[str], agents: list[str]) -> 
     hidden = replace(flt, hidden_prefixes=tuple(f"o{i}/u{i}" for i in range(10)))
     out["hidden"] = paired(len(contexts), lambda i: service.queries.recall_keyword(contexts[i], flt, limit=10),
                            lambda i: service.queries.recall_keyword(contexts[i], hidden, limit=10))
+    # The owner rule (X-Agent-Id, #910): a reader that wrote none of them loses the private memories.
+    owner = replace(flt, caller="reader")
+    out["owner"] = paired(len(contexts), lambda i: service.queries.recall_keyword(contexts[i], flt, limit=10),
+                          lambda i: service.queries.recall_keyword(contexts[i], owner, limit=10))
     return out
 
 
@@ -139,6 +144,7 @@ def figures(results: dict[str, tuple[Summary, Summary]]) -> list[Figure]:
     labels = {"recall": "recall p95, as_agent on (off = baseline)",
               "query": "keyword query p95, as_agent on",
               "hidden": "keyword query p95, 10 mandatory prefixes hidden",
+              "owner": "keyword query p95, X-Agent-Id (other agents' private memories left out)",
               "vectors": "vector search p95, as_agent on"}
     # The target is on recall and on the keyword query it runs; the other two are reported for the record.
     targeted = ("recall", "query")

@@ -29,6 +29,7 @@ from producers.validation import (
 )
 
 __all__ = [
+    "MAX_INT64",
     "RANKINGS",
     "CreateCommand",
     "ListQuery",
@@ -122,17 +123,25 @@ def parse_update(body: Any) -> UpdateCommand:
     return UpdateCommand(**values)
 
 
-def parse_int(value: Any, name: str, *, default: int | None = None, minimum: int = 0) -> int | None:
+#: The largest integer a query parameter may be: the original parses them as 64-bit, and so do the read models.
+MAX_INT64 = 2**63 - 1
+
+
+def parse_int(value: Any, name: str, *, default: int | None = None, minimum: int = 0,
+              maximum: int = MAX_INT64) -> int | None:
+    """An integer from a query string or a JSON body, within [minimum, maximum]; None or "" gives ``default``."""
     if value is None or value == "":
         return default
     if isinstance(value, bool):
         raise ValidationError(f"{name} must be an integer")
     try:
         number = int(value)
-    except (TypeError, ValueError):
-        raise ValidationError(f"{name} must be an integer (got {value!r})") from None
+    except (TypeError, ValueError, OverflowError):  # OverflowError: int(float("inf"))
+        raise ValidationError(f"{name} must be an integer (got {str(value)[:40]!r})") from None
     if number < minimum:
         raise ValidationError(f"{name} must be at least {minimum} (got {number})")
+    if number > maximum:
+        raise ValidationError(f"{name} must be at most {maximum}")
     return number
 
 

@@ -5,6 +5,7 @@
     ├── NotFoundError         404, exit 3
     ├── ConflictError         409, exit 4: (title, namespace) taken; carries ``existing_id``
     ├── PayloadTooLargeError  413, exit 2
+    ├── RequestTimeoutError   408, exit 2: the request body did not arrive in time
     ├── AuthError             401, exit 5
     ├── ForbiddenError        403, exit 5: governance denied the action (message says why)
     ├── QuotaExceededError    429, exit 6: an agent's daily or storage quota is used up (``QUOTA_EXCEEDED``)
@@ -35,6 +36,7 @@ __all__ = [
     "PayloadTooLargeError",
     "QuorumNotMetError",
     "QuotaExceededError",
+    "RequestTimeoutError",
     "UnavailableError",
     "ValidationError",
     "reply_for",
@@ -60,6 +62,14 @@ class ValidationError(CommandError):
 class PayloadTooLargeError(CommandError):
     status = 413
     exit_code = 2
+
+
+class RequestTimeoutError(CommandError):
+    status = 408
+    exit_code = 2
+
+    def headers(self) -> dict[str, str]:
+        return {"Connection": "close"}  # the rest of the body may still come: this connection is done
 
 
 class AuthError(CommandError):

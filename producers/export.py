@@ -7,16 +7,17 @@ from typing import Any
 
 from producers.graph import link_json
 from producers.node import Node
-from producers.taxonomy import visible_export
+from producers.taxonomy import export_memories
 from schemas import now_ts
 
 __all__ = ["export_document"]
 
 
 async def export_document(node: Node, as_agent: str | None) -> dict[str, Any]:
-    memories = await visible_export(node, as_agent)
+    reader = node.identity.visibility.reader(as_agent)
+    memories = await export_memories(node, reader)
     links = await node.graph.all_links()
-    if as_agent is not None:
+    if not reader.unfiltered:
         # A link is exported only when the caller may see both of its memories.
         shown = {m.id for m in memories}
         links = [lk for lk in links if lk.source_id in shown and lk.target_id in shown]

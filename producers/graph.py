@@ -4,8 +4,8 @@ validity, traversals, entities — and, beyond the original, every query "as of 
 Commands decide against the caught-up read model under the node's write lock and append ``link.*`` /
 ``entity.aliased`` events through the node's one :class:`~producers.writer.EventWriter`. Queries read
 ``model.graph`` (:class:`~projectors.GraphQueries`); traversals are :mod:`projectors.graph_walk`, shared with
-every backend. Visibility: with ``as_agent``, a memory the agent may not see (the original's scope rule,
-:func:`~projectors.visible_to`) is neither returned nor crossed.
+every backend. Visibility: a memory the reader may not see (:mod:`producers.visibility`: scope, mandatory
+``as_agent``, owner) is neither returned nor crossed, and no link, title, namespace or id of it is shown.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from typing import Any
 
 from nacl.signing import SigningKey
 
+from producers.commands import MAX_INT64
 from producers.errors import ConflictError, NotFoundError, ValidationError
 from producers.semantic import Semantic
 from producers.validation import (
@@ -29,6 +30,7 @@ from producers.validation import (
     check_timestamp,
     check_title,
 )
+from producers.visibility import Reader, Visibility
 from producers.writer import Decided, EventWriter, WriteResult
 from projectors import (
     GraphQueries,
@@ -38,7 +40,6 @@ from projectors import (
     NodeRow,
     find_paths,
     kg_query,
-    visible_to,
 )
 from schemas import (
     Memory,
@@ -122,11 +123,30 @@ def link_json(link: LinkRow) -> dict[str, Any]:
     return out
 
 
-def kg_body(source_id: Any, depth: int, rows: Sequence[KgNode]) -> dict[str, Any]:
-    """The original's kg_query answer (HTTP and MCP)."""
+def _strict_id(value: Any, name: str) -> str:
+    """A memory id as the original's v0.7.0 ``validate_id`` (#1051): only ``[A-Za-z0-9_:.@-]``, no ``..``;
+    errors named after the field (``invalid source_id: …``)."""
+    try:
+        memory_id = check_id(value)
+    except ValidationError as exc:
+        raise ValidationError(f"invalid {name}: {exc}") from None
+    if ".." in memory_id:
+        raise ValidationError(f"invalid {name}: id may not contain '..' (path-traversal guard)")
+    if not _KEY_NAME.match(memory_id):
+        raise ValidationError(f"invalid {name}: id contains characters outside the allowed set [A-Za-z0-9_:.@-] "
+                              "(path-traversal guard)")
+    return memory_id
+
+
+def kg_body(source_id: Any, depth: int, rows: Sequence[KgNode], *, to: str | None = None) -> dict[str, Any]:
+    """The original's kg_query answer (HTTP and MCP). With ``to`` (its S82 ``{from, to}`` shape), ``paths`` holds
+    the first traversal path ending at ``to`` as a list of ids (the original's Postgres answer) instead of
+    every path as ``"a->b"`` text."""
     nodes = [r.to_json() for r in rows]
-    return {"source_id": source_id, "max_depth": depth, "memories": nodes, "paths": [n["path"] for n in nodes],
-            "count": len(nodes)}
+    paths: list[Any] = [n["path"] for n in nodes]
+    if to is not None:
+        paths = [list(r.path) for r in rows if r.link.target_id == to][:1]
+    return {"source_id": source_id, "max_depth": depth, "memories": nodes, "paths": paths, "count": len(nodes)}
 
 
 def invalidation_body(args: dict[str, Any], result: Invalidation) -> dict[str, Any]:
@@ -160,10 +180,10 @@ def check_link(source_id: Any, target_id: Any, relation: Any, *, any_relation: b
 def check_as_of(value: Any) -> int | None:
     if value is None or value == "":
         return None
-    if isinstance(value, str) and value.strip().isdigit():
-        value = int(value)
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise ValidationError("as_of must be a log offset (an integer >= 0)")
+    if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():  # "²" is a digit too
+        value = int(value) if len(value.strip()) <= 19 else -1  # past 19 digits: past 2^63, and int() may refuse
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_INT64:
+        raise ValidationError("as_of must be a log offset (an integer from 0 to 2^63-1)")
     return value
 
 
@@ -232,7 +252,7 @@ class Registration:
 class GraphService:
     def __init__(self, writer: EventWriter, graph: GraphQueries, *, keys: KeyFiles,
                  public_keys: PublicKeys | None = None, semantic: Semantic | None = None,
-                 link_quota: Callable[[str], None] | None = None) -> None:
+                 link_quota: Callable[[str], None] | None = None, visibility: Visibility | None = None) -> None:
         """``link_quota(agent_id)`` raises when the agent may not make another link today (governance's
         per-agent quota); it is checked against the caught-up state, just before the append."""
         self.writer = writer
@@ -241,19 +261,27 @@ class GraphService:
         self.keys = keys
         self.public_keys: PublicKeys = public_keys or keys.public_key
         self.semantic = semantic
+        #: The read rule (scope, mandatory as_agent, owner) for every graph read (None: everything is visible).
+        self.visibility = visibility
 
     # -- visibility -----------------------------------------------------------------------------------------
 
-    def _nodes(self, at: int | None, as_agent: str | None) -> Callable[[Sequence[str]], dict[str, NodeRow]]:
+    def reader(self, as_agent: str | None) -> Reader:
+        """This request's reader. A graph read names memories, not namespaces: one under a mandatory subtree is
+        not refused but hidden, as if it did not exist."""
+        return self.visibility.reader(as_agent) if self.visibility is not None else Reader(as_agent)
+
+    def _nodes(self, at: int | None, reader: Reader) -> Callable[[Sequence[str]], dict[str, NodeRow]]:
+        """The graph's nodes the reader may see: a traversal neither returns nor crosses the others."""
         def nodes(ids: Sequence[str]) -> dict[str, NodeRow]:
             found = self.graph.nodes(ids, at=at)
-            if as_agent is None:
+            if reader.unfiltered:
                 return found
-            return {k: n for k, n in found.items() if visible_to(n.scope, n.namespace, as_agent)}
+            return {k: n for k, n in found.items() if reader.sees_node(n)}
         return nodes
 
-    def _require(self, memory_id: str, at: int | None, as_agent: str | None) -> NodeRow:
-        node = self._nodes(at, as_agent)([memory_id]).get(memory_id)
+    def _require(self, memory_id: str, at: int | None, reader: Reader) -> NodeRow:
+        node = self._nodes(at, reader)([memory_id]).get(memory_id)
         if node is None:
             raise NotFoundError(f"memory not found: {memory_id}")
         return node
@@ -409,13 +437,14 @@ class GraphService:
 
     async def get_links(self, memory_id: Any, *, as_of: int | None = None, as_agent: str | None = None
                         ) -> list[LinkRow]:
-        """Both directions; with ``as_agent``, only links whose other end the agent may see."""
+        """Both directions, only links whose two ends the reader may see."""
         mid = check_id(memory_id)
+        reader = self.reader(as_agent)
         await self.writer.caught_up()
         links = self.graph.links_of(mid, at=as_of)
-        if as_agent is None:
+        if reader.unfiltered:
             return links
-        visible = self._nodes(as_of, as_agent)([mid, *{x for lk in links for x in (lk.source_id, lk.target_id)}])
+        visible = self._nodes(as_of, reader)([mid, *{x for lk in links for x in (lk.source_id, lk.target_id)}])
         if mid not in visible:
             return []
         return [lk for lk in links if lk.source_id in visible and lk.target_id in visible]
@@ -435,19 +464,22 @@ class GraphService:
     async def kg_query(self, source_id: Any, *, max_depth: int | None = None, valid_at: Any = None,
                        allowed_agents: Sequence[str] | None = None, limit: int | None = None,
                        as_of: int | None = None, as_agent: str | None = None) -> tuple[int, list[KgNode]]:
-        src = check_id(source_id)
+        # The original's order: the source id, valid_at and allowed_agents are checked (400) before the depth
+        # (422, raised by its storage layer), so a request wrong in both answers 400.
+        src = _strict_id(source_id, "source_id")
+        at_time = check_timestamp(valid_at, "valid_at") if valid_at not in (None, "") else None
+        agents = None if allowed_agents is None else [check_agent_id(a.strip()) for a in allowed_agents
+                                                       if isinstance(a, str) and a.strip()]
         depth = 1 if max_depth is None else max_depth
         if depth < 1:
             raise DepthError("max_depth must be >= 1")
         if depth > KG_MAX_DEPTH:
             raise DepthError(f"max_depth={depth} exceeds supported depth={KG_MAX_DEPTH}")
-        at_time = check_timestamp(valid_at, "valid_at") if valid_at not in (None, "") else None
-        agents = None if allowed_agents is None else [check_agent_id(a.strip()) for a in allowed_agents
-                                                       if isinstance(a, str) and a.strip()]
+        reader = self.reader(as_agent)
         await self.writer.caught_up()
-        if as_agent is not None and src not in self._nodes(as_of, as_agent)([src]):
+        if src not in self._nodes(as_of, reader)([src]):
             return depth, []
-        rows = kg_query(lambda ids: self.graph.out_links(ids, at=as_of), self._nodes(as_of, as_agent), src,
+        rows = kg_query(lambda ids: self.graph.out_links(ids, at=as_of), self._nodes(as_of, reader), src,
                         max_depth=depth, limit=_bounded(limit, KG_DEFAULT_LIMIT, 1, KG_MAX_LIMIT),
                         valid_at=at_time, allowed_agents=agents)
         return depth, rows
@@ -456,29 +488,31 @@ class GraphService:
                       as_agent: str | None = None) -> tuple[NodeRow, list[KgNode]]:
         """Where a memory came from: its ``derived_from`` and ``supersedes`` links, followed outward."""
         mid = check_id(memory_id)
+        reader = self.reader(as_agent)
         await self.writer.caught_up()
-        node = self._require(mid, as_of, as_agent)
+        node = self._require(mid, as_of, reader)
         depth = _bounded(max_depth, KG_MAX_DEPTH, 1, KG_MAX_DEPTH)
 
         def provenance(ids: Sequence[str]) -> list[LinkRow]:
             return [lk for lk in self.graph.out_links(ids, at=as_of) if lk.relation in ("derived_from", "supersedes")]
 
-        return node, kg_query(provenance, self._nodes(as_of, as_agent), mid, max_depth=depth, limit=KG_MAX_LIMIT)
+        return node, kg_query(provenance, self._nodes(as_of, reader), mid, max_depth=depth, limit=KG_MAX_LIMIT)
 
     async def timeline(self, source_id: Any, *, since: Any = None, until: Any = None, limit: int | None = None,
                        as_of: int | None = None, as_agent: str | None = None) -> list[dict[str, Any]]:
         src = check_id(source_id)
         lo = check_timestamp(since, "since") if since not in (None, "") else None
         hi = check_timestamp(until, "until") if until not in (None, "") else None
+        reader = self.reader(as_agent)
         await self.writer.caught_up()
-        if as_agent is not None and src not in self._nodes(as_of, as_agent)([src]):
+        if src not in self._nodes(as_of, reader)([src]):
             return []
         rows = self.graph.timeline(src, since=lo, until=hi, limit=_bounded(limit, KG_DEFAULT_LIMIT, 1, KG_MAX_LIMIT),
                                    at=as_of)
         return [{"target_id": r.link.target_id, "relation": r.link.relation, "valid_from": r.link.valid_from,
                  "valid_until": r.link.valid_until, "observed_by": r.link.observed_by, "title": r.node.title,
                  "target_namespace": r.node.namespace}
-                for r in rows if as_agent is None or visible_to(r.node.scope, r.node.namespace, as_agent)]
+                for r in rows if reader.sees_node(r.node)]
 
     async def find_paths(self, source_id: Any, target_id: Any, *, max_depth: int | None = None,
                          max_results: int | None = None, as_of: int | None = None, as_agent: str | None = None
@@ -489,15 +523,16 @@ class GraphService:
             raise DepthError("max_depth must be >= 1")
         if depth > PATHS_MAX_DEPTH:
             raise DepthError(f"max_depth={depth} exceeds supported depth={PATHS_MAX_DEPTH}")
+        reader = self.reader(as_agent)
         await self.writer.caught_up()
-        nodes = self._nodes(as_of, as_agent)
-        if as_agent is not None and len(nodes([src, dst])) < len({src, dst}):
+        nodes = self._nodes(as_of, reader)
+        if not reader.unfiltered and len(nodes([src, dst])) < len({src, dst}):
             return []
 
         def neighbours(ids: Sequence[str]) -> list[tuple[str, str]]:
             pairs = [(lk.source_id, lk.target_id) for lk in self.graph.out_links(ids, at=as_of)]
             pairs += [(lk.target_id, lk.source_id) for lk in self.graph.in_links(ids, at=as_of)]
-            if as_agent is None:
+            if reader.unfiltered:
                 return pairs
             seen = nodes(sorted({other for _, other in pairs}))
             return [(a, b) for a, b in pairs if b in seen]
@@ -509,7 +544,7 @@ class GraphService:
         return self.graph.all_links(at=as_of)
 
     async def links_among(self, ids: Sequence[str]) -> list[LinkRow]:
-        """The current links whose two ends are both among ``ids``."""
+        """The current links whose two ends are both among ``ids`` (export: the memories the reader sees)."""
         await self.writer.caught_up()
         wanted = set(ids)
         return [lk for lk in self.graph.out_links(sorted(wanted)) if lk.target_id in wanted]
@@ -564,10 +599,10 @@ class GraphService:
         ns = namespace.strip() if isinstance(namespace, str) and namespace.strip() else None
         if ns is not None:
             check_namespace(ns)
+        reader = self.reader(as_agent)
         await self.writer.caught_up()
         entity = self.graph.entity_by_alias(alias.strip(), namespace=ns, at=as_of)
-        if entity is None or (as_agent is not None
-                              and not visible_to(entity.node.scope, entity.node.namespace, as_agent)):
+        if entity is None or not reader.sees_node(entity.node):
             return {"found": False, "entity_id": None, "canonical_name": None, "namespace": None, "aliases": []}
         return {"found": True, "entity_id": entity.node.id, "canonical_name": entity.node.title,
                 "namespace": entity.node.namespace, "aliases": entity.aliases}

@@ -8,8 +8,9 @@ import socket
 import time
 import uuid
 
+from infra.log import EventLog
 from producers.attestation import REPLAY_WINDOW_SECS, RequestVerifier
-from producers.errors import AuthError, NotFoundError, ValidationError
+from producers.errors import AuthError, ForbiddenError, NotFoundError, ValidationError
 from producers.validation import check_agent_id, check_namespace
 from producers.visibility import Visibility
 from producers.writer import EventWriter, WriteResult
@@ -18,7 +19,13 @@ from schemas import now_ts
 from schemas.events import AgentKeyRegistered, AgentKeyRevoked, AsAgentRequirementSet
 from schemas.request_signing import b64url, b64url_decode, key_id_for, verify_registration
 
-__all__ = ["IdentityService", "resolve_cli_agent", "resolve_http_agent"]
+__all__ = ["ENROLLMENT_ENV", "ENROLLMENT_MODES", "IdentityService", "enrollment_mode", "resolve_cli_agent",
+           "resolve_http_agent"]
+
+#: Who may enroll the first key of an agent id: ``operator`` (the default: the CLI, or HTTP with the admin
+#: token) or ``open`` (anyone holding the key, first come first served: only where every caller is trusted).
+ENROLLMENT_ENV = "AI_MEMORY_KEY_ENROLLMENT"
+ENROLLMENT_MODES = ("operator", "open")
 
 
 def resolve_http_agent(body_agent: object, header_agent: str | None) -> str:
@@ -34,6 +41,19 @@ def resolve_http_agent(body_agent: object, header_agent: str | None) -> str:
     return f"anonymous:req-{uuid.uuid4().hex[:8]}"
 
 
+def enrollment_mode(value: str | None = None) -> str:
+    """The key enrollment mode: ``value``, else ``AI_MEMORY_KEY_ENROLLMENT``, else ``operator``."""
+    mode = (value if value is not None else os.environ.get(ENROLLMENT_ENV, "")).strip().lower() or "operator"
+    if mode not in ENROLLMENT_MODES:
+        raise ValidationError(f"{ENROLLMENT_ENV} must be one of {', '.join(ENROLLMENT_MODES)}, not {mode!r}")
+    return mode
+
+
+def _shares_log(log: EventLog) -> bool:
+    """Whether other nodes may append to (and serve from) this node's log: every backend but the embedded file."""
+    return not log.url.startswith("sqlite:")
+
+
 def resolve_cli_agent(flag: str | None) -> str:
     """``--agent-id``, then ``AI_MEMORY_AGENT_ID``, then ``host:<host>:pid-<pid>-<8 hex>``."""
     for candidate in (flag, os.environ.get("AI_MEMORY_AGENT_ID")):
@@ -46,21 +66,28 @@ class IdentityService:
     """Agent keys (attested agent identity) and the operator's mandatory-``as_agent`` namespaces: commands that
     append identity events through the node's writer, the request verifier, and the visibility rules."""
 
-    def __init__(self, writer: EventWriter, identity: IdentityQueries) -> None:
+    def __init__(self, writer: EventWriter, identity: IdentityQueries, *, enrollment: str | None = None) -> None:
         self.writer = writer
         self.queries = identity
-        self.verifier = RequestVerifier(identity)
+        self.enrollment = enrollment_mode(enrollment)
+        # In a cluster a signature must name the node it is for, so no other node accepts it (a replay there).
+        self.verifier = RequestVerifier(identity, node_id=writer.node_id, require_node=_shares_log(writer.log))
         self.visibility = Visibility(identity)
 
     async def register_key(self, agent_id: str, public_key: str, timestamp: int, proof: str, *,
-                           actor: str) -> tuple[AgentKey, WriteResult]:
+                           actor: str, operator: bool) -> tuple[AgentKey, WriteResult]:
         """Register (or rotate) ``agent_id``'s Ed25519 key. ``proof`` is the key's signature over the
         registration (:func:`schemas.request_signing.sign_registration`), made within the replay window.
+
+        The proof shows the caller holds the key, not that the agent id is theirs: so the first key of an id is
+        enrolled by the ``operator`` only (unless the node's enrollment is ``open``), and a new key replaces
+        the current one only on a request signed with the current key.
 
         Raises:
             ValidationError: malformed agent id or key.
             AuthError: the proof does not verify or is stale; or the agent already has another key and this
                 request is not signed with it (rotation needs the current key; an operator can revoke).
+            ForbiddenError: the agent has no key yet and the caller is not the operator (enrollment ``operator``).
         """
         check_agent_id(agent_id)
         try:
@@ -79,14 +106,25 @@ class IdentityService:
             current = self.queries.agent_key(agent_id)
             if current is not None and current.key_id == key_id:
                 return current, WriteResult([])
-            if current is not None:
-                self.verifier.require(agent_id)  # only the current key may rotate itself
+            self.authorise_enrollment(agent_id, operator=operator)
             event = AgentKeyRegistered(agent_id=agent_id, key_id=key_id, public_key=b64url(raw), proof=proof,
                                        proof_timestamp=timestamp, registered_at=now_ts())
             write = await self.writer.append([(event, "_agents")], actor=actor)
         stored = self.queries.agent_key(agent_id)
         assert stored is not None
         return stored, await self.writer.with_quorum(write)
+
+    def authorise_enrollment(self, agent_id: str, *, operator: bool) -> None:
+        """Refuse a key registration for ``agent_id`` that the caller may not make: a rotation not signed with
+        the current key (AuthError), or a first key not enrolled by the operator (ForbiddenError) while
+        enrollment is ``operator``. :meth:`register_key` checks it again against the caught-up log."""
+        if self.queries.agent_key(agent_id) is not None:
+            self.verifier.require(agent_id)  # only the current key may rotate itself
+        elif not operator and self.enrollment != "open":
+            raise ForbiddenError(
+                f"agent {agent_id!r} has no key yet: only the operator enrolls one (ai-memory identity "
+                "register, or POST /api/v1/identity/keys with the X-AI-Memory-Admin-Token header); "
+                f"{ENROLLMENT_ENV}=open lets anyone holding a key enroll an agent id that has none")
 
     async def revoke_key(self, agent_id: str, *, actor: str, reason: str = "") -> WriteResult:
         """Withdraw the agent's key (an operator command). Raises NotFoundError when it has none."""

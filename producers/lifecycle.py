@@ -14,9 +14,11 @@ from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any
 
+from producers.commands import MAX_INT64
 from producers.errors import ConflictError, NotFoundError, ValidationError
 from producers.semantic import Semantic
 from producers.validation import MAX_BULK, check_content, check_id, check_namespace, check_tier, check_title
+from producers.visibility import Reader, Visibility, visible_page
 from producers.writer import Decided, DecideFn, EventWriter, WriteResult
 from projectors import MemoryFilter, MemoryReadModel
 from projectors.archive_queries import ArchivedMemory, ArchiveStats
@@ -101,10 +103,18 @@ def _derived_from(source_id: str, target_id: str, now: str) -> LinkCreated:
 
 
 class LifecycleService:
-    def __init__(self, writer: EventWriter, model: MemoryReadModel, *, semantic: Semantic | None = None) -> None:
+    def __init__(self, writer: EventWriter, model: MemoryReadModel, *, semantic: Semantic | None = None,
+                 visibility: Visibility | None = None) -> None:
         self.writer = writer
         self.model = model
         self.semantic = semantic
+        #: The read rule for the archive list and session start (None: everything is visible).
+        self.visibility = visibility
+
+    def _reader(self, as_agent: str | None, namespace: str | None) -> Reader:
+        if self.visibility is None:
+            return Reader(as_agent)
+        return self.visibility.reader(as_agent, named=(namespace,) if namespace is not None else ())
 
     async def _vector_event(self, memory: Memory) -> MemoryEmbedded | None:
         """The memory.embedded event of ``memory``'s text, when a model is loaded (computed before the lock)."""
@@ -175,12 +185,14 @@ class LifecycleService:
         listed ``ids``, or (neither given) all of them, as the original's purge without a filter."""
         if older_than_days is not None and older_than_days < 0:
             raise ValidationError(f"older_than_days must be non-negative (got {older_than_days})")
+        if older_than_days is not None and older_than_days > MAX_INT64:
+            raise ValidationError(f"older_than_days must be at most {MAX_INT64}")
         wanted = None if ids is None else list(dict.fromkeys(_valid_id(i) for i in ids))
         count = [0]
 
         async def decide() -> list[Decided]:
             now = now_ts()
-            before = None if older_than_days is None else format_ts(parse_ts(now) - timedelta(days=older_than_days))
+            before = None if older_than_days is None else _days_before(now, older_than_days)
             chosen = self.model.archive.archived_before(before)
             if wanted is not None:  # by ids (and, with older_than_days too, only those old enough)
                 old_enough = set(chosen)
@@ -191,13 +203,28 @@ class LifecycleService:
         write = await self._write(decide, actor=agent_id)
         return count[0], write
 
-    async def list_archived(self, *, namespace: str | None, limit: int, offset: int) -> list[ArchivedMemory]:
+    async def list_archived(self, *, namespace: str | None, limit: int, offset: int, as_agent: str | None = None
+                            ) -> list[ArchivedMemory]:
+        """Archived memories the reader may see (the same rule as live ones), newest archive first."""
+        reader = self._reader(as_agent, namespace)
         await self.writer.caught_up()
-        return self.model.archive.list_archived(namespace=namespace, limit=limit, offset=offset)
+        if reader.unfiltered:
+            return self.model.archive.list_archived(namespace=namespace, limit=limit, offset=offset)
+        return visible_page(lambda n, at: self.model.archive.list_archived(namespace=namespace, limit=n, offset=at),
+                           lambda archived: reader.sees(archived.memory), limit=limit, offset=offset)
 
-    async def archive_stats(self) -> ArchiveStats:
+    async def archive_stats(self, *, as_agent: str | None = None) -> ArchiveStats:
+        """Archived counts by namespace, of what the reader may see."""
+        reader = self._reader(as_agent, None)
         await self.writer.caught_up()
-        return self.model.archive.stats()
+        if reader.unfiltered:
+            return self.model.archive.stats()
+        counts: dict[str, int] = {}
+        for archived in visible_page(lambda n, at: self.model.archive.list_archived(limit=n, offset=at),
+                                    lambda archived: reader.sees(archived.memory), limit=2**62, offset=0):
+            counts[archived.memory.namespace] = counts.get(archived.memory.namespace, 0) + 1
+        rows = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
+        return ArchiveStats(sum(counts.values()), [{"namespace": ns, "count": n} for ns, n in rows])
 
     # -- consolidate ------------------------------------------------------------------------------------
 
@@ -287,11 +314,12 @@ class LifecycleService:
 
     # -- session start ----------------------------------------------------------------------------------
 
-    async def session_start(self, *, namespace: str | None, limit: int) -> dict[str, Any]:
-        """The original's session_start body: the first ``limit`` (at most 50) live memories in list order
-        (priority, then most recently updated), each with score 0.0."""
+    async def session_start(self, *, namespace: str | None, limit: int, as_agent: str | None = None
+                            ) -> dict[str, Any]:
+        """The original's session_start body: the first ``limit`` (at most 50) live memories the reader may see,
+        in list order (priority, then most recently updated), each with score 0.0."""
+        flt = self._reader(as_agent, namespace).filter(MemoryFilter(namespace=namespace, now=now_ts()))
         await self.writer.caught_up()
-        flt = MemoryFilter(namespace=namespace, now=now_ts())
         found = self.model.queries.list_memories(flt, limit=min(max(limit, 0), 50), offset=0)
         return {"memories": [{**m.to_api(), "score": 0.0} for m in found], "count": len(found),
                 "mode": "session_start"}
@@ -322,3 +350,15 @@ def _consolidate_ids(ids: Sequence[Any]) -> list[str]:
         out.append(memory_id)
     return out
 
+
+#: format_ts's shape for 1 January of year 1 (strftime would not zero-pad the year).
+_FIRST_DAY = "0001-01-01T00:00:00.000000+00:00"
+
+
+def _days_before(now: str, days: int) -> str:
+    """``now`` less ``days`` days; clamped to the calendar's first day when that is earlier (nothing was
+    archived before it, so a purge of anything older than 10**9 days purges nothing, as it should)."""
+    try:
+        return format_ts(parse_ts(now) - timedelta(days=days))
+    except OverflowError:
+        return _FIRST_DAY

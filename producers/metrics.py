@@ -14,6 +14,7 @@ _HELP = {
     "ai_memory_http_requests_total": ("counter", "HTTP requests by status class."),
     "ai_memory_memories": ("gauge", "Memories in the read model."),
     "ai_memory_rejected_events": ("gauge", "Events recorded as rejected in the read model."),
+    "ai_memory_log_chain_breaks": ("gauge", "Breaks in writers' hash chains the projector found (see verify)."),
     "ai_memory_log_end_offset": ("gauge", "Last offset in the log, per partition."),
     "ai_memory_projector_offset": ("gauge", "Last offset applied to the read model, per partition."),
     "ai_memory_webhook_offset": ("gauge", "Last offset applied by the webhook delivery projector, per partition."),

@@ -14,20 +14,31 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from infra.confirm import open_confirmations
-from infra.embed import Embedder, MiniLMEmbedder, ModelUnavailableError, default_cache_dir
+from infra.embed import (
+    MINILM,
+    Embedder,
+    EmbedderConfigError,
+    EmbedderSettings,
+    MiniLMEmbedder,
+    ModelUnavailableError,
+    default_cache_dir,
+    embedder_kind,
+    open_remote,
+)
 from infra.log import EventLog, LogConfig, open_log, redact_url
 from infra.tls import TlsFiles
-from producers.errors import CommandError
+from producers.errors import CommandError, ValidationError
 from producers.governance import GovernanceConfig, GovernanceService
 from producers.graph import GraphService, KeyFiles, public_keys
 from producers.identity import IdentityService
 from producers.lifecycle import LifecycleService
 from producers.messaging import MessagingService
 from producers.metrics import Metrics
+from producers.node_record import NodeRecord
 from producers.quorum import QuorumConfig, QuorumTracker
 from producers.semantic import Semantic
 from producers.service import MemoryService, ServiceConfig
-from producers.subscriptions import SubscriptionService
+from producers.subscriptions import EventVisibility, SubscriptionService
 from producers.webhooks import WebhookConfig, WebhookDelivery
 from producers.writer import EventWriter
 from projectors import (
@@ -40,9 +51,10 @@ from projectors import (
     VectorSearch,
     VerifiedEvents,
     catch_up,
+    index_dir,
     open_read_model,
 )
-from schemas import Keyring, NodeKey, load_or_create_node_key
+from schemas import VECTOR_DIM, Keyring, NodeKey, load_or_create_node_key
 
 __all__ = ["Node", "NodeConfig", "default_data_dir", "load_embedder"]
 
@@ -66,8 +78,10 @@ class NodeConfig:
     # "" (SQLite in the data dir), a SQLite path, or postgresql+psycopg://… shared by several nodes.
     read_model_url: str = field(default_factory=lambda: os.environ.get("AI_MEMORY_READ_MODEL", ""))
     service: ServiceConfig = field(default_factory=ServiceConfig)
-    # "auto": load all-MiniLM-L6-v2 if its weights are installed (else keyword mode); "off": never.
-    embedder: str = field(default_factory=lambda: os.environ.get("AI_MEMORY_EMBEDDER", "auto"))
+    # "local" (or "auto"): all-MiniLM-L6-v2 if its weights are installed (else keyword mode); "off": never; an
+    # http(s)://host:port/v1 URL: that OpenAI-compatible embedding service, with the knobs in ``embedding``.
+    embedder: str = field(default_factory=lambda: os.environ.get("AI_MEMORY_EMBEDDER", "local"))
+    embedding: EmbedderSettings = field(default_factory=EmbedderSettings)
     model_cache: Path | None = None
     # Quorum writes: W of N nodes must apply a write before it returns (W = 1: the writer alone).
     quorum: QuorumConfig = field(default_factory=QuorumConfig)
@@ -93,17 +107,53 @@ class ReadModelMismatchError(CommandError):
     exit_code = 7
 
 
+class DataDirError(CommandError):
+    """The data directory cannot be used (a file, not writable): nothing was opened."""
+
+    exit_code = 2
+
+
+def _prepare_data_dir(path: Path) -> None:
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = path / ".write-probe"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except FileExistsError as exc:
+        raise DataDirError(f"the data directory {path} is a file, not a directory; "
+                           "pass --data-dir (or AI_MEMORY_HOME) naming a directory") from exc
+    except OSError as exc:
+        raise DataDirError(f"cannot use the data directory {path}: {exc.strerror or exc}; "
+                           "pass --data-dir (or AI_MEMORY_HOME) naming a directory you can write") from exc
+
+
 @functools.cache
-def _shared_embedder(cache_dir: Path) -> MiniLMEmbedder:
-    return MiniLMEmbedder.load(cache_dir)
+def _shared_embedder(cache_dir: Path, device: str) -> MiniLMEmbedder:
+    return MiniLMEmbedder.load(cache_dir, device=device)
 
 
 def load_embedder(config: NodeConfig) -> tuple[Embedder | None, str | None]:
-    """The embedder (one per process, shared by every node in it), or None and why not."""
-    if config.embedder == "off":
-        return None, "the embedder is turned off (AI_MEMORY_EMBEDDER=off)"
+    """The embedder (the local model: one per process, shared by every node in it; a service: one client per
+    node), or None and why not.
+
+    Raises:
+        ValidationError: the embedder settings are wrong (the node does not start on a typo).
+    """
+    settings = config.embedding
     try:
-        return _shared_embedder(config.model_cache or default_cache_dir()), None
+        kind = embedder_kind(config.embedder)
+        if kind == "remote":
+            return open_remote(config.embedder, settings), None
+    except EmbedderConfigError as exc:
+        raise ValidationError(str(exc)) from None
+    if kind == "off":
+        return None, "the embedder is turned off (AI_MEMORY_EMBEDDER=off)"
+    if settings.model not in (None, MINILM):
+        msg = (f"the local embedder runs {MINILM} only (got --embed-model {settings.model}); serve another model "
+               "with text-embeddings-inference, vLLM or Ollama and pass its URL as --embedder")
+        raise ValidationError(msg)
+    try:
+        return _shared_embedder(config.model_cache or default_cache_dir(), settings.device), None
     except ModelUnavailableError as exc:
         log.warning("semantic recall is off, recall runs in keyword mode: %s", exc)
         return None, str(exc)
@@ -163,19 +213,24 @@ class Node:
         self.service = MemoryService(self.writer, self.runner, model.queries, config=config.service,
                                      semantic=self.semantic, gate=self.governance.gate,
                                      visibility=self.identity.visibility)
-        # The webhook delivery projector (its own store and log position); ``serve`` starts and stops it.
+        # The webhook delivery projector (its own store and log position); ``serve`` starts and stops it. A
+        # subscription's owner gets (and replays, and finds dead-lettered) only events it may read.
+        events_seen = EventVisibility(self.identity.visibility, model)
         self.webhooks = WebhookDelivery(log_=log, keyring=keyring, key=key, writer=self.writer,
                                         path=config.data_dir / "deliveries.db", config=config.webhooks,
-                                        metrics=self.metrics, verified=self.verified)
+                                        metrics=self.metrics, verified=self.verified, visible=events_seen.for_owner)
         self.subscriptions = SubscriptionService(self.writer, model.subscriptions, keyring,
-                                                 deliveries=self.webhooks.store, config=config.webhooks)
-        self.lifecycle = LifecycleService(self.writer, model, semantic=self.semantic)
+                                                 deliveries=self.webhooks.store, config=config.webhooks,
+                                                 visible=events_seen)
+        self.lifecycle = LifecycleService(self.writer, model, semantic=self.semantic,
+                                          visibility=self.identity.visibility)
         self.messaging = MessagingService(self.service)
         keys = KeyFiles(config.data_dir / "keys", *config.trusted_keys)
         # Links verify against key files first, then the agents' keys registered in the log (a peer's links too).
         self.graph = GraphService(self.writer, model.graph, semantic=self.semantic, keys=keys,
                                   public_keys=public_keys(keys, model.identity),
-                                  link_quota=self.governance.gate.check_link_quota)
+                                  link_quota=self.governance.gate.check_link_quota,
+                                  visibility=self.identity.visibility)
 
     @property
     def hnsw(self) -> HnswReadModel:
@@ -191,7 +246,7 @@ class Node:
 
     @classmethod
     async def open(cls, config: NodeConfig) -> Node:
-        config.data_dir.mkdir(parents=True, exist_ok=True)
+        _prepare_data_dir(config.data_dir)
         node_id = _node_id(config.data_dir, config.node_id)
         key = load_or_create_node_key(config.data_dir / "keys", node_id)
         keyring = Keyring.from_dirs(config.data_dir / "keys", *config.trusted_keys)
@@ -205,8 +260,19 @@ class Node:
             model.close()
             await log.close()
             raise
-        vectors = None if model.vector_search() is not None else HnswReadModel.open(config.data_dir / "hnsw")
-        embedder, problem = load_embedder(config)
+        record = NodeRecord.of(config)
+        if NodeRecord.load(config.data_dir) != record:
+            record.save(config.data_dir)
+        try:
+            embedder, problem = load_embedder(config)
+        except BaseException:
+            model.close()
+            await log.close()
+            raise
+        # The HNSW index holds one model's vectors, in a directory of its own (a model change rebuilds there).
+        name, dim = (embedder.model, embedder.dim) if embedder is not None else (MINILM, VECTOR_DIM)
+        vectors = None if model.vector_search() is not None else HnswReadModel.open(
+            index_dir(config.data_dir, name, dim, default_model=MINILM), dim=dim, model=name)
         node = cls(config, log, model, key, keyring, vectors=vectors, embedder=embedder, embedder_problem=problem)
         node.quorum.start()  # listen from the start, so even a one-shot CLI write can count confirmations
         return node
@@ -219,8 +285,12 @@ class Node:
         if recorded is None:
             model.set_meta("log_url", source)
         elif recorded != source:
-            msg = (f"the read model in {model.location} was built from {recorded}, not {source}; "
-                   "run `ai-memory rebuild` to rebuild it from this log")
+            # Most often the cause is a missing or mistyped --log: say that first. A rebuild discards this read
+            # model, so it is offered only as the deliberate choice it is.
+            msg = (f"the read model in {model.location} was built from the log {recorded}, not {source}: "
+                   f"pass --log {recorded} (and its --stream) to use it, or omit --log to use the log this "
+                   "data directory remembers; only to switch this node to the other log for good, run "
+                   "`ai-memory rebuild` with that --log (it discards this read model)")
             raise ReadModelMismatchError(msg)
 
     async def start(self) -> None:
@@ -245,6 +315,8 @@ class Node:
         self.model.close()
         if self.vectors is not None:
             self.vectors.close()
+        if self.semantic.embedder is not None:
+            self.semantic.embedder.close()
 
     async def __aenter__(self) -> Node:
         return self

@@ -207,7 +207,8 @@ class RecallPipeline:
         """The dense half once the query is embedded, and the cosine of each lexical hit. (Benchmarks time this
         part on each backend.)"""
         assert self.semantic is not None
-        cosines = Semantic.cosines(query, self.queries.vectors([h.memory.id for h in lexical]))
+        stored = self.queries.vectors([h.memory.id for h in lexical], model=self.semantic.model)
+        cosines = Semantic.cosines(query, stored)
         # Both rankings drop dense hits at or below the original's cosine gate: nothing is that unrelated.
         k = ann_k(limit) if ranking == "original" else pool_size(limit)
         excluded = self.queries.expiring_ids(flt.now) if flt.now else []

@@ -6,7 +6,9 @@ never need the model. Queries are embedded here too, then answered by the node's
 read model, or pgvector when the read model is a shared Postgres (:mod:`projectors.vector_search`).
 
 Without a model (the weights package missing, or ``AI_MEMORY_EMBEDDER=off``) this object still exists and
-says why it is not ready; writes then carry no vectors and recall runs in keyword mode.
+says why it is not ready; writes then carry no vectors and recall runs in keyword mode. The same holds while a
+remote embedding service is down (its circuit open); ``behind`` then says that some memories may lack their
+vector, for the server's catch-up (:mod:`producers.vector_catchup`).
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import asyncio
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -39,22 +41,55 @@ class SemanticStatus:
     dim: int
     reason: str | None
     vectors: int
+    device: str | None = None
+    service: dict[str, Any] | None = None
 
 
 class Semantic:
     def __init__(self, embedder: Embedder | None, vectors: VectorSearch, *, unavailable: str | None = None) -> None:
+        if embedder is not None and embedder.dim != vectors.dim:
+            # pgvector's column has one dimension: another model's vectors could be neither stored nor searched.
+            unavailable = (f"the embedder {embedder.model} gives {embedder.dim} dimensions, the {vectors.kind} "
+                           f"vector index holds {vectors.dim}")
+            log.warning("semantic recall is off: %s", unavailable)
+            embedder.close()
+            embedder = None
         self.embedder = embedder
         self.vectors = vectors
-        self.unavailable = None if embedder is not None else (unavailable or "no embedder configured")
+        self._unavailable = None if embedder is not None else (unavailable or "no embedder configured")
+        #: This process stored memories without their vector (the embedder failed): the catch-up looks. Not set
+        #: at start: every node of a cluster would then embed the same memories again.
+        self.behind = False
+
+    @property
+    def unavailable(self) -> str | None:
+        """Why semantic recall is off (or why the last embedding failed), else None."""
+        if self.embedder is None:
+            return self._unavailable
+        return self.embedder.problem()
+
+    @unavailable.setter
+    def unavailable(self, reason: str | None) -> None:
+        self._unavailable = reason
 
     @property
     def ready(self) -> bool:
-        return self.embedder is not None
+        if self.embedder is None:
+            return False
+        if self.embedder.available():
+            return True
+        self.behind = True  # writes now go without vectors (a remote service's circuit is open)
+        return False
+
+    @property
+    def model(self) -> str | None:
+        return self.embedder.model if self.embedder is not None else None
 
     def status(self) -> SemanticStatus:
-        return SemanticStatus(ready=self.ready, model=self.embedder.model if self.embedder else None,
-                              dim=self.embedder.dim if self.embedder else self.vectors.dim,
-                              reason=self.unavailable, vectors=self.vectors.count())
+        e = self.embedder
+        return SemanticStatus(ready=self.ready, model=e.model if e else None, dim=e.dim if e else self.vectors.dim,
+                              reason=self.unavailable, vectors=self.vectors.count(),
+                              device=e.device if e else None, service=(e.stats() or None) if e else None)
 
     async def embed(self, texts: Sequence[str]) -> NDArray[np.float32] | None:
         """Vectors for ``texts`` off the event loop; None when there is no model or it fails (logged)."""
@@ -75,6 +110,7 @@ class Semantic:
         try:
             return self.embedder.embed(texts)
         except (EmbedError, RuntimeError, ValueError) as exc:
+            self.behind = True
             log.warning("embedding %d texts failed, storing without vectors: %s", len(texts), exc)
             return None
 
@@ -94,7 +130,7 @@ class Semantic:
     def search(self, query: NDArray[np.float32], k: int, flt: MemoryFilter, *,
                excluded: Sequence[str] = ()) -> list[VectorHit]:
         """ANN search with (at least) namespace, visibility and the excluded ids applied inside the index."""
-        return self.vectors.search(query, k, flt, excluded=excluded)
+        return self.vectors.search(query, k, flt, excluded=excluded, model=self.model)
 
     @staticmethod
     def cosines(query: NDArray[np.float32], stored: dict[str, bytes]) -> dict[str, float]:

@@ -23,9 +23,9 @@ from producers.quorum import QuorumTracker
 from producers.recall import RecallPipeline, RecallResult, apply_budget, default_ranking, round_score
 from producers.semantic import Semantic
 from producers.validation import check_id
-from producers.visibility import Visibility
+from producers.visibility import Reader, Visibility
 from producers.writer import EventWriter, WriteResult, backoff
-from projectors import MemoryFilter, MemoryQueries, ProjectionRunner
+from projectors import AmbiguousIdError, MemoryFilter, MemoryQueries, ProjectionRunner
 from schemas import Memory, encode_payload, format_ts, now_ts, parse_ts
 from schemas.events import (
     EventPayload,
@@ -225,7 +225,7 @@ class MemoryService:
                 except AppendConflictError:
                     continue  # another process appended first: re-check against the newer state
             stored = self.queries.get(memory.id) or memory
-            return StoreResult(stored, agent_id, cmd.tier, await self._quorum(write), contradictions)
+            return StoreResult(stored, agent_id, cmd.tier, await self._quorum(write), self.visible_ids(contradictions))
         raise ConflictError("the log kept moving under this write; please retry")
 
     async def bulk_store(self, items: Sequence[CreateCommand | Exception], *, agent_id: str
@@ -408,9 +408,22 @@ class MemoryService:
         return self.visibility.scoped(flt) if self.visibility is not None else flt
 
     async def get(self, memory_id: str, *, as_agent: str | None = None) -> Memory:
-        """One memory by id or unique prefix, as ``as_agent`` may see it (404 when it may not)."""
-        memory = await self.resolve(memory_id)
-        return self.visibility.check(memory, as_agent) if self.visibility is not None else memory
+        """One memory by id or unique prefix, as ``as_agent`` may see it (404 when it may not). A prefix that
+        memories the reader may not see share resolves as if they did not exist."""
+        if self.visibility is None:
+            return await self.resolve(memory_id)
+        try:
+            memory = await self.resolve(memory_id)
+        except AmbiguousIdError as exc:
+            memory = self.visibility.one_of(exc, self.queries.get_many(exc.matches), as_agent)
+        return self.visibility.check(memory, as_agent)
+
+    def visible_ids(self, ids: list[str]) -> list[str]:
+        """Those of ``ids`` the request's reader (without ``as_agent``) may see, in their order."""
+        if self.visibility is None or not ids:
+            return ids
+        seen = {m.id for m in self.visibility.reader(None).visible(self.queries.get_many(ids))}
+        return [i for i in ids if i in seen]
 
     async def list_memories(self, q: ListQuery) -> list[Memory]:
         await self._caught_up()
@@ -456,6 +469,11 @@ class MemoryService:
         if joined is None:
             raise UnavailableError("the text could not be embedded")
         scanned = self.semantic.vectors.count(namespace)
+        reader = Reader.of(flt)
+        if self.visibility is not None and not reader.unfiltered:
+            # A filtered reader learns how many memories it may see there, not how many the namespace holds.
+            counts = self.visibility.namespace_counts(flt.now or now_ts(), reader)
+            scanned = sum(n for ns, n in counts if namespace is None or ns == namespace)
         if not joined:
             return DuplicateCheck(False, threshold, None, 0.0, scanned)
         nearest, similarity = joined[0]
@@ -470,22 +488,27 @@ class MemoryService:
             UnavailableError: no embedding model is loaded.
         """
         if self.semantic is None or not self.semantic.ready:
-            raise UnavailableError("reembed needs the embedding model, which is not loaded")
+            reason = self.semantic.unavailable if self.semantic is not None else "no embedder configured"
+            raise UnavailableError(f"reembed needs the embedder, which is not working: {reason}")
         await self._caught_up()
         done, after = 0, ""
         while rows := self.queries.embedding_sources(after_id=after, limit=page):
             after = rows[-1][0]
             if only_missing:
-                have = self.queries.vectors([r[0] for r in rows])
+                have = self.queries.vectors([r[0] for r in rows], model=self.semantic.model)
                 rows = [r for r in rows if r[0] not in have]
             vectors = await self.semantic.embed([embedding_text(title, content) for _, title, content in rows])
             if vectors is not None and rows:
-                namespaces = {m.id: m.namespace for m in self.queries.get_many([r[0] for r in rows])}
-                events: list[tuple[EventPayload, str]] = [
-                    (self.semantic.event(r[0], vectors[i]), namespaces.get(r[0], "global"))
-                    for i, r in enumerate(rows) if r[0] in namespaces]
                 async with self._write_lock:
-                    await self._append(events, actor=agent_id)
+                    await self._caught_up()
+                    # Only memories whose text is still what was embedded (an update meanwhile brought its own
+                    # vector; this one would replace it with the old text's): the catch-up runs beside writes.
+                    now = {m.id: m for m in self.queries.get_many([r[0] for r in rows])}
+                    events: list[tuple[EventPayload, str]] = [
+                        (self.semantic.event(r[0], vectors[i]), now[r[0]].namespace) for i, r in enumerate(rows)
+                        if r[0] in now and (now[r[0]].title, now[r[0]].content) == (r[1], r[2])]
+                    if events:
+                        await self._append(events, actor=agent_id)
                 done += len(events)
             if progress is not None:
                 progress(done)

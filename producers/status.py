@@ -33,6 +33,7 @@ async def cluster_status(node: Node) -> dict[str, Any]:
         models["vectors"] = {"location": str(node.vectors.directory), "position": vectors, "lag": lag(end, vectors)}
     return {"node_id": node.key.key_id, "log": redact_url(node.log.url), "stream": stream, "end_offsets": end,
             "projector_position": position, "projector_lag": lag(end, position), "read_models": models,
+            "log_chain": node.runner.chain.status(),
             "quorum": {"writes": quorum.needed, "cluster_size": quorum.nodes, "timeout_ms": quorum.timeout_ms},
             "last_confirmation": node.confirmer.last_sent,
             "peers": {peer: {"clock": clock, "lag": lag(end, clock)}

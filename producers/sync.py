@@ -9,17 +9,19 @@ object, or the compact ``partition:offset,partition:offset`` form for headers an
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from infra.log import Clock, LogRecord
+from infra.log import Clock, EventLog, LogRecord
+from producers.commands import MAX_INT64
 from producers.errors import ConflictError, NotFoundError, ValidationError
+from producers.jsonbody import parse_json_body
 from producers.service import MemoryService
 from producers.validation import MAX_BULK, check_id
-from producers.visibility import Visibility
+from producers.visibility import Reader
 from producers.wire import memory_from_import
+from projectors import under_any
 from schemas import Memory, parse_ts
 from schemas.events import EventPayload, MemoryDeleted
 
@@ -28,8 +30,8 @@ if TYPE_CHECKING:
     from producers.graph import GraphService
     from producers.lifecycle import LifecycleService
 
-__all__ = ["Peers", "PushResult", "Reader", "format_clock", "insert_if_newer", "parse_clock", "push", "since_clock",
-           "since_time"]
+__all__ = ["Peers", "PushResult", "check_partitions", "format_clock", "insert_if_newer", "parse_clock", "push",
+           "since_clock", "since_time", "visible_events"]
 
 #: The original's ``sync/since`` limit: 500 by default, at most 10k.
 SINCE_DEFAULT, SINCE_MAX = 500, 10_000
@@ -47,19 +49,28 @@ def parse_clock(text: str) -> Clock:
         return {}
     try:
         if text.startswith("{"):
-            raw = json.loads(text)
+            raw = parse_json_body(text)
             if not isinstance(raw, dict):
                 raise ValueError("not an object")
             pairs: list[tuple[Any, Any]] = list(raw.items())
         else:
             pairs = [_pair(part) for part in text.split(",") if part.strip()]
         clock = {str(p).strip(): int(o) for p, o in pairs}
-    except (ValueError, TypeError):
+    except (ValueError, TypeError, OverflowError, ValidationError):  # OverflowError: int(float("inf"))
         msg = f"invalid clock {text[:100]!r}: use {{\"partition\": offset}} or partition:offset,..."
         raise ValidationError(msg) from None
-    if any(o < 0 or not p for p, o in clock.items()):
-        raise ValidationError("a clock maps partition names to non-negative offsets")
+    if any(not 0 <= o <= MAX_INT64 or not p for p, o in clock.items()):
+        raise ValidationError("a clock maps partition names to offsets from 0 to 2^63-1")
     return clock
+
+
+async def check_partitions(log: EventLog, clock: Clock) -> Clock:
+    """The log's end offsets, after refusing a clock that names a partition this log does not have (a wait
+    for it could only time out)."""
+    ends = await log.end_offsets()
+    if unknown := sorted(set(clock) - set(ends)):
+        raise ValidationError(f"unknown partition {unknown[0]!r} in clock (this log has: {', '.join(sorted(ends))})")
+    return ends
 
 
 def _pair(part: str) -> tuple[str, str]:
@@ -95,32 +106,18 @@ def _memory_ids(record: LogRecord) -> list[str]:
     return [i for i in found if isinstance(i, str)]
 
 
-@dataclass(frozen=True)
-class Reader:
-    """Who reads ``sync/since``: what they may see (``as_agent``, mandatory-as_agent namespaces)."""
-
-    visibility: Visibility | None = None
-    as_agent: str | None = None
-
-    def memories(self, memories: Sequence[Memory]) -> list[Memory]:
-        if self.visibility is None:
-            return list(memories)
-        return self.visibility.visible(memories, self.as_agent, self.visibility.check_namespace(None, self.as_agent))
-
-    def events(self, records: Sequence[LogRecord], visible_ids: set[str]) -> list[LogRecord]:
-        """Events about memories the reader sees (and events about none, outside hidden namespaces). An event
-        about a memory that is gone or hidden is left out: its ids and namespace are not the reader's to know."""
-        if self.visibility is None:
-            return list(records)
-        hidden = self.visibility.check_namespace(None, self.as_agent)
-        out = []
-        for record in records:
-            ids = _memory_ids(record)
-            if (ids and all(i in visible_ids for i in ids)) or (not ids and self.as_agent is None and not any(
-                    record.event.envelope.namespace == p or record.event.envelope.namespace.startswith(p + "/")
-                    for p in hidden)):
-                out.append(record)
-        return out
+def visible_events(reader: Reader, records: Sequence[LogRecord], visible_ids: set[str]) -> list[LogRecord]:
+    """Events about memories the reader sees (and events about none, outside hidden namespaces, for a reader
+    without ``as_agent`` or ``X-Agent-Id``). An event about a memory that is gone or hidden is left out: its ids
+    and namespace are not the reader's to know."""
+    out = []
+    for record in records:
+        ids = _memory_ids(record)
+        if (ids and all(i in visible_ids for i in ids)) or (
+                not ids and reader.as_agent is None and reader.caller is None
+                and not under_any(record.event.envelope.namespace, reader.hidden)):
+            out.append(record)
+    return out
 
 
 def _echo(memories: Sequence[Memory], limit: int, since: str | None) -> dict[str, Any]:
@@ -136,11 +133,16 @@ async def since_clock(service: MemoryService, clock: Clock, limit_raw: str | Non
     """Events after ``clock`` (up to ``limit``) and the current state of the memories they touched."""
     limit = _limit(limit_raw)
     reader = reader or Reader()
+    ends = await check_partitions(service.log, clock)
     all_records = await service.log.read(after=clock, limit=limit)
-    await service.wait_for(_clock_of(all_records, clock), timeout=service.config.write_timeout)
+    # Wait until the memories read below are at least as new as the clock and the events; an offset past the
+    # log's end can never be applied, so the wait stops at the end (else it would hang until the timeout).
+    reached = {p: min(o, ends[p]) for p, o in clock.items()}
+    await service.wait_for(_clock_of(all_records, reached), timeout=service.config.write_timeout)
     ids = list(dict.fromkeys(i for r in all_records for i in _memory_ids(r)))
-    memories = sorted(reader.memories(service.queries.get_many(ids)), key=lambda m: (m.updated_at, m.id))
-    records = reader.events(all_records, {m.id for m in memories})
+    memories = sorted(reader.visible(service.queries.get_many(ids)), key=lambda m: (m.updated_at, m.id))
+    readable = [r for r in all_records if r.unreadable is None]  # not events: reported by verify and status
+    records = visible_events(reader, readable, {m.id for m in memories})
     events = [{"partition": r.partition, "offset": r.offset, "event_id": r.event.event_id,
                "type": r.event.envelope.type, "namespace": r.event.envelope.namespace,
                "actor": r.event.envelope.actor, "origin": r.event.envelope.origin, "ts": r.event.envelope.ts}
@@ -167,7 +169,7 @@ async def since_time(service: MemoryService, since: str | None, limit_raw: str |
         except ValueError:
             raise ValidationError(f"invalid since timestamp {since!r} (RFC 3339)") from None
     await service.sync()
-    rows = [m for m in (reader or Reader()).memories(service.queries.all_memories())
+    rows = [m for m in (reader or Reader()).visible(service.queries.all_memories())
             if after is None or parse_ts(m.updated_at) > after]
     rows.sort(key=lambda m: (m.updated_at, m.id))
     return _echo(rows[:limit], limit, since)

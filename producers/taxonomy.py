@@ -14,13 +14,15 @@ from typing import TYPE_CHECKING, Any
 
 from producers.errors import ValidationError
 from producers.validation import MAX_NAMESPACE_DEPTH, check_namespace
+from producers.visibility import Reader
+from producers.wire import stats_body
 from schemas import Memory, now_ts
 
 if TYPE_CHECKING:
     from producers.node import Node
 
-__all__ = ["MAX_TAXONOMY_LIMIT", "as_agent_param", "taxonomy", "visible_export", "visible_namespace_counts",
-           "visible_taxonomy"]
+__all__ = ["MAX_TAXONOMY_LIMIT", "as_agent_param", "export_memories", "taxonomy", "visible_export",
+           "visible_namespace_counts", "visible_stats", "visible_taxonomy"]
 
 MAX_TAXONOMY_LIMIT = 10_000
 
@@ -97,25 +99,38 @@ async def visible_taxonomy(node: Node, *, prefix: str, depth: int, limit: int, a
     depth = max(0, min(depth, MAX_NAMESPACE_DEPTH))
     limit = max(1, min(limit, MAX_TAXONOMY_LIMIT))
     visibility = node.identity.visibility
-    hidden = visibility.check_namespace(prefix or None, as_agent)
+    reader = visibility.reader(as_agent, named=(prefix,) if prefix else ())
     await node.service.sync()
-    return taxonomy(visibility.namespace_counts(now_ts(), as_agent, hidden), prefix, depth, limit)
+    return taxonomy(visibility.namespace_counts(now_ts(), reader), prefix, depth, limit)
 
 
 async def visible_namespace_counts(node: Node, as_agent: str | None) -> list[tuple[str, int]]:
-    """``(namespace, live count)`` of what ``as_agent`` may see, most memories first (the original's order)."""
+    """``(namespace, live count)`` of what the reader may see, most memories first (the original's order)."""
     visibility = node.identity.visibility
-    hidden = visibility.check_namespace(None, as_agent)
-    if as_agent is None and not hidden:
+    reader = visibility.reader(as_agent)
+    if reader.unfiltered:
         rows = node.service.queries.namespaces(now_ts())
         return [(r.namespace, r.count) for r in rows]
-    counts = visibility.namespace_counts(now_ts(), as_agent, hidden)
+    counts = visibility.namespace_counts(now_ts(), reader)
     return sorted(counts, key=lambda c: (-c[1], c[0]))
+
+
+async def visible_stats(node: Node, as_agent: str | None) -> dict[str, Any]:
+    """The stats answer with ``by_namespace`` as the reader may see it (names are data too: with ``as_agent`` or
+    ``X-Agent-Id``, or while some subtree requires ``as_agent``). The totals stay the node's, for operators."""
+    body = await stats_body(node)
+    if not node.identity.visibility.reader(as_agent).unfiltered:
+        counts = await visible_namespace_counts(node, as_agent)
+        body["by_namespace"] = [{"namespace": ns, "count": n} for ns, n in counts]
+    return body
+
+
+async def export_memories(node: Node, reader: Reader) -> list[Memory]:
+    """Every live memory ``reader`` may see."""
+    await node.service.sync()
+    return reader.visible(node.service.queries.export(now_ts()))
 
 
 async def visible_export(node: Node, as_agent: str | None) -> list[Memory]:
     """Every live memory ``as_agent`` may see (without it: all but the mandatory-as_agent namespaces)."""
-    visibility = node.identity.visibility
-    hidden = visibility.check_namespace(None, as_agent)
-    await node.service.sync()
-    return visibility.visible(node.service.queries.export(now_ts()), as_agent, hidden)
+    return await export_memories(node, node.identity.visibility.reader(as_agent))

@@ -11,6 +11,7 @@ import unicodedata
 from typing import Any
 
 from producers.errors import ValidationError
+from producers.jsonbody import check_json_value
 from schemas import SCOPES, TIERS, parse_ts
 
 __all__ = [
@@ -45,7 +46,7 @@ MAX_METADATA_BYTES = 65_536
 MAX_METADATA_DEPTH = 32
 MAX_TTL_SECS = 31_536_000
 MAX_BULK = 1000
-SOURCES = ("user", "claude", "hook", "api", "cli", "import", "consolidation", "system", "chaos", "notify")
+SOURCES = ("user", "nhi", "claude", "hook", "api", "cli", "import", "consolidation", "system", "chaos", "notify")
 ON_CONFLICT = ("error", "merge", "version")
 _AGENT_ID = re.compile(r"^[A-Za-z0-9_\-:@./]+$")
 
@@ -64,7 +65,7 @@ def check_title(title: Any) -> str:
         raise ValidationError(f"title exceeds max length of {MAX_TITLE_CHARS} characters")
     if _bad_controls(trimmed):
         raise ValidationError("title contains invalid characters")
-    return title
+    return trimmed  # what was checked is what is stored
 
 
 def check_content(content: Any) -> str:
@@ -126,7 +127,7 @@ def check_tags(tags: Any) -> list[str]:
             raise ValidationError(f"tag '{trimmed[:20]}...' exceeds max length of {MAX_TAG_BYTES} bytes")
         if _bad_controls(trimmed):
             raise ValidationError("tag contains invalid characters")
-    return list(tags)
+    return [tag.strip() for tag in tags]  # what was checked is what is stored
 
 
 def check_priority(priority: Any) -> int:
@@ -193,6 +194,7 @@ def _depth(value: Any) -> int:
 def check_metadata(metadata: Any) -> dict[str, Any]:
     if not isinstance(metadata, dict):
         raise ValidationError("metadata must be a JSON object")
+    check_json_value(metadata)  # also for the CLI, whose --metadata never passed the HTTP body's parser
     size = len(json.dumps(metadata, separators=(",", ":"), ensure_ascii=False).encode("utf-8"))
     if size > MAX_METADATA_BYTES:
         raise ValidationError(f"metadata exceeds max size of {MAX_METADATA_BYTES} bytes (got {size})")

@@ -30,6 +30,9 @@ if TYPE_CHECKING:  # only for annotations: the governance service (imported by N
 
 __all__ = ["duplicate_body", "embedder_status", "memory_from_import", "recall_body", "stats_body"]
 
+#: The Postgres read model's column is a 32-bit INTEGER (SQLite's holds 64 bits).
+MAX_ACCESS_COUNT = 2**31 - 1
+
 _REQUIRED = ("id", "tier", "namespace", "title", "content", "tags", "priority", "confidence", "source",
              "access_count", "created_at", "updated_at")
 
@@ -44,6 +47,8 @@ def memory_from_import(item: Any) -> Memory:
     access = item["access_count"]
     if isinstance(access, bool) or not isinstance(access, int) or access < 0:
         raise ValidationError("access_count cannot be negative")
+    if access > MAX_ACCESS_COUNT:  # a larger count is appended, then stops the projector for good
+        raise ValidationError(f"access_count must be at most {MAX_ACCESS_COUNT}")
     optional = {name: check_timestamp(item[name], name) for name in ("last_accessed_at", "expires_at")
                 if item.get(name) is not None}
     return Memory(
@@ -71,7 +76,8 @@ async def stats_body(node: Node) -> dict[str, Any]:
         "log": {"url": redact_url(node.log.url), "end_offsets": await node.log.end_offsets(),
                 "backend": node.log.describe()},
         "projector": {"position": node.runner.position, "applied_events": node.model.applied_count(),
-                      "rejected_events": node.model.rejected_count()},
+                      "rejected_events": node.model.rejected_count(),
+                      "chain_breaks": node.runner.chain.status(limit=0)["breaks"]},
         "embedder": embedder_status(node),
         "vector_index": _vector_index(node),
     }
@@ -80,9 +86,12 @@ async def stats_body(node: Node) -> dict[str, Any]:
 def embedder_status(node: Node) -> dict[str, Any]:
     """Whether semantic recall is on, with which model and dimension, and why not when it is off."""
     status = node.semantic.status()
-    out: dict[str, Any] = {"embedder_ready": status.ready, "model": status.model, "dim": status.dim}
+    out: dict[str, Any] = {"embedder_ready": status.ready, "model": status.model, "dim": status.dim,
+                           "embedder_device": status.device}
     if status.reason:
         out["embedder_error"] = status.reason
+    if status.service:
+        out["embedder_service"] = status.service  # a remote service: URL (no credentials), circuit, counters
     return out
 
 
@@ -93,6 +102,7 @@ def _vector_index(node: Node) -> dict[str, Any]:
     s = node.vectors.status()
     return {"kind": "hnsw", "vectors": s.vectors, "dim": s.dim, "position": s.position, "loaded_from": s.loaded_from,
             "dim_violations": s.dim_violations, "rejected_events": s.rejected, "approx_bytes": s.memory_bytes,
+            "model": s.model, "other_model_vectors": s.other_model,
             "sqlite_vectors": node.service.queries.vector_count()}
 
 

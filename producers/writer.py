@@ -8,20 +8,24 @@ them share one write lock, one signing key and the same read-your-writes and quo
 from __future__ import annotations
 
 import asyncio
+import logging
 import random
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 
-from infra.log import AppendConflictError, Clock, EventLog, LogPosition, LogRecord, LogUnavailableError
+from infra.log import AppendConflictError, Clock, EventLog, LogError, LogPosition, LogRecord, LogUnavailableError
 from producers.attestation import current_attestation
+from producers.chain import ChainSigner, newest_own_event
 from producers.errors import ConflictError
 from producers.quorum import QuorumTracker
 from projectors import ProjectionRunner, VerifiedEvents
-from schemas import SCHEMA_VERSION, Envelope, NodeKey, SignedEvent, encode_payload, now_ts, sign
+from schemas import SCHEMA_VERSION, Envelope, NodeKey, SignedEvent, encode_payload, now_ts
 from schemas.events import EventPayload
 
 __all__ = ["DecideFn", "Decided", "EventWriter", "WriteResult", "backoff"]
+
+log = logging.getLogger("ai_memory.writer")
 
 #: One event to append and the namespace its envelope carries.
 Decided = tuple[EventPayload, str]
@@ -65,6 +69,8 @@ class EventWriter:
         self._verified = verified
         self.quorum = quorum
         self.lock = asyncio.Lock()
+        self.chain = ChainSigner(key)  # this writer's epoch of the node's hash chain (schemas.chain)
+        self._chain_start: asyncio.Future[None] | None = None
 
     def envelope(self, event: EventPayload, *, namespace: str, actor: str) -> Envelope:
         # The agent's own signature over the request that caused this event rides beside the node's, when the
@@ -81,17 +87,37 @@ class EventWriter:
         ``expected`` (the log end the decision was made against) makes the append optimistic on logs that
         support it: :class:`~infra.log.AppendConflictError` if another writer appended first.
         """
-        signed = [sign(self.envelope(e, namespace=ns, actor=actor), self._key) for e, ns in events]
+        await self._chain_started()
+        signed = self.chain.sign([self.envelope(e, namespace=ns, actor=actor) for e, ns in events])
         if self._verified is not None:
             for event in signed:  # signed here, so they verify: the projectors need not check again
                 self._verified.add(event)
-        positions = await self._append_retrying(signed, expected if self.log.SUPPORTS_EXPECTED else None)
+        try:
+            positions = await self._append_retrying(signed, expected if self.log.SUPPORTS_EXPECTED else None)
+        except BaseException:
+            self.chain.unconfirmed(signed)  # not (or not surely) stored: the next event declares their seqs void
+            raise
         result = WriteResult(positions)
         records = [LogRecord(p.partition, p.offset, event) for p, event in zip(positions, signed, strict=True)]
         for runner in self.runners:
             runner.offer(records)
         await self.wait(result.clock(), timeout=self.write_timeout)
         return result
+
+    async def _chain_started(self) -> None:
+        """Once, before the first event: let the new epoch follow the node's newest event in the log."""
+        if self._chain_start is None:
+            self._chain_start = asyncio.ensure_future(self._follow_newest())
+        await asyncio.shield(self._chain_start)
+
+    async def _follow_newest(self) -> None:
+        try:
+            newest = await newest_own_event(self.log, self._key, self.node_id)
+        except LogError as exc:  # only a weaker link is lost: the epoch starts on its own
+            log.warning("new chain epoch starts unlinked: %s", exc)
+            return
+        if newest is not None:
+            self.chain.follow(newest)
 
     async def _append_retrying(self, signed: Sequence[SignedEvent], expected: Clock | None) -> list[LogPosition]:
         """Append, retrying while the log is unavailable (no leader yet, a leader change, a reconnect) for at
@@ -103,6 +129,8 @@ class EventWriter:
             try:
                 return await self.log.append(signed, expected=expected)
             except LogUnavailableError:
+                # A retry may land after events signed later (or never): the next event says so in its chain.
+                self.chain.unconfirmed(signed)
                 if loop.time() + delay > deadline:
                     raise
                 await asyncio.sleep(delay)

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
-from projectors.base import ApplyResult, ProjectionRunner, ReadModel, Verdict
+from projectors.base import ApplyResult, ProjectionRunner, ReadModel, Verdict, unreadable_reason
 from projectors.confirm import Confirmer, applied_clock
 from projectors.deliveries import Delivery, DeliveryStore, LocalSubscription
-from projectors.errors import ProjectionStoppedError, ProjectorError, ReadModelError, WaitTimeoutError
+from projectors.errors import (
+    ChainBrokenError,
+    ProjectionStoppedError,
+    ProjectorError,
+    ReadModelError,
+    WaitTimeoutError,
+)
 from projectors.factory import is_postgres_url, open_read_model, sqlite_path
 from projectors.fts import fts_query, query_tokens
 from projectors.governance_queries import (
@@ -18,7 +24,7 @@ from projectors.governance_queries import (
 )
 from projectors.graph_queries import Entity, GraphQueries, TimelineRow
 from projectors.graph_walk import KgNode, LinkRow, NodeRow, find_paths, hop_allowed, kg_query
-from projectors.hnsw import HnswIndex, HnswReadModel, HnswStatus, VectorFilter, VectorHit
+from projectors.hnsw import HnswIndex, HnswReadModel, HnswStatus, VectorFilter, VectorHit, index_dir
 from projectors.identity import ATTEST_KEY, AgentKey, IdentityQueries, ScopeCount, attest_level
 from projectors.memory_model import MemoryReadModel
 from projectors.queries import (
@@ -28,7 +34,10 @@ from projectors.queries import (
     NamespaceCount,
     ScoredMemory,
     Stats,
+    inbox_of,
     may_see,
+    owner_sees,
+    row_visible,
     under_any,
     visible_to,
 )
@@ -56,6 +65,7 @@ __all__ = [
     "AgentRecord",
     "AmbiguousIdError",
     "ApplyResult",
+    "ChainBrokenError",
     "Confirmer",
     "DeadLetter",
     "Delivery",
@@ -108,16 +118,21 @@ __all__ = [
     "find_paths",
     "fts_query",
     "hop_allowed",
+    "inbox_of",
+    "index_dir",
     "is_postgres_url",
     "kg_query",
     "matches",
     "may_see",
     "memory_bytes",
     "open_read_model",
+    "owner_sees",
     "parse_events",
     "query_tokens",
+    "row_visible",
     "sqlite_path",
     "under_any",
+    "unreadable_reason",
     "visible_to",
     "webhook_events",
 ]

@@ -2,8 +2,9 @@
 
 A :class:`ReadModel` applies a batch of records and its tracking positions in ONE transaction, so a crash
 loses nothing and re-delivery applies nothing twice. The :class:`ProjectionRunner` follows the log, verifies
-signatures (an event that does not verify is recorded as rejected, never applied), and lets writers wait
-for their own offset (read-your-writes).
+signatures (an event that does not verify, or a record that is not an event at all, is recorded as rejected,
+never applied), audits each writer's hash chain (see :mod:`schemas.chain`: breaks are logged and counted, the
+events still applied, since the log is the truth) and lets writers wait for their own offset (read-your-writes).
 """
 
 from __future__ import annotations
@@ -17,9 +18,9 @@ from dataclasses import dataclass
 from infra.log import Clock, EventLog, LogError, LogRecord, clock_covers
 from infra.tasks import stop_task
 from projectors.errors import ProjectionStoppedError, ReadModelError, WaitTimeoutError
-from schemas import Keyring, SchemaError, verify
+from schemas import ChainAudit, Keyring, SchemaError, verify
 
-__all__ = ["ApplyResult", "ProjectionRunner", "ReadModel", "Verdict"]
+__all__ = ["ApplyResult", "ProjectionRunner", "ReadModel", "Verdict", "unreadable_reason"]
 
 log = logging.getLogger("ai_memory.projector")
 
@@ -37,6 +38,10 @@ class ApplyResult:
     applied: int
     skipped: int
     rejected: int
+
+
+def unreadable_reason(record: LogRecord) -> str:
+    return f"unreadable record: {record.unreadable}"
 
 
 class ReadModel(ABC):
@@ -59,7 +64,7 @@ class ProjectionRunner:
 
     def __init__(self, log_: EventLog, model: ReadModel, keyring: Keyring, *, batch_size: int = 500,
                  on_applied: Callable[[ApplyResult], None] | None = None, consumer: str | None = None,
-                 commit_every: float = 5.0) -> None:
+                 commit_every: float = 5.0, chain: ChainAudit | None = None) -> None:
         """``consumer``: also record the position in the log's durable consumer positions under this name
         (at most every ``commit_every`` seconds), so log-side tools see the projector's lag (on Kafka, a
         consumer group). The read model's own tracking row stays the truth the runner resumes from."""
@@ -80,6 +85,8 @@ class ProjectionRunner:
         self._pending_notify: asyncio.Future[None] | None = None
         self._position: Clock = model.position()
         self._listeners: list[Callable[[Clock], None]] = []
+        #: Each writer's chain as this runner has seen it: from the log's start when the model was empty.
+        self.chain = chain or ChainAudit(from_start=not self._position, max_epochs=10_000)
 
     @property
     def position(self) -> Clock:
@@ -100,6 +107,8 @@ class ProjectionRunner:
         self._listeners.append(listener)
 
     def judge(self, record: LogRecord) -> Verdict:
+        if record.unreadable is not None:
+            return Verdict(record, rejected=unreadable_reason(record))
         try:
             verify(record.event, self._keyring)
         except SchemaError as exc:
@@ -114,10 +123,13 @@ class ProjectionRunner:
 
     def _applied(self, verdicts: Sequence[Verdict]) -> None:
         for verdict in verdicts:
+            record = verdict.record
             if verdict.rejected is not None:
-                record = verdict.record
                 log.warning("refusing event %s at %s@%d: %s", record.event.event_id, record.partition,
                             record.offset, verdict.rejected)
+            elif record.offset > self._position.get(record.partition, 0):
+                for broken in self.chain.add(record.partition, record.offset, record.event):
+                    log.error("the log breaks a writer's chain: %s", broken)
         result = self._model.apply_batch(verdicts)
         if self._on_applied is not None:
             self._on_applied(result)

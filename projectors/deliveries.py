@@ -175,6 +175,8 @@ class DeliveryStore(ReadModel):
 
     def _subscribe(self, event: SubscriptionCreated) -> None:
         s = event.subscription
+        if not s.secret_fingerprint:
+            return  # a keyless (namespace-shape) subscription is listed, never delivered: nothing could sign it
         self._db.execute("INSERT OR IGNORE INTO subscriptions (id, url, events, namespace_filter, agent_filter, "
                          "created_by, sealed_key) VALUES (?, ?, ?, ?, ?, ?, ?)",
                          (s.id, s.url, s.events, s.namespace_filter, s.agent_filter, s.created_by,

@@ -3,12 +3,18 @@
     ProjectorError
     ├── ProjectionStoppedError  the runner died; ``cause`` holds why (it is re-raised to waiters)
     ├── WaitTimeoutError        a read-your-writes wait did not see the position in time
-    └── ReadModelError          the read-model database failed
+    ├── ReadModelError          the read-model database failed
+    └── ChainBrokenError        a replay found the log breaking a writer's hash chain (``breaks`` says where)
 """
 
 from __future__ import annotations
 
-__all__ = ["ProjectionStoppedError", "ProjectorError", "ReadModelError", "WaitTimeoutError"]
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from schemas import ChainBreak
+
+__all__ = ["ChainBrokenError", "ProjectionStoppedError", "ProjectorError", "ReadModelError", "WaitTimeoutError"]
 
 
 class ProjectorError(Exception):
@@ -31,3 +37,9 @@ class WaitTimeoutError(ProjectorError):
 
 class ReadModelError(ProjectorError):
     pass
+
+
+class ChainBrokenError(ProjectorError):
+    def __init__(self, breaks: list[ChainBreak]) -> None:
+        self.breaks = breaks
+        super().__init__(f"the log breaks a writer's hash chain in {len(breaks)} place(s), first: {breaks[0]}")

@@ -39,6 +39,13 @@ class ScopeCount:
     namespace: str
     scope: str
     count: int
+    #: The author of these private memories (None for the other scopes, which are counted whoever wrote them).
+    owner: str | None = None
+
+
+#: What :meth:`IdentityQueries.scope_counts` selects and groups by on every backend: private memories by author.
+SCOPE_COUNT_SQL = "namespace, scope, count(*), CASE WHEN scope = 'private' THEN agent_id END AS owner"
+SCOPE_GROUPS_SQL = "GROUP BY namespace, scope, owner ORDER BY namespace, scope, owner"
 
 
 def attest_level(attestation: dict[str, Any] | None, author: str | None, key: AgentKey | None) -> str | None:

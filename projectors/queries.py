@@ -9,8 +9,8 @@ from typing import Any
 
 from schemas import Memory, parse_ts
 
-__all__ = ["AmbiguousIdError", "MemoryFilter", "MemoryQueries", "NamespaceCount", "ScoredMemory", "julian_day",
-           "may_see", "under_any", "visibility_rule", "visible_to"]
+__all__ = ["AmbiguousIdError", "MemoryFilter", "MemoryQueries", "NamespaceCount", "ScoredMemory", "inbox_of",
+           "julian_day", "may_see", "owner_sees", "row_visible", "under_any", "visibility_rule", "visible_to"]
 
 
 class AmbiguousIdError(Exception):
@@ -36,6 +36,8 @@ class MemoryFilter:
     now: str | None = None
     #: Namespace subtrees left out entirely: where an operator made ``as_agent`` mandatory and the caller gave none.
     hidden_prefixes: tuple[str, ...] = ()
+    #: The reading agent (``X-Agent-Id``): other agents' private memories are left out (:func:`owner_sees`).
+    caller: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,14 +92,35 @@ def under_any(namespace: str, prefixes: Iterable[str]) -> bool:
     return any(namespace == p or namespace.startswith(p + "/") for p in prefixes)
 
 
-def may_see(memory: Memory, as_agent: str | None, hidden_prefixes: Iterable[str] = ()) -> bool:
-    """The same rule as the SQL filters, for one memory already read (get, export, sync)."""
-    if under_any(memory.namespace, hidden_prefixes):
+def inbox_of(agent_id: str) -> str:
+    """The namespace of ``agent_id``'s messages (``_messages/<agent>``): its private rows are the recipient's too."""
+    return f"_messages/{agent_id}"
+
+
+def owner_sees(scope: str, namespace: str, owner: str | None, caller: str) -> bool:
+    """The original's v0.7.0 rule (#910) for an identified reader: a private memory (``scope`` private or unset)
+    is seen only by its author (``metadata.agent_id``) and, in an inbox, by the inbox's recipient."""
+    return scope != "private" or (owner is not None and owner == caller) or namespace == inbox_of(caller)
+
+
+def row_visible(namespace: str, scope: str, owner: str | None, *, as_agent: str | None,
+                hidden_prefixes: Iterable[str] = (), caller: str | None = None) -> bool:
+    """The whole read rule for one row (a memory, a graph node, a count), as the SQL filters apply it: outside
+    the hidden subtrees, seen by ``as_agent``'s scope rule when given, and by the owner rule when ``caller`` is."""
+    if under_any(namespace, hidden_prefixes):
         return False
-    if as_agent is None:
-        return True
-    scope = memory.metadata.get("scope")
-    return visible_to(scope if isinstance(scope, str) else "private", memory.namespace, as_agent)
+    if caller is not None and not owner_sees(scope, namespace, owner, caller):
+        return False
+    return as_agent is None or visible_to(scope, namespace, as_agent)
+
+
+def may_see(memory: Memory, as_agent: str | None, hidden_prefixes: Iterable[str] = (), caller: str | None = None
+            ) -> bool:
+    """:func:`row_visible` for one memory already read (get, export, sync)."""
+    scope, owner = memory.metadata.get("scope"), memory.metadata.get("agent_id")
+    return row_visible(memory.namespace, scope if isinstance(scope, str) else "private",
+                       owner if isinstance(owner, str) else None, as_agent=as_agent,
+                       hidden_prefixes=hidden_prefixes, caller=caller)
 
 
 def julian_day(ts: str) -> float:
@@ -162,8 +185,9 @@ class MemoryQueries(ABC):
     def export(self, now: str) -> list[Memory]: ...
 
     @abstractmethod
-    def vectors(self, ids: list[str]) -> dict[str, bytes]:
-        """The stored embedding (little-endian float32 bytes) of each of ``ids`` that has one."""
+    def vectors(self, ids: list[str], *, model: str | None = None) -> dict[str, bytes]:
+        """The stored embedding (little-endian float32 bytes) of each of ``ids`` that has one (by ``model``
+        only, when given: vectors of two models are never compared)."""
 
     @abstractmethod
     def vector_count(self) -> int: ...

@@ -1,4 +1,8 @@
-"""Replay a whole log into a fresh read model, then swap it in: read models are disposable."""
+"""Replay a whole log into a fresh read model, then swap it in: read models are disposable.
+
+Every replay audits each writer's hash chain (pass ``chain`` to read the result). With ``refuse_breaks``, a log
+that breaks a chain (a record deleted, moved, duplicated) raises :class:`ChainBrokenError` before the swap, so the
+old read model stays: a memory whose deletion was cut out of the log does not silently come back."""
 
 from __future__ import annotations
 
@@ -10,9 +14,10 @@ from pathlib import Path
 
 from infra.log import Clock, EventLog, redact_url
 from projectors.base import ApplyResult, ProjectionRunner, ReadModel, Verdict
+from projectors.errors import ChainBrokenError
 from projectors.sqlite import SQLiteReadModel
 from projectors.verifier import catch_up
-from schemas import Keyring
+from schemas import ChainAudit, Keyring
 
 __all__ = ["rebuild_hnsw", "rebuild_postgres", "rebuild_sqlite"]
 
@@ -73,7 +78,8 @@ class _Both(ReadModel):
 
 async def rebuild_sqlite(log: EventLog, keyring: Keyring, target: Path, *,
                          progress: Callable[[int, int], None] | None = None, batch_size: int = 2000,
-                         verify_in_child: bool | None = None, vectors: Path | None = None) -> Clock:
+                         verify_in_child: bool | None = None, vectors: Path | None = None,
+                         chain: ChainAudit | None = None, refuse_breaks: bool = False) -> Clock:
     """Build ``target`` from every event in ``log``; the old file is replaced only when the new one is complete.
 
     ``vectors``: also build the vector index of that directory in the same pass (see :func:`rebuild_hnsw`).
@@ -84,22 +90,25 @@ async def rebuild_sqlite(log: EventLog, keyring: Keyring, target: Path, *,
         if vectors is not None:
             model = _Both(model, stack.enter_context(_hnsw_scratch(vectors)))
         return await _replay(log, keyring, model, progress=progress, batch_size=batch_size,
-                             verify_in_child=verify_in_child)
+                             verify_in_child=verify_in_child, chain=chain, refuse_breaks=refuse_breaks)
 
 
 async def rebuild_hnsw(log: EventLog, keyring: Keyring, directory: Path, *,
-                       progress: Callable[[int, int], None] | None = None, batch_size: int = 2000) -> Clock:
+                       progress: Callable[[int, int], None] | None = None, batch_size: int = 2000,
+                       chain: ChainAudit | None = None, refuse_breaks: bool = False) -> Clock:
     """Build the vector index of ``directory`` afresh from the vectors in ``log`` (no model needed), then swap
     it in whole; a server that has the index open keeps it, so stop it first."""
     with _hnsw_scratch(directory) as model:
-        return await _replay(log, keyring, model, progress=progress, batch_size=batch_size)
+        return await _replay(log, keyring, model, progress=progress, batch_size=batch_size, chain=chain,
+                             refuse_breaks=refuse_breaks)
 
 
 async def rebuild_postgres(log: EventLog, keyring: Keyring, url: str, *,
-                           progress: Callable[[int, int], None] | None = None, batch_size: int = 2000) -> Clock:
+                           progress: Callable[[int, int], None] | None = None, batch_size: int = 2000,
+                           chain: ChainAudit | None = None) -> Clock:
     """Empty the Postgres read model at ``url`` (every table dropped and migrated again), then replay ``log``
     into it, building the vector index once at the end. Not atomic, unlike the SQLite rebuild: nodes reading it
-    see it fill up, so stop them first."""
+    see it fill up, so stop them first (and audit the log first: a break found here is found too late)."""
     from projectors.postgres import PostgresReadModel, reset
     from projectors.postgres.schema import connect
 
@@ -109,17 +118,18 @@ async def rebuild_postgres(log: EventLog, keyring: Keyring, url: str, *,
         model = PostgresReadModel(url, engine=engine)
         model.set_meta("log_url", redact_url(log.url))
         with model.bulk():
-            return await _replay(log, keyring, model, progress=progress, batch_size=batch_size)
+            return await _replay(log, keyring, model, progress=progress, batch_size=batch_size, chain=chain)
     finally:
         engine.dispose()
 
 
 async def _replay(log: EventLog, keyring: Keyring, model: ReadModel, *,
                   progress: Callable[[int, int], None] | None, batch_size: int,
-                  verify_in_child: bool | None = None) -> Clock:
+                  verify_in_child: bool | None = None, chain: ChainAudit | None = None,
+                  refuse_breaks: bool = False) -> Clock:
     """``verify_in_child``: check signatures in a child process (:mod:`projectors.verifier`); None decides by
     the log's length."""
-    runner = ProjectionRunner(log, model, keyring, batch_size=batch_size)
+    runner = ProjectionRunner(log, model, keyring, batch_size=batch_size, chain=chain or ChainAudit())
     end = await log.end_offsets()
     total, done = sum(end.values()), 0
 
@@ -129,4 +139,7 @@ async def _replay(log: EventLog, keyring: Keyring, model: ReadModel, *,
         if progress is not None:
             progress(done, total)
 
-    return await catch_up(runner, progress=advance, in_child=verify_in_child)
+    position = await catch_up(runner, progress=advance, in_child=verify_in_child)
+    if refuse_breaks and (breaks := runner.chain.finish()):
+        raise ChainBrokenError(breaks)
+    return position

@@ -15,8 +15,8 @@ import orjson
 from schemas import VECTOR_DIM, Memory, PayloadError, decode_vector
 from schemas.events import MemoryEmbedded, MemoryUpdated
 
-__all__ = ["WRONG_DIMENSION", "Inapplicable", "buried", "json_column", "merged_values", "tier_max", "title_clash",
-           "updated_values", "vector_bytes"]
+__all__ = ["DIM_RANGE", "WRONG_DIMENSION", "Inapplicable", "buried", "json_column", "merged_values", "tier_max",
+           "title_clash", "updated_values", "vector_bytes"]
 
 
 def json_column(value: Any) -> str:
@@ -28,6 +28,9 @@ def json_column(value: Any) -> str:
 
 _TIER_RANK = {"short": 0, "mid": 1, "long": 2}
 WRONG_DIMENSION = "wrong dimension"
+#: Dimensions a read model keeping several models' vectors accepts: every embedding model in use lies inside
+#: (384 MiniLM … 3,072 OpenAI large); a fixed rule, not a setting, so every node applies the same events.
+DIM_RANGE = (16, 4096)
 
 
 class Inapplicable(Exception):
@@ -93,10 +96,15 @@ def title_clash(title: str, namespace: str, other_id: str) -> Inapplicable:
     return Inapplicable(f"title {title!r} already exists in namespace {namespace!r} (memory {other_id})")
 
 
-def vector_bytes(event: MemoryEmbedded, dim: int = VECTOR_DIM) -> bytes:
+def vector_bytes(event: MemoryEmbedded, dim: int | None = VECTOR_DIM) -> bytes:
     """The vector's float32 bytes, or :class:`Inapplicable` when it is malformed or not ``dim`` long (the
-    reason starts with ``WRONG_DIMENSION`` then, so such refusals can be counted)."""
-    if event.dim != dim:
+    reason starts with ``WRONG_DIMENSION`` then, so such refusals can be counted). ``dim=None`` takes any
+    dimension in :data:`DIM_RANGE` (a read model that keeps vectors of several models: SQLite)."""
+    # The range first, for every read model: the same malformed event gets the same reason on each backend.
+    if not DIM_RANGE[0] <= event.dim <= DIM_RANGE[1]:
+        msg = f"{WRONG_DIMENSION}: {event.dim} from {event.model}, outside {DIM_RANGE[0]}..{DIM_RANGE[1]}"
+        raise Inapplicable(msg)
+    if dim is not None and event.dim != dim:
         raise Inapplicable(f"{WRONG_DIMENSION}: {event.dim} from {event.model}, the index holds {dim}")
     try:
         return decode_vector(event.vector, event.dim)

@@ -65,11 +65,13 @@ class SubscriptionQueries(ABC):
                           {"by": created_by})
         return [SubscriptionRow(**r) for r in rows]
 
-    def dead_letters(self, *, owner: str, subscription_id: str | None = None, limit: int = 100) -> list[DeadLetter]:
+    def dead_letters(self, *, owner: str, subscription_id: str | None = None, limit: int = 100, offset: int = 0
+                     ) -> list[DeadLetter]:
         """The owner's dead letters in log order, optionally of one subscription."""
         where = "owner = :owner" + ("" if subscription_id is None else " AND subscription_id = :sub")
         rows = self._rows(f'SELECT {_DLQ_COLUMNS} FROM subscription_dlq WHERE {where} ORDER BY "offset", partition '
-                          "LIMIT :limit", {"owner": owner, "sub": subscription_id, "limit": limit})
+                          "LIMIT :limit OFFSET :offset",
+                          {"owner": owner, "sub": subscription_id, "limit": limit, "offset": offset})
         return [DeadLetter(**r) for r in rows]
 
 

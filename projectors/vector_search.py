@@ -32,9 +32,9 @@ class VectorSearch(ABC):
 
     @abstractmethod
     def search(self, query: NDArray[np.float32], k: int, flt: MemoryFilter, *,
-               excluded: Sequence[str] = ()) -> list[VectorHit]:
+               excluded: Sequence[str] = (), model: str | None = None) -> list[VectorHit]:
         """The ``k`` stored vectors nearest to ``query`` (unit length) that ``flt`` admits, minus ``excluded``,
-        best first, with their cosine."""
+        best first, with their cosine; only ``model``'s vectors when given (another model's are not comparable)."""
 
     @abstractmethod
     def count(self, namespace: str | None = None) -> int:
@@ -51,7 +51,8 @@ class HnswVectorSearch(VectorSearch):
         self.dim = model.dim
 
     def search(self, query: NDArray[np.float32], k: int, flt: MemoryFilter, *,
-               excluded: Sequence[str] = ()) -> list[VectorHit]:
+               excluded: Sequence[str] = (), model: str | None = None) -> list[VectorHit]:
+        # ``model`` needs no filter here: the index holds one model's vectors (HnswReadModel.model).
         namespaces = flt.namespaces or ((flt.namespace,) if flt.namespace is not None else None)
         vf = VectorFilter(namespaces=frozenset(namespaces) if namespaces is not None else None,
                           as_agent=flt.as_agent, exclude_ids=frozenset(excluded),

@@ -21,7 +21,7 @@ from collections.abc import Callable, Sequence
 
 from infra.child import end_child
 from infra.log import Clock, LogRecord
-from projectors.base import ProjectionRunner, Verdict
+from projectors.base import ProjectionRunner, Verdict, unreadable_reason
 from projectors.errors import ReadModelError
 from schemas import Keyring
 from schemas.verify_pipe import encode_batch
@@ -71,7 +71,8 @@ class ProcessVerifier:
             return []
         reasons = await asyncio.to_thread(self._reasons, encode_batch([(r.event.body, r.event.signature)
                                                                         for r in records]))
-        return [Verdict(r, rejected=reason) for r, reason in zip(records, reasons, strict=True)]
+        return [Verdict(r, rejected=unreadable_reason(r) if r.unreadable is not None else reason)
+                for r, reason in zip(records, reasons, strict=True)]
 
     def close(self) -> None:
         child, self._child = self._child, None

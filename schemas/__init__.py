@@ -7,6 +7,7 @@ Pure Python and JSON; imports nothing else of ours. Example::
 
 from __future__ import annotations
 
+from schemas.chain import ChainAudit, ChainBreak, ChainLink, event_hash
 from schemas.clock import format_ts, now_ts, parse_ts, shift_ts
 from schemas.encoding import canonical_bytes, decode_body
 from schemas.envelope import Envelope, SignedEvent, new_event_id
@@ -32,6 +33,9 @@ __all__ = [
     "SCOPES",
     "TIERS",
     "VECTOR_DIM",
+    "ChainAudit",
+    "ChainBreak",
+    "ChainLink",
     "EncodingError",
     "Envelope",
     "Keyring",
@@ -52,6 +56,7 @@ __all__ = [
     "encode_payload",
     "encode_signature",
     "encode_vector",
+    "event_hash",
     "format_ts",
     "link_id",
     "load_or_create_node_key",

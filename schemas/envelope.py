@@ -11,6 +11,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
+from schemas.chain import ChainLink
 from schemas.encoding import canonical_bytes, decode_body
 from schemas.errors import EncodingError
 
@@ -20,7 +21,7 @@ ENVELOPE_FIELDS = ("event_id", "type", "schema_version", "namespace", "actor", "
                    "key_id")
 #: Fields an envelope carries only when set. Absent, they are absent from the canonical bytes too, so every
 #: event written before they existed keeps exactly its bytes (and its signature).
-OPTIONAL_FIELDS = ("attestation",)
+OPTIONAL_FIELDS = ("attestation", "chain")
 
 
 def new_event_id() -> str:
@@ -43,11 +44,16 @@ class Envelope:
     #: The calling agent's own signature over the request that caused this event (see
     #: ``schemas.request_signing``), beside the node's signature over the whole envelope; None when unsigned.
     attestation: dict[str, Any] | None = None
+    #: The writer's hash chain (see ``schemas.chain``): epoch, seq, hash of the previous event; None on events
+    #: written before chains existed.
+    chain: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         out = {name: getattr(self, name) for name in ENVELOPE_FIELDS}
         if self.attestation is not None:
             out["attestation"] = self.attestation
+        if self.chain is not None:
+            out["chain"] = self.chain
         return out
 
     def body(self) -> bytes:
@@ -68,6 +74,8 @@ class Envelope:
             raise EncodingError("envelope payload is not an object")
         if "attestation" in data and not isinstance(data["attestation"], dict):
             raise EncodingError("envelope attestation is not an object")
+        if "chain" in data:
+            ChainLink.from_dict(data["chain"])
         if not isinstance(data["schema_version"], int):
             raise EncodingError("envelope schema_version is not an integer")
         for name in ("event_id", "type", "namespace", "actor", "origin", "ts", "key_id"):

@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from schemas.chain import chain_schema
 from schemas.codec import json_schema
 from schemas.envelope import ENVELOPE_FIELDS
 from schemas.events import EVENT_TYPES, SCHEMA_VERSION
@@ -28,6 +29,7 @@ def _envelope_schema() -> dict[str, Any]:
     props["payload"] = {"type": "object"}
     props["ts"] = {"type": "string", "format": "date-time"}
     props["attestation"] = attestation_schema()
+    props["chain"] = chain_schema()
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "$id": _ID + "envelope.schema.json",

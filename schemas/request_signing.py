@@ -22,6 +22,11 @@ The signed message (UTF-8, lines joined by ``\\n``)::
     <nonce>
     <agent id>
     <key id>
+    <node id>            (only when the request names its target node in X-Agent-Node)
+
+Naming the node binds the signature to it: another node of the cluster refuses it, so a captured request cannot
+be replayed there (each node remembers the nonces it has accepted; see ``producers.attestation``). Without the
+header the message is exactly the nine lines above, as signed before the header existed.
 """
 
 from __future__ import annotations
@@ -36,9 +41,9 @@ from typing import Any
 from nacl.exceptions import BadSignatureError
 from nacl.signing import SigningKey, VerifyKey
 
-__all__ = ["HEADER_AGENT", "HEADER_KEY_ID", "HEADER_NONCE", "HEADER_SIGNATURE", "HEADER_TIMESTAMP", "SCHEME",
-           "Attestation", "attestation_schema", "b64url", "b64url_decode", "key_id_for", "registration_message",
-           "sign_registration", "sign_request", "verify_registration"]
+__all__ = ["HEADER_AGENT", "HEADER_KEY_ID", "HEADER_NODE", "HEADER_NODE_ID", "HEADER_NONCE", "HEADER_SIGNATURE",
+           "HEADER_TIMESTAMP", "SCHEME", "Attestation", "attestation_schema", "b64url", "b64url_decode", "key_id_for",
+           "registration_message", "sign_registration", "sign_request", "verify_registration"]
 
 SCHEME = "ai-memory-request-v1"
 REGISTRATION_SCHEME = "ai-memory-register-key-v1"
@@ -47,6 +52,10 @@ HEADER_KEY_ID = "X-Agent-Key-Id"
 HEADER_TIMESTAMP = "X-Agent-Timestamp"
 HEADER_NONCE = "X-Agent-Nonce"
 HEADER_SIGNATURE = "X-Agent-Signature"
+#: The node a request is signed for (optional on a single node; a node of a cluster requires it).
+HEADER_NODE = "X-Agent-Node"
+#: The response header in which a node that refused a signature for want of its id names itself.
+HEADER_NODE_ID = "X-AI-Memory-Node"
 
 
 def b64url(raw: bytes) -> str:
@@ -81,10 +90,15 @@ class Attestation:
     timestamp: int
     nonce: str
     signature: str
+    #: The target node's id, when the agent bound the signature to it ("" when not).
+    node: str = ""
 
     def message(self) -> bytes:
-        return "\n".join((SCHEME, self.method.upper(), self.path, self.query, self.body_sha256,
-                          str(self.timestamp), self.nonce, self.agent_id, self.key_id)).encode("utf-8")
+        lines = [SCHEME, self.method.upper(), self.path, self.query, self.body_sha256, str(self.timestamp),
+                 self.nonce, self.agent_id, self.key_id]
+        if self.node:
+            lines.append(self.node)
+        return "\n".join(lines).encode("utf-8")
 
     def verify(self, public_key: bytes) -> bool:
         """True when ``signature`` is this agent key's signature over :meth:`message`."""
@@ -95,7 +109,10 @@ class Attestation:
         return True
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        out = asdict(self)
+        if not self.node:
+            del out["node"]  # an unbound signature's block keeps its earlier shape (and canonical bytes)
+        return out
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Attestation | None:
@@ -105,20 +122,24 @@ class Attestation:
         except TypeError:
             return None
         ok = all(isinstance(getattr(att, f), str) for f in ("agent_id", "key_id", "method", "path", "query",
-                                                            "body_sha256", "nonce", "signature"))
+                                                            "body_sha256", "nonce", "signature", "node"))
         return att if ok and isinstance(att.timestamp, int) else None
 
 
 def sign_request(key: SigningKey, agent_id: str, method: str, path: str, query: str, body: bytes, *,
-                 timestamp: int | None = None, nonce: str | None = None) -> dict[str, str]:
-    """The headers that attest a request as ``agent_id``'s. ``path`` and ``query`` exactly as sent."""
+                 timestamp: int | None = None, nonce: str | None = None, node: str = "") -> dict[str, str]:
+    """The headers that attest a request as ``agent_id``'s. ``path`` and ``query`` exactly as sent; ``node``
+    (the target node's id) binds the signature to that node."""
     att = Attestation(agent_id=agent_id, key_id=key_id_for(bytes(key.verify_key)), method=method.upper(),
                       path=path, query=query, body_sha256=hashlib.sha256(body).hexdigest(),
                       timestamp=int(time.time()) if timestamp is None else timestamp,
-                      nonce=nonce or secrets.token_hex(16), signature="")
+                      nonce=nonce or secrets.token_hex(16), signature="", node=node)
     signature = b64url(key.sign(att.message()).signature)
-    return {HEADER_AGENT: agent_id, HEADER_KEY_ID: att.key_id, HEADER_TIMESTAMP: str(att.timestamp),
-            HEADER_NONCE: att.nonce, HEADER_SIGNATURE: signature}
+    headers = {HEADER_AGENT: agent_id, HEADER_KEY_ID: att.key_id, HEADER_TIMESTAMP: str(att.timestamp),
+               HEADER_NONCE: att.nonce, HEADER_SIGNATURE: signature}
+    if node:
+        headers[HEADER_NODE] = node
+    return headers
 
 
 def registration_message(agent_id: str, public_key: str, timestamp: int) -> bytes:
@@ -148,6 +169,7 @@ def attestation_schema() -> dict[str, Any]:
     strings = ("agent_id", "key_id", "method", "path", "query", "body_sha256", "nonce", "signature")
     props: dict[str, Any] = {name: {"type": "string"} for name in strings}
     props["timestamp"] = {"type": "integer"}
+    props["node"] = {"type": "string", "description": "the node the request was signed for (absent: unbound)"}
     return {"type": "object", "description": f"the agent's Ed25519 signature over its request ({SCHEME})",
             "properties": props, "required": [*strings[:-1], "timestamp", "signature"],
             "additionalProperties": False}

@@ -1,19 +1,47 @@
-"""Start real ``ai-memory serve`` processes for integration tests."""
+"""Start real ``ai-memory serve`` processes for integration tests, or a node's app under uvicorn in this one."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import httpx
 
 from infra.cluster.process import free_port
 
-__all__ = ["ServerProcess", "free_port"]
+if TYPE_CHECKING:
+    from producers.http.mtls import HttpTls
+    from producers.node import Node
+
+__all__ = ["ServerProcess", "free_port", "serving"]
+
+
+async def serving(node: Node, *, api_key: str | None = None, tls: HttpTls | None = None) -> AsyncIterator[str]:
+    """``create_app(node)`` on a real uvicorn server on a free loopback port, in this event loop: yields its base
+    URL (https with ``tls``), then stops it."""
+    from producers.http import create_app
+    from producers.serve import http_server
+
+    port = free_port()
+    server = http_server(create_app(node, api_key=api_key), host="127.0.0.1", port=port, tls=tls)
+    task = asyncio.create_task(server.serve())
+    try:
+        for _ in range(250):
+            if server.started:
+                break
+            await asyncio.sleep(0.02)
+        assert server.started, "uvicorn did not start"
+        yield f"{'https' if tls else 'http'}://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await asyncio.wait_for(task, 10)
 
 
 class ServerProcess:

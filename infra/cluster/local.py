@@ -106,8 +106,8 @@ def stop_nodes(procs: list[subprocess.Popen[bytes]], *, timeout: float = 10.0) -
             proc.wait()
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m infra.cluster.local", description=__doc__)
+def main(argv: list[str] | None = None, *, prog: str = "python -m infra.cluster.local") -> int:
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__)
     parser.add_argument("dir", type=Path)
     parser.add_argument("--nodes", type=int, default=3, help="nats-servers (default 3)")
     parser.add_argument("--ai-nodes", type=int, default=None, help="ai-memory nodes to print commands for")

@@ -11,11 +11,12 @@ normalisation. Example::
 
 from __future__ import annotations
 
+import logging
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -25,7 +26,9 @@ from infra.embed.model_files import cached_onnx, default_cache_dir, minilm_dir
 if TYPE_CHECKING:
     from numpy.typing import NDArray
 
-__all__ = ["MINILM", "Embedder", "MiniLMEmbedder", "embedding_text"]
+__all__ = ["DEVICES", "MINILM", "Embedder", "MiniLMEmbedder", "embedding_text", "execution_providers"]
+
+log = logging.getLogger("ai_memory.embed")
 
 MINILM = "all-MiniLM-L6-v2"
 _MAX_TOKENS = 256
@@ -33,6 +36,10 @@ _MAX_TOKENS = 256
 # whitespace, and tokenising a 2 MiB body would cost far more than the model call.
 _MAX_CHARS = 20_000
 _BATCH = 32
+#: ``--embed-device``: ``auto`` takes onnxruntime's CUDA provider when it is installed (onnxruntime-gpu) and a GPU
+#: answers, else the CPU; ``cuda`` asks for the GPU (and says so in health when it falls back); ``cpu`` never tries.
+DEVICES = ("auto", "cuda", "cpu")
+_CUDA = "CUDAExecutionProvider"
 
 
 def embedding_text(title: str, content: str) -> str:
@@ -45,25 +52,61 @@ class Embedder(ABC):
 
     model: str
     dim: int
+    #: Where the vectors are computed: "cpu", "cuda" (onnxruntime's CUDA provider) or "remote" (a service).
+    device: str = "cpu"
 
     @abstractmethod
     def embed(self, texts: Sequence[str]) -> NDArray[np.float32]:
-        """One row per text, shape ``(len(texts), dim)``; an empty list gives shape ``(0, dim)``."""
+        """One row per text, shape ``(len(texts), dim)``; an empty list gives shape ``(0, dim)``.
+
+        Raises:
+            EmbedError: the texts could not be embedded now (a remote service down, a refused answer).
+        """
+
+    def available(self) -> bool:
+        """Whether a call is worth making now (False while a remote service's circuit is open)."""
+        return True
+
+    def problem(self) -> str | None:
+        """Why the embedder is not working right now, for health and recall's meta; None when it is."""
+        return None
+
+    def stats(self) -> dict[str, Any]:
+        """Counters and settings worth showing in stats (a remote service's requests, failures, circuit)."""
+        return {}
+
+    def close(self) -> None:  # noqa: B027 -- a hook: only a remote embedder holds something to release
+        """Release connections and threads (a local model holds none worth releasing)."""
+
+
+def execution_providers(device: str, available: Sequence[str]) -> list[str]:
+    """onnxruntime's providers for ``device`` given those installed; CPU is always last, as the fallback."""
+    if device not in DEVICES:
+        msg = f"the embedding device must be one of {', '.join(DEVICES)} (got {device!r})"
+        raise ValueError(msg)
+    if device != "cpu" and _CUDA in available:
+        return [_CUDA, "CPUExecutionProvider"]
+    if device == "cuda":
+        log.warning("--embed-device cuda: onnxruntime has no CUDA provider here (install onnxruntime-gpu in place "
+                    "of onnxruntime); embedding on the CPU")
+    return ["CPUExecutionProvider"]
 
 
 class MiniLMEmbedder(Embedder):
     model = MINILM
     dim = 384
 
-    def __init__(self, session: object, tokenizer: object) -> None:
+    def __init__(self, session: object, tokenizer: object, *, device: str = "cpu") -> None:
         self._session = session
+        self.device = device
         self._tokenizer = tokenizer
         # tokenizers' padding/truncation state is per object; onnxruntime sessions are thread-safe.
         self._lock = threading.Lock()
 
     @classmethod
-    def load(cls, cache_dir: Path | None = None, *, threads: int = 0) -> MiniLMEmbedder:
-        """Load from the installed weights, building (once) and caching the ONNX graph.
+    def load(cls, cache_dir: Path | None = None, *, threads: int = 0, device: str = "auto") -> MiniLMEmbedder:
+        """Load from the installed weights, building (once) and caching the ONNX graph; on the GPU when
+        ``device`` allows it and onnxruntime's CUDA provider works (see :data:`DEVICES`).
 
         Raises:
             ModelUnavailableError: weights missing or the graph cannot be built or loaded.
@@ -79,7 +122,8 @@ class MiniLMEmbedder(Embedder):
             options.log_severity_level = 3
             # Idle worker threads must not spin: recall and projection share these cores with the model.
             options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-            session = ort.InferenceSession(str(onnx_path), options, providers=["CPUExecutionProvider"])
+            providers = execution_providers(device, ort.get_available_providers())
+            session = ort.InferenceSession(str(onnx_path), options, providers=providers)
             tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
         except ModelUnavailableError:
             raise
@@ -88,7 +132,10 @@ class MiniLMEmbedder(Embedder):
         tokenizer.no_padding()
         tokenizer.enable_truncation(max_length=_MAX_TOKENS)
         tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")  # no length: pad to the longest in the batch
-        return cls(session, tokenizer)
+        # onnxruntime drops a provider that cannot start (no GPU, CUDA libraries missing) with only a log line:
+        # the session's own list says where it really runs.
+        runs_on = "cuda" if session.get_providers()[0] == _CUDA else "cpu"
+        return cls(session, tokenizer, device=runs_on)
 
     def embed(self, texts: Sequence[str]) -> NDArray[np.float32]:
         out = np.zeros((len(texts), self.dim), dtype=np.float32)

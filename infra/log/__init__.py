@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
-from infra.log.base import Clock, EventLog, LogPosition, LogRecord, clock_covers, merge_clocks
+from infra.log.base import (
+    UNREADABLE_TYPE,
+    Clock,
+    EventLog,
+    LogPosition,
+    LogRecord,
+    clock_covers,
+    merge_clocks,
+    unreadable_record,
+)
 from infra.log.copy import CopyResult, copy_log
 from infra.log.errors import (
     AppendConflictError,
@@ -14,6 +23,7 @@ from infra.log.errors import (
 from infra.log.factory import LogConfig, open_log, redact_url
 
 __all__ = [
+    "UNREADABLE_TYPE",
     "AppendConflictError",
     "Clock",
     "CopyResult",
@@ -30,4 +40,5 @@ __all__ = [
     "merge_clocks",
     "open_log",
     "redact_url",
+    "unreadable_record",
 ]

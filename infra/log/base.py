@@ -12,9 +12,13 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from schemas import SignedEvent
+from schemas import Envelope, SignedEvent
 
-__all__ = ["Clock", "EventLog", "LogPosition", "LogRecord", "clock_covers", "first_copies", "merge_clocks"]
+__all__ = ["UNREADABLE_TYPE", "Clock", "EventLog", "LogPosition", "LogRecord", "clock_covers", "first_copies",
+           "merge_clocks", "unreadable_record"]
+
+#: The type of the stand-in envelope of a record whose body is not an event (see :func:`unreadable_record`).
+UNREADABLE_TYPE = "log.unreadable"
 
 Clock = dict[str, int]
 
@@ -30,10 +34,22 @@ class LogRecord:
     partition: str
     offset: int
     event: SignedEvent
+    #: Why the stored record is not an event (corrupt bytes, not JSON, not an envelope, no signature); None
+    #: for every readable record.
+    unreadable: str | None = None
 
     @property
     def position(self) -> LogPosition:
         return LogPosition(self.partition, self.offset)
+
+
+def unreadable_record(partition: str, offset: int, body: bytes, signature: bytes, reason: str) -> LogRecord:
+    """A record whose stored bytes are not a signed event, as a record all the same: one bad record must not
+    stop every reader of the log. Its stand-in envelope has type :data:`UNREADABLE_TYPE` and a key id no keyring
+    holds, so it verifies nowhere; readers record it as rejected, report it and go on."""
+    envelope = Envelope(event_id=f"unreadable:{partition}@{offset}", type=UNREADABLE_TYPE, schema_version=0,
+                        namespace="", actor="", origin="", ts="1970-01-01T00:00:00Z", payload={}, key_id="")
+    return LogRecord(partition, offset, SignedEvent(bytes(body), bytes(signature), envelope), unreadable=reason)
 
 
 def merge_clocks(*clocks: Clock) -> Clock:

@@ -24,6 +24,8 @@ class CopyResult:
     skipped: int
     source_end: Clock
     target_end: Clock
+    #: Source records that are not events (corrupt bytes): left behind, since no reader could use them.
+    unreadable: int = 0
 
 
 async def _ids_in(log: EventLog, *, batch: int) -> set[str]:
@@ -47,17 +49,19 @@ async def copy_log(source: EventLog, target: EventLog, *, batch: int = 500,
         LogError: from either log; what was appended before the error stays, and a re-run continues.
     """
     present = await _ids_in(target, batch=batch)
-    copied = skipped = 0
+    copied = skipped = unreadable = 0
     position: Clock = {}
     while records := await source.read(after=position, limit=batch):
-        fresh = [r.event for r in records if r.event.event_id not in present]
+        readable = [r.event for r in records if r.unreadable is None]
+        fresh = [e for e in readable if e.event_id not in present]
         if fresh:
             await target.append(fresh)
             present.update(e.event_id for e in fresh)
         copied += len(fresh)
-        skipped += len(records) - len(fresh)
+        skipped += len(readable) - len(fresh)
+        unreadable += len(records) - len(readable)
         for record in records:
             position[record.partition] = record.offset
         if progress is not None:
-            progress(copied + skipped)
-    return CopyResult(copied, skipped, await source.end_offsets(), await target.end_offsets())
+            progress(copied + skipped + unreadable)
+    return CopyResult(copied, skipped, await source.end_offsets(), await target.end_offsets(), unreadable)

@@ -14,11 +14,10 @@ import sqlite3
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from infra.log.base import Clock, EventLog, LogPosition, LogRecord
+from infra.log.base import Clock, EventLog, LogPosition, LogRecord, unreadable_record
 from infra.log.errors import (
     AppendConflictError,
     LogClosedError,
-    LogCorruptError,
     LogError,
     LogUnavailableError,
 )
@@ -139,7 +138,7 @@ class EmbeddedLog(EventLog):
         try:
             event = SignedEvent.from_parts(body, signature)
         except SchemaError as exc:
-            raise LogCorruptError(self._partition, offset, str(exc)) from exc
+            return unreadable_record(self._partition, offset, body, signature, str(exc))
         return LogRecord(self._partition, offset, event)
 
     async def wait_for_append(self, after: Clock, *, timeout: float) -> None:

@@ -47,11 +47,10 @@ from nats.aio.subscription import Subscription
 from nats.js import JetStreamContext, api
 from nats.js.kv import KeyValue
 
-from infra.log.base import Clock, EventLog, LogPosition, LogRecord, first_copies
+from infra.log.base import Clock, EventLog, LogPosition, LogRecord, first_copies, unreadable_record
 from infra.log.errors import (
     AppendConflictError,
     LogClosedError,
-    LogCorruptError,
     LogError,
     LogUnavailableError,
 )
@@ -169,9 +168,9 @@ def _record(stream: str, offset: int, body: bytes, headers: dict[str, str] | Non
         signature = base64.b64decode((headers or {})[Header.SIGNATURE], validate=True)
         event = SignedEvent.from_parts(body, signature)
     except KeyError:
-        raise LogCorruptError(stream, offset, "no signature header") from None
+        return unreadable_record(stream, offset, body, b"", "no signature header")
     except (binascii.Error, SchemaError) as exc:
-        raise LogCorruptError(stream, offset, str(exc)) from exc
+        return unreadable_record(stream, offset, body, b"", str(exc))
     return LogRecord(stream, offset, event)
 
 
@@ -202,8 +201,9 @@ def _translate(exc: Exception, stream: str, expected: int | None, closed: bool) 
 class _ConnectionEvents:
     """Connection callbacks that log (URLs without passwords), once per outage rather than per retry."""
 
-    def __init__(self, safe_url: str) -> None:
+    def __init__(self, safe_url: str, nc: NatsClient) -> None:
         self._url = safe_url
+        self._nc = nc
         self._quiet = False
 
     async def on_error(self, exc: Exception) -> None:
@@ -212,6 +212,8 @@ class _ConnectionEvents:
         self._quiet = True
 
     async def on_disconnect(self) -> None:
+        if self._nc.is_closed:
+            return  # our own close() (every CLI verb ends so): nothing to reconnect, nothing to report
         logger.warning("nats %s: disconnected; reconnecting", self._url)
 
     async def on_reconnect(self) -> None:
@@ -284,7 +286,7 @@ class JetStreamLog(EventLog):
                                tls: ssl.SSLContext | None) -> NatsClient:
         """Connect within ``timeout``; once connected, the client reconnects forever on its own."""
         nc = NatsClient()
-        events = _ConnectionEvents(safe_url)
+        events = _ConnectionEvents(safe_url, nc)
         # Not asyncio.wait_for: when the handshake keeps failing (a refused TLS certificate), nats-py retries
         # forever and may swallow the timeout's cancellation, so wait_for would never return. The attempt runs
         # as a task of its own, and stop_task cancels it for sure.

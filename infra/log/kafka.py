@@ -57,7 +57,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.partitioner import murmur2
 from aiokafka.structs import OffsetAndMetadata
 
-from infra.log.base import Clock, EventLog, LogPosition, LogRecord, first_copies
+from infra.log.base import Clock, EventLog, LogPosition, LogRecord, first_copies, unreadable_record
 from infra.log.errors import (
     LogClosedError,
     LogCorruptError,
@@ -502,13 +502,14 @@ class KafkaLog(EventLog):
         partition = self.partition_name(message.partition)
         offset = int(message.offset) + 1
         headers = {k: v for k, v in (message.headers or ())}
+        body = bytes(message.value or b"")
         try:
             signature = base64.b64decode(headers[Header.SIGNATURE], validate=True)
-            event = SignedEvent.from_parts(bytes(message.value or b""), signature)
+            event = SignedEvent.from_parts(body, signature)
         except KeyError:
-            raise LogCorruptError(partition, offset, "no signature header") from None
+            return unreadable_record(partition, offset, body, b"", "no signature header")
         except (binascii.Error, SchemaError) as exc:
-            raise LogCorruptError(partition, offset, str(exc)) from exc
+            return unreadable_record(partition, offset, body, b"", str(exc))
         return LogRecord(partition, offset, event)
 
     # ---- positions and waiting --------------------------------------------------------------------------

@@ -38,10 +38,13 @@ async def _status(args: argparse.Namespace, config: NodeConfig) -> int:
 
 
 def _args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("action", choices=["status"])
+    p.add_argument("action", choices=["status", "up"],
+                   help="status: this node's view; up DIR: start a local cluster of nats-servers (and with "
+                        "--serve its ai-memory nodes) for trying T3, see `ai-memory cluster up --help`")
     p.add_argument("--listen-secs", type=float, default=Confirmer.HEARTBEAT * 1.5,
                    help="how long to listen for peers' confirmations (default 1.5)")
 
 
-VERBS = [VerbSpec("cluster", "cluster status: stream leader and replicas, projector lag, peers' confirmed clocks",
+VERBS = [VerbSpec("cluster", "cluster status: stream leader and replicas, projector lag, peers' confirmed clocks; "
+                             "cluster up DIR: a local cluster",
                   _args, _status)]

@@ -20,7 +20,7 @@ from producers.governance import MODES
 from producers.identity import resolve_cli_agent
 from producers.node import NodeConfig
 from producers.recall import round_score
-from producers.taxonomy import as_agent_param
+from producers.taxonomy import as_agent_param, visible_namespace_counts
 from producers.validation import MAX_BULK
 from producers.wire import memory_from_import, stats_body
 from schemas import now_ts
@@ -181,12 +181,13 @@ async def _stats(args: argparse.Namespace, config: NodeConfig) -> int:
 
 async def _namespaces(args: argparse.Namespace, config: NodeConfig) -> int:
     async with open_node(config) as node:
-        rows = node.service.queries.namespaces(now_ts())
+        # Names are data: the operator's mandatory-as_agent subtrees are left out, as in every unfiltered read.
+        rows = await visible_namespace_counts(node, None)
     if args.json:
-        emit({"namespaces": [{"namespace": r.namespace, "count": r.count} for r in rows]})
+        emit({"namespaces": [{"namespace": ns, "count": n} for ns, n in rows]})
     else:
-        for r in rows:
-            print(f"{r.count:>8}  {r.namespace}")
+        for ns, n in rows:
+            print(f"{n:>8}  {ns}")
     return 0
 
 
@@ -300,10 +301,14 @@ def _id_arg(p: argparse.ArgumentParser) -> None:
 
 def _update_args(p: argparse.ArgumentParser) -> None:
     _id_arg(p)
-    for name in ("title", "content", "namespace", "expires-at", "tags", "metadata"):
+    # The same short options as ``store``.
+    p.add_argument("--title", "-T")
+    p.add_argument("--content", "-c")
+    p.add_argument("--namespace", "-n")
+    for name in ("expires-at", "tags", "metadata"):
         p.add_argument(f"--{name}")
-    p.add_argument("--tier", choices=["short", "mid", "long"])
-    p.add_argument("--priority", type=int)
+    p.add_argument("--tier", "-t", choices=["short", "mid", "long"])
+    p.add_argument("--priority", "-p", type=int)
     p.add_argument("--confidence", type=float)
 
 

@@ -77,7 +77,7 @@ async def _identity(args: argparse.Namespace, config: NodeConfig) -> int:
             key = load_agent_key(Path(args.key) if args.key else agent_key_path(_key_dir(args, config), agent))
             body = sign_registration(key, agent)
             stored, write = await node.identity.register_key(agent, body["public_key"], body["timestamp"],
-                                                             body["proof"], actor=agent)
+                                                             body["proof"], actor=agent, operator=True)
             emit({**stored.to_api(), "offset": write.offset})
         elif args.action == "list":
             keys = [k.to_api() for k in await node.identity.keys()]

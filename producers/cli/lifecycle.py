@@ -8,6 +8,7 @@ from producers.cli.spec import VerbSpec, emit, open_node
 from producers.errors import ValidationError
 from producers.identity import resolve_cli_agent
 from producers.node import Node, NodeConfig
+from producers.taxonomy import as_agent_param
 
 __all__ = ["VERBS"]
 
@@ -21,14 +22,16 @@ def _archive_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--limit", type=int, default=50)
     p.add_argument("--offset", type=int, default=0)
     p.add_argument("--older-than-days", type=int, help="purge only what was archived more than N days ago")
+    p.add_argument("--as-agent", help="list and count only what this agent namespace may see")
 
 
 async def _archive_action(node: Node, args: argparse.Namespace) -> tuple[object, str]:
     """The action's JSON answer and its one-line text form."""
     agent = resolve_cli_agent(args.agent_id)
+    as_agent = as_agent_param({"as_agent": args.as_agent})
     if args.action == "list":
         items = await node.lifecycle.list_archived(namespace=args.namespace, limit=min(max(args.limit, 1), 1000),
-                                                   offset=max(args.offset, 0))
+                                                   offset=max(args.offset, 0), as_agent=as_agent)
         lines = [f"{a.memory.id}  [{a.original_tier}] {a.memory.namespace}  {a.archived_at} ({a.archive_reason})  "
                  f"{a.memory.title}" for a in items]
         return {"archived": [a.to_api() for a in items], "count": len(items)}, "\n".join(lines) or "(archive empty)"
@@ -40,7 +43,7 @@ async def _archive_action(node: Node, args: argparse.Namespace) -> tuple[object,
     if args.action == "purge":
         purged, _ = await node.lifecycle.purge(older_than_days=args.older_than_days, agent_id=agent)
         return {"purged": purged}, f"purged {purged} archived memories"
-    stats = (await node.lifecycle.archive_stats()).to_api()
+    stats = (await node.lifecycle.archive_stats(as_agent=as_agent)).to_api()
     by_ns = ", ".join(f"{r['namespace']}={r['count']}" for r in stats["by_namespace"])
     return stats, f"archived: {stats['archived_total']}" + (f"   by namespace: {by_ns}" if by_ns else "")
 

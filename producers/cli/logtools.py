@@ -15,13 +15,15 @@ from typing import Any
 from tqdm import tqdm
 
 from infra.log import LogConfig, LogRecord, copy_log, open_log, redact_url
+from producers.cli.audit import audit_log, read_checkpoint, write_checkpoint
 from producers.cli.spec import VerbSpec, emit, open_node
 from producers.errors import ValidationError
 from producers.identity import resolve_cli_agent
 from producers.node import NodeConfig
-from projectors import ReadModelError, is_postgres_url, sqlite_path
+from producers.node_record import NodeRecord
+from projectors import ChainBrokenError, ReadModelError, is_postgres_url, sqlite_path
 from projectors.rebuild import rebuild_hnsw, rebuild_postgres, rebuild_sqlite
-from schemas import Keyring, SchemaError, now_ts, verify
+from schemas import ChainAudit, ChainBreak, Keyring, now_ts
 
 __all__ = ["VERBS"]
 
@@ -29,6 +31,8 @@ __all__ = ["VERBS"]
 def _record_json(record: LogRecord, *, with_signature: bool) -> dict[str, Any]:
     out: dict[str, Any] = {"partition": record.partition, "offset": record.offset,
                            **record.event.envelope.to_dict()}
+    if record.unreadable is not None:
+        out["unreadable"] = record.unreadable
     if with_signature:
         out["signature"] = base64.b64encode(record.event.signature).decode()
     return out
@@ -68,7 +72,7 @@ async def _copy(args: argparse.Namespace, config: NodeConfig) -> int:
         with tqdm(total=total, unit="ev", desc="copy", file=sys.stderr, disable=args.quiet or None) as bar:
             result = await copy_log(source, target, progress=lambda n: bar.update(n - bar.n))
     out = {"from": redact_url(source.url), "to": redact_url(target.url), "copied": result.copied,
-           "skipped": result.skipped, "target_end": result.target_end}
+           "skipped": result.skipped, "unreadable": result.unreadable, "target_end": result.target_end}
     emit(out) if args.json else print(f"copied {result.copied} events ({result.skipped} already there) "
                                       f"from {out['from']} to {out['to']}")
     return 0
@@ -96,8 +100,14 @@ async def _rebuild(args: argparse.Namespace, config: NodeConfig) -> int:
     into = args.into or config.read_model_url
     postgres = is_postgres_url(into)
     target = redact_url(into) if postgres else str(sqlite_path(into, config.data_dir / "readmodel.db"))
+    chain = ChainAudit()
     async with await open_log(_log_config(config)) as log:
         total = sum((await log.end_offsets()).values())
+        if postgres and not args.allow_breaks:
+            # A Postgres rebuild empties the model first: audit before, or a broken log is found too late.
+            audit = await audit_log(log, _keyring(config))
+            if audit.breaks:
+                return _refuse(audit.breaks, args)
         with tqdm(total=total, unit="ev", desc="rebuild", file=sys.stderr, disable=args.quiet or None) as bar:
             def progress(done: int, _total: int) -> None:
                 bar.update(done - bar.n)
@@ -105,12 +115,18 @@ async def _rebuild(args: argparse.Namespace, config: NodeConfig) -> int:
             # The node's own read models: the vector index is rebuilt from the vectors in the log too, in the
             # same pass as a SQLite model (each event read and verified once for both).
             vectors = None if args.into else config.data_dir / "hnsw"
-            if postgres:
-                position = await rebuild_postgres(log, _keyring(config), into, progress=progress)
-            else:
-                position = await rebuild_sqlite(log, _keyring(config), Path(target), progress=progress,
-                                                vectors=vectors)
-        out: dict[str, object] = {"read_model": target, "position": position, "events": total}
+            try:
+                if postgres:
+                    position = await rebuild_postgres(log, _keyring(config), into, progress=progress, chain=chain)
+                else:
+                    position = await rebuild_sqlite(log, _keyring(config), Path(target), progress=progress,
+                                                    vectors=vectors, chain=chain,
+                                                    refuse_breaks=not args.allow_breaks)
+            except ChainBrokenError as exc:
+                return _refuse(exc.breaks, args)
+        breaks = chain.finish()
+        out: dict[str, object] = {"read_model": target, "position": position, "events": total,
+                                  "chain_breaks": [b.to_dict() for b in breaks]}
         if vectors is not None and not postgres:
             out["vector_index_position"] = position  # built in the same pass
         elif vectors is not None:
@@ -120,8 +136,23 @@ async def _rebuild(args: argparse.Namespace, config: NodeConfig) -> int:
 
                 out["vector_index_position"] = await rebuild_hnsw(log, _keyring(config), vectors,
                                                                   progress=vector_progress)
-    emit(out) if args.json else print(f"rebuilt {target} from {total} events, now at {position}")
+    if not args.into:
+        NodeRecord.of(config).save(config.data_dir)  # the node's read models now follow this log
+    accepted = f" ({len(breaks)} chain breaks accepted)" if breaks else ""
+    emit(out) if args.json else print(f"rebuilt {target} from {total} events, now at {position}{accepted}")
     return 0
+
+
+def _refuse(breaks: list[ChainBreak], args: argparse.Namespace) -> int:
+    """A rebuild that would replay a log with cut or moved records: the read model stays as it was."""
+    if args.json:
+        emit({"refused": True, "chain_breaks": [b.to_dict() for b in breaks]})
+    else:
+        for broken in breaks:
+            print(f"BREAK {broken}")
+        print(f"the log breaks its writers' hash chains in {len(breaks)} place(s): the read model was left as it "
+              "was. See `ai-memory verify`; `rebuild --allow-breaks` replays the log as it is.")
+    return 8
 
 
 async def _migrate(args: argparse.Namespace, config: NodeConfig) -> int:
@@ -146,29 +177,24 @@ async def _migrate(args: argparse.Namespace, config: NodeConfig) -> int:
 
 
 async def _verify(args: argparse.Namespace, config: NodeConfig) -> int:
-    keyring = _keyring(config)
-    checked, bad = 0, []
+    checkpoint = read_checkpoint(args.checkpoint) if args.checkpoint else None
     async with await open_log(_log_config(config)) as log:
         total = sum((await log.end_offsets()).values())
-        position: dict[str, int] = {}
         with tqdm(total=total, unit="ev", desc="verify", file=sys.stderr, disable=args.quiet or None) as bar:
-            while batch := await log.read(after=position, limit=2000):
-                for record in batch:
-                    position[record.partition] = record.offset
-                    try:
-                        verify(record.event, keyring)
-                    except SchemaError as exc:
-                        bad.append({"partition": record.partition, "offset": record.offset,
-                                    "event_id": record.event.event_id, "error": str(exc)})
-                checked += len(batch)
-                bar.update(len(batch))
+            audit = await audit_log(log, _keyring(config), checkpoint=checkpoint, progress=bar.update)
+        if args.checkpoint and audit.ok:
+            write_checkpoint(args.checkpoint, audit, log_url=redact_url(log.url))
     if args.json:
-        emit({"checked": checked, "bad": bad, "ok": not bad})
+        emit(audit.to_dict())
     else:
-        for item in bad:
+        for item in audit.bad:
             print(f"BAD {item['partition']}@{item['offset']} {item['event_id']}: {item['error']}")
-        print(f"checked {checked} events: {len(bad)} bad")
-    return 8 if bad else 0
+        for broken in audit.breaks:
+            print(f"BREAK {broken}")
+        chain = audit.chain.summary()
+        print(f"checked {audit.checked} events: {len(audit.bad)} bad; {chain['epochs']} chain epochs from "
+              f"{chain['origins']} nodes, {len(audit.breaks)} breaks ({chain['unchained']} events unchained)")
+    return 0 if audit.ok else 8
 
 
 async def _reembed(args: argparse.Namespace, config: NodeConfig) -> int:
@@ -205,6 +231,9 @@ def _tail_args(p: argparse.ArgumentParser) -> None:
 def _rebuild_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--into", help="rebuild this read model instead of the node's own: a SQLite file or "
                                   "postgresql+psycopg://… (stop the servers using it first)")
+    p.add_argument("--allow-breaks", action="store_true",
+                   help="replay even a log that breaks a writer's hash chain (records deleted or moved); by "
+                        "default such a rebuild is refused (exit 8) and the read model left as it was")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
 
 
@@ -214,6 +243,8 @@ def _migrate_args(p: argparse.ArgumentParser) -> None:
 
 def _verify_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    p.add_argument("--checkpoint", type=Path, help="a file of each chain's last seq and hash: the log must still "
+                                                  "hold them; rewritten after a clean run (keep it off this host)")
 
 
 VERBS = [
@@ -222,7 +253,8 @@ VERBS = [
     VerbSpec("rebuild", "replay the whole log into a fresh read model (with progress)", _rebuild_args, _rebuild),
     VerbSpec("migrate", "bring a Postgres read model's schema up to date (--read-model URL)", _migrate_args,
              _migrate),
-    VerbSpec("verify", "check every event's signature; exit 8 if any does not verify", _verify_args, _verify),
+    VerbSpec("verify", "check every event's signature and every writer's hash chain; exit 8 on a bad event or "
+             "a break", _verify_args, _verify),
     VerbSpec("reembed", "embed every memory again with the loaded model, appending memory.embedded events "
              "(with progress)", _reembed_args, _reembed),
 ]

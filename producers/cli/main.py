@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib.metadata
 import json
 import os
 import sys
@@ -16,16 +17,32 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from infra.embed import DEVICES, EmbedderConfigError, EmbedderSettings
 from infra.tls import TlsFiles
+from producers.cli import (
+    backup,
+    commands,
+    consolidation,
+    forensic,
+    lifecycle,
+    logtools,
+    mcp_verb,
+    mine,
+    operator,
+    parity,
+    reflections,
+)
 from producers.cli import certs as certs_verb
 from producers.cli import cluster as cluster_verb
-from producers.cli import commands, lifecycle, logtools, mcp_verb
 from producers.cli import governance as governance_verb
 from producers.cli import graph as graph_verbs
 from producers.cli import identity as identity_verbs
+from producers.cli.help import describe
 from producers.errors import CommandError, ValidationError, reply_for
 from producers.node import NodeConfig
+from producers.node_record import NodeRecord
 from producers.quorum import QuorumConfig
+from producers.running import running_servers
 
 __all__ = ["build_parser", "main"]
 
@@ -35,9 +52,9 @@ Verb = Callable[[argparse.Namespace, NodeConfig], Awaitable[int]]
 def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data-dir", help="data directory (env AI_MEMORY_HOME; default ~/.ai-memory)")
     parser.add_argument("--log", dest="log_url", default=None,
-                        help="event log: sqlite:///path/log.db (default: <data-dir>/log.db), "
-                             "nats://host:port[/stream] "
-                             "or kafka://host:port[/topic] (env AI_MEMORY_LOG)")
+                        help="event log: sqlite:///path/log.db, nats://host:port[/stream] or "
+                             "kafka://host:port[/topic] (env AI_MEMORY_LOG; default: the log the data directory "
+                             "remembers from its first start, else <data-dir>/log.db)")
     parser.add_argument("--stream", default=None, help="stream / topic name (default ai-memory)")
     parser.add_argument("--json", action="store_true", help="print JSON")
     parser.add_argument("--agent-id", help="acting agent id (env AI_MEMORY_AGENT_ID)")
@@ -59,6 +76,34 @@ def _common(parser: argparse.ArgumentParser) -> None:
                                             "(env AI_MEMORY_LOG_CERT; with --log-key and --log-ca)")
     cluster.add_argument("--log-key", help="its private key (env AI_MEMORY_LOG_KEY)")
     cluster.add_argument("--log-ca", help="the CA that signed the servers' certificates (env AI_MEMORY_LOG_CA)")
+    _embedding_options(parser)
+
+
+def _embedding_options(parser: argparse.ArgumentParser) -> None:
+    embed = parser.add_argument_group("embeddings (semantic recall)")
+    embed.add_argument("--embedder", default=None, metavar="local|off|URL",
+                       help="local: all-MiniLM-L6-v2 in this process (the default); off: keyword recall only; or an "
+                            "OpenAI-compatible service's base URL, http(s)://host:port/v1 (env AI_MEMORY_EMBEDDER)")
+    embed.add_argument("--embed-model", default=None, metavar="NAME",
+                       help="the service's model (env AI_MEMORY_EMBED_MODEL; default all-MiniLM-L6-v2)")
+    embed.add_argument("--embed-dim", default=None, metavar="N",
+                       help="its dimension (env AI_MEMORY_EMBED_DIM; default: asked from the service at start)")
+    embed.add_argument("--embed-api-key-file", default=None, metavar="FILE",
+                       help="a file holding the service's API key (or env AI_MEMORY_EMBED_API_KEY)")
+    embed.add_argument("--embed-timeout", default=None, metavar="SECS",
+                       help="seconds per request to the service (env AI_MEMORY_EMBED_TIMEOUT; default 30)")
+    embed.add_argument("--embed-batch", default=None, metavar="N",
+                       help="texts per request (env AI_MEMORY_EMBED_BATCH; default 64)")
+    embed.add_argument("--embed-device", default=None, choices=DEVICES,
+                       help="where the local model runs: auto takes a GPU when onnxruntime-gpu finds one "
+                            "(env AI_MEMORY_EMBED_DEVICE; default auto)")
+
+
+def _version() -> str:
+    try:
+        return importlib.metadata.version("ai-memory-es")
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown (not installed)"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -67,23 +112,75 @@ def build_parser() -> argparse.ArgumentParser:
         "event on a log; reads come from read models the projector builds from it.")
     # The original's global `--db FILE` (found in agents' MCP configs): here the data dir FILE without its suffix.
     parser.add_argument("--db", help=argparse.SUPPRESS)
+    parser.add_argument("--version", action="version", version=f"ai-memory {_version()}")
     sub = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
-    for spec in (commands.VERBS + graph_verbs.VERBS + lifecycle.VERBS + logtools.VERBS + mcp_verb.VERBS
-                 + cluster_verb.VERBS + governance_verb.VERBS + identity_verbs.VERBS
-                 + certs_verb.VERBS):
+    specs = (commands.VERBS + graph_verbs.VERBS + lifecycle.VERBS + logtools.VERBS + mcp_verb.VERBS
+             + cluster_verb.VERBS + governance_verb.VERBS + identity_verbs.VERBS + certs_verb.VERBS + operator.VERBS
+             + backup.VERBS + mine.VERBS + reflections.VERBS + forensic.VERBS
+             + consolidation.VERBS)
+    for spec in specs + parity.parity_verbs(specs):  # the original's verbs we lack by name (issue #17)
         p = sub.add_parser(spec.name, help=spec.help, description=spec.help)
         _common(p)
         spec.arguments(p)
         p.set_defaults(run=spec.run)
+    describe(parser)
     return parser
 
 
 def _config(args: argparse.Namespace) -> NodeConfig:
+    """The node's settings: options and their environment variables first, then what the data directory
+    remembers of the node it belongs to (``node.json``), then the defaults."""
     data_dir = args.data_dir or (str(Path(args.db).expanduser().with_suffix("")) if args.db else None)
     config = NodeConfig.from_env(data_dir=data_dir, log_url=args.log_url, stream=args.stream,
                                  replicas=args.replicas, quorum=_quorum(args))
     tls = _log_tls(args)
-    return replace(config, log_tls=tls) if tls else config
+    config = replace(config, log_tls=tls) if tls else config
+    if args.read_model:
+        config = replace(config, read_model_url=args.read_model)
+    config = _embedding_config(args, config)
+    record = NodeRecord.load(config.data_dir)
+    return record.fill(config, _explicit(args)) if record else config
+
+
+def _embedding_config(args: argparse.Namespace, config: NodeConfig) -> NodeConfig:
+    """``--embedder`` and the ``--embed-*`` options over their environment variables.
+
+    Raises:
+        ValidationError: a value that does not parse.
+    """
+    given = {name: getattr(args, f"embed_{name}", None)
+             for name in ("model", "dim", "api_key_file", "timeout", "batch", "device")}
+    try:
+        settings = EmbedderSettings.from_env(given)
+    except EmbedderConfigError as exc:
+        raise ValidationError(str(exc)) from None
+    return replace(config, embedder=args.embedder or config.embedder, embedding=settings)
+
+
+def _explicit(args: argparse.Namespace) -> frozenset[str]:
+    """The settings this invocation names, by option or environment variable."""
+    given = {
+        "log_url": args.log_url is not None or "AI_MEMORY_LOG" in os.environ,
+        "stream": args.stream is not None or "AI_MEMORY_STREAM" in os.environ,
+        "replicas": args.replicas is not None or "AI_MEMORY_REPLICAS" in os.environ,
+        "read_model_url": bool(args.read_model) or "AI_MEMORY_READ_MODEL" in os.environ,
+        "log_tls": any(getattr(args, n, None) or os.environ.get(f"AI_MEMORY_{n.upper()}")
+                       for n in ("log_cert", "log_key", "log_ca")),
+    }
+    return frozenset(name for name, named in given.items() if named)
+
+
+def _warn_about_data_dir(args: argparse.Namespace, data_dir: Path) -> None:
+    """Say when this verb works on another data directory than the server(s) running here: the CLI needs no
+    server, so it would otherwise read and write a different store without a word."""
+    if args.verb in ("serve", "mcp"):
+        return
+    here = str(data_dir.resolve())
+    servers = running_servers()
+    if servers and all(s.data_dir != here for s in servers):
+        listed = "; ".join(f"pid {s.pid} at {s.url} serves {s.data_dir}" for s in servers)
+        print(f"ai-memory: warning: this command uses the data directory {here}, but a server runs on another "
+              f"({listed}); pass --data-dir to work on the server's memories", file=sys.stderr)
 
 
 def _log_tls(args: argparse.Namespace) -> TlsFiles | None:
@@ -108,18 +205,24 @@ def _quorum(args: argparse.Namespace) -> QuorumConfig:
                         timeout_ms=_setting(args.quorum_timeout_ms, "AI_MEMORY_QUORUM_TIMEOUT_MS", 2000))
 
 
-def _with_read_model(config: NodeConfig, args: argparse.Namespace) -> NodeConfig:
-    return replace(config, read_model_url=args.read_model) if args.read_model else config
-
-
 def emit(value: Any) -> None:
     print(json.dumps(value, ensure_ascii=False, indent=2, sort_keys=True))
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:2] == ["cluster", "up"]:
+        # The local launcher has options of its own that clash with every verb's (--port, --quorum…).
+        from infra.cluster.local import main as launch
+
+        return launch(argv[2:], prog="ai-memory cluster up")
     args = build_parser().parse_args(argv)
+    new_dir: Path | None = None
     try:
-        code: int = asyncio.run(args.run(args, _with_read_model(_config(args), args)))
+        config = _config(args)
+        new_dir = None if config.data_dir.exists() else config.data_dir
+        _warn_about_data_dir(args, config.data_dir)
+        code: int = asyncio.run(args.run(args, config))
         return code
     except KeyboardInterrupt:
         return 130
@@ -132,6 +235,10 @@ def main(argv: list[str] | None = None) -> int:
         # A 2xx "error" is an outcome, not a failure (an action now pending approval: exit 0).
         print(f"ai-memory: {'error: ' if reply.status >= 400 else ''}{message}", file=sys.stderr)
         return getattr(exc, "exit_code", reply.exit_code)
+    finally:
+        if new_dir is not None and new_dir.is_dir():
+            print(f"ai-memory: created the data directory {new_dir} (pass --data-dir or set AI_MEMORY_HOME "
+                  "to use another)", file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -83,6 +83,9 @@ class WriteGate:
         self.governance = governance
         self.memories = memories
         self.config = config
+        #: Decisions taken since this process started, per mode (the original's K3 counters in
+        #: ``GET /capabilities`` ``permissions.decision_counts``). Observability only, so process-local, not events.
+        self.decision_counts: dict[str, int] = {"enforce": 0, "advisory": 0, "off": 0}
 
     # -- policy resolution ----------------------------------------------------------------------------------
 
@@ -124,6 +127,7 @@ class WriteGate:
         """
         if gated.action == "store" and gated.metered:
             self.check_memory_quota(gated.agent_id, gated.size)
+        self.decision_counts[self.config.mode] += 1
         if self.config.mode == "off":
             return ALLOW
         verdict = self._evaluate(gated)

@@ -216,7 +216,7 @@ class GovernanceService:
         await self.writer.caught_up()
         return self.queries.list_pending(status=status, limit=max(1, min(limit, 1000)))
 
-    def _approver(self, pending: PendingRecord) -> Approver:
+    def approver(self, pending: PendingRecord) -> Approver:
         """The approver the namespace's policy names now (as the original: the current policy decides)."""
         resolved = self.gate.resolve(pending.namespace)
         return resolved[0].approver if resolved is not None else Approver()
@@ -247,7 +247,7 @@ class GovernanceService:
             pending = self._open(pending_id, "approve")
             if pending.requested_by.lower() == agent_id.lower():
                 raise ForbiddenError("approve rejected: the requester cannot approve its own request")
-            approver = self._approver(pending)
+            approver = self.approver(pending)
             now = now_ts()
             approvals = [Approval(a["agent_id"], a["approved_at"]) for a in pending.approvals]
             decided_by = agent_id
@@ -307,7 +307,7 @@ class GovernanceService:
                                  write), write)
 
     def _check_may_reject(self, pending: PendingRecord, agent_id: str) -> None:
-        approver = self._approver(pending)
+        approver = self.approver(pending)
         if approver.kind == "agent" and agent_id != approver.agent_id:
             raise ForbiddenError(f"reject refused: designated approver is '{approver.agent_id}'; got '{agent_id}'")
         if approver.kind == "consensus" and self.queries.agent(agent_id) is None:

@@ -11,6 +11,8 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
@@ -21,18 +23,22 @@ from producers.contradictions import contradictions
 from producers.errors import CommandError, ValidationError, reply_for
 from producers.export import export_document
 from producers.graph import link_json
-from producers.http import governance, lifecycle, status, subscriptions
+from producers.http import embeddings, governance, lifecycle, status, subscriptions, ui
 from producers.http import graph as graph_routes
 from producers.http import identity as identity_routes
+from producers.http import tools as tool_routes
 from producers.http.base import MAX_BODY_BYTES, ApiContext, JSONBody, body_items, read_json, written
+from producers.http.boundary import BODY_TIMEOUT, HttpBoundary, http_exception
+from producers.http.openapi import openapi_document
+from producers.http.timeout import RequestTimeout, timeout_from_env
 from producers.mcp.capabilities import document, parse_accept
-from producers.mcp.server import ATTESTATION_STATE
+from producers.mcp.server import ATTESTATION_STATE, READER_STATE
 from producers.metrics import render
 from producers.node import Node
-from producers.sync import Peers, Reader, parse_clock, push, since_clock, since_time
-from producers.taxonomy import as_agent_param, visible_namespace_counts
+from producers.sync import Peers, parse_clock, push, since_clock, since_time
+from producers.taxonomy import as_agent_param, visible_namespace_counts, visible_stats
 from producers.validation import MAX_BULK, check_namespace, check_tier
-from producers.wire import duplicate_body, embedder_status, memory_from_import, recall_body, stats_body
+from producers.wire import duplicate_body, embedder_status, memory_from_import, recall_body
 from schemas import Memory, now_ts
 
 if TYPE_CHECKING:
@@ -44,7 +50,8 @@ log = logging.getLogger("ai_memory.http")
 
 VERSION = "0.1.0"
 #: Route modules of the other domains, each exporting ``routes(api: ApiContext) -> list[Route]``.
-_DOMAIN_ROUTES: tuple[ModuleType, ...] = (status, subscriptions, lifecycle, governance, graph_routes, identity_routes)
+_DOMAIN_ROUTES: tuple[ModuleType, ...] = (status, subscriptions, lifecycle, governance, graph_routes, identity_routes,
+                                          ui, embeddings, tool_routes)
 
 
 class Api(ApiContext):
@@ -61,6 +68,9 @@ class Api(ApiContext):
                                      "peers": self.node.quorum.peers,
                                      "last_confirmation": self.node.confirmer.last_sent}})
 
+    async def openapi(self, request: Request) -> Response:
+        return JSONBody(openapi_document(request.app.routes, version=VERSION))
+
     async def capabilities(self, request: Request) -> Response:
         accept = parse_accept(request.headers.get("accept-capabilities"))
         return JSONBody(await document(self.node, self.profile, accept=accept))
@@ -70,6 +80,7 @@ class Api(ApiContext):
         stats = self.service.queries.stats(now_ts(), now_ts())
         samples["ai_memory_memories"] = {(): stats.total}
         samples["ai_memory_rejected_events"] = {(): self.node.model.rejected_count()}
+        samples["ai_memory_log_chain_breaks"] = {(): self.node.runner.chain.status(limit=0)["breaks"]}
         samples["ai_memory_log_end_offset"] = {(("partition", p),): o for p, o in
                                                (await self.node.log.end_offsets()).items()}
         samples["ai_memory_projector_offset"] = {(("partition", p),): o for p, o in
@@ -129,7 +140,8 @@ class Api(ApiContext):
         return JSONBody(written({"id": memory.id, "promoted": True, "tier": memory.tier}, write))
 
     async def list_memories(self, request: Request) -> Response:
-        memories = await self.service.list_memories(parse_list_query(dict(request.query_params)))
+        # v0.7.0 clamps HTTP list/search limits at MAX_BULK_SIZE (1000), no longer 200 (MCP stays at 200).
+        memories = await self.service.list_memories(parse_list_query(dict(request.query_params), max_limit=MAX_BULK))
         return JSONBody({"memories": [m.to_api() for m in memories], "count": len(memories)})
 
     async def search(self, request: Request) -> Response:
@@ -137,7 +149,7 @@ class Api(ApiContext):
         text = params.get("q")
         if text is None:
             raise ValidationError("Failed to deserialize query string: missing field `q`")
-        memories = await self.service.search(text, parse_list_query(params))
+        memories = await self.service.search(text, parse_list_query(params, max_limit=MAX_BULK))
         found = [m.to_api() for m in memories]
         return JSONBody({"results": found, "memories": found, "count": len(found), "query": text})
 
@@ -174,19 +186,14 @@ class Api(ApiContext):
         namespace = check_namespace(params["namespace"]) if params.get("namespace") else None
         tier = check_tier(params["tier"]) if params.get("tier") else None
         pattern = params.get("pattern") or None
+        if pattern is not None and not isinstance(pattern, str):
+            raise ValidationError("pattern must be a string")
         deleted, write = await self.service.forget(namespace=namespace, pattern=pattern, tier=tier,
                                                    agent_id=self.agent(request))
         return JSONBody(written({"deleted": deleted}, write))
 
     async def stats(self, request: Request) -> Response:
-        body = await stats_body(self.node)
-        as_agent = as_agent_param(request.query_params)
-        if as_agent is not None or self.node.identity.visibility.check_namespace(None, None):
-            # Namespace names are data too: with as_agent, or while some subtree requires it, list only the
-            # namespaces (and live counts) the caller may see. The totals stay the node's, for operators.
-            body["by_namespace"] = [{"namespace": ns, "count": n}
-                                    for ns, n in await visible_namespace_counts(self.node, as_agent)]
-        return JSONBody(body)
+        return JSONBody(await visible_stats(self.node, as_agent_param(request.query_params)))
 
     async def contradictions(self, request: Request) -> Response:
         params = request.query_params
@@ -213,7 +220,7 @@ class Api(ApiContext):
 
     async def sync_since(self, request: Request) -> Response:
         params = request.query_params
-        reader = Reader(self.node.identity.visibility, as_agent_param(params))
+        reader = self.node.identity.visibility.reader(as_agent_param(params))
         if (clock := params.get("clock")) is not None:
             return JSONBody(await since_clock(self.service, parse_clock(clock), params.get("limit"), reader=reader))
         return JSONBody(await since_time(self.service, params.get("since"), params.get("limit"), reader=reader))
@@ -254,10 +261,12 @@ class _Guarded:
                 self._api._authorize(request)
                 # The same signed-request headers as the HTTP API; the verified attestation rides on the
                 # request's state to the tool handler (the SDK runs it in another task: no context variable).
-                scope.setdefault("state", {})[ATTESTATION_STATE] = await self._api.attest(request)
+                state = scope.setdefault("state", {})
+                state[ATTESTATION_STATE] = await self._api.attest(request)
+                state[READER_STATE] = self._api.reader_id(request)
             except CommandError as exc:
                 reply = reply_for(exc)
-                await JSONBody(reply.body, status_code=reply.status)(scope, receive, send)
+                await JSONBody(reply.body, status_code=reply.status, headers=reply.headers)(scope, receive, send)
                 return
             if (body := getattr(request, "_body", None)) is not None:
                 receive = _replay(body, receive)
@@ -278,13 +287,16 @@ def _replay(body: bytes, receive: Receive) -> Receive:
     return replay
 
 
-def create_app(node: Node, *, api_key: str | None = None, mcp: McpHttpEndpoint | None = None) -> Starlette:
-    """The HTTP API; with ``mcp``, also MCP over streamable HTTP at ``/mcp`` (run it inside ``mcp.running()``)."""
+def create_app(node: Node, *, api_key: str | None = None, mcp: McpHttpEndpoint | None = None,
+               body_timeout: float = BODY_TIMEOUT) -> Starlette:
+    """The HTTP API; with ``mcp``, also MCP over streamable HTTP at ``/mcp`` (run it inside ``mcp.running()``).
+    A request body must arrive within ``body_timeout`` seconds (else 408)."""
     api = Api(node, api_key=api_key, profile=mcp.profile if mcp is not None else None)
     e = api.endpoint
     v1 = "/api/v1"
     routes = [
         Route(f"{v1}/health", e(api.health), methods=["GET"]),
+        Route(f"{v1}/openapi.json", e(api.openapi), methods=["GET"]),
         Route("/metrics", e(api.metrics), methods=["GET"]),
         Route(f"{v1}/metrics", e(api.metrics), methods=["GET"]),
         Route(f"{v1}/memories", e(api.list_memories), methods=["GET"]),
@@ -312,4 +324,8 @@ def create_app(node: Node, *, api_key: str | None = None, mcp: McpHttpEndpoint |
         routes.extend(module.routes(api))
     if mcp is not None:
         routes.append(Route("/mcp", _Guarded(api, mcp.asgi)))
-    return Starlette(routes=routes)
+    # The boundary is outermost: whatever the timeout or a route lets escape is translated there.
+    return Starlette(routes=routes, middleware=[
+        Middleware(HttpBoundary, body_timeout=body_timeout),
+        Middleware(RequestTimeout, seconds=timeout_from_env()),  # the original's 504 after 60 s (H7)
+    ], exception_handlers={HTTPException: http_exception})

@@ -18,16 +18,18 @@ from starlette.responses import Response
 from producers.attestation import attested
 from producers.errors import AuthError, PayloadTooLargeError, ValidationError, reply_for
 from producers.identity import resolve_http_agent
+from producers.jsonbody import parse_json_body
 from producers.mcp import Profile
 from producers.node import Node
 from producers.service import MemoryService
-from producers.sync import format_clock, parse_clock
-from producers.validation import MAX_BULK
+from producers.sync import check_partitions, format_clock, parse_clock
+from producers.validation import MAX_BULK, check_agent_id
+from producers.visibility import reading_as
 from producers.writer import WriteResult
 from schemas.request_signing import HEADER_AGENT, Attestation
 
 __all__ = ["CLOCK_HEADER", "MAX_BODY_BYTES", "MAX_WAIT_FOR", "WAIT_FOR_HEADER", "ApiContext", "Handler", "JSONBody",
-           "body_items", "read_body", "read_json", "written"]
+           "body_items", "read_body", "read_json", "supplied_api_key", "written"]
 
 log = logging.getLogger("ai_memory.http")
 
@@ -44,7 +46,12 @@ class JSONBody(Response):
     media_type = "application/json"
 
     def render(self, content: Any) -> bytes:
-        return json.dumps(content, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode("utf-8")
+        text = json.dumps(content, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+        try:
+            return text.encode("utf-8")
+        except UnicodeEncodeError:
+            # A lone surrogate echoed from input cannot be UTF-8: escape it (\ud800) rather than fail the reply.
+            return json.dumps(content, sort_keys=True, separators=(",", ":")).encode("ascii")
 
 
 async def read_body(request: Request) -> bytes:
@@ -53,7 +60,7 @@ async def read_body(request: Request) -> bytes:
     if cached is not None:
         return cached
     declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+    if declared is not None and declared.isascii() and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
         raise PayloadTooLargeError("request body exceeds the 2 MiB limit")
     chunks, size = [], 0
     async for chunk in request.stream():
@@ -67,13 +74,11 @@ async def read_body(request: Request) -> bytes:
 
 
 async def read_json(request: Request) -> Any:
+    """The body as strict JSON (:func:`producers.jsonbody.parse_json_body`); None when it is empty."""
     raw = await read_body(request)
     if not raw.strip():
         return None
-    try:
-        return json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ValidationError(f"Failed to parse the request body as JSON: {exc}") from None
+    return parse_json_body(raw)
 
 
 def body_items(body: Any, *, shape: str, limit: str) -> list[Any]:
@@ -96,6 +101,17 @@ def written(body: dict[str, Any], write: WriteResult) -> dict[str, Any]:
     return body
 
 
+def supplied_api_key(request: Request) -> str | None:
+    """The API key a request presents: the ``X-API-Key`` header, else the ``api_key`` query parameter."""
+    supplied = request.headers.get("x-api-key")
+    if supplied is None:
+        for pair in request.url.query.split("&"):
+            name, _, value = pair.partition("=")
+            if name == "api_key":
+                return unquote(value)
+    return supplied
+
+
 class ApiContext:
     """What every route module gets: the node, its memory service, authorization, the error boundary and the
     caller's agent id. Route modules (one per domain) export ``routes(api) -> list[Route]``."""
@@ -107,15 +123,18 @@ class ApiContext:
         self.profile = profile or Profile()
 
     def _authorize(self, request: Request) -> None:
-        if not self._api_key or request.url.path == "/api/v1/health":
+        if request.url.path == "/api/v1/health":
             return
-        supplied = request.headers.get("x-api-key")
-        if supplied is None:
-            for pair in request.url.query.split("&"):
-                name, _, value = pair.partition("=")
-                if name == "api_key":
-                    supplied = unquote(value)
-                    break
+        self.check_api_key(supplied_api_key(request))
+
+    def check_api_key(self, supplied: str | None) -> None:
+        """Accept ``supplied`` when it is the node's API key (compared in constant time) or the node has none.
+
+        Raises:
+            AuthError: a key is configured and ``supplied`` is missing or another.
+        """
+        if not self._api_key:
+            return
         if supplied is None or not hmac.compare_digest(supplied.encode(), self._api_key.encode()):
             raise AuthError("missing or invalid API key")
 
@@ -135,8 +154,10 @@ class ApiContext:
             try:
                 self._authorize(request)
                 if wanted := request.headers.get(WAIT_FOR_HEADER):
-                    await self.service.wait_for(parse_clock(wanted), timeout=MAX_WAIT_FOR)
-                with attested(await self.attest(request)):
+                    clock = parse_clock(wanted)
+                    await check_partitions(self.service.log, clock)
+                    await self.service.wait_for(clock, timeout=MAX_WAIT_FOR)
+                with attested(await self.attest(request)), reading_as(self.reader_id(request)):
                     response = await handler(request)
             except Exception as exc:
                 reply = reply_for(exc)
@@ -148,6 +169,18 @@ class ApiContext:
             return response
 
         return wrapped
+
+    @staticmethod
+    def reader_id(request: Request) -> str | None:
+        """Who reads (the original's v0.7.0 #910): the ``X-Agent-Id`` header; reads then leave out other agents'
+        private memories. Without it the read is anonymous (as before v0.7.0: no owner filter)."""
+        claimed = request.headers.get(HEADER_AGENT)
+        if not claimed:
+            return None
+        try:
+            return check_agent_id(claimed)
+        except ValidationError as exc:
+            raise ValidationError(f"invalid agent_id: {exc}") from None
 
     def agent(self, request: Request, body: Any = None) -> str:
         body_agent = body.get("agent_id") if isinstance(body, dict) else None

@@ -9,10 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
-import hmac
 import json
-import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -20,9 +17,17 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
-from producers.errors import AuthError, ValidationError
+from producers.commands import parse_int
+from producers.errors import ValidationError
 from producers.governance import REMEMBER, Decision
-from producers.http.base import ApiContext, JSONBody, read_json
+from producers.http.approval_auth import (
+    APPROVAL_MAX_AGE_SECS,
+    APPROVAL_MAX_SKEW_SECS,
+    ApprovalAuth,
+    approval_signature,
+)
+from producers.http.base import ApiContext, JSONBody, read_body, read_json
+from producers.jsonbody import parse_json_body
 from producers.mcp.tools.meta import check_agent_type
 from producers.node import Node
 from schemas import SchemaError, decode_payload, verify
@@ -31,32 +36,7 @@ from schemas.events import PendingDecided, PendingRequested
 __all__ = ["APPROVAL_MAX_AGE_SECS", "APPROVAL_MAX_SKEW_SECS", "approval_events", "approval_signature", "routes",
            "visible_to"]
 
-#: The original's window for ``X-AI-Memory-Timestamp``: at most 300 s old, at most 60 s in the future.
-APPROVAL_MAX_AGE_SECS = 300
-APPROVAL_MAX_SKEW_SECS = 60
-SIGNATURE_HEADER = "x-ai-memory-signature"
-TIMESTAMP_HEADER = "x-ai-memory-timestamp"
 KEEPALIVE_SECS = 15.0
-
-
-def approval_signature(secret: str, timestamp: str, body: bytes) -> str:
-    """``sha256=<hex(HMAC-SHA256(key=hex(SHA256(secret)), msg="<ts>.<raw body>"))>`` (the original's K10)."""
-    key = hashlib.sha256(secret.encode()).hexdigest().encode()
-    return "sha256=" + hmac.new(key, timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
-
-
-def _check_hmac(secret: str | None, timestamp: str | None, signature: str | None, body: bytes) -> None:
-    refused = AuthError("invalid or missing X-AI-Memory-Signature")
-    if secret is None or timestamp is None or signature is None or not signature.startswith("sha256="):
-        raise refused
-    try:
-        age = int(time.time()) - int(timestamp)
-    except ValueError:
-        raise refused from None
-    if age > APPROVAL_MAX_AGE_SECS or age < -APPROVAL_MAX_SKEW_SECS:
-        raise refused
-    if not hmac.compare_digest(approval_signature(secret, timestamp, body).encode(), signature.encode()):
-        raise refused
 
 
 def _decision_reply(decision: Decision) -> Response:
@@ -176,15 +156,14 @@ def routes(api: ApiContext) -> list[Route]:
         if not isinstance(body, dict) or not isinstance(body.get("agent_id"), str):
             raise ValidationError("agent_id is required")
         agent_type = check_agent_type(str(body.get("agent_type") or ""))
-        out = await gov.register_agent(body["agent_id"], agent_type, body.get("capabilities"))
+        # A keyed agent's registry entry (type, capabilities) is changed only by its signed requests.
+        out = await gov.register_agent(api.agent(request, body), agent_type, body.get("capabilities"))
         return JSONBody(out, status_code=201)
 
     async def list_pending(request: Request) -> Response:
         params = request.query_params
-        limit = params.get("limit", "100")
-        if not limit.isdigit():
-            raise ValidationError("limit must be a non-negative integer")
-        found = await gov.list_pending(status=params.get("status") or None, limit=int(limit))
+        limit = parse_int(params.get("limit"), "limit", default=100) or 0
+        found = await gov.list_pending(status=params.get("status") or None, limit=limit)
         return JSONBody({"count": len(found), "pending": [p.to_api() for p in found]})
 
     async def approve(request: Request) -> Response:
@@ -193,14 +172,13 @@ def routes(api: ApiContext) -> list[Route]:
     async def reject(request: Request) -> Response:
         return _decision_reply(await gov.reject(request.path_params["id"], agent_id=api.agent(request)))
 
+    approval_auth = ApprovalAuth(node.config.governance.hmac_secret)
+
     async def approval(request: Request) -> Response:
-        raw = await request.body()
-        _check_hmac(node.config.governance.hmac_secret, request.headers.get(TIMESTAMP_HEADER),
-                    request.headers.get(SIGNATURE_HEADER), raw)
-        try:
-            body = json.loads(raw)
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise ValidationError(f"invalid body: {exc}") from None
+        raw = await read_body(request)
+        # The signature binds the pending id and the approver as named (the header, before resolution).
+        approval_auth.check(request.headers, request.path_params["id"], request.headers.get("x-agent-id", ""), raw)
+        body = parse_json_body(raw)
         decision = body.get("decision") if isinstance(body, dict) else None
         remember = body.get("remember", "once") if isinstance(body, dict) else "once"
         if decision not in ("approve", "deny") or remember not in REMEMBER:

@@ -10,6 +10,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from producers.commands import MAX_INT64, parse_int
 from producers.errors import ValidationError
 from producers.graph import GraphService, check_as_of, invalidation_body, kg_body, link_json
 from producers.http.base import ApiContext, JSONBody, read_json, written
@@ -27,13 +28,11 @@ def _object(body: Any) -> dict[str, Any]:
 
 
 def _int(value: Any, name: str) -> int | None:
-    if value is None or value == "":
-        return None
-    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
-        return int(value)
-    if isinstance(value, bool) or not isinstance(value, int):
+    """An integer (a JSON number or a query string's digits), any sign, within 64 bits; the graph service
+    checks the range."""
+    if isinstance(value, bool) or not isinstance(value, int | str | None):
         raise ValidationError(f"{name} must be an integer")
-    return value
+    return parse_int(value, name, minimum=-MAX_INT64)
 
 
 def _as_agent(value: Any) -> str | None:
@@ -77,11 +76,16 @@ class GraphRoutes:
         agents = body.get("allowed_agents")
         if agents is not None and not isinstance(agents, list):
             raise ValidationError("allowed_agents must be an array of agent ids")
+        # ``from``/``to``: the original's alias for ``source_id`` and its find-path projection (scenario S82).
+        source_id = body.get("source_id") if body.get("source_id") is not None else body.get("from")
+        to = body.get("to")
+        if to is not None and not isinstance(to, str):
+            raise ValidationError("to must be a memory id")
         depth, rows = await self.graph.kg_query(
-            body.get("source_id"), max_depth=_int(body.get("max_depth"), "max_depth"), valid_at=body.get("valid_at"),
+            source_id, max_depth=_int(body.get("max_depth"), "max_depth"), valid_at=body.get("valid_at"),
             allowed_agents=agents, limit=_int(body.get("limit"), "limit"), as_of=check_as_of(body.get("as_of")),
             as_agent=_as_agent(body.get("as_agent")))
-        return JSONBody(kg_body(body.get("source_id"), depth, rows))
+        return JSONBody(kg_body(source_id, depth, rows, to=to))
 
     async def kg_timeline(self, request: Request) -> Response:
         q = request.query_params

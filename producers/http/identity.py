@@ -60,6 +60,13 @@ class IdentityRoutes:
         if not hmac.compare_digest(supplied.encode(), self._admin_token.encode()):
             raise AdminForbiddenError(f"missing or invalid {ADMIN_TOKEN_HEADER}")
 
+    def _operator(self, request: Request) -> bool:
+        """Whether the request carries the operator's token; a wrong one is refused, not ignored."""
+        if ADMIN_TOKEN_HEADER not in request.headers:
+            return False
+        self._admin(request)
+        return True
+
     async def register_key(self, request: Request) -> Response:
         body = _body(await read_json(request))
         agent_id = _string(body, "agent_id")
@@ -67,7 +74,8 @@ class IdentityRoutes:
         if timestamp is None:
             raise ValidationError("timestamp is required (unix seconds, as signed in the proof)")
         key, write = await self.identity.register_key(agent_id, _string(body, "public_key"), timestamp,
-                                                      _string(body, "proof"), actor=agent_id)
+                                                      _string(body, "proof"), actor=agent_id,
+                                                      operator=self._operator(request))
         return JSONBody(written(key.to_api(), write), status_code=201 if write.positions else 200)
 
     async def list_keys(self, request: Request) -> Response:

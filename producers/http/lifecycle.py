@@ -16,8 +16,8 @@ from starlette.routing import Route
 from producers.commands import parse_int
 from producers.errors import ValidationError
 from producers.http.base import ApiContext, JSONBody, read_json, written
-from producers.identity import resolve_http_agent
 from producers.messaging import MAX_INBOX
+from producers.taxonomy import as_agent_param
 from producers.validation import check_agent_id, check_namespace
 
 __all__ = ["routes"]
@@ -53,7 +53,8 @@ class LifecycleRoutes:
             raise ValidationError("limit must be >= 1")
         items = await self.lifecycle.list_archived(namespace=_namespace(q.get("namespace")),
                                                    limit=min(limit or 50, MAX_ARCHIVE_LIST),
-                                                   offset=parse_int(q.get("offset"), "offset", default=0) or 0)
+                                                   offset=parse_int(q.get("offset"), "offset", default=0) or 0,
+                                                   as_agent=as_agent_param(q))
         return JSONBody({"archived": [a.to_api() for a in items], "count": len(items)})
 
     async def archive(self, request: Request) -> Response:
@@ -82,7 +83,7 @@ class LifecycleRoutes:
         return JSONBody(written({"restored": True, "id": memory.id}, write))
 
     async def stats(self, request: Request) -> Response:
-        return JSONBody((await self.lifecycle.archive_stats()).to_api())
+        return JSONBody((await self.lifecycle.archive_stats(as_agent=as_agent_param(request.query_params))).to_api())
 
     # -- consolidate, session start ---------------------------------------------------------------------
 
@@ -111,7 +112,8 @@ class LifecycleRoutes:
             except ValidationError as exc:
                 raise ValidationError(f"invalid agent_id: {exc}") from None
         limit = parse_int(body.get("limit"), "limit", default=10) or 0
-        out = await self.lifecycle.session_start(namespace=_namespace(body.get("namespace")), limit=limit)
+        out = await self.lifecycle.session_start(namespace=_namespace(body.get("namespace")), limit=limit,
+                                                 as_agent=as_agent_param(body))
         out["session_id"] = str(uuid.uuid4())
         if agent is not None:
             out["agent_id"] = agent
@@ -135,9 +137,10 @@ class LifecycleRoutes:
         return JSONBody(out, status_code=201)
 
     async def inbox(self, request: Request) -> Response:
-        """The owner is ``?agent_id=``, else the ``X-Agent-Id`` header (as the original)."""
+        """The owner is ``?agent_id=``, else the ``X-Agent-Id`` header (as the original); a keyed agent's inbox
+        is read only by its signed requests."""
         q = request.query_params
-        owner = resolve_http_agent(q.get("agent_id") or None, request.headers.get("x-agent-id"))
+        owner = self.api.agent(request, {"agent_id": q.get("agent_id") or None})
         limit = parse_int(q.get("limit"), "limit", default=50) or 0
         out = await self.messaging.inbox(owner, unread_only=q.get("unread_only", "").lower() in _TRUE,
                                          limit=min(limit, MAX_INBOX))

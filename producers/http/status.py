@@ -16,7 +16,7 @@ from starlette.routing import Route
 
 from producers.http.base import ApiContext, JSONBody
 from producers.status import cluster_status
-from producers.wire import stats_body
+from producers.taxonomy import visible_stats
 
 __all__ = ["render_page", "routes"]
 
@@ -26,7 +26,7 @@ _TOP_NAMESPACES = 12
 
 
 async def status_document(api: ApiContext) -> dict[str, Any]:
-    stats = await stats_body(api.node)
+    stats = await visible_stats(api.node, None)
     return {**await cluster_status(api.node), "memories": {"total": stats["total"], "by_tier": stats["by_tier"],
                                                             "by_namespace": stats["by_namespace"]},
             "embedder": stats["embedder"], "vector_index": stats["vector_index"]}
@@ -72,7 +72,8 @@ def render_page(doc: dict[str, Any]) -> str:
              ("embedder", f"{embedder.get('model')} ({embedder.get('dim')} dims)" if embedder.get("embedder_ready")
               else f"off: {embedder.get('embedder_error', 'not loaded')}"),
              ("memories", str(memories["total"])),
-             ("rejected events", str(doc["read_models"]["memories"]["rejected"]))]
+             ("rejected events", str(doc["read_models"]["memories"]["rejected"])),
+             ("log chain breaks", str(doc["log_chain"]["breaks"]))]
     sections = [
         "<table>" + "".join(f"<tr><th>{escape(k)}</th><td>{escape(v)}</td></tr>" for k, v in facts) + "</table>",
         _table("Read models behind the log", ("read model", "partition", "log end", "behind", ""),

@@ -1,7 +1,7 @@
 """Webhook subscriptions over HTTP: ``POST``/``GET``/``DELETE /api/v1/subscriptions`` (the original's routes,
-DELETE with ``?id=``), the dead-letter list and replay (``GET /api/v1/subscriptions/dlq``,
-``GET /api/v1/subscriptions/replay``, and the original's ``POST /api/v1/memory_subscription_dlq_list`` and
-``POST /api/v1/memory_subscription_replay``)."""
+DELETE with ``?id=`` or its S33 ``?agent_id=&namespace=``), the dead-letter list and replay
+(``GET /api/v1/subscriptions/dlq``, ``GET /api/v1/subscriptions/replay``, and the original's
+``POST /api/v1/memory_subscription_dlq_list`` and ``POST /api/v1/memory_subscription_replay``)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from producers.errors import ValidationError
+from producers.errors import ForbiddenError, ValidationError
 from producers.http.base import ApiContext, JSONBody, read_json, written
 from producers.subscriptions import SubscribeCommand
 from producers.webhooks.wire import dead_letter_body, dlq_limit, subscription_body
@@ -33,10 +33,19 @@ def _str(params: dict[str, Any], name: str, *, required: bool = False) -> str | 
 def routes(api: ApiContext) -> list[Route]:
     service = api.node.subscriptions
 
+    def caller(request: Request, claimed: Any, where: str) -> str:
+        """The caller from ``X-Agent-Id``; an ``agent_id`` in the body or query is a refinement that must agree
+        (the original's #874/#901 rule: 403 otherwise), and names the caller only when no header is sent."""
+        header = request.headers.get("x-agent-id")
+        agent = api.agent(request, None if header else ({"agent_id": claimed} if claimed else None))
+        if isinstance(claimed, str) and claimed and claimed != agent:
+            raise ForbiddenError(f"agent_id {where} parameter does not match authenticated caller")
+        return agent
+
     async def subscribe(request: Request) -> Response:
         body = await read_json(request)
-        agent = api.agent(request, body)
-        row, write = await service.subscribe(SubscribeCommand.parse(body), agent_id=agent)
+        agent = caller(request, body.get("agent_id") if isinstance(body, dict) else None, "body")
+        row, write = await service.subscribe(SubscribeCommand.parse(body, agent_id=agent), agent_id=agent)
         out = {"id": row.id, "url": row.url, "events": row.events, "namespace_filter": row.namespace_filter,
                "agent_filter": row.agent_filter, "created_by": row.created_by, "agent_id": agent}
         if row.namespace_filter:
@@ -45,14 +54,20 @@ def routes(api: ApiContext) -> list[Route]:
 
     async def list_(request: Request) -> Response:
         counts = service.dispatch_counts()
-        rows = [subscription_body(r, dispatch_count=counts.get(r.id, 0))
-                for r in service.owned(agent_id=api.agent(request))]
+        agent = caller(request, request.query_params.get("agent_id"), "query")
+        rows = [subscription_body(r, dispatch_count=counts.get(r.id, 0)) for r in service.owned(agent_id=agent)]
         return JSONBody({"count": len(rows), "subscriptions": rows})
 
     async def unsubscribe(request: Request) -> Response:
-        sub_id = _str(dict(request.query_params), "id", required=True)
-        assert sub_id is not None
-        removed, write = await service.unsubscribe(sub_id, agent_id=api.agent(request))
+        params = dict(request.query_params)
+        agent = caller(request, params.get("agent_id"), "query")
+        sub_id, namespace = _str(params, "id"), _str(params, "namespace")
+        if sub_id is None:
+            if namespace is None:
+                raise ValidationError("id or (agent_id, namespace) required")
+            sub_id, removed, write = await service.unsubscribe_namespace(namespace, agent_id=agent)
+        else:
+            removed, write = await service.unsubscribe(sub_id, agent_id=agent)
         return JSONBody(written({"id": sub_id, "removed": removed}, write))
 
     async def dead_letters(params: dict[str, Any], agent: str) -> Response:

@@ -12,6 +12,7 @@ import functools
 from importlib import metadata
 from typing import TYPE_CHECKING, Any
 
+from infra.embed import MINILM
 from infra.log import redact_url
 from producers.errors import ValidationError
 from producers.mcp.registry import (
@@ -61,9 +62,13 @@ def _features(embedder: bool, llm: bool) -> dict[str, Any]:
             "recall_mode_active": "hybrid" if embedder else "disabled", "reranker_active": "off"}
 
 
-def _models(embedder: bool, llm: LlmClient | None) -> dict[str, Any]:
-    return {"embedding": "sentence-transformers/all-MiniLM-L6-v2" if embedder else "none",
-            "embedding_dim": 384 if embedder else 0, "llm": llm.config.model if llm else "none",
+def _models(node: Node, embedder: bool, llm: LlmClient | None) -> dict[str, Any]:
+    """The embedding model and dimension in use (the original names MiniLM by its hub id), and where it runs:
+    ``cpu``, ``cuda`` or ``remote`` (an embedding service)."""
+    status = node.semantic.status()
+    name = f"sentence-transformers/{MINILM}" if status.model == MINILM else status.model
+    return {"embedding": name if embedder and name else "none", "embedding_dim": status.dim if embedder else 0,
+            "embedding_device": status.device if embedder else "none", "llm": llm.config.model if llm else "none",
             "cross_encoder": "none"}
 
 
@@ -93,18 +98,18 @@ def _embedder_ready(node: Node) -> bool:
 
 
 def _permissions(node: Node) -> dict[str, Any]:
-    """The governance mode and how many namespaces have a policy (``active_rules``); decisions are events on
-    the log, not counted here (the counts stay 0)."""
+    """The governance mode, how many namespaces have a policy (``active_rules``) and the decisions this
+    process's gate has taken per mode (``decision_counts``, as the original's, since process start)."""
     gate = node.governance.gate
     policies = sum(1 for meta in node.model.governance.standards() if gate.standard_policy(meta.namespace)[0])
     return {"mode": gate.config.mode, "active_rules": policies, "inheritance": True,
-            "decision_counts": {"enforce": 0, "advisory": 0, "off": 0}}
+            "decision_counts": dict(gate.decision_counts)}
 
 
 def _v2(node: Node, llm: LlmClient | None) -> dict[str, Any]:
     embedder = _embedder_ready(node)
     return {"schema_version": "2", "tier": _tier(embedder, llm is not None), "version": version(),
-            "features": _features(embedder, llm is not None), "models": _models(embedder, llm),
+            "features": _features(embedder, llm is not None), "models": _models(node, embedder, llm),
             "permissions": _permissions(node),
             "hooks": {"registered_count": len(node.model.subscriptions.owned(created_by=None)),
                       "webhook_events": list(FIRED_EVENT_TYPES)},

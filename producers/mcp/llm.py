@@ -73,9 +73,10 @@ class LlmClient:
     async def aclose(self) -> None:
         await self._http.aclose()
 
-    async def generate(self, prompt: str) -> str:
+    async def generate(self, prompt: str, *, system: str | None = None) -> str:
+        messages = [{"role": "system", "content": system}] if system is not None else []
         body: dict[str, Any] = {"model": self.config.model, "stream": False,
-                                "messages": [{"role": "user", "content": prompt}]}
+                                "messages": [*messages, {"role": "user", "content": prompt}]}
         try:
             response = await self._http.post("/chat/completions", json=body)
         except httpx.HTTPError as exc:

@@ -1,8 +1,10 @@
 """The tool catalog, its eight families, and the profiles that decide which tools ``tools/list`` advertises.
 
-``catalog.json`` holds the original's 51 tool definitions verbatim (names, parameters, defaults, limits, short
-``description`` and long ``docs``), ported from its ``mcp.rs`` (Apache-2.0) so that a client written for the
-original sees the same schemas here. Everything else in this module is pure: no I/O beyond reading that file.
+``catalog.json`` holds the original's 74 tool definitions: the 51 of v0.6 verbatim (names, parameters, defaults,
+limits, short ``description`` and long ``docs``, ported from its ``mcp.rs``, Apache-2.0), and the 23 added in
+v0.7.0 with their ``description`` and ``docs`` verbatim and schemas derived from their request structs (field
+names, JSON types, required fields, field docs), so that a client written for the original sees the same tools
+here. Everything else in this module is pure: no I/O beyond reading that file.
 """
 
 from __future__ import annotations
@@ -39,7 +41,8 @@ PROFILE_NAMES: tuple[str, ...] = ("core", "graph", "admin", "power", "full")
 FAMILY_TOOLS: dict[str, tuple[str, ...]] = {
     "core": ("memory_store", "memory_recall", "memory_list", "memory_get", "memory_search", "memory_load_family",
              "memory_smart_load"),
-    "lifecycle": ("memory_update", "memory_delete", "memory_forget", "memory_gc", "memory_promote"),
+    "lifecycle": ("memory_update", "memory_delete", "memory_forget", "memory_gc", "memory_promote",
+                  "memory_capture_turn"),
     "graph": ("memory_kg_query", "memory_kg_timeline", "memory_kg_invalidate", "memory_link", "memory_get_links",
               "memory_entity_register", "memory_entity_get_by_alias", "memory_get_taxonomy", "memory_replay",
               "memory_verify", "memory_find_paths"),
@@ -48,11 +51,16 @@ FAMILY_TOOLS: dict[str, tuple[str, ...]] = {
                    "memory_namespace_clear_standard", "memory_subscribe", "memory_unsubscribe"),
     "power": ("memory_consolidate", "memory_detect_contradiction", "memory_check_duplicate", "memory_auto_tag",
               "memory_expand_query", "memory_inbox", "memory_subscription_replay", "memory_subscription_dlq_list",
-              "memory_quota_status"),
+              "memory_quota_status", "memory_reflect", "memory_reflection_origin", "memory_dependents_of_invalidated",
+              "memory_check_agent_action", "memory_rule_list", "memory_export_reflection", "memory_offload",
+              "memory_deref", "memory_atomise", "memory_persona", "memory_persona_generate",
+              "memory_ingest_multistep", "memory_calibrate_confidence", "memory_share"),
     "meta": ("memory_capabilities", "memory_agent_register", "memory_agent_list", "memory_session_start",
-             "memory_stats"),
+             "memory_stats", "memory_recall_observations"),
     "archive": ("memory_archive_list", "memory_archive_purge", "memory_archive_restore", "memory_archive_stats"),
-    "other": ("memory_list_subscriptions", "memory_notify"),
+    "other": ("memory_list_subscriptions", "memory_notify", "memory_skill_register", "memory_skill_list",
+              "memory_skill_get", "memory_skill_resource", "memory_skill_export",
+              "memory_skill_promote_from_reflection", "memory_skill_compositional_context"),
 }
 _FAMILY_OF = {tool: family for family, tools in FAMILY_TOOLS.items() for tool in tools}
 _PRESETS: dict[str, tuple[str, ...]] = {

@@ -25,6 +25,7 @@ from mcp.server.lowlevel import Server
 
 from producers.attestation import attested
 from producers.errors import ActionPendingError, FeatureUnavailableError, reply_for
+from producers.jsonbody import check_json_value
 from producers.mcp import toon
 from producers.mcp.capabilities import version
 from producers.mcp.identity import ClientIdentity
@@ -33,13 +34,16 @@ from producers.mcp.prompts import PROMPTS, prompt_text
 from producers.mcp.registry import TOOLS_VERSION, Profile, all_tools, tools_for_profile, unloaded_hint
 from producers.mcp.tools import HANDLERS, ToolContext
 from producers.node import Node
+from producers.visibility import reading_as
 
-__all__ = ["ATTESTATION_STATE", "McpApp", "error_text", "render"]
+__all__ = ["ATTESTATION_STATE", "READER_STATE", "McpApp", "error_text", "render"]
 
 log = logging.getLogger("ai_memory.mcp")
 
 #: Where the HTTP layer leaves a verified agent signature on the request (``scope["state"]``) for tool calls.
 ATTESTATION_STATE = "ai_memory_attestation"
+#: Where it leaves the agent the request reads as (``X-Agent-Id``, see :func:`producers.visibility.reading_as`).
+READER_STATE = "ai_memory_reader"
 METHOD_NOT_FOUND = -32601
 INVALID_PARAMS = -32602
 _MEMORY_LISTS = ("memory_recall", "memory_list", "memory_session_start")
@@ -133,6 +137,7 @@ class McpApp:
         if not self.profile.loads(name) or name not in HANDLERS:
             raise MCPError(code=METHOD_NOT_FOUND, message=unloaded_hint(name))
         try:
+            check_json_value(args)  # the HTTP body's rules: no lone surrogates, NUL or NaN; bounded nesting
             for required in _REQUIRED.get(name, ()):
                 if args.get(required) is None:
                     return f"{required} is required", True
@@ -151,7 +156,7 @@ class McpApp:
         args, client = dict(params.arguments or {}), _client_name(ctx)
         # Over HTTP, the request's verified agent signature (if any) attests this call; stdio has none.
         state = getattr(getattr(ctx, "request", None), "scope", {}).get("state") or {}
-        with attested(state.get(ATTESTATION_STATE)):
+        with attested(state.get(ATTESTATION_STATE)), reading_as(state.get(READER_STATE)):
             if self._serial is None:
                 text, is_error = await self.call(params.name, args, client_name=client)
             else:

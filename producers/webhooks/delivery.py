@@ -15,6 +15,7 @@ import asyncio
 import json
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -60,8 +61,12 @@ class WebhookDelivery:
     CLI verbs write events but never deliver (the serving node picks their events up from the log)."""
 
     def __init__(self, *, log_: EventLog, keyring: Keyring, key: NodeKey, writer: EventWriter, path: Path,
-                 config: WebhookConfig, metrics: Metrics, verified: VerifiedEvents) -> None:
+                 config: WebhookConfig, metrics: Metrics, verified: VerifiedEvents,
+                 visible: Callable[[str], Callable[[Any], bool]] | None = None) -> None:
+        """``visible(owner)(payload)``: whether a subscription's owner may see what an event is about
+        (:class:`producers.subscriptions.EventVisibility`); an event it may not see is never sent to it."""
         self.config = config
+        self._visible = visible
         self.store = DeliveryStore(path, node_id=key.key_id)
         self.runner = SharedVerifyRunner(log_, self.store, keyring, verified=verified,
                                          consumer=f"webhooks-{key.key_id}")
@@ -151,6 +156,10 @@ class WebhookDelivery:
         if sub is None:
             return  # unsubscribed since: the projector cancelled the row
         try:
+            if not await self._may_see(delivery, sub):
+                self.store.finish(delivery.correlation_id, status="cancelled", attempts=0, body=None,
+                                  last_error="not visible to the subscription's owner", at=now_ts())
+                return
             outcome = await self._send_with_retries(delivery, sub)
             if outcome.error is None:
                 self.store.finish(delivery.correlation_id, status="ack", attempts=outcome.attempts,
@@ -166,6 +175,13 @@ class WebhookDelivery:
             # A bug must not stop the sender, nor turn into a hot loop on the same row.
             log.exception("webhook delivery %s failed unexpectedly; will retry", delivery.correlation_id)
             await asyncio.sleep(5.0)
+
+    async def _may_see(self, delivery: Delivery, sub: LocalSubscription) -> bool:
+        """The same rule as the owner's reads, against a read model that holds the event (its memory)."""
+        if self._visible is None:
+            return True
+        await self._writer.wait({delivery.partition: delivery.offset}, timeout=self.config.ack_timeout)
+        return self._visible(sub.created_by)(delivery.payload)
 
     async def _dead_letter(self, delivery: Delivery, sub: LocalSubscription, outcome: _Outcome) -> None:
         error = outcome.error or "failed"

@@ -3,6 +3,6 @@
 from __future__ import annotations
 
 from projectors.hnsw.index import HnswIndex, VectorFilter, VectorHit
-from projectors.hnsw.model import HnswReadModel, HnswStatus
+from projectors.hnsw.model import HnswReadModel, HnswStatus, index_dir
 
-__all__ = ["HnswIndex", "HnswReadModel", "HnswStatus", "VectorFilter", "VectorHit"]
+__all__ = ["HnswIndex", "HnswReadModel", "HnswStatus", "VectorFilter", "VectorHit", "index_dir"]

@@ -3,7 +3,10 @@ with the log position it covers, so a restart loads the file and catches up from
 
 It needs no model: vectors come from ``memory.embedded`` events. Other memory events keep each vector's
 namespace and scope current (they drive the in-search filters) and drop a vector when its text changes or the
-memory goes away. A vector of the wrong dimension is refused and counted (``dim_violations``).
+memory goes away. A vector of the wrong dimension is refused and counted (``dim_violations``). A model keeps
+one embedding model's vectors (``model``; None takes any): a vector of another model is skipped and counted
+(``other_model``), never mixed in, and a node that changes its model opens another directory
+(:func:`index_dir`) whose model replays the log for its own vectors.
 
 Files in its directory: ``index-<generation>.bin`` (hnswlib's graph), ``labels-<generation>.json`` (ids,
 namespaces, scopes of each label, and memories still waiting for a vector) and ``manifest.json`` (position,
@@ -44,7 +47,7 @@ from schemas.events import (
     MemoryUpdated,
 )
 
-__all__ = ["HnswReadModel", "HnswStatus"]
+__all__ = ["HnswReadModel", "HnswStatus", "index_dir"]
 
 log = logging.getLogger("ai_memory.hnsw")
 
@@ -64,6 +67,17 @@ class HnswStatus:
     rejected: int
     saved_generation: int
     memory_bytes: int
+    model: str | None = None
+    other_model: int = 0
+
+
+def index_dir(data_dir: Path, model: str, dim: int, *, default_model: str) -> Path:
+    """Where a node keeps the HNSW index of ``model``: ``hnsw/`` for the default model at 384 dimensions (as
+    before models were keyed), ``hnsw-<model>-<dim>/`` for any other, so switching back and forth reuses each."""
+    if model == default_model and dim == VECTOR_DIM:
+        return data_dir / "hnsw"
+    slug = "".join(c if c.isalnum() or c in "-_." else "_" for c in model)[:80]
+    return data_dir / f"hnsw-{slug}-{dim}"
 
 
 def _sha256(path: Path) -> str:
@@ -82,9 +96,12 @@ def _scope(metadata: dict[str, Any] | None) -> str:
 class HnswReadModel(ReadModel):
     """Open with :meth:`open`; the runner drives :meth:`apply_batch`; :meth:`save` on a timer and at close."""
 
-    def __init__(self, directory: Path, *, dim: int = VECTOR_DIM, save_every_secs: float = 300.0) -> None:
+    def __init__(self, directory: Path, *, dim: int = VECTOR_DIM, save_every_secs: float = 300.0,
+                 model: str | None = None) -> None:
         self.directory = directory
         self.dim = dim
+        self.model = model
+        self.other_model = 0
         self.save_every_secs = save_every_secs
         self.index = HnswIndex(dim)
         self.pending: dict[str, tuple[str, str]] = {}  # memories without a vector yet: id → (namespace, scope)
@@ -101,25 +118,26 @@ class HnswReadModel(ReadModel):
     # -- opening and saving ------------------------------------------------------------------------------
 
     @classmethod
-    def open(cls, directory: Path, *, dim: int = VECTOR_DIM, save_every_secs: float = 300.0) -> HnswReadModel:
-        model = cls(directory, dim=dim, save_every_secs=save_every_secs)
+    def open(cls, directory: Path, *, dim: int = VECTOR_DIM, save_every_secs: float = 300.0,
+             model: str | None = None) -> HnswReadModel:
+        read_model = cls(directory, dim=dim, save_every_secs=save_every_secs, model=model)
         directory.mkdir(parents=True, exist_ok=True)
-        model._take_lock()
+        read_model._take_lock()
         manifest = directory / "manifest.json"
         if not manifest.exists():
             if any(directory.glob("index-*.bin")):
                 log.warning("HNSW index in %s has no manifest; rebuilding it from the log", directory)
-                model.loaded_from = "rebuilt: manifest missing"
-            return model
+                read_model.loaded_from = "rebuilt: manifest missing"
+            return read_model
         try:
-            model._load(json.loads(manifest.read_text()))
+            read_model._load(json.loads(manifest.read_text()))
         except Exception as exc:
             log.warning("HNSW index in %s is unusable (%s); rebuilding it from the log", directory, exc)
-            fresh = cls(directory, dim=dim, save_every_secs=save_every_secs)
-            fresh._lock_file, model._lock_file = model._lock_file, None
+            fresh = cls(directory, dim=dim, save_every_secs=save_every_secs, model=model)
+            fresh._lock_file, read_model._lock_file = read_model._lock_file, None
             fresh.loaded_from = f"rebuilt: {exc}"
             return fresh
-        return model
+        return read_model
 
     def _take_lock(self) -> None:
         handle = (self.directory / "lock").open("ab")
@@ -135,6 +153,9 @@ class HnswReadModel(ReadModel):
         if manifest.get("format") != _FORMAT or manifest.get("dim") != self.dim:
             msg = f"format {manifest.get('format')} dim {manifest.get('dim')}, expected {_FORMAT} dim {self.dim}"
             raise ValueError(msg)
+        # A snapshot from before models were keyed (no "model") was built from the one model there was.
+        if manifest.get("model") not in (None, self.model):
+            raise ValueError(f"model {manifest.get('model')!r}, expected {self.model!r}")
         graph, labels = self.directory / manifest["index_file"], self.directory / manifest["labels_file"]
         if _sha256(graph) != manifest["index_sha256"] or _sha256(labels) != manifest["labels_sha256"]:
             raise ValueError("checksum mismatch")
@@ -147,6 +168,7 @@ class HnswReadModel(ReadModel):
         self.pending = {i: (ns, scope) for i, ns, scope in state["pending"]}
         self._position = {str(k): int(v) for k, v in manifest["position"].items()}
         self.dim_violations = int(manifest.get("dim_violations", 0))
+        self.other_model = int(manifest.get("other_model", 0))
         self.rejected = int(manifest.get("rejected", 0))
         self.generation = int(manifest["generation"])
         self.loaded_from = f"snapshot generation {self.generation}"
@@ -162,7 +184,8 @@ class HnswReadModel(ReadModel):
                  "entries": [[label, e.id, e.namespace, e.scope] for label, e in self.index.entries.items()],
                  "pending": [[i, ns, scope] for i, (ns, scope) in self.pending.items()]}
         labels.write_text(json.dumps(state, separators=(",", ":")))
-        manifest = {"format": _FORMAT, "generation": gen, "dim": self.dim, "position": self._position,
+        manifest = {"format": _FORMAT, "generation": gen, "dim": self.dim, "model": self.model,
+                    "other_model": self.other_model, "position": self._position,
                     "index_file": graph.name, "labels_file": labels.name, "index_sha256": _sha256(graph),
                     "labels_sha256": _sha256(labels), "vectors": len(self.index),
                     "dim_violations": self.dim_violations, "rejected": self.rejected}
@@ -264,6 +287,9 @@ class HnswReadModel(ReadModel):
         return "applied"
 
     def _embedded(self, event: MemoryEmbedded, adds: dict[str, bytes]) -> str:
+        if self.model is not None and event.model != self.model:
+            self.other_model += 1  # another model's vector: never compared with this model's queries
+            return "skipped"
         if event.dim != self.dim:
             self.dim_violations += 1
             log.warning("refusing a %d-dimension vector for memory %s (index holds %d)", event.dim, event.id,
@@ -323,4 +349,5 @@ class HnswReadModel(ReadModel):
     def status(self) -> HnswStatus:
         return HnswStatus(vectors=len(self.index), dim=self.dim, position=self.position(),
                           loaded_from=self.loaded_from, dim_violations=self.dim_violations, rejected=self.rejected,
-                          saved_generation=self.generation, memory_bytes=self.index.memory_bytes())
+                          saved_generation=self.generation, memory_bytes=self.index.memory_bytes(),
+                          model=self.model, other_model=self.other_model)

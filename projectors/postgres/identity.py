@@ -9,7 +9,15 @@ from typing import Any
 from sqlalchemy import Connection, Engine, RowMapping, text
 
 from infra.log import LogRecord
-from projectors.identity import ATTEST_KEY, AgentKey, IdentityQueries, ScopeCount, attested_metadata
+from projectors.identity import (
+    ATTEST_KEY,
+    SCOPE_COUNT_SQL,
+    SCOPE_GROUPS_SQL,
+    AgentKey,
+    IdentityQueries,
+    ScopeCount,
+    attested_metadata,
+)
 from projectors.postgres.errors import mapped_errors
 from projectors.rules import json_column
 from schemas.events import (
@@ -111,7 +119,7 @@ class PostgresIdentityQueries(IdentityQueries):
 
     def scope_counts(self, now: str) -> list[ScopeCount]:
         with mapped_errors(), self._engine.connect() as conn:
-            rows = conn.execute(text("SELECT namespace, scope, count(*) FROM memories WHERE expires_at IS NULL OR "
-                                     "expires_at > :now GROUP BY namespace, scope ORDER BY namespace, scope"),
+            rows = conn.execute(text(f"SELECT {SCOPE_COUNT_SQL} FROM memories WHERE expires_at IS NULL OR "
+                                     f"expires_at > :now {SCOPE_GROUPS_SQL}"),
                                 {"now": now}).all()
-        return [ScopeCount(r[0], r[1], int(r[2])) for r in rows]
+        return [ScopeCount(r[0], r[1], int(r[2]), r[3]) for r in rows]

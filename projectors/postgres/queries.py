@@ -32,6 +32,7 @@ from projectors.queries import (
     NamespaceCount,
     ScoredMemory,
     Stats,
+    inbox_of,
     julian_day,
 )
 from schemas import Memory, now_ts
@@ -116,6 +117,10 @@ def _where(flt: MemoryFilter, params: dict[str, Any], *, unexpired: bool = True)
     for i, prefix in enumerate(flt.hidden_prefixes):
         params[f"hide{i}"] = prefix
         conds.append(f"NOT (m.namespace = :hide{i} OR starts_with(m.namespace, :hide{i} || '/'))")
+    if flt.caller is not None:
+        # projectors.owner_sees: another agent's private memory is left out (its inbox's recipient sees it).
+        params["caller"], params["caller_inbox"] = flt.caller, inbox_of(flt.caller)
+        conds.append("(m.scope <> 'private' OR m.agent_id = :caller OR m.namespace = :caller_inbox)")
     return " AND ".join(conds)
 
 
@@ -280,11 +285,12 @@ class PostgresMemoryQueries(MemoryQueries):
         return self._memories(f"SELECT {_COLUMNS} FROM memories WHERE expires_at IS NULL OR expires_at > :now "
                               "ORDER BY created_at, id", {"now": now})
 
-    def vectors(self, ids: list[str]) -> dict[str, bytes]:
+    def vectors(self, ids: list[str], *, model: str | None = None) -> dict[str, bytes]:
         if not ids:
             return {}
-        rows = self._rows("SELECT id, CAST(vector AS text) AS v FROM memory_vectors WHERE id = ANY(:ids)",
-                          {"ids": ids})
+        only = "" if model is None else " AND model = :model"
+        rows = self._rows(f"SELECT id, CAST(vector AS text) AS v FROM memory_vectors WHERE id = ANY(:ids){only}",
+                          {"ids": ids, "model": model})
         return {r["id"]: np.array(r["v"][1:-1].split(","), dtype="<f4").tobytes() for r in rows}
 
     def vector_count(self) -> int:
@@ -292,11 +298,12 @@ class PostgresMemoryQueries(MemoryQueries):
         return int(row["n"])
 
     def nearest(self, query: bytes, k: int, *, ef_search: int = PG_EF_SEARCH, flt: MemoryFilter | None = None,
-                excluded: Sequence[str] = ()) -> list[tuple[str, float]]:
+                excluded: Sequence[str] = (), model: str | None = None) -> list[tuple[str, float]]:
         """The ``k`` stored vectors closest to ``query`` by cosine, through the HNSW index: ``(id, cosine)``,
         best first. With ``flt``, only memories it admits (expiry, namespace, visibility, tag, tier, dates),
-        minus ``excluded``: the filter runs inside the index scan, which keeps going (pgvector's iterative
-        scan) until ``k`` rows pass it, so a narrow filter still gets its ``k`` nearest."""
+        minus ``excluded``, and only ``model``'s vectors when given: the filter runs inside the index scan,
+        which keeps going (pgvector's iterative scan) until ``k`` rows pass it, so a narrow filter still gets its
+        ``k`` nearest."""
         params: dict[str, Any] = {"q": vector_literal(query), "k": k}
         where = "TRUE"
         if flt is not None:
@@ -304,6 +311,9 @@ class PostgresMemoryQueries(MemoryQueries):
         if excluded:
             params["excluded"] = list(excluded)
             where += " AND NOT (v.id = ANY(:excluded))"
+        if model is not None:
+            params["model"] = model
+            where += " AND v.model = :model"
         join = "JOIN memories m ON m.id = v.id " if flt is not None else ""
         with mapped_errors(), self._engine.connect() as conn:
             # Session settings on a pooled connection: every search sets both, so none leaks between callers.

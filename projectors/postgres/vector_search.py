@@ -28,9 +28,9 @@ class PgVectorSearch(VectorSearch):
         self.dim = VECTOR_DIM
 
     def search(self, query: NDArray[np.float32], k: int, flt: MemoryFilter, *,
-               excluded: Sequence[str] = ()) -> list[VectorHit]:
+               excluded: Sequence[str] = (), model: str | None = None) -> list[VectorHit]:
         raw = np.ascontiguousarray(query, dtype="<f4").tobytes()
-        return [VectorHit(i, c) for i, c in self.queries.nearest(raw, k, flt=flt, excluded=excluded)]
+        return [VectorHit(i, c) for i, c in self.queries.nearest(raw, k, flt=flt, excluded=excluded, model=model)]
 
     def count(self, namespace: str | None = None) -> int:
         return self.queries.vector_count_in(namespace)

@@ -140,7 +140,8 @@ def apply_forgotten(db: sqlite3.Connection, event: MemoryForgotten) -> None:
 
 
 def apply_embedded(db: sqlite3.Connection, event: MemoryEmbedded) -> None:
-    raw = vector_bytes(event)
+    # Any model's vector (one per memory, with its model and dim): readers ask for their own model's.
+    raw = vector_bytes(event, dim=None)
     if db.execute("SELECT 1 FROM memories WHERE id = ?", (event.id,)).fetchone() is None:
         raise Inapplicable(f"memory {event.id} does not exist")
     db.execute("INSERT OR REPLACE INTO memory_vectors (id, model, dim, vector) VALUES (?, ?, ?, ?)",

@@ -9,7 +9,15 @@ from collections.abc import Callable
 from typing import Any
 
 from infra.log import LogRecord
-from projectors.identity import ATTEST_KEY, AgentKey, IdentityQueries, ScopeCount, attested_metadata
+from projectors.identity import (
+    ATTEST_KEY,
+    SCOPE_COUNT_SQL,
+    SCOPE_GROUPS_SQL,
+    AgentKey,
+    IdentityQueries,
+    ScopeCount,
+    attested_metadata,
+)
 from projectors.rules import json_column
 from schemas.events import (
     AgentKeyRegistered,
@@ -114,6 +122,6 @@ class SQLiteIdentityQueries(IdentityQueries):
         return [r[0] for r in self._db.execute("SELECT prefix FROM as_agent_required ORDER BY prefix")]
 
     def scope_counts(self, now: str) -> list[ScopeCount]:
-        rows = self._db.execute("SELECT namespace, scope, count(*) FROM memories WHERE expires_at IS NULL OR "
-                                "expires_at > ? GROUP BY namespace, scope ORDER BY namespace, scope", (now,))
-        return [ScopeCount(r[0], r[1], r[2]) for r in rows]
+        rows = self._db.execute(f"SELECT {SCOPE_COUNT_SQL} FROM memories WHERE expires_at IS NULL OR expires_at > ? "
+                                f"{SCOPE_GROUPS_SQL}", (now,))
+        return [ScopeCount(r[0], r[1], r[2], r[3]) for r in rows]

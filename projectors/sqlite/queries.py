@@ -15,6 +15,7 @@ from projectors.queries import (
     NamespaceCount,
     ScoredMemory,
     Stats,
+    inbox_of,
     julian_day,
 )
 from projectors.sqlite import pruning
@@ -73,6 +74,10 @@ def _where(flt: MemoryFilter, params: dict[str, Any], *, unexpired: bool = True,
         conds.append(_visibility(flt.as_agent, params, alias))
     for i, prefix in enumerate(flt.hidden_prefixes):
         conds.append(f"NOT {_in_subtree(a, f'hide{i}', prefix, params)}")
+    if flt.caller is not None:
+        # projectors.owner_sees: another agent's private memory is left out (its inbox's recipient sees it).
+        params["caller"], params["caller_inbox"] = flt.caller, inbox_of(flt.caller)
+        conds.append(f"({a}.scope <> 'private' OR {a}.agent_id = :caller OR {a}.namespace = :caller_inbox)")
     return " AND ".join(conds)
 
 
@@ -277,12 +282,14 @@ class SQLiteMemoryQueries(MemoryQueries):
                                 "ORDER BY created_at, id", (now,))
         return [row_to_memory(r) for r in rows]
 
-    def vectors(self, ids: list[str]) -> dict[str, bytes]:
+    def vectors(self, ids: list[str], *, model: str | None = None) -> dict[str, bytes]:
         out: dict[str, bytes] = {}
+        only = "" if model is None else " AND model = ?"
         for start in range(0, len(ids), 500):
             chunk = ids[start:start + 500]
             marks = ", ".join("?" for _ in chunk)
-            for row in self._db.execute(f"SELECT id, vector FROM memory_vectors WHERE id IN ({marks})", chunk):
+            params = [*chunk, model] if model is not None else chunk
+            for row in self._db.execute(f"SELECT id, vector FROM memory_vectors WHERE id IN ({marks}){only}", params):
                 out[row["id"]] = bytes(row["vector"])
         return out
 

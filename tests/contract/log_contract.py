@@ -7,13 +7,17 @@ Not collected itself (no ``Test`` prefix). Backends declare what they guarantee 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import pytest
 
-from infra.log import AppendConflictError, EventLog, LogClosedError, LogRecord
+from infra.log import UNREADABLE_TYPE, AppendConflictError, EventLog, LogClosedError, LogRecord
 from schemas import NodeKey
 from tests.factories import node_key, signed
+
+#: Store a record past the adapter, as a damaged disk or a hostile writer could: (body, signature or None).
+RawAppend = Callable[[bytes, "bytes | None"], Awaitable[None]]
 
 
 async def read_all(log: EventLog) -> list[LogRecord]:
@@ -138,3 +142,19 @@ class LogContract:
         await log.close()
         with pytest.raises(LogClosedError):
             await log.end_offsets()
+
+    async def test_unreadable_record_is_read_as_such_not_raised(self, log: EventLog, key: NodeKey,
+                                                                raw_append: RawAppend) -> None:
+        """A record that is not an event (corrupt bytes, not an envelope, no signature) must not stop readers:
+        it comes back marked ``unreadable``, in its place, and the records after it come back too."""
+        before, after = signed(key), signed(key)
+        await log.append([before])
+        await raw_append(b"\xff\x00 not json", None)
+        await raw_append(b'{"not": "an envelope"}', b"s" * 64)
+        await log.append([after])
+        records = await read_all(log)
+        assert [r.unreadable is not None for r in records] == [False, True, True, False]
+        assert [records[0].event.event_id, records[3].event.event_id] == [before.event_id, after.event_id]
+        bad = records[1:3]
+        assert all(r.event.envelope.type == UNREADABLE_TYPE and r.unreadable for r in bad)
+        assert len({r.event.event_id for r in bad}) == 2  # each stand-in names its own position

@@ -125,6 +125,9 @@ class ReadModelContract:
         stored = q.vectors(["m10", "m01", "nope"])
         assert set(stored) == {"m10"} and stored["m10"] == unit_vector(10)
         assert np.frombuffer(stored["m10"], dtype="<f4").shape == (384,)
+        # Readers ask for their own model's vectors: another model's are never compared with a query.
+        assert q.vectors(["m10", "m01"], model="test-model") == stored
+        assert q.vectors(["m10", "m01"], model="another-model") == {}
 
     def test_filter_ids_and_embedding_sources(self, loaded: MemoryReadModel) -> None:
         q = loaded.queries

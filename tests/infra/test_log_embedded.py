@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import sqlite3
+import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -7,7 +9,7 @@ import pytest
 
 from infra.log import EventLog, LogConfig, open_log
 from infra.log.embedded import EmbeddedLog
-from tests.contract.log_contract import LogContract, read_all
+from tests.contract.log_contract import LogContract, RawAppend, read_all
 from tests.factories import node_key, signed
 
 
@@ -18,6 +20,19 @@ class TestEmbeddedLog(LogContract):
         assert isinstance(log, EmbeddedLog)
         yield log
         await log.close()
+
+    @pytest.fixture
+    def raw_append(self, log: EventLog) -> RawAppend:
+        assert isinstance(log, EmbeddedLog)
+
+        async def append(body: bytes, signature: bytes | None) -> None:
+            db = sqlite3.connect(log.path)
+            db.execute("INSERT INTO events (event_id, body, signature) VALUES (?, ?, ?)",
+                       (uuid.uuid4().hex, body, signature or b""))
+            db.commit()
+            db.close()
+
+        return append
 
 
 class TestEmbeddedLogFile:

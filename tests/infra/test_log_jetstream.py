@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import time
 import uuid
@@ -25,9 +26,9 @@ from infra.log import (
     LogUnavailableError,
     open_log,
 )
-from infra.log.jetstream import JetStreamLog, parse_nats_url, positions_bucket, subject_for
+from infra.log.jetstream import Header, JetStreamLog, parse_nats_url, positions_bucket, subject_for
 from schemas import NodeKey
-from tests.contract.log_contract import LogContract, read_all
+from tests.contract.log_contract import LogContract, RawAppend, read_all
 from tests.factories import node_key, signed
 
 pytestmark = pytest.mark.nats
@@ -83,6 +84,22 @@ async def check_contiguous_batches(log: EventLog, key: NodeKey) -> None:
     for offsets in batches:
         assert offsets == list(range(offsets[0], offsets[0] + 7))
     assert sorted(o for b in batches for o in b) == list(range(1, 211))
+
+
+@pytest.fixture
+def raw_append(log: EventLog) -> RawAppend:
+    """Publish straight to the stream's subjects, past the adapter (any NATS client can)."""
+    assert isinstance(log, JetStreamLog)
+
+    async def append(body: bytes, signature: bytes | None) -> None:
+        nc = await nats.connect(log.url.rsplit("/", 1)[0].split(","))
+        headers = {Header.MSG_ID: uuid.uuid4().hex}
+        if signature is not None:
+            headers[Header.SIGNATURE] = base64.b64encode(signature).decode()
+        await nc.jetstream().publish(subject_for(f"aimem.{log.stream}", "raw"), body, headers=headers)
+        await nc.close()
+
+    return append
 
 
 class TestJetStreamLog(LogContract):

@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.partitioner import DefaultPartitioner
 
 from infra.cluster import KafkaBroker
@@ -33,7 +33,7 @@ from infra.log import (
 from infra.log.kafka import Header, KafkaLog, parse_kafka_url, partition_for
 from projectors import ProjectionRunner, SQLiteReadModel
 from schemas import Keyring, NodeKey
-from tests.contract.log_contract import LogContract, read_all
+from tests.contract.log_contract import LogContract, RawAppend, read_all
 from tests.factories import node_key, signed
 
 
@@ -51,6 +51,25 @@ class TestKafkaLog(LogContract):
         log = await _connect(kafka_broker)
         yield log
         await log.close()
+
+    @pytest.fixture
+    def raw_append(self, log: EventLog) -> RawAppend:
+        """Produce straight to the topic, past the adapter, into the partition of the contract's events."""
+        assert isinstance(log, KafkaLog)
+
+        async def append(body: bytes, signature: bytes | None) -> None:
+            producer = AIOKafkaProducer(bootstrap_servers=log.target.bootstrap)
+            await producer.start()
+            headers = [(Header.EVENT_ID, uuid.uuid4().hex.encode())]
+            if signature is not None:
+                headers.append((Header.SIGNATURE, base64.b64encode(signature)))
+            try:
+                await producer.send_and_wait(log.topic, body, key=b"global", headers=headers,
+                                             partition=partition_for("global", log.partitions))
+            finally:
+                await producer.stop()
+
+        return append
 
 
 @pytest.fixture

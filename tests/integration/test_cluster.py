@@ -216,7 +216,7 @@ async def test_four_nodes_five_agents_each_behave_as_one_memory(tmp_path: Path, 
         assert sorted(m.id for m in memories) == sorted(written) and len(written) == 60
         first = t4.nodes["n1"]
         target = tmp_path / "rebuilt.db"
-        await rebuild_sqlite(first.log, first.keyring, target)
+        await rebuild_sqlite(first.log, first.keyring, target, refuse_breaks=True)  # 4 writers, chains intact
         rebuilt = SQLiteReadModel(target)
         try:
             assert rebuilt.queries.all_memories() == memories

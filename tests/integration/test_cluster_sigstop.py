@@ -94,7 +94,8 @@ def _caught_up(url: str, clock: dict[str, int], *, timeout: float = 30.0) -> Non
 async def _rebuilt_hash(log_url: str, stream: str, keys: Path, work: Path) -> str:
     log = await open_log(LogConfig(url=log_url, data_dir=work, stream=stream, replicas=3))
     try:
-        await rebuild_sqlite(log, Keyring.from_dirs(keys), work / "rebuilt.db")
+        # refuse_breaks: a leader stopped mid-stream must not leave what looks like a cut or moved event
+        await rebuild_sqlite(log, Keyring.from_dirs(keys), work / "rebuilt.db", refuse_breaks=True)
     finally:
         await log.close()
     model = SQLiteReadModel(work / "rebuilt.db")

@@ -26,10 +26,9 @@ from infra.tls import (
 from producers.cli.certs import make_dev_certs
 from producers.cli.main import main as cli
 from producers.errors import ValidationError
-from producers.http import create_app
 from producers.http.mtls import HttpTls
 from producers.node import Node
-from producers.serve import http_server
+from tests.servers import serving
 
 
 @dataclass
@@ -37,22 +36,6 @@ class Served:
     url: str
     certs: Path
     server_ca: Path
-
-
-async def _serving(node: Node, tls: HttpTls) -> AsyncIterator[str]:
-    port = free_port()
-    server = http_server(create_app(node), host="127.0.0.1", port=port, tls=tls)
-    task = asyncio.create_task(server.serve())
-    try:
-        for _ in range(200):
-            if server.started:
-                break
-            await asyncio.sleep(0.02)
-        assert server.started, "uvicorn did not start"
-        yield f"https://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await asyncio.wait_for(task, 10)
 
 
 @pytest.fixture
@@ -65,7 +48,7 @@ async def mtls(node: Node, tmp_path: Path) -> AsyncIterator[Served]:
     tls = HttpTls.load(str(certs / "server.pem"), str(certs / "server.key"), str(certs / "allowlist"),
                        str(certs / "ca.pem"))
     assert tls is not None and tls.allowlist == parse_allowlist((certs / "allowlist").read_text())
-    async for url in _serving(node, tls):
+    async for url in serving(node, tls=tls):
         yield Served(url, certs, certs / "ca.pem")
 
 
@@ -107,7 +90,7 @@ async def test_https_without_client_certificates(node: Node, tmp_path: Path) -> 
     files = make_node_cert(tmp_path, "server", make_ca(tmp_path))
     tls = HttpTls.load(str(files.cert), str(files.key), None, None)
     assert tls is not None and tls.allowlist is None
-    async for url in _serving(node, tls):
+    async for url in serving(node, tls=tls):
         ctx = ssl.create_default_context(cafile=str(files.ca))
         async with httpx.AsyncClient(base_url=url, verify=ctx, timeout=10) as c:
             assert (await c.get("/api/v1/health")).status_code == 200

@@ -96,7 +96,7 @@ async def test_cli_log_copy_is_idempotent(tmp_path: Path, kafka_broker: KafkaBro
     assert await asyncio.to_thread(cli, [*argv, "--quiet"]) == 0
     assert json.loads(capsys.readouterr().out) | {"target_end": None} == {
         "from": f"sqlite://{tmp_path / 'a' / 'log.db'}", "to": target, "copied": 0, "skipped": total,
-        "target_end": None}
+        "unreadable": 0, "target_end": None}
     assert await asyncio.to_thread(cli, ["log", "copy", "--data-dir", str(tmp_path / "a")]) == 2
 
 

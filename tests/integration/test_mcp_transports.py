@@ -48,7 +48,7 @@ async def test_stdio_with_the_official_client(tmp_path: Path) -> None:
     info = types.Implementation(name="claude-code", version="2.0")
     async with Client(stdio(tmp_path / "d", "--profile", "full"), mode="legacy", client_info=info) as client:
         assert client.protocol_version == "2025-11-25"
-        assert len((await client.list_tools()).tools) == 51
+        assert len((await client.list_tools()).tools) == 74
         stored = json.loads(text_of(await client.call_tool("memory_store", {"title": "Deploy", "content":
                                                                             "blue green deploys on friday"})))
         assert stored["agent_id"].startswith("ai:claude-code@")

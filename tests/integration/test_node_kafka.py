@@ -47,7 +47,7 @@ async def test_store_recall_update_on_kafka(kafka_node: Node, tmp_path: Path) ->
     assert updated.namespace == "elsewhere"
     await service.delete(other.memory.id, agent_id="agent-k")
     target = tmp_path / "rebuilt.db"
-    await rebuild_sqlite(kafka_node.log, kafka_node.keyring, target)
+    await rebuild_sqlite(kafka_node.log, kafka_node.keyring, target, refuse_breaks=True)  # chains across partitions
     rebuilt = SQLiteReadModel(target)
     assert rebuilt.queries.all_memories() == kafka_node.model.queries.all_memories()
     assert rebuilt.rejected_count() == 0

@@ -39,7 +39,8 @@ async def test_serve_delivers_and_resumes_after_a_restart(tmp_path: Path) -> Non
 
         # The CLI writes while no server runs; the next server delivers it, and only it.
         cli = await asyncio.create_subprocess_exec(sys.executable, "-m", "producers.cli.main", "store", "--data-dir",
-                                                   str(data), "-T", "while down", "-c", "c", env={**os.environ, **ENV})
+                                                   str(data), "-T", "while down", "-c", "c", "--agent-id", "ops",
+                                                   env={**os.environ, **ENV})  # ops's own: its hook may read it
         assert await cli.wait() == 0
         server = await asyncio.to_thread(ServerProcess(data, env=ENV).start)
         try:

@@ -23,15 +23,20 @@ from schemas.request_signing import HEADER_SIGNATURE, sign_registration, sign_re
 BOTH_READ_MODELS = True
 
 
+ADMIN = {"X-AI-Memory-Admin-Token": "op-secret"}
+
+
 @pytest.fixture
-async def http(node: Node) -> AsyncIterator[httpx.AsyncClient]:
+async def http(node: Node, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[httpx.AsyncClient]:
+    monkeypatch.setenv("AI_MEMORY_ADMIN_TOKEN", "op-secret")
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=create_app(node)),
                                  base_url="http://test") as c:
         yield c
 
 
-async def register(http: httpx.AsyncClient, agent: str, key: SigningKey, **kw: str) -> httpx.Response:
-    return await http.post("/api/v1/identity/keys", json=sign_registration(key, agent), **kw)  # type: ignore[arg-type]
+async def register(http: httpx.AsyncClient, agent: str, key: SigningKey) -> httpx.Response:
+    """The operator enrolls ``agent``'s key (the admin token; a first key needs the operator)."""
+    return await http.post("/api/v1/identity/keys", json=sign_registration(key, agent), headers=ADMIN)
 
 
 async def signed_post(http: httpx.AsyncClient, agent: str, key: SigningKey, path: str, body: object,

@@ -324,33 +324,62 @@ async def test_storage_quota(client: httpx.AsyncClient) -> None:
 # -- the HMAC approval API and its feed -----------------------------------------------------------------------
 
 
-def signed(body: dict[str, Any], *, secret: str = SECRET, ts: int | None = None) -> tuple[bytes, dict[str, str]]:
+def signed(body: dict[str, Any], pending_id: str, *, secret: str = SECRET, ts: int | None = None,
+           approver: str = "carol") -> tuple[bytes, dict[str, str]]:
+    """An approval signed as the HMAC API requires: ``<ts>.POST.<pending_id>@<approver>.<body>``."""
     raw = json.dumps(body).encode()
     stamp = str(ts if ts is not None else int(time.time()))
-    return raw, {"X-AI-Memory-Timestamp": stamp, "X-AI-Memory-Signature": approval_signature(secret, stamp, raw),
-                 "X-Agent-Id": "carol", "content-type": "application/json"}
+    headers = {"X-AI-Memory-Timestamp": stamp, "content-type": "application/json",
+               "X-AI-Memory-Signature": approval_signature(secret, stamp, pending_id, approver, raw)}
+    return raw, {**headers, "X-Agent-Id": approver} if approver else headers
 
 
 async def test_hmac_approval_api(client: httpx.AsyncClient) -> None:
     await govern(client, "hm", "alice", write="approve")
     pending_id = (await store(client, "bob", "x", "hm")).json()["pending_id"]
     url = f"/api/v1/approvals/{pending_id}"
-    for raw, headers in (signed({"decision": "approve"}, secret="wrong"),
-                         signed({"decision": "approve"}, ts=int(time.time()) - 301),
-                         signed({"decision": "approve"}, ts=int(time.time()) + 61)):
+    for raw, headers in (signed({"decision": "approve"}, pending_id, secret="wrong"),
+                         signed({"decision": "approve"}, pending_id, ts=int(time.time()) - 301),
+                         signed({"decision": "approve"}, pending_id, ts=int(time.time()) + 61)):
         r = await client.post(url, content=raw, headers=headers)
         assert r.status_code == 401 and r.json() == {"error": "invalid or missing X-AI-Memory-Signature"}
     assert (await client.post(url, json={"decision": "approve"})).status_code == 401
-    raw, headers = signed({"decision": "approve", "remember": "once"})
+    raw, headers = signed({"decision": "approve", "remember": "once"}, pending_id)
     tampered = await client.post(url, content=raw.replace(b"approve", b"deny!!!"), headers=headers)
     assert tampered.status_code == 401
     ok = await client.post(url, content=raw, headers=headers)
     assert ok.status_code == 200 and ok.json()["approved"] and ok.json()["decided_by"] == "carol"
 
 
+async def test_an_approval_hmac_is_bound_to_its_pending_action_and_approver(client: httpx.AsyncClient) -> None:
+    """The HMAC used to cover only "<ts>.<body>": a signed approval of A, replayed to B, decided B."""
+    await govern(client, "hb", "alice", write="approve")
+    a, b = [(await store(client, "bob", title, "hb")).json()["pending_id"] for title in ("a", "b")]
+    raw, for_a = signed({"decision": "approve"}, a)
+    moved = await client.post(f"/api/v1/approvals/{b}", content=raw, headers=for_a)
+    assert moved.status_code == 401 and moved.json() == {"error": "invalid or missing X-AI-Memory-Signature"}
+    as_other = await client.post(f"/api/v1/approvals/{a}", content=raw, headers={**for_a, "X-Agent-Id": "dave"})
+    assert as_other.status_code == 401  # the approver is signed too: no second voter from one signature
+    assert (await client.post(f"/api/v1/approvals/{a}", content=raw, headers=for_a)).status_code == 200
+    again = await client.post(f"/api/v1/approvals/{a}", content=raw, headers=for_a)
+    assert again.status_code == 401  # each signature is accepted once
+    pending = {p["id"]: p["status"] for p in (await client.get("/api/v1/pending")).json()["pending"]}
+    assert pending == {a: "approved", b: "pending"}
+    # The original's canonical "<ts>.POST.<pending_id>.<body>" holds too, with or without X-Agent-Id (its
+    # clients sign it when they name the approver), still bound to the pending action.
+    raw, unnamed = signed({"decision": "deny"}, b, approver="")
+    assert (await client.post(f"/api/v1/approvals/{a}", content=raw, headers=unnamed)).status_code == 401
+    denied = await client.post(f"/api/v1/approvals/{b}", content=raw, headers={**unnamed, "X-Agent-Id": "carol"})
+    assert denied.status_code == 200 and denied.json()["decided_by"] == "carol"
+    c = (await store(client, "bob", "c", "hb")).json()["pending_id"]
+    raw, unnamed = signed({"decision": "deny"}, c, approver="")
+    denied = await client.post(f"/api/v1/approvals/{c}", content=raw, headers=unnamed)
+    assert denied.status_code == 200 and denied.json()["decided_by"].startswith("anonymous:")
+
+
 @pytest.mark.parametrize("gov_config", [GovernanceConfig(hmac_secret=None)], indirect=True)
 async def test_hmac_without_a_secret_refuses_everything(client: httpx.AsyncClient) -> None:
-    raw, headers = signed({"decision": "approve"})
+    raw, headers = signed({"decision": "approve"}, "x")
     assert (await client.post("/api/v1/approvals/x", content=raw, headers=headers)).status_code == 401
 
 

@@ -47,6 +47,7 @@ async def test_health_and_metrics(client: httpx.AsyncClient) -> None:
     text = (await client.get("/metrics")).text
     # memory.stored, then memory.embedded with its vector
     assert "ai_memory_memories 1" in text and 'ai_memory_log_end_offset{partition="ai-memory"} 2' in text
+    assert "ai_memory_log_chain_breaks 0" in text
 
 
 async def test_create_201_shape_and_409(client: httpx.AsyncClient) -> None:

@@ -119,8 +119,13 @@ async def test_mcp_tools_apply_visibility_and_refuse_keyed_claims(node: Node) ->
     assert is_error and text == "memory not found"
     tree = _text(await app.call("memory_get_taxonomy", {"as_agent": "corp/hr/alice"}))
     assert tree["total_count"] == 1
-    # memory_agent_register with a key registers it; afterwards a plain (stdio-like) call cannot claim alice.
+    # memory_agent_register with a key: MCP carries no operator credential, so only where enrollment is open;
+    # afterwards a plain (stdio-like) call cannot claim alice.
     key = SigningKey.generate()
+    text, is_error = await app.call("memory_agent_register", {"agent_type": "ai:claude", **sign_registration(
+        key, "alice")})
+    assert is_error and "only the operator enrolls" in text
+    node.identity.enrollment = "open"
     registered = _text(await app.call("memory_agent_register", {"agent_type": "ai:claude", **sign_registration(
         key, "alice")}))
     assert registered["key"]["agent_id"] == "alice"
@@ -145,7 +150,7 @@ def _sse_json(response: httpx.Response) -> Any:
 
 async def test_mcp_over_http_uses_the_signed_request_headers(node: Node) -> None:
     key = SigningKey.generate()
-    await node.identity.register_key("alice", **_registration(key), actor="alice")
+    await node.identity.register_key("alice", **_registration(key), actor="alice", operator=True)
     endpoint = McpHttpEndpoint(node, Profile.parse("full"))
     auth = AgentAuth("alice", key)
     transport = httpx.ASGITransport(app=create_app(node, mcp=endpoint))

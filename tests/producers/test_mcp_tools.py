@@ -1,4 +1,4 @@
-"""Every one of the 51 tools, called through the official MCP client over an in-process connection to a real
+"""Every one of the 74 tools, called through the official MCP client over an in-process connection to a real
 node (real data dir, real log, real projector): once with valid input, once with invalid input."""
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from starlette.routing import Route
 
 from producers.mcp import McpApp, Profile
 from producers.mcp.llm import LlmClient, LlmConfig
+from producers.mcp.registry import all_tools
 from producers.mcp.tools import MISSING
 from producers.node import Node
 
@@ -97,7 +98,7 @@ VALID: list[tuple[str, Callable[[Ids], Args], Callable[[Any, Ids], bool]]] = [
     ("memory_stats", lambda i: {}, lambda r, i: r["total"] == 2 and "projector" in r),
     ("memory_get_taxonomy", lambda i: {"namespace_prefix": "infra/"},
      lambda r, i: r["total_count"] == 2 and r["tree"]["children"][0]["name"] == "db"),
-    ("memory_capabilities", lambda i: {}, lambda r, i: r["schema_version"] == "3" and len(r["tools"]) == 51
+    ("memory_capabilities", lambda i: {}, lambda r, i: r["schema_version"] == "3" and len(r["tools"]) == 74
      and r["families"]["families"][0]["name"] == "core" and r["event_sourced"]["projector"]["lag_total"] == 0),
     ("memory_session_start", lambda i: {"namespace": "infra"},
      lambda r, i: r["mode"] == "session_start" and r["count"] == 1),
@@ -161,6 +162,8 @@ VALID: list[tuple[str, Callable[[Ids], Args], Callable[[Any, Ids], bool]]] = [
 # Deciding needs a pending action: tests/producers/test_governance.py calls these through MCP.
 DECISION_TOOLS = {"memory_pending_approve", "memory_pending_reject"}
 
+_REQUIRED = {t["name"]: t["inputSchema"].get("required", []) for t in all_tools()}
+
 # (tool, invalid args, expected message fragment) for every tool.
 INVALID: list[tuple[str, Args, str]] = [
     ("memory_store", {"title": "t"}, "content is required"),
@@ -204,11 +207,46 @@ INVALID: list[tuple[str, Args, str]] = [
     ("memory_archive_list", {"limit": "x"}, "limit must be an integer"),
     ("memory_archive_purge", {"older_than_days": -1}, "older_than_days must be non-negative (got -1)"),
     ("memory_archive_stats", {"unexpected": 1}, ""),
+    # v0.7.0 tools (their valid calls: tests/producers/test_v070_tools.py).
+    ("memory_capture_turn", {"host_session_id": "s", "host_turn_index": "0", "role": "u", "content": "c"},
+     "INVALID_INPUT: `host_turn_index` must be an integer"),
+    ("memory_share", {"source_memory_id": "nope", "target_agent_id": "bob"}, "source memory nope not found"),
+    ("memory_offload", {"content": "c", "ttl_seconds": 0}, "ttl_seconds must be a positive integer"),
+    ("memory_deref", {"ref_id": "ofl_NONE"}, "offloaded blob ofl_NONE not found"),
+    ("memory_reflect", {"source_ids": [], "title": "t", "content": "c"}, "source_ids cannot be empty"),
+    ("memory_reflection_origin", {"memory_id": ""}, "memory_id cannot be empty"),
+    ("memory_dependents_of_invalidated", {"memory_id": ""}, "memory_id cannot be empty"),
+    ("memory_export_reflection", {"memory_id": "x", "format": "yaml"}, "unsupported export format 'yaml'"),
+    ("memory_skill_register", {}, "requires either 'folder_path' or 'inline_skill'"),
+    ("memory_skill_list", {"namespace": 5}, "namespace must be a string"),
+    ("memory_skill_get", {"skill_id": "nope"}, "skill not found: nope"),
+    ("memory_skill_resource", {"skill_id": "nope", "resource_path": "a"}, "skill not found: nope"),
+    ("memory_skill_export", {"skill_id": "nope", "target_folder": "/nonexistent"}, "skill not found: nope"),
+    ("memory_skill_promote_from_reflection", {"reflection_id": "r"}, "skill_name is required"),
+    ("memory_skill_compositional_context", {"skill_id": ""}, "requires 'skill_id'"),
+    ("memory_rule_list", {"enabled_only": "yes"}, "enabled_only must be a boolean"),
+    ("memory_check_agent_action", {"kind": "nope"}, "unknown kind `nope`"),
+    ("memory_atomise", {"memory_id": "x", "max_atom_tokens": 5}, "max_atom_tokens out of range [50, 1000]: 5"),
+    ("memory_ingest_multistep", {"content": ""}, "content must not be empty"),
+    ("memory_persona", {"entity_id": ""}, "entity_id cannot be empty"),
+    ("memory_persona_generate", {"entity_id": "e"}, "requires smart tier or higher"),
+    ("memory_recall_observations", {"limit": -1}, "limit must be a non-negative integer"),
+    # Unbuilt tools: the server's required-argument check first, else the honest "not available".
+    *[(name, {}, "is required" if _REQUIRED[name] else "is not available on this node yet")
+      for name in MISSING if name != "memory_replay"],
 ]
+V070_TESTED_ELSEWHERE = {"memory_capture_turn", "memory_share", "memory_offload", "memory_deref", "memory_reflect",
+                         "memory_reflection_origin", "memory_dependents_of_invalidated", "memory_export_reflection",
+                         "memory_rule_list", "memory_check_agent_action", "memory_atomise",
+                         "memory_ingest_multistep", "memory_persona", "memory_persona_generate",
+                         "memory_recall_observations",
+                         *(f"memory_skill_{n}" for n in ("register", "list", "get", "resource", "export",
+                                                         "promote_from_reflection", "compositional_context"))}
 
 # Valid input for the tools whose feature is missing here: they must say so, not pretend.
 MISSING_VALID: dict[str, Args] = {
     "memory_replay": {"memory_id": "a"},
+    **{name: dict.fromkeys(_REQUIRED[name], "x") for name in MISSING if name != "memory_replay"},
 }
 
 
@@ -216,13 +254,13 @@ MISSING_VALID: dict[str, Args] = {
 TESTED_ELSEWHERE = {"memory_archive_restore"}
 
 
-def test_tables_cover_all_51_tools() -> None:
+def test_tables_cover_all_74_tools() -> None:
     llm_tools = {"memory_expand_query", "memory_auto_tag", "memory_detect_contradiction"}
     # Replay needs a subscription first: tests/producers/test_subscriptions.py calls it with valid input.
     llm_tools.add("memory_subscription_replay")
     assert ({t for t, _, _ in VALID} | set(MISSING_VALID) | llm_tools | TESTED_ELSEWHERE | DECISION_TOOLS
-            == {t for t, _, _ in INVALID})
-    assert len({t for t, _, _ in INVALID}) == 51
+            | V070_TESTED_ELSEWHERE == {t for t, _, _ in INVALID})
+    assert len({t for t, _, _ in INVALID}) == 74
 
 
 @pytest.mark.parametrize(("tool", "make_args", "check"), VALID, ids=[v[0] for v in VALID])
@@ -304,7 +342,7 @@ async def test_profiles_gate_calls_with_minus_32601(node: Node) -> None:
             await core.call_tool("memory_nope", {})
         assert info.value.error.code == -32601 and "not registered" in info.value.error.message
         caps = await ok_json(core, "memory_capabilities", {"family": "lifecycle", "include_schema": True})
-        assert caps["loaded_under_active_profile"] is False and len(caps["tools"]) == 5
+        assert caps["loaded_under_active_profile"] is False and len(caps["tools"]) == 6  # v0.7.0 adds capture_turn
         update = next(t for t in caps["tools"] if t["name"] == "memory_update")
         assert set(update["inputSchema"]["properties"]) == {"id", "namespace"}
         verbose = await ok_json(core, "memory_capabilities", {"family": "lifecycle", "include_schema": True,

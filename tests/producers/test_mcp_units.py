@@ -18,16 +18,17 @@ from producers.mcp.toon import FIELDS, FIELDS_COMPACT, memories_to_toon, search_
 from projectors import count_tokens
 
 # tools/list sizes per profile (the loaded families plus the always-on memory_capabilities).
-PROFILE_SIZES = {"core": 8, "graph": 19, "admin": 21, "power": 17, "full": 51}
+PROFILE_SIZES = {"core": 8, "graph": 19, "admin": 22, "power": 31, "full": 74}
 
 
-def test_catalog_has_the_originals_51_tools_each_with_a_handler_and_a_family() -> None:
+def test_catalog_has_the_originals_74_tools_each_with_a_handler_and_a_family() -> None:
     names = [t["name"] for t in all_tools()]
-    assert len(names) == len(set(names)) == 51
+    assert len(names) == len(set(names)) == 74
     assert set(names) == set(HANDLERS)
     assert sorted(n for tools in FAMILY_TOOLS.values() for n in tools) == sorted(names)
-    assert {f: len(t) for f, t in FAMILY_TOOLS.items()} == {"core": 7, "lifecycle": 5, "graph": 11, "governance": 8,
-                                                            "power": 9, "meta": 5, "archive": 4, "other": 2}
+    # The original's v0.7.0 families (src/profile.rs).
+    assert {f: len(t) for f, t in FAMILY_TOOLS.items()} == {"core": 7, "lifecycle": 6, "graph": 11, "governance": 8,
+                                                            "power": 23, "meta": 6, "archive": 4, "other": 9}
 
 
 @pytest.mark.parametrize(("name", "size"), PROFILE_SIZES.items())

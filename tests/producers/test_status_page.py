@@ -48,8 +48,9 @@ def test_lag_bars_scale_with_the_log_end() -> None:
            "peers": {"n2": {"clock": {"p": 90}, "lag": {"p": 10}}},
            "quorum": {"writes": 2, "cluster_size": 3, "timeout_ms": 2000},
            "embedder": {"embedder_ready": False, "embedder_error": "off"},
-           "memories": {"total": 0, "by_tier": [], "by_namespace": []}}
+           "memories": {"total": 0, "by_tier": [], "by_namespace": []}, "log_chain": {"breaks": 2}}
     page = render_page(doc)
+    assert "<th>log chain breaks</th><td>2</td>" in page
     assert 'width="180"' in page  # 50 of 100 behind: half of the 360-pixel bar
     assert 'width="36"' in page  # the peer 10 behind
     assert "W=2 of N=3" in page

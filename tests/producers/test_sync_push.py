@@ -105,7 +105,8 @@ async def test_links_verify_with_a_key_registered_in_the_log(client: httpx.Async
     a, b = await store(client, "a"), await store(client, "b")
     erin = load_or_create_node_key(node.config.data_dir / "peer-keys", "erin").signing_key
     body = sign_registration(erin, "erin")
-    await node.identity.register_key("erin", body["public_key"], body["timestamp"], body["proof"], actor="erin")
+    await node.identity.register_key("erin", body["public_key"], body["timestamp"], body["proof"], actor="erin",
+                                     operator=True)
     stamp = "2026-01-02T03:04:05+00:00"
     good = {"source_id": a, "target_id": b, "relation": "related_to", "created_at": stamp, "valid_from": stamp,
             "observed_by": "erin", "signature": list(sign_link(erin, SignableLink(a, b, "related_to", "erin", stamp)))}

@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 from producers.commands import ListQuery, RecallQuery, parse_create
 from producers.errors import NotFoundError
 from producers.node import Node, NodeConfig
-from producers.sync import Reader, since_clock, since_time
+from producers.sync import since_clock, since_time
 from producers.taxonomy import visible_export, visible_taxonomy
 from producers.visibility import AsAgentRequiredError
 from projectors import HnswIndex, VectorFilter
@@ -120,7 +120,7 @@ async def _check_reads(world: World, root: str, ids: list[str], as_agent: str | 
     assert {m.id for m in await visible_export(world.node, as_agent)} == allowed
     tree = await visible_taxonomy(world.node, prefix="", depth=8, limit=10_000, as_agent=as_agent)
     assert tree["total_count"] == len(allowed)
-    reader = Reader(world.node.identity.visibility, as_agent)
+    reader = world.node.identity.visibility.reader(as_agent)
     assert {m["id"] for m in (await since_time(service, None, "10000", reader=reader))["memories"]} == allowed
     since = await since_clock(service, {}, "10000", reader=reader)
     assert {m["id"] for m in since["memories"]} <= allowed

@@ -51,9 +51,9 @@ async def subscribe(client: httpx.AsyncClient, url: str, **extra: Any) -> dict[s
     return body
 
 
-async def store(client: httpx.AsyncClient, title: str, namespace: str = "global") -> str:
-    r = await client.post("/api/v1/memories", json={"title": title, "content": f"about {title}",
-                                                    "namespace": namespace})
+async def store(client: httpx.AsyncClient, title: str, namespace: str = "global", scope: str | None = None) -> str:
+    body = {"title": title, "content": f"about {title}", "namespace": namespace}
+    r = await client.post("/api/v1/memories", json=body if scope is None else {**body, "scope": scope})
     assert r.status_code == 201, r.text
     memory_id: str = r.json()["id"]
     return memory_id
@@ -113,7 +113,7 @@ async def test_filters_choose_the_events(delivering: Node, receiver: Receiver) -
         assert (await client.post(f"/api/v1/memories/{in_a}/promote")).status_code == 200
         assert (await client.delete(f"/api/v1/memories/{in_a}")).status_code == 200
         async with http(delivering, "bob") as bob:
-            await store(bob, "bob's", "b")
+            await store(bob, "bob's", "b", scope="collective")  # alice may see it (not bob's private memory)
         got = await receiver.wait_for(3)
     by_path = sorted((r.path, r.body["event"], r.body["memory_id"]) for r in got)
     assert by_path[0][0] == "/bob" and by_path[0][1] == "memory_store"

@@ -161,22 +161,33 @@ async def test_keyword_mode_when_no_model_loads(tmp_path: Path) -> None:
         await node.close()
 
 
-async def test_a_wrong_dimension_vector_in_the_log_is_refused_and_counted(snode: Node,
-                                                                           client: httpx.AsyncClient) -> None:
+async def test_another_models_vector_is_never_mixed_in_and_a_wrong_dimension_is_counted(
+        snode: Node, client: httpx.AsyncClient) -> None:
     from schemas import SCHEMA_VERSION, Envelope, encode_vector, new_event_id, now_ts, sign
 
     memory_id = (await client.get("/api/v1/memories")).json()["memories"][0]["id"]
     before = snode.service.queries.vectors([memory_id])[memory_id]
-    payload = {"id": memory_id, "model": "nomic-embed-text", "dim": 768, "vector": encode_vector([0.1] * 768)}
-    envelope = Envelope(event_id=new_event_id(), type="memory.embedded", schema_version=SCHEMA_VERSION,
-                        namespace="alice", actor="tester", origin=snode.key.key_id, ts=now_ts(), payload=payload,
-                        key_id=snode.key.key_id)
-    await snode.log.append([sign(envelope, snode.key)])
+
+    async def append(model: str, dim: int) -> None:
+        payload = {"id": memory_id, "model": model, "dim": dim, "vector": encode_vector([0.1] * dim)}
+        envelope = Envelope(event_id=new_event_id(), type="memory.embedded", schema_version=SCHEMA_VERSION,
+                            namespace="alice", actor="tester", origin=snode.key.key_id, ts=now_ts(),
+                            payload=payload, key_id=snode.key.key_id)
+        await snode.log.append([sign(envelope, snode.key)])
+
+    # A 768-dimension model's vector (a node of the fleet embedding with another model): SQLite keeps it under
+    # its model's name, the MiniLM index skips it; this node's searches never see it.
+    await append("nomic-embed-text", 768)
     stats = (await client.get("/api/v1/stats")).json()
-    assert stats["dim_violations"] == 1 and stats["vector_index"]["dim_violations"] == 1
-    assert stats["projector"]["rejected_events"] == 1
-    assert snode.service.queries.vectors([memory_id])[memory_id] == before, "the memory keeps its vector"
-    assert len(snode.hnsw.index) == len(FACTS)
+    assert stats["vector_index"]["other_model_vectors"] == 1 and stats["vector_index"]["dim_violations"] == 0
+    assert stats["projector"]["rejected_events"] == 0 and stats["dim_violations"] == 0
+    assert snode.service.queries.vectors([memory_id], model="all-MiniLM-L6-v2") == {}
+    assert snode.service.queries.vectors([memory_id], model="nomic-embed-text")[memory_id] != before
+    assert len(snode.hnsw.index) == len(FACTS), "the index keeps the memory's MiniLM vector"
+    # The node's own model at the wrong dimension: refused by the index and counted.
+    await append("all-MiniLM-L6-v2", 768)
+    stats = (await client.get("/api/v1/stats")).json()
+    assert stats["vector_index"]["dim_violations"] == 1 and len(snode.hnsw.index) == len(FACTS)
 
 
 async def test_one_replay_rebuilds_both_read_models(snode: Node, client: httpx.AsyncClient, tmp_path: Path) -> None:

@@ -1,6 +1,6 @@
 """Tool handlers, one module per family (plus messaging, the LLM tools, and the not-yet-available ones).
 
-:data:`HANDLERS` maps every one of the 51 tool names to its handler; a test pins that nothing is left out.
+:data:`HANDLERS` maps every one of the 74 tool names to its handler; a test pins that nothing is left out.
 """
 
 from __future__ import annotations
@@ -8,6 +8,7 @@ from __future__ import annotations
 from producers.mcp.tools import (
     archive,
     core,
+    curation,
     duplicate,
     governance,
     graph,
@@ -18,7 +19,13 @@ from producers.mcp.tools import (
     messaging,
     meta,
     missing,
+    observations,
+    reflection,
+    rules,
+    sharing,
+    skills,
     subscriptions,
+    turns,
 )
 from producers.mcp.tools.base import Handler, ToolContext
 from producers.mcp.tools.missing import MISSING
@@ -28,7 +35,9 @@ __all__ = ["HANDLERS", "MISSING", "Handler", "ToolContext"]
 HANDLERS: dict[str, Handler] = {
     **core.HANDLERS, **lifecycle.HANDLERS, **meta.HANDLERS, **messaging.HANDLERS, **llm_tools.HANDLERS,
     **graph.HANDLERS, **knowledge.HANDLERS, **duplicate.HANDLERS, **subscriptions.HANDLERS, **archive.HANDLERS,
-    **governance.HANDLERS,
+    **governance.HANDLERS, **reflection.HANDLERS, **sharing.HANDLERS, **turns.HANDLERS,
+    **skills.HANDLERS, **rules.HANDLERS, **curation.HANDLERS,
+    **observations.HANDLERS,
     **missing.HANDLERS,
 }
 HANDLERS["memory_agent_register"] = identity.with_key_registration(HANDLERS["memory_agent_register"])

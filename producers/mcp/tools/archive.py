@@ -6,6 +6,7 @@ from typing import Any
 
 from producers.errors import ValidationError
 from producers.mcp.tools.base import Handler, ToolContext, opt_int, opt_str, req_str
+from producers.taxonomy import as_agent_param
 from producers.validation import check_namespace
 
 __all__ = ["HANDLERS", "MAX_ARCHIVE_LIST"]
@@ -18,7 +19,7 @@ async def archive_list(ctx: ToolContext, args: dict[str, Any]) -> Any:
     limit = min(max(opt_int(args, "limit", 50), 0), MAX_ARCHIVE_LIST)
     offset = max(opt_int(args, "offset", 0), 0)
     items = await ctx.node.lifecycle.list_archived(namespace=check_namespace(namespace) if namespace else None,
-                                                   limit=limit, offset=offset)
+                                                   limit=limit, offset=offset, as_agent=as_agent_param(args))
     return {"archived": [a.to_api() for a in items], "count": len(items)}
 
 
@@ -39,7 +40,7 @@ async def archive_purge(ctx: ToolContext, args: dict[str, Any]) -> Any:
 
 
 async def archive_stats(ctx: ToolContext, args: dict[str, Any]) -> Any:
-    return (await ctx.node.lifecycle.archive_stats()).to_api()
+    return (await ctx.node.lifecycle.archive_stats(as_agent=as_agent_param(args))).to_api()
 
 
 HANDLERS: dict[str, Handler] = {

@@ -7,11 +7,12 @@ turns the error into an ``isError`` result at one place (``producers.mcp.server`
 
 from __future__ import annotations
 
+import math
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from producers.commands import parse_list_query
+from producers.commands import MAX_INT64, parse_list_query
 from producers.errors import FeatureUnavailableError, ValidationError
 
 if TYPE_CHECKING:
@@ -73,8 +74,11 @@ def opt_int(args: dict[str, Any], name: str, default: int) -> int:
     value = args.get(name)
     if value is None:
         return default
-    if isinstance(value, bool) or not isinstance(value, int | float) or int(value) != value:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) \
+            or int(value) != value:
         raise ValidationError(f"{name} must be an integer")
+    if not -MAX_INT64 <= value <= MAX_INT64:
+        raise ValidationError(f"{name} must be between -{MAX_INT64} and {MAX_INT64}")
     return int(value)
 
 

@@ -126,8 +126,10 @@ def _family(name: str) -> str:
     return name
 
 
-async def family_memories(ctx: ToolContext, family: str, namespace: str | None, k: int) -> list[Memory]:
-    """The k highest-priority, most recently updated live memories with ``metadata.family == family``.
+async def family_memories(ctx: ToolContext, family: str, namespace: str | None, k: int,
+                          as_agent: str | None = None) -> list[Memory]:
+    """The k highest-priority, most recently updated live memories with ``metadata.family == family`` that the
+    reader may see.
 
     Pages through the list query (which already orders by priority, then recency) instead of adding a
     metadata index to the read model: families are a small, rarely used tag.
@@ -136,7 +138,7 @@ async def family_memories(ctx: ToolContext, family: str, namespace: str | None, 
     offset = 0
     while len(found) < k:
         page = await ctx.service.list_memories(parse_list_query(
-            {"namespace": namespace, "limit": _PAGE, "offset": offset}))
+            {"namespace": namespace, "limit": _PAGE, "offset": offset, "as_agent": as_agent}))
         found.extend(m for m in page if m.metadata.get("family") == family)
         if len(page) < _PAGE:
             break
@@ -154,7 +156,7 @@ async def load_family(ctx: ToolContext, args: dict[str, Any]) -> Any:
     if namespace is not None:
         check_namespace(namespace)
     k = _k(args)
-    memories = [m.to_api() for m in await family_memories(ctx, family, namespace, k)]
+    memories = [m.to_api() for m in await family_memories(ctx, family, namespace, k, as_agent_param(args))]
     return {"family": family, "namespace": namespace, "k": k, "count": len(memories), "memories": memories}
 
 

@@ -21,6 +21,9 @@ def with_key_registration(register: Handler) -> Handler:
 
     async def handler(ctx: ToolContext, args: dict[str, Any]) -> Any:
         public_key = opt_str(args, "public_key")
+        if public_key is not None:  # refused before the registry entry is written, not half-way
+            # MCP carries no operator credential: a first key is enrolled here only where enrollment is open.
+            ctx.node.identity.authorise_enrollment(req_str(args, "agent_id"), operator=False)
         result = await register(ctx, {k: v for k, v in args.items() if k not in KEY_ARGS})
         if public_key is None:
             return result
@@ -29,7 +32,7 @@ def with_key_registration(register: Handler) -> Handler:
             raise ValidationError("timestamp is required with public_key (unix seconds, as signed in the proof)")
         agent_id = req_str(args, "agent_id")
         key, _ = await ctx.node.identity.register_key(agent_id, public_key, timestamp, req_str(args, "proof"),
-                                                      actor=agent_id)
+                                                      actor=agent_id, operator=False)
         return {**result, "key": key.to_api()} if isinstance(result, dict) else result
 
     return handler

@@ -11,8 +11,8 @@ from producers.errors import ValidationError
 from producers.mcp import capabilities
 from producers.mcp.tools.base import Handler, ToolContext, opt_bool, opt_int, opt_str, req_str
 from producers.mcp.tools.governance import inject_standards
+from producers.taxonomy import as_agent_param, visible_stats
 from producers.validation import check_namespace
-from producers.wire import stats_body
 
 __all__ = ["HANDLERS"]
 
@@ -54,7 +54,9 @@ async def capabilities_tool(ctx: ToolContext, args: dict[str, Any]) -> Any:
 
 async def agent_register(ctx: ToolContext, args: dict[str, Any]) -> Any:
     agent_type = check_agent_type(req_str(args, "agent_type"))
-    body = await ctx.node.governance.register_agent(req_str(args, "agent_id"), agent_type, args.get("capabilities"))
+    # A keyed agent's registry entry is changed only by a call its signature attests.
+    agent_id = ctx.claim(req_str(args, "agent_id"))
+    body = await ctx.node.governance.register_agent(agent_id, agent_type, args.get("capabilities"))
     return {k: v for k, v in body.items() if k not in ("offset", "log_clock")}
 
 
@@ -66,14 +68,14 @@ async def agent_list(ctx: ToolContext, args: dict[str, Any]) -> Any:
 async def session_start(ctx: ToolContext, args: dict[str, Any]) -> Any:
     namespace = opt_str(args, "namespace")
     out = await ctx.node.lifecycle.session_start(namespace=check_namespace(namespace) if namespace else None,
-                                                 limit=opt_int(args, "limit", 10))
+                                                 limit=opt_int(args, "limit", 10), as_agent=as_agent_param(args))
     if ctx.llm is not None and out["memories"]:
         out["summary"] = await ctx.llm.summarize([(m["title"], m["content"]) for m in out["memories"]])
     return inject_standards(ctx, namespace, out)
 
 
 async def stats(ctx: ToolContext, args: dict[str, Any]) -> Any:
-    return await stats_body(ctx.node)
+    return await visible_stats(ctx.node, as_agent_param(args))
 
 
 HANDLERS: dict[str, Handler] = {
