@@ -7,8 +7,8 @@ vectors of low intrinsic dimension, as sentence embeddings are; no model is need
 
 * rebuild: the whole log replayed into a fresh read model (events/s);
 * keyword recall: the read model's ``recall_keyword`` (what recall spends in the database), p50/p95;
-* semantic and hybrid recall: everything recall does after embedding the query (``rank_with_query``: the
-  vector search through the node's own search, hnswlib on SQLite, pgvector on Postgres; the join with the
+* semantic and hybrid recall: everything recall does after embedding the query (``RecallPipeline``'s candidates
+  and rank: the vector search through the node's own search, hnswlib on SQLite, pgvector on Postgres; the join with the
   read model; for hybrid also the keyword query and the blend), with a synthetic query vector per query;
 * vector search: pgvector's HNSW (cosine) vs hnswlib (the per-node HNSW read model), p95 and recall@10
   against exact search, at the ``ef_search`` given;
@@ -41,8 +41,8 @@ from infra.cluster import PostgresServer
 from infra.log import EventLog, LogConfig, open_log
 from producers.commands import parse_create
 from producers.node import Node, NodeConfig
-from producers.ranking import fts_limit, keyword_context
-from producers.semantic import Semantic, rank_with_query
+from producers.recall import RecallPipeline, default_ranking
+from producers.semantic import Semantic
 from projectors import (
     HnswReadModel,
     HnswVectorSearch,
@@ -132,12 +132,15 @@ def _keyword(queries: MemoryQueries, contexts: list[str], desc: str) -> Summary:
 def _recall(queries: MemoryQueries, search: VectorSearch, contexts: list[str], vectors: np.ndarray[Any, Any],
             mode: str, desc: str) -> Summary:
     """Recall after the embedding: keyword hits (hybrid), vector search, join, blend; top 10."""
-    semantic = Semantic(None, search)
+    pipeline = RecallPipeline(queries, Semantic(None, search))
+    ranking = default_ranking()
 
     def once(context: str, query: np.ndarray[Any, Any]) -> None:
         flt = MemoryFilter(now=now_ts())
-        fts = queries.recall_keyword(keyword_context(context), flt, limit=fts_limit(10)) if mode == "hybrid" else []
-        rank_with_query(semantic, queries, query, fts, flt, limit=10, mode=mode)
+        hybrid = mode == "hybrid"
+        lexical = pipeline.lexical(context, flt, limit=10, ranking=ranking, hybrid=True) if hybrid else []
+        candidates = pipeline.candidates_with_vector(query, lexical, flt, limit=10, ranking=ranking)
+        pipeline.rank(candidates, mode=mode, ranking=ranking, limit=10, now=flt.now or now_ts())
 
     pairs = list(zip(contexts, vectors, strict=True))
     for context, query in pairs[:10]:

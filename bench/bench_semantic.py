@@ -6,7 +6,7 @@ Every figure is printed beside its baseline measured in the same run, as a ratio
 
 - ingest: memories/s through ``bulk_store`` (embed, sign, append, project into SQLite and HNSW) against the bare
   model's texts/s on the same texts (target ≥ 0.80);
-- recall: hybrid recall p95 at N memories, query embedding and the touch event included (target ≤ 20 ms at
+- recall: hybrid recall p95 at N memories, query embedding and the touch event included (target ≤ 25 ms at
   100k), beside keyword-only recall and the query embedding alone on the same node;
 - ANN: HNSW recall@10 against exact search on the same real-text vectors (target ≥ 0.95), and its speed
   against a numpy brute-force scan; memory per 10⁶ vectors from hnswlib's layout;
@@ -52,7 +52,7 @@ from projectors.hnsw.index import Entry
 __all__ = ["FULL", "QUICK", "Sizes", "main", "run"]
 
 INGEST_RATIO_MIN = 0.80
-RECALL_P95_MS_MAX = 20.0
+RECALL_P95_MS_MAX = 25.0  # issue #15: our ranking's larger pools within 25 ms
 ANN_RECALL_MIN = 0.95
 BULK = 1000
 
@@ -182,15 +182,16 @@ async def bench_recall(root: Path, cache: Path, embedder: MiniLMEmbedder, sizes:
         load_s = time.perf_counter() - t0
         queries = keyword_queries(corpus, sizes.queries)
 
-        def recall(mode: str) -> list[Callable[[], Awaitable[Any]]]:
+        def recall(mode: str, ranking: str | None = None) -> list[Callable[[], Awaitable[Any]]]:
             def call(q: str) -> Callable[[], Awaitable[Any]]:
-                return lambda: node.service.recall(parse_recall({"context": q, "limit": 10, "mode": mode}),
-                                                   agent_id="bench")
+                return lambda: node.service.recall(parse_recall({"context": q, "limit": 10, "mode": mode,
+                                                                 "ranking": ranking}), agent_id="bench")
             return [call(q) for q in queries]
 
         await _timed(recall("auto")[:10])  # warm up
         hybrid = await _timed(recall("auto"))
         keyword = await _timed(recall("keyword"))
+        original = await _timed(recall("auto", "original"))  # the original's formula, the same node and queries
         embed_ms = []
         for q in queries:
             t0 = time.perf_counter()
@@ -201,6 +202,7 @@ async def bench_recall(root: Path, cache: Path, embedder: MiniLMEmbedder, sizes:
         ann = _ann_accuracy(node.hnsw.index, embedder, held_out)
         return {"memories": sizes.corpus, "load_s": load_s, "hybrid_p50_ms": _pct(hybrid, 50),
                 "hybrid_p95_ms": _pct(hybrid, 95), "keyword_p95_ms": _pct(keyword, 95),
+                "original_hybrid_p95_ms": _pct(original, 95),
                 "embed_query_p95_ms": _pct(embed_ms, 95), "vectors": status.vectors,
                 "index_bytes": status.memory_bytes,
                 "bytes_per_vector": status.memory_bytes / node.hnsw.index._index.get_max_elements(),
@@ -310,6 +312,8 @@ def figures(results: dict[str, Any]) -> list[tuple[str, float, float, str, str]]
         (f"hybrid recall p95 ms @{rec['memories']} vs keyword p95", rec["hybrid_p95_ms"], rec["keyword_p95_ms"],
          f"{rec['hybrid_p95_ms'] / rec['keyword_p95_ms']:.2f}x", "PASS" if rec["hybrid_p95_ms"] <= RECALL_P95_MS_MAX
          else "FAIL"),
+        ("  the original's ranking, hybrid p95 ms", rec["original_hybrid_p95_ms"], rec["hybrid_p95_ms"],
+         f"{rec['original_hybrid_p95_ms'] / rec['hybrid_p95_ms']:.2f}x", ""),
         ("  of which query embedding p95 ms", rec["embed_query_p95_ms"], rec["hybrid_p95_ms"],
          f"{rec['embed_query_p95_ms'] / rec['hybrid_p95_ms']:.2f}", ""),
         ("HNSW recall@10 vs exact search", rec["ann_recall_at_10"], 1.0, f"{rec['ann_recall_at_10']:.3f}",

@@ -201,8 +201,10 @@ def memory_line(rng: random.Random) -> str:
     return rng.choice(USER_FACTS)[0]
 
 
-def generate(*, memories: int, questions: int, seed: int = 7) -> Dataset:
-    """``memories`` sessions and ``questions`` questions, each answered by exactly one session."""
+def generate(*, memories: int, questions: int, seed: int = 7, per_turn: bool = False) -> Dataset:
+    """``memories`` sessions and ``questions`` questions, each answered by exactly one session; with
+    ``per_turn``, one memory per line of each session instead (the line that states the fact is the evidence),
+    the shape of the long-conversation benchmarks that store each dialogue turn."""
     rng = random.Random(seed)
     n_user = min(len(USER_FACTS), max(1, questions * 3 // 10))
     n_exact = max(1, questions * 2 // 10)
@@ -225,5 +227,15 @@ def generate(*, memories: int, questions: int, seed: int = 7) -> Dataset:
         rng.shuffle(lines)
     # Titles are unique session labels: a shared title would merge memories (the original's bulk rule), and
     # a topical title would hand the keyword path the answer.
+    if per_turn:
+        turns = [Item(f"s{n}.{i}", f"Chat {n:05d} line {i}", line) for n, lines in enumerate(sessions)
+                 for i, line in enumerate(lines)]
+        where: dict[str, str] = {}
+        for fact in all_facts:  # the line of its session that holds it (identical facts: each its own line)
+            n = owner[fact.key]
+            taken = set(where.values())
+            i = next(i for i, line in enumerate(sessions[n]) if line == fact.content and f"s{n}.{i}" not in taken)
+            where[fact.key] = f"s{n}.{i}"
+        return Dataset(items=turns, questions=[Question(q.text, where[q.evidence], q.kind) for _, q in asked])
     items = [Item(f"s{n}", f"Chat {n:05d}", " ".join(lines)) for n, lines in enumerate(sessions)]
     return Dataset(items=items, questions=[Question(q.text, f"s{owner[q.evidence]}", q.kind) for _, q in asked])

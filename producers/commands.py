@@ -30,10 +30,12 @@ from producers.validation import (
 
 __all__ = [
     "MAX_INT64",
+    "RANKINGS",
     "CreateCommand",
     "ListQuery",
     "RecallQuery",
     "UpdateCommand",
+    "check_ranking",
     "parse_create",
     "parse_int",
     "parse_list_query",
@@ -191,6 +193,8 @@ def parse_list_query(params: dict[str, Any], *, default_limit: int = 20, max_lim
 
 
 RECALL_MODES = ("auto", "hybrid", "semantic", "keyword")
+#: Recall rankings: our own (the default) and the original's formula, kept selectable (producers.recall).
+RANKINGS = ("ours", "original")
 
 
 @dataclass(frozen=True)
@@ -202,6 +206,14 @@ class RecallQuery:
     filters: ListQuery
     budget_tokens: int | None = None
     mode: str = "auto"
+    #: "ours" or "original" (producers.recall); None: the node's configured default.
+    ranking: str | None = None
+
+
+def check_ranking(value: Any) -> str:
+    if value not in RANKINGS:
+        raise ValidationError(f"ranking must be one of {', '.join(RANKINGS)} (got {value!r})")
+    return str(value)
 
 
 def parse_recall(params: dict[str, Any]) -> RecallQuery:
@@ -214,5 +226,7 @@ def parse_recall(params: dict[str, Any]) -> RecallQuery:
     mode = params.get("mode") or "auto"
     if mode not in RECALL_MODES:
         raise ValidationError(f"mode must be one of {', '.join(RECALL_MODES)} (got {mode!r})")
+    ranking = params.get("ranking")
     return RecallQuery(context=context, filters=filters,
-                       budget_tokens=parse_int(params.get("budget_tokens"), "budget_tokens"), mode=mode)
+                       budget_tokens=parse_int(params.get("budget_tokens"), "budget_tokens"), mode=mode,
+                       ranking=None if ranking is None else check_ranking(ranking))

@@ -22,15 +22,14 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from infra.embed import Embedder, EmbedError, embedding_text
-from producers.ranking import COSINE_GATE, ann_k, blend, fts_limit, keyword_context, semantic_only
-from projectors import MemoryFilter, MemoryQueries, ScoredMemory, VectorHit, VectorSearch
-from schemas import Memory, encode_vector, now_ts
+from projectors import MemoryFilter, MemoryQueries, VectorHit, VectorSearch
+from schemas import Memory, encode_vector
 from schemas.events import MemoryEmbedded
 
 if TYPE_CHECKING:
     from numpy.typing import NDArray
 
-__all__ = ["Ranked", "Semantic", "SemanticStatus", "rank", "rank_with_query"]
+__all__ = ["Semantic", "SemanticStatus"]
 
 log = logging.getLogger("ai_memory.semantic")
 
@@ -148,47 +147,3 @@ class Semantic:
         keep = queries.filter_ids([h.id for h in hits], flt)
         by_id = {m.id: m for m in queries.get_many(keep)}
         return [(by_id[h.id], h.cosine) for h in hits if h.id in by_id]
-
-
-@dataclass(frozen=True, slots=True)
-class Ranked:
-    """What a recall ranked, before the budget: hits best first, and the meta block's figures."""
-
-    hits: list[ScoredMemory]
-    mode: str
-    fts_candidates: int
-    semantic_candidates: int
-    blend_weight: float | None
-
-
-async def rank(semantic: Semantic, queries: MemoryQueries, context: str, flt: MemoryFilter, *, limit: int,
-               mode: str) -> Ranked:
-    """Hybrid (or semantic-only) ranking per the original's formula; ``mode`` is "hybrid" or "semantic".
-
-    Raises:
-        EmbedError: the query could not be embedded (the caller falls back to keyword mode).
-    """
-    # The model runs in a worker thread while the keyword query runs here (SQLite releases the GIL too).
-    embedding = semantic.embed_soon([context])
-    try:
-        fts = queries.recall_keyword(keyword_context(context), flt, limit=fts_limit(limit)) if mode == "hybrid" else []
-    finally:
-        vectors = await embedding
-    if vectors is None:
-        raise EmbedError(semantic.unavailable or "the query could not be embedded")
-    return rank_with_query(semantic, queries, vectors[0], fts, flt, limit=limit, mode=mode)
-
-
-def rank_with_query(semantic: Semantic, queries: MemoryQueries, query: NDArray[np.float32],
-                    fts: list[ScoredMemory], flt: MemoryFilter, *, limit: int, mode: str) -> Ranked:
-    """:func:`rank` once the query is embedded and (for hybrid) its keyword hits are known: the vector search,
-    the join with the read model and the blend. (Benchmarks time this part on each backend.)"""
-    fts_cos = Semantic.cosines(query, queries.vectors([h.memory.id for h in fts], model=semantic.model))
-    excluded = queries.expiring_ids(flt.now) if flt.now else []
-    ann = [h for h in semantic.search(query, ann_k(limit), flt, excluded=excluded) if h.cosine > COSINE_GATE]
-    joined = semantic.hits_to_memories(ann, queries, flt)
-    now = flt.now or now_ts()
-    blended = blend(fts, fts_cos, joined, now=now) if mode == "hybrid" else semantic_only(joined, now=now)
-    top = blended[:limit]
-    weight = sum(b.weight for b in top) / len(top) if top else None
-    return Ranked([ScoredMemory(b.memory, b.score) for b in top], mode, len(fts), len(joined), weight)

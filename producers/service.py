@@ -8,26 +8,25 @@ writes this process made (read-your-writes).
 from __future__ import annotations
 
 import asyncio
-import math
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import Any
 
-from infra.embed import EmbedError, embedding_text
+from infra.embed import embedding_text
 from infra.log import Clock, LogPosition
 from producers.commands import CreateCommand, ListQuery, RecallQuery, UpdateCommand
 from producers.errors import ActionPendingError, ConflictError, NotFoundError, UnavailableError, ValidationError
 from producers.governance.gate import Action, GatedAction, WriteGate
 from producers.outcomes import raise_if_refused
 from producers.quorum import QuorumTracker
-from producers.ranking import keyword_context
-from producers.semantic import Ranked, Semantic, rank
+from producers.recall import RecallPipeline, RecallResult, apply_budget, default_ranking, round_score
+from producers.semantic import Semantic
 from producers.validation import check_id
 from producers.visibility import Reader, Visibility
 from producers.writer import Decided, DecideFn, EventWriter, WriteResult
-from projectors import AmbiguousIdError, MemoryFilter, MemoryQueries, ProjectionRunner, ScoredMemory, count_tokens
+from projectors import AmbiguousIdError, MemoryFilter, MemoryQueries, ProjectionRunner
 from projectors.rules import versioned_titles
 from schemas import Memory, encode_payload, format_ts, now_ts, parse_ts
 from schemas.events import (
@@ -46,7 +45,8 @@ from schemas.events import (
     TouchRules,
 )
 
-__all__ = ["DuplicateCheck", "MemoryService", "RecallResult", "ServiceConfig", "StoreResult", "WriteResult"]
+__all__ = ["DuplicateCheck", "MemoryService", "RecallResult", "ServiceConfig", "StoreResult", "WriteResult",
+           "apply_budget", "round_score"]
 
 # Memories per append in a bulk store with embeddings (each memory.stored beside its memory.embedded).
 BULK_CHUNK = 128
@@ -62,6 +62,8 @@ class ServiceConfig:
     # GC moves expired memories to the archive (reason "ttl_expired") rather than deleting them: the
     # original's archive_on_gc, on by default.
     archive_on_gc: bool = True
+    # Recall's default ranking, "ours" or "original" (producers.recall); a request may name either.
+    ranking: str = field(default_factory=default_ranking)
 
 
 @dataclass(frozen=True)
@@ -71,24 +73,6 @@ class StoreResult:
     requested_tier: str
     write: WriteResult
     potential_contradictions: list[str]
-
-
-@dataclass(frozen=True)
-class RecallResult:
-    """What recall returns. ``mode`` is "hybrid", "semantic" or "keyword"; ``fallback`` says why a semantic
-    request ran in keyword mode (no model loaded); the candidate counts and mean blend weight feed ``meta``."""
-
-    memories: list[ScoredMemory]
-    tokens_used: int
-    budget_tokens: int | None
-    budget_overflow: bool
-    tokens_remaining: int
-    dropped: int
-    mode: str = "keyword"
-    fts_candidates: int = 0
-    semantic_candidates: int = 0
-    blend_weight: float | None = None
-    fallback: str | None = None
 
 
 @dataclass(frozen=True)
@@ -114,6 +98,7 @@ class MemoryService:
         self.semantic = semantic
         #: Scope visibility and mandatory as_agent, applied to every read (None: the original's rules only).
         self.visibility = visibility
+        self.recaller = RecallPipeline(queries, semantic)
 
     @property
     def quorum(self) -> QuorumTracker | None:
@@ -534,34 +519,12 @@ class MemoryService:
             parts = namespace.split("/")
             flt = self.scoped(replace(flt, namespace=None,
                                       namespaces=tuple("/".join(parts[:i]) for i in range(1, len(parts) + 1))))
-        ranked, fallback = await self._rank(q, flt)
-        hits = ranked.hits if q.filters.limit else []
-        if hierarchical and namespace is not None:
-            hits = _proximity_boost(hits, namespace)
-        result = replace(_apply_budget(hits, q.budget_tokens), mode=ranked.mode, fts_candidates=ranked.fts_candidates,
-                         semantic_candidates=ranked.semantic_candidates, blend_weight=ranked.blend_weight,
-                         fallback=fallback)
-        if result.memories:
-            touch = MemoryTouched([h.memory.id for h in result.memories], now, self.config.touch)
-            await self._append([(touch, namespace or "global")], actor=agent_id)
-        return result
+        ranking = q.ranking or self.config.ranking
 
-    async def _rank(self, q: RecallQuery, flt: MemoryFilter) -> tuple[Ranked, str | None]:
-        """Hybrid when a model is loaded (or the mode asked for), else the original's keyword path."""
-        limit = q.filters.limit
-        wanted = q.mode
-        fallback = None
-        if wanted != "keyword" and limit:
-            if self.semantic is not None and self.semantic.ready:
-                try:
-                    return await rank(self.semantic, self.queries, q.context, flt, limit=limit,
-                                      mode="semantic" if wanted == "semantic" else "hybrid"), None
-                except EmbedError as exc:
-                    fallback = str(exc)
-            else:
-                fallback = self.semantic.unavailable if self.semantic is not None else "no embedder configured"
-        hits = self.queries.recall_keyword(keyword_context(q.context), flt, limit=limit) if limit else []
-        return Ranked(hits, "keyword", len(hits), 0, None), fallback
+        async def touch(ids: list[str]) -> None:
+            await self._append([(MemoryTouched(ids, now, self.config.touch), namespace or "global")], actor=agent_id)
+
+        return await self.recaller.run(q, flt, ranking=ranking, now=now, touch=touch)
 
     async def check_duplicate(self, title: str, content: str, *, namespace: str | None = None,
                               threshold: float = 0.85, as_agent: str | None = None) -> DuplicateCheck:
@@ -575,12 +538,10 @@ class MemoryService:
             reason = self.semantic.unavailable if self.semantic is not None else "no embedder configured"
             raise UnavailableError(f"check_duplicate needs the embedder, which is not loaded: {reason}")
         await self._caught_up()
-        vectors = await self.semantic.embed([embedding_text(title, content)])
-        if vectors is None:
-            raise UnavailableError("the text could not be embedded")
         flt = self.scoped(MemoryFilter(namespace=namespace, as_agent=as_agent, now=now_ts()))
-        hits = self.semantic.search(vectors[0], 5, flt, excluded=self.queries.expiring_ids(flt.now or ""))
-        joined = self.semantic.hits_to_memories(hits, self.queries, flt)
+        joined = await self.recaller.nearest(embedding_text(title, content), flt, k=5)
+        if joined is None:
+            raise UnavailableError("the text could not be embedded")
         scanned = self.semantic.vectors.count(namespace)
         reader = Reader.of(flt)
         if self.visibility is not None and not reader.unfiltered:
@@ -627,44 +588,7 @@ class MemoryService:
         return done
 
 
-def _depth(namespace: str) -> int:
-    return len([s for s in namespace.split("/") if s])
-
-
-def _proximity_boost(hits: list[ScoredMemory], anchor: str) -> list[ScoredMemory]:
-    boosted = [ScoredMemory(h.memory, h.score / (1 + max(0, _depth(anchor) - _depth(h.memory.namespace)) * 0.3))
-               for h in hits]
-    return sorted(boosted, key=lambda h: h.score, reverse=True)
-
 
 def _taken(title: str, namespace: str) -> str:
     """The original's words for a (title, namespace) that another memory holds."""
     return f"memory with title '{title}' already exists in namespace '{namespace}'"
-
-
-def round_score(score: float) -> float:
-    """Three decimals, halves away from zero (as Rust's ``f64::round``)."""
-    scaled = score * 1000
-    return math.copysign(math.floor(abs(scaled) + 0.5), scaled) / 1000
-
-
-def _apply_budget(hits: list[ScoredMemory], budget: int | None) -> RecallResult:
-    if budget is None:
-        used = sum(len(h.memory.content.encode("utf-8")) // 4 for h in hits)
-        return RecallResult(hits, used, None, False, 0, 0)
-    if budget == 0:
-        return RecallResult([], 0, 0, False, 0, len(hits))
-    kept: list[ScoredMemory] = []
-    used = 0
-    overflow = False
-    for hit in hits:
-        cost = count_tokens(hit.memory.content)
-        if used + cost > budget:
-            if not kept:
-                kept.append(hit)
-                used += cost
-                overflow = True
-            break
-        kept.append(hit)
-        used += cost
-    return RecallResult(kept, used, budget, overflow, max(0, budget - used), len(hits) - len(kept))

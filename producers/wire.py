@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING, Any
 
 from infra.log import redact_url
 from producers.errors import ValidationError
-from producers.service import DuplicateCheck, RecallResult, round_score
+from producers.recall import RecallResult, round_score
+from producers.service import DuplicateCheck
 from producers.validation import (
     check_confidence,
     check_content,
@@ -111,7 +112,7 @@ def recall_body(result: RecallResult) -> dict[str, Any]:
         "memories": [{**h.memory.to_api(), "score": round_score(h.score)} for h in result.memories],
         "count": len(result.memories), "mode": result.mode, "tokens_used": result.tokens_used}
     meta: dict[str, Any] = {
-        "recall_mode": result.mode, "reranker_used": False,
+        "recall_mode": result.mode, "ranking": result.ranking, "reranker_used": False,
         "candidate_counts": {"fts": result.fts_candidates, "hnsw": result.semantic_candidates},
         "blend_weight": None if result.blend_weight is None else round_score(result.blend_weight)}
     if result.fallback is not None:

@@ -160,6 +160,12 @@ class MemoryQueries(ABC):
         """Keyword recall: any token may match (OR), scored by the original's formula, best first."""
 
     @abstractmethod
+    def recall_lexical(self, terms: list[str], flt: MemoryFilter, *, limit: int) -> list[ScoredMemory]:
+        """The ``limit`` memories that match any of ``terms`` (each a phrase), best first, scored by keyword
+        relevance alone, no static part (the lexical half of our ranking): bm25 on SQLite, ts_rank on Postgres,
+        each divided by the most it can give the query, so about 0..1."""
+
+    @abstractmethod
     def similar_titles(self, title: str, namespace: str, *, limit: int = 5) -> list[str]:
         """Ids of memories in ``namespace`` whose title shares words with ``title`` (possible contradictions)."""
 

@@ -13,13 +13,13 @@ from typing import Any
 
 from producers.cli.mcp_verb import profile_arg, resolve_profile
 from producers.cli.spec import VerbSpec, emit, open_node, print_memories
-from producers.commands import parse_create, parse_list_query, parse_recall, parse_update
+from producers.commands import RANKINGS, parse_create, parse_list_query, parse_recall, parse_update
 from producers.errors import ValidationError
 from producers.export import export_document
 from producers.governance import MODES
 from producers.identity import resolve_cli_agent
 from producers.node import NodeConfig
-from producers.service import round_score
+from producers.recall import round_score
 from producers.taxonomy import as_agent_param, visible_namespace_counts
 from producers.validation import MAX_BULK
 from producers.wire import memory_from_import, stats_body
@@ -112,7 +112,8 @@ async def _search(args: argparse.Namespace, config: NodeConfig) -> int:
 
 
 async def _recall(args: argparse.Namespace, config: NodeConfig) -> int:
-    q = parse_recall({**_filter_params(args), "context": args.context, "budget_tokens": args.budget_tokens})
+    q = parse_recall({**_filter_params(args), "context": args.context, "budget_tokens": args.budget_tokens,
+                      "ranking": args.ranking})
     async with open_node(config) as node:
         result = await node.service.recall(q, agent_id=resolve_cli_agent(args.agent_id))
     print_memories([h.memory for h in result.memories], as_json=args.json,
@@ -326,6 +327,7 @@ def _recall_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("context")
     _filters(p, limit=10)
     p.add_argument("--budget-tokens", type=int)
+    p.add_argument("--ranking", choices=RANKINGS, help="ours (default) or the original's formula")
 
 
 def _forget_args(p: argparse.ArgumentParser) -> None:

@@ -223,6 +223,19 @@ class PostgresMemoryQueries(MemoryQueries):
     def recall_keyword(self, context: str, flt: MemoryFilter, *, limit: int) -> list[ScoredMemory]:
         return self._ranked(context, flt, use_or=True, limit=limit, tier_bonus=True)
 
+    def recall_lexical(self, terms: list[str], flt: MemoryFilter, *, limit: int) -> list[ScoredMemory]:
+        params: dict[str, Any] = {"limit": limit}
+        q = tsquery(" ".join(terms), params, use_or=True)
+        if q is None:
+            return []
+        rows = self._rows(
+            f"WITH top AS (SELECT m.id, m.seq, ts_rank(m.tsv, {q}) AS score FROM memories m WHERE m.tsv @@ {q} AND "
+            f"{_where(flt, params)} ORDER BY score DESC, m.seq LIMIT :limit) SELECT {_M_COLUMNS}, top.score FROM top "
+            "JOIN memories m ON m.id = top.id ORDER BY top.score DESC, top.seq", params)
+        # Divided by the most ts_rank can give this query, as SQLite divides bm25 by its bound: about 0..1.
+        bound = keyword_bound(str(self._rows(f"SELECT CAST({q} AS text) AS q", params)[0]["q"]))
+        return [ScoredMemory(row_to_memory(r), float(r["score"]) / bound) for r in rows]
+
     def similar_titles(self, title: str, namespace: str, *, limit: int = 5) -> list[str]:
         params: dict[str, Any] = {"namespace": namespace, "limit": limit}
         q = tsquery(title, params, use_or=True)

@@ -177,7 +177,10 @@ class SQLiteMemoryQueries(MemoryQueries):
             sql += (" AND (+fts.rowid IN (SELECT rowid FROM memories_fts WHERE memories_fts MATCH :essential) "
                     "OR +fts.rowid IN (SELECT value FROM json_each(:extra)))")
             params.update(essential=pruned.essential, extra=rowid_list(pruned.extra))
-        ranked = self._best(sql, params, split=sum(hits.values()) >= SPLIT_FROM)
+        return self._memories_of(self._best(sql, params, split=sum(hits.values()) >= SPLIT_FROM))
+
+    def _memories_of(self, ranked: list[tuple[int, float]]) -> list[ScoredMemory]:
+        """The full rows of ranked (rowid, score) pairs, in their order."""
         if not ranked:
             return []
         marks = ", ".join("?" for _ in ranked)
@@ -211,6 +214,21 @@ class SQLiteMemoryQueries(MemoryQueries):
             return []
         phrases = [f'"{t}"' for t in query_tokens(context)]  # as fts_query quotes them
         return self._ranked(match, flt, limit=limit, tier_bonus=True, phrases=phrases)
+
+    def recall_lexical(self, terms: list[str], flt: MemoryFilter, *, limit: int) -> list[ScoredMemory]:
+        if not terms:
+            return []
+        params: dict[str, Any] = {"match": " OR ".join(f'"{t}"' for t in terms), "limit": limit}
+        where = _where(flt, params, alias="r", rowid="r.rid")
+        sql = ("SELECT r.rid, -bm25(memories_fts) AS score FROM memories_fts fts "
+               f"JOIN memory_rank r ON r.rid = fts.rowid WHERE memories_fts MATCH :match AND {where}")
+        hits = pruning.phrase_hits(self._db, [f'"{t}"' for t in terms])
+        (rows,) = self._db.execute("SELECT max(rid) FROM memory_rank").fetchone()  # ≥ the row count
+        # Divided by the most any row could score (every phrase at saturation): 1.0 means every term matched,
+        # so a match on one common term stays low however few other memories match.
+        bound = sum(pruning.phrase_bound(int(rows or 0), n) for n in hits.values()) or 1.0
+        ranked = self._best(sql, params, split=sum(hits.values()) >= SPLIT_FROM)
+        return [ScoredMemory(h.memory, h.score / bound) for h in self._memories_of(ranked)]
 
     def similar_titles(self, title: str, namespace: str, *, limit: int = 5) -> list[str]:
         match = fts_query(title, use_or=True)

@@ -78,7 +78,8 @@ VALID: list[tuple[str, Callable[[Ids], Args], Callable[[Any, Ids], bool]]] = [
      lambda r, i: set(r) == {"id", "tier", "title", "namespace", "agent_id"} and r["agent_id"].startswith("ai:")),
     ("memory_recall", lambda i: {"context": "postgres prod", "budget_tokens": 100},
      lambda r, i: r["memories"][0]["id"] == i.a and r["meta"]["budget_tokens_used"] > 0
-     and r["meta"]["recall_mode"] == ("keyword_only" if r["mode"] == "keyword" else "hybrid")),
+     and r["meta"]["recall_mode"] == ("keyword_only" if r["mode"] == "keyword" else "hybrid")
+     and r["meta"]["ranking"] == "ours"),
     ("memory_search", lambda i: {"query": "redis"}, lambda r, i: r["count"] == 1 and r["results"][0]["id"] == i.b),
     ("memory_list", lambda i: {"namespace": "infra"}, lambda r, i: [m["id"] for m in r["memories"]] == [i.b]),
     ("memory_get", lambda i: {"id": i.a[:8]}, lambda r, i: r["id"] == i.a and r["links"][0]["target_id"] == i.b),
@@ -167,6 +168,7 @@ _REQUIRED = {t["name"]: t["inputSchema"].get("required", []) for t in all_tools(
 INVALID: list[tuple[str, Args, str]] = [
     ("memory_store", {"title": "t"}, "content is required"),
     ("memory_recall", {"context": "x", "since": "yesterday"}, "since is not valid RFC3339"),
+    ("memory_recall", {"context": "x", "ranking": "best"}, "ranking must be one of ours, original"),
     ("memory_search", {"query": "x", "tier": "huge"}, "invalid tier 'huge'"),
     ("memory_list", {"limit": -1}, "limit must be at least 0"),
     ("memory_get", {"id": "no-such-id"}, "memory not found"),

@@ -80,6 +80,20 @@ def test_same_log_same_rows_and_answers(both: tuple[SQLiteReadModel, PostgresRea
         stats_lite.total, stats_lite.by_tier, stats_lite.by_namespace)
 
 
+def test_lexical_recall_matches_the_same_memories_on_a_zero_to_one_scale(
+        both: tuple[SQLiteReadModel, PostgresReadModel]) -> None:
+    """Our ranking's lexical half (issue #15): the same matches on both backends, each score relevance alone
+    divided by the most the query could score."""
+    lite, pg = both
+    flt = MemoryFilter(now=NOW)
+    for terms in (["deploy"], ["deploy", "friday"], ["hnsw", "espresso"], ["ops", "plan"], ["nothing-here"], []):
+        lite_hits, pg_hits = lite.queries.recall_lexical(terms, flt, limit=20), pg.queries.recall_lexical(
+            terms, flt, limit=20)
+        assert {h.memory.id for h in pg_hits} == {h.memory.id for h in lite_hits}, terms
+        assert all(0.0 < h.score <= 1.0 for h in [*lite_hits, *pg_hits]), terms
+        assert [h.score for h in lite_hits] == sorted((h.score for h in lite_hits), reverse=True)
+
+
 def _ids(hits: list[ScoredMemory]) -> list[str]:
     return [h.memory.id for h in hits]
 

@@ -13,6 +13,7 @@ import pytest
 from infra.embed import MiniLMEmbedder, embedding_text
 from producers.http import create_app
 from producers.node import Node
+from producers.recall import DENSE_WEIGHT
 from tests.contract.log_contract import read_all
 from tests.schemas.test_contract import validate_against_files
 from tests.semantic.conftest import open_node
@@ -54,8 +55,8 @@ async def test_hybrid_recall_finds_by_meaning_with_the_meta_block(client: httpx.
     assert r.status_code == 200 and body["mode"] == "hybrid"
     assert body["memories"][0]["title"] == "Pet"
     meta = body["meta"]
-    assert meta["recall_mode"] == "hybrid" and meta["reranker_used"] is False
-    assert meta["candidate_counts"]["hnsw"] >= 1 and meta["blend_weight"] == 0.5
+    assert meta["recall_mode"] == "hybrid" and meta["reranker_used"] is False and meta["ranking"] == "ours"
+    assert meta["candidate_counts"]["hnsw"] >= 1 and meta["blend_weight"] == DENSE_WEIGHT
     assert all(m["score"] == round(m["score"], 3) for m in body["memories"])
     scores = [m["score"] for m in body["memories"]]
     assert scores == sorted(scores, reverse=True)

@@ -11,7 +11,7 @@ from producers.graph import link_json
 from producers.mcp.registry import FAMILIES, Profile, ProfileError
 from producers.mcp.tools.base import Handler, ToolContext, opt_int, opt_str, req_str
 from producers.mcp.tools.governance import inject_standards
-from producers.service import RecallResult, round_score
+from producers.recall import RecallResult, round_score
 from producers.taxonomy import as_agent_param
 from producers.validation import check_namespace
 from producers.wire import recall_body
@@ -78,7 +78,8 @@ def recall_answer(result: RecallResult) -> dict[str, Any]:
     carries: ``recall_mode`` hybrid | keyword_only, ``reranker_used``, ``candidate_counts``, ``blend_weight``."""
     out = recall_body(result)
     meta: dict[str, Any] = out.setdefault("meta", {})
-    meta.update({"recall_mode": "keyword_only" if result.mode == "keyword" else "hybrid", "reranker_used": "none",
+    meta.update({"recall_mode": "keyword_only" if result.mode == "keyword" else "hybrid", "ranking": result.ranking,
+                 "reranker_used": "none",
                  "candidate_counts": {"fts": result.fts_candidates, "hnsw": result.semantic_candidates},
                  "blend_weight": round_score(result.blend_weight or 0.0)})
     return out
@@ -87,7 +88,7 @@ def recall_answer(result: RecallResult) -> dict[str, Any]:
 async def recall(ctx: ToolContext, args: dict[str, Any]) -> Any:
     context = req_str(args, "context")
     params = {name: args.get(name) for name in ("namespace", "limit", "tags", "since", "until", "as_agent",
-                                                "budget_tokens")}
+                                                "budget_tokens", "ranking")}
     query = parse_recall({**params, "context": context})
     result = await ctx.service.recall(query, agent_id=ctx.agent_id({}))
     return inject_standards(ctx, query.filters.namespace, recall_answer(result))

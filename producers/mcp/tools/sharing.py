@@ -67,8 +67,10 @@ async def offload(ctx: ToolContext, args: dict[str, Any]) -> Any:
         raise ValidationError(f"offload blob {size} bytes exceeds policy max {MAX_OFFLOAD_BYTES}")
     namespace = check_namespace(opt_str(args, "namespace") or "auto")
     ttl = args.get("ttl_seconds")
-    if ttl is not None and (isinstance(ttl, bool) or not isinstance(ttl, int) or not 0 < ttl <= MAX_TTL_SECS):
-        raise ValidationError(f"ttl_seconds must be an integer from 1 to {MAX_TTL_SECS}")
+    if ttl is not None and (isinstance(ttl, bool) or not isinstance(ttl, int) or ttl <= 0):
+        raise ValidationError("ttl_seconds must be a positive integer")
+    if ttl is not None and ttl > MAX_TTL_SECS:
+        raise ValidationError(f"ttl_seconds must be at most {MAX_TTL_SECS}")
     sha = hashlib.sha256(content.encode("utf-8")).hexdigest()
     ref_id = ref_id_for(sha)
     cmd = CreateCommand(title=f"offload:{ref_id}", content=content, tier="long", namespace=namespace,
