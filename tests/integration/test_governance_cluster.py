@@ -5,7 +5,6 @@ appends against the log's end), whose effect both nodes project alike."""
 from __future__ import annotations
 
 import asyncio
-import shutil
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -16,29 +15,17 @@ from infra.cluster import NatsServer
 from producers.commands import parse_create
 from producers.errors import ActionPendingError, ForbiddenError
 from producers.node import Node, NodeConfig
-from schemas import load_or_create_node_key, now_ts
+from schemas import now_ts
 from schemas.events import PendingDecided
+from tests.node_pair import trusting_nodes
 
 
 @pytest.fixture
 async def pair(tmp_path: Path, nats_server: NatsServer) -> AsyncIterator[tuple[Node, Node]]:
     stream = f"gov-{uuid.uuid4().hex[:8]}"
-    names = ("a", "b")
-    for name in names:
-        load_or_create_node_key(tmp_path / name / "keys", f"node-{name}")
-    for name in names:
-        for other in names:
-            if other != name:
-                shutil.copy(tmp_path / other / "keys" / f"node-{other}.pub", tmp_path / name / "keys")
-    nodes = []
-    for name in names:
-        node = await Node.open(NodeConfig(data_dir=tmp_path / name, log_url=f"{nats_server.url}/{stream}",
-                                          stream=stream, node_id=f"node-{name}", embedder="off"))
-        await node.start()
-        nodes.append(node)
-    yield nodes[0], nodes[1]
-    for node in nodes:
-        await node.close()
+    config = NodeConfig(log_url=f"{nats_server.url}/{stream}", stream=stream, embedder="off")
+    async with trusting_nodes(tmp_path, config) as (a, b):
+        yield a, b
 
 
 async def test_one_decision_when_approvers_race_on_two_nodes(pair: tuple[Node, Node]) -> None:

@@ -5,7 +5,6 @@ refuses a signature naming no node, which :class:`AgentAuth` then signs again fo
 from __future__ import annotations
 
 import json
-import shutil
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -18,29 +17,16 @@ from infra.cluster import NatsServer
 from producers.agent_client import AgentAuth
 from producers.http import create_app
 from producers.node import Node, NodeConfig
-from schemas import load_or_create_node_key
 from schemas.request_signing import HEADER_NODE_ID, sign_registration, sign_request
+from tests.node_pair import trusting_nodes
 
 
 @pytest.fixture
 async def pair(tmp_path: Path, nats_server: NatsServer) -> AsyncIterator[tuple[Node, Node]]:
     stream = f"ident-{uuid.uuid4().hex[:8]}"
-    names = ("a", "b")
-    for name in names:
-        load_or_create_node_key(tmp_path / name / "keys", f"node-{name}")
-    for name in names:
-        for other in names:
-            if other != name:
-                shutil.copy(tmp_path / other / "keys" / f"node-{other}.pub", tmp_path / name / "keys")
-    nodes = []
-    for name in names:
-        node = await Node.open(NodeConfig(data_dir=tmp_path / name, log_url=f"{nats_server.url}/{stream}",
-                                          stream=stream, node_id=f"node-{name}", embedder="off"))
-        await node.start()
-        nodes.append(node)
-    yield nodes[0], nodes[1]
-    for node in nodes:
-        await node.close()
+    config = NodeConfig(log_url=f"{nats_server.url}/{stream}", stream=stream, embedder="off")
+    async with trusting_nodes(tmp_path, config) as (a, b):
+        yield a, b
 
 
 def client(node: Node) -> httpx.AsyncClient:

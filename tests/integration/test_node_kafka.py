@@ -87,21 +87,14 @@ def test_cli_and_server_on_kafka(tmp_path: Path, kafka_broker: KafkaBroker,
 
 
 async def test_quorum_writes_from_confirmations_on_a_kafka_topic(tmp_path: Path, kafka_broker: KafkaBroker) -> None:
-    import shutil
-
     from infra.confirm.kafka import KafkaConfirmations
     from producers.errors import QuorumNotMetError
     from producers.quorum import QuorumConfig
-    from schemas import load_or_create_node_key
+    from tests.node_pair import trust_each_other
 
     url = f"{kafka_broker.url}/quorum-{uuid.uuid4().hex[:8]}"
     names = ("a", "b")
-    for name in names:
-        load_or_create_node_key(tmp_path / name / "keys", f"node-{name}")
-    for name in names:
-        for other in names:
-            if other != name:
-                shutil.copy(tmp_path / other / "keys" / f"node-{other}.pub", tmp_path / name / "keys")
+    trust_each_other(tmp_path, names)
     nodes = {}
     for name in names:
         config = NodeConfig(data_dir=tmp_path / name, log_url=url, node_id=f"node-{name}", embedder="off",
