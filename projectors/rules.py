@@ -10,7 +10,7 @@ import json
 import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import replace
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 import orjson
 
@@ -18,8 +18,8 @@ from schemas import VECTOR_DIM, Memory, PayloadError, decode_vector
 from schemas.events import MemoryEmbedded, MemoryStored, MemoryUpdated
 
 __all__ = ["DIM_RANGE", "MAX_VERSION_SUFFIX", "WRONG_DIMENSION", "Inapplicable", "buried", "check_daily_quota",
-           "clash_id", "json_column", "merged_values", "over_quota", "quota_figures", "stored_author", "tier_max",
-           "title_clash", "updated_values", "vector_bytes", "versioned", "versioned_titles"]
+           "clash_id", "json_column", "merged_values", "over_quota", "place_store", "quota_figures", "stored_author",
+           "tier_max", "title_clash", "updated_values", "vector_bytes", "versioned", "versioned_titles"]
 
 #: The highest n tried for a versioned title "title (n)".
 MAX_VERSION_SUFFIX = 1024
@@ -123,6 +123,41 @@ def versioned(memory: Memory, taken: Callable[[str], bool]) -> Memory:
         if not taken(candidate):
             return replace(memory, title=candidate)
     raise Inapplicable(f"no free versioned title for {memory.title!r} in namespace {memory.namespace!r}")
+
+
+class _Row(Protocol):
+    def __getitem__(self, key: str, /) -> Any: ...
+
+
+_R = TypeVar("_R", bound=_Row)
+
+
+def place_store(memory: Memory, on_conflict: str | None, *, buried_id: Callable[[str], bool],
+                insert: Callable[[Memory], bool], title_holder: Callable[[str], _R | None],
+                merge: Callable[[_R, Memory], None]) -> None:
+    """Apply one store in log order, the same on every read model (each passes its own SQL): insert it; when
+    another memory holds its (title, namespace), ``on_conflict`` decides (see :class:`MemoryStored`): refuse
+    (``error``), insert under the first free versioned title (``version``), else merge into the holder. This is
+    where racing stores of one title are put in order.
+
+    ``title_holder(title)`` is the row holding ``title`` in the memory's namespace (with its ``id``).
+    """
+    if buried_id(memory.id):
+        raise buried(memory.id)
+    # Insert first (one statement in the common case); look for a title clash only when it was refused.
+    if insert(memory):
+        return
+    holder = title_holder(memory.title)
+    elsewhere = f"memory {memory.id} already exists under another title or namespace"
+    if holder is None:
+        raise Inapplicable(elsewhere)
+    if holder["id"] != memory.id and on_conflict == "error":
+        raise title_clash(memory.title, memory.namespace, holder["id"])
+    if holder["id"] != memory.id and on_conflict == "version":
+        if not insert(versioned(memory, lambda title: title_holder(title) is not None)):
+            raise Inapplicable(elsewhere)
+        return
+    merge(holder, memory)
 
 
 def stored_author(event: MemoryStored) -> str | None:

@@ -15,14 +15,13 @@ from sqlalchemy import Connection, RowMapping, text
 
 from projectors.rules import (
     Inapplicable,
-    buried,
     check_daily_quota,
     json_column,
     merged_values,
+    place_store,
     title_clash,
     updated_values,
     vector_bytes,
-    versioned,
 )
 from schemas import Memory, shift_ts
 from schemas.events import (
@@ -80,23 +79,11 @@ def _merge(db: Connection, existing: RowMapping, m: Memory) -> None:
 
 
 def _store(db: Connection, m: Memory, on_conflict: OnConflict | None = None) -> None:
-    """As the SQLite backend: insert, and on a held (title, namespace) let ``on_conflict`` decide."""
-    if _row(db, "SELECT 1 AS x FROM memory_tombstones WHERE id = :id", {"id": m.id}) is not None:
-        raise buried(m.id)
-    # Insert first (one statement in the common case); look for a title clash only when it was refused.
-    if _insert(db, m):
-        return
-    existing = _title_holder(db, m.title, m.namespace)
-    if existing is None:
-        msg = f"memory {m.id} already exists under another title or namespace"
-        raise Inapplicable(msg)
-    if existing["id"] != m.id and on_conflict == "error":
-        raise title_clash(m.title, m.namespace, existing["id"])
-    if existing["id"] != m.id and on_conflict == "version":
-        if not _insert(db, versioned(m, lambda t: _title_holder(db, t, m.namespace) is not None)):
-            raise Inapplicable(f"memory {m.id} already exists under another title or namespace")
-        return
-    _merge(db, existing, m)
+    place_store(m, on_conflict,
+                buried_id=lambda i: _row(db, "SELECT 1 AS x FROM memory_tombstones WHERE id = :id", {"id": i})
+                is not None,
+                insert=lambda memory: _insert(db, memory), title_holder=lambda t: _title_holder(db, t, m.namespace),
+                merge=lambda holder, memory: _merge(db, holder, memory))
 
 
 def _stored_today(db: Connection, agent_id: str, day: str) -> int:

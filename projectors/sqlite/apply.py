@@ -14,15 +14,14 @@ from typing import Any
 from projectors.rules import (
     WRONG_DIMENSION,
     Inapplicable,
-    buried,
     check_daily_quota,
     json_column,
     merged_values,
+    place_store,
     tier_max,
     title_clash,
     updated_values,
     vector_bytes,
-    versioned,
 )
 from schemas import Memory, shift_ts
 from schemas.events import (
@@ -70,23 +69,11 @@ def _title_holder(db: sqlite3.Connection, title: str, namespace: str) -> sqlite3
 
 
 def _store(db: sqlite3.Connection, memory: Memory, on_conflict: OnConflict | None = None) -> None:
-    """Insert ``memory``; when another memory holds its (title, namespace), ``on_conflict`` decides (see
-    :class:`~schemas.events.MemoryStored`): this is where racing stores of one title are put in order."""
-    if db.execute("SELECT 1 FROM memory_tombstones WHERE id = ?", (memory.id,)).fetchone() is not None:
-        raise buried(memory.id)
-    if _insert(db, memory):
-        return
-    same_title = _title_holder(db, memory.title, memory.namespace)
-    if same_title is None:
-        msg = f"memory {memory.id} already exists under another title or namespace"
-        raise Inapplicable(msg)
-    if same_title["id"] != memory.id and on_conflict == "error":
-        raise title_clash(memory.title, memory.namespace, same_title["id"])
-    if same_title["id"] != memory.id and on_conflict == "version":
-        if not _insert(db, versioned(memory, lambda t: _title_holder(db, t, memory.namespace) is not None)):
-            raise Inapplicable(f"memory {memory.id} already exists under another title or namespace")
-        return
-    _merge(db, same_title, memory)
+    place_store(memory, on_conflict,
+                buried_id=lambda i: db.execute("SELECT 1 FROM memory_tombstones WHERE id = ?", (i,)).fetchone()
+                is not None,
+                insert=lambda m: _insert(db, m), title_holder=lambda t: _title_holder(db, t, memory.namespace),
+                merge=lambda holder, m: _merge(db, holder, m))
 
 
 def _stored_today(db: sqlite3.Connection, agent_id: str, day: str) -> int:
