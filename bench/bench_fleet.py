@@ -32,6 +32,7 @@ from typing import Any
 
 import httpx
 
+from bench.server import wait_ready
 from bench.stats import percentile
 from infra.cluster import NatsCluster
 from infra.cluster.local import _executable, prepare_nodes, serve_commands
@@ -108,22 +109,6 @@ def _load_main(argv: list[str]) -> int:
 # ---- servers --------------------------------------------------------------------------------------------------
 
 
-def _wait_ready(proc: subprocess.Popen[bytes], url: str, log: Path) -> None:
-    deadline = time.monotonic() + _READY_TIMEOUT
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            msg = f"ai-memory serve exited with {proc.returncode}; see {log}"
-            raise RuntimeError(msg)
-        try:
-            if httpx.get(f"{url}/api/v1/health", timeout=1.0).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.1)
-    msg = f"ai-memory serve not ready after {_READY_TIMEOUT:.0f}s; see {log}"
-    raise RuntimeError(msg)
-
-
 @contextmanager
 def _serving(commands: list[list[str]], root: Path) -> Iterator[list[str]]:
     """Run the serve commands (embedder off), yield their base URLs once all answer, stop them after."""
@@ -136,8 +121,8 @@ def _serving(commands: list[list[str]], root: Path) -> Iterator[list[str]]:
             with log.open("ab") as out:
                 procs.append(subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=_REPO))
             urls.append(f"http://127.0.0.1:{argv[argv.index('--port') + 1]}")
-        for proc, url, i in zip(procs, urls, range(len(procs)), strict=True):
-            _wait_ready(proc, url, root / f"serve{i + 1}.log")
+        for i, (proc, url) in enumerate(zip(procs, urls, strict=True)):
+            wait_ready(proc, url, timeout=_READY_TIMEOUT, what=f"ai-memory serve (log {root}/serve{i + 1}.log)")
         yield urls
     finally:
         for proc in procs:

@@ -26,7 +26,7 @@ from infra.cluster.process import free_port
 from producers.http import create_app
 from producers.node import Node, NodeConfig
 
-__all__ = ["free_port", "running_server"]
+__all__ = ["free_port", "running_server", "wait_ready"]
 
 _READY_TIMEOUT = 30.0
 _REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -50,11 +50,14 @@ async def _serve(data_dir: Path, port: int) -> None:
         await node.close()
 
 
-def _wait_ready(proc: subprocess.Popen[bytes], base_url: str) -> None:
-    deadline = time.monotonic() + _READY_TIMEOUT
+def wait_ready(proc: subprocess.Popen[bytes], base_url: str, *, timeout: float = _READY_TIMEOUT,
+               what: str = "benchmark server") -> None:
+    """Return once ``base_url`` answers its health check; raise when ``proc`` exits first or ``timeout`` runs out
+    (``what`` names the process in the message, e.g. where its log is)."""
+    deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            msg = f"benchmark server exited with {proc.returncode} before it was ready"
+            msg = f"{what} exited with {proc.returncode} before it was ready"
             raise RuntimeError(msg)
         try:
             if httpx.get(f"{base_url}/api/v1/health", timeout=1.0).status_code == 200:
@@ -62,7 +65,7 @@ def _wait_ready(proc: subprocess.Popen[bytes], base_url: str) -> None:
         except httpx.TransportError:
             pass
         time.sleep(0.05)
-    msg = f"benchmark server not ready after {_READY_TIMEOUT:.0f}s"
+    msg = f"{what} not ready after {timeout:.0f}s"
     raise RuntimeError(msg)
 
 
@@ -74,7 +77,7 @@ def running_server(data_dir: Path) -> Iterator[str]:
                             stdin=subprocess.PIPE, cwd=_REPO_ROOT)
     base_url = f"http://127.0.0.1:{port}"
     try:
-        _wait_ready(proc, base_url)
+        wait_ready(proc, base_url)
         yield base_url
     finally:
         end_child(proc, timeout=15)
