@@ -13,9 +13,9 @@ from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
-from infra.log.base import Clock, EventLog
+from infra.log.base import Clock
 
-__all__ = ["Confirmation", "Confirmations", "LocalConfirmations", "open_confirmations"]
+__all__ = ["Confirmation", "Confirmations", "LocalConfirmations"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,20 +80,3 @@ class LocalConfirmations(Confirmations):
     async def close(self) -> None:
         for queue in self._queues:
             queue.put_nowait(None)
-
-
-def open_confirmations(log: EventLog) -> Confirmations:
-    """The confirmation channel that goes with ``log``: NATS subjects beside a JetStream stream, a topic beside
-    a Kafka topic, else local."""
-    from infra.log.jetstream import JetStreamLog
-    from infra.log.kafka import KafkaLog
-
-    if isinstance(log, JetStreamLog):
-        from infra.confirm.nats import NatsConfirmations
-
-        return NatsConfirmations(log.client, log.confirm_subject)
-    if isinstance(log, KafkaLog):
-        from infra.confirm.kafka import KafkaConfirmations
-
-        return KafkaConfirmations(log.target, log.producer)
-    return LocalConfirmations()

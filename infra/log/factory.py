@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit
 
 from infra.log.base import EventLog
 from infra.log.errors import LogError
+from infra.log.url import redact_url
 from infra.tls import TlsError, TlsFiles, client_context
 
 __all__ = ["LogConfig", "open_log", "redact_url"]
@@ -27,15 +27,6 @@ class LogConfig:
     replicas: int = 1
     #: Client certificate, key and CA for a NATS cluster that requires mutual TLS.
     tls: TlsFiles | None = None
-
-
-def redact_url(url: str) -> str:
-    """The URL with any password replaced, for logs and status pages."""
-    parts = urlsplit(url)
-    if parts.password:
-        netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
-        return parts._replace(netloc=netloc).geturl()
-    return url
 
 
 async def open_log(config: LogConfig) -> EventLog:

@@ -54,7 +54,7 @@ from infra.log.errors import (
     LogError,
     LogUnavailableError,
 )
-from infra.log.factory import redact_url
+from infra.log.url import redact_url
 from infra.tasks import stop_task
 from schemas import SchemaError, SignedEvent
 

@@ -123,6 +123,8 @@ def build_parser() -> argparse.ArgumentParser:
         _common(p)
         spec.arguments(p)
         p.set_defaults(run=spec.run)
+    # Handlers that list the verbs (completions) read them here rather than importing this module back.
+    parser.set_defaults(all_verbs=sorted(sub.choices))
     describe(parser)
     return parser
 

@@ -143,10 +143,7 @@ def completion_script(shell: str, verbs: list[str]) -> str:
 
 
 async def _completions(args: argparse.Namespace, config: NodeConfig) -> int:
-    from producers.cli.main import build_parser  # the full verb list; main imports this module
-
-    sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
-    print(completion_script(args.shell, list(sub.choices)), end="")
+    print(completion_script(args.shell, list(args.all_verbs)), end="")
     return 0
 
 
