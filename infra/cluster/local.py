@@ -25,7 +25,7 @@ from infra.cluster.nats_server import NatsCluster, NatsServer
 from infra.tls import make_allowlist
 from schemas import load_or_create_node_key
 
-__all__ = ["OPERATOR", "Members", "curl_hint", "http_allowlist", "main", "prepare_nodes", "serve_commands",
+__all__ = ["OPERATOR", "Members", "build_parser", "curl_hint", "http_allowlist", "main", "prepare_nodes", "serve_commands",
            "start_nodes", "stop_nodes", "supervise"]
 
 #: The client certificate made for a person at the terminal (curl), listed on the HTTP allowlist.
@@ -159,7 +159,7 @@ def supervise(members: Members, *, restart_after: float | None, poll: float = 0.
         time.sleep(poll)
 
 
-def main(argv: list[str] | None = None, *, prog: str = "python -m infra.cluster.local") -> int:
+def build_parser(*, prog: str = "python -m infra.cluster.local") -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=prog, description=__doc__)
     parser.add_argument("dir", type=Path)
     parser.add_argument("--nodes", type=int, default=3, help="nats-servers (default 3)")
@@ -173,7 +173,11 @@ def main(argv: list[str] | None = None, *, prog: str = "python -m infra.cluster.
     parser.add_argument("--restart", type=float, default=None, metavar="SECONDS",
                         help="restart a member (nats-server or ai-memory node) SECONDS after it exits; without it a "
                              "dead member stays down (a fault drill) and the rest keep running")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None, *, prog: str = "python -m infra.cluster.local") -> int:
+    args = build_parser(prog=prog).parse_args(argv)
     signal.signal(signal.SIGTERM, signal.default_int_handler)  # stop the servers with us, never leave them
     cluster = NatsCluster(store_dir=args.dir / "nats", n=args.nodes, tls=args.tls)
     cluster.start()
