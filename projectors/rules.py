@@ -17,9 +17,10 @@ import orjson
 from schemas import VECTOR_DIM, Memory, PayloadError, decode_vector
 from schemas.events import MemoryEmbedded, MemoryStored, MemoryUpdated
 
-__all__ = ["DIM_RANGE", "MAX_VERSION_SUFFIX", "WRONG_DIMENSION", "Inapplicable", "buried", "check_daily_quota",
-           "clash_id", "json_column", "merged_values", "over_quota", "place_store", "quota_figures", "stored_author",
-           "tier_max", "title_clash", "updated_values", "vector_bytes", "versioned", "versioned_titles"]
+__all__ = ["DIM_RANGE", "MAX_VERSION_SUFFIX", "WRONG_DIMENSION", "Inapplicable", "buried", "cause_refusal",
+           "check_daily_quota", "clash_id", "json_column", "merged_values", "over_quota", "place_store",
+           "quota_figures", "stored_author", "tier_max",
+           "title_clash", "updated_values", "vector_bytes", "versioned", "versioned_titles"]
 
 #: The highest n tried for a versioned title "title (n)".
 MAX_VERSION_SUFFIX = 1024
@@ -158,6 +159,18 @@ def place_store(memory: Memory, on_conflict: str | None, *, buried_id: Callable[
             raise Inapplicable(elsewhere)
         return
     merge(holder, memory)
+
+
+def cause_refusal(cause: str, refused: str | None, seen: bool) -> str | None:
+    """Why an event that carries out a decision (its envelope names the decision as ``cause``) is not applied:
+    the decision was refused (``refused``: its reason, e.g. the pending action was decided first elsewhere) or
+    was not applied before it (``seen`` false). None: the decision stands, the event is applied on its merits.
+    So of two approvals of one pending action, only the first in log order executes the action."""
+    if refused is not None:
+        return f"follows decision {cause}, which was refused: {refused}"
+    if not seen:
+        return f"follows decision {cause}, which was not applied before it"
+    return None
 
 
 def stored_author(event: MemoryStored) -> str | None:

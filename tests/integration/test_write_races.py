@@ -28,7 +28,7 @@ from producers.node import Node, NodeConfig
 from projectors import SQLiteReadModel
 from projectors.rebuild import rebuild_sqlite
 from schemas import load_or_create_node_key
-from schemas.events import MemoryStored
+from schemas.events import MemoryStored, PendingDecided
 
 #: "postgres": the embedded log, each node's read model in its own Postgres database (the projector's title and
 #: quota decisions exist once per read-model backend).
@@ -98,13 +98,21 @@ async def _store(client: httpx.AsyncClient, title: str, *, agent: str = "writer"
 
 
 async def _replays_the_same(node: Node, path: Path) -> None:
-    """A rebuild from the log reaches the node's outcomes (the racing decisions were made in log order)."""
+    """A rebuild from the log reaches the node's outcomes (the racing decisions were made in log order): the
+    same memories, the same pending actions and decisions, the same events refused."""
     await rebuild_sqlite(node.log, node.keyring, path)
     rebuilt = SQLiteReadModel(path)
     try:
         assert rebuilt.queries.all_memories() == node.model.queries.all_memories()
+        assert (rebuilt.governance.list_pending(status=None, limit=1000)
+                == node.governance.queries.list_pending(status=None, limit=1000))
+        assert _refused(rebuilt.rejected_events(limit=10_000)) == _refused(node.model.rejected_events(limit=10_000))
     finally:
         rebuilt.close()
+
+
+def _refused(rows: list[dict[str, object]]) -> list[tuple[object, object]]:
+    return sorted((r["event_id"], r["reason"]) for r in rows)
 
 
 def _titles(node: Node, namespace: str) -> dict[str, str]:
@@ -167,32 +175,71 @@ async def test_daily_quota_is_exact_across_nodes(pair: Pair, tmp_path: Path) -> 
     await _replays_the_same(pair.nodes[0], tmp_path / "replay.db")
 
 
-async def test_racing_approvals_decide_and_execute_once(pair: Pair) -> None:
-    a, b = pair.clients
-    r = await a.post("/api/v1/namespaces/gated/standard", json={"governance": {"write": "approve"}},
-                     headers={"X-Agent-Id": "owner"})
-    assert r.status_code == 201, r.text
-    await pair.settled()
+async def _race_approvals(pair: Pair, namespace: str, voters: tuple[str, str], allowed: list[list[int]],
+                          tmp_path: Path) -> None:
+    """Three gated stores in ``namespace``, each approved by ``voters`` racing on the two nodes (sorted status
+    codes one of ``allowed``). Then each was decided and executed once, on both nodes and in a replay: the log
+    may hold the losing approval's decision and store too, but in log order only the first decision was
+    applied, and the loser's store (naming it as cause) was refused."""
     for round_ in range(3):
-        asked = await _store(b, f"gated {round_}", agent="requester", namespace="gated")
+        asked = await _store(pair.clients[1], f"{namespace} {round_}", agent="requester", namespace=namespace)
         assert asked.status_code == 202, asked.text
         pending_id = asked.json()["pending_id"]
         await pair.settled()
         answers = await asyncio.gather(*(c.post(f"/api/v1/pending/{pending_id}/approve",
-                                                headers={"X-Agent-Id": f"approver-{i}"})
-                                         for i, c in enumerate(pair.clients)))
-        codes = sorted(r.status_code for r in answers)
-        assert codes[0] == 200 and codes[1] in (403, 404), [r.text for r in answers]
+                                                headers={"X-Agent-Id": voter})
+                                         for voter, c in zip(voters, pair.clients, strict=True)))
+        assert sorted(r.status_code for r in answers) in allowed, [r.text for r in answers]
     await pair.settled()
     for node in pair.nodes:
         approved = node.governance.queries.list_pending(status="approved", limit=100)
         assert len(approved) == 3 and all(p.decided_by is not None for p in approved)
-        gated = Counter(m.title for m in node.model.queries.all_memories() if m.namespace == "gated")
-        assert all(gated[f"gated {n}"] == 1 for n in range(3)), gated
-    # Executed once: one memory.stored per approved store in the log itself (not a second one merged into it).
-    stores = Counter(rec.event.envelope.payload["memory"]["title"] for rec in await pair.nodes[0].log.read(limit=10_000)
-                     if rec.event.envelope.type == MemoryStored.TYPE and rec.event.envelope.namespace == "gated")
-    assert all(stores[f"gated {n}"] == 1 for n in range(3)), stores
+        applied = await _applied(node, namespace)
+        for n in range(3):
+            assert applied[PendingDecided.TYPE, f"{namespace} {n}"] == 1, applied
+            assert applied[MemoryStored.TYPE, f"{namespace} {n}"] == 1, applied
+    await _replays_the_same(pair.nodes[1], tmp_path / "replay.db")
+
+
+async def _applied(node: Node, namespace: str) -> Counter[tuple[str, str]]:
+    """(event type, title of the gated memory) of every event in ``namespace`` the node applied, not refused."""
+    titles = {p.id: p.payload.get("title", "") for p in node.governance.queries.list_pending(status=None, limit=1000)}
+    out: Counter[tuple[str, str]] = Counter()
+    for rec in await node.log.read(limit=10_000):
+        envelope = rec.event.envelope
+        if envelope.namespace != namespace or node.model.refusal(rec.partition, rec.offset) is not None:
+            continue
+        if envelope.type == MemoryStored.TYPE:
+            out[envelope.type, envelope.payload["memory"]["title"]] += 1
+        elif envelope.type == PendingDecided.TYPE:
+            out[envelope.type, titles[envelope.payload["id"]]] += 1
+    return out
+
+
+async def test_racing_approvals_decide_and_execute_once(pair: Pair, tmp_path: Path) -> None:
+    """Two approvals of one pending action on two nodes: one 200, the other what a later approval gets (403)."""
+    r = await pair.clients[0].post("/api/v1/namespaces/gated/standard", json={"governance": {"write": "approve"}},
+                                   headers={"X-Agent-Id": "owner"})
+    assert r.status_code == 201, r.text
+    await pair.settled()
+    await _race_approvals(pair, "gated", ("approver-0", "approver-1"), [[200, 403]], tmp_path)
+
+
+async def test_racing_consensus_votes_decide_and_execute_once(pair: Pair, tmp_path: Path) -> None:
+    """Votes of a consensus of two racing on two nodes: whatever the interleaving, the votes that meet the
+    quorum in log order decide it once, and every voter gets the original's answer (200 approved, 202 still
+    collecting, or 403 already decided)."""
+    voters = ("voter-0", "voter-1")
+    for voter in voters:
+        r = await pair.clients[0].post("/api/v1/agents", json={"agent_id": voter, "agent_type": "ai:claude-opus-4.7"},
+                                       headers={"X-Agent-Id": voter})
+        assert r.status_code in (200, 201), r.text
+    r = await pair.clients[0].post("/api/v1/namespaces/council/standard",
+                                   json={"governance": {"write": "approve", "approver": {"consensus": 2}}},
+                                   headers={"X-Agent-Id": "owner"})
+    assert r.status_code == 201, r.text
+    await pair.settled()
+    await _race_approvals(pair, "council", voters, [[200, 202], [200, 403]], tmp_path)
 
 
 @pytest.mark.parametrize("pair", ["embedded"], indirect=True)

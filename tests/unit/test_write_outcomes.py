@@ -6,12 +6,11 @@ from __future__ import annotations
 from infra.log import AppendConflictError, LogUnavailableError
 from producers.errors import ConflictError, QuotaExceededError, reply_for
 from producers.outcomes import refusal_error
-from producers.writer import BusyError
 from projectors.rules import clash_id, over_quota, quota_figures, title_clash, versioned_titles
 
 
 def test_transient_failures_are_503_with_retry_after() -> None:
-    for exc in (AppendConflictError("s", 1, 2), LogUnavailableError("no leader"), BusyError("log kept moving")):
+    for exc in (AppendConflictError("s", 1, 2), LogUnavailableError("no leader")):
         reply = reply_for(exc)
         assert reply.status == 503 and reply.headers.get("Retry-After") == "1", exc
         assert "error" in reply.body
