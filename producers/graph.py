@@ -312,6 +312,8 @@ class GraphService:
             return [(LinkCreated(made[0]), known[src].namespace)]
 
         write = await self.writer.decide_and_append(decide, actor=agent_id)
+        if (reason := write.refusal(0)) is not None:  # an end deleted elsewhere first, in log order
+            raise NotFoundError(reason)
         return made[0], await self.writer.with_quorum(write)
 
     def inbound_link(self, item: Any) -> Link:
@@ -408,7 +410,7 @@ class GraphService:
             return [(LinkDeleted(lk.source_id, lk.target_id, lk.relation), namespace) for lk in links]
 
         write = await self.writer.decide_and_append(decide, actor=agent_id)
-        return bool(write.positions), await self.writer.with_quorum(write)
+        return _applied(write), await self.writer.with_quorum(write)
 
     def _namespace_of(self, memory_id: str) -> str:
         node = self.graph.nodes([memory_id]).get(memory_id)
@@ -430,8 +432,8 @@ class GraphService:
             return [(LinkInvalidated(src, dst, rel, until), self._namespace_of(src))]
 
         write = await self.writer.decide_and_append(decide, actor=agent_id)
-        if not outcome[0].found:
-            return outcome[0]
+        if not outcome[0].found or not _applied(write):  # none, or removed elsewhere first in log order
+            return Invalidation(False)
         return Invalidation(True, outcome[0].valid_until, outcome[0].previous_valid_until,
                             await self.writer.with_quorum(write))
 
@@ -628,3 +630,9 @@ def verify_stored(link: LinkRow, public_keys: PublicKeys) -> dict[str, Any]:
                 else "unsigned"
     return {"signature_verified": verified, "attest_level": level,
             "signed_by": link.observed_by if verified else None, "signed_at": link.valid_from if verified else None}
+
+
+def _applied(write: WriteResult) -> bool:
+    """Whether the projector applied any of a write's events in log order (a link removed elsewhere first
+    leaves this one's removal refused: nothing was removed by it)."""
+    return any(write.refusal(i) is None for i in range(len(write.positions)))

@@ -168,7 +168,11 @@ class LifecycleService:
             return events
 
         write = await self._write(decide, actor=agent_id)
-        return self.model.queries.get(memory_id) or restored[0], write
+        memory = restored[0]
+        raise_if_refused(write, agent_id=agent_id,  # restored elsewhere first, or its title taken meanwhile
+                         clash_message=f"cannot restore: title '{memory.title}' already exists in namespace "
+                                       f"'{memory.namespace}'")
+        return self.model.queries.get(memory_id) or memory, write
 
     def _restorable(self, archived: ArchivedMemory) -> Memory:
         m = archived.memory

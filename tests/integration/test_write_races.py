@@ -242,6 +242,28 @@ async def test_racing_consensus_votes_decide_and_execute_once(pair: Pair, tmp_pa
     await _race_approvals(pair, "council", voters, [[200, 202], [200, 403]], tmp_path)
 
 
+async def test_racing_consolidations_of_one_title_run_once(pair: Pair, tmp_path: Path) -> None:
+    """Two consolidations into one title racing on two nodes: one 201, one 409 with ``existing_id``; the
+    loser's memory, links and archive events were refused with its store (they name it as cause)."""
+    sources = [(await _store(pair.clients[0], f"part {n}")).json()["id"] for n in range(4)]
+    await pair.settled()
+    answers = await asyncio.gather(*(c.post("/api/v1/consolidate", json={"ids": sources[2 * i:2 * i + 2],
+                                                                         "title": "digest", "summary": f"from {i}",
+                                                                         "namespace": "race"},
+                                            headers={"X-Agent-Id": f"agent-{i}"})
+                                     for i, c in enumerate(pair.clients)))
+    assert sorted(r.status_code for r in answers) == [201, 409], [r.text for r in answers]
+    won = next(r for r in answers if r.status_code == 201).json()
+    lost = next(r for r in answers if r.status_code == 409).json()
+    assert lost["code"] == "CONFLICT" and lost["existing_id"] == won["id"]
+    await pair.settled()
+    for node in pair.nodes:
+        titles = _titles(node, "race")
+        assert titles["digest"] == won["id"] and len(titles) == 3  # the digest and the loser's two sources
+        assert len(node.model.archive.list_archived(namespace=None, limit=10, offset=0)) == 2
+    await _replays_the_same(pair.nodes[0], tmp_path / "replay.db")
+
+
 @pytest.mark.parametrize("pair", ["embedded"], indirect=True)
 async def test_a_merge_into_a_memory_deleted_elsewhere_stores_anew(pair: Pair) -> None:
     a, b = pair.clients
