@@ -1,6 +1,6 @@
 """Governance across two nodes on one JetStream stream: a policy set on one node gates writes on the other, and
-two approvers racing on different nodes for the same pending action give exactly one decision (optimistic
-appends against the log's end), whose effect both nodes project alike."""
+two approvers racing on different nodes for the same pending action give exactly one decision (the first in log
+order; the second is refused with the action it carried), whose effect both nodes project alike."""
 
 from __future__ import annotations
 
