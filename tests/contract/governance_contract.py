@@ -70,6 +70,7 @@ _EVENTS: list[tuple[Any, str, str]] = [  # (event, actor, envelope ts)
     (MemoryStored(_memory("m2", "bob", DAY1)), "bob", DAY1),
     (MemoryStored(_memory("m3", "bob", DAY2)), "bob", DAY2),  # a new day: the daily count starts again
     (LinkCreated(Link("m1", "m2", "related_to", DAY2)), "bob", DAY2),
+    (LinkCreated(Link("m1", "gone", "related_to", DAY2)), "bob", DAY2),  # refused: not charged
 ]
 
 
@@ -132,7 +133,7 @@ class GovernanceContract:
 
     def test_refusals(self, loaded: MemoryReadModel) -> None:
         rejected = {r["offset"]: str(r["reason"]) for r in loaded.rejected_events()}
-        assert set(rejected) == {9, 11, 14}
+        assert set(rejected) == {9, 11, 14, 25}
         assert "already exists" in rejected[9] and "already voted" in rejected[11]
         assert "already rejected" in rejected[14]
 
