@@ -77,14 +77,15 @@ class GovernanceService:
     async def _decide(self, decide: Callable[[], Awaitable[Sequence[Planned]]], *, actor: str,
                       refused: Callable[[], None] | None = None) -> WriteResult:
         """Decide, append, answer. When the projectors refused the first event in log order (another node
-        decided the same thing first), ``refused`` answers as the command answers once that is known (it
-        raises what a second, later call gets); otherwise a 403 with the projector's reason."""
+        decided the same thing first), ``refused`` answers as the command answers once that is known: it raises
+        what a second, later call gets, or returns where that call changes nothing and succeeds (a vote cast
+        twice); without it, a 403 with the projector's reason."""
         write = await self.writer.decide_and_append(decide, actor=actor)
         reason = write.refusal(0)
-        if reason is not None:
-            if refused is not None:
-                refused()
+        if reason is not None and refused is None:
             raise ForbiddenError(f"refused: {reason}")
+        if reason is not None and refused is not None:
+            refused()
         return await self.writer.with_quorum(write)
 
     # -- namespace standards --------------------------------------------------------------------------------
@@ -280,7 +281,9 @@ class GovernanceService:
                             [*action, *self._remembered(pending, "approve", remember, now)])]
 
         def refused() -> None:
-            self._open(pending_id, "approve")  # decided first elsewhere: raises what a later call gets
+            # Decided first elsewhere: raises what a later call gets. Still open: this was a vote the caller
+            # cast on another node too, and the answer is the same as that one's (still collecting).
+            self._open(pending_id, "approve")
 
         write = await self._decide(decide, actor=agent_id, refused=refused)
         if "quorum" in outcome and self._quorum_reached(pending_id, outcome["quorum"]):

@@ -240,6 +240,18 @@ async def test_racing_consensus_votes_decide_and_execute_once(pair: Pair, tmp_pa
     assert r.status_code == 201, r.text
     await pair.settled()
     await _race_approvals(pair, "council", voters, [[200, 202], [200, 403]], tmp_path)
+    # One voter on both nodes at once: one vote counted, both answered as a repeated vote is (202, collecting).
+    asked = await _store(pair.clients[1], "council again", agent="requester", namespace="council")
+    pending_id = asked.json()["pending_id"]
+    await pair.settled()
+    answers = await asyncio.gather(*(c.post(f"/api/v1/pending/{pending_id}/approve", headers={"X-Agent-Id": "voter-0"})
+                                     for c in pair.clients))
+    assert [r.status_code for r in answers] == [202, 202], [r.text for r in answers]
+    assert all(r.json()["votes"] == 1 for r in answers)
+    await pair.settled()
+    for node in pair.nodes:
+        pending = node.governance.queries.pending(pending_id)
+        assert pending is not None and pending.status == "pending" and len(pending.approvals) == 1
 
 
 async def test_racing_consolidations_of_one_title_run_once(pair: Pair, tmp_path: Path) -> None:
