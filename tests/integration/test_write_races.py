@@ -71,7 +71,7 @@ async def pair(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[
         for other in names:
             if other != n:
                 shutil.copy(tmp_path / other / "keys" / f"node-{other}.pub", tmp_path / n / "keys")
-    governance = GovernanceConfig(mode="enforce", max_memories_per_day=QUOTA)
+    governance = GovernanceConfig(mode="enforce", max_memories_per_day=QUOTA, max_links_per_day=QUOTA)
     async with AsyncExitStack() as stack:
         nodes: list[Node] = []
         clients: list[httpx.AsyncClient] = []
@@ -161,18 +161,40 @@ async def test_unique_titles_never_conflict(pair: Pair) -> None:
     assert len(_titles(pair.nodes[0], "race")) == 72 == len(_titles(pair.nodes[1], "race"))
 
 
+def _exactly_the_quota(answers: list[httpx.Response], limit: str) -> None:
+    """QUOTA writes acknowledged and the rest refused with the original's 429 body, across both nodes."""
+    assert Counter(r.status_code for r in answers) == Counter({201: QUOTA, 429: 4}), [r.text for r in answers]
+    refused = [r.json() for r in answers if r.status_code == 429]
+    assert all(body["code"] == "QUOTA_EXCEEDED" and body["max"] == QUOTA and body["limit"] == limit
+               for body in refused), refused
+
+
 async def test_daily_quota_is_exact_across_nodes(pair: Pair, tmp_path: Path) -> None:
     stores = await asyncio.gather(*(_store(pair.clients[n % 2], f"q{n}", agent="hungry") for n in range(QUOTA + 4)))
-    codes = Counter(r.status_code for r in stores)
-    assert codes == Counter({201: QUOTA, 429: 4}), [r.text for r in stores]
-    refused = [r.json() for r in stores if r.status_code == 429]
-    assert all(body["code"] == "QUOTA_EXCEEDED" and body["max"] == QUOTA for body in refused)
+    _exactly_the_quota(stores, "memories_per_day")
     await pair.settled()
     for node in pair.nodes:
         assert len(_titles(node, "race")) == QUOTA
         status = await node.governance.quota_status("hungry")
         assert status["quota"]["current_memories_today"] == QUOTA
     await _replays_the_same(pair.nodes[0], tmp_path / "replay.db")
+
+
+async def test_daily_link_quota_is_exact_across_nodes(pair: Pair, tmp_path: Path) -> None:
+    ends = [(await _store(pair.clients[0], f"end {n}")).json()["id"] for n in range(2)]
+    await pair.settled()
+    links = await asyncio.gather(*(pair.clients[n % 2].post("/api/v1/links",
+                                                            json={"source_id": ends[0], "target_id": ends[1],
+                                                                  "relation": f"rel_{n}"},
+                                                            headers={"X-Agent-Id": "linker"})
+                                   for n in range(QUOTA + 4)))
+    _exactly_the_quota(links, "links_per_day")
+    await pair.settled()
+    for node in pair.nodes:
+        assert len(node.model.graph.out_links([ends[0]])) == QUOTA
+        status = await node.governance.quota_status("linker")
+        assert status["quota"]["current_links_today"] == QUOTA
+    await _replays_the_same(pair.nodes[1], tmp_path / "replay.db")
 
 
 async def _race_approvals(pair: Pair, namespace: str, voters: tuple[str, str], allowed: list[list[int]],
