@@ -53,9 +53,6 @@ class Guarded:
     decision: Decided
     effects: Sequence[Decided] = ()
 
-    def __len__(self) -> int:
-        return 1 + len(self.effects)
-
 
 #: What a command appends: plain events, and guarded groups.
 Planned = Decided | Guarded
