@@ -20,7 +20,8 @@ from typing import Any
 from nacl.signing import SigningKey
 
 from producers.commands import MAX_INT64
-from producers.errors import ConflictError, NotFoundError, ValidationError
+from producers.errors import ConflictError, NotFoundError, QuotaExceededError, ValidationError
+from producers.outcomes import refusal_error
 from producers.semantic import Semantic
 from producers.validation import (
     check_agent_id,
@@ -252,9 +253,10 @@ class Registration:
 class GraphService:
     def __init__(self, writer: EventWriter, graph: GraphQueries, *, keys: KeyFiles,
                  public_keys: PublicKeys | None = None, semantic: Semantic | None = None,
-                 link_quota: Callable[[str], None] | None = None, visibility: Visibility | None = None) -> None:
+                 link_quota: Callable[[str], int] | None = None, visibility: Visibility | None = None) -> None:
         """``link_quota(agent_id)`` raises when the agent may not make another link today (governance's
-        per-agent quota); it is checked against the caught-up state, just before the append."""
+        per-agent quota), as the caught-up state shows, and returns the quota: the link carries it, and the
+        projectors decide it again in log order (exact across nodes)."""
         self.writer = writer
         self.link_quota = link_quota
         self.graph = graph
@@ -306,12 +308,14 @@ class GraphService:
             known = self.graph.nodes([src, dst])
             if (missing := _missing_endpoint(src, dst, known)) is not None:
                 raise NotFoundError(missing)
-            if self.link_quota is not None:
-                self.link_quota(agent_id)
+            quota = self.link_quota(agent_id) if self.link_quota is not None else None
             made[:] = [self._signed(src, dst, rel, agent_id, now_ts())]
-            return [(LinkCreated(made[0]), known[src].namespace)]
+            return [(LinkCreated(made[0], max_per_day=quota), known[src].namespace)]
 
         write = await self.writer.decide_and_append(decide, actor=agent_id)
+        if (reason := write.refusal(0)) is not None:  # the quota used up, or an end deleted, first in log order
+            error = refusal_error(reason, agent_id=agent_id)
+            raise error if isinstance(error, QuotaExceededError) else NotFoundError(reason)
         return made[0], await self.writer.with_quorum(write)
 
     def inbound_link(self, item: Any) -> Link:
@@ -408,7 +412,7 @@ class GraphService:
             return [(LinkDeleted(lk.source_id, lk.target_id, lk.relation), namespace) for lk in links]
 
         write = await self.writer.decide_and_append(decide, actor=agent_id)
-        return bool(write.positions), await self.writer.with_quorum(write)
+        return _applied(write), await self.writer.with_quorum(write)
 
     def _namespace_of(self, memory_id: str) -> str:
         node = self.graph.nodes([memory_id]).get(memory_id)
@@ -430,8 +434,8 @@ class GraphService:
             return [(LinkInvalidated(src, dst, rel, until), self._namespace_of(src))]
 
         write = await self.writer.decide_and_append(decide, actor=agent_id)
-        if not outcome[0].found:
-            return outcome[0]
+        if not outcome[0].found or not _applied(write):  # none, or removed elsewhere first in log order
+            return Invalidation(False)
         return Invalidation(True, outcome[0].valid_until, outcome[0].previous_valid_until,
                             await self.writer.with_quorum(write))
 
@@ -628,3 +632,9 @@ def verify_stored(link: LinkRow, public_keys: PublicKeys) -> dict[str, Any]:
                 else "unsigned"
     return {"signature_verified": verified, "attest_level": level,
             "signed_by": link.observed_by if verified else None, "signed_at": link.valid_from if verified else None}
+
+
+def _applied(write: WriteResult) -> bool:
+    """Whether the projector applied any of a write's events in log order (a link removed elsewhere first
+    leaves this one's removal refused: nothing was removed by it)."""
+    return any(write.refusal(i) is None for i in range(len(write.positions)))

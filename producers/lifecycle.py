@@ -1,8 +1,9 @@
 """The lifecycle commands beyond one memory's CRUD: archive, restore and purge; consolidate; promotion to an
 ancestor namespace; session start.
 
-Each decision is made against the caught-up read model and appended as events in one atomic append, through
-``EventWriter.decide_and_append`` (optimistic across nodes). Embeddings are computed before the write lock, as
+Each decision is made against the caught-up read model and appended as events in one append, through
+``EventWriter.decide_and_append`` (unconditional: the projectors re-check in log order what another node may
+have changed meanwhile, and the writer answers from their outcome). Embeddings are computed before the write lock, as
 the memory service does. What the original does, and where this differs, is said at each command.
 """
 
@@ -16,10 +17,11 @@ from typing import Any
 
 from producers.commands import MAX_INT64
 from producers.errors import ConflictError, NotFoundError, ValidationError
+from producers.outcomes import raise_if_refused
 from producers.semantic import Semantic
 from producers.validation import MAX_BULK, check_content, check_id, check_namespace, check_tier, check_title
 from producers.visibility import Reader, Visibility, visible_page
-from producers.writer import Decided, DecideFn, EventWriter, WriteResult
+from producers.writer import Decided, DecideFn, EventWriter, Guarded, Planned, WriteResult
 from projectors import MemoryFilter, MemoryReadModel
 from projectors.archive_queries import ArchivedMemory, ArchiveStats
 from schemas import Memory, encode_vector, format_ts, now_ts, parse_ts
@@ -166,7 +168,11 @@ class LifecycleService:
             return events
 
         write = await self._write(decide, actor=agent_id)
-        return self.model.queries.get(memory_id) or restored[0], write
+        memory = restored[0]
+        raise_if_refused(write, agent_id=agent_id,  # restored elsewhere first, or its title taken meanwhile
+                         clash_message=f"cannot restore: title '{memory.title}' already exists in namespace "
+                                       f"'{memory.namespace}'")
+        return self.model.queries.get(memory_id) or memory, write
 
     def _restorable(self, archived: ArchivedMemory) -> Memory:
         m = archived.memory
@@ -243,24 +249,27 @@ class LifecycleService:
         embedded = await self._vector_event(draft)
         made: list[Memory] = []
 
-        async def decide() -> list[Decided]:
+        taken = f"memory with title '{title}' already exists in namespace '{namespace}'"
+
+        async def decide() -> list[Planned]:
             sources = self._sources(source_ids)
             clash = self.model.queries.find_by_title(title, namespace)
             if clash is not None:
-                msg = f"memory with title '{title}' already exists in namespace '{namespace}'"
-                raise ConflictError(msg, existing_id=clash.id)
+                raise ConflictError(taken, existing_id=clash.id)
             now = now_ts()
             memory = replace(consolidated_memory(sources, title=title, summary=summary, namespace=namespace,
                                                  tier=tier, agent_id=agent_id, now=now), id=draft.id)
             made[:] = [memory]
-            events: list[Decided] = [(MemoryStored(memory), namespace)]
-            if embedded is not None:
-                events.append((embedded, namespace))
-            events += [(_derived_from(memory.id, s.id, now), namespace) for s in sources]
-            return events + _archive_events(source_ids, {s.id: s.namespace for s in sources},
-                                            reason=CONSOLIDATED_REASON, at=now)
+            effects: list[Decided] = [(embedded, namespace)] if embedded is not None else []
+            effects += [(_derived_from(memory.id, s.id, now), namespace) for s in sources]
+            effects += _archive_events(source_ids, {s.id: s.namespace for s in sources}, reason=CONSOLIDATED_REASON,
+                                       at=now)
+            # The title is decided in log order: a consolidation racing under the same title elsewhere leaves
+            # this one's store refused (409), and with it every event that carries it out.
+            return [Guarded((MemoryStored(memory, on_conflict="error"), namespace), effects)]
 
         write = await self._write(decide, actor=agent_id)
+        raise_if_refused(write, agent_id=agent_id, clash_message=taken)
         return Consolidated(self.model.queries.get(draft.id) or made[0], source_ids, write)
 
     def _sources(self, ids: list[str]) -> list[Memory]:

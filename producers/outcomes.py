@@ -21,8 +21,7 @@ def refusal_error(reason: str, *, agent_id: str, clash_message: str | None = Non
         return ConflictError(clash_message or reason, existing_id=existing)
     figures = quota_figures(reason)
     if figures is not None:
-        return QuotaExceededError(agent_id=agent_id, limit="memories_per_day", current=figures[0],
-                                  maximum=figures[1])
+        return QuotaExceededError(agent_id=agent_id, limit=figures[0], current=figures[1], maximum=figures[2])
     return ConflictError(f"refused in log order: {reason}")
 
 

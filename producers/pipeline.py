@@ -14,21 +14,19 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
-from infra.log import Clock, LogPosition, LogRecord
+from infra.log import LogPosition, LogRecord
 from schemas import Envelope, SignedEvent
 
 __all__ = ["AppendPipeline"]
 
-#: Appends ``signed`` as one batch, conditional on ``expected`` when given, and returns their positions
-#: (retrying while the log is unavailable).
-AppendFn = Callable[[Sequence[SignedEvent], Clock | None], Awaitable[list[LogPosition]]]
+#: Appends ``signed`` as one batch and returns their positions (retrying while the log is unavailable).
+AppendFn = Callable[[Sequence[SignedEvent]], Awaitable[list[LogPosition]]]
 
 
 @dataclass(frozen=True)
 class _Waiting:
     envelopes: list[Envelope]
     done: asyncio.Future[list[LogRecord]]
-    expected: Clock | None = None
 
 
 class AppendPipeline:
@@ -41,12 +39,10 @@ class AppendPipeline:
         self._waiting: deque[_Waiting] = deque()
         self._flushing: asyncio.Task[None] | None = None
 
-    async def submit(self, envelopes: Sequence[Envelope], *, expected: Clock | None = None) -> list[LogRecord]:
+    async def submit(self, envelopes: Sequence[Envelope]) -> list[LogRecord]:
         """Append ``envelopes`` (signed on the way) with whatever else is waiting; their records, in order.
-        The events of one write are never split across batches. A conditional write (``expected``: the log's
-        end its decision saw) goes as a batch of its own, in its turn, so this node's events still reach the
-        log in the order they were signed."""
-        waiting = _Waiting(list(envelopes), asyncio.get_running_loop().create_future(), expected)
+        The events of one write are never split across batches."""
+        waiting = _Waiting(list(envelopes), asyncio.get_running_loop().create_future())
         waiting.done.add_done_callback(_retrieved)  # a caller cancelled meanwhile never reads the outcome
         self._waiting.append(waiting)
         if self._flushing is None or self._flushing.done():
@@ -55,11 +51,8 @@ class AppendPipeline:
 
     def _next_batch(self) -> list[_Waiting]:
         batch = [self._waiting.popleft()]
-        if batch[0].expected is not None:
-            return batch
         size = len(batch[0].envelopes)
-        while (self._waiting and self._waiting[0].expected is None
-               and size + len(self._waiting[0].envelopes) <= self._max_events):
+        while self._waiting and size + len(self._waiting[0].envelopes) <= self._max_events:
             size += len(self._waiting[0].envelopes)
             batch.append(self._waiting.popleft())
         return batch
@@ -69,7 +62,7 @@ class AppendPipeline:
             batch = self._next_batch()
             try:
                 sealed = [self._seal(w.envelopes) for w in batch]
-                positions = await self._append([event for events in sealed for event in events], batch[0].expected)
+                positions = await self._append([event for events in sealed for event in events])
             except BaseException as exc:
                 for w in batch:
                     if not w.done.done():

@@ -148,7 +148,7 @@ class MemoryService:
 
     async def _write(self, decide: DecideFn, *, actor: str, fresh: bool = True) -> WriteResult:
         # Memory commands are re-decided by the projectors in log order: no conditional append, no retry.
-        return await self.writer.decide_and_append(decide, actor=actor, fresh=fresh, serializable=False)
+        return await self.writer.decide_and_append(decide, actor=actor, fresh=fresh)
 
     async def _append(self, events: Sequence[tuple[EventPayload, str]], *, actor: str) -> WriteResult:
         return await self.writer.append(events, actor=actor)

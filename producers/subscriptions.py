@@ -207,7 +207,8 @@ class SubscriptionService:
             return [(SubscriptionDeleted(id=subscription_id, deleted_at=now_ts()), _namespace(agent_id))]
 
         write = await self._writer.decide_and_append(decide, actor=agent_id)
-        return bool(write.positions), await self._writer.with_quorum(write)
+        # Removed by this write only if the projector applied it (not removed elsewhere first, in log order).
+        return bool(write.positions) and write.refusal(0) is None, await self._writer.with_quorum(write)
 
     async def unsubscribe_namespace(self, namespace: str, *, agent_id: str) -> tuple[str, bool, WriteResult]:
         """The original's ``DELETE ?agent_id=&namespace=``: remove the caller's first subscription whose

@@ -2,14 +2,18 @@
 projectors → wait until they are applied → read the outcome the projector recorded → (optionally) wait for a
 quorum.
 
-The log is the sequencer. A command decides against this node's read model (local work, under a lock that
-covers no network round trip), then appends unconditionally; appends from one node pipeline. Where the decision
-could be invalidated by a concurrent write elsewhere (a title taken meanwhile, a quota used up, a pending action
-decided), the event says what to do, and the projectors decide it again, deterministically, in log order: every
-node and every replay reaches the same outcome. The writer waits for its own events (read-your-writes) and
-answers from that outcome: :attr:`WriteResult.refusals`. The conflict domain of a memory write is thus the
-state its decision reads, never the whole log. Decisions the projectors do not re-check yet (governance
-policies, links, lifecycle) still append conditionally on the log's end (``serializable``).
+The log is the sequencer. Every command follows one template, :meth:`EventWriter.decide_and_append`: catch up
+with the log, decide against this node's read model (local work, under a lock that covers no network round
+trip), then append unconditionally; appends from one node pipeline. Where the decision could be invalidated by
+a concurrent write elsewhere (a title taken meanwhile, a quota used up, a memory or link gone, a pending action
+decided), the event says what to do, and the projectors decide it again, deterministically, in log order:
+every node and every replay reaches the same outcome. The writer waits for its own events (read-your-writes)
+and answers from that outcome: :attr:`WriteResult.refusals`. The conflict domain of a command is thus the state
+its decision reads, never the whole log, and no command appends conditionally or retries a lost race.
+
+A decision that carries out other events (an approval and the approved action) is a :class:`Guarded` group:
+its events name the decision as their ``cause``, and the projectors apply them only when the decision itself
+was applied, so the approval that loses a race runs nothing.
 
 Every domain service holds the node's one :class:`EventWriter`: one signing step (:meth:`EventWriter.seal`),
 the same read-your-writes and quorum guarantees. Its appends pipeline (:mod:`producers.pipeline`).
@@ -19,29 +23,41 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import random
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 
-from infra.log import AppendConflictError, Clock, EventLog, LogError, LogPosition, LogRecord, LogUnavailableError
+from infra.log import Clock, EventLog, LogError, LogPosition, LogRecord, LogUnavailableError
 from producers.attestation import current_attestation
 from producers.chain import ChainSigner, newest_own_event
-from producers.errors import UnavailableError
 from producers.pipeline import AppendPipeline
 from producers.quorum import QuorumTracker
 from projectors import ProjectionRunner, VerifiedEvents
 from schemas import SCHEMA_VERSION, Envelope, NodeKey, SignedEvent, encode_payload, now_ts
 from schemas.events import EventPayload
 
-__all__ = ["DecideFn", "Decided", "EventWriter", "WriteResult", "backoff"]
+__all__ = ["DecideFn", "Decided", "EventWriter", "Guarded", "Planned", "WriteResult"]
 
 log = logging.getLogger("ai_memory.writer")
 
 #: One event to append and the namespace its envelope carries.
 Decided = tuple[EventPayload, str]
+
+
+@dataclass(frozen=True)
+class Guarded:
+    """A decision and the events that carry it out (an approval, then the approved action): appended in this
+    order, each of ``effects`` naming ``decision`` as its envelope's ``cause``, so the projectors apply them only
+    if the decision was applied first, in log order (a second approval of one pending action runs nothing)."""
+
+    decision: Decided
+    effects: Sequence[Decided] = ()
+
+
+#: What a command appends: plain events, and guarded groups.
+Planned = Decided | Guarded
 #: A decision made against this node's read model.
-DecideFn = Callable[[], Awaitable[Sequence[Decided]]]
+DecideFn = Callable[[], Awaitable[Sequence[Planned]]]
 
 
 @dataclass(frozen=True)
@@ -94,14 +110,27 @@ class EventWriter:
         self._end_next: asyncio.Future[Clock] | None = None  # the next read of the log's end, shared
         self._end_reading: asyncio.Task[None] | None = None
 
-    def envelope(self, event: EventPayload, *, namespace: str, actor: str) -> Envelope:
+    def envelope(self, event: EventPayload, *, namespace: str, actor: str, cause: str | None = None) -> Envelope:
         # The agent's own signature over the request that caused this event rides beside the node's, when the
         # request was signed by the agent the event is written for (see producers.attestation).
         att = current_attestation()
         return Envelope(event_id=str(uuid.uuid4()), type=event.TYPE, schema_version=SCHEMA_VERSION,
                         namespace=namespace, actor=actor, origin=self.node_id, ts=now_ts(),
                         payload=encode_payload(event), key_id=self._key.key_id,
-                        attestation=att.to_dict() if att is not None and att.agent_id == actor else None)
+                        attestation=att.to_dict() if att is not None and att.agent_id == actor else None,
+                        cause=cause)
+
+    def envelopes(self, planned: Sequence[Planned], *, actor: str) -> list[Envelope]:
+        """The envelopes of ``planned``, in order; the effects of a :class:`Guarded` name its decision."""
+        out: list[Envelope] = []
+        for item in planned:
+            if isinstance(item, Guarded):
+                head = self.envelope(item.decision[0], namespace=item.decision[1], actor=actor)
+                out.append(head)
+                out.extend(self.envelope(e, namespace=ns, actor=actor, cause=head.event_id) for e, ns in item.effects)
+            else:
+                out.append(self.envelope(item[0], namespace=item[1], actor=actor))
+        return out
 
     def seal(self, envelopes: Sequence[Envelope]) -> list[SignedEvent]:
         """The one signing step: every event any command appends is signed here, and nowhere else, into this
@@ -113,19 +142,14 @@ class EventWriter:
                 self._verified.add(event)
         return signed
 
-    async def append(self, events: Sequence[Decided], *, actor: str, expected: Clock | None = None) -> WriteResult:
-        """Append ``events`` atomically; return once the local read models hold them, with the outcome the
-        memory model recorded for each (:attr:`WriteResult.refusals`). Envelopes are made here, in the caller's
-        context (its attestation); concurrent appends of this node go to the log together
-        (:class:`~producers.pipeline.AppendPipeline`).
-
-        ``expected`` (the log end a decision was made against) makes the append optimistic on logs that
-        support it: :class:`~infra.log.AppendConflictError` if another writer appended first. Only
-        :meth:`decide_and_append` with ``serializable=True`` uses it; such an append is a batch of its own.
-        """
+    async def append(self, events: Sequence[Planned], *, actor: str) -> WriteResult:
+        """Append ``events`` (a :class:`Guarded` group flattened in place) unconditionally and atomically; return
+        once the local read models hold them, with the outcome the memory model recorded for each
+        (:attr:`WriteResult.refusals`, one per appended event). Envelopes are made here, in the caller's context
+        (its attestation); concurrent appends of this node go to the log together
+        (:class:`~producers.pipeline.AppendPipeline`)."""
         await self._chain_started()
-        envelopes = [self.envelope(e, namespace=ns, actor=actor) for e, ns in events]
-        records = await self._pipeline.submit(envelopes, expected=expected if self.log.SUPPORTS_EXPECTED else None)
+        records = await self._pipeline.submit(self.envelopes(events, actor=actor))
         result = WriteResult([r.position for r in records])
         await self.wait(result.clock(), timeout=self.write_timeout)
         if not self.runners:
@@ -133,9 +157,9 @@ class EventWriter:
         model = self.runners[0]
         return replace(result, refusals=tuple(model.refusal(r.partition, r.offset) for r in records))
 
-    async def _append_batch(self, signed: Sequence[SignedEvent], expected: Clock | None) -> list[LogPosition]:
+    async def _append_batch(self, signed: Sequence[SignedEvent]) -> list[LogPosition]:
         try:
-            return await self._append_retrying(signed, expected)
+            return await self._append_retrying(signed)
         except BaseException:
             self.chain.unconfirmed(signed)  # not (or not surely) stored: the next event declares their seqs void
             raise
@@ -159,7 +183,7 @@ class EventWriter:
         if newest is not None:
             self.chain.follow(newest)
 
-    async def _append_retrying(self, signed: Sequence[SignedEvent], expected: Clock | None) -> list[LogPosition]:
+    async def _append_retrying(self, signed: Sequence[SignedEvent]) -> list[LogPosition]:
         """Append, retrying while the log is unavailable (no leader yet, a leader change, a reconnect) for at
         most ``write_timeout``. Safe to repeat: the events keep their ids, and the log stores an id once."""
         loop = asyncio.get_running_loop()
@@ -167,7 +191,7 @@ class EventWriter:
         delay = 0.05
         while True:
             try:
-                return await self.log.append(signed, expected=expected)
+                return await self.log.append(signed)
             except LogUnavailableError:
                 # A retry may land after events signed later (or never): the next event says so in its chain.
                 self.chain.unconfirmed(signed)
@@ -226,53 +250,16 @@ class EventWriter:
             return write
         return replace(write, quorum_acks=await self.quorum.wait(write.clock()))
 
-    async def decide_and_append(self, decide: DecideFn, *, actor: str, fresh: bool = True,
-                                serializable: bool = True, attempts: int = 10) -> WriteResult:
-        """The template of every command: catch up (``fresh``: one read of the log's end, no lock held), then
-        ``decide`` the events against the local read model under the lock (local work only), then append them
-        and answer from their outcome. An empty decision appends nothing.
-
-        Decisions the projectors re-check in log order (a title, a quota, a memory that must still exist, a
-        pending action that must still be open) append unconditionally: a concurrent write elsewhere shows up
-        as a refusal in the result, never as a retry: they pass ``serializable=False``. ``serializable`` (the
-        default) is for decisions the projectors do not re-check yet (governance decisions, links, lifecycle):
-        there the append is conditional on the log end the decision saw, where the log supports it, and a lost
-        race decides again after a random backoff.
-        """
-        for attempt in range(attempts):
-            if attempt:
-                await backoff(attempt)
-            end = await self.caught_up() if fresh or serializable else None
-            async with self.lock:
-                events = await decide()
-            if not events:
-                return WriteResult([])
-            try:
-                if serializable and not self.log.SUPPORTS_EXPECTED and len(events) > 1:
-                    return await self._guarded(events, actor=actor)
-                return await self.append(events, actor=actor, expected=end if serializable else None)
-            except AppendConflictError:
-                continue
-        raise BusyError(f"the log kept moving under this write ({attempts} attempts); please retry")
-
-
-    async def _guarded(self, events: Sequence[Decided], *, actor: str) -> WriteResult:
-        """A serializable decision on a log that cannot append conditionally (Kafka): its first event (the
-        decision) goes alone, and the rest (what it runs) follow only if the projectors applied it in log
-        order, so a decision that lost a race elsewhere (a second approval of one pending action) runs nothing.
-        Such a log's batches are not atomic anyway."""
-        first = await self.append(events[:1], actor=actor)
-        if first.refusal(0) is not None:
-            return first
-        rest = await self.append(events[1:], actor=actor)
-        return WriteResult(first.positions + rest.positions, refusals=first.refusals + rest.refusals)
-
-
-class BusyError(UnavailableError):
-    """A serializable decision lost every optimistic append to other writers: transient (503 + Retry-After)."""
-
-
-async def backoff(attempt: int) -> None:
-    """Wait before retrying a write that lost an optimistic append: random, so writers on several nodes that
-    collided do not collide again in step, and growing, so the retries span a burst (2.5 ms, 5 ms, … 320 ms)."""
-    await asyncio.sleep(random.uniform(0, 0.0025 * 2 ** min(attempt - 1, 7)))
+    async def decide_and_append(self, decide: DecideFn, *, actor: str, fresh: bool = True) -> WriteResult:
+        """The template of every command: catch up (``fresh``: one read of the log's end, no lock held; a
+        command whose decision reads nothing another node writes may skip it), ``decide`` the events against
+        the local read model under the lock (local work only), append them unconditionally, and answer from
+        the outcome the projectors recorded for each in log order (:meth:`WriteResult.refusal`): a concurrent
+        write elsewhere shows up there, never as a retry. An empty decision appends nothing."""
+        if fresh:
+            await self.caught_up()
+        async with self.lock:
+            events = await decide()
+        if not events:
+            return WriteResult([])
+        return await self.append(events, actor=actor)

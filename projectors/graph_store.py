@@ -29,7 +29,7 @@ from typing import Any, Protocol
 
 from infra.log import LogRecord
 from projectors.graph_walk import LinkRow, NodeRow
-from projectors.rules import Inapplicable
+from projectors.rules import Inapplicable, over_link_quota
 from schemas.events import (
     ArchivePurged,
     EntityAliased,
@@ -106,6 +106,18 @@ def _live_node(sql: Sql, memory_id: str) -> Mapping[str, Any] | None:
     found = sql.rows(f"SELECT {NODE_COLUMNS} FROM graph_nodes WHERE id = :id AND until_offset IS NULL",
                      {"id": memory_id})
     return found[0] if found else None
+
+
+def _check_link_quota(sql: Sql, event: LinkCreated, record: LogRecord) -> None:
+    """Refuse a metered link that would exceed its writer's links/day quota, counted in log order (the counter
+    governance keeps, read here because the graph applies a link before governance charges it)."""
+    if event.max_per_day is None:
+        return
+    agent, day = record.event.envelope.actor, record.event.envelope.ts[:10]
+    found = sql.rows("SELECT links_today FROM agent_quotas WHERE agent_id = :a AND day = :d", {"a": agent, "d": day})
+    current = int(found[0]["links_today"]) if found else 0
+    if current + 1 > event.max_per_day:
+        raise over_link_quota(agent, current, event.max_per_day)
 
 
 def _link_created(sql: Sql, event: LinkCreated, offset: int) -> None:
@@ -211,6 +223,7 @@ def apply_graph_event(sql: Sql, payload: Any, record: LogRecord) -> None:
     offset = record.offset
     match payload:
         case LinkCreated():
+            _check_link_quota(sql, payload, record)
             _link_created(sql, payload, offset)
         case LinkInvalidated():
             _link_invalidated(sql, payload, offset)

@@ -17,9 +17,10 @@ import orjson
 from schemas import VECTOR_DIM, Memory, PayloadError, decode_vector
 from schemas.events import MemoryEmbedded, MemoryStored, MemoryUpdated
 
-__all__ = ["DIM_RANGE", "MAX_VERSION_SUFFIX", "WRONG_DIMENSION", "Inapplicable", "buried", "check_daily_quota",
-           "clash_id", "json_column", "merged_values", "over_quota", "place_store", "quota_figures", "stored_author",
-           "tier_max", "title_clash", "updated_values", "vector_bytes", "versioned", "versioned_titles"]
+__all__ = ["DIM_RANGE", "MAX_VERSION_SUFFIX", "WRONG_DIMENSION", "Inapplicable", "buried", "cause_refusal",
+           "check_daily_quota", "clash_id", "json_column", "merged_values", "over_link_quota", "over_quota",
+           "place_store", "quota_figures", "stored_author", "tier_max", "title_clash", "updated_values",
+           "vector_bytes", "versioned", "versioned_titles"]
 
 #: The highest n tried for a versioned title "title (n)".
 MAX_VERSION_SUFFIX = 1024
@@ -160,24 +161,43 @@ def place_store(memory: Memory, on_conflict: str | None, *, buried_id: Callable[
     merge(holder, memory)
 
 
+def cause_refusal(cause: str, refused: str | None, seen: bool) -> str | None:
+    """Why an event that carries out a decision (its envelope names the decision as ``cause``) is not applied:
+    the decision was refused (``refused``: its reason, e.g. the pending action was decided first elsewhere) or
+    was not applied before it (``seen`` false). None: the decision stands, the event is applied on its merits.
+    So of two approvals of one pending action, only the first in log order executes the action."""
+    if refused is not None:
+        return f"follows decision {cause}, which was refused: {refused}"
+    if not seen:
+        return f"follows decision {cause}, which was not applied before it"
+    return None
+
+
 def stored_author(event: MemoryStored) -> str | None:
     """Whom a store is charged to when the payload alone says (the writer always records ``agent_id``)."""
     author = event.memory.metadata.get("agent_id")
     return author if isinstance(author, str) else None
 
 
-_QUOTA = "daily memory quota: agent "
-_QUOTA_FIGURES = re.compile(r"^daily memory quota: agent .* has stored (\d+) of (\d+) today$", re.DOTALL)
+_QUOTA_FIGURES = re.compile(r"^daily (memory|link) quota: agent .* has (?:stored|linked) (\d+) of (\d+) today$",
+                            re.DOTALL)
+#: The original's name of each daily limit a projector enforces.
+_LIMITS = {"memory": "memories_per_day", "link": "links_per_day"}
 
 
 def over_quota(agent_id: str, current: int, maximum: int) -> Inapplicable:
-    return Inapplicable(f"{_QUOTA}{agent_id!r} has stored {current} of {maximum} today")
+    return Inapplicable(f"daily memory quota: agent {agent_id!r} has stored {current} of {maximum} today")
 
 
-def quota_figures(reason: str) -> tuple[int, int] | None:
-    """(current, maximum) when ``reason`` is an :func:`over_quota` refusal."""
+def over_link_quota(agent_id: str, current: int, maximum: int) -> Inapplicable:
+    return Inapplicable(f"daily link quota: agent {agent_id!r} has linked {current} of {maximum} today")
+
+
+def quota_figures(reason: str) -> tuple[str, int, int] | None:
+    """(limit, current, maximum) when ``reason`` is an :func:`over_quota` or :func:`over_link_quota` refusal;
+    ``limit`` is the original's name for it (``memories_per_day``, ``links_per_day``)."""
     match = _QUOTA_FIGURES.match(reason)
-    return (int(match.group(1)), int(match.group(2))) if match else None
+    return (_LIMITS[match.group(1)], int(match.group(2)), int(match.group(3))) if match else None
 
 
 def check_daily_quota(event: MemoryStored, stored_today: Callable[[str, str], int]) -> None:

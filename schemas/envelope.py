@@ -21,7 +21,7 @@ ENVELOPE_FIELDS = ("event_id", "type", "schema_version", "namespace", "actor", "
                    "key_id")
 #: Fields an envelope carries only when set. Absent, they are absent from the canonical bytes too, so every
 #: event written before they existed keeps exactly its bytes (and its signature).
-OPTIONAL_FIELDS = ("attestation", "chain")
+OPTIONAL_FIELDS = ("attestation", "chain", "cause")
 
 
 def new_event_id() -> str:
@@ -47,6 +47,9 @@ class Envelope:
     #: The writer's hash chain (see ``schemas.chain``): epoch, seq, hash of the previous event; None on events
     #: written before chains existed.
     chain: dict[str, Any] | None = None
+    #: The event id of the decision this event carries out (an approval's action): the projectors apply it
+    #: only when that decision was applied before it in log order, so a decision that lost a race runs nothing.
+    cause: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         out = {name: getattr(self, name) for name in ENVELOPE_FIELDS}
@@ -54,6 +57,8 @@ class Envelope:
             out["attestation"] = self.attestation
         if self.chain is not None:
             out["chain"] = self.chain
+        if self.cause is not None:
+            out["cause"] = self.cause
         return out
 
     def body(self) -> bytes:
@@ -76,6 +81,8 @@ class Envelope:
             raise EncodingError("envelope attestation is not an object")
         if "chain" in data:
             ChainLink.from_dict(data["chain"])
+        if "cause" in data and not isinstance(data["cause"], str):
+            raise EncodingError("envelope cause is not an event id")
         if not isinstance(data["schema_version"], int):
             raise EncodingError("envelope schema_version is not an integer")
         for name in ("event_id", "type", "namespace", "actor", "origin", "ts", "key_id"):

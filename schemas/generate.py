@@ -30,6 +30,8 @@ def _envelope_schema() -> dict[str, Any]:
     props["ts"] = {"type": "string", "format": "date-time"}
     props["attestation"] = attestation_schema()
     props["chain"] = chain_schema()
+    props["cause"] = {"type": "string", "description": "the event id of the decision this event carries out: "
+                      "applied only when that decision was applied before it in log order"}
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "$id": _ID + "envelope.schema.json",

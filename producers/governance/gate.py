@@ -208,11 +208,13 @@ class WriteGate:
                        "delete those memories one by one")
                 raise ForbiddenError(msg)
 
-    def check_link_quota(self, agent_id: str) -> None:
-        """For the link path: refuse a link over the agent's links/day quota."""
+    def check_link_quota(self, agent_id: str) -> int:
+        """For the link path: refuse a link over the agent's links/day quota as this node sees it; returns the
+        quota, which the link carries so that the projectors decide it again in log order."""
         usage = self.governance.quota(agent_id)
         current = usage.on(now_ts()[:10]).links_today if usage is not None else 0
         self._check(agent_id, "links_per_day", current, 1, self.config.max_links_per_day)
+        return self.config.max_links_per_day
 
     @staticmethod
     def _check(agent_id: str, limit: str, current: int, adding: int, maximum: int) -> None:

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, Literal, get_args
 from producers.errors import ValidationError
 from producers.validation import check_id, check_namespace, check_timestamp
 from producers.wire import memory_from_import
-from producers.writer import Decided, WriteResult
+from producers.writer import Decided, Guarded, Planned, WriteResult
 from projectors import NamespaceMeta, PendingRecord
 from projectors.governance_queries import pending_expiry
 from schemas import PayloadError, decode_payload, encode_payload, now_ts, parse_ts
@@ -233,7 +233,7 @@ class PeerGovernance:
                     vectors[pending_id] = await service.store_vectors(pending, new_id)
         outcomes: list[PeerOutcome] = []
 
-        async def decide() -> list[Decided]:
+        async def decide() -> list[Planned]:
             outcomes[:] = [PeerOutcome(skipped=push.skipped, errors=list(push.errors))]  # a retry starts afresh
             return self._plan(push, outcomes[0], new_ids, vectors, now_ts(), agent_id)
 
@@ -244,9 +244,9 @@ class PeerGovernance:
         return replace(outcomes[0], write=write)
 
     def _plan(self, push: GovernancePush, out: PeerOutcome, new_ids: dict[str, str],
-              vectors: dict[str, list[Decided]], now: str, sender: str) -> list[Decided]:
+              vectors: dict[str, list[Decided]], now: str, sender: str) -> list[Planned]:
         queries = self.service.queries
-        events: list[Decided] = []
+        events: list[Planned] = []
         # What this append has already done, so later items (a decision of a pushed pending) see it.
         pendings: dict[str, PendingRecord | None] = {}
         standards: dict[str, NamespaceMeta | None] = {}
@@ -282,7 +282,7 @@ class PeerGovernance:
                 action, result_id = self.service.action_events(current, now, new_ids[d.id], vectors.get(d.id, []))
             decided = PendingDecided(d.id, "approved" if d.approved else "rejected", d.decider, now, approvals,
                                      bool(action), result_id, "once", current.namespace, current.requested_by)
-            events.extend([(decided, current.namespace), *action])
+            events.append(Guarded((decided, current.namespace), action))  # a decision made first elsewhere runs nothing
             pendings[d.id] = replace(current, status="approved" if d.approved else "rejected")
             out.pending_decisions_applied += 1
         for m in push.meta:

@@ -1,7 +1,10 @@
 """The governance commands: namespace standards, pending-action decisions (approve, reject, expire), the agent
-registry and quota status. Each decision is made against the caught-up read model under the node's write lock
-(:meth:`EventWriter.decide_and_append`, optimistic across nodes) and recorded as events; an approval is appended
-together with the approved action's own event, so a decision and its effect are one atomic append.
+registry and quota status. Each command is the writer's one template (:meth:`EventWriter.decide_and_append`):
+decided against the caught-up read model under the node's lock, appended unconditionally, answered from the
+outcome the projectors recorded in log order. An approval is a :class:`~producers.writer.Guarded` group: the
+decision, then the approved action's own events naming it as their cause, in one append; the projectors apply
+the first decision of a pending action in log order and refuse any later one together with everything it would
+have run, so racing approvals on several nodes decide and execute once.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from producers.governance.peer import PeerGovernance
 from producers.governance.policy import Approver, GovernancePolicy, parse_policy, policy_of
 from producers.semantic import Semantic
 from producers.validation import check_agent_id, check_id, check_namespace, check_tags
-from producers.writer import Decided, EventWriter, WriteResult
+from producers.writer import Decided, EventWriter, Guarded, Planned, WriteResult
 from projectors import AgentRecord, GovernanceQueries, MemoryQueries, PendingRecord, QuotaUsage
 from schemas import Memory, decode_payload, now_ts
 from schemas.events import (
@@ -71,11 +74,18 @@ class GovernanceService:
         #: What a peer's sync/push may change here (pending actions, decisions, standards).
         self.peer = PeerGovernance(self)
 
-    async def _decide(self, decide: Callable[[], Awaitable[Sequence[Decided]]], *, actor: str) -> WriteResult:
+    async def _decide(self, decide: Callable[[], Awaitable[Sequence[Planned]]], *, actor: str,
+                      refused: Callable[[], None] | None = None) -> WriteResult:
+        """Decide, append, answer. When the projectors refused the first event in log order (another node
+        decided the same thing first), ``refused`` answers as the command answers once that is known: it raises
+        what a second, later call gets, or returns where that call changes nothing and succeeds (a vote cast
+        twice); without it, a 403 with the projector's reason."""
         write = await self.writer.decide_and_append(decide, actor=actor)
         reason = write.refusal(0)
-        if reason is not None:  # decided elsewhere first, in log order (a log without conditional appends)
+        if reason is not None and refused is None:
             raise ForbiddenError(f"refused: {reason}")
+        if reason is not None and refused is not None:
+            refused()
         return await self.writer.with_quorum(write)
 
     # -- namespace standards --------------------------------------------------------------------------------
@@ -236,6 +246,11 @@ class GovernanceService:
     async def approve(self, pending_id: str, *, agent_id: str, remember: str = "once") -> Decision:
         """Approve (or vote for) a pending action; once approved, its action is appended with the decision.
 
+        Racing approvals are put in order by the log: the first decision applied wins, a later one is refused
+        by the projectors with everything it would have run, and its caller gets what a later call gets (403,
+        already decided). Under consensus, a vote that did not reach the quorum when decided may have reached it
+        in log order (votes racing on several nodes): its voter then decides, as the last voter would.
+
         Raises:
             ForbiddenError: unknown or decided, the caller may not approve it, or is its requester.
         """
@@ -246,36 +261,33 @@ class GovernanceService:
         vectors = await self.store_vectors(first, new_id) if first is not None else []
         outcome: dict[str, Any] = {}
 
-        async def decide() -> list[Decided]:
+        async def decide() -> list[Planned]:
             outcome.clear()
             pending = self._open(pending_id, "approve")
-            if pending.requested_by.lower() == agent_id.lower():
-                raise ForbiddenError("approve rejected: the requester cannot approve its own request")
-            approver = self.approver(pending)
-            now = now_ts()
-            approvals = [Approval(a["agent_id"], a["approved_at"]) for a in pending.approvals]
-            decided_by = agent_id
-            if approver.kind == "agent" and agent_id != approver.agent_id:
-                msg = f"approve rejected: designated approver is '{approver.agent_id}'; got '{agent_id}'"
-                raise ForbiddenError(msg)
-            if approver.kind == "consensus":
-                if self.queries.agent(agent_id) is None:
-                    raise ForbiddenError(f"approve rejected: consensus voter '{agent_id}' is not a registered agent")
-                decided_by = agent_id.lower()
-                if any(a.agent_id.lower() == decided_by for a in approvals):
-                    outcome.update(votes=len(approvals), quorum=approver.quorum)
+            approvals = self._approvals(pending, agent_id)
+            quorum = self.approver(pending).quorum
+            if approvals is not None and len(approvals) < quorum:  # a consensus still collecting votes
+                outcome.update(votes=len(approvals), quorum=quorum)
+                if len(approvals) == len(pending.approvals):  # the caller had voted already
                     return []
-                approvals.append(Approval(decided_by, now))
-                if len(approvals) < approver.quorum:
-                    outcome.update(votes=len(approvals), quorum=approver.quorum)
-                    return [(PendingVoted(pending.id, approvals[-1], approver.quorum), pending.namespace)]
+                return [(PendingVoted(pending.id, approvals[-1], quorum), pending.namespace)]
+            now = now_ts()
             action, result_id = self.action_events(pending, now, new_id, vectors)
             outcome.update(result_id=result_id, executed=bool(action))
-            decided = PendingDecided(pending.id, "approved", decided_by, now, approvals, bool(action), result_id,
-                                     remember, pending.namespace, pending.requested_by)  # type: ignore[arg-type]
-            return [(decided, pending.namespace), *action, *self._remembered(pending, "approve", remember, now)]
+            decided = PendingDecided(pending.id, "approved", _decider(approvals, agent_id), now, approvals or [],
+                                     bool(action), result_id, remember, pending.namespace,  # type: ignore[arg-type]
+                                     pending.requested_by)
+            return [Guarded((decided, pending.namespace),
+                            [*action, *self._remembered(pending, "approve", remember, now)])]
 
-        write = await self._decide(decide, actor=agent_id)
+        def refused() -> None:
+            # Decided first elsewhere: raises what a later call gets. Still open: this was a vote the caller
+            # cast on another node too, and the answer is the same as that one's (still collecting).
+            self._open(pending_id, "approve")
+
+        write = await self._decide(decide, actor=agent_id, refused=refused)
+        if "quorum" in outcome and self._quorum_reached(pending_id, outcome["quorum"]):
+            write = await self._decide(decide, actor=agent_id, refused=refused)  # the votes met in log order
         if "quorum" in outcome:
             return Decision({"approved": False, "status": "pending", "id": pending_id, "votes": outcome["votes"],
                              "quorum": outcome["quorum"], "reason": "consensus threshold not yet reached",
@@ -283,6 +295,29 @@ class GovernanceService:
         return Decision(_written({"approved": True, "id": pending_id, "decided_by": agent_id,
                                   "executed": outcome["executed"], "memory_id": outcome["result_id"],
                                   "remember": remember}, write), write)
+
+    def _approvals(self, pending: PendingRecord, agent_id: str) -> list[Approval] | None:
+        """The approvals a decision by ``agent_id`` records: under consensus the votes so far and the caller's
+        (once); None for a single approver. Raises when the caller may not approve."""
+        if pending.requested_by.lower() == agent_id.lower():
+            raise ForbiddenError("approve rejected: the requester cannot approve its own request")
+        approver = self.approver(pending)
+        if approver.kind == "agent" and agent_id != approver.agent_id:
+            raise ForbiddenError(f"approve rejected: designated approver is '{approver.agent_id}'; got '{agent_id}'")
+        if approver.kind != "consensus":
+            return None
+        if self.queries.agent(agent_id) is None:
+            raise ForbiddenError(f"approve rejected: consensus voter '{agent_id}' is not a registered agent")
+        approvals = [Approval(a["agent_id"], a["approved_at"]) for a in pending.approvals]
+        if not any(a.agent_id.lower() == agent_id.lower() for a in approvals):
+            approvals.append(Approval(agent_id.lower(), now_ts()))
+        return approvals
+
+    def _quorum_reached(self, pending_id: str, quorum: int) -> bool:
+        """Whether votes applied in log order (this caller's and others', racing) met ``quorum`` while the
+        action is still pending: then a vote must decide it."""
+        pending = self.queries.pending(pending_id)
+        return pending is not None and pending.status == "pending" and len(pending.approvals) >= quorum
 
     async def reject(self, pending_id: str, *, agent_id: str, remember: str = "once") -> Decision:
         """Reject a pending action. The requester may withdraw its own request; otherwise the caller must be
@@ -294,7 +329,7 @@ class GovernanceService:
         """
         remember = _remember(remember)
 
-        async def decide() -> list[Decided]:
+        async def decide() -> list[Planned]:
             pending = self.queries.pending(check_id(pending_id))
             if pending is None or pending.status != "pending":
                 raise NotFoundError("pending action not found or already decided")
@@ -304,9 +339,12 @@ class GovernanceService:
             approvals = [Approval(a["agent_id"], a["approved_at"]) for a in pending.approvals]
             decided = PendingDecided(pending.id, "rejected", agent_id, now, approvals, False, None,
                                      remember, pending.namespace, pending.requested_by)  # type: ignore[arg-type]
-            return [(decided, pending.namespace), *self._remembered(pending, "deny", remember, now)]
+            return [Guarded((decided, pending.namespace), self._remembered(pending, "deny", remember, now))]
 
-        write = await self._decide(decide, actor=agent_id)
+        def refused() -> None:
+            raise NotFoundError("pending action not found or already decided")  # decided first elsewhere
+
+        write = await self._decide(decide, actor=agent_id, refused=refused)
         return Decision(_written({"rejected": True, "id": pending_id, "decided_by": agent_id, "remember": remember},
                                  write), write)
 
@@ -425,6 +463,11 @@ class GovernanceService:
         now = now_ts()
         usage = self.queries.quota(agent_id) or QuotaUsage(agent_id, now[:10], 0, 0, 0, now, now)
         return {"agent_id": agent_id, "quota": self._quota_row(usage)}
+
+
+def _decider(approvals: list[Approval] | None, agent_id: str) -> str:
+    """Who decided: the caller; under consensus, as a vote records it (lower case)."""
+    return agent_id if approvals is None else agent_id.lower()
 
 
 def _remember(value: str | None) -> str:

@@ -28,7 +28,7 @@ from projectors.postgres.queries import PostgresMemoryQueries
 from projectors.postgres.schema import connect, migrate
 from projectors.postgres.subscription_queries import PostgresSubscriptionQueries
 from projectors.postgres.vector_search import PgVectorSearch
-from projectors.rules import WRONG_DIMENSION, Inapplicable
+from projectors.rules import WRONG_DIMENSION, Inapplicable, cause_refusal
 from schemas import SchemaError, decode_payload
 
 __all__ = ["PostgresReadModel"]
@@ -126,6 +126,8 @@ class PostgresReadModel(MemoryReadModel):
         if envelope.event_id not in fresh:
             return "duplicate"
         fresh.discard(envelope.event_id)  # the same id twice in one batch: the second is a duplicate
+        if envelope.cause is not None and (refused := self._cause_refusal(conn, envelope.cause)) is not None:
+            return refused
         try:
             payload = decode_payload(envelope.type, envelope.payload)
         except SchemaError as exc:
@@ -146,6 +148,13 @@ class PostgresReadModel(MemoryReadModel):
                 raise _Retry from exc
             return str(exc.orig)
         return None
+
+    @staticmethod
+    def _cause_refusal(conn: Connection, cause: str) -> str | None:
+        refused = conn.execute(text("SELECT reason FROM rejected_events WHERE event_id = :e LIMIT 1"),
+                               {"e": cause}).scalar()
+        seen = conn.execute(text("SELECT 1 FROM applied_events WHERE event_id = :e"), {"e": cause}).scalar() is not None
+        return cause_refusal(cause, None if refused is None else str(refused), seen)
 
     @staticmethod
     def _reject(conn: Connection, record: LogRecord, reason: str) -> None:

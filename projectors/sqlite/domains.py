@@ -20,7 +20,9 @@ __all__ = ["APPLIERS", "DOMAIN_DDL", "Applier"]
 
 Applier = AnyApplier[sqlite3.Connection]
 
-_DOMAINS: tuple[ModuleType, ...] = (subscriptions, archive, governance, graph, identity)
+# The graph before governance: a link the graph refuses (an end deleted first, in log order) is refused
+# before governance charges it to its agent's links/day quota (appliers write as they go, no savepoint).
+_DOMAINS: tuple[ModuleType, ...] = (subscriptions, archive, graph, governance, identity)
 
 APPLIERS: dict[str, Applier] = gather(memories.APPLIERS, [domain.APPLIERS for domain in _DOMAINS])
 DOMAIN_DDL: list[str] = [domain.DDL for domain in _DOMAINS]

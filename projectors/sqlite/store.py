@@ -16,6 +16,7 @@ from infra.sqlite_checkpoint import BackgroundCheckpointer
 from projectors.base import ApplyResult, Verdict
 from projectors.errors import ReadModelError
 from projectors.memory_model import MemoryReadModel
+from projectors.rules import cause_refusal
 from projectors.sqlite.apply import WRONG_DIMENSION, Inapplicable
 from projectors.sqlite.archive import SQLiteArchiveQueries
 from projectors.sqlite.domains import APPLIERS
@@ -113,6 +114,8 @@ class SQLiteReadModel(MemoryReadModel):
         cur = self._db.execute("INSERT OR IGNORE INTO applied_events (event_id) VALUES (?)", (envelope.event_id,))
         if cur.rowcount == 0:
             return "duplicate"
+        if envelope.cause is not None and (refused := self._cause_refusal(envelope.cause)) is not None:
+            return refused
         try:
             payload = decode_payload(envelope.type, envelope.payload)
         except SchemaError as exc:
@@ -127,6 +130,11 @@ class SQLiteReadModel(MemoryReadModel):
         except (Inapplicable, sqlite3.IntegrityError) as exc:
             return str(exc)
         return None
+
+    def _cause_refusal(self, cause: str) -> str | None:
+        row = self._db.execute("SELECT reason FROM rejected_events WHERE event_id = ? LIMIT 1", (cause,)).fetchone()
+        seen = self._db.execute("SELECT 1 FROM applied_events WHERE event_id = ?", (cause,)).fetchone() is not None
+        return cause_refusal(cause, None if row is None else str(row[0]), seen)
 
     def _reject(self, record: LogRecord, reason: str) -> None:
         self._db.execute(

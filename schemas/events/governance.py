@@ -94,7 +94,9 @@ class PendingVoted:
 @dataclass(frozen=True, slots=True)
 class PendingDecided:
     """The pending action was approved or rejected. An approval is appended together with the action's own
-    event (``executed`` says whether there was one: a delete of a memory already gone executes nothing)."""
+    events, which name it as their envelope's ``cause`` (``executed`` says whether there were any: a delete of a
+    memory already gone executes nothing). Only the first decision of a pending action in log order is applied;
+    a later one is refused, and with it the events that name it."""
 
     TYPE: ClassVar[str] = "governance.pending_decided"
     id: str

@@ -37,6 +37,9 @@ class LinkCreated:
 
     TYPE: ClassVar[str] = "link.created"
     link: Link
+    #: The writer's links/day quota when the link was metered: the projector refuses the link that would exceed
+    #: it (the envelope's actor, counted in log order, so exact across nodes).
+    max_per_day: int | None = field(default=None, metadata=OMIT_NONE)
 
 
 @dataclass(frozen=True, slots=True)

@@ -70,6 +70,7 @@ _EVENTS: list[tuple[Any, str, str]] = [  # (event, actor, envelope ts)
     (MemoryStored(_memory("m2", "bob", DAY1)), "bob", DAY1),
     (MemoryStored(_memory("m3", "bob", DAY2)), "bob", DAY2),  # a new day: the daily count starts again
     (LinkCreated(Link("m1", "m2", "related_to", DAY2)), "bob", DAY2),
+    (LinkCreated(Link("m1", "gone", "related_to", DAY2)), "bob", DAY2),  # refused: not charged
 ]
 
 
@@ -84,7 +85,44 @@ def governance_log(tmp: Path) -> list[LogRecord]:
     return records
 
 
+def caused_log(tmp: Path) -> list[LogRecord]:
+    """Two approvals of one pending action, each followed by its action (a store naming it as cause), and a
+    store naming a decision the log never holds."""
+    key = node_key(tmp, "recorder")
+    first, second = new_event_id(), new_event_id()
+    events: list[tuple[Any, str, str | None]] = [  # (event, event id, cause)
+        (PendingRequested(_pending("p9", "store", DAY1)), new_event_id(), None),
+        (PendingDecided("p9", "approved", "carol", DAY1, [], True, "m9"), first, None),
+        (MemoryStored(_memory("m9", "bob", DAY1)), new_event_id(), first),
+        (PendingDecided("p9", "approved", "dave", DAY1, [], True, "m10"), second, None),  # refused: decided
+        (MemoryStored(_memory("m10", "bob", DAY1)), new_event_id(), second),  # refused with its decision
+        (MemoryStored(_memory("m11", "bob", DAY1)), new_event_id(), "never-appended"),  # refused: no decision
+    ]
+    records = []
+    for offset, (event, event_id, cause) in enumerate(events, start=1):
+        envelope = Envelope(event_id=event_id, type=event.TYPE, schema_version=SCHEMA_VERSION, namespace="org",
+                            actor="carol", origin=key.key_id, ts=DAY1, payload=encode_payload(event),
+                            key_id=key.key_id, cause=cause)
+        records.append(LogRecord("p", offset, sign(envelope, key)))
+    return records
+
+
 class GovernanceContract:
+    def test_an_event_follows_its_decision(self, model: MemoryReadModel, tmp_path: Path) -> None:
+        verdicts = [Verdict(r) for r in caused_log(tmp_path)]
+        for _ in range(2):  # re-delivery changes nothing
+            for start in range(0, len(verdicts), 2):
+                model.apply_batch(verdicts[start:start + 2])
+        rejected = {r["offset"]: str(r["reason"]) for r in model.rejected_events()}
+        assert set(rejected) == {4, 5, 6}
+        assert "already approved" in rejected[4]
+        assert rejected[5].startswith("follows decision") and "which was refused: pending action p9" in rejected[5]
+        assert "never-appended, which was not applied before it" in rejected[6]
+        assert [m.id for m in model.queries.all_memories()] == ["m9"]
+        p9 = model.governance.pending("p9")
+        assert p9 is not None and p9.decided_by == "carol"
+
+
     @pytest.fixture
     def loaded(self, model: MemoryReadModel, tmp_path: Path) -> MemoryReadModel:
         verdicts = [Verdict(r) for r in governance_log(tmp_path)]
@@ -95,7 +133,7 @@ class GovernanceContract:
 
     def test_refusals(self, loaded: MemoryReadModel) -> None:
         rejected = {r["offset"]: str(r["reason"]) for r in loaded.rejected_events()}
-        assert set(rejected) == {9, 11, 14}
+        assert set(rejected) == {9, 11, 14, 25}
         assert "already exists" in rejected[9] and "already voted" in rejected[11]
         assert "already rejected" in rejected[14]
 

@@ -1,6 +1,6 @@
 """Governance across two nodes on one JetStream stream: a policy set on one node gates writes on the other, and
-two approvers racing on different nodes for the same pending action give exactly one decision (optimistic
-appends against the log's end), whose effect both nodes project alike."""
+two approvers racing on different nodes for the same pending action give exactly one decision (the first in log
+order; the second is refused with the action it carried), whose effect both nodes project alike."""
 
 from __future__ import annotations
 
@@ -52,8 +52,10 @@ async def test_one_decision_when_approvers_race_on_two_nodes(pair: tuple[Node, N
     end = await a.log.end_offsets()
     for node in (a, b):
         await node.service.wait_for(end, timeout=10)
+    # The log may hold both decisions (appended unconditionally); each node applied only the first.
     decisions = [r for r in await a.log.read(limit=10_000) if r.event.envelope.type == PendingDecided.TYPE]
-    assert len(decisions) == 1
+    for node in (a, b):
+        assert [node.model.refusal(r.partition, r.offset) is None for r in decisions].count(True) == 1
     for node in (a, b):
         state = node.governance.queries.pending(pending_id)
         assert state is not None and state.status == "approved"

@@ -28,7 +28,7 @@ from producers.node import Node, NodeConfig
 from projectors import SQLiteReadModel
 from projectors.rebuild import rebuild_sqlite
 from schemas import load_or_create_node_key
-from schemas.events import MemoryStored
+from schemas.events import MemoryStored, PendingDecided
 
 #: "postgres": the embedded log, each node's read model in its own Postgres database (the projector's title and
 #: quota decisions exist once per read-model backend).
@@ -71,7 +71,7 @@ async def pair(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[
         for other in names:
             if other != n:
                 shutil.copy(tmp_path / other / "keys" / f"node-{other}.pub", tmp_path / n / "keys")
-    governance = GovernanceConfig(mode="enforce", max_memories_per_day=QUOTA)
+    governance = GovernanceConfig(mode="enforce", max_memories_per_day=QUOTA, max_links_per_day=QUOTA)
     async with AsyncExitStack() as stack:
         nodes: list[Node] = []
         clients: list[httpx.AsyncClient] = []
@@ -98,13 +98,21 @@ async def _store(client: httpx.AsyncClient, title: str, *, agent: str = "writer"
 
 
 async def _replays_the_same(node: Node, path: Path) -> None:
-    """A rebuild from the log reaches the node's outcomes (the racing decisions were made in log order)."""
+    """A rebuild from the log reaches the node's outcomes (the racing decisions were made in log order): the
+    same memories, the same pending actions and decisions, the same events refused."""
     await rebuild_sqlite(node.log, node.keyring, path)
     rebuilt = SQLiteReadModel(path)
     try:
         assert rebuilt.queries.all_memories() == node.model.queries.all_memories()
+        assert (rebuilt.governance.list_pending(status=None, limit=1000)
+                == node.governance.queries.list_pending(status=None, limit=1000))
+        assert _refused(rebuilt.rejected_events(limit=10_000)) == _refused(node.model.rejected_events(limit=10_000))
     finally:
         rebuilt.close()
+
+
+def _refused(rows: list[dict[str, object]]) -> list[tuple[object, object]]:
+    return sorted((r["event_id"], r["reason"]) for r in rows)
 
 
 def _titles(node: Node, namespace: str) -> dict[str, str]:
@@ -153,12 +161,17 @@ async def test_unique_titles_never_conflict(pair: Pair) -> None:
     assert len(_titles(pair.nodes[0], "race")) == 72 == len(_titles(pair.nodes[1], "race"))
 
 
+def _exactly_the_quota(answers: list[httpx.Response], limit: str) -> None:
+    """QUOTA writes acknowledged and the rest refused with the original's 429 body, across both nodes."""
+    assert Counter(r.status_code for r in answers) == Counter({201: QUOTA, 429: 4}), [r.text for r in answers]
+    refused = [r.json() for r in answers if r.status_code == 429]
+    assert all(body["code"] == "QUOTA_EXCEEDED" and body["max"] == QUOTA and body["limit"] == limit
+               for body in refused), refused
+
+
 async def test_daily_quota_is_exact_across_nodes(pair: Pair, tmp_path: Path) -> None:
     stores = await asyncio.gather(*(_store(pair.clients[n % 2], f"q{n}", agent="hungry") for n in range(QUOTA + 4)))
-    codes = Counter(r.status_code for r in stores)
-    assert codes == Counter({201: QUOTA, 429: 4}), [r.text for r in stores]
-    refused = [r.json() for r in stores if r.status_code == 429]
-    assert all(body["code"] == "QUOTA_EXCEEDED" and body["max"] == QUOTA for body in refused)
+    _exactly_the_quota(stores, "memories_per_day")
     await pair.settled()
     for node in pair.nodes:
         assert len(_titles(node, "race")) == QUOTA
@@ -167,32 +180,122 @@ async def test_daily_quota_is_exact_across_nodes(pair: Pair, tmp_path: Path) -> 
     await _replays_the_same(pair.nodes[0], tmp_path / "replay.db")
 
 
-async def test_racing_approvals_decide_and_execute_once(pair: Pair) -> None:
-    a, b = pair.clients
-    r = await a.post("/api/v1/namespaces/gated/standard", json={"governance": {"write": "approve"}},
-                     headers={"X-Agent-Id": "owner"})
-    assert r.status_code == 201, r.text
+async def test_daily_link_quota_is_exact_across_nodes(pair: Pair, tmp_path: Path) -> None:
+    ends = [(await _store(pair.clients[0], f"end {n}")).json()["id"] for n in range(2)]
     await pair.settled()
+    links = await asyncio.gather(*(pair.clients[n % 2].post("/api/v1/links",
+                                                            json={"source_id": ends[0], "target_id": ends[1],
+                                                                  "relation": f"rel_{n}"},
+                                                            headers={"X-Agent-Id": "linker"})
+                                   for n in range(QUOTA + 4)))
+    _exactly_the_quota(links, "links_per_day")
+    await pair.settled()
+    for node in pair.nodes:
+        assert len(node.model.graph.out_links([ends[0]])) == QUOTA
+        status = await node.governance.quota_status("linker")
+        assert status["quota"]["current_links_today"] == QUOTA
+    await _replays_the_same(pair.nodes[1], tmp_path / "replay.db")
+
+
+async def _race_approvals(pair: Pair, namespace: str, voters: tuple[str, str], allowed: list[list[int]],
+                          tmp_path: Path) -> None:
+    """Three gated stores in ``namespace``, each approved by ``voters`` racing on the two nodes (sorted status
+    codes one of ``allowed``). Then each was decided and executed once, on both nodes and in a replay: the log
+    may hold the losing approval's decision and store too, but in log order only the first decision was
+    applied, and the loser's store (naming it as cause) was refused."""
     for round_ in range(3):
-        asked = await _store(b, f"gated {round_}", agent="requester", namespace="gated")
+        asked = await _store(pair.clients[1], f"{namespace} {round_}", agent="requester", namespace=namespace)
         assert asked.status_code == 202, asked.text
         pending_id = asked.json()["pending_id"]
         await pair.settled()
         answers = await asyncio.gather(*(c.post(f"/api/v1/pending/{pending_id}/approve",
-                                                headers={"X-Agent-Id": f"approver-{i}"})
-                                         for i, c in enumerate(pair.clients)))
-        codes = sorted(r.status_code for r in answers)
-        assert codes[0] == 200 and codes[1] in (403, 404), [r.text for r in answers]
+                                                headers={"X-Agent-Id": voter})
+                                         for voter, c in zip(voters, pair.clients, strict=True)))
+        assert sorted(r.status_code for r in answers) in allowed, [r.text for r in answers]
     await pair.settled()
     for node in pair.nodes:
         approved = node.governance.queries.list_pending(status="approved", limit=100)
         assert len(approved) == 3 and all(p.decided_by is not None for p in approved)
-        gated = Counter(m.title for m in node.model.queries.all_memories() if m.namespace == "gated")
-        assert all(gated[f"gated {n}"] == 1 for n in range(3)), gated
-    # Executed once: one memory.stored per approved store in the log itself (not a second one merged into it).
-    stores = Counter(rec.event.envelope.payload["memory"]["title"] for rec in await pair.nodes[0].log.read(limit=10_000)
-                     if rec.event.envelope.type == MemoryStored.TYPE and rec.event.envelope.namespace == "gated")
-    assert all(stores[f"gated {n}"] == 1 for n in range(3)), stores
+        applied = await _applied(node, namespace)
+        for n in range(3):
+            assert applied[PendingDecided.TYPE, f"{namespace} {n}"] == 1, applied
+            assert applied[MemoryStored.TYPE, f"{namespace} {n}"] == 1, applied
+    await _replays_the_same(pair.nodes[1], tmp_path / "replay.db")
+
+
+async def _applied(node: Node, namespace: str) -> Counter[tuple[str, str]]:
+    """(event type, title of the gated memory) of every event in ``namespace`` the node applied, not refused."""
+    titles = {p.id: p.payload.get("title", "") for p in node.governance.queries.list_pending(status=None, limit=1000)}
+    out: Counter[tuple[str, str]] = Counter()
+    for rec in await node.log.read(limit=10_000):
+        envelope = rec.event.envelope
+        if envelope.namespace != namespace or node.model.refusal(rec.partition, rec.offset) is not None:
+            continue
+        if envelope.type == MemoryStored.TYPE:
+            out[envelope.type, envelope.payload["memory"]["title"]] += 1
+        elif envelope.type == PendingDecided.TYPE:
+            out[envelope.type, titles[envelope.payload["id"]]] += 1
+    return out
+
+
+async def test_racing_approvals_decide_and_execute_once(pair: Pair, tmp_path: Path) -> None:
+    """Two approvals of one pending action on two nodes: one 200, the other what a later approval gets (403)."""
+    r = await pair.clients[0].post("/api/v1/namespaces/gated/standard", json={"governance": {"write": "approve"}},
+                                   headers={"X-Agent-Id": "owner"})
+    assert r.status_code == 201, r.text
+    await pair.settled()
+    await _race_approvals(pair, "gated", ("approver-0", "approver-1"), [[200, 403]], tmp_path)
+
+
+async def test_racing_consensus_votes_decide_and_execute_once(pair: Pair, tmp_path: Path) -> None:
+    """Votes of a consensus of two racing on two nodes: whatever the interleaving, the votes that meet the
+    quorum in log order decide it once, and every voter gets the original's answer (200 approved, 202 still
+    collecting, or 403 already decided)."""
+    voters = ("voter-0", "voter-1")
+    for voter in voters:
+        r = await pair.clients[0].post("/api/v1/agents", json={"agent_id": voter, "agent_type": "ai:claude-opus-4.7"},
+                                       headers={"X-Agent-Id": voter})
+        assert r.status_code in (200, 201), r.text
+    r = await pair.clients[0].post("/api/v1/namespaces/council/standard",
+                                   json={"governance": {"write": "approve", "approver": {"consensus": 2}}},
+                                   headers={"X-Agent-Id": "owner"})
+    assert r.status_code == 201, r.text
+    await pair.settled()
+    await _race_approvals(pair, "council", voters, [[200, 202], [200, 403]], tmp_path)
+    # One voter on both nodes at once: one vote counted, both answered as a repeated vote is (202, collecting).
+    asked = await _store(pair.clients[1], "council again", agent="requester", namespace="council")
+    pending_id = asked.json()["pending_id"]
+    await pair.settled()
+    answers = await asyncio.gather(*(c.post(f"/api/v1/pending/{pending_id}/approve", headers={"X-Agent-Id": "voter-0"})
+                                     for c in pair.clients))
+    assert [r.status_code for r in answers] == [202, 202], [r.text for r in answers]
+    assert all(r.json()["votes"] == 1 for r in answers)
+    await pair.settled()
+    for node in pair.nodes:
+        pending = node.governance.queries.pending(pending_id)
+        assert pending is not None and pending.status == "pending" and len(pending.approvals) == 1
+
+
+async def test_racing_consolidations_of_one_title_run_once(pair: Pair, tmp_path: Path) -> None:
+    """Two consolidations into one title racing on two nodes: one 201, one 409 with ``existing_id``; the
+    loser's memory, links and archive events were refused with its store (they name it as cause)."""
+    sources = [(await _store(pair.clients[0], f"part {n}")).json()["id"] for n in range(4)]
+    await pair.settled()
+    answers = await asyncio.gather(*(c.post("/api/v1/consolidate", json={"ids": sources[2 * i:2 * i + 2],
+                                                                         "title": "digest", "summary": f"from {i}",
+                                                                         "namespace": "race"},
+                                            headers={"X-Agent-Id": f"agent-{i}"})
+                                     for i, c in enumerate(pair.clients)))
+    assert sorted(r.status_code for r in answers) == [201, 409], [r.text for r in answers]
+    won = next(r for r in answers if r.status_code == 201).json()
+    lost = next(r for r in answers if r.status_code == 409).json()
+    assert lost["code"] == "CONFLICT" and lost["existing_id"] == won["id"]
+    await pair.settled()
+    for node in pair.nodes:
+        titles = _titles(node, "race")
+        assert titles["digest"] == won["id"] and len(titles) == 3  # the digest and the loser's two sources
+        assert len(node.model.archive.list_archived(namespace=None, limit=10, offset=0)) == 2
+    await _replays_the_same(pair.nodes[0], tmp_path / "replay.db")
 
 
 @pytest.mark.parametrize("pair", ["embedded"], indirect=True)

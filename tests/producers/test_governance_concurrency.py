@@ -1,6 +1,8 @@
 """Ten agents on one node at once, for a bounded time: each stores, updates its own memories and recalls, and
 asks for gated stores that two approvers race to decide. Afterwards: no acknowledged write is lost, nothing
-is duplicated, and every gated action is either still pending or decided exactly once (in the log itself)."""
+is duplicated, and every gated action is either still pending or decided exactly once: the log may hold a
+second decision (two approvals decided against the same state), but the projectors applied only the first in
+log order, and refused the second together with the action it carried."""
 
 from __future__ import annotations
 
@@ -17,7 +19,7 @@ import pytest
 from producers.governance import GovernanceConfig
 from producers.http import create_app
 from producers.node import Node, NodeConfig
-from schemas.events import PendingDecided, PendingRequested
+from schemas.events import MemoryStored, PendingDecided, PendingRequested
 
 BOTH_READ_MODELS = True
 AGENTS = 10
@@ -120,14 +122,20 @@ async def test_ten_agents_at_once(node: Node) -> None:
     listed = [m for m in queries.export("2000-01-01T00:00:00+00:00")]
     assert len({m.id for m in listed}) == len(listed)
     assert Counter(m.title for m in listed).most_common(1)[0][1] == 1
-    # Every gated action: pending, or decided exactly once (acknowledged once, one decision event in the log).
+    # Every gated action: pending, or decided exactly once (acknowledged once, one decision applied in log
+    # order, one store of its memory applied).
     decisions: Counter[str] = Counter()
+    executed: Counter[str] = Counter()
     requests: set[str] = set()
     for record in await node.log.read(limit=100_000):
-        if record.event.envelope.type == PendingDecided.TYPE:
-            decisions[record.event.envelope.payload["id"]] += 1
-        elif record.event.envelope.type == PendingRequested.TYPE:
-            requests.add(record.event.envelope.payload["pending"]["id"])
+        envelope = record.event.envelope
+        applied = node.model.refusal(record.partition, record.offset) is None
+        if envelope.type == PendingDecided.TYPE and applied:
+            decisions[envelope.payload["id"]] += 1
+        elif envelope.type == PendingRequested.TYPE:
+            requests.add(envelope.payload["pending"]["id"])
+        elif envelope.type == MemoryStored.TYPE and envelope.namespace == "gated" and applied:
+            executed[envelope.payload["memory"]["title"]] += 1
     assert requests == set(seen.pending)
     assert all(n == 1 for n in decisions.values()), decisions
     for pending_id, title in seen.pending.items():
@@ -139,4 +147,4 @@ async def test_ten_agents_at_once(node: Node) -> None:
             assert acknowledged == 0 and decisions[pending_id] == 0 and stored is None
         else:
             assert acknowledged == 1 and decisions[pending_id] == 1
-            assert (stored is not None) == (state.status == "approved")
+            assert (stored is not None) == (state.status == "approved") == (executed[title] == 1)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from infra.log import Clock, LogError, LogPosition, LogRecord
+from infra.log import LogError, LogPosition, LogRecord
 from infra.log.embedded import EmbeddedLog
 from producers.pipeline import AppendPipeline
 from schemas import Envelope, SignedEvent, load_or_create_node_key, now_ts, sign
@@ -27,7 +27,7 @@ async def test_concurrent_writes_share_one_batch(tmp_path: Path) -> None:
     batches: list[int] = []
     offered: list[LogRecord] = []
 
-    async def append(signed: Sequence[SignedEvent], expected: Clock | None) -> list[LogPosition]:
+    async def append(signed: Sequence[SignedEvent]) -> list[LogPosition]:
         batches.append(len(signed))
         await asyncio.sleep(0.01)  # a round trip: the writes arriving meanwhile form the next batch
         return await log.append(signed)
@@ -47,7 +47,7 @@ async def test_a_failed_batch_fails_its_writes_only(tmp_path: Path) -> None:
     key = load_or_create_node_key(tmp_path / "keys", "k")
     calls = 0
 
-    async def append(signed: Sequence[SignedEvent], expected: Clock | None) -> list[LogPosition]:
+    async def append(signed: Sequence[SignedEvent]) -> list[LogPosition]:
         nonlocal calls
         calls += 1
         await asyncio.sleep(0.01)
@@ -68,7 +68,7 @@ async def test_a_cancelled_caller_leaves_the_batch_alone(tmp_path: Path) -> None
     key = load_or_create_node_key(tmp_path / "keys", "k")
     appended: list[int] = []
 
-    async def append(signed: Sequence[SignedEvent], expected: Clock | None) -> list[LogPosition]:
+    async def append(signed: Sequence[SignedEvent]) -> list[LogPosition]:
         await asyncio.sleep(0.02)
         appended.append(len(signed))
         return [LogPosition("p", i + 1) for i in range(len(signed))]
@@ -80,21 +80,3 @@ async def test_a_cancelled_caller_leaves_the_batch_alone(tmp_path: Path) -> None
     impatient.cancel()
     assert len(await patient) == 1
     assert sum(appended) == 2  # the cancelled write was still appended (as a write cut off mid-flight may be)
-
-
-async def test_a_conditional_write_goes_alone_and_in_its_turn(tmp_path: Path) -> None:
-    log = EmbeddedLog(tmp_path / "log.db", partition="p")
-    key = load_or_create_node_key(tmp_path / "keys", "k")
-    batches: list[tuple[int, Clock | None]] = []
-
-    async def append(signed: Sequence[SignedEvent], expected: Clock | None) -> list[LogPosition]:
-        batches.append((len(signed), expected))
-        return await log.append(signed, expected=expected)
-
-    pipeline = AppendPipeline(append, lambda envs: [sign(e, key) for e in envs], lambda _records: None)
-    first, conditional, last = await asyncio.gather(
-        pipeline.submit([_envelope(1)]), pipeline.submit([_envelope(2)], expected={"p": 1}),
-        pipeline.submit([_envelope(3)]))
-    assert batches == [(1, None), (1, {"p": 1}), (1, None)]
-    assert [first[0].offset, conditional[0].offset, last[0].offset] == [1, 2, 3]  # the order they were submitted
-    await log.close()
