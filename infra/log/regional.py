@@ -31,7 +31,7 @@ from typing import Any
 from nats.aio.client import Client as NatsClient
 
 from infra.log.base import Clock, EventLog, LogPosition, LogRecord, merge_clocks
-from infra.log.errors import LogError
+from infra.log.errors import LogError, LogUnavailableError
 from infra.log.jetstream import DEFAULT_STREAM, JetStreamLog, StreamShape
 from schemas import SignedEvent
 
@@ -59,6 +59,19 @@ def check_regions(region: str, regions: Sequence[str]) -> None:
     if region not in regions:
         msg = f"region {region!r} is not one of the hive's regions {list(regions)}"
         raise LogError(msg)
+
+
+async def _ensure_origin(servers: str, family: str, origin: str, *, replicas: int, client: NatsClient,
+                         timeout: float) -> None:
+    """Create another region's origin stream (placed in that region) if it is absent, before mirroring it:
+    JetStream retries a mirror of a missing stream only after a backoff of tens of seconds, so a hive whose
+    nodes start one region after another would otherwise wait that long for its first cross-region read. Best
+    effort: a region unreachable now is mirrored once it is (the mirror retries on its own)."""
+    with contextlib.suppress(LogUnavailableError, TimeoutError):
+        async with asyncio.timeout(timeout):
+            log = await JetStreamLog.connect(servers, stream=origin_stream(family, origin), replicas=replicas,
+                                             timeout=timeout, shape=StreamShape(cluster=origin), connection=client)
+            await log.close()
 
 
 class RegionalLog(EventLog):
@@ -91,6 +104,8 @@ class RegionalLog(EventLog):
         try:
             for origin in regions:
                 if origin != region:
+                    await _ensure_origin(servers, family, origin, replicas=replicas, client=own.client,
+                                         timeout=timeout)
                     shape = StreamShape(cluster=region, mirror_of=origin_stream(family, origin))
                     mirrors.append(await JetStreamLog.connect(
                         servers, stream=mirror_stream(family, origin, region), replicas=replicas, timeout=timeout,
