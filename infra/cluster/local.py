@@ -1,5 +1,7 @@
 """``python -m infra.cluster.local DIR [--nodes N] [--tls] [--serve]``: a local N-node NATS JetStream cluster on
 loopback for a T3 walkthrough, in the foreground until Ctrl-C (or SIGTERM), data and certificates under DIR.
+With ``--regions R [--ai-nodes-per-region K] [--wan-delay-ms D]``, a hive of R such clusters joined by gateways
+instead (T5, :mod:`infra.cluster.hive`).
 
 It prints the log URL and, for each ai-memory node, the ``ai-memory serve`` command that joins it (its own
 data dir and port, replicas, quorum); with ``--serve`` it also runs those commands and stops them on exit.
@@ -56,13 +58,19 @@ def http_allowlist(cluster: NatsCluster, root: Path, *, nodes: int) -> Path:
 
 
 def serve_commands(cluster: NatsCluster, root: Path, *, nodes: int, quorum: int, port: int = 9077,
-                   stream: str = "ai-memory") -> list[str]:
-    """One ``ai-memory serve`` command per node (pure apart from making certificates and the allowlist)."""
+                   stream: str = "ai-memory", log_url: str | None = None, first: int = 1,
+                   everyone: int | None = None) -> list[str]:
+    """One ``ai-memory serve`` command per node (pure apart from making certificates and the allowlist).
+
+    For one region of a hive: ``log_url`` is the region's, the nodes are ``node<first>`` onwards (the port of
+    nodeN is ``port + N - 1``) and the allowlist lists ``everyone`` nodes of the hive; ``cluster`` makes the
+    certificates (one region's cluster for every region: they share the CA) and sets the replicas.
+    """
     commands = []
-    allowlist = http_allowlist(cluster, root, nodes=nodes) if cluster.ca is not None else None
-    for i in range(nodes):
+    allowlist = http_allowlist(cluster, root, nodes=everyone or nodes) if cluster.ca is not None else None
+    for i in range(first - 1, first - 1 + nodes):
         args = ["ai-memory", "serve", "--data-dir", str(root / f"node{i + 1}"), "--port", str(port + i),
-                "--log", f"{cluster.url}/{stream}", "--replicas", str(min(3, len(cluster.nodes))),
+                "--log", log_url or f"{cluster.url}/{stream}", "--replicas", str(min(3, len(cluster.nodes))),
                 "--quorum-writes", str(quorum), "--cluster-size", str(nodes)]
         if cluster.ca is not None and allowlist is not None:
             files = cluster.client_files(f"node{i + 1}")
@@ -170,11 +178,24 @@ def main(argv: list[str] | None = None, *, prog: str = "python -m infra.cluster.
                              "allowlist on the ai-memory nodes")
     parser.add_argument("--port", type=int, default=9077, help="HTTP port of node1; nodeN gets port + N - 1")
     parser.add_argument("--serve", action="store_true", help="also run the ai-memory nodes (logs in DIR/nodeN.log)")
+    parser.add_argument("--regions", type=int, default=0, metavar="N",
+                        help="start a hive of N regions instead of one cluster: a NATS supercluster of N clusters "
+                             "(--nodes servers each) joined by gateways, each region's nodes on its own stream")
+    parser.add_argument("--region-names", default=None, metavar="A,B,...", help="region names (default r1..rN)")
+    parser.add_argument("--ai-nodes-per-region", type=int, default=1, metavar="K",
+                        help="ai-memory nodes per region with --regions (default 1); W counts the region's nodes")
+    parser.add_argument("--wan-delay-ms", type=float, default=None, metavar="MS",
+                        help="with --regions: every gateway link through a proxy adding MS of round trip, which "
+                             "cuts and heals every link between regions on SIGUSR1 / SIGUSR2")
     parser.add_argument("--restart", type=float, default=None, metavar="SECONDS",
                         help="restart a member (nats-server or ai-memory node) SECONDS after it exits; without it a "
                              "dead member stays down (a fault drill) and the rest keep running")
     args = parser.parse_args(argv)
     signal.signal(signal.SIGTERM, signal.default_int_handler)  # stop the servers with us, never leave them
+    if args.regions:
+        from infra.cluster.hive import run_hive
+
+        return run_hive(args)
     cluster = NatsCluster(store_dir=args.dir / "nats", n=args.nodes, tls=args.tls)
     cluster.start()
     procs: list[subprocess.Popen[bytes]] = []

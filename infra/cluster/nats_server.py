@@ -27,7 +27,7 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from types import TracebackType
 
-from infra.cluster.process import HOST, ManagedProcess, accepts, free_port
+from infra.cluster.process import HOST, ManagedProcess, accepts, free_port, listen_port
 from infra.tls import CertificateAuthority, TlsFiles, make_ca, make_node_cert
 
 __all__ = [
@@ -204,12 +204,12 @@ class NatsCluster:
         self._certs = store_dir / "certs"
         self.ca: CertificateAuthority | None = ca or (make_ca(self._certs) if tls else None)
         self._certs.mkdir(parents=True, exist_ok=True)
-        ports = [free_port() for _ in range(n)]
-        cluster_ports = [free_port() for _ in range(n)]
+        ports = [listen_port() for _ in range(n)]
+        cluster_ports = [listen_port() for _ in range(n)]
         self.nodes: list[NatsServer] = []
         for i in range(n):
-            node_dir = store_dir / f"n{i + 1}"
-            config = store_dir / f"n{i + 1}.conf"
+            node_dir = store_dir / f"{server_prefix}n{i + 1}"
+            config = store_dir / f"{server_prefix}n{i + 1}.conf"
             files = make_node_cert(self._certs, f"{server_prefix}n{i + 1}", self.ca) if self.ca else None
             config.write_text(cluster_node_config(
                 name=f"{server_prefix}n{i + 1}", port=ports[i], cluster_port=cluster_ports[i], store_dir=node_dir,

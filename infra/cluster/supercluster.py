@@ -16,7 +16,7 @@ from pathlib import Path
 from types import TracebackType
 
 from infra.cluster.nats_server import NatsCluster, NatsServerError, tls_block
-from infra.cluster.process import HOST, free_port
+from infra.cluster.process import HOST, listen_port
 from infra.cluster.wan_proxy import DelayProxy
 from infra.tls import CertificateAuthority, TlsFiles, make_ca
 
@@ -61,7 +61,7 @@ class NatsSupercluster:
         store_dir.mkdir(parents=True, exist_ok=True)
         self.names = list(regions)
         self.ca: CertificateAuthority | None = make_ca(store_dir / "certs") if tls else None
-        listen = {r: [free_port() for _ in range(servers_per_region)] for r in regions}
+        listen = {r: [listen_port() for _ in range(servers_per_region)] for r in regions}
         self.proxy: DelayProxy | None = None
         advertised = listen
         if wan_delay_ms is not None:

@@ -24,7 +24,7 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from infra.cluster.process import ManagedProcess, accepts, free_port
+from infra.cluster.process import ManagedProcess, accepts, listen_port
 
 __all__ = ["DelayProxy", "main", "serve_proxy"]
 
@@ -120,7 +120,7 @@ class DelayProxy(ManagedProcess):
     def __init__(self, target: str | Sequence[str], delay_ms: float, log_dir: Path) -> None:
         self.targets = [target] if isinstance(target, str) else list(target)
         self.delay_ms = delay_ms
-        self.ports = [free_port() for _ in self.targets]
+        self.ports = [listen_port() for _ in self.targets]
         self.port = self.ports[0]
         self._log_path = log_dir / f"delay-proxy-{self.port}.log"
         self._state = log_dir / f"delay-proxy-{self.port}.state"
@@ -138,6 +138,11 @@ class DelayProxy(ManagedProcess):
 
     def heal(self, *, timeout: float = 5.0) -> None:
         self._signal(signal.SIGUSR2, "open", timeout)
+
+    @property
+    def pid(self) -> int | None:
+        """The proxy's process id (``kill -USR1`` cuts, ``kill -USR2`` heals), None when not running."""
+        return self._process.pid if self.running and self._process is not None else None
 
     @property
     def is_cut(self) -> bool:

@@ -12,14 +12,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import subprocess
+import sys
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import httpx
 import pytest
 import pytest_asyncio
 
+from infra.cluster.process import listen_port
 from infra.cluster.supercluster import NatsSupercluster
 from infra.log import merge_clocks
+from infra.tls import TlsFiles, client_context
 from producers.http.base import CLOCK_HEADER, WAIT_FOR_HEADER
 from producers.node import Node, NodeConfig
 from producers.quorum import QuorumConfig
@@ -128,3 +133,40 @@ async def test_a_cut_region_keeps_writing_and_the_others_catch_up_after_the_heal
         assert await _recalled_within(client, urls["us"], "eu keeps writing", eu_memory, 60.0)
         reply = await client.get(f"{urls['ap']}/api/v1/health", headers={WAIT_FOR_HEADER: clock})
         assert reply.status_code == 200
+
+
+async def test_the_launcher_starts_a_hive_over_mutual_tls(tmp_path: Path) -> None:
+    """``python -m infra.cluster.local DIR --regions 2 --nodes 1 --tls --serve``: gateways, routes, clients and
+    HTTP all under the hive's CA; a write over HTTPS in r1 is read in r2 with the writer's clock."""
+    from tests.conftest import _require_nats_server
+
+    _require_nats_server()
+    port = listen_port()
+    launcher = subprocess.Popen([sys.executable, "-m", "infra.cluster.local", str(tmp_path), "--regions", "2",
+                                 "--nodes", "1", "--tls", "--serve", "--port", str(port)],
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        certs = tmp_path / "nats" / "r1" / "certs"
+        operator = TlsFiles(certs / "operator.pem", certs / "operator.key", tmp_path / "nats" / "certs" / "ca.pem")
+        async with asyncio.timeout(120):
+            while True:
+                await asyncio.sleep(0.3)
+                assert launcher.poll() is None, launcher.stdout.read().decode() if launcher.stdout else ""
+                if not operator.key.exists():  # printed (made) after the nodes' certificates and the allowlist
+                    continue
+                with contextlib.suppress(httpx.TransportError, OSError):
+                    async with httpx.AsyncClient(verify=client_context(operator), timeout=5) as c:
+                        codes = [(await c.get(f"https://127.0.0.1:{p}/api/v1/health")).status_code
+                                 for p in (port, port + 1)]
+                    if codes == [200, 200]:
+                        break
+        async with httpx.AsyncClient(verify=client_context(operator), timeout=10) as c:
+            memory, clock = await _store(c, f"https://127.0.0.1:{port}", "launched hive")
+            seen = await c.get(f"https://127.0.0.1:{port + 1}/api/v1/memories/{memory}",
+                               headers={WAIT_FOR_HEADER: clock})
+            assert seen.status_code == 200, seen.text
+            assert "ai-memory_r1" in parse_clock(seen.headers[CLOCK_HEADER])
+    finally:
+        launcher.terminate()
+        launcher.wait(30)
+    assert not any(p.is_file() and "Traceback" in p.read_text() for p in tmp_path.glob("node*.log"))
