@@ -28,12 +28,13 @@ def region_names(count: int, names: str | None) -> list[str]:
     return chosen
 
 
-def hive_commands(hive: NatsSupercluster, root: Path, *, per_region: int, quorum: int,
-                  port: int) -> dict[str, list[str]]:
+def hive_commands(hive: NatsSupercluster, root: Path, *, per_region: int, quorum: int, port: int,
+                  quorum_regions: int = 1) -> dict[str, list[str]]:
     """Each region's ``ai-memory serve`` commands, in node order."""
     certs = hive.regions[hive.names[0]]  # every region's cluster signs with the hive's CA: one makes them all
     everyone = per_region * len(hive.names)
-    return {region: serve_commands(certs, root, nodes=per_region, quorum=quorum, port=port,
+    extra = ["--quorum-regions", str(quorum_regions)] if quorum_regions > 1 else []
+    return {region: serve_commands(certs, root, nodes=per_region, quorum=quorum, port=port, extra=extra,
                                    log_url=hive.log_url(region), first=k * per_region + 1, everyone=everyone)
             for k, region in enumerate(hive.names)}
 
@@ -64,7 +65,7 @@ def run_hive(args: argparse.Namespace) -> int:
     try:
         prepare_nodes(args.dir, args.ai_nodes_per_region * len(names))
         commands = hive_commands(hive, args.dir, per_region=args.ai_nodes_per_region, quorum=args.quorum,
-                                 port=args.port)
+                                 port=args.port, quorum_regions=args.quorum_regions)
         _describe(hive, commands, port=args.port, tls=args.tls)
         everything = [line for lines in commands.values() for line in lines]
         if args.serve:

@@ -20,7 +20,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from infra.cluster.nats_server import NatsCluster, NatsServer
@@ -59,12 +59,13 @@ def http_allowlist(cluster: NatsCluster, root: Path, *, nodes: int) -> Path:
 
 def serve_commands(cluster: NatsCluster, root: Path, *, nodes: int, quorum: int, port: int = 9077,
                    stream: str = "ai-memory", log_url: str | None = None, first: int = 1,
-                   everyone: int | None = None) -> list[str]:
+                   everyone: int | None = None, extra: Sequence[str] = ()) -> list[str]:
     """One ``ai-memory serve`` command per node (pure apart from making certificates and the allowlist).
 
     For one region of a hive: ``log_url`` is the region's, the nodes are ``node<first>`` onwards (the port of
     nodeN is ``port + N - 1``) and the allowlist lists ``everyone`` nodes of the hive; ``cluster`` makes the
-    certificates (one region's cluster for every region: they share the CA) and sets the replicas.
+    certificates (one region's cluster for every region: they share the CA) and sets the replicas. ``extra``
+    is appended to every command.
     """
     commands = []
     allowlist = http_allowlist(cluster, root, nodes=everyone or nodes) if cluster.ca is not None else None
@@ -77,7 +78,7 @@ def serve_commands(cluster: NatsCluster, root: Path, *, nodes: int, quorum: int,
             args += ["--log-cert", str(files.cert), "--log-key", str(files.key), "--log-ca", str(files.ca),
                      "--tls-cert", str(files.cert), "--tls-key", str(files.key),
                      "--mtls-allowlist", str(allowlist), "--mtls-ca", str(files.ca)]
-        commands.append(shlex.join(args))
+        commands.append(shlex.join([*args, *extra]))
     return commands
 
 
@@ -187,6 +188,8 @@ def main(argv: list[str] | None = None, *, prog: str = "python -m infra.cluster.
     parser.add_argument("--wan-delay-ms", type=float, default=None, metavar="MS",
                         help="with --regions: every gateway link through a proxy adding MS of round trip, which "
                              "cuts and heals every link between regions on SIGUSR1 / SIGUSR2")
+    parser.add_argument("--quorum-regions", type=int, default=1, metavar="K",
+                        help="with --regions: a write also waits until K regions applied it (default 1)")
     parser.add_argument("--restart", type=float, default=None, metavar="SECONDS",
                         help="restart a member (nats-server or ai-memory node) SECONDS after it exits; without it a "
                              "dead member stays down (a fault drill) and the rest keep running")

@@ -58,7 +58,8 @@ from infra.log.factory import redact_url
 from infra.tasks import stop_task
 from schemas import SchemaError, SignedEvent
 
-__all__ = ["JetStreamLog", "StreamShape", "parse_nats_url", "positions_bucket", "subject_for"]
+__all__ = ["JetStreamLog", "StreamShape", "confirm_subject", "default_prefix", "parse_nats_url", "positions_bucket",
+           "subject_for"]
 
 logger = logging.getLogger(__name__)
 
@@ -151,6 +152,16 @@ def parse_nats_url(url: str, *, stream: str = DEFAULT_STREAM) -> _Target:
         msg = f"invalid stream name {stream!r}"
         raise LogError(msg)
     return _Target(servers, stream)
+
+
+def default_prefix(stream: str) -> str:
+    """The subject prefix of a stream's events when none is given: ``aimem.<stream>``."""
+    return f"aimem.{stream}"
+
+
+def confirm_subject(prefix: str) -> str:
+    """Where nodes on a stream confirm what they applied: outside ``<prefix>.>``, so the stream never stores one."""
+    return f"{prefix}-confirm"
 
 
 def subject_for(prefix: str, event_type: str) -> str:
@@ -298,7 +309,7 @@ class JetStreamLog(EventLog):
         """
         target = parse_nats_url(url, stream=stream)
         safe = ",".join(redact_url(s) for s in target.servers)
-        prefix = subject_prefix or f"aimem.{(shape and shape.mirror_of) or target.stream}"
+        prefix = subject_prefix or default_prefix((shape and shape.mirror_of) or target.stream)
         if _TOKEN_BAD.search(prefix) or "" in prefix.split("."):
             msg = f"invalid subject prefix {prefix!r}"
             raise LogError(msg)
@@ -442,8 +453,8 @@ class JetStreamLog(EventLog):
 
     @property
     def confirm_subject(self) -> str:
-        """Where nodes confirm what they applied: outside ``<prefix>.>``, so the stream never stores one."""
-        return f"{self._prefix}-confirm"
+        """Where nodes confirm what they applied (:func:`confirm_subject`)."""
+        return confirm_subject(self._prefix)
 
     async def append(self, events: Sequence[SignedEvent], *, expected: Clock | None = None) -> list[LogPosition]:
         self._check_open()

@@ -32,7 +32,7 @@ from nats.aio.client import Client as NatsClient
 
 from infra.log.base import Clock, EventLog, LogPosition, LogRecord, merge_clocks
 from infra.log.errors import LogError, LogUnavailableError
-from infra.log.jetstream import DEFAULT_STREAM, JetStreamLog, StreamShape
+from infra.log.jetstream import DEFAULT_STREAM, JetStreamLog, StreamShape, confirm_subject, default_prefix
 from schemas import SignedEvent
 
 __all__ = ["REGION_NAME", "RegionalLog", "mirror_stream", "origin_stream"]
@@ -135,6 +135,11 @@ class RegionalLog(EventLog):
     def confirm_subject(self) -> str:
         """The region's own confirmation subject: regional quorum counts the region's nodes only."""
         return self._own.confirm_subject
+
+    @property
+    def region_confirm_subjects(self) -> dict[str, str]:
+        """Every region's confirmation subject (for acknowledgements from several regions)."""
+        return {r: confirm_subject(default_prefix(origin_stream(self._family, r))) for r in self.regions}
 
     def describe(self) -> dict[str, Any]:
         return {**super().describe(), "region": self.region, "regions": self.regions,

@@ -25,10 +25,13 @@ from infra.cluster.process import listen_port
 from infra.cluster.supercluster import NatsSupercluster
 from infra.log import merge_clocks
 from infra.tls import TlsFiles, client_context
+from producers.commands import parse_create
+from producers.errors import QuorumNotMetError
 from producers.http.base import CLOCK_HEADER, WAIT_FOR_HEADER
 from producers.node import Node, NodeConfig
 from producers.quorum import QuorumConfig
 from producers.sync import format_clock, parse_clock
+from schemas import now_ts
 from tests.node_pair import trust_each_other
 from tests.servers import serving
 
@@ -48,11 +51,17 @@ def hive(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NatsSupercluster]
         yield h
 
 
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def urls(hive: NatsSupercluster, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[dict[str, str]]:
-    """Each region's node, served over HTTP: region → base URL."""
+@pytest.fixture(scope="module")
+def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The nodes' data dirs: one per region, and ``us-k`` (a second node in us, for the cross-region quorum)."""
     root = tmp_path_factory.mktemp("nodes")
-    trust_each_other(root, REGIONS)
+    trust_each_other(root, [*REGIONS, "us-k"])
+    return root
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def urls(hive: NatsSupercluster, root: Path) -> AsyncIterator[dict[str, str]]:
+    """Each region's node, served over HTTP: region → base URL."""
     async with contextlib.AsyncExitStack() as stack:
         out: dict[str, str] = {}
         for region in REGIONS:
@@ -133,6 +142,32 @@ async def test_a_cut_region_keeps_writing_and_the_others_catch_up_after_the_heal
         assert await _recalled_within(client, urls["us"], "eu keeps writing", eu_memory, 60.0)
         reply = await client.get(f"{urls['ap']}/api/v1/health", headers={WAIT_FOR_HEADER: clock})
         assert reply.status_code == 200
+
+
+async def test_quorum_regions_waits_for_other_regions_and_fails_when_cut_off(
+        hive: NatsSupercluster, urls: dict[str, str], root: Path) -> None:
+    config = NodeConfig(data_dir=root / "us-k", log_url=hive.log_url("us"), node_id="node-us-k", embedder="off",
+                        quorum=QuorumConfig(writes=1, nodes=1, regions=3, timeout_ms=1500))
+    node = await Node.open(config)
+    try:
+        await node.start()
+        stored = await node.service.store(parse_create({"title": "three regions", "content": "acknowledged"},
+                                                       now=now_ts()), agent_id="agent-k")
+        assert stored.write.quorum_acks == 1  # W counts the region's nodes; the regions were waited for too
+        async with httpx.AsyncClient(timeout=10) as client:
+            for region in ("eu", "ap"):  # no Wait-For: the write returned only once both regions applied it
+                seen = await client.get(f"{urls[region]}/api/v1/memories/{stored.memory.id}")
+                assert seen.status_code == 200, (region, seen.text)
+        await asyncio.to_thread(hive.cut)
+        try:
+            with pytest.raises(QuorumNotMetError) as failed:
+                await node.service.store(parse_create({"title": "alone", "content": "cut off"}, now=now_ts()),
+                                         agent_id="agent-k")
+            assert failed.value.body() == {"error": "quorum_not_met", "got": 1, "needed": 3, "reason": "timeout"}
+        finally:
+            await asyncio.to_thread(hive.heal)
+    finally:
+        await node.close()
 
 
 async def test_the_launcher_starts_a_hive_over_mutual_tls(tmp_path: Path) -> None:
