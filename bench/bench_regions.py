@@ -9,10 +9,14 @@ Region a runs two ai-memory nodes with quorum W = 2, region c one node. For each
   so a recall there finds it): a's write, the gateway hop (half the round trip), the mirror's store in c,
   c's projectors. With 0 ms links it is about the regional write itself (c applies before a's W = 2 returns).
 
+- **convergence after a partition** (on the hive with the longest links): every link cut for
+  ``--partition-s`` seconds while a and c both keep writing (one write every 50 ms each), then healed; the
+  time from the heal until every node has applied every write of both sides.
+
 One nats-server per region by default (``--servers 3`` for the real shape; nine servers and three nodes do
 not fit a two-core machine's noise budget). Output: a table, and ``bench_regions.json`` under ``--out``.
 
-    python -m bench.bench_regions [--quick] [--samples N] [--delays 0,50,150] [--servers 1] [--out DIR]
+    python -m bench.bench_regions [--quick] [--samples N] [--delays 0,50,150] [--servers 1] [--partition-s 30]
 """
 
 from __future__ import annotations
@@ -90,18 +94,50 @@ async def measure(nodes: dict[str, Node], samples: int) -> tuple[Samples, Sample
     return writes, lags
 
 
-def run_hive(root: Path, *, delay_ms: float, servers: int, samples: int) -> dict[str, Any]:
-    """One hive with ``delay_ms`` links: its figures (milliseconds)."""
+async def _write_every(node: Node, label: str, until: float, pace: float) -> int:
+    count = 0
+    while time.perf_counter() < until:
+        cmd = parse_create({"title": f"{label} {count}", "content": f"written in {label} while cut off"}, now=now_ts())
+        await node.service.store(cmd, agent_id="bench")
+        count += 1
+        await asyncio.sleep(pace)
+    return count
+
+
+async def converge_after_partition(hive: NatsSupercluster, nodes: dict[str, Node], seconds: float) -> dict[str, Any]:
+    """Cut every link for ``seconds`` while a and c write, heal, and time until all nodes applied everything."""
+    await asyncio.to_thread(hive.cut)
+    try:
+        until = time.perf_counter() + seconds
+        counts = await asyncio.gather(_write_every(nodes["a1"], "a", until, 0.05),
+                                      _write_every(nodes["c1"], "c", until, 0.05))
+        ends = [await nodes[name].log.end_offsets() for name in ("a1", "c1")]
+    finally:
+        await asyncio.to_thread(hive.heal)
+    healed = time.perf_counter()
+    everything = {part: max(end.get(part, 0) for end in ends) for end in ends for part in end}
+    for node in nodes.values():
+        await node.service.wait_for(everything, timeout=300)
+    return {"partition_s": seconds, "writes_a": counts[0], "writes_c": counts[1],
+            "converged_s": time.perf_counter() - healed}
+
+
+def run_hive(root: Path, *, delay_ms: float, servers: int, samples: int, partition_s: float = 0.0) -> dict[str, Any]:
+    """One hive with ``delay_ms`` links: its figures (milliseconds), and with ``partition_s`` the convergence
+    after a partition of that length."""
     with NatsSupercluster(store_dir=root / "nats", regions=REGIONS, servers_per_region=servers,
                           wan_delay_ms=delay_ms) as hive:
 
-        async def go() -> tuple[Samples, Samples]:
+        async def go() -> tuple[Samples, Samples, dict[str, Any] | None]:
             async with _nodes(hive, root) as nodes:
-                return await measure(nodes, samples)
+                writes, lags = await measure(nodes, samples)
+                partition = await converge_after_partition(hive, nodes, partition_s) if partition_s > 0 else None
+                return writes, lags, partition
 
-        writes, lags = asyncio.run(go())
+        writes, lags, partition = asyncio.run(go())
     w, lag = writes.summary(), lags.summary()
-    return {"delay_ms": delay_ms, "samples": samples, "write_p50_ms": w.p50_ms, "write_p95_ms": w.p95_ms,
+    return {"delay_ms": delay_ms, "samples": samples, "partition": partition,
+            "write_p50_ms": w.p50_ms, "write_p95_ms": w.p95_ms,
             "lag_p50_ms": lag.p50_ms, "lag_p95_ms": lag.p95_ms, "lag_max_ms": lag.max_ms,
             "write_ms": [round(s * 1000, 2) for s in writes.seconds],
             "lag_ms": [round(s * 1000, 2) for s in lags.seconds]}
@@ -120,6 +156,10 @@ def figures(results: dict[str, dict[str, Any]]) -> list[Figure]:
             bound = 2.0 if metric == "write_p95_ms" else None
             out.append(Figure(f"{metric}_{key}ms", f"{label} ({key} ms links)", "ms", r[metric],
                               baseline=base[metric] if base else None, max_overhead=bound))
+        if (p := r.get("partition")) is not None:
+            out.append(Figure(f"converged_after_partition_{key}ms",
+                              f"converged after a {p['partition_s']:g} s partition ({p['writes_a']}+{p['writes_c']} "
+                              f"writes, {key} ms links)", "s", p["converged_s"]))
     return out
 
 
@@ -130,14 +170,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--samples", type=int, default=None, help="writes per hive (default 40)")
     parser.add_argument("--delays", default="0,50,150", help="round trips of the WAN links, ms (0 = baseline)")
     parser.add_argument("--servers", type=int, default=1, help="nats-servers per region (default 1)")
+    parser.add_argument("--partition-s", type=float, default=None,
+                        help="partition length on the last hive, 0 for none (default 30; --quick 3)")
     parser.add_argument("--out", type=Path, default=Path("bench/results"))
     args = parser.parse_args(argv)
     samples = args.samples or (8 if args.quick else 40)
+    partition_s = args.partition_s if args.partition_s is not None else (3.0 if args.quick else 30.0)
+    delays = [float(d) for d in args.delays.split(",")]
     results: dict[str, dict[str, Any]] = {}
     with tempfile.TemporaryDirectory(prefix="bench-regions-") as tmp:
-        for delay in (float(d) for d in args.delays.split(",")):
+        for delay in delays:
             key = f"{delay:g}"
-            results[key] = run_hive(Path(tmp) / key, delay_ms=delay, servers=args.servers, samples=samples)
+            results[key] = run_hive(Path(tmp) / key, delay_ms=delay, servers=args.servers, samples=samples,
+                                    partition_s=partition_s if delay == delays[-1] else 0.0)
             print(f"{key} ms: lag p50 {results[key]['lag_p50_ms']:.0f} ms, write p95 "
                   f"{results[key]['write_p95_ms']:.0f} ms", file=sys.stderr, flush=True)
     print(render_table(figures(results)))
