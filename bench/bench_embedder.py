@@ -7,7 +7,7 @@ turn, round after round (the figures are each setting's medians over the rounds)
 - ``local``: all-MiniLM-L6-v2 in the node's process (the baseline of every ratio);
 - ``remote``: ``--embedder http://127.0.0.1:P/v1`` pointing at a second node (``bench/server.py``, its own
   process, its local model) serving ``POST /v1/embeddings``, on loopback;
-- ``remote +50 ms`` and ``remote +150 ms``: the same service behind ``bench/delay_proxy.py`` (a process that
+- ``remote +50 ms`` and ``remote +150 ms``: the same service behind ``infra/cluster/wan_proxy.py`` (a process that
   holds every byte half the delay in each direction: that much added round-trip time per request).
 
 For each: bulk ingest (``MemoryService.bulk_store``, batches of 500: embed, sign, append, project) in
@@ -36,10 +36,10 @@ from pathlib import Path
 from typing import Any
 
 from bench.bench_semantic import keyword_queries, sentences
-from bench.delay_proxy import DelayProxy
 from bench.report import Figure, render_table
 from bench.server import running_server
 from bench.stats import Samples, Summary
+from infra.cluster.wan_proxy import DelayProxy
 from infra.embed import EmbedderSettings
 from producers.commands import CreateCommand, parse_recall
 from producers.node import Node, NodeConfig

@@ -35,7 +35,8 @@ from producers.lifecycle import LifecycleService
 from producers.messaging import MessagingService
 from producers.metrics import Metrics
 from producers.node_record import NodeRecord
-from producers.quorum import QuorumConfig, QuorumTracker
+from producers.quorum import QuorumConfig
+from producers.region_quorum import quorum_tracker
 from producers.semantic import Semantic
 from producers.service import MemoryService, ServiceConfig
 from producers.subscriptions import EventVisibility, SubscriptionService
@@ -202,11 +203,12 @@ class Node:
         # Every node confirms what it applied (so others can count it); a writer with W > 1 counts them.
         self.confirmations = open_confirmations(log)
         self.confirmer = Confirmer(key.key_id, runners, self.confirmations)
-        self.quorum = QuorumTracker(key.key_id, self.confirmations, config.quorum)
+        self.quorum = quorum_tracker(key.key_id, self.confirmations, config.quorum, log)
         # One writer for every domain service: one lock, one key, the same read-your-writes and quorum rules.
         self.writer = EventWriter(log, key, node_id=key.key_id, runners=runners,
                                   write_timeout=config.service.write_timeout, verified=self.verified,
-                                  quorum=self.quorum if config.quorum.needed > 1 else None)
+                                  quorum=self.quorum if config.quorum.needed > 1 or config.quorum.regions > 1
+                                  else None)
         self.identity = IdentityService(self.writer, model.identity)
         self.governance = GovernanceService(self.writer, model.governance, model.queries, config.governance,
                                             semantic=self.semantic)

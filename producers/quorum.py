@@ -30,6 +30,9 @@ class QuorumConfig:
     writes: int = 1
     nodes: int = 1
     timeout_ms: int = 2000
+    #: A hive (#16): after W of the region's nodes, wait until this many regions (this one included) have
+    #: applied the write (:mod:`producers.region_quorum`). 1: the region alone.
+    regions: int = 1
 
     @property
     def needed(self) -> int:

@@ -1,5 +1,7 @@
 """``python -m infra.cluster.local DIR [--nodes N] [--tls] [--serve]``: a local N-node NATS JetStream cluster on
 loopback for a T3 walkthrough, in the foreground until Ctrl-C (or SIGTERM), data and certificates under DIR.
+With ``--regions R [--ai-nodes-per-region K] [--wan-delay-ms D]``, a hive of R such clusters joined by gateways
+instead (T5): see :func:`run_hive`.
 
 It prints the log URL and, for each ai-memory node, the ``ai-memory serve`` command that joins it (its own
 data dir and port, replicas, quorum); with ``--serve`` it also runs those commands and stops them on exit.
@@ -18,15 +20,16 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from infra.cluster.nats_server import NatsCluster, NatsServer
+from infra.cluster.supercluster import NatsSupercluster
 from infra.tls import make_allowlist
 from schemas import load_or_create_node_key
 
-__all__ = ["OPERATOR", "Members", "build_parser", "curl_hint", "http_allowlist", "main", "prepare_nodes", "serve_commands",
-           "start_nodes", "stop_nodes", "supervise"]
+__all__ = ["OPERATOR", "Members", "build_parser", "curl_hint", "hive_commands", "http_allowlist", "main",
+           "prepare_nodes", "region_names", "run_hive", "serve_commands", "start_nodes", "stop_nodes", "supervise"]
 
 #: The client certificate made for a person at the terminal (curl), listed on the HTTP allowlist.
 OPERATOR = "operator"
@@ -56,20 +59,27 @@ def http_allowlist(cluster: NatsCluster, root: Path, *, nodes: int) -> Path:
 
 
 def serve_commands(cluster: NatsCluster, root: Path, *, nodes: int, quorum: int, port: int = 9077,
-                   stream: str = "ai-memory") -> list[str]:
-    """One ``ai-memory serve`` command per node (pure apart from making certificates and the allowlist)."""
+                   stream: str = "ai-memory", log_url: str | None = None, first: int = 1,
+                   everyone: int | None = None, extra: Sequence[str] = ()) -> list[str]:
+    """One ``ai-memory serve`` command per node (pure apart from making certificates and the allowlist).
+
+    For one region of a hive: ``log_url`` is the region's, the nodes are ``node<first>`` onwards (the port of
+    nodeN is ``port + N - 1``) and the allowlist lists ``everyone`` nodes of the hive; ``cluster`` makes the
+    certificates (one region's cluster for every region: they share the CA) and sets the replicas. ``extra``
+    is appended to every command.
+    """
     commands = []
-    allowlist = http_allowlist(cluster, root, nodes=nodes) if cluster.ca is not None else None
-    for i in range(nodes):
+    allowlist = http_allowlist(cluster, root, nodes=everyone or nodes) if cluster.ca is not None else None
+    for i in range(first - 1, first - 1 + nodes):
         args = ["ai-memory", "serve", "--data-dir", str(root / f"node{i + 1}"), "--port", str(port + i),
-                "--log", f"{cluster.url}/{stream}", "--replicas", str(min(3, len(cluster.nodes))),
+                "--log", log_url or f"{cluster.url}/{stream}", "--replicas", str(min(3, len(cluster.nodes))),
                 "--quorum-writes", str(quorum), "--cluster-size", str(nodes)]
         if cluster.ca is not None and allowlist is not None:
             files = cluster.client_files(f"node{i + 1}")
             args += ["--log-cert", str(files.cert), "--log-key", str(files.key), "--log-ca", str(files.ca),
                      "--tls-cert", str(files.cert), "--tls-key", str(files.key),
                      "--mtls-allowlist", str(allowlist), "--mtls-ca", str(files.ca)]
-        commands.append(shlex.join(args))
+        commands.append(shlex.join([*args, *extra]))
     return commands
 
 
@@ -159,6 +169,74 @@ def supervise(members: Members, *, restart_after: float | None, poll: float = 0.
         time.sleep(poll)
 
 
+# ---- a hive of regions (T5, issue #16) ------------------------------------------------------------------
+# ``--regions N``: a NATS supercluster (``--nodes`` servers per region, gateways between regions, optionally
+# through WAN proxies) and ``--ai-nodes-per-region`` ai-memory nodes in each region, each on its region's log
+# (:mod:`infra.log.regional`). Nodes are numbered across the hive (region 1 has node1..nodeK, region 2 the next
+# K, ...), their HTTP ports follow ``--port`` in that order, and every node trusts every other's key: a hive is
+# one trust domain. Quorum W counts the region's nodes (``--cluster-size`` is the region's node count).
+
+def region_names(count: int, names: str | None) -> list[str]:
+    """``--region-names us,eu,ap``, else ``r1..rN``; the count must agree when both are given."""
+    chosen = [n.strip() for n in names.split(",") if n.strip()] if names else [f"r{i + 1}" for i in range(count)]
+    if len(chosen) != count:
+        msg = f"--regions {count} but {len(chosen)} names in --region-names"
+        raise SystemExit(msg)
+    return chosen
+
+
+def hive_commands(hive: NatsSupercluster, root: Path, *, per_region: int, quorum: int, port: int,
+                  quorum_regions: int = 1) -> dict[str, list[str]]:
+    """Each region's ``ai-memory serve`` commands, in node order."""
+    certs = hive.regions[hive.names[0]]  # every region's cluster signs with the hive's CA: one makes them all
+    everyone = per_region * len(hive.names)
+    extra = ["--quorum-regions", str(quorum_regions)] if quorum_regions > 1 else []
+    return {region: serve_commands(certs, root, nodes=per_region, quorum=quorum, port=port, extra=extra,
+                                   log_url=hive.log_url(region), first=k * per_region + 1, everyone=everyone)
+            for k, region in enumerate(hive.names)}
+
+
+def _describe(hive: NatsSupercluster, commands: dict[str, list[str]], *, port: int, tls: bool) -> None:
+    scheme = "https" if tls else "http"
+    number = 1
+    for region, lines in commands.items():
+        print(f"region {region}: NATS {hive.regions[region].url}", flush=True)
+        for line in lines:
+            print(f"  node{number} {scheme}://127.0.0.1:{port + number - 1}: {line}", flush=True)
+            number += 1
+    if hive.proxy is not None and hive.proxy.pid is not None:
+        pid = hive.proxy.pid
+        print(f"WAN links of {hive.proxy.delay_ms:g} ms between regions through proxy pid {pid}: "
+              f"kill -USR1 {pid} cuts every link, kill -USR2 {pid} heals them", flush=True)
+    if tls:
+        print(curl_hint(hive.regions[hive.names[0]], port=port), flush=True)
+
+
+def run_hive(args: argparse.Namespace) -> int:
+    """Start the hive, print how to reach each region's nodes, run them with ``--serve``; until Ctrl-C."""
+    names = region_names(args.regions, args.region_names)
+    hive = NatsSupercluster(store_dir=args.dir / "nats", regions=names, servers_per_region=args.nodes,
+                            tls=args.tls, wan_delay_ms=args.wan_delay_ms)
+    hive.start()
+    procs: list[subprocess.Popen[bytes]] = []
+    try:
+        prepare_nodes(args.dir, args.ai_nodes_per_region * len(names))
+        commands = hive_commands(hive, args.dir, per_region=args.ai_nodes_per_region, quorum=args.quorum,
+                                 port=args.port, quorum_regions=args.quorum_regions)
+        _describe(hive, commands, port=args.port, tls=args.tls)
+        everything = [line for lines in commands.values() for line in lines]
+        if args.serve:
+            procs = start_nodes(everything, args.dir)
+        servers = [server for cluster in hive.regions.values() for server in cluster.nodes]
+        supervise(Members(servers, procs, everything, args.dir), restart_after=args.restart)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        stop_nodes(procs)
+        hive.stop()
+    return 0
+
+
 def build_parser(*, prog: str = "python -m infra.cluster.local") -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=prog, description=__doc__)
     parser.add_argument("dir", type=Path)
@@ -170,6 +248,17 @@ def build_parser(*, prog: str = "python -m infra.cluster.local") -> argparse.Arg
                              "allowlist on the ai-memory nodes")
     parser.add_argument("--port", type=int, default=9077, help="HTTP port of node1; nodeN gets port + N - 1")
     parser.add_argument("--serve", action="store_true", help="also run the ai-memory nodes (logs in DIR/nodeN.log)")
+    parser.add_argument("--regions", type=int, default=0, metavar="N",
+                        help="start a hive of N regions instead of one cluster: a NATS supercluster of N clusters "
+                             "(--nodes servers each) joined by gateways, each region's nodes on its own stream")
+    parser.add_argument("--region-names", default=None, metavar="A,B,...", help="region names (default r1..rN)")
+    parser.add_argument("--ai-nodes-per-region", type=int, default=1, metavar="K",
+                        help="ai-memory nodes per region with --regions (default 1); W counts the region's nodes")
+    parser.add_argument("--wan-delay-ms", type=float, default=None, metavar="MS",
+                        help="with --regions: every gateway link through a proxy adding MS of round trip, which "
+                             "cuts and heals every link between regions on SIGUSR1 / SIGUSR2")
+    parser.add_argument("--quorum-regions", type=int, default=1, metavar="K",
+                        help="with --regions: a write also waits until K regions applied it (default 1)")
     parser.add_argument("--restart", type=float, default=None, metavar="SECONDS",
                         help="restart a member (nats-server or ai-memory node) SECONDS after it exits; without it a "
                              "dead member stays down (a fault drill) and the rest keep running")
@@ -179,6 +268,8 @@ def build_parser(*, prog: str = "python -m infra.cluster.local") -> argparse.Arg
 def main(argv: list[str] | None = None, *, prog: str = "python -m infra.cluster.local") -> int:
     args = build_parser(prog=prog).parse_args(argv)
     signal.signal(signal.SIGTERM, signal.default_int_handler)  # stop the servers with us, never leave them
+    if args.regions:
+        return run_hive(args)
     cluster = NatsCluster(store_dir=args.dir / "nats", n=args.nodes, tls=args.tls)
     cluster.start()
     procs: list[subprocess.Popen[bytes]] = []

@@ -23,11 +23,11 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from types import TracebackType
 
-from infra.cluster.process import HOST, ManagedProcess, accepts, free_port
+from infra.cluster.process import HOST, ManagedProcess, accepts, free_port, listen_port
 from infra.tls import CertificateAuthority, TlsFiles, make_ca, make_node_cert
 
 __all__ = [
@@ -39,6 +39,7 @@ __all__ = [
     "free_port",
     "run_nats_cluster",
     "run_nats_server",
+    "tls_block",
 ]
 
 _LISTENING = re.compile(rb"Listening for client connections on \S*:(\d+)")
@@ -152,15 +153,17 @@ class NatsServer(ManagedProcess):
         return _READY in text and bool(self._port)
 
 
-def _tls_block(tls: TlsFiles, indent: str = "") -> str:
+def tls_block(tls: TlsFiles, indent: str = "") -> str:
     # verify: true asks every peer (client or route) for a certificate signed by the CA: mutual TLS.
     return (f'{indent}tls {{ cert_file: "{tls.cert}", key_file: "{tls.key}", ca_file: "{tls.ca}", '
             "verify: true, timeout: 2 }\n")
 
 
 def cluster_node_config(*, name: str, port: int, cluster_port: int, store_dir: Path,
-                        route_ports: list[int], cluster_name: str = "c1", tls: TlsFiles | None = None) -> str:
-    """The config file of one cluster node (pure; no I/O). With ``tls``, clients and routes need mTLS."""
+                        route_ports: list[int], cluster_name: str = "c1", tls: TlsFiles | None = None,
+                        extra: str = "") -> str:
+    """The config file of one cluster node (pure; no I/O). With ``tls``, clients and routes need mTLS.
+    ``extra`` is appended as is (a ``gateway`` block, for a cluster that is one region of a supercluster)."""
     routes = ", ".join(f"nats://{HOST}:{p}" for p in route_ports)
     return (
         f"server_name: {name}\n"
@@ -168,14 +171,15 @@ def cluster_node_config(*, name: str, port: int, cluster_port: int, store_dir: P
         # Servers ping their routes and clients every second and drop one after 2 unanswered pings: a frozen
         # member (SIGSTOP) leaves the cluster's routing, queue groups and Raft groups within seconds, not minutes.
         "ping_interval: \"1s\"\nping_max: 2\n"
-        + (_tls_block(tls) if tls else "")
+        + (tls_block(tls) if tls else "")
         + f'jetstream {{ store_dir: "{store_dir}" }}\n'
         "cluster {\n"
         f"  name: {cluster_name}\n"
         f"  listen: {HOST}:{cluster_port}\n"
         f"  routes: [ {routes} ]\n"
-        + (_tls_block(tls, "  ") if tls else "")
+        + (tls_block(tls, "  ") if tls else "")
         + "}\n"
+        + extra
     )
 
 
@@ -187,23 +191,30 @@ class NatsCluster:
     """
 
     def __init__(self, *, store_dir: Path, n: int = 3, cluster_name: str = "c1",
-                 binary: Path | None = None, tls: bool = False) -> None:
+                 binary: Path | None = None, tls: bool = False, ca: CertificateAuthority | None = None,
+                 server_prefix: str = "", extra: Callable[[int, TlsFiles | None], str] | None = None) -> None:
+        """``ca``: sign with this CA instead of a new one (implies TLS; the regions of a supercluster share
+        one). ``server_prefix`` makes server names unique across a supercluster. ``extra(i, tls)`` is appended
+        to node i's config."""
         if n < 1:
             raise ValueError("a cluster needs at least one node")
         store_dir = Path(store_dir)
         store_dir.mkdir(parents=True, exist_ok=True)
+        self.cluster_name = cluster_name
         self._certs = store_dir / "certs"
-        self.ca: CertificateAuthority | None = make_ca(self._certs) if tls else None
-        ports = [free_port() for _ in range(n)]
-        cluster_ports = [free_port() for _ in range(n)]
+        self.ca: CertificateAuthority | None = ca or (make_ca(self._certs) if tls else None)
+        self._certs.mkdir(parents=True, exist_ok=True)
+        ports = [listen_port() for _ in range(n)]
+        cluster_ports = [listen_port() for _ in range(n)]
         self.nodes: list[NatsServer] = []
         for i in range(n):
-            node_dir = store_dir / f"n{i + 1}"
-            config = store_dir / f"n{i + 1}.conf"
+            node_dir = store_dir / f"{server_prefix}n{i + 1}"
+            config = store_dir / f"{server_prefix}n{i + 1}.conf"
+            files = make_node_cert(self._certs, f"{server_prefix}n{i + 1}", self.ca) if self.ca else None
             config.write_text(cluster_node_config(
-                name=f"n{i + 1}", port=ports[i], cluster_port=cluster_ports[i], store_dir=node_dir,
-                route_ports=cluster_ports, cluster_name=cluster_name,
-                tls=make_node_cert(self._certs, f"n{i + 1}", self.ca) if self.ca else None))
+                name=f"{server_prefix}n{i + 1}", port=ports[i], cluster_port=cluster_ports[i], store_dir=node_dir,
+                route_ports=cluster_ports, cluster_name=cluster_name, tls=files,
+                extra=extra(i, files) if extra else ""))
             self.nodes.append(NatsServer(store_dir=node_dir, port=ports[i], config_file=config, binary=binary))
 
     @property
@@ -216,6 +227,7 @@ class NatsCluster:
         """A client certificate signed by this cluster's CA (made on first use)."""
         if self.ca is None:
             raise NatsServerError("this cluster runs without TLS")
+        self._certs.mkdir(parents=True, exist_ok=True)
         files = TlsFiles(self._certs / f"{name}.pem", self._certs / f"{name}.key", self.ca.cert_path)
         return files if files.cert.exists() else make_node_cert(self._certs, name, self.ca)
 

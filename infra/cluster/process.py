@@ -4,6 +4,7 @@ demand, and never left behind when the interpreter exits."""
 from __future__ import annotations
 
 import atexit
+import random
 import signal
 import socket
 import subprocess
@@ -12,7 +13,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Self
 
-__all__ = ["HOST", "ManagedProcess", "accepts", "free_port"]
+__all__ = ["HOST", "ManagedProcess", "accepts", "free_port", "listen_port"]
 
 HOST = "127.0.0.1"
 
@@ -24,6 +25,32 @@ def free_port(host: str = HOST) -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((host, 0))
         return int(sock.getsockname()[1])
+
+
+def _ephemeral_low() -> int:
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768  # Linux's default; elsewhere the range is at least this high
+
+
+def listen_port(host: str = HOST) -> int:
+    """A free port for a server that starts a while later, below the OS's ephemeral range.
+
+    Why not :func:`free_port`: its ports come from the ephemeral range, so when many servers start one after
+    another, one already running may take a later one's port as the local end of an outgoing connection (a
+    route, a gateway), and that server then cannot listen. Ports below the range are never handed out so.
+    """
+    low = _ephemeral_low()
+    for _ in range(200):
+        port = random.randrange(10000, max(10001, low))
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            try:
+                sock.bind((host, port))
+            except OSError:
+                continue
+            return port
+    return free_port(host)
 
 
 def accepts(port: int, host: str = HOST) -> bool:

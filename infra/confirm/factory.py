@@ -11,11 +11,12 @@ __all__ = ["open_confirmations"]
 
 def open_confirmations(log: EventLog) -> Confirmations:
     """The confirmation channel that goes with ``log``: NATS subjects beside a JetStream stream, a topic beside
-    a Kafka topic, else local."""
+    a Kafka topic, else local. A regional log's channel is its region's: quorum counts the region's nodes."""
     from infra.log.jetstream import JetStreamLog
     from infra.log.kafka import KafkaLog
+    from infra.log.regional import RegionalLog
 
-    if isinstance(log, JetStreamLog):
+    if isinstance(log, JetStreamLog | RegionalLog):
         from infra.confirm.nats import NatsConfirmations
 
         return NatsConfirmations(log.client, log.confirm_subject)

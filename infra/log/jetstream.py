@@ -58,7 +58,8 @@ from infra.log.url import redact_url
 from infra.tasks import stop_task
 from schemas import SchemaError, SignedEvent
 
-__all__ = ["JetStreamLog", "parse_nats_url", "positions_bucket", "subject_for"]
+__all__ = ["JetStreamLog", "StreamShape", "confirm_subject", "default_prefix", "parse_nats_url", "positions_bucket",
+           "subject_for"]
 
 logger = logging.getLogger(__name__)
 
@@ -116,6 +117,19 @@ class _BatchHasDuplicate(Exception):
 
 
 @dataclass(frozen=True)
+class StreamShape:
+    """Where a stream lives and what it is, beyond one cluster's single stream (the regional hive's needs).
+
+    ``cluster``: place the stream (and its positions bucket) in this cluster of a supercluster.
+    ``mirror_of``: the stream is a read-only mirror of that origin stream; its records and clocks carry the
+    origin's name, and its offsets are the origin's (a mirror keeps the origin's sequence numbers).
+    """
+
+    cluster: str | None = None
+    mirror_of: str | None = None
+
+
+@dataclass(frozen=True)
 class _Target:
     servers: list[str]
     stream: str
@@ -138,6 +152,16 @@ def parse_nats_url(url: str, *, stream: str = DEFAULT_STREAM) -> _Target:
         msg = f"invalid stream name {stream!r}"
         raise LogError(msg)
     return _Target(servers, stream)
+
+
+def default_prefix(stream: str) -> str:
+    """The subject prefix of a stream's events when none is given: ``aimem.<stream>``."""
+    return f"aimem.{stream}"
+
+
+def confirm_subject(prefix: str) -> str:
+    """Where nodes on a stream confirm what they applied: outside ``<prefix>.>``, so the stream never stores one."""
+    return f"{prefix}-confirm"
 
 
 def subject_for(prefix: str, event_type: str) -> str:
@@ -240,8 +264,12 @@ class JetStreamLog(EventLog):
     MAX_OUTSTANDING_PINGS: ClassVar[int] = 2
 
     def __init__(self, nc: NatsClient, *, url: str, stream: str, replicas: int, subject_prefix: str,
-                 timeout: float) -> None:
+                 timeout: float, shape: StreamShape | None = None, owns_connection: bool = True) -> None:
         self._nc = nc
+        self._shape = shape or StreamShape()
+        self._owns_connection = owns_connection
+        # The name records and clocks carry: the stream's own, or for a mirror its origin's (same offsets).
+        self._partition = self._shape.mirror_of or stream
         self._js: JetStreamContext = nc.jetstream(timeout=timeout)
         self._url = url
         self._stream = stream
@@ -265,11 +293,14 @@ class JetStreamLog(EventLog):
     @classmethod
     async def connect(cls, url: str, *, stream: str = DEFAULT_STREAM, replicas: int = 1,
                       subject_prefix: str | None = None, duplicate_window: float = 3600.0,
-                      timeout: float = 5.0, tls: ssl.SSLContext | None = None) -> JetStreamLog:
+                      timeout: float = 5.0, tls: ssl.SSLContext | None = None, shape: StreamShape | None = None,
+                      connection: NatsClient | None = None) -> JetStreamLog:
         """Connect to ``url`` (``nats://h1:p1,h2:p2[/stream]``) and create the stream if it is absent.
 
         ``tls`` is the client's SSL context (mutual TLS: it presents a certificate and trusts the servers' CA);
-        required when the servers ask for client certificates.
+        required when the servers ask for client certificates. ``shape`` places the stream in one cluster of a
+        supercluster, or makes it a read-only mirror (see :class:`StreamShape`). ``connection`` shares an open
+        connection (left open by :meth:`close`) instead of opening one.
 
         Raises:
             LogUnavailableError: no server answered, or the stream could not be created within
@@ -278,13 +309,13 @@ class JetStreamLog(EventLog):
         """
         target = parse_nats_url(url, stream=stream)
         safe = ",".join(redact_url(s) for s in target.servers)
-        prefix = subject_prefix or f"aimem.{target.stream}"
+        prefix = subject_prefix or default_prefix((shape and shape.mirror_of) or target.stream)
         if _TOKEN_BAD.search(prefix) or "" in prefix.split("."):
             msg = f"invalid subject prefix {prefix!r}"
             raise LogError(msg)
-        nc = await cls._open_connection(target, safe, timeout, tls)
+        nc = connection or await cls._open_connection(target, safe, timeout, tls)
         log = cls(nc, url=f"{safe}/{target.stream}", stream=target.stream, replicas=replicas,
-                  subject_prefix=prefix, timeout=timeout)
+                  subject_prefix=prefix, timeout=timeout, shape=shape, owns_connection=connection is None)
         try:
             await log._ensure_stream(duplicate_window)
         except BaseException:
@@ -326,10 +357,24 @@ class JetStreamLog(EventLog):
         return nc
 
     def _stream_config(self, duplicate_window: float) -> api.StreamConfig:
+        placement = api.Placement(cluster=self._shape.cluster) if self._shape.cluster else None
+        if self._shape.mirror_of:
+            # A mirror has no subjects of its own and takes no appends; it tells its readers of each message
+            # it stores (headers only) on the tail subject, since nobody publishes to it.
+            return api.StreamConfig(
+                name=self._stream, mirror=api.StreamSource(name=self._shape.mirror_of), placement=placement,
+                storage=api.StorageType.FILE, num_replicas=self._replicas, allow_direct=True, deny_delete=True,
+                republish=api.RePublish(src=">", dest=f"{self._tail_subject}.>", headers_only=True))
         return api.StreamConfig(
             name=self._stream, subjects=[f"{self._prefix}.>"], storage=api.StorageType.FILE,
             num_replicas=self._replicas, duplicate_window=duplicate_window, allow_atomic=True,
-            allow_direct=True, deny_delete=True, discard=api.DiscardPolicy.OLD)
+            allow_direct=True, deny_delete=True, discard=api.DiscardPolicy.OLD, placement=placement)
+
+    @property
+    def _tail_subject(self) -> str:
+        """Where a publish or store that may end a wait is heard: the stream's subjects, or a mirror's
+        republished headers (outside every stream's subjects, so no stream captures them)."""
+        return f"aimem-stored.{self._stream}" if self._shape.mirror_of else self._prefix
 
     async def _ensure_stream(self, duplicate_window: float) -> None:
         """Create the stream, or adopt an existing one; retried while JetStream has no leader."""
@@ -359,6 +404,11 @@ class JetStreamLog(EventLog):
         await self._adopt(info.config)
 
     async def _adopt(self, existing: api.StreamConfig) -> None:
+        if self._shape.mirror_of:
+            if existing.mirror is None or existing.mirror.name != self._shape.mirror_of:
+                msg = f"stream {self._stream!r} exists but is not a mirror of {self._shape.mirror_of!r}"
+                raise LogError(msg)
+            return
         wanted = f"{self._prefix}.>"
         if wanted not in (existing.subjects or []):
             msg = f"stream {self._stream!r} has subjects {existing.subjects}, not {wanted!r}"
@@ -403,17 +453,20 @@ class JetStreamLog(EventLog):
 
     @property
     def confirm_subject(self) -> str:
-        """Where nodes confirm what they applied: outside ``<prefix>.>``, so the stream never stores one."""
-        return f"{self._prefix}-confirm"
+        """Where nodes confirm what they applied (:func:`confirm_subject`)."""
+        return confirm_subject(self._prefix)
 
     async def append(self, events: Sequence[SignedEvent], *, expected: Clock | None = None) -> list[LogPosition]:
         self._check_open()
+        if self._shape.mirror_of:
+            msg = f"JetStream {self._stream!r} is a mirror of {self._shape.mirror_of!r}: append to the origin"
+            raise LogError(msg)
         if not events:
             return []
         if len(events) > self.MAX_BATCH:
             msg = f"a batch of {len(events)} events exceeds the atomic batch limit of {self.MAX_BATCH}"
             raise LogError(msg)
-        want = None if expected is None else expected.get(self._stream, 0)
+        want = None if expected is None else expected.get(self._partition, 0)
         try:
             seqs = await self._append(events, want)
         except AppendConflictError as exc:
@@ -421,7 +474,7 @@ class JetStreamLog(EventLog):
                 raise
             raise AppendConflictError(self._stream, exc.expected, await self._last_seq()) from exc
         self._seen = max(self._seen, *seqs)
-        return [LogPosition(self._stream, seq) for seq in seqs]
+        return [LogPosition(self._partition, seq) for seq in seqs]
 
     async def _append(self, events: Sequence[SignedEvent], want: int | None) -> list[int]:
         firsts, index = first_copies(events)
@@ -523,7 +576,7 @@ class JetStreamLog(EventLog):
         self._check_open()
         # Whatever is heard from now on may be missing from this read: wait_for_append must not sleep on it.
         self._heard.clear()
-        start = (after or {}).get(self._stream, 0) + 1
+        start = (after or {}).get(self._partition, 0) + 1
         if limit <= 0:
             return []
         for _ in range(3):
@@ -567,14 +620,14 @@ class JetStreamLog(EventLog):
 
     def _to_record(self, msg: Msg) -> LogRecord:
         headers = msg.headers or {}
-        return _record(self._stream, int(headers.get(Header.SEQUENCE, "0")), msg.data, headers)
+        return _record(self._partition, int(headers.get(Header.SEQUENCE, "0")), msg.data, headers)
 
     async def subscribe(self, *, after: Clock | None = None, idle: float = 0.2) -> AsyncIterator[LogRecord]:
         """Every record after ``after``, then new ones as they are stored, pushed by an ordered consumer.
 
         ``idle`` is how often a quiet subscription checks that the log is still open.
         """
-        position = (after or {}).get(self._stream, 0)
+        position = (after or {}).get(self._partition, 0)
         sub = await self._ordered_consumer(position + 1, headers_only=False)
         try:
             while True:
@@ -586,7 +639,7 @@ class JetStreamLog(EventLog):
                     continue  # the consumer was reset and replays: we have yielded this one already
                 position = offset
                 self._seen = max(self._seen, offset)
-                yield _record(self._stream, offset, msg.data, msg.headers)
+                yield _record(self._partition, offset, msg.data, msg.headers)
         finally:
             await self._drop_consumer(sub)
 
@@ -624,12 +677,12 @@ class JetStreamLog(EventLog):
         copy of each event to each node, which a cluster of a few nodes affords.
         """
         self._check_open()
-        if self._seen > after.get(self._stream, 0):
+        if self._seen > after.get(self._partition, 0):
             return
         if self._tail is None:
             with self._mapped_errors():
-                self._tail = await self._nc.subscribe(f"{self._prefix}.>", cb=self._on_publish)
-            if await self._last_seq() > after.get(self._stream, 0):
+                self._tail = await self._nc.subscribe(f"{self._tail_subject}.>", cb=self._on_publish)
+            if await self._last_seq() > after.get(self._partition, 0):
                 return  # appended before we listened
         if self._heard.is_set():
             return
@@ -656,7 +709,7 @@ class JetStreamLog(EventLog):
     async def end_offsets(self) -> Clock:
         last = await self._last_seq()
         self._seen = max(self._seen, last)
-        return {self._stream: last}
+        return {self._partition: last}
 
     async def _last_seq(self) -> int:
         # last_seq survives purges (the stream is then empty with first_seq = last_seq + 1): it is the end.
@@ -697,7 +750,8 @@ class JetStreamLog(EventLog):
     async def _positions(self) -> KeyValue:
         """The positions bucket, created on first use (file storage; reads go to the leader, not replicas)."""
         if self._kv is None:
-            config = api.KeyValueConfig(bucket=positions_bucket(self._stream), history=1,
+            placement = api.Placement(cluster=self._shape.cluster) if self._shape.cluster else None
+            config = api.KeyValueConfig(bucket=positions_bucket(self._stream), history=1, placement=placement,
                                         storage=api.StorageType.FILE, replicas=self._replicas, direct=False)
             with self._mapped_errors():
                 self._kv = await self._js.create_key_value(config)
@@ -707,6 +761,11 @@ class JetStreamLog(EventLog):
         if self._closed:
             return
         self._closed = True
+        if not self._owns_connection:
+            if self._tail is not None:
+                with contextlib.suppress(nats.errors.Error, TimeoutError, OSError):
+                    await self._tail.unsubscribe()
+            return
         with contextlib.suppress(nats.errors.Error, TimeoutError, OSError):
             await self._nc.close()
 

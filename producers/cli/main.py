@@ -70,6 +70,9 @@ def _common(parser: argparse.ArgumentParser) -> None:
     cluster.add_argument("--cluster-size", type=int, default=None, metavar="N",
                          help="nodes in the cluster; W is clamped to [1, N] (env AI_MEMORY_CLUSTER_SIZE; "
                               "default: --replicas)")
+    cluster.add_argument("--quorum-regions", type=int, default=None, metavar="K",
+                         help="on a hive's regional log: a write also waits until K regions (its own included) "
+                              "applied it (env AI_MEMORY_QUORUM_REGIONS; default 1: the region alone)")
     cluster.add_argument("--quorum-timeout-ms", type=int, default=None,
                          help="how long a quorum write waits (env AI_MEMORY_QUORUM_TIMEOUT_MS; default 2000)")
     cluster.add_argument("--log-cert", help="client certificate (PEM) for a NATS cluster with mutual TLS "
@@ -204,7 +207,8 @@ def _quorum(args: argparse.Namespace) -> QuorumConfig:
     replicas = _setting(args.replicas, "AI_MEMORY_REPLICAS", 1)
     return QuorumConfig(writes=_setting(args.quorum_writes, "AI_MEMORY_QUORUM_WRITES", 1),
                         nodes=_setting(args.cluster_size, "AI_MEMORY_CLUSTER_SIZE", replicas),
-                        timeout_ms=_setting(args.quorum_timeout_ms, "AI_MEMORY_QUORUM_TIMEOUT_MS", 2000))
+                        timeout_ms=_setting(args.quorum_timeout_ms, "AI_MEMORY_QUORUM_TIMEOUT_MS", 2000),
+                        regions=_setting(args.quorum_regions, "AI_MEMORY_QUORUM_REGIONS", 1))
 
 
 def emit(value: Any) -> None:

@@ -1,0 +1,72 @@
+"""Acknowledgements from whole regions of a hive: the highest clock any node of each region has confirmed.
+
+Each region's nodes confirm on their region's subject (:attr:`RegionalLog.confirm_subject`); a node that wants
+acknowledgement from other regions listens on all of them (over the gateways). A region counts for a clock
+once one of its nodes has applied it: that region holds the write durably (its mirror) and serves it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from infra.confirm.base import Confirmations
+from infra.confirm.nats import NatsConfirmations
+from infra.log.base import Clock, clock_covers, merge_clocks
+from infra.log.regional import RegionalLog
+from infra.tasks import stop_task
+
+__all__ = ["RegionAcks", "open_region_acks"]
+
+log = logging.getLogger(__name__)
+
+
+class RegionAcks:
+    def __init__(self, own: str, channels: dict[str, Confirmations]) -> None:
+        self._own = own
+        self._channels = channels
+        self._clocks: dict[str, Clock] = {}
+        self._changed = asyncio.Condition()
+        self._tasks: list[asyncio.Task[None]] = []
+
+    def start(self) -> None:
+        if not self._tasks:
+            self._tasks = [asyncio.create_task(self._listen(r, c), name=f"region-acks-{r}")
+                           for r, c in self._channels.items() if r != self._own]
+
+    async def _listen(self, region: str, channel: Confirmations) -> None:
+        while True:
+            try:
+                async for confirmation in channel.subscribe():
+                    self._clocks[region] = merge_clocks(self._clocks.get(region, {}), confirmation.clock)
+                    async with self._changed:
+                        self._changed.notify_all()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # the channel came back from an outage: listen again
+                log.warning("confirmations of region %s: %r; listening again", region, exc)
+            await asyncio.sleep(0.2)
+
+    def covering(self, clock: Clock) -> int:
+        """Regions that have applied ``clock``: this one (its writer has) and every other whose nodes did."""
+        return 1 + sum(1 for c in self._clocks.values() if clock_covers(c, clock))
+
+    async def wait(self, clock: Clock, needed: int, *, timeout: float) -> int:
+        """The regions covering ``clock`` once ``needed`` do, or however many do after ``timeout`` seconds."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout), self._changed:
+                await self._changed.wait_for(lambda: self.covering(clock) >= needed)
+        return self.covering(clock)
+
+    async def stop(self) -> None:
+        tasks, self._tasks = self._tasks, []
+        for task in tasks:
+            await stop_task(task)
+
+
+def open_region_acks(log: RegionalLog) -> RegionAcks:
+    """Listeners on every region's confirmation subject, on the log's connection."""
+    channels: dict[str, Confirmations] = {region: NatsConfirmations(log.client, subject)
+                                          for region, subject in log.region_confirm_subjects.items()}
+    return RegionAcks(log.region, channels)
