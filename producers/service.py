@@ -17,6 +17,7 @@ from typing import Any
 from infra.embed import embedding_text
 from infra.log import Clock, LogPosition
 from producers.commands import CreateCommand, ListQuery, RecallQuery, UpdateCommand
+from producers.confidence import ShadowSampler
 from producers.errors import ActionPendingError, ConflictError, NotFoundError, UnavailableError, ValidationError
 from producers.governance.gate import Action, GatedAction, WriteGate
 from producers.outcomes import raise_if_refused
@@ -87,7 +88,8 @@ class DuplicateCheck:
 class MemoryService:
     def __init__(self, writer: EventWriter, runner: ProjectionRunner, queries: MemoryQueries, *,
                  config: ServiceConfig | None = None, semantic: Semantic | None = None,
-                 gate: WriteGate | None = None, visibility: Visibility | None = None) -> None:
+                 gate: WriteGate | None = None, visibility: Visibility | None = None,
+                 shadow: ShadowSampler | None = None) -> None:
         self.writer = writer
         self.gate = gate
         self.log = writer.log
@@ -99,6 +101,8 @@ class MemoryService:
         #: Scope visibility and mandatory as_agent, applied to every read (None: the original's rules only).
         self.visibility = visibility
         self.recaller = RecallPipeline(queries, semantic)
+        #: The original's confidence shadow mode (AI_MEMORY_CONFIDENCE_SHADOW=1); None when it is off.
+        self.shadow = shadow
 
     @property
     def quorum(self) -> QuorumTracker | None:
@@ -522,7 +526,12 @@ class MemoryService:
         ranking = q.ranking or self.config.ranking
 
         async def touch(ids: list[str]) -> None:
-            await self._append([(MemoryTouched(ids, now, self.config.touch), namespace or "global")], actor=agent_id)
+            where = namespace or "global"
+            events: list[tuple[EventPayload, str]] = [(MemoryTouched(ids, now, self.config.touch), where)]
+            observed = self.shadow.observe(ids, now) if self.shadow is not None else None
+            if observed is not None:  # in the same append: an observation exists only for a recall that did
+                events.append((observed, where))
+            await self._append(events, actor=agent_id)
 
         return await self.recaller.run(q, flt, ranking=ranking, now=now, touch=touch)
 

@@ -34,6 +34,7 @@ from producers.cli import (
 )
 from producers.cli import certs as certs_verb
 from producers.cli import cluster as cluster_verb
+from producers.cli import curator as curator_verb
 from producers.cli import governance as governance_verb
 from producers.cli import graph as graph_verbs
 from producers.cli import identity as identity_verbs
@@ -117,7 +118,7 @@ def build_parser() -> argparse.ArgumentParser:
     specs = (commands.VERBS + graph_verbs.VERBS + lifecycle.VERBS + logtools.VERBS + mcp_verb.VERBS
              + cluster_verb.VERBS + governance_verb.VERBS + identity_verbs.VERBS + certs_verb.VERBS + operator.VERBS
              + backup.VERBS + mine.VERBS + reflections.VERBS + forensic.VERBS
-             + consolidation.VERBS)
+             + consolidation.VERBS + curator_verb.VERBS)
     for spec in specs + parity.parity_verbs(specs):  # the original's verbs we lack by name (issue #17)
         p = sub.add_parser(spec.name, help=spec.help, description=spec.help)
         _common(p)

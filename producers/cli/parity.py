@@ -74,8 +74,6 @@ NOT_APPLICABLE: dict[str, str] = {
     "recover-previous-session": "it reads the previous session's transcript; this node records no transcripts "
                                 "(capture turns with memory_capture_turn and read them with `ai-memory boot`)",
 }
-#: Verbs not built yet on this node.
-NOT_BUILT = ("curator",)
 
 
 def _arguments(p: argparse.ArgumentParser) -> None:
@@ -157,6 +155,4 @@ def parity_verbs(existing: list[VerbSpec]) -> list[VerbSpec]:
                                                       f"{by_name[target].help}")
             for alias, target in ALIASES.items()]
     out += [_explained(n, f"does not apply here: {why}", 0) for n, why in NOT_APPLICABLE.items()]
-    out += [_explained(n, "not available on this node yet (the original's v0.7.0 verb; issue #17)", 1)
-            for n in NOT_BUILT]
     return [spec for spec in out if spec.name not in by_name]

@@ -231,6 +231,7 @@ INVALID: list[tuple[str, Args, str]] = [
     ("memory_persona", {"entity_id": ""}, "entity_id cannot be empty"),
     ("memory_persona_generate", {"entity_id": "e"}, "requires smart tier or higher"),
     ("memory_recall_observations", {"limit": -1}, "limit must be a non-negative integer"),
+    ("memory_calibrate_confidence", {"days": 0}, "days must be a positive integer"),
     # Unbuilt tools: the server's required-argument check first, else the honest "not available".
     *[(name, {}, "is required" if _REQUIRED[name] else "is not available on this node yet")
       for name in MISSING if name != "memory_replay"],
@@ -239,7 +240,7 @@ V070_TESTED_ELSEWHERE = {"memory_capture_turn", "memory_share", "memory_offload"
                          "memory_reflection_origin", "memory_dependents_of_invalidated", "memory_export_reflection",
                          "memory_rule_list", "memory_check_agent_action", "memory_atomise",
                          "memory_ingest_multistep", "memory_persona", "memory_persona_generate",
-                         "memory_recall_observations",
+                         "memory_recall_observations", "memory_calibrate_confidence",
                          *(f"memory_skill_{n}" for n in ("register", "list", "get", "resource", "export",
                                                          "promote_from_reflection", "compositional_context"))}
 

@@ -192,8 +192,8 @@ async def test_tool_routes_and_their_errors(client: httpx.AsyncClient) -> None:
     for route, body in (("auto_tag", {"title": "t", "content": "c"}), ("expand_query", {"query": "q"})):
         r = await client.post(f"/api/v1/{route}", json=body)
         assert r.status_code == 503 and r.json() == {"error": "LLM not configured"}
-    unbuilt = await client.post("/api/v1/memory_calibrate_confidence", json={})
-    assert unbuilt.status_code == 501 and unbuilt.json() == {"error": MISSING["memory_calibrate_confidence"]}
+    unbuilt = await client.post("/api/v1/memory_replay", json={"session_id": "s"})
+    assert unbuilt.status_code == 501 and unbuilt.json() == {"error": MISSING["memory_replay"]}
     not_object = await client.post("/api/v1/memory_smart_load", json=[1])
     assert not_object.status_code == 400
 
