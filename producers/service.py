@@ -12,7 +12,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
-from typing import Any
+from typing import Any, Literal
 
 from infra.embed import embedding_text
 from infra.log import Clock, LogPosition
@@ -418,9 +418,15 @@ class MemoryService:
                                       event=lambda current: MemoryDeleted(current.id))
         return write
 
-    async def promote(self, memory_id: str, *, agent_id: str) -> tuple[Memory, WriteResult]:
-        return await self._change(memory_id, "promote", {"tier": "long"}, agent_id=agent_id,
-                                  event=lambda current: MemoryPromoted(current.id, "long", now_ts()))
+    async def promote(self, memory_id: str, *, agent_id: str, tier: Literal["mid", "long"] = "long"
+                      ) -> tuple[Memory, WriteResult]:
+        """To long (the expiry cleared), or to mid (the original's #831 ``target_tier``: the expiry is kept, as mid
+        is a bucket with a TTL)."""
+        def event(current: Memory) -> EventPayload:
+            if tier == "long":
+                return MemoryPromoted(current.id, "long", now_ts())
+            return MemoryUpdated(current.id, MemoryChanges(tier="mid"), now_ts())
+        return await self._change(memory_id, "promote", {"tier": tier}, agent_id=agent_id, event=event)
 
     async def forget(self, *, namespace: str | None, pattern: str | None, tier: str | None, agent_id: str
                      ) -> tuple[int, WriteResult]:
