@@ -541,6 +541,11 @@ class MemoryService:
 
         return await self.recaller.run(q, flt, ranking=ranking, now=now, touch=touch)
 
+    async def touch(self, ids: list[str], *, agent_id: str) -> WriteResult:
+        """Touch these memories as a recall returning them would (the original's ``db::touch``: access count,
+        last access, TTL extension, promotion rules), without a recall."""
+        return await self._append([(MemoryTouched(ids, now_ts(), self.config.touch), "global")], actor=agent_id)
+
     async def check_duplicate(self, title: str, content: str, *, namespace: str | None = None,
                               threshold: float = 0.85, as_agent: str | None = None) -> DuplicateCheck:
         """The nearest stored memory to ``title + " " + content`` and whether it is at least ``threshold`` similar.
