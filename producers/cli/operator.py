@@ -142,11 +142,44 @@ def completion_script(shell: str, verbs: list[str]) -> str:
     return "".join(f"complete -c ai-memory -n __fish_use_subcommand -a {v}\n" for v in sorted(verbs))
 
 
-async def _completions(args: argparse.Namespace, config: NodeConfig) -> int:
+def _verbs() -> dict[str, str]:
+    """Every verb of the CLI with its one-line help."""
     from producers.cli.main import build_parser  # the full verb list; main imports this module
 
     sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
-    print(completion_script(args.shell, list(sub.choices)), end="")
+    return {action.dest: action.help or "" for action in sub._choices_actions}
+
+
+async def _completions(args: argparse.Namespace, config: NodeConfig) -> int:
+    print(completion_script(args.shell, list(_verbs())), end="")
+    return 0
+
+
+def _roff(text: str) -> str:
+    """``text`` safe in a roff paragraph: backslashes escaped, no line read as a request."""
+    text = text.replace("\\", "\\e")
+    return "\\&" + text if text.startswith((".", "'")) else text
+
+
+def man_page(verbs: dict[str, str], version: str) -> str:
+    """The ai-memory(1) manual page (roff): every verb with its help, as the original's ``man`` prints."""
+    lines = [f'.TH AI-MEMORY 1 "" "{_roff(version)}" "User Commands"', ".SH NAME",
+             "ai-memory \\- an event-sourced memory for AI agents (HTTP API, MCP server, CLI)", ".SH SYNOPSIS",
+             "\\fBai-memory\\fR \\fIVERB\\fR [\\fIOPTIONS\\fR]", ".SH DESCRIPTION",
+             "Every verb takes \\fB--data-dir\\fR (env AI_MEMORY_HOME, default ~/.ai-memory), \\fB--log\\fR, "
+             "\\fB--json\\fR and \\fB--agent-id\\fR; \\fBai-memory VERB --help\\fR lists a verb's options with "
+             "their defaults.", ".SH VERBS"]
+    for name, text in sorted(verbs.items()):
+        lines += [".TP", f"\\fB{_roff(name)}\\fR", _roff(text)]
+    lines += [".SH EXIT STATUS", "0 ok, 1 internal error, 2 invalid input, 3 not found, 4 conflict, 5 auth, "
+              "6 unavailable, 7 another log than the read model's, 8 verify found bad events or a chain break."]
+    return "\n".join(lines) + "\n"
+
+
+async def _man(args: argparse.Namespace, config: NodeConfig) -> int:
+    from producers.cli.main import _version
+
+    print(man_page(_verbs(), f"ai-memory {_version()}"), end="")
     return 0
 
 
@@ -172,4 +205,5 @@ VERBS: list[VerbSpec] = [
              "(--dry-run to see the change first)", _install_args, _install),
     VerbSpec("completions", "print a shell completion script: ai-memory completions bash|zsh|fish",
              _completion_args, _completions),
+    VerbSpec("man", "print the ai-memory(1) manual page (roff; ai-memory man | man -l -)", lambda p: None, _man),
 ]

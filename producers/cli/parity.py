@@ -66,7 +66,6 @@ NOT_APPLICABLE: dict[str, str] = {
     "sync-daemon": "nodes share one event log (NATS or Kafka): every node applies every event, no sync daemon",
     "bench": "the benchmarks are `python -m bench.bench_mcp` and the other modules of bench/ in the checkout",
     "wrap": "this node does not wrap agent processes; point the agent's MCP config at `ai-memory mcp`",
-    "man": "the manual is `ai-memory --help` and `ai-memory VERB --help` (and README.md)",
     "governance": "it converts the original's config.toml permission rules; this node has no config file: "
                   "policies are namespace standards (`ai-memory namespace set`) and agent-action rules "
                   "(`ai-memory rules add`)",
