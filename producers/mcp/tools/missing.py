@@ -10,8 +10,6 @@ from producers.mcp.tools.base import Handler, unavailable
 
 __all__ = ["HANDLERS", "MISSING"]
 
-MISSING: dict[str, str] = {
-    "memory_replay": "sidechain transcripts (memory_replay) are not recorded by this node",
-}
+MISSING: dict[str, str] = {}
 
 HANDLERS: dict[str, Handler] = {name: unavailable(reason) for name, reason in MISSING.items()}
