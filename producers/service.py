@@ -568,10 +568,26 @@ class MemoryService:
             # A filtered reader learns how many memories it may see there, not how many the namespace holds.
             counts = self.visibility.namespace_counts(flt.now or now_ts(), reader)
             scanned = sum(n for ns, n in counts if namespace is None or ns == namespace)
+        same = self._identical(title, content, namespace, [m for m, _ in joined], reader, flt.now or now_ts())
+        if same is not None:
+            return DuplicateCheck(True, threshold, same, 1.0, scanned)
         if not joined:
             return DuplicateCheck(False, threshold, None, 0.0, scanned)
         nearest, similarity = joined[0]
         return DuplicateCheck(similarity >= threshold, threshold, nearest, similarity, scanned)
+
+    def _identical(self, title: str, content: str, namespace: str | None, near: list[Memory], reader: Reader,
+                   now: str) -> Memory | None:
+        """A visible memory whose ``title + " " + content`` is the asked text byte for byte (the original v0.7.0's
+        F18 short-circuit: identical text is a duplicate at similarity 1.0 even where the cosine falls short of
+        it, or the memory has no vector): among the nearest, and the memory of that title in the namespace."""
+        text = embedding_text(title, content)
+        named = self.queries.find_by_title(title, namespace) if namespace is not None else None
+        for memory in ([named] if named is not None else []) + near:
+            live = memory.expires_at is None or memory.expires_at > now
+            if live and embedding_text(memory.title, memory.content) == text and reader.sees(memory):
+                return memory
+        return None
 
     async def reembed(self, *, only_missing: bool = False, agent_id: str = "system:reembed", page: int = 256,
                       progress: Callable[[int], None] | None = None) -> int:
