@@ -27,6 +27,7 @@ from infra.embed import (
 )
 from infra.log import EventLog, LogConfig, open_log, redact_url
 from infra.tls import TlsFiles
+from producers.confidence import ShadowSampler
 from producers.errors import CommandError, ValidationError
 from producers.governance import GovernanceConfig, GovernanceService
 from producers.graph import GraphService, KeyFiles, public_keys
@@ -214,7 +215,8 @@ class Node:
                                             semantic=self.semantic)
         self.service = MemoryService(self.writer, self.runner, model.queries, config=config.service,
                                      semantic=self.semantic, gate=self.governance.gate,
-                                     visibility=self.identity.visibility)
+                                     visibility=self.identity.visibility,
+                                     shadow=ShadowSampler.from_env(model.queries.get_many, model.graph.out_links))
         # The webhook delivery projector (its own store and log position); ``serve`` starts and stops it. A
         # subscription's owner gets (and replays, and finds dead-lettered) only events it may read.
         events_seen = EventVisibility(self.identity.visibility, model)

@@ -13,6 +13,7 @@ from starlette.types import ASGIApp
 
 from infra.log import redact_url
 from infra.tasks import stop_task
+from producers.bind_guard import check_bind
 from producers.errors import UnavailableError
 from producers.http import create_app
 from producers.http.mtls import HttpTls, uvicorn_tls_options
@@ -92,6 +93,9 @@ async def serve(config: NodeConfig, *, host: str, port: int, api_key: str | None
                 archive_max_days: int | None = None, tls: HttpTls | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     api_key = api_key or os.environ.get("AI_MEMORY_API_KEY") or None
+    if warning := check_bind(host, api_key=api_key is not None,
+                             client_certificates=tls is not None and tls.allowlist is not None):
+        log.warning("%s", warning)
     check_port_free(host, port)
     node = await Node.open(config)
     try:

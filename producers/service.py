@@ -12,11 +12,12 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
-from typing import Any
+from typing import Any, Literal
 
 from infra.embed import embedding_text
 from infra.log import Clock, LogPosition
 from producers.commands import CreateCommand, ListQuery, RecallQuery, UpdateCommand
+from producers.confidence import ShadowSampler
 from producers.errors import ActionPendingError, ConflictError, NotFoundError, UnavailableError, ValidationError
 from producers.governance.gate import Action, GatedAction, WriteGate
 from producers.outcomes import raise_if_refused
@@ -87,7 +88,8 @@ class DuplicateCheck:
 class MemoryService:
     def __init__(self, writer: EventWriter, runner: ProjectionRunner, queries: MemoryQueries, *,
                  config: ServiceConfig | None = None, semantic: Semantic | None = None,
-                 gate: WriteGate | None = None, visibility: Visibility | None = None) -> None:
+                 gate: WriteGate | None = None, visibility: Visibility | None = None,
+                 shadow: ShadowSampler | None = None) -> None:
         self.writer = writer
         self.gate = gate
         self.log = writer.log
@@ -99,6 +101,8 @@ class MemoryService:
         #: Scope visibility and mandatory as_agent, applied to every read (None: the original's rules only).
         self.visibility = visibility
         self.recaller = RecallPipeline(queries, semantic)
+        #: The original's confidence shadow mode (AI_MEMORY_CONFIDENCE_SHADOW=1); None when it is off.
+        self.shadow = shadow
 
     @property
     def quorum(self) -> QuorumTracker | None:
@@ -414,9 +418,15 @@ class MemoryService:
                                       event=lambda current: MemoryDeleted(current.id))
         return write
 
-    async def promote(self, memory_id: str, *, agent_id: str) -> tuple[Memory, WriteResult]:
-        return await self._change(memory_id, "promote", {"tier": "long"}, agent_id=agent_id,
-                                  event=lambda current: MemoryPromoted(current.id, "long", now_ts()))
+    async def promote(self, memory_id: str, *, agent_id: str, tier: Literal["mid", "long"] = "long"
+                      ) -> tuple[Memory, WriteResult]:
+        """To long (the expiry cleared), or to mid (the original's #831 ``target_tier``: the expiry is kept, as mid
+        is a bucket with a TTL)."""
+        def event(current: Memory) -> EventPayload:
+            if tier == "long":
+                return MemoryPromoted(current.id, "long", now_ts())
+            return MemoryUpdated(current.id, MemoryChanges(tier="mid"), now_ts())
+        return await self._change(memory_id, "promote", {"tier": tier}, agent_id=agent_id, event=event)
 
     async def forget(self, *, namespace: str | None, pattern: str | None, tier: str | None, agent_id: str
                      ) -> tuple[int, WriteResult]:
@@ -522,9 +532,19 @@ class MemoryService:
         ranking = q.ranking or self.config.ranking
 
         async def touch(ids: list[str]) -> None:
-            await self._append([(MemoryTouched(ids, now, self.config.touch), namespace or "global")], actor=agent_id)
+            where = namespace or "global"
+            events: list[tuple[EventPayload, str]] = [(MemoryTouched(ids, now, self.config.touch), where)]
+            observed = self.shadow.observe(ids, now) if self.shadow is not None else None
+            if observed is not None:  # in the same append: an observation exists only for a recall that did
+                events.append((observed, where))
+            await self._append(events, actor=agent_id)
 
         return await self.recaller.run(q, flt, ranking=ranking, now=now, touch=touch)
+
+    async def touch(self, ids: list[str], *, agent_id: str) -> WriteResult:
+        """Touch these memories as a recall returning them would (the original's ``db::touch``: access count,
+        last access, TTL extension, promotion rules), without a recall."""
+        return await self._append([(MemoryTouched(ids, now_ts(), self.config.touch), "global")], actor=agent_id)
 
     async def check_duplicate(self, title: str, content: str, *, namespace: str | None = None,
                               threshold: float = 0.85, as_agent: str | None = None) -> DuplicateCheck:
@@ -548,10 +568,26 @@ class MemoryService:
             # A filtered reader learns how many memories it may see there, not how many the namespace holds.
             counts = self.visibility.namespace_counts(flt.now or now_ts(), reader)
             scanned = sum(n for ns, n in counts if namespace is None or ns == namespace)
+        same = self._identical(title, content, namespace, [m for m, _ in joined], reader, flt.now or now_ts())
+        if same is not None:
+            return DuplicateCheck(True, threshold, same, 1.0, scanned)
         if not joined:
             return DuplicateCheck(False, threshold, None, 0.0, scanned)
         nearest, similarity = joined[0]
         return DuplicateCheck(similarity >= threshold, threshold, nearest, similarity, scanned)
+
+    def _identical(self, title: str, content: str, namespace: str | None, near: list[Memory], reader: Reader,
+                   now: str) -> Memory | None:
+        """A visible memory whose ``title + " " + content`` is the asked text byte for byte (the original v0.7.0's
+        F18 short-circuit: identical text is a duplicate at similarity 1.0 even where the cosine falls short of
+        it, or the memory has no vector): among the nearest, and the memory of that title in the namespace."""
+        text = embedding_text(title, content)
+        named = self.queries.find_by_title(title, namespace) if namespace is not None else None
+        for memory in ([named] if named is not None else []) + near:
+            live = memory.expires_at is None or memory.expires_at > now
+            if live and embedding_text(memory.title, memory.content) == text and reader.sees(memory):
+                return memory
+        return None
 
     async def reembed(self, *, only_missing: bool = False, agent_id: str = "system:reembed", page: int = 256,
                       progress: Callable[[int], None] | None = None) -> int:

@@ -18,6 +18,8 @@ node, a count, an id in an error, a webhook event) is left out the same way.
 from __future__ import annotations
 
 import contextlib
+import os
+import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, replace
@@ -27,14 +29,35 @@ from producers.errors import CommandError, NotFoundError
 from projectors import AmbiguousIdError, IdentityQueries, MemoryFilter, NodeRow, may_see, row_visible, under_any
 from schemas import Memory
 
-__all__ = ["AMBIGUOUS_LISTED", "AsAgentRequiredError", "Reader", "Visibility", "current_caller", "reading_as",
-           "visible_page"]
+__all__ = ["AMBIGUOUS_LISTED", "ANONYMOUS_READS_ENV", "AsAgentRequiredError", "Reader", "Visibility",
+           "anonymous_reader", "anonymous_reads_hidden", "current_caller", "reading_as", "visible_page"]
 
 T = TypeVar("T")
 #: How many matches the read models list for an ambiguous id prefix (at most).
 AMBIGUOUS_LISTED = 21
 
 _caller: ContextVar[str | None] = ContextVar("ai_memory_reader", default=None)
+#: ``private-hidden``: an HTTP read without ``X-Agent-Id`` sees no private memories (the original v0.7.0's #910).
+ANONYMOUS_READS_ENV = "AI_MEMORY_ANONYMOUS_READS"
+
+
+def anonymous_reads_hidden() -> bool:
+    """Whether the operator asked for the original v0.7.0's anonymous reads (``private-hidden``); the default
+    (``all``) keeps anonymous reads unfiltered by author.
+
+    Raises:
+        ValueError: the variable has another value.
+    """
+    value = os.environ.get(ANONYMOUS_READS_ENV, "all").strip() or "all"
+    if value not in ("all", "private-hidden"):
+        msg = f"{ANONYMOUS_READS_ENV} must be 'all' or 'private-hidden', not {value!r}"
+        raise ValueError(msg)
+    return value == "private-hidden"
+
+
+def anonymous_reader() -> str:
+    """A reader id that owns nothing and has no inbox: the original's per-request ``anonymous:req-…`` id."""
+    return f"anonymous:req-{uuid.uuid4().hex[:12]}"
 
 
 def current_caller() -> str | None:

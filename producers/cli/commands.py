@@ -150,6 +150,10 @@ async def _promote(args: argparse.Namespace, config: NodeConfig) -> int:
 
 
 async def _forget(args: argparse.Namespace, config: NodeConfig) -> int:
+    # The original v0.7.0's safety rail (its F11): a forget across every namespace must be asked for.
+    if args.namespace is None and (args.pattern is not None or args.tier is not None) and not args.confirm_global:
+        raise ValidationError("global-scope forget requires --confirm-global; restrict with --namespace=<ns> for "
+                              "safety")
     async with open_node(config) as node:
         deleted, _ = await node.service.forget(namespace=args.namespace, pattern=args.pattern, tier=args.tier,
                                                agent_id=resolve_cli_agent(args.agent_id))
@@ -332,8 +336,10 @@ def _recall_args(p: argparse.ArgumentParser) -> None:
 
 def _forget_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--namespace", "-n")
-    p.add_argument("--pattern")
-    p.add_argument("--tier", choices=["short", "mid", "long"])
+    p.add_argument("--pattern", "-p")
+    p.add_argument("--tier", "-t", choices=["short", "mid", "long"])
+    p.add_argument("--confirm-global", action="store_true",
+                   help="needed for --pattern or --tier without --namespace (they then forget in every namespace)")
 
 
 def _export_args(p: argparse.ArgumentParser) -> None:

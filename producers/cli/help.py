@@ -7,8 +7,9 @@ describes only what is its own, where it declares it. A test checks that no opti
 from __future__ import annotations
 
 import argparse
+import importlib.metadata
 
-__all__ = ["HelpFormatter", "describe"]
+__all__ = ["HelpFormatter", "describe", "version"]
 
 SHARED_HELP: dict[str, str] = {
     "title": "the memory's title (at most 512 characters; unique within its namespace)",
@@ -68,3 +69,11 @@ def describe(parser: argparse.ArgumentParser) -> None:
                 describe(sub)
         elif action.help is None and action.dest in SHARED_HELP:
             action.help = SHARED_HELP[action.dest]
+
+
+def version() -> str:
+    """This installation's version, as ``--version`` and the manual page print it."""
+    try:
+        return importlib.metadata.version("ai-memory-es")
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown (not installed)"

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import importlib.metadata
 import json
 import os
 import sys
@@ -34,10 +33,11 @@ from producers.cli import (
 )
 from producers.cli import certs as certs_verb
 from producers.cli import cluster as cluster_verb
+from producers.cli import curator as curator_verb
 from producers.cli import governance as governance_verb
 from producers.cli import graph as graph_verbs
 from producers.cli import identity as identity_verbs
-from producers.cli.help import describe
+from producers.cli.help import describe, version
 from producers.errors import CommandError, ValidationError, reply_for
 from producers.node import NodeConfig
 from producers.node_record import NodeRecord
@@ -102,32 +102,25 @@ def _embedding_options(parser: argparse.ArgumentParser) -> None:
                             "(env AI_MEMORY_EMBED_DEVICE; default auto)")
 
 
-def _version() -> str:
-    try:
-        return importlib.metadata.version("ai-memory-es")
-    except importlib.metadata.PackageNotFoundError:
-        return "unknown (not installed)"
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="ai-memory", description="Persistent, event-sourced memory for AI agents. Every change is a signed "
         "event on a log; reads come from read models the projector builds from it.")
     # The original's global `--db FILE` (found in agents' MCP configs): here the data dir FILE without its suffix.
     parser.add_argument("--db", help=argparse.SUPPRESS)
-    parser.add_argument("--version", action="version", version=f"ai-memory {_version()}")
+    parser.add_argument("--version", action="version", version=f"ai-memory {version()}")
     sub = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
     specs = (commands.VERBS + graph_verbs.VERBS + lifecycle.VERBS + logtools.VERBS + mcp_verb.VERBS
              + cluster_verb.VERBS + governance_verb.VERBS + identity_verbs.VERBS + certs_verb.VERBS + operator.VERBS
              + backup.VERBS + mine.VERBS + reflections.VERBS + forensic.VERBS
-             + consolidation.VERBS)
+             + consolidation.VERBS + curator_verb.VERBS)
     for spec in specs + parity.parity_verbs(specs):  # the original's verbs we lack by name (issue #17)
         p = sub.add_parser(spec.name, help=spec.help, description=spec.help)
         _common(p)
         spec.arguments(p)
         p.set_defaults(run=spec.run)
-    # Handlers that list the verbs (completions) read them here rather than importing this module back.
-    parser.set_defaults(all_verbs=sorted(sub.choices))
+    # Handlers that list the verbs (completions, man) read them here rather than importing this module back.
+    parser.set_defaults(all_verbs={action.dest: action.help or "" for action in sub._choices_actions})
     describe(parser)
     return parser
 

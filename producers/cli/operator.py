@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from producers.cli.help import version
 from producers.cli.spec import VerbSpec, emit, open_node
 from producers.errors import ValidationError
 from producers.node import NodeConfig
@@ -147,6 +148,32 @@ async def _completions(args: argparse.Namespace, config: NodeConfig) -> int:
     return 0
 
 
+def _roff(text: str) -> str:
+    """``text`` safe in a roff paragraph: backslashes escaped, no line read as a request."""
+    text = text.replace("\\", "\\e")
+    return "\\&" + text if text.startswith((".", "'")) else text
+
+
+def man_page(verbs: dict[str, str], version: str) -> str:
+    """The ai-memory(1) manual page (roff): every verb with its help, as the original's ``man`` prints."""
+    lines = [f'.TH AI-MEMORY 1 "" "{_roff(version)}" "User Commands"', ".SH NAME",
+             "ai-memory \\- an event-sourced memory for AI agents (HTTP API, MCP server, CLI)", ".SH SYNOPSIS",
+             "\\fBai-memory\\fR \\fIVERB\\fR [\\fIOPTIONS\\fR]", ".SH DESCRIPTION",
+             "Every verb takes \\fB--data-dir\\fR (env AI_MEMORY_HOME, default ~/.ai-memory), \\fB--log\\fR, "
+             "\\fB--json\\fR and \\fB--agent-id\\fR; \\fBai-memory VERB --help\\fR lists a verb's options with "
+             "their defaults.", ".SH VERBS"]
+    for name, text in sorted(verbs.items()):
+        lines += [".TP", f"\\fB{_roff(name)}\\fR", _roff(text)]
+    lines += [".SH EXIT STATUS", "0 ok, 1 internal error, 2 invalid input, 3 not found, 4 conflict, 5 auth, "
+              "6 unavailable, 7 another log than the read model's, 8 verify found bad events or a chain break."]
+    return "\n".join(lines) + "\n"
+
+
+async def _man(args: argparse.Namespace, config: NodeConfig) -> int:
+    print(man_page(args.all_verbs, f"ai-memory {version()}"), end="")
+    return 0
+
+
 def _doctor_args(p: argparse.ArgumentParser) -> None:
     pass
 
@@ -169,4 +196,5 @@ VERBS: list[VerbSpec] = [
              "(--dry-run to see the change first)", _install_args, _install),
     VerbSpec("completions", "print a shell completion script: ai-memory completions bash|zsh|fish",
              _completion_args, _completions),
+    VerbSpec("man", "print the ai-memory(1) manual page (roff; ai-memory man | man -l -)", lambda p: None, _man),
 ]

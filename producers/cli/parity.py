@@ -66,16 +66,12 @@ NOT_APPLICABLE: dict[str, str] = {
     "sync-daemon": "nodes share one event log (NATS or Kafka): every node applies every event, no sync daemon",
     "bench": "the benchmarks are `python -m bench.bench_mcp` and the other modules of bench/ in the checkout",
     "wrap": "this node does not wrap agent processes; point the agent's MCP config at `ai-memory mcp`",
-    "resolve": "ids are resolved by unique prefix in every verb that takes one (get, update, delete, …)",
-    "man": "the manual is `ai-memory --help` and `ai-memory VERB --help` (and README.md)",
     "governance": "it converts the original's config.toml permission rules; this node has no config file: "
                   "policies are namespace standards (`ai-memory namespace set`) and agent-action rules "
                   "(`ai-memory rules add`)",
     "recover-previous-session": "it reads the previous session's transcript; this node records no transcripts "
                                 "(capture turns with memory_capture_turn and read them with `ai-memory boot`)",
 }
-#: Verbs not built yet on this node.
-NOT_BUILT = ("curator",)
 
 
 def _arguments(p: argparse.ArgumentParser) -> None:
@@ -157,6 +153,4 @@ def parity_verbs(existing: list[VerbSpec]) -> list[VerbSpec]:
                                                       f"{by_name[target].help}")
             for alias, target in ALIASES.items()]
     out += [_explained(n, f"does not apply here: {why}", 0) for n, why in NOT_APPLICABLE.items()]
-    out += [_explained(n, "not available on this node yet (the original's v0.7.0 verb; issue #17)", 1)
-            for n in NOT_BUILT]
     return [spec for spec in out if spec.name not in by_name]

@@ -24,7 +24,7 @@ from producers.node import Node
 from producers.service import MemoryService
 from producers.sync import check_partitions, format_clock, parse_clock
 from producers.validation import MAX_BULK, check_agent_id
-from producers.visibility import reading_as
+from producers.visibility import anonymous_reader, anonymous_reads_hidden, reading_as
 from producers.writer import WriteResult
 from schemas.request_signing import HEADER_AGENT, Attestation
 
@@ -121,6 +121,7 @@ class ApiContext:
         self.service: MemoryService = node.service
         self._api_key = api_key
         self.profile = profile or Profile()
+        self.anonymous_private_hidden = anonymous_reads_hidden()
 
     def _authorize(self, request: Request) -> None:
         if request.url.path == "/api/v1/health":
@@ -170,13 +171,14 @@ class ApiContext:
 
         return wrapped
 
-    @staticmethod
-    def reader_id(request: Request) -> str | None:
+    def reader_id(self, request: Request) -> str | None:
         """Who reads (the original's v0.7.0 #910): the ``X-Agent-Id`` header; reads then leave out other agents'
-        private memories. Without it the read is anonymous (as before v0.7.0: no owner filter)."""
+        private memories. Without it the read is anonymous: by default not filtered by author (as before
+        v0.7.0); with ``AI_MEMORY_ANONYMOUS_READS=private-hidden`` it reads, as the original's, as a fresh
+        ``anonymous:req-…`` agent that owns nothing, so private memories (scope private or unset) are left out."""
         claimed = request.headers.get(HEADER_AGENT)
         if not claimed:
-            return None
+            return anonymous_reader() if self.anonymous_private_hidden else None
         try:
             return check_agent_id(claimed)
         except ValidationError as exc:

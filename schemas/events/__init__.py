@@ -7,6 +7,7 @@ from typing import Any, ClassVar, Protocol
 from schemas.codec import from_payload, to_payload
 from schemas.errors import UnknownEventTypeError
 from schemas.events.archive import ArchivePurged, MemoriesArchived, MemoryRestored
+from schemas.events.confidence import ConfidenceShadowObserved, ConfidenceSignals, ShadowObservation
 from schemas.events.governance import (
     AgentRegistered,
     Approval,
@@ -53,6 +54,8 @@ __all__ = [
     "ArchivePurged",
     "AsAgentRequirementSet",
     "AttestLevel",
+    "ConfidenceShadowObserved",
+    "ConfidenceSignals",
     "EntityAliased",
     "EventPayload",
     "Link",
@@ -79,6 +82,7 @@ __all__ = [
     "PendingRequested",
     "PendingVoted",
     "RuleRemembered",
+    "ShadowObservation",
     "StandardCleared",
     "StandardSet",
     "Subscription",
@@ -110,6 +114,7 @@ _DOMAINS: tuple[tuple[type[Any], ...], ...] = (
     (StandardSet, StandardCleared, PendingRequested, PendingVoted, PendingDecided, PendingExpired, RuleRemembered,
      AgentRegistered),
     (AgentKeyRegistered, AgentKeyRevoked, AsAgentRequirementSet),
+    (ConfidenceShadowObserved,),
 )
 
 EVENT_TYPES: dict[str, type[Any]] = {cls.TYPE: cls for domain in _DOMAINS for cls in domain}

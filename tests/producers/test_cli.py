@@ -47,6 +47,12 @@ def test_errors_have_messages_and_exit_codes(tmp_path: Path, capsys: pytest.Capt
     assert code == 4 and "already exists" in err
     code, _, err = run(capsys, tmp_path, "forget")
     assert code == 2 and "at least one of" in err
+    # The original v0.7.0's F11: a forget across every namespace must be confirmed.
+    for scope in (["--pattern", "dup"], ["-t", "mid"]):
+        code, _, err = run(capsys, tmp_path, "forget", *scope)
+        assert code == 2 and "global-scope forget requires --confirm-global" in err
+    _, out, _ = run(capsys, tmp_path, "forget", "-p", "dup", "--confirm-global", "--json")
+    assert json.loads(out) == {"deleted": 1}
 
 
 def test_update_promote_delete_forget_stats(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -10,6 +10,7 @@ import pytest
 from nacl.signing import SigningKey
 
 from producers.cli.main import main
+from producers.cli.operator import man_page
 
 
 @pytest.fixture(autouse=True)
@@ -55,6 +56,17 @@ def test_completions(capsys: pytest.CaptureFixture[str]) -> None:
     assert "complete -F _ai_memory ai-memory" in script and " kg-query " in script and " doctor " in script
     assert main(["completions", "fish"]) == 0
     assert "complete -c ai-memory -n __fish_use_subcommand -a store" in capsys.readouterr().out
+
+
+def test_man_page(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["man", "--data-dir", str(tmp_path)]) == 0
+    page = capsys.readouterr().out
+    assert page.startswith(".TH AI-MEMORY 1 ") and ".SH VERBS" in page and ".SH EXIT STATUS" in page
+    for verb in ("store", "resolve", "curator", "man"):
+        assert f".TP\n\\fB{verb}\\fR\n" in page
+    # Help text that roff would read as a request or an escape is made literal.
+    raw = man_page({"x": ".starts with a dot, has a \\ backslash"}, "v")
+    assert "\\&.starts with a dot, has a \\e backslash" in raw
 
 
 def _reflect_chain(data: str, agent: str, capsys: pytest.CaptureFixture[str]) -> str:

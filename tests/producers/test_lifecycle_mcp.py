@@ -125,6 +125,24 @@ async def test_promote_to_an_ancestor_namespace(node: Node) -> None:
             assert is_error and fragment in text, text
 
 
+async def test_promote_to_a_target_tier(node: Node) -> None:
+    """The original's #831: ``target_tier`` mid stops there and keeps the expiry; short is a downgrade."""
+    async with _client(node) as c:
+        short = await store(c, "short fact", tier="short")
+        expiry = (await ok(c, "memory_get", {"id": short}))["expires_at"]
+        done = await ok(c, "memory_promote", {"id": short, "target_tier": "mid"})
+        assert done == {"promoted": True, "mode": "tier", "id": short, "tier": "mid"}
+        mid = await ok(c, "memory_get", {"id": short})
+        assert mid["tier"] == "mid" and mid["expires_at"] == expiry
+        assert (await ok(c, "memory_promote", {"id": short}))["tier"] == "long"
+        long = await ok(c, "memory_get", {"id": short})
+        assert long["tier"] == "long" and "expires_at" not in long
+        for target, error in (("short", "target_tier 'short' is not a valid promote target (would be a downgrade)"),
+                              ("huge", "target_tier must be one of 'mid' or 'long' (got 'huge')")):
+            text, is_error = await call(c, "memory_promote", {"id": short, "target_tier": target})
+            assert is_error and text == error
+
+
 async def test_notify_inbox_unread_semantics(node: Node) -> None:
     async with _client(node, name="alice") as alice, _client(node, name="bob") as bob:
         sent = await ok(alice, "memory_notify", {"target_agent_id": "bob-agent", "title": "standup moved",

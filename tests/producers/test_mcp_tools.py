@@ -18,10 +18,13 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from producers.errors import FeatureUnavailableError
 from producers.mcp import McpApp, Profile
+from producers.mcp.identity import ClientIdentity
 from producers.mcp.llm import LlmClient, LlmConfig
 from producers.mcp.registry import all_tools
-from producers.mcp.tools import MISSING
+from producers.mcp.tools import MISSING, ToolContext
+from producers.mcp.tools.base import unavailable
 from producers.node import Node
 
 # Every tool behaves the same on a SQLite and on a Postgres read model.
@@ -112,6 +115,8 @@ VALID: list[tuple[str, Callable[[Ids], Args], Callable[[Any, Ids], bool]]] = [
     ("memory_link", lambda i: {"source_id": i.b, "target_id": i.a},
      lambda r, i: r == {"linked": True, "source_id": i.b, "target_id": i.a, "relation": "related_to",
                         "attest_level": "unsigned"}),
+    ("memory_replay", lambda i: {"memory_id": i.a, "depth": 2},
+     lambda r, i: r == {"memory_id": i.a, "transcripts": [], "count": 0}),
     ("memory_get_links", lambda i: {"id": i.b},
      lambda r, i: r["count"] == 1 and r["links"][0]["relation"] == "derived_from"
      and r["links"][0]["source_id"] == i.a and r["links"][0]["attest_level"] == "unsigned"),
@@ -231,23 +236,21 @@ INVALID: list[tuple[str, Args, str]] = [
     ("memory_persona", {"entity_id": ""}, "entity_id cannot be empty"),
     ("memory_persona_generate", {"entity_id": "e"}, "requires smart tier or higher"),
     ("memory_recall_observations", {"limit": -1}, "limit must be a non-negative integer"),
+    ("memory_calibrate_confidence", {"days": 0}, "days must be a positive integer"),
     # Unbuilt tools: the server's required-argument check first, else the honest "not available".
-    *[(name, {}, "is required" if _REQUIRED[name] else "is not available on this node yet")
-      for name in MISSING if name != "memory_replay"],
+    *[(name, {}, "is required" if _REQUIRED[name] else "is not available on this node yet") for name in MISSING],
+    ("memory_replay", {"memory_id": "m", "depth": "deep"}, "depth must be an integer or null"),
 ]
 V070_TESTED_ELSEWHERE = {"memory_capture_turn", "memory_share", "memory_offload", "memory_deref", "memory_reflect",
                          "memory_reflection_origin", "memory_dependents_of_invalidated", "memory_export_reflection",
                          "memory_rule_list", "memory_check_agent_action", "memory_atomise",
                          "memory_ingest_multistep", "memory_persona", "memory_persona_generate",
-                         "memory_recall_observations",
+                         "memory_recall_observations", "memory_calibrate_confidence",
                          *(f"memory_skill_{n}" for n in ("register", "list", "get", "resource", "export",
                                                          "promote_from_reflection", "compositional_context"))}
 
-# Valid input for the tools whose feature is missing here: they must say so, not pretend.
-MISSING_VALID: dict[str, Args] = {
-    "memory_replay": {"memory_id": "a"},
-    **{name: dict.fromkeys(_REQUIRED[name], "x") for name in MISSING if name != "memory_replay"},
-}
+# Valid input for the tools whose feature is missing here (none at present): they must say so, not pretend.
+MISSING_VALID: dict[str, Args] = {name: dict.fromkeys(_REQUIRED[name], "x") for name in MISSING}
 
 
 # Valid calls that need more state than the seed (an archived memory): see tests/producers/test_lifecycle_mcp.py.
@@ -281,11 +284,14 @@ async def test_invalid_call(node: Node, tool: str, args: Args, fragment: str) ->
     assert is_error and fragment in text, text
 
 
-@pytest.mark.parametrize("tool", sorted(MISSING_VALID))
-async def test_missing_features_say_what_is_missing(node: Node, tool: str) -> None:
-    async with _client(node, "full") as client:
-        text, is_error = await call(client, tool, MISSING_VALID[tool])
-    assert is_error and text == MISSING[tool]
+async def test_missing_features_say_what_is_missing(node: Node) -> None:
+    for tool, args in MISSING_VALID.items():
+        async with _client(node, "full") as client:
+            text, is_error = await call(client, tool, args)
+        assert is_error and text == MISSING[tool]
+    # The handler such a tool gets says what is missing instead of answering.
+    with pytest.raises(FeatureUnavailableError, match="the widget is not built"):
+        await unavailable("the widget is not built")(ToolContext(node, Profile.parse("full"), ClientIdentity(None)), {})
 
 
 async def test_toon_is_the_default_for_memory_lists(node: Node) -> None:

@@ -25,7 +25,7 @@ from producers.http import tools as bridge_module
 from producers.mcp import McpApp, Profile
 from producers.mcp.identity import ClientIdentity
 from producers.mcp.llm import LlmClient, LlmConfig
-from producers.mcp.tools import MISSING, ToolContext
+from producers.mcp.tools import ToolContext
 from producers.mcp.tools.rules import add_rule, glob_matches
 from producers.mcp.tools.turns import ALLOWLIST_ENV
 from producers.node import Node
@@ -192,8 +192,11 @@ async def test_tool_routes_and_their_errors(client: httpx.AsyncClient) -> None:
     for route, body in (("auto_tag", {"title": "t", "content": "c"}), ("expand_query", {"query": "q"})):
         r = await client.post(f"/api/v1/{route}", json=body)
         assert r.status_code == 503 and r.json() == {"error": "LLM not configured"}
-    unbuilt = await client.post("/api/v1/memory_calibrate_confidence", json={})
-    assert unbuilt.status_code == 501 and unbuilt.json() == {"error": MISSING["memory_calibrate_confidence"]}
+    # No transcripts are recorded here, nor linked by the original's default install: both answer none.
+    replay = await client.post("/api/v1/memory_replay", json={"memory_id": a})
+    assert replay.status_code == 200 and replay.json() == {"memory_id": a, "transcripts": [], "count": 0}
+    no_id = await client.post("/api/v1/memory_replay", json={"session_id": "s"})
+    assert no_id.status_code == 400 and "memory_id" in no_id.json()["error"]
     not_object = await client.post("/api/v1/memory_smart_load", json=[1])
     assert not_object.status_code == 400
 

@@ -21,6 +21,7 @@ from producers.mcp.tools import (
     missing,
     observations,
     reflection,
+    replay,
     rules,
     sharing,
     skills,
@@ -37,7 +38,7 @@ HANDLERS: dict[str, Handler] = {
     **graph.HANDLERS, **knowledge.HANDLERS, **duplicate.HANDLERS, **subscriptions.HANDLERS, **archive.HANDLERS,
     **governance.HANDLERS, **reflection.HANDLERS, **sharing.HANDLERS, **turns.HANDLERS,
     **skills.HANDLERS, **rules.HANDLERS, **curation.HANDLERS,
-    **observations.HANDLERS,
+    **observations.HANDLERS, **replay.HANDLERS,
     **missing.HANDLERS,
 }
 HANDLERS["memory_agent_register"] = identity.with_key_registration(HANDLERS["memory_agent_register"])

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from producers.commands import parse_update
 from producers.errors import NotFoundError, ValidationError
@@ -60,8 +60,14 @@ async def promote(ctx: ToolContext, args: dict[str, Any]) -> Any:
         done = await ctx.node.lifecycle.promote_to_namespace(memory_id, to_namespace, agent_id=ctx.agent_id(args))
         return {"promoted": True, "mode": "vertical", "source_id": done.source_id, "clone_id": done.clone_id,
                 "to_namespace": done.to_namespace}
-    memory, _ = await ctx.service.promote(memory_id, agent_id=ctx.agent_id(args))
-    return {"promoted": True, "mode": "tier", "id": memory.id, "tier": "long"}
+    target = opt_str(args, "target_tier")
+    if target == "short":
+        raise ValidationError("target_tier 'short' is not a valid promote target (would be a downgrade)")
+    if target not in (None, "mid", "long"):
+        raise ValidationError(f"target_tier must be one of 'mid' or 'long' (got '{target}')")
+    tier: Literal["mid", "long"] = "mid" if target == "mid" else "long"
+    memory, _ = await ctx.service.promote(memory_id, agent_id=ctx.agent_id(args), tier=tier)
+    return {"promoted": True, "mode": "tier", "id": memory.id, "tier": tier}
 
 
 async def consolidate(ctx: ToolContext, args: dict[str, Any]) -> Any:

@@ -10,12 +10,6 @@ from producers.mcp.tools.base import Handler, unavailable
 
 __all__ = ["HANDLERS", "MISSING"]
 
-_V070 = "is not available on this node yet (added in the original's v0.7.0; issue #17)"
-
-MISSING: dict[str, str] = {
-    "memory_replay": "sidechain transcripts (memory_replay) are not recorded by this node",
-    **{f"memory_{name}": f"memory_{name} {_V070}" for name in (
-        "calibrate_confidence",)},
-}
+MISSING: dict[str, str] = {}
 
 HANDLERS: dict[str, Handler] = {name: unavailable(reason) for name, reason in MISSING.items()}

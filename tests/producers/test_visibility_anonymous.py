@@ -1,0 +1,79 @@
+"""Anonymous HTTP reads (no ``X-Agent-Id``) under ``AI_MEMORY_ANONYMOUS_READS``: by default unfiltered by author
+(as before v0.7.0); with ``private-hidden`` as the original v0.7.0's #910 (``visibility::is_visible_to_caller``
+with a fresh ``anonymous:req-…`` caller): a memory whose scope is ``private`` *or unset* is left out of every
+read, explicit non-private scopes stay visible, and an identified caller still sees its own."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+
+from producers.http import create_app
+from producers.node import Node
+
+ALICE = {"X-Agent-Id": "alice"}
+
+
+async def _seed(http: httpx.AsyncClient) -> dict[str, str]:
+    ids = {}
+    for name, scope in (("unset", None), ("private", "private"), ("team", "team"), ("collective", "collective")):
+        metadata = {"scope": scope} if scope else {}
+        r = await http.post("/api/v1/memories", headers=ALICE, json={
+            "title": f"{name} ledger", "content": "quarterly ledger", "namespace": "corp", "metadata": metadata})
+        assert r.status_code == 201, r.text
+        ids[name] = r.json()["id"]
+    # A public memory linking to the scope-less one: the graph must not cross to it either.
+    assert (await http.post("/api/v1/links", headers=ALICE, json={
+        "source_id": ids["collective"], "target_id": ids["unset"]})).status_code == 201
+    return ids
+
+
+@pytest.fixture
+async def hidden_http(node: Node, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[httpx.AsyncClient]:
+    monkeypatch.setenv("AI_MEMORY_ANONYMOUS_READS", "private-hidden")
+    transport = httpx.ASGITransport(app=create_app(node))
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as c:
+        yield c
+
+
+async def _titles(http: httpx.AsyncClient, headers: dict[str, str] | None = None) -> dict[str, set[str]]:
+    listed = (await http.get("/api/v1/memories", params={"namespace": "corp"}, headers=headers)).json()
+    found = (await http.get("/api/v1/search", params={"q": "ledger"}, headers=headers)).json()
+    recalled = (await http.get("/api/v1/recall", params={"context": "ledger", "mode": "keyword"},
+                               headers=headers)).json()
+    return {"list": {m["title"] for m in listed["memories"]}, "search": {m["title"] for m in found["results"]},
+            "recall": {m["title"] for m in recalled["memories"]}}
+
+
+async def test_private_hidden_matches_the_original(hidden_http: httpx.AsyncClient) -> None:
+    ids = await _seed(hidden_http)
+    public = {"team ledger", "collective ledger"}
+    assert await _titles(hidden_http) == {"list": public, "search": public, "recall": public}
+    for name in ("unset", "private"):
+        assert (await hidden_http.get(f"/api/v1/memories/{ids[name]}")).status_code == 404
+    assert (await hidden_http.get(f"/api/v1/memories/{ids['team']}")).status_code == 200
+    walk = (await hidden_http.post("/api/v1/kg/query", json={"source_id": ids["collective"]})).json()
+    assert walk["count"] == 0
+    # The author still reads all of its own.
+    everything = {"unset ledger", "private ledger", *public}
+    assert (await _titles(hidden_http, ALICE))["list"] == everything
+    walk = (await hidden_http.post("/api/v1/kg/query", json={"source_id": ids["collective"]}, headers=ALICE)).json()
+    assert [m["target_id"] for m in walk["memories"]] == [ids["unset"]]
+
+
+async def test_by_default_anonymous_reads_are_not_filtered(node: Node, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("AI_MEMORY_ANONYMOUS_READS", raising=False)
+    transport = httpx.ASGITransport(app=create_app(node))
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
+        await _seed(http)
+        assert (await _titles(http))["list"] == {"unset ledger", "private ledger", "team ledger",
+                                                 "collective ledger"}
+        assert (await _titles(http, {"X-Agent-Id": "bob"}))["list"] == {"team ledger", "collective ledger"}
+
+
+def test_an_unknown_setting_is_refused(node: Node, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AI_MEMORY_ANONYMOUS_READS", "none")
+    with pytest.raises(ValueError, match="must be 'all' or 'private-hidden'"):
+        create_app(node)
