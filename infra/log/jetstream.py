@@ -33,7 +33,7 @@ import logging
 import re
 import ssl
 import uuid
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
@@ -43,7 +43,6 @@ import nats.errors
 import nats.js.errors
 from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
-from nats.aio.subscription import Subscription
 from nats.js import JetStreamContext, api
 from nats.js.kv import KeyValue
 
@@ -55,6 +54,7 @@ from infra.log.errors import (
     LogUnavailableError,
 )
 from infra.log.factory import redact_url
+from infra.log.jetstream_tail import StoredTail
 from infra.tasks import stop_task
 from schemas import SchemaError, SignedEvent
 
@@ -198,6 +198,15 @@ def _translate(exc: Exception, stream: str, expected: int | None, closed: bool) 
     return LogError(f"JetStream {stream!r}: {type(exc).__name__} {exc}")
 
 
+def _resume_after(sub: JetStreamContext.PushSubscription, seq: int) -> None:
+    """Tell the client's ordered-consumer state that the consumer starts after ``seq``: a consumer re-created
+    before its first message (a lost server) then resumes there, not at the stream's first record. nats-py keeps
+    that state privately (``_jsi._sseq``) and sets it only from delivered messages."""
+    jsi = getattr(sub._sub, "_jsi", None)
+    if jsi is not None and getattr(jsi, "_sseq", None) == 0:
+        jsi._sseq = seq
+
+
 class _ConnectionEvents:
     """Connection callbacks that log (URLs without passwords), once per outage rather than per retry."""
 
@@ -255,10 +264,9 @@ class JetStreamLog(EventLog):
         self._closed = False
         self._seen = 0  # highest sequence this instance has appended or read (for read-your-writes)
         self._kv: KeyValue | None = None
-        # Wake-ups for wait_for_append: a core subscription on the stream's subjects hears every publish.
-        self._tail: Subscription | None = None
-        self._heard = asyncio.Event()
-        self._heard_at = float("-inf")
+        # The newest stored records, pushed (infra.log.jetstream_tail): reads and wake-ups without polling.
+        self._tail = StoredTail(lambda seq, msg: _record(self._stream, seq, msg.data, msg.headers))
+        self._following: JetStreamContext.PushSubscription | None = None
 
     # ---- connecting -------------------------------------------------------------------------------------
 
@@ -521,11 +529,11 @@ class JetStreamLog(EventLog):
 
     async def read(self, *, after: Clock | None = None, limit: int = 1000) -> list[LogRecord]:
         self._check_open()
-        # Whatever is heard from now on may be missing from this read: wait_for_append must not sleep on it.
-        self._heard.clear()
         start = (after or {}).get(self._stream, 0) + 1
         if limit <= 0:
             return []
+        if held := self._tail.take(start, limit):
+            return held
         for _ in range(3):
             records = await self._direct_get(start, limit)
             top = records[-1].offset if records else start - 1
@@ -590,12 +598,14 @@ class JetStreamLog(EventLog):
         finally:
             await self._drop_consumer(sub)
 
-    async def _ordered_consumer(self, start: int, *, headers_only: bool) -> JetStreamContext.PushSubscription:
+    async def _ordered_consumer(self, start: int, *, headers_only: bool,
+                                cb: Callable[[Msg], Awaitable[None]] | None = None
+                                ) -> JetStreamContext.PushSubscription:
         config = api.ConsumerConfig(deliver_policy=api.DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=start,
                                     headers_only=headers_only or None)
         with self._mapped_errors():
             return await self._js.subscribe(f"{self._prefix}.>", stream=self._stream, ordered_consumer=True,
-                                            config=config, idle_heartbeat=self.HEARTBEAT)
+                                            config=config, idle_heartbeat=self.HEARTBEAT, cb=cb)
 
     async def _next(self, sub: JetStreamContext.PushSubscription, timeout: float) -> Msg | None:
         with self._mapped_errors():
@@ -612,36 +622,27 @@ class JetStreamLog(EventLog):
             await sub.unsubscribe()
             await self._js.delete_consumer(self._stream, sub._consumer)
 
-    #: After a publish is heard, how long a waiter keeps looking (every 2 ms): the stream stores a message a
-    #: moment after subscribers hear it, and a direct get may reach a replica that is a moment behind.
-    TAIL_WINDOW: ClassVar[float] = 0.02
-
     async def wait_for_append(self, after: Clock, *, timeout: float) -> None:
         """Return once the stream may hold a record after ``after``, or after ``timeout``.
 
-        A core subscription on the stream's subjects hears every publish (ours and other nodes'), so a
-        follower learns of a new event in one hop, without creating a consumer per wait. It costs one more
-        copy of each event to each node, which a cluster of a few nodes affords.
+        One ordered push consumer per log instance (started by the first wait, from the stream's end on) is
+        told of every record once it is stored: ours and other nodes', so a follower learns of a new event in
+        one hop and reads it from :class:`~infra.log.jetstream_tail.StoredTail` without a round trip. It costs
+        one more copy of each event to each node, which a cluster of a few nodes affords.
         """
         self._check_open()
-        if self._seen > after.get(self._stream, 0):
+        position = after.get(self._stream, 0)
+        if max(self._seen, self._tail.last) > position:
             return
-        if self._tail is None:
+        if self._following is None:
+            end = await self._last_seq()
             with self._mapped_errors():
-                self._tail = await self._nc.subscribe(f"{self._prefix}.>", cb=self._on_publish)
-            if await self._last_seq() > after.get(self._stream, 0):
+                self._following = await self._ordered_consumer(end + 1, headers_only=False,
+                                                               cb=self._tail.handler())
+            _resume_after(self._following, end)
+            if end > position:
                 return  # appended before we listened
-        if self._heard.is_set():
-            return
-        if asyncio.get_running_loop().time() - self._heard_at < self.TAIL_WINDOW:
-            await asyncio.sleep(0.002)
-            return
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._heard.wait(), timeout)
-
-    async def _on_publish(self, _msg: Msg) -> None:
-        self._heard_at = asyncio.get_running_loop().time()
-        self._heard.set()
+        await self._tail.wait_beyond(position, timeout)
 
     async def cluster_info(self) -> dict[str, Any]:
         """The stream's leader and replicas as the server reports them (for status pages and tests)."""
@@ -707,6 +708,9 @@ class JetStreamLog(EventLog):
         if self._closed:
             return
         self._closed = True
+        following, self._following = self._following, None
         with contextlib.suppress(nats.errors.Error, TimeoutError, OSError):
+            if following is not None:  # stops its heartbeat and flow-control tasks; the server drops the consumer
+                await following.unsubscribe()
             await self._nc.close()
 
