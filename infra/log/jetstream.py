@@ -267,7 +267,6 @@ class JetStreamLog(EventLog):
         # The newest stored records, pushed (infra.log.jetstream_tail): reads and wake-ups without polling.
         self._tail = StoredTail(lambda seq, msg: _record(self._stream, seq, msg.data, msg.headers))
         self._following: JetStreamContext.PushSubscription | None = None
-        self._last_request = json.dumps({"last_by_subj": f"{subject_prefix}.>"}).encode()
 
     # ---- connecting -------------------------------------------------------------------------------------
 
@@ -633,9 +632,7 @@ class JetStreamLog(EventLog):
         """
         self._check_open()
         position = after.get(self._stream, 0)
-        # Once following, what this instance appended itself is awaited from the tail too: a runner not handed
-        # our records directly (the webhook store's) would otherwise read the stream before they are pushed.
-        if (self._tail.last if self._following is not None else self._seen) > position:
+        if max(self._seen, self._tail.last) > position:
             return
         if self._following is None:
             end = await self._last_seq()
@@ -663,19 +660,9 @@ class JetStreamLog(EventLog):
         return {self._stream: last}
 
     async def _last_seq(self) -> int:
-        # Asked of the stream's leader (a message get, not a direct get, which any replica may answer): with
-        # none (one died or froze), give up as soon as an append would. The last stored message is the end; it
-        # costs the leader far less than a stream info, whose cluster report made a write's catch-up slower
-        # than its append under load (10.8 against 6.4 ms in bench_fleet). Only an empty stream asks for the
-        # info: last_seq survives purges (the stream is then empty with first_seq = last_seq + 1).
+        # last_seq survives purges (the stream is then empty with first_seq = last_seq + 1): it is the end.
+        # Asked of the stream's leader: with none (one died or froze), give up as soon as an append would.
         with self._mapped_errors():
-            reply = await self._nc.request(f"$JS.API.STREAM.MSG.GET.{self._stream}", self._last_request,
-                                           timeout=self._append_timeout)
-            answer = json.loads(reply.data)
-            if "message" in answer:
-                return int(answer["message"]["seq"])
-            if answer.get("error", {}).get("code") != 404:  # 404: the stream holds no message
-                _raise_for_reply(reply.data)
             info = await asyncio.wait_for(self._js.stream_info(self._stream), timeout=self._append_timeout)
         return int(info.state.last_seq)
 
