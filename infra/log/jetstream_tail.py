@@ -6,6 +6,9 @@ was there, for each of a node's read models. One ordered push consumer instead d
 is stored, with its sequence: the records are kept here, a read that starts inside them is answered without a
 round trip, and a waiter wakes when the stream holds something beyond its position.
 
+A pushed message is parsed into a record only when a read asks for it (then kept): a node never reads back the
+events it appended itself (its projectors were handed them), so it does not decode them a second time.
+
 Only an accelerator: a read this tail cannot answer (older records, a consumer being re-created after a lost
 server) goes to the stream as before, and the client re-creates a consumer that missed two heartbeats.
 """
@@ -27,47 +30,68 @@ __all__ = ["StoredTail"]
 ToRecord = Callable[[int, Msg], LogRecord]
 
 
+class _Pushed:
+    """One pushed message, parsed on first use."""
+
+    __slots__ = ("msg", "offset", "record")
+
+    def __init__(self, offset: int, msg: Msg | None, record: LogRecord | None) -> None:
+        self.offset = offset
+        self.msg = msg
+        self.record = record
+
+
 class StoredTail:
     """The last ``capacity`` records pushed, contiguous from :attr:`first` to :attr:`last`."""
 
     def __init__(self, to_record: ToRecord, *, capacity: int = 4096) -> None:
         self._to_record = to_record
         self._capacity = capacity
-        self._records: deque[LogRecord] = deque()
+        self._held: deque[_Pushed] = deque()
         self._grown = asyncio.Event()
         self.last = 0
 
     @property
     def first(self) -> int:
         """The oldest sequence held (0 when empty)."""
-        return self._records[0].offset if self._records else 0
+        return self._held[0].offset if self._held else 0
 
     def handler(self) -> Callable[[Msg], Awaitable[None]]:
         """The subscription's callback."""
 
         async def on_stored(msg: Msg) -> None:
-            self.add(self._to_record(msg.metadata.sequence.stream, msg))
+            self._hold(_Pushed(msg.metadata.sequence.stream, msg, None))
 
         return on_stored
 
     def add(self, record: LogRecord) -> None:
-        if record.offset <= self.last:
+        """Hold a record already parsed."""
+        self._hold(_Pushed(record.offset, None, record))
+
+    def _hold(self, pushed: _Pushed) -> None:
+        if pushed.offset <= self.last:
             return  # a re-created consumer replays from the last sequence it knew: held already
-        if record.offset != self.last + 1:
-            self._records.clear()  # a gap (the consumer started later, or was re-created further on): restart
-        self._records.append(record)
-        if len(self._records) > self._capacity:
-            self._records.popleft()
-        self.last = record.offset
+        if pushed.offset != self.last + 1:
+            self._held.clear()  # a gap (the consumer started later, or was re-created further on): restart
+        self._held.append(pushed)
+        if len(self._held) > self._capacity:
+            self._held.popleft()
+        self.last = pushed.offset
         self._grown.set()
         self._grown = asyncio.Event()  # the waiters of this growth wake; later ones wait for the next
 
     def take(self, start: int, limit: int) -> list[LogRecord]:
         """Up to ``limit`` records from sequence ``start`` on, or ``[]`` when ``start`` is not held."""
-        if not self._records or not self.first <= start <= self.last:
+        if not self._held or not self.first <= start <= self.last:
             return []
         begin = start - self.first
-        return list(islice(self._records, begin, begin + limit))
+        return [self._parsed(p) for p in islice(self._held, begin, begin + limit)]
+
+    def _parsed(self, pushed: _Pushed) -> LogRecord:
+        if pushed.record is None:
+            assert pushed.msg is not None
+            pushed.record, pushed.msg = self._to_record(pushed.offset, pushed.msg), None
+        return pushed.record
 
     async def wait_beyond(self, seq: int, timeout: float) -> None:
         """Return once a record after ``seq`` was pushed, or after ``timeout``."""
