@@ -93,6 +93,7 @@ class Code:
     STREAM_NOT_FOUND = 10059
     WRONG_LAST_SEQUENCE = 10071
     STREAM_OFFLINE = 10118
+    DUPLICATE_IN_PROCESS = 10158
     BATCH_TOO_LARGE = 10199
     BATCH_HAS_DUPLICATE = 10201
     BATCH_TOO_MANY_INFLIGHT = 10210
@@ -101,8 +102,10 @@ class Code:
 #: Server answers that mean "try again later" rather than "you asked for something wrong".
 # NO_SUITABLE_PEERS: fewer servers online than replicas, as while a restarted server rejoins; if the cluster
 # really is too small, stream creation gives up after CREATE_TIMEOUT with the server's words.
+# DUPLICATE_IN_PROCESS: an append sent again (same ids) after a timeout while the server still proposes the first
+# copy, as after a frozen leader; asked again a moment later it answers the first copy's sequence.
 _RETRIABLE_CODES = frozenset({Code.NO_SUITABLE_PEERS, Code.CLUSTER_NOT_AVAILABLE, Code.NOT_LEADER,
-                              Code.STREAM_OFFLINE, Code.BATCH_TOO_MANY_INFLIGHT})
+                              Code.STREAM_OFFLINE, Code.BATCH_TOO_MANY_INFLIGHT, Code.DUPLICATE_IN_PROCESS})
 _RETRIABLE_STATUS = frozenset({408, 429, 503})
 _UNAVAILABLE = (nats.errors.TimeoutError, TimeoutError, nats.errors.NoRespondersError,
                 nats.js.errors.NoStreamResponseError, nats.errors.ConnectionClosedError,

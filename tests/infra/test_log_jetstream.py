@@ -26,7 +26,7 @@ from infra.log import (
     LogUnavailableError,
     open_log,
 )
-from infra.log.jetstream import Header, JetStreamLog, parse_nats_url, positions_bucket, subject_for
+from infra.log.jetstream import Header, JetStreamLog, _translate, parse_nats_url, positions_bucket, subject_for
 from schemas import NodeKey
 from tests.contract.log_contract import LogContract, RawAppend, read_all
 from tests.factories import node_key, signed
@@ -392,3 +392,10 @@ class TestUrls:
     def test_subjects_are_legal(self) -> None:
         assert subject_for("aimem.s", "memory.stored") == "aimem.s.memory.stored"
         assert subject_for("aimem.s", "a b..*>") == "aimem.s.a_b._.__"
+
+
+def test_a_duplicate_still_in_process_is_transient() -> None:
+    # An append sent again after a timeout while the server still proposes the first copy (a frozen leader):
+    # retried by the writer (503 if it persists), never a storage error (500).
+    exc = nats.js.errors.APIError(code=409, err_code=10158, description="duplicate message id is in process")
+    assert isinstance(_translate(exc, "s", None, closed=False), LogUnavailableError)
