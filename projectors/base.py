@@ -216,7 +216,9 @@ class ProjectionRunner:
         try:
             while not self._stopping:
                 try:
-                    if not await self.step():
+                    if await self.step() < self._batch_size:
+                        # The log held no more than this: wait for an append (at once if one is known already)
+                        # rather than read again, which costs a round trip on a networked log.
                         await self._commit_position()
                         await self._log.wait_for_append(self._position, timeout=0.2)
                     backoff = 0.05

@@ -34,8 +34,13 @@ def test_quick_fleet_benchmark(tmp_path: Path, nats_server: object) -> None:
 def test_plan_and_table() -> None:
     labels = [c.label for c in plan(16)]
     assert labels[0] == "embedded" and "nats_n3_w2_c1" in labels
+    one = next(c for c in plan(16) if c.label == "nats_n3_w2_one")  # the latency target: one writer in all
+    assert (one.nodes, one.quorum, one.writers, one.loaded) == (3, 2, 1, 1)
     row = {"nodes": 2, "quorum": 1, "writers": 4, "per_s": 300.0, "p50_ms": 2.0, "p95_ms": 3.0, "refused": 0,
            "embedded": False, "acked": 10}
     table = render({"nats_n1_w1": {**row, "nodes": 1, "per_s": 200.0}, "nats_n2_w1": row},
                    {"serial_per_s": 1000.0, "pipelined16_per_s": 5000.0})
     assert "1.50x" in table
+    lone = render({"nats_n3_w2_one": {**row, "nodes": 3, "writers": 1, "loaded": 1}},
+                  {"serial_per_s": 1000.0, "pipelined16_per_s": 5000.0})
+    assert lone.splitlines()[1].split()[3] == "1"  # writers in all: one, although three nodes run

@@ -33,7 +33,7 @@ import logging
 import re
 import ssl
 import uuid
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
@@ -54,6 +54,7 @@ from infra.log.errors import (
     LogError,
     LogUnavailableError,
 )
+from infra.log.jetstream_tail import StoredTail
 from infra.log.url import redact_url
 from infra.tasks import stop_task
 from schemas import SchemaError, SignedEvent
@@ -94,6 +95,7 @@ class Code:
     STREAM_NOT_FOUND = 10059
     WRONG_LAST_SEQUENCE = 10071
     STREAM_OFFLINE = 10118
+    DUPLICATE_IN_PROCESS = 10158
     BATCH_TOO_LARGE = 10199
     BATCH_HAS_DUPLICATE = 10201
     BATCH_TOO_MANY_INFLIGHT = 10210
@@ -102,8 +104,10 @@ class Code:
 #: Server answers that mean "try again later" rather than "you asked for something wrong".
 # NO_SUITABLE_PEERS: fewer servers online than replicas, as while a restarted server rejoins; if the cluster
 # really is too small, stream creation gives up after CREATE_TIMEOUT with the server's words.
+# DUPLICATE_IN_PROCESS: an append sent again (same ids) after a timeout while the server still proposes the first
+# copy, as after a frozen leader; asked again a moment later it answers the first copy's sequence.
 _RETRIABLE_CODES = frozenset({Code.NO_SUITABLE_PEERS, Code.CLUSTER_NOT_AVAILABLE, Code.NOT_LEADER,
-                              Code.STREAM_OFFLINE, Code.BATCH_TOO_MANY_INFLIGHT})
+                              Code.STREAM_OFFLINE, Code.BATCH_TOO_MANY_INFLIGHT, Code.DUPLICATE_IN_PROCESS})
 _RETRIABLE_STATUS = frozenset({408, 429, 503})
 _UNAVAILABLE = (nats.errors.TimeoutError, TimeoutError, nats.errors.NoRespondersError,
                 nats.js.errors.NoStreamResponseError, nats.errors.ConnectionClosedError,
@@ -222,6 +226,15 @@ def _translate(exc: Exception, stream: str, expected: int | None, closed: bool) 
     return LogError(f"JetStream {stream!r}: {type(exc).__name__} {exc}")
 
 
+def _resume_after(sub: JetStreamContext.PushSubscription, seq: int) -> None:
+    """Tell the client's ordered-consumer state that the consumer starts after ``seq``: a consumer re-created
+    before its first message (a lost server) then resumes there, not at the stream's first record. nats-py keeps
+    that state privately (``_jsi._sseq``) and sets it only from delivered messages."""
+    jsi = getattr(sub._sub, "_jsi", None)
+    if jsi is not None and getattr(jsi, "_sseq", None) == 0:
+        jsi._sseq = seq
+
+
 class _ConnectionEvents:
     """Connection callbacks that log (URLs without passwords), once per outage rather than per retry."""
 
@@ -283,10 +296,9 @@ class JetStreamLog(EventLog):
         self._closed = False
         self._seen = 0  # highest sequence this instance has appended or read (for read-your-writes)
         self._kv: KeyValue | None = None
-        # Wake-ups for wait_for_append: a core subscription on the stream's subjects hears every publish.
-        self._tail: Subscription | None = None
-        self._heard = asyncio.Event()
-        self._heard_at = float("-inf")
+        # The newest stored records, pushed (infra.log.jetstream_tail): reads and wake-ups without polling.
+        self._tail = StoredTail(lambda seq, msg: _record(self._partition, seq, msg.data, msg.headers))
+        self._following: Subscription | None = None
 
     # ---- connecting -------------------------------------------------------------------------------------
 
@@ -359,12 +371,12 @@ class JetStreamLog(EventLog):
     def _stream_config(self, duplicate_window: float) -> api.StreamConfig:
         placement = api.Placement(cluster=self._shape.cluster) if self._shape.cluster else None
         if self._shape.mirror_of:
-            # A mirror has no subjects of its own and takes no appends; it tells its readers of each message
-            # it stores (headers only) on the tail subject, since nobody publishes to it.
+            # A mirror has no subjects of its own and takes no appends; it pushes each message it stores to
+            # its readers on the tail subject (see _follow).
             return api.StreamConfig(
                 name=self._stream, mirror=api.StreamSource(name=self._shape.mirror_of), placement=placement,
                 storage=api.StorageType.FILE, num_replicas=self._replicas, allow_direct=True, deny_delete=True,
-                republish=api.RePublish(src=">", dest=f"{self._tail_subject}.>", headers_only=True))
+                republish=api.RePublish(src=">", dest=f"{self._tail_subject}.>", headers_only=False))
         return api.StreamConfig(
             name=self._stream, subjects=[f"{self._prefix}.>"], storage=api.StorageType.FILE,
             num_replicas=self._replicas, duplicate_window=duplicate_window, allow_atomic=True,
@@ -372,9 +384,8 @@ class JetStreamLog(EventLog):
 
     @property
     def _tail_subject(self) -> str:
-        """Where a publish or store that may end a wait is heard: the stream's subjects, or a mirror's
-        republished headers (outside every stream's subjects, so no stream captures them)."""
-        return f"aimem-stored.{self._stream}" if self._shape.mirror_of else self._prefix
+        """Where a mirror republishes what it stores (outside every stream's subjects: no stream captures it)."""
+        return f"aimem-stored.{self._stream}"
 
     async def _ensure_stream(self, duplicate_window: float) -> None:
         """Create the stream, or adopt an existing one; retried while JetStream has no leader."""
@@ -574,11 +585,11 @@ class JetStreamLog(EventLog):
 
     async def read(self, *, after: Clock | None = None, limit: int = 1000) -> list[LogRecord]:
         self._check_open()
-        # Whatever is heard from now on may be missing from this read: wait_for_append must not sleep on it.
-        self._heard.clear()
         start = (after or {}).get(self._partition, 0) + 1
         if limit <= 0:
             return []
+        if held := self._tail.take(start, limit):
+            return held
         for _ in range(3):
             records = await self._direct_get(start, limit)
             top = records[-1].offset if records else start - 1
@@ -643,12 +654,14 @@ class JetStreamLog(EventLog):
         finally:
             await self._drop_consumer(sub)
 
-    async def _ordered_consumer(self, start: int, *, headers_only: bool) -> JetStreamContext.PushSubscription:
+    async def _ordered_consumer(self, start: int, *, headers_only: bool,
+                                cb: Callable[[Msg], Awaitable[None]] | None = None
+                                ) -> JetStreamContext.PushSubscription:
         config = api.ConsumerConfig(deliver_policy=api.DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=start,
                                     headers_only=headers_only or None)
         with self._mapped_errors():
             return await self._js.subscribe(f"{self._prefix}.>", stream=self._stream, ordered_consumer=True,
-                                            config=config, idle_heartbeat=self.HEARTBEAT)
+                                            config=config, idle_heartbeat=self.HEARTBEAT, cb=cb)
 
     async def _next(self, sub: JetStreamContext.PushSubscription, timeout: float) -> Msg | None:
         with self._mapped_errors():
@@ -665,36 +678,42 @@ class JetStreamLog(EventLog):
             await sub.unsubscribe()
             await self._js.delete_consumer(self._stream, sub._consumer)
 
-    #: After a publish is heard, how long a waiter keeps looking (every 2 ms): the stream stores a message a
-    #: moment after subscribers hear it, and a direct get may reach a replica that is a moment behind.
-    TAIL_WINDOW: ClassVar[float] = 0.02
-
     async def wait_for_append(self, after: Clock, *, timeout: float) -> None:
         """Return once the stream may hold a record after ``after``, or after ``timeout``.
 
-        A core subscription on the stream's subjects hears every publish (ours and other nodes'), so a
-        follower learns of a new event in one hop, without creating a consumer per wait. It costs one more
-        copy of each event to each node, which a cluster of a few nodes affords.
+        One ordered push consumer per log instance (started by the first wait, from the stream's end on) is
+        told of every record once it is stored: ours and other nodes', so a follower learns of a new event in
+        one hop and reads it from :class:`~infra.log.jetstream_tail.StoredTail` without a round trip. It costs
+        one more copy of each event to each node, which a cluster of a few nodes affords.
         """
         self._check_open()
-        if self._seen > after.get(self._partition, 0):
+        position = after.get(self._partition, 0)
+        if max(self._seen, self._tail.last) > position:
             return
-        if self._tail is None:
-            with self._mapped_errors():
-                self._tail = await self._nc.subscribe(f"{self._tail_subject}.>", cb=self._on_publish)
-            if await self._last_seq() > after.get(self._partition, 0):
+        if self._following is None:
+            end = await self._follow()
+            if end > position:
                 return  # appended before we listened
-        if self._heard.is_set():
-            return
-        if asyncio.get_running_loop().time() - self._heard_at < self.TAIL_WINDOW:
-            await asyncio.sleep(0.002)
-            return
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._heard.wait(), timeout)
+        await self._tail.wait_beyond(position, timeout)
 
-    async def _on_publish(self, _msg: Msg) -> None:
-        self._heard_at = asyncio.get_running_loop().time()
-        self._heard.set()
+    async def _follow(self) -> int:
+        """Start pushing stored records into the tail; the stream's end when it started.
+
+        A stream is followed by an ordered push consumer from its end on. A mirror republishes each record it
+        stores on the tail subject, heard by a core subscription made first (so nothing stored after the end
+        read is missed): a node of a region cut off from the others may be unable to create a consumer (that
+        needs the hive's meta leader), while its mirrors keep storing what reached them.
+        """
+        with self._mapped_errors():
+            if self._shape.mirror_of:
+                self._following = await self._nc.subscribe(f"{self._tail_subject}.>",
+                                                           cb=self._tail.handler(republished=True))
+                return await self._last_seq()
+            end = await self._last_seq()
+            following = await self._ordered_consumer(end + 1, headers_only=False, cb=self._tail.handler())
+        self._following = following
+        _resume_after(following, end)
+        return end
 
     async def cluster_info(self) -> dict[str, Any]:
         """The stream's leader and replicas as the server reports them (for status pages and tests)."""
@@ -761,11 +780,10 @@ class JetStreamLog(EventLog):
         if self._closed:
             return
         self._closed = True
-        if not self._owns_connection:
-            if self._tail is not None:
-                with contextlib.suppress(nats.errors.Error, TimeoutError, OSError):
-                    await self._tail.unsubscribe()
-            return
+        following, self._following = self._following, None
         with contextlib.suppress(nats.errors.Error, TimeoutError, OSError):
-            await self._nc.close()
+            if following is not None:  # stops its heartbeat and flow-control tasks; the server drops the consumer
+                await following.unsubscribe()
+            if self._owns_connection:
+                await self._nc.close()
 

@@ -7,7 +7,6 @@ Exit codes: 0 ok, 1 internal error, 2 invalid input, 3 not found, 4 conflict, 5 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import os
 import sys
@@ -22,6 +21,7 @@ from producers.cli import (
     backup,
     commands,
     consolidation,
+    eventloop,
     forensic,
     lifecycle,
     logtools,
@@ -221,7 +221,7 @@ def main(argv: list[str] | None = None) -> int:
         config = _config(args)
         new_dir = None if config.data_dir.exists() else config.data_dir
         _warn_about_data_dir(args, config.data_dir)
-        code: int = asyncio.run(args.run(args, config))
+        code: int = eventloop.run(args.run(args, config), fast=args.verb == "serve")
         return code
     except KeyboardInterrupt:
         return 130

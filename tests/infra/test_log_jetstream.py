@@ -26,7 +26,7 @@ from infra.log import (
     LogUnavailableError,
     open_log,
 )
-from infra.log.jetstream import Header, JetStreamLog, parse_nats_url, positions_bucket, subject_for
+from infra.log.jetstream import Header, JetStreamLog, _translate, parse_nats_url, positions_bucket, subject_for
 from schemas import NodeKey
 from tests.contract.log_contract import LogContract, RawAppend, read_all
 from tests.factories import node_key, signed
@@ -202,6 +202,36 @@ class TestJetStreamLogBehaviour:
         assert time.monotonic() - started < 2
         await other.close()
 
+    async def test_a_follower_reads_another_writers_records_from_the_pushed_tail(
+            self, jlog: JetStreamLog, key: NodeKey, nats_server: NatsServer) -> None:
+        await jlog.append([signed(key)])
+        await jlog.wait_for_append({jlog.stream: 1}, timeout=0.05)  # starts following after record 1
+        other = await JetStreamLog.connect(nats_server.url, stream=jlog.stream)
+        try:
+            events = [signed(key) for _ in range(3)]
+            await other.append(events)
+            await jlog.wait_for_append({jlog.stream: 1}, timeout=5)
+            direct_gets: list[int] = []
+            real = jlog._direct_get
+
+            async def counted(start: int, limit: int) -> list[LogRecord]:
+                direct_gets.append(start)
+                return await real(start, limit)
+
+            jlog._direct_get = counted  # type: ignore[method-assign]
+            for _ in range(50):  # the three arrive one by one; each read answers what is held so far
+                records = await jlog.read(after={jlog.stream: 1})
+                if len(records) == 3:
+                    break
+                await jlog.wait_for_append({jlog.stream: 1 + len(records)}, timeout=1)
+            assert [r.event.event_id for r in records] == [e.event_id for e in events]
+            assert [r.offset for r in records] == [2, 3, 4]
+            assert direct_gets == []  # served from the records pushed to this instance
+            assert await jlog.read(after={jlog.stream: 0}, limit=1)  # before the tail: from the stream
+            assert direct_gets == [1]
+        finally:
+            await other.close()
+
     async def test_positions_merge_per_partition(self, jlog: JetStreamLog) -> None:
         await jlog.commit_position("p/ü x", {jlog.stream: 3, "other": 1})
         await jlog.commit_position("p/ü x", {jlog.stream: 5})
@@ -362,3 +392,10 @@ class TestUrls:
     def test_subjects_are_legal(self) -> None:
         assert subject_for("aimem.s", "memory.stored") == "aimem.s.memory.stored"
         assert subject_for("aimem.s", "a b..*>") == "aimem.s.a_b._.__"
+
+
+def test_a_duplicate_still_in_process_is_transient() -> None:
+    # An append sent again after a timeout while the server still proposes the first copy (a frozen leader):
+    # retried by the writer (503 if it persists), never a storage error (500).
+    exc = nats.js.errors.APIError(code=409, err_code=10158, description="duplicate message id is in process")
+    assert isinstance(_translate(exc, "s", None, closed=False), LogUnavailableError)
