@@ -24,7 +24,7 @@ from typing import Any
 import httpx
 
 from bench.report import Figure, render_table, to_json, write_json
-from bench.server import running_server
+from bench.server import environment, running_server
 from bench.stats import Samples, Summary
 
 __all__ = ["OPS", "main", "run"]
@@ -105,18 +105,10 @@ async def _measure(base_url: str, mode: str, *, agents: int, seconds: float) -> 
 
 def measure(mode: str, *, agents: int, seconds: float) -> Run:
     """One run on a fresh server in ``mode`` (the server inherits the mode through the environment)."""
-    previous = {k: os.environ.get(k) for k in (MODE_ENV, EMBEDDER_ENV)}
-    os.environ[MODE_ENV] = mode
-    os.environ[EMBEDDER_ENV] = "off"  # the write and keyword path: the gate's cost, not the model's
-    try:
-        with tempfile.TemporaryDirectory(prefix="bench-agents-") as tmp, running_server(Path(tmp) / "node") as url:
-            return asyncio.run(_measure(url, mode, agents=agents, seconds=seconds))
-    finally:
-        for key, value in previous.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
+    # The gate's cost, not the model's: the write and keyword path, embedder off.
+    with environment({MODE_ENV: mode, EMBEDDER_ENV: "off"}), \
+            tempfile.TemporaryDirectory(prefix="bench-agents-") as tmp, running_server(Path(tmp) / "node") as url:
+        return asyncio.run(_measure(url, mode, agents=agents, seconds=seconds))
 
 
 def figures(on: Run, off: Run) -> list[Figure]:

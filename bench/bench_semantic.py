@@ -29,7 +29,6 @@ import math
 import os
 import platform
 import random
-import resource
 import shutil
 import sqlite3
 import sys
@@ -43,6 +42,7 @@ from typing import Any
 import numpy as np
 
 from bench.convmem import Dataset, generate, memory_line
+from bench.stats import rss_mb
 from infra.embed import MiniLMEmbedder, default_cache_dir
 from producers.commands import CreateCommand, parse_recall
 from producers.node import Node, NodeConfig
@@ -77,16 +77,6 @@ def _pct(values: Sequence[float], q: float) -> float:
     rank = (len(ordered) - 1) * q / 100
     low, high = math.floor(rank), math.ceil(rank)
     return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
-
-
-def _rss_mb() -> float:
-    """The resident set now (Linux ``/proc``), else the peak: growth between two points needs the current one."""
-    status = Path("/proc/self/status")
-    if status.exists():
-        for line in status.read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 # -- texts --------------------------------------------------------------------------------------------------
@@ -176,7 +166,7 @@ async def _timed(calls: Sequence[Callable[[], Awaitable[Any]]]) -> list[float]:
 async def bench_recall(root: Path, cache: Path, embedder: MiniLMEmbedder, sizes: Sizes) -> dict[str, Any]:
     node = await _open(root / "recall", cache)
     try:
-        rss0, t0 = _rss_mb(), time.perf_counter()
+        rss0, t0 = rss_mb(), time.perf_counter()
         corpus = sentences(sizes.corpus)
         await _bulk(node, corpus)
         load_s = time.perf_counter() - t0
@@ -206,7 +196,7 @@ async def bench_recall(root: Path, cache: Path, embedder: MiniLMEmbedder, sizes:
                 "embed_query_p95_ms": _pct(embed_ms, 95), "vectors": status.vectors,
                 "index_bytes": status.memory_bytes,
                 "bytes_per_vector": status.memory_bytes / node.hnsw.index._index.get_max_elements(),
-                "rss_growth_mb": _rss_mb() - rss0, **ann}
+                "rss_growth_mb": rss_mb() - rss0, **ann}
     finally:
         await node.close()
 
@@ -281,7 +271,7 @@ def bench_million(embedder: MiniLMEmbedder, n: int = 1_000_000, seed: int = 9) -
     """An index of ``n`` vectors: real-text vectors plus small noise (renormalised), built through HnswIndex."""
     base = embedder.embed([f"{t} {c}" for t, c in sentences(20_000, seed=seed)])
     rng = np.random.default_rng(seed)
-    rss0, t0 = _rss_mb(), time.perf_counter()
+    rss0, t0 = rss_mb(), time.perf_counter()
     index = HnswIndex(384, capacity=n)
     for start in range(0, n, 50_000):
         rows = base[rng.integers(0, len(base), 50_000)] + rng.normal(0, 0.02, (50_000, 384)).astype(np.float32)
@@ -294,7 +284,7 @@ def bench_million(embedder: MiniLMEmbedder, n: int = 1_000_000, seed: int = 9) -
         t0 = time.perf_counter()
         index.search(q, 50)
         lat.append((time.perf_counter() - t0) * 1000)
-    return {"vectors": n, "build_s": build_s, "ann_k50_p95_ms": _pct(lat, 95), "rss_growth_mb": _rss_mb() - rss0,
+    return {"vectors": n, "build_s": build_s, "ann_k50_p95_ms": _pct(lat, 95), "rss_growth_mb": rss_mb() - rss0,
             "index_mb": index.memory_bytes() / 2**20}
 
 

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -26,7 +27,7 @@ from infra.cluster.process import free_port
 from producers.http import create_app
 from producers.node import Node, NodeConfig
 
-__all__ = ["free_port", "running_server", "wait_ready"]
+__all__ = ["environment", "free_port", "running_server", "wait_ready"]
 
 _READY_TIMEOUT = 30.0
 _REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -67,6 +68,21 @@ def wait_ready(proc: subprocess.Popen[bytes], base_url: str, *, timeout: float =
         time.sleep(0.05)
     msg = f"{what} not ready after {timeout:.0f}s"
     raise RuntimeError(msg)
+
+
+@contextmanager
+def environment(values: Mapping[str, str]) -> Iterator[None]:
+    """Set ``values`` in this process's environment (a child server inherits them), restoring them on exit."""
+    previous = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, value in previous.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
 
 
 @contextmanager

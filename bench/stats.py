@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import math
+import resource
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 
-__all__ = ["Samples", "Summary", "percentile"]
+__all__ = ["Samples", "Summary", "percentile", "rss_mb"]
 
 
 def percentile(sorted_values: list[float], q: float) -> float:
@@ -59,3 +61,13 @@ class Samples:
         ms = [s * 1000 for s in ordered]
         return Summary(count=len(ms), p50_ms=percentile(ms, 50), p95_ms=percentile(ms, 95),
                        p99_ms=percentile(ms, 99), max_ms=ms[-1], wall_s=self._wall)
+
+
+def rss_mb() -> float:
+    """The resident set now (Linux ``/proc``), else the peak: growth between two points needs the current one."""
+    status = Path("/proc/self/status")
+    if status.exists():
+        for line in status.read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
