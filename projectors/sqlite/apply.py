@@ -9,8 +9,10 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
+from projectors.merge_order import APPLYING, MergeStamp, applying, conflict_title
 from projectors.rules import (
     WRONG_DIMENSION,
     Inapplicable,
@@ -23,7 +25,8 @@ from projectors.rules import (
     updated_values,
     vector_bytes,
 )
-from schemas import Memory, shift_ts
+from projectors.sqlite import merge
+from schemas import Memory, decode_payload, encode_payload, shift_ts
 from schemas.events import (
     MemoryDeleted,
     MemoryEmbedded,
@@ -42,24 +45,52 @@ __all__ = ["APPLIERS", "WRONG_DIMENSION", "Inapplicable", "tier_max", "vector_by
 
 
 def _insert(db: sqlite3.Connection, m: Memory) -> bool:
-    """Insert ``m`` unless its id or its (title, namespace) is taken; True when inserted. Trying the insert
-    first keeps the common case to one statement."""
+    """Insert ``m`` unless its id is taken or its partition already claims its (title, namespace); True when
+    inserted. Another region's claim of the title does not stop it: both are kept and the claims resolved
+    (:mod:`projectors.sqlite.merge`)."""
+    at = applying()
+    if db.execute("SELECT 1 FROM memories WHERE id = ?", (m.id,)).fetchone() is not None:
+        return False
+    if merge.claim_holder(db, m.title, m.namespace, at.partition) is not None:
+        return False
+    shown = m if _title_holder(db, m.title, m.namespace) is None else replace(m, title=conflict_title(m.title, m.id))
     cur = db.execute(
         "INSERT OR IGNORE INTO memories (id, tier, namespace, title, content, tags, priority, confidence, source, "
         "access_count, created_at, updated_at, last_accessed_at, expires_at, metadata) "
         "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (m.id, m.tier, m.namespace, m.title, m.content, json_column(m.tags), m.priority, m.confidence, m.source,
+        (m.id, m.tier, m.namespace, shown.title, m.content, json_column(m.tags), m.priority, m.confidence, m.source,
          m.access_count, m.created_at, m.updated_at, m.last_accessed_at, m.expires_at, json_column(m.metadata)))
-    return cur.rowcount == 1
+    if cur.rowcount != 1:
+        return False
+    merge.record_claim(db, m, at)
+    merge.resolve(db, m.namespace, m.title)
+    for parked_at, payload in merge.parked_after(db, m.id):
+        _replay_update(db, parked_at, payload)
+    return True
+
+
+def _replay_update(db: sqlite3.Connection, at: MergeStamp, payload: dict[str, Any]) -> None:
+    """Apply an update parked before its memory's store arrived, at its own merge position."""
+    token = APPLYING.set(at)
+    try:
+        apply_updated(db, decode_payload(MemoryUpdated.TYPE, payload))
+    except Inapplicable:
+        pass  # refused in merge order too (a title its partition had claimed): nothing to write
+    finally:
+        APPLYING.reset(token)
 
 
 def _merge(db: sqlite3.Connection, existing: sqlite3.Row, m: Memory) -> None:
-    v = merged_values(existing["tier"], existing["expires_at"], json.loads(existing["metadata"]), m)
-    db.execute(
-        "UPDATE memories SET content = ?, tags = ?, source = ?, priority = max(priority, ?), "
-        "confidence = max(confidence, ?), tier = ?, updated_at = ?, expires_at = ?, metadata = ? WHERE id = ?",
-        (v["content"], json_column(v["tags"]), v["source"], v["priority"], v["confidence"], v["tier"], v["updated_at"],
-         v["expires_at"], json_column(v["metadata"]), existing["id"]))
+    values = merged_values(existing["tier"], existing["expires_at"], json.loads(existing["metadata"]), m)
+    v = merge.lww(db, existing["id"], values)
+    for name in ("tags", "metadata"):
+        if name in v:
+            v[name] = json_column(v[name])
+    sets = {name: value for name, value in v.items() if name not in ("priority", "confidence")}
+    assignments = "".join(f"{name} = ?, " for name in sets)
+    db.execute(f"UPDATE memories SET {assignments}priority = max(priority, ?), confidence = max(confidence, ?) "
+               "WHERE id = ?", (*sets.values(), values["priority"], values["confidence"], existing["id"]))
+    merge.remember(db, existing["id"], v)
 
 
 def _title_holder(db: sqlite3.Connection, title: str, namespace: str) -> sqlite3.Row | None:
@@ -68,11 +99,20 @@ def _title_holder(db: sqlite3.Connection, title: str, namespace: str) -> sqlite3
     return row
 
 
+def _claimed(db: sqlite3.Connection, title: str, namespace: str) -> sqlite3.Row | None:
+    """The row a store of (namespace, title) clashes with: its own partition's claim (with one partition, the
+    memory holding the title)."""
+    holder = merge.claim_holder(db, title, namespace, applying().partition)
+    row: sqlite3.Row | None = None if holder is None else db.execute(
+        "SELECT * FROM memories WHERE id = ?", (holder,)).fetchone()
+    return row
+
+
 def _store(db: sqlite3.Connection, memory: Memory, on_conflict: OnConflict | None = None) -> None:
     place_store(memory, on_conflict,
                 buried_id=lambda i: db.execute("SELECT 1 FROM memory_tombstones WHERE id = ?", (i,)).fetchone()
                 is not None,
-                insert=lambda m: _insert(db, m), title_holder=lambda t: _title_holder(db, t, memory.namespace),
+                insert=lambda m: _insert(db, m), title_holder=lambda t: _claimed(db, t, memory.namespace),
                 merge=lambda holder, m: _merge(db, holder, m))
 
 
@@ -94,24 +134,37 @@ def apply_imported(db: sqlite3.Connection, event: MemoryImported) -> None:
 def apply_updated(db: sqlite3.Connection, event: MemoryUpdated) -> None:
     row = db.execute("SELECT * FROM memories WHERE id = ?", (event.id,)).fetchone()
     if row is None:
+        merge.park(db, event.id, encode_payload(event))
         raise Inapplicable(f"memory {event.id} does not exist")
-    sets = updated_values(event, row["tier"], json.loads(row["metadata"]))
+    sets = merge.lww(db, event.id, updated_values(event, row["tier"], json.loads(row["metadata"])))
+    claim = merge.claim_of(db, event.id) or (row["namespace"], row["title"])
+    namespace, title = sets.get("namespace", claim[0]), sets.get("title", claim[1])
+    holder = merge.claim_holder(db, title, namespace, applying().partition)
+    if holder is not None and holder != event.id:
+        raise title_clash(title, namespace, holder)
+    merge.remember(db, event.id, sets)
+    moved = (namespace, title) != claim
+    if moved:  # shown under a title no one holds until the claims are resolved (unique index)
+        sets["title"] = conflict_title(title, event.id)
+    else:  # the claim stays; so does the title shown (a conflict title while another region holds it)
+        sets.update({name: row[name] for name in ("title", "namespace") if name in sets})
     for name in ("tags", "metadata"):
         if name in sets:
             sets[name] = json_column(sets[name])
-    title, namespace = sets.get("title", row["title"]), sets.get("namespace", row["namespace"])
-    clash = db.execute("SELECT id FROM memories WHERE title = ? AND namespace = ? AND id != ?",
-                       (title, namespace, event.id)).fetchone()
-    if clash is not None:
-        raise title_clash(title, namespace, clash["id"])
-    assignments = ", ".join(f"{name} = ?" for name in sets)
-    db.execute(f"UPDATE memories SET {assignments} WHERE id = ?", (*sets.values(), event.id))
+    if sets:
+        assignments = ", ".join(f"{name} = ?" for name in sets)
+        db.execute(f"UPDATE memories SET {assignments} WHERE id = ?", (*sets.values(), event.id))
+    if moved:
+        merge.move_claim(db, event.id, title, namespace)
+        merge.resolve(db, namespace, title)
+        merge.resolve(db, *claim)
 
 
 def apply_deleted(db: sqlite3.Connection, event: MemoryDeleted) -> None:
     """Delete and leave a tombstone (even for an id not present here: a copy may still arrive)."""
     db.execute("DELETE FROM memories WHERE id = ?", (event.id,))
     db.execute("INSERT OR IGNORE INTO memory_tombstones (id) VALUES (?)", (event.id,))
+    merge.drop_claim(db, event.id)  # another region's claim of its title, kept under a conflict title, takes it
 
 
 def apply_promoted(db: sqlite3.Connection, event: MemoryPromoted) -> None:
@@ -139,13 +192,18 @@ def apply_touched(db: sqlite3.Connection, event: MemoryTouched) -> None:
 
 
 def apply_expired(db: sqlite3.Connection, event: MemoryExpired) -> None:
-    db.executemany("DELETE FROM memories WHERE id = ? AND expires_at IS NOT NULL AND expires_at < ?",
-                   [(memory_id, event.at) for memory_id in event.ids])
+    for memory_id in event.ids:
+        cur = db.execute("DELETE FROM memories WHERE id = ? AND expires_at IS NOT NULL AND expires_at < ?",
+                         (memory_id, event.at))
+        if cur.rowcount:
+            merge.drop_claim(db, memory_id)
 
 
 def apply_forgotten(db: sqlite3.Connection, event: MemoryForgotten) -> None:
     # A bulk clean-up, like GC: no tombstones (importing an export afterwards restores those memories).
     db.executemany("DELETE FROM memories WHERE id = ?", [(memory_id,) for memory_id in event.ids])
+    for memory_id in event.ids:
+        merge.drop_claim(db, memory_id)
 
 
 def apply_embedded(db: sqlite3.Connection, event: MemoryEmbedded) -> None:

@@ -14,13 +14,13 @@ from types import ModuleType
 from projectors.appliers import Applier as AnyApplier
 from projectors.appliers import gather
 from projectors.sqlite import apply as memories
-from projectors.sqlite import archive, governance, graph, identity, subscriptions
+from projectors.sqlite import archive, governance, graph, identity, merge, subscriptions
 
 __all__ = ["APPLIERS", "DOMAIN_DDL", "Applier"]
 
 Applier = AnyApplier[sqlite3.Connection]
 
-_DOMAINS: tuple[ModuleType, ...] = (subscriptions, archive, governance, graph, identity)
+_DOMAINS: tuple[ModuleType, ...] = (subscriptions, archive, governance, graph, identity, merge)
 
 APPLIERS: dict[str, Applier] = gather(memories.APPLIERS, [domain.APPLIERS for domain in _DOMAINS])
 DOMAIN_DDL: list[str] = [domain.DDL for domain in _DOMAINS]

@@ -16,6 +16,8 @@ from infra.sqlite_checkpoint import BackgroundCheckpointer
 from projectors.base import ApplyResult, Verdict
 from projectors.errors import ReadModelError
 from projectors.memory_model import MemoryReadModel
+from projectors.merge_order import APPLYING
+from projectors.sqlite import merge
 from projectors.sqlite.apply import WRONG_DIMENSION, Inapplicable
 from projectors.sqlite.archive import SQLiteArchiveQueries
 from projectors.sqlite.domains import APPLIERS
@@ -122,10 +124,13 @@ class SQLiteReadModel(MemoryReadModel):
         applier = APPLIERS.get(envelope.type)
         if applier is None:
             return None  # an event of a type this read model keeps nothing of
+        token = APPLYING.set(merge.stamp(self._db, record))
         try:
             applier(self._db, payload, record)
         except (Inapplicable, sqlite3.IntegrityError) as exc:
             return str(exc)
+        finally:
+            APPLYING.reset(token)
         return None
 
     def _reject(self, record: LogRecord, reason: str) -> None:
@@ -153,6 +158,10 @@ class SQLiteReadModel(MemoryReadModel):
         (n,) = self._db.execute("SELECT count(*) FROM rejected_events WHERE type = 'memory.embedded' "
                                 "AND substr(reason, 1, ?) = ?", (len(WRONG_DIMENSION), WRONG_DIMENSION)).fetchone()
         return int(n)
+
+    def title_conflicts(self) -> list[dict[str, str]]:
+        """Memories kept under a conflict title: another region claimed theirs first (README, "Convergence")."""
+        return merge.title_conflicts(self._db)
 
     def applied_count(self) -> int:
         (n,) = self._db.execute("SELECT count(*) FROM applied_events").fetchone()

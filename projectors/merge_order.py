@@ -1,0 +1,67 @@
+"""The merge order: one total order of events, the same on every node, whatever the interleaving of partitions.
+
+Within a partition (one region's origin stream) the log order is total and the same everywhere; across
+partitions nodes read in different interleavings. Every event gets a *merge key* that every node computes from
+the event and its partition's prefix alone:
+
+* its *stamp*: the envelope's ``ts`` (the writer's clock), raised to one microsecond past the previous stamp of
+  the same partition when it is not later (so stamps increase along a partition: the merge order agrees with
+  each partition's log order, even when writers' clocks disagree);
+* ties broken by (partition, offset).
+
+The key is a string whose order is the merge order (fixed-width stamp, then partition, then a zero-padded
+offset), so both read models compare keys as plain text. Rules that decide cross-partition conflicts by merge
+order (last writer wins, the earliest claim of a title) compare these keys and nothing else.
+"""
+
+from __future__ import annotations
+
+from contextvars import ContextVar
+from dataclasses import dataclass
+
+from schemas import format_ts, parse_ts, shift_ts
+
+__all__ = ["APPLYING", "MergeStamp", "applying", "conflict_title", "merge_key", "next_stamp"]
+
+_OFFSET_WIDTH = 20
+
+
+def next_stamp(ts: str, previous: str | None) -> str:
+    """The stamp of an event whose envelope says ``ts``, after a partition's ``previous`` stamp (None: first)."""
+    try:
+        stamp = format_ts(parse_ts(ts))
+    except ValueError:  # a timestamp no parser takes still gets a place: right after its partition's previous
+        stamp = previous or format_ts(parse_ts("1970-01-01T00:00:00Z"))
+    if previous is not None and stamp <= previous:
+        stamp = shift_ts(previous, 1e-6)
+    return stamp
+
+
+def merge_key(stamp: str, partition: str, offset: int) -> str:
+    return f"{stamp}|{partition}|{offset:0{_OFFSET_WIDTH}d}"
+
+
+@dataclass(frozen=True, slots=True)
+class MergeStamp:
+    """Where the event being applied stands: its partition and merge key."""
+
+    partition: str
+    key: str
+
+
+#: The merge position of the event a read model is applying (set by the store around each applier, so the
+#: memory appliers, which take the payload alone, can order their writes).
+APPLYING: ContextVar[MergeStamp | None] = ContextVar("ai_memory_applying", default=None)
+
+
+def applying() -> MergeStamp:
+    stamp = APPLYING.get()
+    if stamp is None:
+        raise RuntimeError("no event is being applied (the read model sets APPLYING around each applier)")
+    return stamp
+
+
+def conflict_title(title: str, memory_id: str) -> str:
+    """The title a memory keeps while another region's earlier claim holds its own: deterministic (its id), so
+    every node renames it the same way, and readable (the claimed title first)."""
+    return f"{title} (conflict {memory_id[:8]})"
