@@ -52,6 +52,11 @@ class MemoryReadModel(ReadModel):
     def applied_count(self) -> int:
         """Distinct event ids applied (the dedup set's size)."""
 
+    @abstractmethod
+    def title_conflicts(self) -> list[dict[str, str]]:
+        """Memories kept under a conflict title because another region claimed theirs earlier in merge order:
+        ``id, namespace, claimed_title, partition, title, held_by`` (README, "Convergence")."""
+
     def vector_search(self) -> VectorSearch | None:
         """The model's own vector search, when it holds one every node can use (pgvector); None means the node
         keeps a local HNSW index (SQLite)."""

@@ -16,12 +16,27 @@ order (last writer wins, the earliest claim of a title) compare these keys and n
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping, Set
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Any
 
-from schemas import format_ts, parse_ts, shift_ts
+from schemas import decode_payload, format_ts, parse_ts, shift_ts
+from schemas.events import (
+    MemoryDeleted,
+    MemoryEmbedded,
+    MemoryExpired,
+    MemoryForgotten,
+    MemoryImported,
+    MemoryPromoted,
+    MemoryStored,
+    MemoryTouched,
+    MemoryUpdated,
+)
 
-__all__ = ["APPLYING", "MergeStamp", "applying", "conflict_title", "merge_key", "next_stamp"]
+__all__ = ["APPLYING", "MergeStamp", "Refs", "applying", "conflict_title", "memory_refs", "merge_key",
+           "next_stamp", "replay_payload", "title_group"]
 
 _OFFSET_WIDTH = 20
 
@@ -65,3 +80,49 @@ def conflict_title(title: str, memory_id: str) -> str:
     """The title a memory keeps while another region's earlier claim holds its own: deterministic (its id), so
     every node renames it the same way, and readable (the claimed title first)."""
     return f"{title} (conflict {memory_id[:8]})"
+
+
+_SUFFIX = re.compile(r" \((?:\d+|conflict [^()]*)\)$")
+
+
+def title_group(title: str) -> str:
+    """The title with its version or conflict suffixes removed: stores of "plan", "plan (2)" (on_conflict
+    version) and "plan (conflict …)" can decide each other, so their histories are replayed together."""
+    while (match := _SUFFIX.search(title)) is not None:
+        title = title[:match.start()]
+    return title
+
+
+@dataclass(frozen=True, slots=True)
+class Refs:
+    """What a memory event's outcome depends on and changes. ``ids`` and ``groups`` (title groups): its
+    history joins theirs, so a late event replays them together; ``weak_ids``: memories it changes one by one
+    (a touch, an expiry), replayed with each of them but joining nothing."""
+
+    ids: tuple[str, ...] = ()
+    groups: tuple[str, ...] = ()
+    weak_ids: tuple[str, ...] = ()
+
+
+def memory_refs(payload: Any) -> Refs | None:
+    """The refs of a memory event; None for events of other domains (their read models stay in arrival order:
+    see the README, "Convergence")."""
+    if isinstance(payload, MemoryStored | MemoryImported):
+        return Refs(ids=(payload.memory.id,), groups=(title_group(payload.memory.title),))
+    if isinstance(payload, MemoryUpdated):
+        title = payload.changes.title
+        return Refs(ids=(payload.id,), groups=() if title is None else (title_group(title),))
+    if isinstance(payload, MemoryDeleted | MemoryPromoted | MemoryEmbedded):
+        return Refs(ids=(payload.id,))
+    if isinstance(payload, MemoryTouched | MemoryExpired | MemoryForgotten):
+        return Refs(weak_ids=tuple(dict.fromkeys(payload.ids)))
+    return None
+
+
+def replay_payload(event_type: str, raw: Mapping[str, Any], ids: Set[str]) -> Any:
+    """A kept memory event, decoded, for a replay of the memories ``ids``: an event that changes many memories
+    one by one (touch, expiry, forget) changes only those, the others being left as they are."""
+    payload = decode_payload(event_type, dict(raw))
+    if isinstance(payload, MemoryTouched | MemoryExpired | MemoryForgotten):
+        return replace(payload, ids=[i for i in payload.ids if i in ids])
+    return payload

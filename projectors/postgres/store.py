@@ -192,6 +192,11 @@ class PostgresReadModel(MemoryReadModel):
         return int(self._scalar("SELECT count(*) FROM rejected_events WHERE type = 'memory.embedded' "
                                 "AND starts_with(reason, :prefix)", {"prefix": WRONG_DIMENSION}))
 
+    def title_conflicts(self) -> list[dict[str, str]]:
+        # Not yet: the Postgres model keeps arrival order across partitions, so it never renames (README,
+        # "Convergence").
+        return []
+
     def applied_count(self) -> int:
         return int(self._scalar("SELECT count(*) FROM applied_events"))
 

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
-from projectors.merge_order import APPLYING, MergeStamp, applying, conflict_title
+from projectors.merge_order import applying, conflict_title
 from projectors.rules import (
     WRONG_DIMENSION,
     Inapplicable,
@@ -26,7 +26,7 @@ from projectors.rules import (
     vector_bytes,
 )
 from projectors.sqlite import merge
-from schemas import Memory, decode_payload, encode_payload, shift_ts
+from schemas import Memory, shift_ts
 from schemas.events import (
     MemoryDeleted,
     MemoryEmbedded,
@@ -64,33 +64,17 @@ def _insert(db: sqlite3.Connection, m: Memory) -> bool:
         return False
     merge.record_claim(db, m, at)
     merge.resolve(db, m.namespace, m.title)
-    for parked_at, payload in merge.parked_after(db, m.id):
-        _replay_update(db, parked_at, payload)
     return True
 
 
-def _replay_update(db: sqlite3.Connection, at: MergeStamp, payload: dict[str, Any]) -> None:
-    """Apply an update parked before its memory's store arrived, at its own merge position."""
-    token = APPLYING.set(at)
-    try:
-        apply_updated(db, decode_payload(MemoryUpdated.TYPE, payload))
-    except Inapplicable:
-        pass  # refused in merge order too (a title its partition had claimed): nothing to write
-    finally:
-        APPLYING.reset(token)
-
-
 def _merge(db: sqlite3.Connection, existing: sqlite3.Row, m: Memory) -> None:
-    values = merged_values(existing["tier"], existing["expires_at"], json.loads(existing["metadata"]), m)
-    v = merge.lww(db, existing["id"], values)
-    for name in ("tags", "metadata"):
-        if name in v:
-            v[name] = json_column(v[name])
-    sets = {name: value for name, value in v.items() if name not in ("priority", "confidence")}
-    assignments = "".join(f"{name} = ?, " for name in sets)
-    db.execute(f"UPDATE memories SET {assignments}priority = max(priority, ?), confidence = max(confidence, ?) "
-               "WHERE id = ?", (*sets.values(), values["priority"], values["confidence"], existing["id"]))
-    merge.remember(db, existing["id"], v)
+    v = merged_values(existing["tier"], existing["expires_at"], json.loads(existing["metadata"]), m)
+    db.execute(
+        "UPDATE memories SET content = ?, tags = ?, source = ?, priority = max(priority, ?), "
+        "confidence = max(confidence, ?), tier = ?, updated_at = ?, expires_at = ?, metadata = ? WHERE id = ?",
+        (v["content"], json_column(v["tags"]), v["source"], v["priority"], v["confidence"], v["tier"], v["updated_at"],
+         v["expires_at"], json_column(v["metadata"]), existing["id"]))
+    merge.joins(db, existing["id"])
 
 
 def _title_holder(db: sqlite3.Connection, title: str, namespace: str) -> sqlite3.Row | None:
@@ -134,15 +118,15 @@ def apply_imported(db: sqlite3.Connection, event: MemoryImported) -> None:
 def apply_updated(db: sqlite3.Connection, event: MemoryUpdated) -> None:
     row = db.execute("SELECT * FROM memories WHERE id = ?", (event.id,)).fetchone()
     if row is None:
-        merge.park(db, event.id, encode_payload(event))
         raise Inapplicable(f"memory {event.id} does not exist")
-    sets = merge.lww(db, event.id, updated_values(event, row["tier"], json.loads(row["metadata"])))
+    sets = updated_values(event, row["tier"], json.loads(row["metadata"]))
     claim = merge.claim_of(db, event.id) or (row["namespace"], row["title"])
+    if "title" in sets or "namespace" in sets:
+        merge.joins(db, event.id)
     namespace, title = sets.get("namespace", claim[0]), sets.get("title", claim[1])
     holder = merge.claim_holder(db, title, namespace, applying().partition)
     if holder is not None and holder != event.id:
         raise title_clash(title, namespace, holder)
-    merge.remember(db, event.id, sets)
     moved = (namespace, title) != claim
     if moved:  # shown under a title no one holds until the claims are resolved (unique index)
         sets["title"] = conflict_title(title, event.id)
@@ -151,9 +135,8 @@ def apply_updated(db: sqlite3.Connection, event: MemoryUpdated) -> None:
     for name in ("tags", "metadata"):
         if name in sets:
             sets[name] = json_column(sets[name])
-    if sets:
-        assignments = ", ".join(f"{name} = ?" for name in sets)
-        db.execute(f"UPDATE memories SET {assignments} WHERE id = ?", (*sets.values(), event.id))
+    assignments = ", ".join(f"{name} = ?" for name in sets)
+    db.execute(f"UPDATE memories SET {assignments} WHERE id = ?", (*sets.values(), event.id))
     if moved:
         merge.move_claim(db, event.id, title, namespace)
         merge.resolve(db, namespace, title)

@@ -16,7 +16,7 @@ from projectors.appliers import gather
 from projectors.sqlite import apply as memories
 from projectors.sqlite import archive, governance, graph, identity, merge, subscriptions
 
-__all__ = ["APPLIERS", "DOMAIN_DDL", "Applier"]
+__all__ = ["APPLIERS", "DOMAIN_DDL", "MEMORY_APPLIERS", "Applier"]
 
 Applier = AnyApplier[sqlite3.Connection]
 
@@ -24,3 +24,5 @@ _DOMAINS: tuple[ModuleType, ...] = (subscriptions, archive, governance, graph, i
 
 APPLIERS: dict[str, Applier] = gather(memories.APPLIERS, [domain.APPLIERS for domain in _DOMAINS])
 DOMAIN_DDL: list[str] = [domain.DDL for domain in _DOMAINS]
+#: The memory domain alone: what a late memory event's replay applies again (the other domains keep arrival order).
+MEMORY_APPLIERS = memories.APPLIERS

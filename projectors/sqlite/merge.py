@@ -1,18 +1,19 @@
-"""Convergence of the SQLite read model across partitions (regions): merge stamps, title claims, last writer wins.
+"""Convergence of the SQLite read model across partitions (regions): merge stamps, title claims, late events.
 
-With one partition every rule here reduces to today's log-order rules (keys increase along the log, every claim
-comes from the one partition). With several, the state after a set of events does not depend on the
-interleaving in which a node read them (see :mod:`projectors.merge_order` and the README, "Convergence"):
+With one partition every rule here reduces to today's log-order rules (keys increase along the log, so no event
+is ever late; every claim comes from the one partition). With several, the memories after a set of events do not
+depend on the interleaving in which a node read them (see :mod:`projectors.merge_order` and the README,
+"Convergence"):
 
 * each memory's *claim* (namespace, claimed title, partition, key of the event that claimed it) is kept in
   ``memory_merge``; a store decides against the holder of its title *in its own partition* (today's
-  on_conflict rules); the claims of one title from several partitions are then resolved as a function of the set
+  on_conflict rules); the claims of one title from several partitions are resolved as a function of the set
   alone: the earliest merge key shows the title, the others are kept under their ids with
   :func:`~projectors.merge_order.conflict_title` (the operator's list: :func:`title_conflicts`);
-* the fields a write sets are kept with the merge key that set them, and a write older than a field's key
-  leaves that field alone (last writer wins per field);
-* an update that reaches a node before the store of its memory (another partition's) is parked and applied when
-  the store arrives, if it is later in merge order.
+* memory events are kept by merge key with what they depend on (``memory_history``); an event that arrives
+  after one it shares a memory or title group with but precedes it in merge order (*late*) makes the node
+  replay those memories' history in merge order (:func:`replay`), so every node ends where the merge order
+  leads.
 """
 
 from __future__ import annotations
@@ -23,11 +24,11 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from infra.log import LogRecord
-from projectors.merge_order import MergeStamp, applying, conflict_title, merge_key, next_stamp
+from projectors.merge_order import MergeStamp, Refs, applying, conflict_title, merge_key, next_stamp, title_group
 from schemas import Memory
 
-__all__ = ["APPLIERS", "DDL", "claim_holder", "claim_of", "drop_claim", "lww", "move_claim", "park", "parked_after",
-           "record_claim", "remember", "resolve", "stamp", "title_conflicts"]
+__all__ = ["APPLIERS", "DDL", "claim_holder", "claim_of", "drop_claim", "is_late", "joins", "move_claim", "record",
+           "record_claim", "replay", "resolve", "stamp", "title_conflicts"]
 
 DDL = """
 CREATE TABLE IF NOT EXISTS merge_marks (
@@ -39,24 +40,26 @@ CREATE TABLE IF NOT EXISTS memory_merge (
     namespace       TEXT NOT NULL,
     claim_title     TEXT NOT NULL,
     claim_partition TEXT NOT NULL,
-    claim_key       TEXT NOT NULL,
-    field_keys      TEXT NOT NULL DEFAULT '{}'
+    claim_key       TEXT NOT NULL
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS memory_merge_claim ON memory_merge (namespace, claim_title, claim_partition);
-CREATE TABLE IF NOT EXISTS memory_parked (
-    id        TEXT NOT NULL,
-    key       TEXT NOT NULL,
+-- Memory events by merge key, and what each depends on (i: memory id, g: title group, w: a memory it only
+-- touches): what a late event's memories are replayed from.
+CREATE TABLE IF NOT EXISTS memory_history (
+    key       TEXT PRIMARY KEY,
     partition TEXT NOT NULL,
-    payload   TEXT NOT NULL,
-    PRIMARY KEY (id, key)
+    type      TEXT NOT NULL,
+    payload   TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS memory_history_refs (
+    ref TEXT NOT NULL,
+    key TEXT NOT NULL,
+    PRIMARY KEY (ref, key)
 ) WITHOUT ROWID;
 """
 
 #: No event type of its own: the memory appliers call in here.
 APPLIERS: dict[str, Callable[[sqlite3.Connection, Any, LogRecord], None]] = {}
-
-#: Fields that take the maximum instead of the last write (commutative already).
-_MAX_FIELDS = frozenset({"priority", "confidence", "tier"})
 
 
 def stamp(db: sqlite3.Connection, record: LogRecord) -> MergeStamp:
@@ -77,10 +80,8 @@ def claim_holder(db: sqlite3.Connection, title: str, namespace: str, partition: 
 
 
 def record_claim(db: sqlite3.Connection, m: Memory, key: MergeStamp) -> None:
-    fields = dict.fromkeys(("content", "tags", "source", "metadata", "updated_at", "expires_at"), key.key)
-    db.execute("INSERT OR REPLACE INTO memory_merge (id, namespace, claim_title, claim_partition, claim_key, "
-               "field_keys) VALUES (?, ?, ?, ?, ?, ?)",
-               (m.id, m.namespace, m.title, key.partition, key.key, json.dumps(fields, sort_keys=True)))
+    db.execute("INSERT OR REPLACE INTO memory_merge (id, namespace, claim_title, claim_partition, claim_key) "
+               "VALUES (?, ?, ?, ?, ?)", (m.id, m.namespace, m.title, key.partition, key.key))
 
 
 def claim_of(db: sqlite3.Connection, memory_id: str) -> tuple[str, str] | None:
@@ -98,6 +99,8 @@ def move_claim(db: sqlite3.Connection, memory_id: str, title: str, namespace: st
 
 
 def drop_claim(db: sqlite3.Connection, memory_id: str) -> None:
+    """The memory is gone: its claim too, and the next claim of its title shows it."""
+    joins(db, memory_id)
     old = claim_of(db, memory_id)
     db.execute("DELETE FROM memory_merge WHERE id = ?", (memory_id,))
     if old is not None:
@@ -119,40 +122,93 @@ def resolve(db: sqlite3.Connection, namespace: str, title: str) -> None:
                    (title, namespace, ids[0], title, namespace))
 
 
-def _field_keys(db: sqlite3.Connection, memory_id: str) -> dict[str, str]:
-    row = db.execute("SELECT field_keys FROM memory_merge WHERE id = ?", (memory_id,)).fetchone()
-    return json.loads(row[0]) if row is not None else {}
+def record(db: sqlite3.Connection, at: MergeStamp, event_type: str, payload: Mapping[str, Any],
+           refs: Refs) -> None:
+    """Keep a memory event in the history its memories and title groups are replayed from."""
+    db.execute("INSERT OR IGNORE INTO memory_history (key, partition, type, payload) VALUES (?, ?, ?, ?)",
+               (at.key, at.partition, event_type, json.dumps(payload, sort_keys=True)))
+    db.executemany("INSERT OR IGNORE INTO memory_history_refs (ref, key) VALUES (?, ?)",
+                   [(ref, at.key) for ref in _ref_names(refs)])
 
 
-def lww(db: sqlite3.Connection, memory_id: str, sets: Mapping[str, Any]) -> dict[str, Any]:
-    """The part of ``sets`` the event being applied may write: fields it is the latest writer of (by merge
-    key), plus the maximum-taking ones. Reads only (an applier checks before it writes): :func:`remember`."""
-    key, keys = applying().key, _field_keys(db, memory_id)
-    return {name: value for name, value in sets.items() if name in _MAX_FIELDS or keys.get(name, "") < key}
+def _refs_of(db: sqlite3.Connection, key: str) -> set[str]:
+    return {str(r[0]) for r in db.execute("SELECT ref FROM memory_history_refs WHERE key = ?", (key,))}
 
 
-def remember(db: sqlite3.Connection, memory_id: str, written: Mapping[str, Any]) -> None:
-    """Record the applying event's key on the fields it wrote."""
-    key, keys = applying().key, _field_keys(db, memory_id)
-    keys.update({name: key for name in written if name not in _MAX_FIELDS})
-    db.execute("UPDATE memory_merge SET field_keys = ? WHERE id = ?", (json.dumps(keys, sort_keys=True), memory_id))
+def is_late(db: sqlite3.Connection, at: MergeStamp) -> bool:
+    """Whether the event just applied (its refs include the memories it joined while applied) shares a memory
+    (changed strongly or by a touch) or a title group with an event later in merge order: never, with one
+    partition, whose keys increase along the log."""
+    names = set()
+    for ref in _refs_of(db, at.key):
+        kind, _, name = ref.partition(":")
+        names |= {f"i:{name}", f"w:{name}"} if kind in ("i", "w") else {ref}
+    marks = ", ".join("?" * len(names))
+    later = db.execute(f"SELECT 1 FROM memory_history_refs WHERE ref IN ({marks}) AND key > ? LIMIT 1",
+                       (*names, at.key)).fetchone() if names else None
+    return later is not None
 
 
-def park(db: sqlite3.Connection, memory_id: str, payload: Mapping[str, Any]) -> None:
-    """Keep an update whose memory is not here (yet): another partition's store of it may still come."""
-    key = applying()
-    db.execute("INSERT OR IGNORE INTO memory_parked (id, key, partition, payload) VALUES (?, ?, ?, ?)",
-               (memory_id, key.key, key.partition, json.dumps(payload, sort_keys=True)))
+def joins(db: sqlite3.Connection, memory_id: str) -> None:
+    """The event being applied changes ``memory_id`` and its claim beyond what its payload names (a store
+    merged into the holder of its title; a delete or rename that frees a title): its history joins that
+    memory's and its title group's, so a store of that title earlier in merge order that arrives later is late."""
+    claim = claim_of(db, memory_id)
+    names = [f"i:{memory_id}", *([] if claim is None else [f"g:{title_group(claim[1])}"])]
+    db.executemany("INSERT OR IGNORE INTO memory_history_refs (ref, key) VALUES (?, ?)",
+                   [(name, applying().key) for name in names])
 
 
-def parked_after(db: sqlite3.Connection, memory_id: str) -> list[tuple[MergeStamp, dict[str, Any]]]:
-    """Parked updates of a memory just stored that follow its store in merge order and came from another
-    partition (within one partition an update before the store was refused in log order, and stays so)."""
-    key = applying()
-    rows = db.execute("SELECT key, partition, payload FROM memory_parked WHERE id = ? AND key > ? AND partition != ? "
-                      "ORDER BY key", (memory_id, key.key, key.partition)).fetchall()
-    db.execute("DELETE FROM memory_parked WHERE id = ?", (memory_id,))
-    return [(MergeStamp(str(r[1]), str(r[0])), json.loads(r[2])) for r in rows]
+def _ref_names(refs: Refs) -> list[str]:
+    return [*(f"i:{i}" for i in refs.ids), *(f"g:{g}" for g in refs.groups), *(f"w:{i}" for i in refs.weak_ids)]
+
+
+def _closure(db: sqlite3.Connection, key: str) -> tuple[set[str], list[str]]:
+    """The memories a late event's replay covers (every memory and title group joined to its own, to the
+    fixpoint) and the keys of the history to replay, in merge order."""
+    names = {f"i:{r[2:]}" if r.startswith("w:") else r for r in _refs_of(db, key)}
+    keys: set[str] = set()
+    while True:
+        marks = ", ".join("?" * len(names))
+        found = {str(r[0]) for r in db.execute(f"SELECT key FROM memory_history_refs WHERE ref IN ({marks})",
+                                               tuple(names))}
+        new_keys = found - keys
+        if not new_keys:
+            break
+        keys |= new_keys
+        marks = ", ".join("?" * len(new_keys))
+        joined = {str(r[0]) for r in db.execute(
+            f"SELECT ref FROM memory_history_refs WHERE key IN ({marks}) AND ref NOT LIKE 'w:%'", tuple(new_keys))}
+        names |= joined
+    ids = {n[2:] for n in names if n.startswith("i:")}
+    # A weak event (a touch of many) is replayed for the memories of the closure only: it joins nothing.
+    weak = {f"w:{i}" for i in ids}
+    if weak:
+        marks = ", ".join("?" * len(weak))
+        keys |= {str(r[0]) for r in db.execute(f"SELECT key FROM memory_history_refs WHERE ref IN ({marks})",
+                                                tuple(weak))}
+    return ids, sorted(keys)
+
+
+def replay(db: sqlite3.Connection, at: MergeStamp,
+           apply: Callable[[MergeStamp, str, Mapping[str, Any], set[str]], str | None]) -> str | None:
+    """Put the memories a late event touches back in the state the merge order gives: forget them (rows,
+    claims, tombstones) and apply their history again, in merge order, through ``apply(stamp, type, payload,
+    ids)`` (which returns why an event is refused). Returns the late event's own refusal."""
+    ids, keys = _closure(db, at.key)
+    holders = [(str(r[0]), str(r[1])) for r in db.execute(
+        f"SELECT namespace, claim_title FROM memory_merge WHERE id IN ({', '.join('?' * len(ids))})", tuple(ids))]
+    for table in ("memories", "memory_merge", "memory_tombstones"):
+        db.executemany(f"DELETE FROM {table} WHERE id = ?", [(i,) for i in ids])
+    refusal: str | None = None
+    for key in keys:
+        row = db.execute("SELECT partition, type, payload FROM memory_history WHERE key = ?", (key,)).fetchone()
+        reason = apply(MergeStamp(str(row[0]), key), str(row[1]), json.loads(row[2]), ids)
+        if key == at.key:
+            refusal = reason
+    for namespace, title in holders:  # a group that lost a memory to the replay shows its next claim
+        resolve(db, namespace, title)
+    return refusal
 
 
 def title_conflicts(db: sqlite3.Connection) -> list[dict[str, str]]:

@@ -8,19 +8,20 @@ from __future__ import annotations
 
 import contextlib
 import sqlite3
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from infra.log import Clock, LogRecord
 from infra.sqlite_checkpoint import BackgroundCheckpointer
 from projectors.base import ApplyResult, Verdict
 from projectors.errors import ReadModelError
 from projectors.memory_model import MemoryReadModel
-from projectors.merge_order import APPLYING
+from projectors.merge_order import APPLYING, MergeStamp, memory_refs, replay_payload
 from projectors.sqlite import merge
 from projectors.sqlite.apply import WRONG_DIMENSION, Inapplicable
 from projectors.sqlite.archive import SQLiteArchiveQueries
-from projectors.sqlite.domains import APPLIERS
+from projectors.sqlite.domains import APPLIERS, MEMORY_APPLIERS
 from projectors.sqlite.governance import SQLiteGovernanceQueries
 from projectors.sqlite.graph import SQLiteGraphQueries
 from projectors.sqlite.identity import SQLiteIdentityQueries
@@ -124,9 +125,30 @@ class SQLiteReadModel(MemoryReadModel):
         applier = APPLIERS.get(envelope.type)
         if applier is None:
             return None  # an event of a type this read model keeps nothing of
-        token = APPLYING.set(merge.stamp(self._db, record))
+        at = merge.stamp(self._db, record)
+        token = APPLYING.set(at)
         try:
-            applier(self._db, payload, record)
+            refs = memory_refs(payload)
+            if refs is not None:
+                merge.record(self._db, at, envelope.type, envelope.payload, refs)
+            reason: str | None = None
+            try:
+                applier(self._db, payload, record)
+            except (Inapplicable, sqlite3.IntegrityError) as exc:
+                reason = str(exc)
+            if refs is not None and merge.is_late(self._db, at):
+                # Another region's event, earlier in merge order than one already applied that shares a memory
+                # or title with it: the other domains took it as it came; its memories are replayed in merge order.
+                reason = merge.replay(self._db, at, self._replayed)
+            return reason
+        finally:
+            APPLYING.reset(token)
+
+    def _replayed(self, at: MergeStamp, event_type: str, raw: Mapping[str, Any], ids: set[str]) -> str | None:
+        """Apply one memory event again, during a replay of the memories ``ids``; why it is refused, or None."""
+        token = APPLYING.set(at)
+        try:
+            MEMORY_APPLIERS[event_type](self._db, replay_payload(event_type, raw, ids))
         except (Inapplicable, sqlite3.IntegrityError) as exc:
             return str(exc)
         finally:
