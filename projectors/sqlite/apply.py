@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
+from projectors import convergence
 from projectors.merge_order import applying, conflict_title
 from projectors.rules import (
     WRONG_DIMENSION,
@@ -25,7 +26,7 @@ from projectors.rules import (
     updated_values,
     vector_bytes,
 )
-from projectors.sqlite import merge
+from projectors.sqlite.graph import SQLiteSql
 from schemas import Memory, shift_ts
 from schemas.events import (
     MemoryDeleted,
@@ -47,11 +48,11 @@ __all__ = ["APPLIERS", "WRONG_DIMENSION", "Inapplicable", "tier_max", "vector_by
 def _insert(db: sqlite3.Connection, m: Memory) -> bool:
     """Insert ``m`` unless its id is taken or its partition already claims its (title, namespace); True when
     inserted. Another region's claim of the title does not stop it: both are kept and the claims resolved
-    (:mod:`projectors.sqlite.merge`)."""
+    (:mod:`projectors.convergence`)."""
     at = applying()
     if db.execute("SELECT 1 FROM memories WHERE id = ?", (m.id,)).fetchone() is not None:
         return False
-    if merge.claim_holder(db, m.title, m.namespace, at.partition) is not None:
+    if convergence.claim_holder(SQLiteSql(db), m.title, m.namespace, at.partition) is not None:
         return False
     shown = m if _title_holder(db, m.title, m.namespace) is None else replace(m, title=conflict_title(m.title, m.id))
     cur = db.execute(
@@ -62,8 +63,8 @@ def _insert(db: sqlite3.Connection, m: Memory) -> bool:
          m.access_count, m.created_at, m.updated_at, m.last_accessed_at, m.expires_at, json_column(m.metadata)))
     if cur.rowcount != 1:
         return False
-    merge.record_claim(db, m, at)
-    merge.resolve(db, m.namespace, m.title)
+    convergence.record_claim(SQLiteSql(db), m.id, m.title, m.namespace, at)
+    convergence.resolve(SQLiteSql(db), m.namespace, m.title)
     return True
 
 
@@ -74,7 +75,7 @@ def _merge(db: sqlite3.Connection, existing: sqlite3.Row, m: Memory) -> None:
         "confidence = max(confidence, ?), tier = ?, updated_at = ?, expires_at = ?, metadata = ? WHERE id = ?",
         (v["content"], json_column(v["tags"]), v["source"], v["priority"], v["confidence"], v["tier"], v["updated_at"],
          v["expires_at"], json_column(v["metadata"]), existing["id"]))
-    merge.joins(db, existing["id"])
+    convergence.joins(SQLiteSql(db), existing["id"])
 
 
 def _title_holder(db: sqlite3.Connection, title: str, namespace: str) -> sqlite3.Row | None:
@@ -86,7 +87,7 @@ def _title_holder(db: sqlite3.Connection, title: str, namespace: str) -> sqlite3
 def _claimed(db: sqlite3.Connection, title: str, namespace: str) -> sqlite3.Row | None:
     """The row a store of (namespace, title) clashes with: its own partition's claim (with one partition, the
     memory holding the title)."""
-    holder = merge.claim_holder(db, title, namespace, applying().partition)
+    holder = convergence.claim_holder(SQLiteSql(db), title, namespace, applying().partition)
     row: sqlite3.Row | None = None if holder is None else db.execute(
         "SELECT * FROM memories WHERE id = ?", (holder,)).fetchone()
     return row
@@ -120,11 +121,11 @@ def apply_updated(db: sqlite3.Connection, event: MemoryUpdated) -> None:
     if row is None:
         raise Inapplicable(f"memory {event.id} does not exist")
     sets = updated_values(event, row["tier"], json.loads(row["metadata"]))
-    claim = merge.claim_of(db, event.id) or (row["namespace"], row["title"])
+    claim = convergence.claim_of(SQLiteSql(db), event.id) or (row["namespace"], row["title"])
     if "title" in sets or "namespace" in sets:
-        merge.joins(db, event.id)
+        convergence.joins(SQLiteSql(db), event.id)
     namespace, title = sets.get("namespace", claim[0]), sets.get("title", claim[1])
-    holder = merge.claim_holder(db, title, namespace, applying().partition)
+    holder = convergence.claim_holder(SQLiteSql(db), title, namespace, applying().partition)
     if holder is not None and holder != event.id:
         raise title_clash(title, namespace, holder)
     moved = (namespace, title) != claim
@@ -138,16 +139,17 @@ def apply_updated(db: sqlite3.Connection, event: MemoryUpdated) -> None:
     assignments = ", ".join(f"{name} = ?" for name in sets)
     db.execute(f"UPDATE memories SET {assignments} WHERE id = ?", (*sets.values(), event.id))
     if moved:
-        merge.move_claim(db, event.id, title, namespace)
-        merge.resolve(db, namespace, title)
-        merge.resolve(db, *claim)
+        convergence.move_claim(SQLiteSql(db), event.id, title, namespace)
+        convergence.resolve(SQLiteSql(db), namespace, title)
+        convergence.resolve(SQLiteSql(db), *claim)
 
 
 def apply_deleted(db: sqlite3.Connection, event: MemoryDeleted) -> None:
     """Delete and leave a tombstone (even for an id not present here: a copy may still arrive)."""
     db.execute("DELETE FROM memories WHERE id = ?", (event.id,))
     db.execute("INSERT OR IGNORE INTO memory_tombstones (id) VALUES (?)", (event.id,))
-    merge.drop_claim(db, event.id)  # another region's claim of its title, kept under a conflict title, takes it
+    # Another region's claim of its title, kept under a conflict title, takes it.
+    convergence.drop_claim(SQLiteSql(db), event.id)
 
 
 def apply_promoted(db: sqlite3.Connection, event: MemoryPromoted) -> None:
@@ -179,14 +181,14 @@ def apply_expired(db: sqlite3.Connection, event: MemoryExpired) -> None:
         cur = db.execute("DELETE FROM memories WHERE id = ? AND expires_at IS NOT NULL AND expires_at < ?",
                          (memory_id, event.at))
         if cur.rowcount:
-            merge.drop_claim(db, memory_id)
+            convergence.drop_claim(SQLiteSql(db), memory_id)
 
 
 def apply_forgotten(db: sqlite3.Connection, event: MemoryForgotten) -> None:
     # A bulk clean-up, like GC: no tombstones (importing an export afterwards restores those memories).
     db.executemany("DELETE FROM memories WHERE id = ?", [(memory_id,) for memory_id in event.ids])
     for memory_id in event.ids:
-        merge.drop_claim(db, memory_id)
+        convergence.drop_claim(SQLiteSql(db), memory_id)
 
 
 def apply_embedded(db: sqlite3.Connection, event: MemoryEmbedded) -> None:

@@ -8,22 +8,20 @@ from __future__ import annotations
 
 import contextlib
 import sqlite3
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
 
 from infra.log import Clock, LogRecord
 from infra.sqlite_checkpoint import BackgroundCheckpointer
+from projectors import convergence
 from projectors.base import ApplyResult, Verdict
 from projectors.errors import ReadModelError
 from projectors.memory_model import MemoryReadModel
-from projectors.merge_order import APPLYING, MergeStamp, memory_refs, replay_payload
-from projectors.sqlite import merge
 from projectors.sqlite.apply import WRONG_DIMENSION, Inapplicable
 from projectors.sqlite.archive import SQLiteArchiveQueries
 from projectors.sqlite.domains import APPLIERS, MEMORY_APPLIERS
 from projectors.sqlite.governance import SQLiteGovernanceQueries
-from projectors.sqlite.graph import SQLiteGraphQueries
+from projectors.sqlite.graph import SQLiteGraphQueries, SQLiteSql
 from projectors.sqlite.identity import SQLiteIdentityQueries
 from projectors.sqlite.queries import SQLiteMemoryQueries
 from projectors.sqlite.schema import connect, drop_index_triggers, restore_index_triggers
@@ -120,40 +118,14 @@ class SQLiteReadModel(MemoryReadModel):
             payload = decode_payload(envelope.type, envelope.payload)
         except SchemaError as exc:
             return str(exc)
-        # No savepoint per event: every applier checks before it writes, and a statement that still fails
-        # (a constraint) is undone by SQLite on its own, so a refused event leaves no trace.
         applier = APPLIERS.get(envelope.type)
         if applier is None:
             return None  # an event of a type this read model keeps nothing of
-        at = merge.stamp(self._db, record)
-        token = APPLYING.set(at)
-        try:
-            refs = memory_refs(payload)
-            if refs is not None:
-                merge.record(self._db, at, envelope.type, envelope.payload, refs)
-            reason: str | None = None
-            try:
-                applier(self._db, payload, record)
-            except (Inapplicable, sqlite3.IntegrityError) as exc:
-                reason = str(exc)
-            if refs is not None and merge.is_late(self._db, at):
-                # Another region's event, earlier in merge order than one already applied that shares a memory
-                # or title with it: the other domains took it as it came; its memories are replayed in merge order.
-                reason = merge.replay(self._db, at, self._replayed)
-            return reason
-        finally:
-            APPLYING.reset(token)
-
-    def _replayed(self, at: MergeStamp, event_type: str, raw: Mapping[str, Any], ids: set[str]) -> str | None:
-        """Apply one memory event again, during a replay of the memories ``ids``; why it is refused, or None."""
-        token = APPLYING.set(at)
-        try:
-            MEMORY_APPLIERS[event_type](self._db, replay_payload(event_type, raw, ids))
-        except (Inapplicable, sqlite3.IntegrityError) as exc:
-            return str(exc)
-        finally:
-            APPLYING.reset(token)
-        return None
+        # No savepoint per event: every applier checks before it writes, and a statement that still fails
+        # (a constraint) is undone by SQLite on its own, so a refused event leaves no trace.
+        return convergence.apply_event(
+            SQLiteSql(self._db), record, payload, lambda: applier(self._db, payload, record),
+            lambda kind, again: MEMORY_APPLIERS[kind](self._db, again), (Inapplicable, sqlite3.IntegrityError))
 
     def _reject(self, record: LogRecord, reason: str) -> None:
         self._db.execute(
@@ -183,7 +155,7 @@ class SQLiteReadModel(MemoryReadModel):
 
     def title_conflicts(self) -> list[dict[str, str]]:
         """Memories kept under a conflict title: another region claimed theirs first (README, "Convergence")."""
-        return merge.title_conflicts(self._db)
+        return convergence.title_conflicts(SQLiteSql(self._db))
 
     def applied_count(self) -> int:
         (n,) = self._db.execute("SELECT count(*) FROM applied_events").fetchone()

@@ -4,6 +4,7 @@ nodes in different interleavings (each partition in its order), give read models
 from __future__ import annotations
 
 import random
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -11,8 +12,10 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from sqlalchemy import text
 
 from projectors import MemoryReadModel, Verdict
+from projectors.postgres import PostgresReadModel
 from projectors.sqlite import SQLiteReadModel
 from schemas.events import MemoryChanges, MemoryDeleted, MemoryStored, MemoryUpdated
 from tests.projectors.convergence import Region, apply_interleaved, memory, model_digest
@@ -52,47 +55,72 @@ def build(plans: list[list[tuple[Any, int]]]) -> tuple[list[Region], list[str]]:
     return regions, ids
 
 
-@pytest.fixture
-def sqlite_models(tmp_path: Path) -> Iterator[Callable[[], MemoryReadModel]]:
+#: Read models one interleaving test uses (Postgres keeps that many databases and empties one for each use).
+_PER_EXAMPLE = 5
+
+
+def _emptied(model: PostgresReadModel) -> PostgresReadModel:
+    """The model with every table emptied (faster than a new database with its migrations, per example)."""
+    with model.engine.begin() as conn:
+        tables = [r[0] for r in conn.execute(text(
+            "SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename != 'alembic_version'"))]
+        conn.execute(text(f"TRUNCATE {', '.join(tables)}"))
+    return model
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def models(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Callable[[], MemoryReadModel]]:
+    """Fresh, empty read models of one backend (Postgres: a few databases on the session's embedded server,
+    emptied for each use)."""
     opened: list[MemoryReadModel] = []
+    uses = 0
 
     def fresh() -> MemoryReadModel:
-        model = SQLiteReadModel(tmp_path / f"m{len(opened)}.db")
-        opened.append(model)
-        return model
+        nonlocal uses
+        uses += 1
+        if request.param == "sqlite":
+            opened.append(SQLiteReadModel(tmp_path / f"m{uses}.db"))
+            return opened[-1]
+        if len(opened) < _PER_EXAMPLE:
+            server = request.getfixturevalue("postgres_server")
+            opened.append(PostgresReadModel(server.create_database(f"conv_{uuid.uuid4().hex[:10]}")))
+        model = opened[(uses - 1) % _PER_EXAMPLE]
+        assert isinstance(model, PostgresReadModel)
+        return _emptied(model)
 
     yield fresh
     for model in opened:
         model.close()
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(plans=_regions, seed=st.integers(0, 2**32))
-def test_every_interleaving_hashes_the_same(sqlite_models: Callable[[], MemoryReadModel],
+def test_every_interleaving_hashes_the_same(models: Callable[[], MemoryReadModel],
                                             plans: list[list[tuple[Any, int]]], seed: int) -> None:
     regions, ids = build(plans)
     rng = random.Random(seed)
     digests = set()
     for _ in range(3):
-        model = sqlite_models()
+        model = models()
         apply_interleaved(model, regions, rng)
         digests.add(model_digest(model, ids))
     # Region by region, in both directions: every event of the second region arrives late.
     for order in (regions, regions[::-1]):
-        model = sqlite_models()
+        model = models()
         for region in order:
-            model.apply_batch([Verdict(r) for r in region.records])
+            if region.records:
+                model.apply_batch([Verdict(r) for r in region.records])
         digests.add(model_digest(model, ids))
     assert len(digests) == 1
 
 
 def test_a_title_claimed_in_two_regions_keeps_both_and_shows_the_conflict(
-        sqlite_models: Callable[[], MemoryReadModel]) -> None:
+        models: Callable[[], MemoryReadModel]) -> None:
     eu, us = Region("eu"), Region("us")
     eu.add(MemoryStored(memory("eu-1", "plan", "from eu", at=5), on_conflict="error"), at=5)
     us.add(MemoryStored(memory("us-1", "plan", "from us", at=3), on_conflict="error"), at=3)
     for order in ((eu, us), (us, eu)):
-        model = sqlite_models()
+        model = models()
         for region in order:
             model.apply_batch([Verdict(r) for r in region.records])
         us_memory, eu_memory = model.queries.get("us-1"), model.queries.get("eu-1")
@@ -108,14 +136,14 @@ def test_a_title_claimed_in_two_regions_keeps_both_and_shows_the_conflict(
 
 
 def test_last_writer_wins_per_field_and_an_early_update_waits_for_its_store(
-        sqlite_models: Callable[[], MemoryReadModel]) -> None:
+        models: Callable[[], MemoryReadModel]) -> None:
     eu, us = Region("eu"), Region("us")
     eu.add(MemoryStored(memory("eu-1", "plan", "v1", at=1)), at=1)
     eu.add(MemoryUpdated("eu-1", MemoryChanges(content="eu later"), "2026-12-01T10:00:09.000000+00:00"), at=9)
     us.add(MemoryUpdated("eu-1", MemoryChanges(content="us earlier", priority=8),
                          "2026-12-01T10:00:05.000000+00:00"), at=5)
     for order in ((eu, us), (us, eu)):
-        model = sqlite_models()
+        model = models()
         for region in order:
             model.apply_batch([Verdict(r) for r in region.records])
         m = model.queries.get("eu-1")
