@@ -36,8 +36,9 @@ from projectors.merge_order import (
     replay_payload,
     title_group,
 )
+from projectors.rules import title_clash
 
-__all__ = ["apply_event", "claim_holder", "claim_of", "drop_claim", "is_late", "joins", "move_claim",
+__all__ = ["apply_event", "claim_holder", "claim_of", "claim_update", "drop_claim", "is_late", "joins", "move_claim",
            "record_claim", "record_event", "replay", "resolve", "stamp", "title_conflicts"]
 
 #: Applies one kept memory event again during a replay: (stamp, type, payload, the replayed memories) → why it
@@ -88,6 +89,30 @@ def move_claim(sql: Sql, memory_id: str, title: str, namespace: str) -> tuple[st
     sql.run("UPDATE memory_merge SET namespace = :n, claim_title = :t, claim_partition = :p, claim_key = :k "
             "WHERE id = :id", {"n": namespace, "t": title, "p": key.partition, "k": key.key, "id": memory_id})
     return old
+
+
+def claim_update(sql: Sql, memory_id: str, sets: dict[str, Any], shown: Mapping[str, Any]) -> Callable[[], None]:
+    """Check an update's (namespace, title) against its partition's claims (raises the title clash) and adjust
+    ``sets`` to what the row shows until the claims are resolved; returns what to run once the row is updated.
+    ``shown`` is the row's current title and namespace."""
+    claim = claim_of(sql, memory_id) or (str(shown["namespace"]), str(shown["title"]))
+    namespace, title = sets.get("namespace", claim[0]), sets.get("title", claim[1])
+    holder = claim_holder(sql, title, namespace, applying().partition)
+    if holder is not None and holder != memory_id:
+        raise title_clash(title, namespace, holder)
+    if "title" in sets or "namespace" in sets:
+        joins(sql, memory_id)
+    if (namespace, title) == claim:  # the claim stays; so does the title shown (a conflict title, maybe)
+        sets.update({name: shown[name] for name in ("title", "namespace") if name in sets})
+        return lambda: None
+    sets["title"] = conflict_title(title, memory_id)  # held by no one: the unique index never sees two
+
+    def settle() -> None:
+        move_claim(sql, memory_id, title, namespace)
+        resolve(sql, namespace, title)
+        resolve(sql, *claim)
+
+    return settle
 
 
 def drop_claim(sql: Sql, memory_id: str) -> None:

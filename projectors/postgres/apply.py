@@ -22,7 +22,6 @@ from projectors.rules import (
     json_column,
     merged_values,
     place_store,
-    title_clash,
     updated_values,
     vector_bytes,
 )
@@ -132,19 +131,7 @@ def apply_updated(db: Connection, event: MemoryUpdated) -> None:
     if row is None:
         raise Inapplicable(f"memory {event.id} does not exist")
     sets = updated_values(event, row["tier"], row["metadata"])
-    sql = PostgresSql(db)
-    claim = convergence.claim_of(sql, event.id) or (row["namespace"], row["title"])
-    if "title" in sets or "namespace" in sets:
-        convergence.joins(sql, event.id)
-    namespace, title = sets.get("namespace", claim[0]), sets.get("title", claim[1])
-    holder = convergence.claim_holder(sql, title, namespace, applying().partition)
-    if holder is not None and holder != event.id:
-        raise title_clash(title, namespace, holder)
-    moved = (namespace, title) != claim
-    if moved:  # shown under a title no one holds until the claims are resolved (unique index)
-        sets["title"] = conflict_title(title, event.id)
-    else:  # the claim stays; so does the title shown (a conflict title while another region holds it)
-        sets.update({name: row[name] for name in ("title", "namespace") if name in sets})
+    settle = convergence.claim_update(PostgresSql(db), event.id, sets, dict(row))
     assignments = []
     for name in sets:
         cast = name in ("tags", "metadata")
@@ -153,10 +140,7 @@ def apply_updated(db: Connection, event: MemoryUpdated) -> None:
             sets[name] = json_column(sets[name])
     db.execute(text(f"UPDATE memories SET {', '.join(assignments)} WHERE id = :memory_id"),
                {**sets, "memory_id": event.id})
-    if moved:
-        convergence.move_claim(sql, event.id, title, namespace)
-        convergence.resolve(sql, namespace, title)
-        convergence.resolve(sql, *claim)
+    settle()
 
 
 def apply_deleted(db: Connection, event: MemoryDeleted) -> None:

@@ -22,7 +22,6 @@ from projectors.rules import (
     merged_values,
     place_store,
     tier_max,
-    title_clash,
     updated_values,
     vector_bytes,
 )
@@ -121,27 +120,13 @@ def apply_updated(db: sqlite3.Connection, event: MemoryUpdated) -> None:
     if row is None:
         raise Inapplicable(f"memory {event.id} does not exist")
     sets = updated_values(event, row["tier"], json.loads(row["metadata"]))
-    claim = convergence.claim_of(SQLiteSql(db), event.id) or (row["namespace"], row["title"])
-    if "title" in sets or "namespace" in sets:
-        convergence.joins(SQLiteSql(db), event.id)
-    namespace, title = sets.get("namespace", claim[0]), sets.get("title", claim[1])
-    holder = convergence.claim_holder(SQLiteSql(db), title, namespace, applying().partition)
-    if holder is not None and holder != event.id:
-        raise title_clash(title, namespace, holder)
-    moved = (namespace, title) != claim
-    if moved:  # shown under a title no one holds until the claims are resolved (unique index)
-        sets["title"] = conflict_title(title, event.id)
-    else:  # the claim stays; so does the title shown (a conflict title while another region holds it)
-        sets.update({name: row[name] for name in ("title", "namespace") if name in sets})
+    settle = convergence.claim_update(SQLiteSql(db), event.id, sets, row)
     for name in ("tags", "metadata"):
         if name in sets:
             sets[name] = json_column(sets[name])
     assignments = ", ".join(f"{name} = ?" for name in sets)
     db.execute(f"UPDATE memories SET {assignments} WHERE id = ?", (*sets.values(), event.id))
-    if moved:
-        convergence.move_claim(SQLiteSql(db), event.id, title, namespace)
-        convergence.resolve(SQLiteSql(db), namespace, title)
-        convergence.resolve(SQLiteSql(db), *claim)
+    settle()
 
 
 def apply_deleted(db: sqlite3.Connection, event: MemoryDeleted) -> None:
