@@ -35,7 +35,7 @@ from schemas.events import (
     MemoryUpdated,
 )
 
-__all__ = ["APPLYING", "MergeStamp", "Refs", "applying", "conflict_title", "memory_refs", "merge_key",
+__all__ = ["APPLYING", "MergeStamp", "Refs", "applying", "causal_ts", "conflict_title", "memory_refs", "merge_key",
            "next_stamp", "replay_payload", "title_group"]
 
 _OFFSET_WIDTH = 20
@@ -50,6 +50,13 @@ def next_stamp(ts: str, previous: str | None) -> str:
     if previous is not None and stamp <= previous:
         stamp = shift_ts(previous, 1e-6)
     return stamp
+
+
+def causal_ts(now: str, seen: str | None) -> str:
+    """The ``ts`` a writer stamps: its clock, or one microsecond past the newest ``ts`` its node has applied
+    when that is not earlier (a hybrid logical clock): a write made after a node saw another region's write is
+    ordered after it in merge order, however far behind this node's clock is."""
+    return now if seen is None or now > seen else next_stamp(seen, seen)
 
 
 def merge_key(stamp: str, partition: str, offset: int) -> str:

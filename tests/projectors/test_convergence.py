@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from sqlalchemy import text
 
 from projectors import MemoryReadModel, Verdict
+from projectors.merge_order import causal_ts
 from projectors.postgres import PostgresReadModel
 from projectors.sqlite import SQLiteReadModel
 from schemas.events import MemoryChanges, MemoryDeleted, MemoryStored, MemoryUpdated
@@ -148,3 +149,10 @@ def test_last_writer_wins_per_field_and_an_early_update_waits_for_its_store(
             model.apply_batch([Verdict(r) for r in region.records])
         m = model.queries.get("eu-1")
         assert m is not None and (m.content, m.priority) == ("eu later", 8)
+
+
+def test_a_writer_stamps_past_what_its_node_has_seen() -> None:
+    seen = "2026-12-01T10:00:05.000000+00:00"
+    assert causal_ts("2026-12-01T10:00:00.000000+00:00", seen) == "2026-12-01T10:00:05.000001+00:00"
+    assert causal_ts("2026-12-01T10:00:09.000000+00:00", seen) == "2026-12-01T10:00:09.000000+00:00"
+    assert causal_ts("2026-12-01T10:00:00.000000+00:00", None) == "2026-12-01T10:00:00.000000+00:00"
