@@ -33,6 +33,7 @@ from projectors.merge_order import (
     memory_refs,
     merge_key,
     next_stamp,
+    register_of,
     replay_payload,
     title_group,
 )
@@ -245,6 +246,9 @@ def apply_event(sql: Sql, record: LogRecord, payload: Any, apply: Callable[[], N
     order through ``apply_memory(type, payload)`` (the memory domain alone; the other domains keep arrival
     order). Returns why the event was refused (an exception of ``refused``), or None."""
     at = stamp(sql, record)
+    register = register_of(payload)
+    if register is not None and not _newest_in(sql, register, at):
+        return None  # an older write of a register another region has since set: it changes nothing
     token = APPLYING.set(at)
     try:
         envelope = record.event.envelope
@@ -263,6 +267,16 @@ def apply_event(sql: Sql, record: LogRecord, payload: Any, apply: Callable[[], N
         return reason
     finally:
         APPLYING.reset(token)
+
+
+def _newest_in(sql: Sql, register: str, at: MergeStamp) -> bool:
+    """Whether the event is the latest write of ``register`` by merge order so far (then it is recorded as such)."""
+    rows = sql.rows("SELECT key FROM merge_registers WHERE name = :n", {"n": register})
+    if rows and str(rows[0]["key"]) > at.key:
+        return False
+    sql.run("INSERT INTO merge_registers (name, key) VALUES (:n, :k) ON CONFLICT (name) DO UPDATE SET key = "
+            "excluded.key", {"n": register, "k": at.key})
+    return True
 
 
 def _again(at: MergeStamp, apply: Callable[[], None], refused: tuple[type[Exception], ...]) -> str | None:

@@ -33,10 +33,12 @@ from schemas.events import (
     MemoryStored,
     MemoryTouched,
     MemoryUpdated,
+    StandardCleared,
+    StandardSet,
 )
 
 __all__ = ["APPLYING", "MergeStamp", "Refs", "applying", "causal_ts", "conflict_title", "memory_refs", "merge_key",
-           "next_stamp", "replay_payload", "title_group"]
+           "next_stamp", "register_of", "replay_payload", "title_group"]
 
 _OFFSET_WIDTH = 20
 
@@ -133,3 +135,11 @@ def replay_payload(event_type: str, raw: Mapping[str, Any], ids: Set[str]) -> An
     if isinstance(payload, MemoryTouched | MemoryExpired | MemoryForgotten):
         return replace(payload, ids=[i for i in payload.ids if i in ids])
     return payload
+
+
+def register_of(payload: Any) -> str | None:
+    """The register an event sets whole, last writer (by merge order) winning, or None: a namespace's standard
+    (policy) is one, so a policy set in one region governs every region, the latest in merge order."""
+    if isinstance(payload, StandardSet | StandardCleared):
+        return f"standard:{payload.namespace}"
+    return None

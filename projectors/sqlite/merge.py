@@ -16,6 +16,11 @@ CREATE TABLE IF NOT EXISTS merge_marks (
     partition TEXT PRIMARY KEY,
     stamp     TEXT NOT NULL
 );
+-- Registers (a namespace's standard): the merge key of the write that holds each.
+CREATE TABLE IF NOT EXISTS merge_registers (
+    name TEXT PRIMARY KEY,
+    key  TEXT NOT NULL
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS memory_merge (
     id              TEXT PRIMARY KEY,
     namespace       TEXT NOT NULL,

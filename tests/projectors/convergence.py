@@ -3,6 +3,7 @@ node may read them in, and the hash of a read model's state that every node must
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import random
@@ -80,11 +81,12 @@ def apply_interleaved(model: MemoryReadModel, regions: Sequence[Region], rng: ra
 
 def model_digest(model: MemoryReadModel, ids: Sequence[str]) -> str:
     """SHA-256 of the state every node must agree on: its memories sorted by id (as the cluster tests hash
-    them), which of ``ids`` are tombstoned, the title conflicts an operator sees."""
+    them), which of ``ids`` are tombstoned, the title conflicts an operator sees, the namespace standards."""
     state: dict[str, Any] = {
         "memories": [m.to_payload() for m in model.queries.all_memories()],
         "tombstones": sorted(model.queries.tombstoned(list(ids))),
         "conflicts": model.title_conflicts(),
+        "standards": [dataclasses.asdict(s) for s in model.governance.standards()],
     }
     text = json.dumps(state, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()

@@ -18,14 +18,22 @@ from projectors import MemoryReadModel, Verdict
 from projectors.merge_order import causal_ts
 from projectors.postgres import PostgresReadModel
 from projectors.sqlite import SQLiteReadModel
-from schemas.events import MemoryChanges, MemoryDeleted, MemoryStored, MemoryUpdated
+from schemas.events import (
+    MemoryChanges,
+    MemoryDeleted,
+    MemoryStored,
+    MemoryUpdated,
+    StandardCleared,
+    StandardSet,
+)
 from tests.projectors.convergence import Region, apply_interleaved, memory, model_digest
 
 TITLES = ("plan", "notes", "todo")
 
 # One operation of a region's writer: ("store", title, content, on_conflict) | ("update", target, change) |
-# ("delete", target); a target is an index into every store of every region (so an update may name a memory
-# another region stores later: it reaches some nodes before the store).
+# ("delete", target) | ("standard", id) | ("clear",) (a namespace's policy); a target is an index into every
+# store of every region (so an update may name a memory another region stores later: it reaches some nodes
+# before the store).
 _store = st.tuples(st.just("store"), st.sampled_from(TITLES), st.sampled_from(("x", "y", "z")),
                    st.sampled_from(("merge", "version", "error")))
 _change = st.one_of(st.builds(lambda c: MemoryChanges(content=c), st.sampled_from(("u", "v", "w"))),
@@ -33,7 +41,8 @@ _change = st.one_of(st.builds(lambda c: MemoryChanges(content=c), st.sampled_fro
                     st.builds(lambda p: MemoryChanges(priority=p), st.integers(1, 9)))
 _update = st.tuples(st.just("update"), st.integers(0, 20), _change)
 _delete = st.tuples(st.just("delete"), st.integers(0, 20))
-_op = st.tuples(st.one_of(_store, _store, _update, _update, _delete), st.integers(0, 30))
+_policy = st.one_of(st.tuples(st.just("standard"), st.sampled_from(("std-a", "std-b"))), st.just(("clear",)))
+_op = st.tuples(st.one_of(_store, _store, _update, _update, _delete, _policy), st.integers(0, 30))
 _regions = st.lists(st.lists(_op, max_size=8), min_size=2, max_size=3)
 
 
@@ -48,6 +57,10 @@ def build(plans: list[list[tuple[Any, int]]]) -> tuple[list[Region], list[str]]:
                 _, title, content, on_conflict = op
                 m = memory(f"{region.name}-m{i}", title, content, at=at, agent=region.name)
                 region.add(MemoryStored(m, on_conflict=on_conflict), at=at)
+            elif op[0] == "standard":
+                region.add(StandardSet("hive", op[1], f"2026-12-01T11:00:{at:02d}.000000+00:00"), at=at)
+            elif op[0] == "clear":
+                region.add(StandardCleared("hive"), at=at)
             elif ids and op[0] == "update":
                 region.add(MemoryUpdated(ids[op[1] % len(ids)], op[2], f"2026-12-01T11:00:{at:02d}.000000+00:00"),
                            at=at)

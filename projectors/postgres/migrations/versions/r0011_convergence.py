@@ -1,5 +1,6 @@
-"""Convergence across regions (:mod:`projectors.convergence`): each partition's last merge stamp, each memory's
-title claim, and the memory history a late event's memories are replayed from.
+"""Convergence across regions (:mod:`projectors.convergence`): each partition's last merge stamp, the key of
+the write holding each register (a namespace's standard), each memory's title claim, and the memory history a
+late event's memories are replayed from.
 
 Revision ID: r0011_convergence
 Revises: r0010_recall_index
@@ -17,6 +18,7 @@ depends_on: str | None = None
 
 def upgrade() -> None:
     op.execute("CREATE TABLE merge_marks (partition text PRIMARY KEY, stamp text NOT NULL)")
+    op.execute("CREATE TABLE merge_registers (name text PRIMARY KEY, key text NOT NULL)")
     op.execute("CREATE TABLE memory_merge (id text PRIMARY KEY, namespace text NOT NULL, claim_title text NOT NULL, "
                "claim_partition text NOT NULL, claim_key text NOT NULL)")
     op.execute("CREATE INDEX memory_merge_claim ON memory_merge (namespace, claim_title, claim_partition)")
@@ -32,5 +34,5 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    for table in ("memory_history_refs", "memory_history", "memory_merge", "merge_marks"):
+    for table in ("memory_history_refs", "memory_history", "memory_merge", "merge_registers", "merge_marks"):
         op.execute(f"DROP TABLE {table}")
