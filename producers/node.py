@@ -258,6 +258,7 @@ class Node:
                                        replicas=config.replicas, tls=config.log_tls))
         model = open_read_model(config.read_model_url,
                                 default_path=config.read_model_path or config.data_dir / "readmodel.db")
+        model.partitioned = log.partitioned
         try:
             cls._check_source(model, log)
         except BaseException:

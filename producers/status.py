@@ -13,6 +13,9 @@ from producers.node import Node
 
 __all__ = ["cluster_status", "lag"]
 
+#: Title conflicts listed in full in a status document (all are counted).
+_CONFLICTS_LISTED = 100
+
 
 def lag(end: Clock, position: Clock) -> Clock:
     """Offsets behind ``end``, per partition of the log."""
@@ -25,8 +28,12 @@ async def cluster_status(node: Node) -> dict[str, Any]:
     describe = getattr(node.log, "cluster_info", None)
     stream = await describe() if describe is not None else None
     quorum = node.config.quorum
+    conflicts = node.model.title_conflicts()
+    # Memories kept under a conflict title because another region claimed theirs first (README, "Convergence").
     models: dict[str, Any] = {"memories": {"location": node.model.location, "position": position,
-                                           "lag": lag(end, position), "rejected": node.model.rejected_count()}}
+                                           "lag": lag(end, position), "rejected": node.model.rejected_count(),
+                                           "title_conflicts": {"count": len(conflicts),
+                                                               "memories": conflicts[:_CONFLICTS_LISTED]}}}
     # A node on a shared Postgres read model searches its vectors there (pgvector) and keeps no HNSW index.
     if node.vectors is not None and node.vector_runner is not None:
         vectors = node.vector_runner.position

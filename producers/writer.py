@@ -33,6 +33,7 @@ from producers.chain import ChainSigner, newest_own_event
 from producers.pipeline import AppendPipeline
 from producers.quorum import QuorumTracker
 from projectors import ProjectionRunner, VerifiedEvents
+from projectors.merge_order import causal_ts
 from schemas import SCHEMA_VERSION, Envelope, NodeKey, SignedEvent, encode_payload, now_ts
 from schemas.events import EventPayload
 
@@ -109,13 +110,14 @@ class EventWriter:
         self._pipeline = AppendPipeline(self._append_batch, self.seal, self._offer)
         self._end_next: asyncio.Future[Clock] | None = None  # the next read of the log's end, shared
         self._end_reading: asyncio.Task[None] | None = None
+        self._last_ts: str | None = None
 
     def envelope(self, event: EventPayload, *, namespace: str, actor: str, cause: str | None = None) -> Envelope:
         # The agent's own signature over the request that caused this event rides beside the node's, when the
         # request was signed by the agent the event is written for (see producers.attestation).
         att = current_attestation()
         return Envelope(event_id=str(uuid.uuid4()), type=event.TYPE, schema_version=SCHEMA_VERSION,
-                        namespace=namespace, actor=actor, origin=self.node_id, ts=now_ts(),
+                        namespace=namespace, actor=actor, origin=self.node_id, ts=self._stamp(),
                         payload=encode_payload(event), key_id=self._key.key_id,
                         attestation=att.to_dict() if att is not None and att.agent_id == actor else None,
                         cause=cause)
@@ -131,6 +133,13 @@ class EventWriter:
             else:
                 out.append(self.envelope(item[0], namespace=item[1], actor=actor))
         return out
+
+    def _stamp(self) -> str:
+        """This node's clock, moved past the newest event its read models applied (and its own last stamp): with
+        several regions, a write is ordered after every write its node had seen (projectors.merge_order)."""
+        seen = [s for s in (self._last_ts, *(r.newest_ts for r in self.runners)) if s is not None]
+        self._last_ts = causal_ts(now_ts(), max(seen) if seen else None)
+        return self._last_ts
 
     def seal(self, envelopes: Sequence[Envelope]) -> list[SignedEvent]:
         """The one signing step: every event any command appends is signed here, and nowhere else, into this

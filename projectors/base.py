@@ -90,6 +90,8 @@ class ProjectionRunner:
         self._pending_notify: asyncio.Future[None] | None = None
         self._position: Clock = model.position()
         self._listeners: list[Callable[[Clock], None]] = []
+        #: The newest envelope ``ts`` applied since this runner started (None: none yet).
+        self.newest_ts: str | None = None
         #: Each writer's chain as this runner has seen it: from the log's start when the model was empty.
         self.chain = chain or ChainAudit(from_start=not self._position, max_epochs=10_000)
 
@@ -140,6 +142,10 @@ class ProjectionRunner:
                 for broken in self.chain.add(record.partition, record.offset, record.event):
                     log.error("the log breaks a writer's chain: %s", broken)
         result = self._model.apply_batch(verdicts)
+        # The newest writer's clock applied here: what this node's writers stamp past (merge_order.causal_ts).
+        stamps = [v.record.event.envelope.ts for v in verdicts if v.rejected is None]
+        if stamps:
+            self.newest_ts = max(stamps) if self.newest_ts is None else max(self.newest_ts, *stamps)
         if self._on_applied is not None:
             self._on_applied(result)
         self._position = self._model.position()

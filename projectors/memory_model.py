@@ -25,6 +25,11 @@ class MemoryReadModel(ReadModel):
     governance: GovernanceQueries
     graph: GraphQueries
     identity: IdentityQueries
+    #: Whether the log may interleave several partitions (regions, a Kafka topic of several partitions): then
+    #: each memory event is kept by merge order, so one that arrives late can be replayed in its place
+    #: (:mod:`projectors.convergence`). A log of one partition never has a late event and keeps no history.
+    #: True unless the node knows its log (a store opened alone errs on the side of converging).
+    partitioned: bool = True
 
     @property
     @abstractmethod
@@ -51,6 +56,11 @@ class MemoryReadModel(ReadModel):
     @abstractmethod
     def applied_count(self) -> int:
         """Distinct event ids applied (the dedup set's size)."""
+
+    @abstractmethod
+    def title_conflicts(self) -> list[dict[str, str]]:
+        """Memories kept under a conflict title because another region claimed theirs earlier in merge order:
+        ``id, namespace, claimed_title, partition, title, held_by`` (README, "Convergence")."""
 
     def vector_search(self) -> VectorSearch | None:
         """The model's own vector search, when it holds one every node can use (pgvector); None means the node

@@ -102,6 +102,11 @@ class EventLog(ABC):
         return {"backend": type(self).__name__, "atomic_batches": self.ATOMIC_BATCHES,
                 "supports_expected": self.SUPPORTS_EXPECTED, "dedup_forever": self.DEDUP_FOREVER}
 
+    @property
+    def partitioned(self) -> bool:
+        """Whether readers may see records of several partitions interleaved (in different orders)."""
+        return False
+
     @abstractmethod
     async def append(self, events: Sequence[SignedEvent], *, expected: Clock | None = None) -> list[LogPosition]:
         """Append ``events`` in order and return their positions once they are durable.

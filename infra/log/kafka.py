@@ -316,6 +316,10 @@ class KafkaLog(EventLog):
         return self._partitions
 
     @property
+    def partitioned(self) -> bool:
+        return self._partitions > 1
+
+    @property
     def target(self) -> KafkaTarget:
         return self._target
 

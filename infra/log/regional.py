@@ -79,6 +79,10 @@ class RegionalLog(EventLog):
     SUPPORTS_EXPECTED = True
     DEDUP_FOREVER = False
 
+    @property
+    def partitioned(self) -> bool:
+        return True  # one partition per region, interleaved differently on each node
+
     def __init__(self, own: JetStreamLog, mirrors: Sequence[JetStreamLog], *, family: str, region: str,
                  regions: Sequence[str]) -> None:
         self._own = own

@@ -13,13 +13,15 @@ from typing import Any
 import numpy as np
 from sqlalchemy import Connection, RowMapping, text
 
+from projectors import convergence
+from projectors.merge_order import applying, conflict_title
+from projectors.postgres.graph import PostgresSql
 from projectors.rules import (
     Inapplicable,
     check_daily_quota,
     json_column,
     merged_values,
     place_store,
-    title_clash,
     updated_values,
     vector_bytes,
 )
@@ -62,9 +64,23 @@ def _row(db: Connection, sql: str, params: dict[str, Any]) -> RowMapping | None:
 
 
 def _insert(db: Connection, m: Memory) -> bool:
-    inserted = db.execute(_INSERT, {**m.to_payload(), "tags": json_column(m.tags), "metadata": json_column(m.metadata),
-                                    "last_accessed_at": m.last_accessed_at, "expires_at": m.expires_at})
-    return inserted.rowcount == 1
+    """Insert ``m`` unless its id is taken or its partition already claims its (title, namespace); True when
+    inserted. Another region's claim of the title does not stop it: both are kept and the claims resolved
+    (:mod:`projectors.convergence`)."""
+    at, sql = applying(), PostgresSql(db)
+    if _row(db, "SELECT 1 AS x FROM memories WHERE id = :id", {"id": m.id}) is not None:
+        return False
+    if convergence.claim_holder(sql, m.title, m.namespace, at.partition) is not None:
+        return False
+    shown = m.title if _title_holder(db, m.title, m.namespace) is None else conflict_title(m.title, m.id)
+    inserted = db.execute(_INSERT, {**m.to_payload(), "title": shown, "tags": json_column(m.tags),
+                                    "metadata": json_column(m.metadata), "last_accessed_at": m.last_accessed_at,
+                                    "expires_at": m.expires_at})
+    if inserted.rowcount != 1:
+        return False
+    convergence.record_claim(sql, m.id, m.title, m.namespace, at)
+    convergence.resolve(sql, m.namespace, m.title)
+    return True
 
 
 def _title_holder(db: Connection, title: str, namespace: str) -> RowMapping | None:
@@ -76,13 +92,22 @@ def _merge(db: Connection, existing: RowMapping, m: Memory) -> None:
     v = merged_values(existing["tier"], existing["expires_at"], existing["metadata"], m)
     db.execute(_MERGE, {**v, "tags": json_column(v["tags"]), "metadata": json_column(v["metadata"]),
                         "id": existing["id"]})
+    convergence.joins(PostgresSql(db), existing["id"])
+
+
+def _claimed(db: Connection, title: str, namespace: str) -> RowMapping | None:
+    """The row a store of (namespace, title) clashes with: its own partition's claim (with one partition, the
+    memory holding the title)."""
+    holder = convergence.claim_holder(PostgresSql(db), title, namespace, applying().partition)
+    return None if holder is None else _row(db, "SELECT id, tier, expires_at, metadata FROM memories WHERE id = :id",
+                                            {"id": holder})
 
 
 def _store(db: Connection, m: Memory, on_conflict: OnConflict | None = None) -> None:
     place_store(m, on_conflict,
                 buried_id=lambda i: _row(db, "SELECT 1 AS x FROM memory_tombstones WHERE id = :id", {"id": i})
                 is not None,
-                insert=lambda memory: _insert(db, memory), title_holder=lambda t: _title_holder(db, t, m.namespace),
+                insert=lambda memory: _insert(db, memory), title_holder=lambda t: _claimed(db, t, m.namespace),
                 merge=lambda holder, memory: _merge(db, holder, memory))
 
 
@@ -106,11 +131,7 @@ def apply_updated(db: Connection, event: MemoryUpdated) -> None:
     if row is None:
         raise Inapplicable(f"memory {event.id} does not exist")
     sets = updated_values(event, row["tier"], row["metadata"])
-    title, namespace = sets.get("title", row["title"]), sets.get("namespace", row["namespace"])
-    clash = _row(db, "SELECT id FROM memories WHERE title = :t AND namespace = :n AND id != :id",
-                 {"t": title, "n": namespace, "id": event.id})
-    if clash is not None:
-        raise title_clash(title, namespace, clash["id"])
+    settle = convergence.claim_update(PostgresSql(db), event.id, sets, dict(row))
     assignments = []
     for name in sets:
         cast = name in ("tags", "metadata")
@@ -119,12 +140,15 @@ def apply_updated(db: Connection, event: MemoryUpdated) -> None:
             sets[name] = json_column(sets[name])
     db.execute(text(f"UPDATE memories SET {', '.join(assignments)} WHERE id = :memory_id"),
                {**sets, "memory_id": event.id})
+    settle()
 
 
 def apply_deleted(db: Connection, event: MemoryDeleted) -> None:
     """Delete and leave a tombstone (even for an id not present here: a copy may still arrive)."""
     db.execute(text("DELETE FROM memories WHERE id = :id"), {"id": event.id})
     db.execute(text("INSERT INTO memory_tombstones (id) VALUES (:id) ON CONFLICT (id) DO NOTHING"), {"id": event.id})
+    # Another region's claim of its title, kept under a conflict title, takes it.
+    convergence.drop_claim(PostgresSql(db), event.id)
 
 
 def apply_promoted(db: Connection, event: MemoryPromoted) -> None:
@@ -154,13 +178,17 @@ def apply_touched(db: Connection, event: MemoryTouched) -> None:
 
 
 def apply_expired(db: Connection, event: MemoryExpired) -> None:
-    db.execute(text("DELETE FROM memories WHERE id = ANY(:ids) AND expires_at IS NOT NULL AND expires_at < :at"),
-               {"ids": list(event.ids), "at": event.at})
+    gone = db.execute(text("DELETE FROM memories WHERE id = ANY(:ids) AND expires_at IS NOT NULL "
+                           "AND expires_at < :at RETURNING id"), {"ids": list(event.ids), "at": event.at})
+    for (memory_id,) in gone.all():
+        convergence.drop_claim(PostgresSql(db), memory_id)
 
 
 def apply_forgotten(db: Connection, event: MemoryForgotten) -> None:
     # A bulk clean-up, like GC: no tombstones (importing an export afterwards restores those memories).
     db.execute(text("DELETE FROM memories WHERE id = ANY(:ids)"), {"ids": list(event.ids)})
+    for memory_id in event.ids:
+        convergence.drop_claim(PostgresSql(db), memory_id)
 
 
 def apply_embedded(db: Connection, event: MemoryEmbedded) -> None:

@@ -15,7 +15,7 @@ from projectors.appliers import gather
 from projectors.postgres import apply as memories
 from projectors.postgres import archive, governance, graph, identity, subscriptions
 
-__all__ = ["APPLIERS", "Applier"]
+__all__ = ["APPLIERS", "MEMORY_APPLIERS", "Applier"]
 
 Applier = AnyApplier[Connection]
 
@@ -24,3 +24,5 @@ Applier = AnyApplier[Connection]
 _DOMAINS: tuple[ModuleType, ...] = (subscriptions, archive, graph, governance, identity)
 
 APPLIERS: dict[str, Applier] = gather(memories.APPLIERS, [domain.APPLIERS for domain in _DOMAINS])
+#: The memory domain alone: what a late memory event's replay applies again (the other domains keep arrival order).
+MEMORY_APPLIERS = memories.APPLIERS

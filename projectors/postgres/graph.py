@@ -21,10 +21,11 @@ class PostgresSql:
         self._conn = conn
 
     def rows(self, sql: str, params: Mapping[str, Any]) -> list[Mapping[str, Any]]:
-        return [dict(r) for r in self._conn.execute(text(sql), dict(params)).mappings()]
+        # None for no parameters: SQLAlchemy reads an empty dict as an empty sequence of parameter sets.
+        return [dict(r) for r in self._conn.execute(text(sql), dict(params) or None).mappings()]
 
     def run(self, sql: str, params: Mapping[str, Any]) -> None:
-        self._conn.execute(text(sql), dict(params))
+        self._conn.execute(text(sql), dict(params) or None)
 
 
 def _apply(conn: Connection, payload: Any, record: LogRecord) -> None:

@@ -16,13 +16,14 @@ from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import IntegrityError
 
 from infra.log import Clock, LogRecord, redact_url
+from projectors import convergence
 from projectors.base import ApplyResult, Verdict
 from projectors.memory_model import MemoryReadModel
 from projectors.postgres.archive import PostgresArchiveQueries
-from projectors.postgres.domains import APPLIERS
+from projectors.postgres.domains import APPLIERS, MEMORY_APPLIERS
 from projectors.postgres.errors import mapped_errors
 from projectors.postgres.governance import PostgresGovernanceQueries
-from projectors.postgres.graph import PostgresGraphQueries
+from projectors.postgres.graph import PostgresGraphQueries, PostgresSql
 from projectors.postgres.identity import PostgresIdentityQueries
 from projectors.postgres.queries import PostgresMemoryQueries
 from projectors.postgres.schema import connect, migrate
@@ -135,19 +136,20 @@ class PostgresReadModel(MemoryReadModel):
         applier = APPLIERS.get(envelope.type)
         if applier is None:
             return None  # an event of a type this read model keeps nothing of
+        def apply() -> str | None:
+            return convergence.apply_event(PostgresSql(conn), record, payload, lambda: applier(conn, payload, record),
+                                           lambda kind, again: MEMORY_APPLIERS[kind](conn, again), (Inapplicable,),
+                                           partitioned=self.partitioned)
+
         try:
             if savepoints:
                 with conn.begin_nested():
-                    applier(conn, payload, record)
-            else:
-                applier(conn, payload, record)
-        except Inapplicable as exc:
-            return str(exc)
+                    return apply()
+            return apply()
         except IntegrityError as exc:
             if not savepoints:
                 raise _Retry from exc
             return str(exc.orig)
-        return None
 
     @staticmethod
     def _cause_refusal(conn: Connection, cause: str) -> str | None:
@@ -200,6 +202,11 @@ class PostgresReadModel(MemoryReadModel):
     def dim_violations(self) -> int:
         return int(self._scalar("SELECT count(*) FROM rejected_events WHERE type = 'memory.embedded' "
                                 "AND starts_with(reason, :prefix)", {"prefix": WRONG_DIMENSION}))
+
+    def title_conflicts(self) -> list[dict[str, str]]:
+        """Memories kept under a conflict title: another region claimed theirs first (README, "Convergence")."""
+        with mapped_errors(), self.engine.connect() as conn:
+            return convergence.title_conflicts(PostgresSql(conn))
 
     def applied_count(self) -> int:
         return int(self._scalar("SELECT count(*) FROM applied_events"))

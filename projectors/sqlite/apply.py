@@ -9,8 +9,11 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
+from projectors import convergence
+from projectors.merge_order import applying, conflict_title
 from projectors.rules import (
     WRONG_DIMENSION,
     Inapplicable,
@@ -19,10 +22,10 @@ from projectors.rules import (
     merged_values,
     place_store,
     tier_max,
-    title_clash,
     updated_values,
     vector_bytes,
 )
+from projectors.sqlite.graph import SQLiteSql
 from schemas import Memory, shift_ts
 from schemas.events import (
     MemoryDeleted,
@@ -42,15 +45,26 @@ __all__ = ["APPLIERS", "WRONG_DIMENSION", "Inapplicable", "tier_max", "vector_by
 
 
 def _insert(db: sqlite3.Connection, m: Memory) -> bool:
-    """Insert ``m`` unless its id or its (title, namespace) is taken; True when inserted. Trying the insert
-    first keeps the common case to one statement."""
+    """Insert ``m`` unless its id is taken or its partition already claims its (title, namespace); True when
+    inserted. Another region's claim of the title does not stop it: both are kept and the claims resolved
+    (:mod:`projectors.convergence`)."""
+    at = applying()
+    if db.execute("SELECT 1 FROM memories WHERE id = ?", (m.id,)).fetchone() is not None:
+        return False
+    if convergence.claim_holder(SQLiteSql(db), m.title, m.namespace, at.partition) is not None:
+        return False
+    shown = m if _title_holder(db, m.title, m.namespace) is None else replace(m, title=conflict_title(m.title, m.id))
     cur = db.execute(
         "INSERT OR IGNORE INTO memories (id, tier, namespace, title, content, tags, priority, confidence, source, "
         "access_count, created_at, updated_at, last_accessed_at, expires_at, metadata) "
         "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (m.id, m.tier, m.namespace, m.title, m.content, json_column(m.tags), m.priority, m.confidence, m.source,
+        (m.id, m.tier, m.namespace, shown.title, m.content, json_column(m.tags), m.priority, m.confidence, m.source,
          m.access_count, m.created_at, m.updated_at, m.last_accessed_at, m.expires_at, json_column(m.metadata)))
-    return cur.rowcount == 1
+    if cur.rowcount != 1:
+        return False
+    convergence.record_claim(SQLiteSql(db), m.id, m.title, m.namespace, at)
+    convergence.resolve(SQLiteSql(db), m.namespace, m.title)
+    return True
 
 
 def _merge(db: sqlite3.Connection, existing: sqlite3.Row, m: Memory) -> None:
@@ -60,6 +74,7 @@ def _merge(db: sqlite3.Connection, existing: sqlite3.Row, m: Memory) -> None:
         "confidence = max(confidence, ?), tier = ?, updated_at = ?, expires_at = ?, metadata = ? WHERE id = ?",
         (v["content"], json_column(v["tags"]), v["source"], v["priority"], v["confidence"], v["tier"], v["updated_at"],
          v["expires_at"], json_column(v["metadata"]), existing["id"]))
+    convergence.joins(SQLiteSql(db), existing["id"])
 
 
 def _title_holder(db: sqlite3.Connection, title: str, namespace: str) -> sqlite3.Row | None:
@@ -68,11 +83,20 @@ def _title_holder(db: sqlite3.Connection, title: str, namespace: str) -> sqlite3
     return row
 
 
+def _claimed(db: sqlite3.Connection, title: str, namespace: str) -> sqlite3.Row | None:
+    """The row a store of (namespace, title) clashes with: its own partition's claim (with one partition, the
+    memory holding the title)."""
+    holder = convergence.claim_holder(SQLiteSql(db), title, namespace, applying().partition)
+    row: sqlite3.Row | None = None if holder is None else db.execute(
+        "SELECT * FROM memories WHERE id = ?", (holder,)).fetchone()
+    return row
+
+
 def _store(db: sqlite3.Connection, memory: Memory, on_conflict: OnConflict | None = None) -> None:
     place_store(memory, on_conflict,
                 buried_id=lambda i: db.execute("SELECT 1 FROM memory_tombstones WHERE id = ?", (i,)).fetchone()
                 is not None,
-                insert=lambda m: _insert(db, m), title_holder=lambda t: _title_holder(db, t, memory.namespace),
+                insert=lambda m: _insert(db, m), title_holder=lambda t: _claimed(db, t, memory.namespace),
                 merge=lambda holder, m: _merge(db, holder, m))
 
 
@@ -96,22 +120,21 @@ def apply_updated(db: sqlite3.Connection, event: MemoryUpdated) -> None:
     if row is None:
         raise Inapplicable(f"memory {event.id} does not exist")
     sets = updated_values(event, row["tier"], json.loads(row["metadata"]))
+    settle = convergence.claim_update(SQLiteSql(db), event.id, sets, row)
     for name in ("tags", "metadata"):
         if name in sets:
             sets[name] = json_column(sets[name])
-    title, namespace = sets.get("title", row["title"]), sets.get("namespace", row["namespace"])
-    clash = db.execute("SELECT id FROM memories WHERE title = ? AND namespace = ? AND id != ?",
-                       (title, namespace, event.id)).fetchone()
-    if clash is not None:
-        raise title_clash(title, namespace, clash["id"])
     assignments = ", ".join(f"{name} = ?" for name in sets)
     db.execute(f"UPDATE memories SET {assignments} WHERE id = ?", (*sets.values(), event.id))
+    settle()
 
 
 def apply_deleted(db: sqlite3.Connection, event: MemoryDeleted) -> None:
     """Delete and leave a tombstone (even for an id not present here: a copy may still arrive)."""
     db.execute("DELETE FROM memories WHERE id = ?", (event.id,))
     db.execute("INSERT OR IGNORE INTO memory_tombstones (id) VALUES (?)", (event.id,))
+    # Another region's claim of its title, kept under a conflict title, takes it.
+    convergence.drop_claim(SQLiteSql(db), event.id)
 
 
 def apply_promoted(db: sqlite3.Connection, event: MemoryPromoted) -> None:
@@ -139,13 +162,18 @@ def apply_touched(db: sqlite3.Connection, event: MemoryTouched) -> None:
 
 
 def apply_expired(db: sqlite3.Connection, event: MemoryExpired) -> None:
-    db.executemany("DELETE FROM memories WHERE id = ? AND expires_at IS NOT NULL AND expires_at < ?",
-                   [(memory_id, event.at) for memory_id in event.ids])
+    for memory_id in event.ids:
+        cur = db.execute("DELETE FROM memories WHERE id = ? AND expires_at IS NOT NULL AND expires_at < ?",
+                         (memory_id, event.at))
+        if cur.rowcount:
+            convergence.drop_claim(SQLiteSql(db), memory_id)
 
 
 def apply_forgotten(db: sqlite3.Connection, event: MemoryForgotten) -> None:
     # A bulk clean-up, like GC: no tombstones (importing an export afterwards restores those memories).
     db.executemany("DELETE FROM memories WHERE id = ?", [(memory_id,) for memory_id in event.ids])
+    for memory_id in event.ids:
+        convergence.drop_claim(SQLiteSql(db), memory_id)
 
 
 def apply_embedded(db: sqlite3.Connection, event: MemoryEmbedded) -> None:

@@ -14,15 +14,17 @@ from types import ModuleType
 from projectors.appliers import Applier as AnyApplier
 from projectors.appliers import gather
 from projectors.sqlite import apply as memories
-from projectors.sqlite import archive, governance, graph, identity, subscriptions
+from projectors.sqlite import archive, governance, graph, identity, merge, subscriptions
 
-__all__ = ["APPLIERS", "DOMAIN_DDL", "Applier"]
+__all__ = ["APPLIERS", "DOMAIN_DDL", "MEMORY_APPLIERS", "Applier"]
 
 Applier = AnyApplier[sqlite3.Connection]
 
 # The graph before governance: a link the graph refuses (an end deleted first, in log order) is refused
 # before governance charges it to its agent's links/day quota (appliers write as they go, no savepoint).
-_DOMAINS: tuple[ModuleType, ...] = (subscriptions, archive, graph, governance, identity)
+_DOMAINS: tuple[ModuleType, ...] = (subscriptions, archive, graph, governance, identity, merge)
 
 APPLIERS: dict[str, Applier] = gather(memories.APPLIERS, [domain.APPLIERS for domain in _DOMAINS])
 DOMAIN_DDL: list[str] = [domain.DDL for domain in _DOMAINS]
+#: The memory domain alone: what a late memory event's replay applies again (the other domains keep arrival order).
+MEMORY_APPLIERS = memories.APPLIERS

@@ -13,15 +13,16 @@ from pathlib import Path
 
 from infra.log import Clock, LogRecord
 from infra.sqlite_checkpoint import BackgroundCheckpointer
+from projectors import convergence
 from projectors.base import ApplyResult, Verdict
 from projectors.errors import ReadModelError
 from projectors.memory_model import MemoryReadModel
 from projectors.rules import cause_refusal
 from projectors.sqlite.apply import WRONG_DIMENSION, Inapplicable
 from projectors.sqlite.archive import SQLiteArchiveQueries
-from projectors.sqlite.domains import APPLIERS
+from projectors.sqlite.domains import APPLIERS, MEMORY_APPLIERS
 from projectors.sqlite.governance import SQLiteGovernanceQueries
-from projectors.sqlite.graph import SQLiteGraphQueries
+from projectors.sqlite.graph import SQLiteGraphQueries, SQLiteSql
 from projectors.sqlite.identity import SQLiteIdentityQueries
 from projectors.sqlite.queries import SQLiteMemoryQueries
 from projectors.sqlite.schema import connect, drop_index_triggers, restore_index_triggers
@@ -120,16 +121,15 @@ class SQLiteReadModel(MemoryReadModel):
             payload = decode_payload(envelope.type, envelope.payload)
         except SchemaError as exc:
             return str(exc)
-        # No savepoint per event: every applier checks before it writes, and a statement that still fails
-        # (a constraint) is undone by SQLite on its own, so a refused event leaves no trace.
         applier = APPLIERS.get(envelope.type)
         if applier is None:
             return None  # an event of a type this read model keeps nothing of
-        try:
-            applier(self._db, payload, record)
-        except (Inapplicable, sqlite3.IntegrityError) as exc:
-            return str(exc)
-        return None
+        # No savepoint per event: every applier checks before it writes, and a statement that still fails
+        # (a constraint) is undone by SQLite on its own, so a refused event leaves no trace.
+        return convergence.apply_event(
+            SQLiteSql(self._db), record, payload, lambda: applier(self._db, payload, record),
+            lambda kind, again: MEMORY_APPLIERS[kind](self._db, again), (Inapplicable, sqlite3.IntegrityError),
+            partitioned=self.partitioned)
 
     def _cause_refusal(self, cause: str) -> str | None:
         row = self._db.execute("SELECT reason FROM rejected_events WHERE event_id = ? LIMIT 1", (cause,)).fetchone()
@@ -161,6 +161,10 @@ class SQLiteReadModel(MemoryReadModel):
         (n,) = self._db.execute("SELECT count(*) FROM rejected_events WHERE type = 'memory.embedded' "
                                 "AND substr(reason, 1, ?) = ?", (len(WRONG_DIMENSION), WRONG_DIMENSION)).fetchone()
         return int(n)
+
+    def title_conflicts(self) -> list[dict[str, str]]:
+        """Memories kept under a conflict title: another region claimed theirs first (README, "Convergence")."""
+        return convergence.title_conflicts(SQLiteSql(self._db))
 
     def applied_count(self) -> int:
         (n,) = self._db.execute("SELECT count(*) FROM applied_events").fetchone()

@@ -30,6 +30,8 @@ async def test_status_json_reports_lag_per_read_model(client: httpx.AsyncClient,
     assert all(v == 0 for v in doc["read_models"]["memories"]["lag"].values())
     assert all(v == 0 for v in doc["read_models"]["vectors"]["lag"].values())
     assert doc["memories"]["total"] == 2 and doc["node_id"] == node.key.key_id
+    # One region: no title is ever claimed by two, so no memory is kept under a conflict title.
+    assert doc["read_models"]["memories"]["title_conflicts"] == {"count": 0, "memories": []}
 
 
 async def test_status_page_is_html_and_needs_the_key(client: httpx.AsyncClient, node: Node) -> None:

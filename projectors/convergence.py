@@ -1,0 +1,292 @@
+"""Convergence of a read model across partitions (regions): merge stamps, title claims, late events; the same
+logic on SQLite and Postgres, over :class:`~projectors.graph_store.Sql` (named parameters).
+
+With one partition every rule here reduces to today's log-order rules (keys increase along the log, so no event
+is ever late; every claim comes from the one partition). With several, the memories after a set of events do not
+depend on the interleaving in which a node read them (see :mod:`projectors.merge_order` and the README,
+"Convergence"):
+
+* each memory's *claim* (namespace, claimed title, partition, key of the event that claimed it) is kept in
+  ``memory_merge``; a store decides against the holder of its title *in its own partition* (today's
+  on_conflict rules); the claims of one title from several partitions are resolved as a function of the set
+  alone: the earliest merge key shows the title, the others are kept under their ids with
+  :func:`~projectors.merge_order.conflict_title` (the operator's list: :func:`title_conflicts`);
+* memory events are kept by merge key with what they depend on (``memory_history``); an event that shares a
+  memory or title group with one already applied but precedes it in merge order (*late*) makes the node replay
+  those memories' history in merge order (:func:`replay`), so every node ends where the merge order leads.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Collection, Mapping
+from typing import Any
+
+from infra.log import LogRecord
+from projectors.graph_store import Sql
+from projectors.merge_order import (
+    APPLYING,
+    MergeStamp,
+    Refs,
+    applying,
+    conflict_title,
+    memory_refs,
+    merge_key,
+    next_stamp,
+    register_of,
+    replay_payload,
+    title_group,
+)
+from projectors.rules import title_clash
+
+__all__ = ["apply_event", "claim_holder", "claim_of", "claim_update", "drop_claim", "is_late", "joins", "move_claim",
+           "record_claim", "record_event", "replay", "resolve", "stamp", "title_conflicts"]
+
+#: Applies one kept memory event again during a replay: (stamp, type, payload, the replayed memories) → why it
+#: was refused, or None.
+ReplayFn = Callable[[MergeStamp, str, Mapping[str, Any], set[str]], str | None]
+
+
+def _in(values: Collection[str], prefix: str = "v") -> tuple[str, dict[str, str]]:
+    """An IN list of named parameters for ``values`` (both drivers take a dict)."""
+    params = {f"{prefix}{i}": v for i, v in enumerate(values)}
+    return ", ".join(f":{name}" for name in params), params
+
+
+def stamp(sql: Sql, record: LogRecord) -> MergeStamp:
+    """The record's merge position; advances its partition's stamp (in the caller's transaction)."""
+    rows = sql.rows("SELECT stamp FROM merge_marks WHERE partition = :p", {"p": record.partition})
+    current = next_stamp(record.event.envelope.ts, str(rows[0]["stamp"]) if rows else None)
+    sql.run("INSERT INTO merge_marks (partition, stamp) VALUES (:p, :s) "
+            "ON CONFLICT (partition) DO UPDATE SET stamp = excluded.stamp", {"p": record.partition, "s": current})
+    return MergeStamp(record.partition, merge_key(current, record.partition, record.offset))
+
+
+def _partitions(sql: Sql) -> int:
+    return int(sql.rows("SELECT count(*) AS n FROM merge_marks", {})[0]["n"])
+
+
+def claim_holder(sql: Sql, title: str, namespace: str, partition: str) -> str | None:
+    """The live memory that claimed (namespace, title) in ``partition``: whom that partition's stores clash
+    with (with one partition: the memory holding the title)."""
+    rows = sql.rows("SELECT c.id FROM memory_merge c JOIN memories m ON m.id = c.id WHERE c.namespace = :n "
+                    "AND c.claim_title = :t AND c.claim_partition = :p", {"n": namespace, "t": title, "p": partition})
+    return str(rows[0]["id"]) if rows else None
+
+
+def record_claim(sql: Sql, memory_id: str, title: str, namespace: str, key: MergeStamp) -> None:
+    sql.run("INSERT INTO memory_merge (id, namespace, claim_title, claim_partition, claim_key) "
+            "VALUES (:id, :n, :t, :p, :k) ON CONFLICT (id) DO UPDATE SET namespace = excluded.namespace, "
+            "claim_title = excluded.claim_title, claim_partition = excluded.claim_partition, "
+            "claim_key = excluded.claim_key",
+            {"id": memory_id, "n": namespace, "t": title, "p": key.partition, "k": key.key})
+
+
+def claim_of(sql: Sql, memory_id: str) -> tuple[str, str] | None:
+    """(namespace, claimed title) of a memory."""
+    rows = sql.rows("SELECT namespace, claim_title FROM memory_merge WHERE id = :id", {"id": memory_id})
+    return (str(rows[0]["namespace"]), str(rows[0]["claim_title"])) if rows else None
+
+
+def move_claim(sql: Sql, memory_id: str, title: str, namespace: str) -> tuple[str, str] | None:
+    """The memory now claims (namespace, title) for the event being applied; returns its old claim."""
+    key, old = applying(), claim_of(sql, memory_id)
+    sql.run("UPDATE memory_merge SET namespace = :n, claim_title = :t, claim_partition = :p, claim_key = :k "
+            "WHERE id = :id", {"n": namespace, "t": title, "p": key.partition, "k": key.key, "id": memory_id})
+    return old
+
+
+def claim_update(sql: Sql, memory_id: str, sets: dict[str, Any], shown: Mapping[str, Any]) -> Callable[[], None]:
+    """Check an update's (namespace, title) against its partition's claims (raises the title clash) and adjust
+    ``sets`` to what the row shows until the claims are resolved; returns what to run once the row is updated.
+    ``shown`` is the row's current title and namespace."""
+    claim = claim_of(sql, memory_id) or (str(shown["namespace"]), str(shown["title"]))
+    namespace, title = sets.get("namespace", claim[0]), sets.get("title", claim[1])
+    holder = claim_holder(sql, title, namespace, applying().partition)
+    if holder is not None and holder != memory_id:
+        raise title_clash(title, namespace, holder)
+    if "title" in sets or "namespace" in sets:
+        joins(sql, memory_id)
+    if (namespace, title) == claim:  # the claim stays; so does the title shown (a conflict title, maybe)
+        sets.update({name: shown[name] for name in ("title", "namespace") if name in sets})
+        return lambda: None
+    sets["title"] = conflict_title(title, memory_id)  # held by no one: the unique index never sees two
+
+    def settle() -> None:
+        move_claim(sql, memory_id, title, namespace)
+        resolve(sql, namespace, title)
+        resolve(sql, *claim)
+
+    return settle
+
+
+def drop_claim(sql: Sql, memory_id: str) -> None:
+    """The memory is gone: its claim too, and the next claim of its title shows it."""
+    joins(sql, memory_id)
+    old = claim_of(sql, memory_id)
+    sql.run("DELETE FROM memory_merge WHERE id = :id", {"id": memory_id})
+    if old is not None:
+        resolve(sql, *old)
+
+
+def resolve(sql: Sql, namespace: str, title: str) -> None:
+    """Show ``title`` on the earliest live claim of it (merge order) and the conflict title on the others: a
+    function of the set of claims, so every interleaving ends the same. Losers first, so the unique
+    (title, namespace) index never sees two holders."""
+    ids = [str(r["id"]) for r in sql.rows(
+        "SELECT c.id FROM memory_merge c JOIN memories m ON m.id = c.id WHERE c.namespace = :n "
+        "AND c.claim_title = :t ORDER BY c.claim_key", {"n": namespace, "t": title})]
+    for loser in ids[1:]:
+        sql.run("UPDATE memories SET title = :c WHERE id = :id AND title != :c",
+                {"c": conflict_title(title, loser), "id": loser})
+    if ids:
+        sql.run("UPDATE memories SET title = :t, namespace = :n WHERE id = :id AND (title != :t OR namespace != :n)",
+                {"t": title, "n": namespace, "id": ids[0]})
+
+
+def record_event(sql: Sql, at: MergeStamp, event_type: str, payload: Mapping[str, Any], refs: Refs) -> None:
+    """Keep a memory event in the history its memories and title groups are replayed from."""
+    sql.run("INSERT INTO memory_history (key, partition, type, payload) VALUES (:k, :p, :t, :b) "
+            "ON CONFLICT DO NOTHING",
+            {"k": at.key, "p": at.partition, "t": event_type, "b": json.dumps(payload, sort_keys=True)})
+    _add_refs(sql, at.key, _ref_names(refs))
+
+
+def _add_refs(sql: Sql, key: str, names: Collection[str]) -> None:
+    for name in names:
+        sql.run("INSERT INTO memory_history_refs (ref, key) VALUES (:r, :k) ON CONFLICT DO NOTHING",
+                {"r": name, "k": key})
+
+
+def _ref_names(refs: Refs) -> list[str]:
+    return [*(f"i:{i}" for i in refs.ids), *(f"g:{g}" for g in refs.groups), *(f"w:{i}" for i in refs.weak_ids)]
+
+
+def _refs_of(sql: Sql, key: str) -> set[str]:
+    return {str(r["ref"]) for r in sql.rows("SELECT ref FROM memory_history_refs WHERE key = :k", {"k": key})}
+
+
+def _keys_with(sql: Sql, names: Collection[str], *, after: str | None = None) -> set[str]:
+    marks, params = _in(names)
+    later = "" if after is None else " AND key > :after"
+    return {str(r["key"]) for r in sql.rows(f"SELECT key FROM memory_history_refs WHERE ref IN ({marks}){later}",
+                                            {**params, "after": after})}
+
+
+def is_late(sql: Sql, at: MergeStamp) -> bool:
+    """Whether the event just applied (its refs include the memories it joined while applied) shares a memory
+    (changed strongly or by a touch) or a title group with an event later in merge order: never, with one
+    partition, whose keys increase along the log."""
+    names: set[str] = set()
+    for ref in _refs_of(sql, at.key):
+        kind, _, name = ref.partition(":")
+        names |= {f"i:{name}", f"w:{name}"} if kind in ("i", "w") else {ref}
+    return bool(names) and bool(_keys_with(sql, names, after=at.key))
+
+
+def joins(sql: Sql, memory_id: str) -> None:
+    """The event being applied changes ``memory_id`` and its claim beyond what its payload names (a store
+    merged into the holder of its title; a delete or rename that frees a title): its history joins that
+    memory's and its title group's, so a store of that title earlier in merge order that arrives later is late."""
+    claim = claim_of(sql, memory_id)
+    _add_refs(sql, applying().key, [f"i:{memory_id}", *([] if claim is None else [f"g:{title_group(claim[1])}"])])
+
+
+def _closure(sql: Sql, key: str) -> tuple[set[str], list[str]]:
+    """The memories a late event's replay covers (every memory and title group joined to its own, to the
+    fixpoint) and the keys of the history to replay, in merge order."""
+    names = {f"i:{r[2:]}" if r.startswith("w:") else r for r in _refs_of(sql, key)}
+    keys: set[str] = set()
+    while new_keys := _keys_with(sql, names) - keys:
+        keys |= new_keys
+        marks, params = _in(new_keys)
+        names |= {str(r["ref"]) for r in sql.rows(
+            f"SELECT ref FROM memory_history_refs WHERE key IN ({marks}) AND ref NOT LIKE 'w:%'", params)}
+    ids = {n[2:] for n in names if n.startswith("i:")}
+    # A weak event (a touch of many) is replayed for the memories of the closure only: it joins nothing.
+    if ids:
+        keys |= _keys_with(sql, {f"w:{i}" for i in ids})
+    return ids, sorted(keys)
+
+
+def replay(sql: Sql, at: MergeStamp, apply: ReplayFn) -> str | None:
+    """Put the memories a late event touches back in the state the merge order gives: forget them (rows,
+    claims, tombstones) and apply their history again, in merge order, through ``apply``. Returns the late
+    event's own refusal."""
+    ids, keys = _closure(sql, at.key)
+    marks, params = _in(ids)
+    holders = [(str(r["namespace"]), str(r["claim_title"])) for r in sql.rows(
+        f"SELECT namespace, claim_title FROM memory_merge WHERE id IN ({marks})", params)]
+    for table in ("memories", "memory_merge", "memory_tombstones"):
+        sql.run(f"DELETE FROM {table} WHERE id IN ({marks})", params)
+    refusal: str | None = None
+    for key in keys:
+        row = sql.rows("SELECT partition, type, payload FROM memory_history WHERE key = :k", {"k": key})[0]
+        reason = apply(MergeStamp(str(row["partition"]), key), str(row["type"]), json.loads(row["payload"]), ids)
+        if key == at.key:
+            refusal = reason
+    for namespace, title in holders:  # a group that lost a memory to the replay shows its next claim
+        resolve(sql, namespace, title)
+    return refusal
+
+
+def title_conflicts(sql: Sql) -> list[dict[str, str]]:
+    """Memories kept under a conflict title because another region claimed theirs earlier, for operators."""
+    return [{k: str(v) for k, v in r.items()} for r in sql.rows(
+        "SELECT c.id, c.namespace, c.claim_title AS claimed_title, c.claim_partition AS partition, m.title, "
+        "(SELECT w.id FROM memory_merge w JOIN memories wm ON wm.id = w.id WHERE w.namespace = c.namespace "
+        " AND w.claim_title = c.claim_title ORDER BY w.claim_key LIMIT 1) AS held_by "
+        "FROM memory_merge c JOIN memories m ON m.id = c.id WHERE m.title != c.claim_title ORDER BY c.id", {})]
+
+
+def apply_event(sql: Sql, record: LogRecord, payload: Any, apply: Callable[[], None],
+                apply_memory: Callable[[str, Any], None], refused: tuple[type[Exception], ...], *,
+                partitioned: bool = True) -> str | None:
+    """Apply one decoded event at its merge position (how both read models apply every event): ``apply`` runs
+    every domain's applier as today; when a memory event turns out late, its memories are replayed in merge
+    order through ``apply_memory(type, payload)`` (the memory domain alone; the other domains keep arrival
+    order). Returns why the event was refused (an exception of ``refused``), or None. Without ``partitioned``
+    (a log of one partition) no history is kept unless a second partition shows up after all."""
+    at = stamp(sql, record)
+    register = register_of(payload)
+    if register is not None and not _newest_in(sql, register, at):
+        return None  # an older write of a register another region has since set: it changes nothing
+    token = APPLYING.set(at)
+    try:
+        envelope = record.event.envelope
+        refs = memory_refs(payload)
+        if refs is not None and (partitioned or _partitions(sql) > 1):
+            record_event(sql, at, envelope.type, envelope.payload, refs)
+        reason: str | None = None
+        try:
+            apply()
+        except refused as exc:
+            reason = str(exc)
+        # One partition (today's deployments): keys increase along the log, nothing is ever late.
+        if refs is not None and _partitions(sql) > 1 and is_late(sql, at):
+            reason = replay(sql, at, lambda again, kind, raw, ids: _again(again, lambda: apply_memory(
+                kind, replay_payload(kind, raw, ids)), refused))
+        return reason
+    finally:
+        APPLYING.reset(token)
+
+
+def _newest_in(sql: Sql, register: str, at: MergeStamp) -> bool:
+    """Whether the event is the latest write of ``register`` by merge order so far (then it is recorded as such)."""
+    rows = sql.rows("SELECT key FROM merge_registers WHERE name = :n", {"n": register})
+    if rows and str(rows[0]["key"]) > at.key:
+        return False
+    sql.run("INSERT INTO merge_registers (name, key) VALUES (:n, :k) ON CONFLICT (name) DO UPDATE SET key = "
+            "excluded.key", {"n": register, "k": at.key})
+    return True
+
+
+def _again(at: MergeStamp, apply: Callable[[], None], refused: tuple[type[Exception], ...]) -> str | None:
+    token = APPLYING.set(at)
+    try:
+        apply()
+    except refused as exc:
+        return str(exc)
+    finally:
+        APPLYING.reset(token)
+    return None
