@@ -23,6 +23,7 @@ import uvicorn
 
 from infra.child import end_child
 from infra.cluster.process import free_port
+from infra.embed import EmbedderSettings
 from producers.http import create_app
 from producers.node import Node, NodeConfig
 
@@ -38,7 +39,9 @@ def _stop_on_stdin_eof(server: uvicorn.Server) -> None:
 
 
 async def _serve(data_dir: Path, port: int) -> None:
-    node = await Node.open(NodeConfig(data_dir=data_dir))
+    # The AI_MEMORY_EMBED_* settings from the environment, as `serve` takes them: AI_MEMORY_EMBED_MODEL=mpnet
+    # runs a benchmark's node on that model without a flag of its own.
+    node = await Node.open(NodeConfig(data_dir=data_dir, embedding=EmbedderSettings.from_env()))
     try:
         await node.start()
         config = uvicorn.Config(create_app(node), host="127.0.0.1", port=port, log_level="warning",
