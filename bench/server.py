@@ -29,7 +29,8 @@ from producers.node import Node, NodeConfig
 
 __all__ = ["free_port", "running_server", "wait_ready"]
 
-_READY_TIMEOUT = 30.0
+# A node on mpnet opens a 438 MB graph; on a loaded 2-core machine that alone took over 30 s.
+_READY_TIMEOUT = 120.0
 _REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
