@@ -124,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--models", default="minilm,mpnet", help="comma-separated; the first is the baseline")
     parser.add_argument("--out", type=Path, default=Path("."), help="where bench_models.json goes")
     args = parser.parse_args(argv)
-    texts, queries, rounds = (64, 20, 2) if args.quick else (1000, 200, 5)
+    texts, queries, rounds = (64, 20, 2) if args.quick else (300, 100, 3)
     figures = run([local_model(m).short for m in args.models.split(",")], texts=texts, queries=queries,
                   rounds=rounds)
     args.out.mkdir(parents=True, exist_ok=True)
