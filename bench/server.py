@@ -24,12 +24,14 @@ import uvicorn
 
 from infra.child import end_child
 from infra.cluster.process import free_port
+from infra.embed import EmbedderSettings
 from producers.http import create_app
 from producers.node import Node, NodeConfig
 
 __all__ = ["environment", "free_port", "running_server", "wait_ready"]
 
-_READY_TIMEOUT = 30.0
+# A node on mpnet opens a 438 MB graph; on a loaded 2-core machine that alone took over 30 s.
+_READY_TIMEOUT = 120.0
 _REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -39,7 +41,9 @@ def _stop_on_stdin_eof(server: uvicorn.Server) -> None:
 
 
 async def _serve(data_dir: Path, port: int) -> None:
-    node = await Node.open(NodeConfig(data_dir=data_dir))
+    # The AI_MEMORY_EMBED_* settings from the environment, as `serve` takes them: AI_MEMORY_EMBED_MODEL=mpnet
+    # runs a benchmark's node on that model without a flag of its own.
+    node = await Node.open(NodeConfig(data_dir=data_dir, embedding=EmbedderSettings.from_env()))
     try:
         await node.start()
         config = uvicorn.Config(create_app(node), host="127.0.0.1", port=port, log_level="warning",

@@ -19,10 +19,12 @@ from infra.embed import (
     Embedder,
     EmbedderConfigError,
     EmbedderSettings,
-    MiniLMEmbedder,
+    LocalEmbedder,
     ModelUnavailableError,
     default_cache_dir,
+    default_local_model,
     embedder_kind,
+    local_model,
     open_remote,
 )
 from infra.log import EventLog, LogConfig, open_log, redact_url
@@ -130,8 +132,8 @@ def _prepare_data_dir(path: Path) -> None:
 
 
 @functools.cache
-def _shared_embedder(cache_dir: Path, device: str) -> MiniLMEmbedder:
-    return MiniLMEmbedder.load(cache_dir, device=device)
+def _shared_embedder(cache_dir: Path, device: str, model: str) -> LocalEmbedder:
+    return LocalEmbedder.load(cache_dir, device=device, model=model)
 
 
 def load_embedder(config: NodeConfig) -> tuple[Embedder | None, str | None]:
@@ -150,12 +152,14 @@ def load_embedder(config: NodeConfig) -> tuple[Embedder | None, str | None]:
         raise ValidationError(str(exc)) from None
     if kind == "off":
         return None, "the embedder is turned off (AI_MEMORY_EMBEDDER=off)"
-    if settings.model not in (None, MINILM):
-        msg = (f"the local embedder runs {MINILM} only (got --embed-model {settings.model}); serve another model "
-               "with text-embeddings-inference, vLLM or Ollama and pass its URL as --embedder")
-        raise ValidationError(msg)
     try:
-        return _shared_embedder(config.model_cache or default_cache_dir(), settings.device), None
+        model = local_model(settings.model).short if settings.model else default_local_model()
+    except ValueError as exc:
+        msg = (f"--embed-model (AI_MEMORY_EMBED_MODEL): {exc}; serve another model with "
+               "text-embeddings-inference, vLLM or Ollama and pass its URL as --embedder")
+        raise ValidationError(msg) from None
+    try:
+        return _shared_embedder(config.model_cache or default_cache_dir(), settings.device, model), None
     except ModelUnavailableError as exc:
         log.warning("semantic recall is off, recall runs in keyword mode: %s", exc)
         return None, str(exc)

@@ -1,16 +1,19 @@
-"""Text → unit vectors with all-MiniLM-L6-v2 on onnxruntime: torch-free, offline, the original's settings.
+"""Text → unit vectors with a local sentence model (all-MiniLM-L6-v2, all-mpnet-base-v2) on onnxruntime:
+torch-free, offline, sentence-transformers' settings.
 
-Settings that make the vectors interchange with sentence-transformers (and so with the original ai-memory):
-WordPiece tokenizer truncating at 256 tokens with longest-in-batch padding (the shipped ``tokenizer.json``
-says 128 and fixed padding, which embeds long texts wrongly), mean pooling over the attention mask, then L2
-normalisation. Example::
+Settings that make the vectors interchange with sentence-transformers (and so, for MiniLM, with the original
+ai-memory): the shipped tokenizer truncating at the model's ``max_seq_length`` (``sentence_bert_config.json``:
+256 for MiniLM, 384 for mpnet) with longest-in-batch padding (the shipped ``tokenizer.json`` says 128 and fixed
+padding, which embeds long texts wrongly), mean pooling over the attention mask, then L2 normalisation.
+Example::
 
-    embedder = MiniLMEmbedder.load(cache_dir)
+    embedder = LocalEmbedder.load(cache_dir)                   # MiniLM; model="mpnet" for mpnet
     vectors = embedder.embed(["Deploy order run migrations before the deploy"])   # (1, 384) float32
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 from abc import ABC, abstractmethod
@@ -20,19 +23,19 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from infra.embed.catalog import MINILM, local_model
 from infra.embed.errors import ModelUnavailableError
-from infra.embed.model_files import cached_onnx, default_cache_dir, minilm_dir
+from infra.embed.model_files import cached_onnx, default_cache_dir
 
 if TYPE_CHECKING:
     from numpy.typing import NDArray
 
-__all__ = ["DEVICES", "MINILM", "Embedder", "MiniLMEmbedder", "embedding_text", "execution_providers"]
+__all__ = ["DEVICES", "MINILM", "Embedder", "LocalEmbedder", "MiniLMEmbedder", "embedding_text",
+           "execution_providers"]
 
 log = logging.getLogger("ai_memory.embed")
 
-MINILM = "all-MiniLM-L6-v2"
-_MAX_TOKENS = 256
-# Characters kept before tokenising: 256 WordPiece tokens never need more unless the text is mostly
+# Characters kept before tokenising: 384 WordPiece tokens never need more unless the text is mostly
 # whitespace, and tokenising a 2 MiB body would cost far more than the model call.
 _MAX_CHARS = 20_000
 _BATCH = 32
@@ -92,31 +95,38 @@ def execution_providers(device: str, available: Sequence[str]) -> list[str]:
     return ["CPUExecutionProvider"]
 
 
-class MiniLMEmbedder(Embedder):
-    model = MINILM
-    dim = 384
+class LocalEmbedder(Embedder):
+    """A sentence model of :mod:`infra.embed.catalog` run in this process."""
 
-    def __init__(self, session: object, tokenizer: object, *, device: str = "cpu") -> None:
+    def __init__(self, session: object, tokenizer: object, *, model: str = MINILM, dim: int = 384,
+                 device: str = "cpu") -> None:
         self._session = session
+        self.model = model
+        self.dim = dim
         self.device = device
         self._tokenizer = tokenizer
         # tokenizers' padding/truncation state is per object; onnxruntime sessions are thread-safe.
         self._lock = threading.Lock()
 
     @classmethod
-    def load(cls, cache_dir: Path | None = None, *, threads: int = 0, device: str = "auto") -> MiniLMEmbedder:
-        """Load from the installed weights, building (once) and caching the ONNX graph; on the GPU when
-        ``device`` allows it and onnxruntime's CUDA provider works (see :data:`DEVICES`).
+    def load(cls, cache_dir: Path | None = None, *, threads: int = 0, device: str = "auto",
+             model: str = "minilm") -> LocalEmbedder:
+        """Load ``model`` (a name :func:`~infra.embed.catalog.local_model` knows) from its installed weights,
+        building (once) and caching the ONNX graph; on the GPU when ``device`` allows it and onnxruntime's CUDA
+        provider works (see :data:`DEVICES`).
 
         Raises:
+            ValueError: no local model has that name.
             ModelUnavailableError: weights missing or the graph cannot be built or loaded.
         """
-        model_dir = minilm_dir()
+        spec = local_model(model)
+        cache = cache_dir or default_cache_dir()
+        model_dir = spec.locate(cache)
         try:
             import onnxruntime as ort
             from tokenizers import Tokenizer
 
-            onnx_path = cached_onnx(model_dir, cache_dir or default_cache_dir())
+            onnx_path = cached_onnx(model_dir, cache, spec.short)
             options = ort.SessionOptions()
             options.intra_op_num_threads = threads
             options.log_severity_level = 3
@@ -125,17 +135,22 @@ class MiniLMEmbedder(Embedder):
             providers = execution_providers(device, ort.get_available_providers())
             session = ort.InferenceSession(str(onnx_path), options, providers=providers)
             tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
+            max_tokens = int(json.loads((model_dir / "sentence_bert_config.json").read_text())["max_seq_length"])
+            dim = int(json.loads((model_dir / "config.json").read_text())["hidden_size"])
         except ModelUnavailableError:
             raise
         except Exception as exc:
-            raise ModelUnavailableError(f"cannot load {MINILM}: {exc}") from exc
+            raise ModelUnavailableError(f"cannot load {spec.name}: {exc}") from exc
+        # The shipped padding names the pad token (MiniLM: [PAD]=0, mpnet: <pad>=1); only its length is wrong.
+        pad = tokenizer.padding or {"pad_id": 0, "pad_token": "[PAD]"}
         tokenizer.no_padding()
-        tokenizer.enable_truncation(max_length=_MAX_TOKENS)
-        tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")  # no length: pad to the longest in the batch
+        tokenizer.enable_truncation(max_length=max_tokens)
+        # No length: pad to the longest in the batch.
+        tokenizer.enable_padding(pad_id=pad["pad_id"], pad_token=pad["pad_token"])
         # onnxruntime drops a provider that cannot start (no GPU, CUDA libraries missing) with only a log line:
         # the session's own list says where it really runs.
         runs_on = "cuda" if session.get_providers()[0] == _CUDA else "cpu"
-        return cls(session, tokenizer, device=runs_on)
+        return cls(session, tokenizer, model=spec.name, dim=dim, device=runs_on)
 
     def embed(self, texts: Sequence[str]) -> NDArray[np.float32]:
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
@@ -157,3 +172,7 @@ class MiniLMEmbedder(Embedder):
         norms = np.linalg.norm(pooled, axis=1, keepdims=True)
         result: NDArray[np.float32] = (pooled / np.clip(norms, 1e-12, None)).astype(np.float32)
         return result
+
+
+#: The name tests and benches have long used for the local embedder (MiniLM is still what ``load()`` loads).
+MiniLMEmbedder = LocalEmbedder

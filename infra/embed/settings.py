@@ -1,11 +1,11 @@
 """Which embedder a node uses, from ``--embedder`` (env ``AI_MEMORY_EMBEDDER``) and its companions.
 
-``--embedder``: ``local`` (the default; ``auto`` is the same, kept from before) runs all-MiniLM-L6-v2 in the
-process; ``off`` runs without embeddings (recall in keyword mode); an ``http(s)://host:port/v1`` base URL
-uses that OpenAI-compatible service (:class:`RemoteEmbedder`). Every other knob has an environment variable
-(``AI_MEMORY_EMBED_<NAME>``) and, on the command line, ``--embed-<name>``. The API key is read from
-``AI_MEMORY_EMBED_API_KEY`` or the file ``--embed-api-key-file`` names, never from the command line (where
-``ps`` shows it), and it is never logged.
+``--embedder``: ``local`` (the default; ``auto`` is the same, kept from before) runs a sentence model in the
+process (``--embed-model``: minilm, the default, or mpnet); ``off`` runs without embeddings (recall in keyword
+mode); an ``http(s)://host:port/v1`` base URL uses that OpenAI-compatible service (:class:`RemoteEmbedder`).
+Every other knob has an environment variable (``AI_MEMORY_EMBED_<NAME>``) and, on the command line,
+``--embed-<name>``. The API key is read from ``AI_MEMORY_EMBED_API_KEY`` or the file ``--embed-api-key-file``
+names, never from the command line (where ``ps`` shows it), and it is never logged.
 """
 
 from __future__ import annotations
@@ -87,7 +87,7 @@ def _device(text: str) -> str:
 class EmbedderSettings:
     """Everything but the ``--embedder`` choice itself (which stays ``NodeConfig.embedder``)."""
 
-    model: str | None = None  # the service's model name (local: only all-MiniLM-L6-v2)
+    model: str | None = None  # the service's model name; local: minilm or mpnet (infra.embed.catalog)
     dim: int | None = None  # the dimension the node indexes; None: ask the service at start
     api_key_file: Path | None = None
     # Seconds per request: a CPU-bound service queues a bulk's batches, so this is time to answer, not to connect.

@@ -85,10 +85,11 @@ def _common(parser: argparse.ArgumentParser) -> None:
 def _embedding_options(parser: argparse.ArgumentParser) -> None:
     embed = parser.add_argument_group("embeddings (semantic recall)")
     embed.add_argument("--embedder", default=None, metavar="local|off|URL",
-                       help="local: all-MiniLM-L6-v2 in this process (the default); off: keyword recall only; or an "
+                       help="local: a sentence model in this process (the default); off: keyword recall only; or an "
                             "OpenAI-compatible service's base URL, http(s)://host:port/v1 (env AI_MEMORY_EMBEDDER)")
     embed.add_argument("--embed-model", default=None, metavar="NAME",
-                       help="the service's model (env AI_MEMORY_EMBED_MODEL; default all-MiniLM-L6-v2)")
+                       help="local: minilm (all-MiniLM-L6-v2, the default) or mpnet (all-mpnet-base-v2, the [mpnet] "
+                            "extra); a service: its model name (env AI_MEMORY_EMBED_MODEL)")
     embed.add_argument("--embed-dim", default=None, metavar="N",
                        help="its dimension (env AI_MEMORY_EMBED_DIM; default: asked from the service at start)")
     embed.add_argument("--embed-api-key-file", default=None, metavar="FILE",

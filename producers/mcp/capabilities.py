@@ -12,7 +12,7 @@ import functools
 from importlib import metadata
 from typing import TYPE_CHECKING, Any
 
-from infra.embed import MINILM
+from infra.embed import LOCAL_MODELS
 from infra.log import redact_url
 from producers.errors import ValidationError
 from producers.mcp.registry import (
@@ -63,10 +63,11 @@ def _features(embedder: bool, llm: bool) -> dict[str, Any]:
 
 
 def _models(node: Node, embedder: bool, llm: LlmClient | None) -> dict[str, Any]:
-    """The embedding model and dimension in use (the original names MiniLM by its hub id), and where it runs:
-    ``cpu``, ``cuda`` or ``remote`` (an embedding service)."""
+    """The embedding model and dimension in use (the original names MiniLM by its hub id, and so do we every
+    local model), and where it runs: ``cpu``, ``cuda`` or ``remote`` (an embedding service)."""
     status = node.semantic.status()
-    name = f"sentence-transformers/{MINILM}" if status.model == MINILM else status.model
+    local = {m.name: m.hub_id for m in LOCAL_MODELS}
+    name = local.get(status.model, status.model) if status.model else status.model
     return {"embedding": name if embedder and name else "none", "embedding_dim": status.dim if embedder else 0,
             "embedding_device": status.device if embedder else "none", "llm": llm.config.model if llm else "none",
             "cross_encoder": "none"}

