@@ -215,13 +215,20 @@ class RecallPipeline:
         """The dense half once the query is embedded, and the cosine of each lexical hit. (Benchmarks time this
         part on each backend.)"""
         assert self.semantic is not None
-        stored = self.queries.vectors([h.memory.id for h in lexical], model=self.semantic.model)
-        cosines = Semantic.cosines(query, stored)
         # Both rankings drop dense hits at or below the original's cosine gate: nothing is that unrelated.
         k = ann_k(limit) if ranking == "original" else pool_size(limit)
         excluded = self.queries.expiring_ids(flt.now) if flt.now else []
-        ann = [h for h in self.semantic.search(query, k, flt, excluded=excluded) if h.cosine > COSINE_GATE]
-        return Candidates(lexical, cosines, self.semantic.hits_to_memories(ann, self.queries, flt))
+        found = self.semantic.search(query, k, flt, excluded=excluded)
+        # A lexical hit the search found already has its cosine; only the others' vectors are read. The lexical
+        # hits passed the same filter, so the dense hits among them need no second read either.
+        searched = {h.id: h.cosine for h in found}
+        cosines = {i: searched[i] for i in (h.memory.id for h in lexical) if i in searched}
+        stored = self.queries.vectors([h.memory.id for h in lexical if h.memory.id not in searched],
+                                      model=self.semantic.model)
+        cosines.update(Semantic.cosines(query, stored))
+        known = {h.memory.id: h.memory for h in lexical}
+        ann = [h for h in found if h.cosine > COSINE_GATE]
+        return Candidates(lexical, cosines, self.semantic.hits_to_memories(ann, self.queries, flt, known=known))
 
     async def nearest(self, text: str, flt: MemoryFilter, *, k: int) -> list[tuple[Memory, float]] | None:
         """The dense step alone, ungated: the ``k`` memories nearest to ``text`` with their cosine, best first
@@ -241,7 +248,12 @@ class RecallPipeline:
         if ranking == "original":
             return _original(c, mode=mode, limit=limit, now=now)
         w = {"hybrid": dense_share(c), "semantic": 1.0, "keyword": 0.0}[mode]
-        scored = [ScoredMemory(m, s * (1.0 + PRIOR_WEIGHT * prior(m, now))) for m, s in fuse(c, dense_weight=w)]
+        fused = fuse(c, dense_weight=w)
+        # A prior lifts a score by at most PRIOR_WEIGHT of itself, so a candidate below the limit-th fused score
+        # divided by 1 + PRIOR_WEIGHT cannot reach the top: its prior (a date parse, a log) is not computed.
+        best = sorted((s for _, s in fused), reverse=True)
+        floor = best[limit - 1] / (1.0 + PRIOR_WEIGHT) if 0 < limit <= len(best) else 0.0
+        scored = [ScoredMemory(m, s * (1.0 + PRIOR_WEIGHT * prior(m, now))) for m, s in fused if s >= floor]
         scored.sort(key=lambda h: (-h.score, h.memory.id))
         return Ranked(scored[:limit], w if mode == "hybrid" else None)
 
