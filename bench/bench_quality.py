@@ -55,7 +55,7 @@ __all__ = ["Scores", "convmem_corpus", "evaluate", "main"]
 
 NAMESPACE = "bench"
 LIMIT = 10
-BULK = 1000
+BULK = 250  # small enough that a bulk of long sessions embeds within the request timeout on a loaded machine
 #: Node methods: name, extra recall parameters, passes.
 METHODS: tuple[tuple[str, dict[str, str]], ...] = (
     ("dense", {"mode": "semantic", "ranking": "original"}),
