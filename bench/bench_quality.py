@@ -2,11 +2,12 @@
 
     python -m bench.bench_quality            # both corpora, every method, two passes
     python -m bench.bench_quality --quick    # small sizes (the smoke test)
-    python -m bench.bench_quality --fit      # fit our fusion weight on the generated corpus only
+    python -m bench.bench_quality --fit      # fit our fusion on the generated corpus only (both shapes)
 
 Corpora (one memory per passage):
 * ``convmem``: the generated conversational memory (``bench/convmem.py``), one memory per dialogue line; the
-  evidence of a question is the line that states the fact. The fusion weight is fitted here (``--fit``).
+  evidence of a question is the line that states the fact. Our fusion is fitted on this generator (``--fit``:
+  this shape and its whole-session shape).
 * ``chatterbot``: the public question/answer conversations shipped in the ``chatterbot-corpus`` wheel
   (``bench/qa_corpus.py``): one memory per answer turn, the question is the turn it answers. Reported only:
   nothing is fitted on it.
@@ -33,11 +34,11 @@ import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import httpx
-import numpy as np
 
 from bench.convmem import generate
 from bench.phases import progress
@@ -46,7 +47,7 @@ from bench.server import running_server
 from bench.stats import percentile
 from producers.commands import parse_recall
 from producers.node import Node, NodeConfig
-from producers.recall import Candidates, fuse, pool_size
+from producers.recall import Candidates, dense_share, fuse
 from projectors import fts_query
 from schemas import Memory, now_ts
 
@@ -54,7 +55,7 @@ __all__ = ["Scores", "convmem_corpus", "evaluate", "main"]
 
 NAMESPACE = "bench"
 LIMIT = 10
-BULK = 1000
+BULK = 250  # small enough that a bulk of long sessions embeds within the request timeout on a loaded machine
 #: Node methods: name, extra recall parameters, passes.
 METHODS: tuple[tuple[str, dict[str, str]], ...] = (
     ("dense", {"mode": "semantic", "ranking": "original"}),
@@ -158,23 +159,14 @@ def run_corpus(corpus: Corpus, work: Path, *, passes: int) -> dict[str, Any]:
     return out
 
 
-def _truncate(c: Candidates, pool: int) -> Candidates:
-    """``c`` as if each half had returned only its best ``pool`` candidates."""
-    lexical = sorted(c.lexical, key=lambda h: -h.score)[:pool]
-    return Candidates(lexical, {h.memory.id: c.lexical_cosines[h.memory.id] for h in lexical
-                                if h.memory.id in c.lexical_cosines}, c.dense[:pool])
-
-
-def _top(c: Candidates, w: float, relative: bool, n: int = LIMIT) -> list[Memory]:
-    fused = fuse(c, mode="hybrid", dense_weight=w, relative=relative)
+def _top(c: Candidates, share: Callable[[Candidates], float], n: int = LIMIT) -> list[Memory]:
+    fused = fuse(c, dense_weight=share(c))
     return [m for m, _ in sorted(fused, key=lambda x: (-x[1], x[0].id))[:n]]
 
 
-async def _fit(corpus: Corpus, work: Path) -> dict[str, Any]:
-    """From the candidates the pipeline collects once per question (in process, no touches): recall of our
-    fusion for each dense weight of :data:`FIT_GRID`, relative or absolute scales; then, at the best of those,
-    smaller pools (each half cut to its best n) and dense pseudo-relevance feedback (the query vector moved
-    towards the mean vector of the fused top 3, Rocchio's rule, then searched again)."""
+async def _candidates(corpus: Corpus, work: Path) -> tuple[list[Candidates], dict[str, str]]:
+    """The candidates our pipeline collects for each question of ``corpus`` (in process, no touches), and the
+    passage key of each title."""
     base = work / f"{corpus.name}-fit"
     with running_server(base) as url:
         _ingest(corpus, url)
@@ -182,42 +174,52 @@ async def _fit(corpus: Corpus, work: Path) -> dict[str, Any]:
     try:
         await node.start()
         pipeline, semantic = node.service.recaller, node.semantic
-        titles = {p.title: p.key for p in corpus.passages}
-        found: list[tuple[Candidates, Any, Any]] = []
-        wide = 2 * LIMIT  # pools of pool_size(2·limit): the cuts below can only shrink them
-        for q in progress(corpus.questions, "fit: candidates"):
+        found = []
+        for q in progress(corpus.questions, f"fit: {corpus.name} candidates"):
             flt = node.service.memory_filter(parse_recall({"context": q.text, "namespace": NAMESPACE}).filters,
                                              now=now_ts())
             vectors = await semantic.embed([q.text])
             assert vectors is not None
-            lexical = pipeline.lexical(q.text, flt, limit=wide, ranking="ours", hybrid=True)
-            found.append((pipeline.candidates_with_vector(vectors[0], lexical, flt, limit=wide, ranking="ours"),
-                          vectors[0], flt))
-
-        def score(tops: list[list[Memory]]) -> dict[str, Any]:
-            return asdict(evaluate([[titles[m.title] for m in top] for top in tops], corpus.questions))
-
-        pool = pool_size(LIMIT)
-        grid = {f"relative={rel} w={w}": score([_top(_truncate(c, pool), w, rel) for c, _, _ in found])
-                for rel in (True, False) for w in FIT_GRID}
-        best = max(grid, key=lambda k: (grid[k]["recall_at_10"], grid[k]["recall_at_5"], grid[k]["mrr"]))
-        rel, w = best.split()[0] == "relative=True", float(best.split("w=")[1])
-        pools = {str(n): score([_top(_truncate(c, n), w, rel) for c, _, _ in found])
-                 for n in (30, 50, pool, pool_size(wide))}
-        prf: dict[str, Any] = {}
-        for beta in (0.25, 0.5, 1.0):
-            tops = []
-            for c, vector, flt in found:
-                first = [m.id for m in _top(_truncate(c, pool), w, rel, 3)]
-                stored = [np.frombuffer(v, dtype="<f4") for v in node.service.queries.vectors(first).values()]
-                moved = vector + beta * np.mean(stored, axis=0) if stored else vector
-                moved = (moved / np.linalg.norm(moved)).astype(np.float32)
-                again = pipeline.candidates_with_vector(moved, c.lexical[:pool], flt, limit=LIMIT, ranking="ours")
-                tops.append(_top(again, w, rel))
-            prf[str(beta)] = score(tops)
-        return {"pool": pool, "best": best, "grid": grid, "pools_at_best": pools, "dense_prf_at_best": prf}
+            lexical = pipeline.lexical(q.text, flt, limit=LIMIT, ranking="ours", hybrid=True)
+            found.append(pipeline.candidates_with_vector(vectors[0], lexical, flt, limit=LIMIT, ranking="ours"))
+        return found, {p.title: p.key for p in corpus.passages}
     finally:
         await node.close()
+
+
+async def _fit(work: Path, *, sessions: int, questions: int) -> dict[str, Any]:
+    """Our dense share, fitted on the generated corpus in both shapes (one memory per line; one per whole
+    session), from the candidates collected once per question: a fixed share (the previous rule) against the
+    grid of confidence ratios and depths (fitted on lines), then the length range (fitted on whole sessions)."""
+    shapes = {"lines": convmem_corpus(sessions=sessions, questions=questions),
+              "sessions": session_corpus(sessions=3 * sessions, questions=questions)}
+    found = {name: await _candidates(corpus, work) for name, corpus in shapes.items()}
+
+    def score(share: Callable[[Candidates], float]) -> dict[str, Any]:
+        out = {}
+        for name, (cands, titles) in found.items():
+            tops = [[titles[m.title] for m in _top(c, share)] for c in cands]
+            out[name] = asdict(evaluate(tops, shapes[name].questions))
+        return out
+
+    fixed = {f"fixed w={w}": score(_fixed(w)) for w in (0.2, 0.5, 0.65, 0.8, 1.0)}
+    ratio = {f"confidence={a} depth={k}": score(partial(dense_share, confidence=a, depth=k))
+             for a in (1.0, 2.0, 3.0, 4.0, 6.0) for k in (3, 5, 10)}
+    length = {f"long={lo}-{hi}": score(partial(dense_share, long=(lo, hi)))
+              for lo, hi in ((80, 500), (100, 400), (100, 600), (150, 1000), (10**9, 10**9 + 1))}
+    return {"fixed": fixed, "confidence_at_default_length": ratio, "length_at_default_confidence": length}
+
+
+def _fixed(w: float) -> Callable[[Candidates], float]:
+    """The previous rule: one dense share for every query."""
+    return lambda _: w
+
+
+def session_corpus(*, sessions: int, questions: int) -> Corpus:
+    """The generated corpus with one memory per whole session (``bench_semantic``'s quality shape)."""
+    data = generate(memories=sessions, questions=questions)
+    return Corpus("sessions", [Passage(i.key, i.title, i.content) for i in data.items],
+                  [GoldQuestion(q.text, frozenset({q.evidence}), q.kind) for q in data.questions])
 
 
 def _table(results: dict[str, Any]) -> str:
@@ -250,7 +252,7 @@ def verdicts(results: dict[str, Any]) -> list[tuple[str, bool]]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="small sizes: a smoke run of a minute or two")
-    parser.add_argument("--fit", action="store_true", help="fit our dense weight on the generated corpus only")
+    parser.add_argument("--fit", action="store_true", help="fit our fusion on the generated corpus only")
     parser.add_argument("--corpus", choices=("all", "convmem", "chatterbot"), default="all")
     parser.add_argument("--out", type=Path, default=Path("."), help="where bench_quality.json goes")
     args = parser.parse_args(argv)
@@ -261,7 +263,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="bench-quality-") as tmp:
         work = Path(tmp)
         if args.fit:
-            fit = asyncio.run(_fit(loaders["convmem"](), work))
+            fit = asyncio.run(_fit(work, sessions=sessions, questions=questions))
             print(json.dumps(fit, indent=1))
             return 0
         names = list(loaders) if args.corpus == "all" else [args.corpus]

@@ -6,12 +6,13 @@ Two rankings share these steps (``ranking`` in the request, else ``ServiceConfig
 * **ours**: the lexical half is bm25 over the context's content words only (:mod:`producers.lexical`: stop words
   dropped), divided by the most any memory could score for the query (the read model's ``recall_lexical``:
   1.0 means every term matched at saturation); the dense half is the cosine; both pools hold
-  :func:`pool_size` candidates. They are fused as ``w·dense + (1-w)·lexical`` with ``w`` =
-  :data:`DENSE_WEIGHT`, each half on that absolute scale (:data:`RELATIVE`), both fitted on the generated
-  corpus only (``bench/bench_quality.py --fit``; the public corpus is only reported). Priority,
-  confidence, tier, access count and recency then move a score by at most :data:`PRIOR_WEIGHT` (a tie-breaker:
-  a recall touches what it returns, and a prior that decided the order would let popular memories crowd out
-  relevant ones as questions accumulate).
+  :func:`pool_size` candidates. They are fused as ``w·dense + (1-w)·lexical``, each half on that absolute
+  scale, with ``w`` set per query (:func:`dense_share`): from how far each half's best candidate stands above
+  the rest (a confident half weighs more) and from how long the candidates are (a long memory's vector
+  averages all it says). Its parameters are fitted on the generated corpus only (``bench/bench_quality.py
+  --fit``; the public corpus is only reported). Priority, confidence, tier, access count and recency then move
+  a score by at most :data:`PRIOR_WEIGHT` (a tie-breaker: a recall touches what it returns, and a prior that
+  decided the order would let popular memories crowd out relevant ones as questions accumulate).
 * **original**: ai-memory's own formula (:mod:`producers.ranking`): the composite keyword score (bm25 plus
   priority, access count, confidence, tier, recency) divided by the best one, blended with the cosine by content
   length, times a tier decay. Kept so that compatibility stays testable.
@@ -38,7 +39,6 @@ from producers.ranking import (
     COSINE_GATE,
     ann_k,
     blend,
-    blend_weight,
     decay,
     fts_limit,
     keyword_context,
@@ -52,26 +52,34 @@ if TYPE_CHECKING:
     from numpy.typing import NDArray
 
 __all__ = [
-    "DENSE_WEIGHT",
+    "CONFIDENCE_DEPTH",
+    "DENSE_CONFIDENCE",
+    "LONG_CHARS",
+    "LONG_FLOOR",
     "PRIOR_WEIGHT",
     "RANKINGS",
-    "RELATIVE",
     "Candidates",
     "Ranked",
     "RecallPipeline",
     "RecallResult",
     "apply_budget",
     "default_ranking",
+    "dense_share",
     "fuse",
     "pool_size",
     "prior",
     "round_score",
 ]
 
-#: The dense share of our fusion, fitted on the generated corpus (bench/README.md, "Recall quality").
-DENSE_WEIGHT = 0.65
-#: Whether fusion divides each half by its best candidate's score (fitted with the weight; False: absolute).
-RELATIVE = False
+# Fitted on the generated corpus only (``bench/bench_quality.py --fit``; bench/README.md, "bench_quality"):
+#: How much more the dense half's confidence counts than the lexical half's in :func:`dense_share`.
+DENSE_CONFIDENCE = 3.0
+#: A half's confidence: its best score less its ``CONFIDENCE_DEPTH``-th best.
+CONFIDENCE_DEPTH = 5
+#: The median candidate length (characters) from which the dense share falls, and where it reaches the floor.
+LONG_CHARS = (100, 400)
+#: The least of the dense share that long candidates keep.
+LONG_FLOOR = 0.3
 #: How far the static priors may move a fused score, relative to it: a tie-breaker, never a decider.
 PRIOR_WEIGHT = 0.02
 # An access count past this saturates the access prior (log-scaled below it).
@@ -207,13 +215,20 @@ class RecallPipeline:
         """The dense half once the query is embedded, and the cosine of each lexical hit. (Benchmarks time this
         part on each backend.)"""
         assert self.semantic is not None
-        stored = self.queries.vectors([h.memory.id for h in lexical], model=self.semantic.model)
-        cosines = Semantic.cosines(query, stored)
         # Both rankings drop dense hits at or below the original's cosine gate: nothing is that unrelated.
         k = ann_k(limit) if ranking == "original" else pool_size(limit)
         excluded = self.queries.expiring_ids(flt.now) if flt.now else []
-        ann = [h for h in self.semantic.search(query, k, flt, excluded=excluded) if h.cosine > COSINE_GATE]
-        return Candidates(lexical, cosines, self.semantic.hits_to_memories(ann, self.queries, flt))
+        found = self.semantic.search(query, k, flt, excluded=excluded)
+        # A lexical hit the search found already has its cosine; only the others' vectors are read. The lexical
+        # hits passed the same filter, so the dense hits among them need no second read either.
+        searched = {h.id: h.cosine for h in found}
+        cosines = {i: searched[i] for i in (h.memory.id for h in lexical) if i in searched}
+        stored = self.queries.vectors([h.memory.id for h in lexical if h.memory.id not in searched],
+                                      model=self.semantic.model)
+        cosines.update(Semantic.cosines(query, stored))
+        known = {h.memory.id: h.memory for h in lexical}
+        ann = [h for h in found if h.cosine > COSINE_GATE]
+        return Candidates(lexical, cosines, self.semantic.hits_to_memories(ann, self.queries, flt, known=known))
 
     async def nearest(self, text: str, flt: MemoryFilter, *, k: int) -> list[tuple[Memory, float]] | None:
         """The dense step alone, ungated: the ``k`` memories nearest to ``text`` with their cosine, best first
@@ -232,39 +247,65 @@ class RecallPipeline:
         """The best ``limit`` candidates by the ranking's scores, best first."""
         if ranking == "original":
             return _original(c, mode=mode, limit=limit, now=now)
-        scored = [ScoredMemory(m, s * (1.0 + PRIOR_WEIGHT * prior(m, now))) for m, s in fuse(c, mode=mode)]
+        w = {"hybrid": dense_share(c), "semantic": 1.0, "keyword": 0.0}[mode]
+        fused = fuse(c, dense_weight=w)
+        # A prior lifts a score by at most PRIOR_WEIGHT of itself, so a candidate below the limit-th fused score
+        # divided by 1 + PRIOR_WEIGHT cannot reach the top: its prior (a date parse, a log) is not computed.
+        best = sorted((s for _, s in fused), reverse=True)
+        floor = best[limit - 1] / (1.0 + PRIOR_WEIGHT) if 0 < limit <= len(best) else 0.0
+        scored = [ScoredMemory(m, s * (1.0 + PRIOR_WEIGHT * prior(m, now))) for m, s in fused if s >= floor]
         scored.sort(key=lambda h: (-h.score, h.memory.id))
-        return Ranked(scored[:limit], DENSE_WEIGHT if mode == "hybrid" else None)
+        return Ranked(scored[:limit], w if mode == "hybrid" else None)
 
 
-def fuse(c: Candidates, *, mode: str, dense_weight: float = DENSE_WEIGHT, relative: bool = RELATIVE
-         ) -> list[tuple[Memory, float]]:
-    """Our fusion, ``w·dense + (1-w)·lexical`` (hybrid) or the one half that ran. The lexical score is already
-    on its own scale (the read model divides it by the most the query could score) and the dense one is the
-    cosine; with ``relative`` each half is divided by its best candidate's instead. A candidate found by one
-    half only counts 0 in the other when it has no vector (a lexical hit's cosine comes from its stored vector)."""
-    cosines = {**c.lexical_cosines, **{m.id: max(0.0, cos) for m, cos in c.dense}}
+def dense_share(c: Candidates, *, confidence: float = DENSE_CONFIDENCE, depth: int = CONFIDENCE_DEPTH,
+                long: tuple[int, int] = LONG_CHARS) -> float:
+    """The dense half's share of this query's fusion: each half's confidence is how far its best candidate
+    stands above its ``depth``-th (a half that ranks everything alike says little), the dense one counted
+    ``confidence`` times; their ratio sets the share, which then falls with the median length of the
+    candidates (:func:`_length_factor`). One share for all the query's candidates: a share per memory would
+    favour short memories over long ones whatever they say."""
+    cosines = [max(0.0, cos) for cos in _cosines(c).values()]
+    dense = confidence * _gap(cosines, depth)
+    total = dense + _gap([h.score for h in c.lexical], depth)
+    share = dense / total if total > 0 else 0.5
+    lengths = sorted(len(m.content) for m in _memories(c).values())
+    return share * _length_factor(lengths[len(lengths) // 2] if lengths else 0, long)
+
+
+def fuse(c: Candidates, *, dense_weight: float) -> list[tuple[Memory, float]]:
+    """``w·dense + (1-w)·lexical`` for every candidate: ``w`` is :func:`dense_share` in hybrid mode, 1 or 0
+    when one half ran alone. The lexical score is on its own scale (the read model divides it by the most the
+    query could score) and the dense one is the cosine. A candidate found by one half only counts 0 in the
+    other when it has no vector (a lexical hit's cosine comes from its stored vector)."""
+    cosines = _cosines(c)
     lexical = {h.memory.id: h.score for h in c.lexical}
-    if relative:
-        lexical, cosines = _relative(lexical), _relative(cosines)
-    memories = {h.memory.id: h.memory for h in c.lexical} | {m.id: m for m, _ in c.dense}
-    out = []
-    for i, m in memories.items():
-        w = {"hybrid": dense_weight * _length_factor(m), "semantic": 1.0, "keyword": 0.0}[mode]
-        out.append((m, w * max(0.0, cosines.get(i, 0.0)) + (1 - w) * lexical.get(i, 0.0)))
-    return out
+    return [(m, dense_weight * max(0.0, cosines.get(i, 0.0)) + (1 - dense_weight) * lexical.get(i, 0.0))
+            for i, m in _memories(c).items()]
 
 
-def _length_factor(memory: Memory) -> float:
-    """The original's rule that a long memory's cosine says less (the model reads its first 256 tokens only):
-    the dense share falls linearly from 500 to 5,000 characters to 0.3 of the short one, as the original's 0.50
-    falls to 0.15 (:func:`producers.ranking.blend_weight`)."""
-    return blend_weight(len(memory.content)) / blend_weight(0)
+def _cosines(c: Candidates) -> dict[str, float]:
+    return {**c.lexical_cosines, **{m.id: cos for m, cos in c.dense}}
 
 
-def _relative(scores: dict[str, float]) -> dict[str, float]:
-    best = max(scores.values(), default=0.0)
-    return {k: v / best for k, v in scores.items()} if best > 0 else scores
+def _memories(c: Candidates) -> dict[str, Memory]:
+    return {h.memory.id: h.memory for h in c.lexical} | {m.id: m for m, _ in c.dense}
+
+
+def _gap(scores: list[float], depth: int) -> float:
+    """The best score less the ``depth``-th best (0 when there are fewer: nothing stands out against nothing)."""
+    best = sorted(scores, reverse=True)[:depth]
+    return best[0] - (best[-1] if len(best) == depth else 0.0) if best else 0.0
+
+
+def _length_factor(chars: int, long: tuple[int, int] = LONG_CHARS) -> float:
+    """1 up to ``long[0]`` characters, falling linearly to :data:`LONG_FLOOR` at ``long[1]``: a long memory's
+    vector averages everything it says (and the model reads its first 256 tokens only), so the cosine tells
+    such memories apart less well than the words they share with the question."""
+    start, end = long
+    if chars <= start:
+        return 1.0
+    return max(LONG_FLOOR, 1.0 - (chars - start) / (end - start) * (1.0 - LONG_FLOOR))
 
 
 def prior(memory: Memory, now: str) -> float:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -141,9 +141,11 @@ class Semantic:
             out[memory_id] = float(vec @ query) if vec.shape == query.shape else 0.0
         return out
 
-    def hits_to_memories(self, hits: list[VectorHit], queries: MemoryQueries, flt: MemoryFilter
-                         ) -> list[tuple[Memory, float]]:
-        """Join ANN hits with the read model; the remaining filters (tag, dates, tier…) apply here."""
-        keep = queries.filter_ids([h.id for h in hits], flt)
-        by_id = {m.id: m for m in queries.get_many(keep)}
+    def hits_to_memories(self, hits: list[VectorHit], queries: MemoryQueries, flt: MemoryFilter, *,
+                         known: Mapping[str, Memory] | None = None) -> list[tuple[Memory, float]]:
+        """Join ANN hits with the read model; the remaining filters (tag, dates, tier…) apply here. ``known``:
+        memories already read that passed ``flt`` (recall's lexical hits), not read again."""
+        known = known or {}
+        keep = queries.filter_ids([h.id for h in hits if h.id not in known], flt)
+        by_id = {**known, **{m.id: m for m in queries.get_many(keep)}}
         return [(by_id[h.id], h.cosine) for h in hits if h.id in by_id]

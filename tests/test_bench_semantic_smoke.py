@@ -37,7 +37,8 @@ def test_quick_semantic_benchmark(tmp_path: Path) -> None:
     quality = results["quality"]
     for k in ("recall_at_5", "recall_at_10"):
         assert quality["hybrid"][k] > quality["semantic"][k], k
-    # Whole-session memories (issue #15): our keyword half (stop words dropped) is strong there and hybrid leads
-    # it at recall@10 only; at recall@5 it trails (0.608 vs 0.642 in the quick run), an open gap (bench/README).
-    assert quality["hybrid"]["recall_at_10"] > quality["keyword"]["recall_at_10"]
+    # Whole-session memories (issue #15): our keyword half (stop words dropped) is strong there; hybrid must
+    # still lead it (quick run: 0.700 / 0.750 against 0.642 / 0.708), which a fixed dense share did not.
+    for k in ("recall_at_5", "recall_at_10"):
+        assert quality["hybrid"][k] > quality["keyword"][k], k
     assert "ratio" in done.stdout and "quality recall@5 hybrid vs keyword" in done.stdout
