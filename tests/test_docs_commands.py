@@ -131,3 +131,13 @@ async def test_curl_paths_are_routed(node: Node) -> None:
             key = (method, url.removeprefix("/api/v1").removeprefix("/api"))
             seen[key] = seen.get(key, False) or any(m == method and r.fullmatch(url) for m, r in routes)
     assert [f"{doc}: {m} {u}" for doc, seen in by_doc.items() for (m, u), ok in seen.items() if not ok] == []
+
+
+@pytest.mark.parametrize("path", documents(), ids=lambda p: str(p.relative_to(ROOT)))
+def test_relative_links_lead_somewhere(path: Path) -> None:
+    """A guide moved to docs/ must not leave a link behind that leads nowhere."""
+    text = re.sub(r"```.*?```", "", path.read_text(encoding="utf-8"), flags=re.S)
+    targets = re.findall(r"\]\(([^)\s#]+)(?:#[^)]*)?\)", text)
+    broken = [t for t in targets if not t.startswith(("http://", "https://", "mailto:"))
+              and not (path.parent / t).exists()]
+    assert broken == []
