@@ -10,7 +10,7 @@ import os
 import signal
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -159,32 +159,39 @@ def _frozen(pid: int) -> Iterator[None]:
 
 
 def check_quorum(api: Api) -> list[Outcome]:
-    """W = 2 met (201, two nodes applied it) in a region of two or more nodes, and not met (503) while the
-    region's other node is frozen (SIGSTOP): the refused write is not lost, the thawed node applies it."""
+    """W = 2 met (201, two nodes applied it) in a region of two or more nodes, and not met (503) while every
+    other node of the region is frozen (SIGSTOP; any one left running would confirm): the refused write is not
+    lost, the thawed nodes apply it."""
     region = next((r for r, reg in api.hive.regions.items() if len(reg.nodes) >= 2), None)
     if region is None or api.hive.quorum_writes < 2:
         why = f"W={api.hive.quorum_writes}; regions of {[len(r.nodes) for r in api.hive.regions.values()]} nodes"
         return [Outcome("W=2 met and not met", False, f"needs W >= 2 and a region of 2 nodes: {why}")]
-    writer, other = api.region_nodes(region)[:2]
+    writer, *others = api.region_nodes(region)
     started = time.monotonic()
     met = api.store(writer, f"quorum{api.run} met in {region}")
     took = (time.monotonic() - started) * 1000
     acks = met.json().get("quorum_acks", 0) if met.status_code == 201 else 0
-    out = [Outcome(f"W=2 met in {region} ({writer}+{other})", met.status_code == 201 and acks >= 2,
+    out = [Outcome(f"W=2 met in {region} (writer {writer})", met.status_code == 201 and acks >= 2,
                    f"{met.status_code}, quorum_acks {acks}, {took:.0f} ms")]
-    pid = _pid_of(api.hive.nodes[other])
-    if pid is None:
-        return [*out, Outcome("W=2 not met", False, f"{other} is not running as recorded (start with --serve)")]
-    with _frozen(pid):
+    pids = {name: _pid_of(api.hive.nodes[name]) for name in others}
+    running = [pid for pid in pids.values() if pid is not None]
+    if len(running) < len(others):
+        gone = [name for name, pid in pids.items() if pid is None]
+        return [*out, Outcome("W=2 not met", False, f"{gone} not running as recorded (start with --serve)")]
+    with ExitStack() as frozen:
+        for pid in running:
+            frozen.enter_context(_frozen(pid))
         started = time.monotonic()
         refused = api.store(writer, f"quorum{api.run} not met in {region}")
         took = (time.monotonic() - started) * 1000
     body = refused.json() if refused.headers.get("content-type", "").startswith("application/json") else {}
     ok = refused.status_code == 503 and body.get("error") == "quorum_not_met"
-    out.append(Outcome(f"W=2 not met in {region} ({other} frozen): 503", ok,
-                       f"{refused.status_code} {body}, {took:.0f} ms"))
-    kept = api.caught_up(other, refused.headers.get(CLOCK, ""), seconds=60)
-    out.append(Outcome(f"the refused write reaches {other} after SIGCONT", kept, "applied" if kept else "not in 60 s"))
+    out.append(Outcome(f"W=2 not met in {region} ({','.join(others)} frozen): 503", ok,
+                       f"{refused.status_code} {body if not ok else {k: body[k] for k in ('got', 'needed')}}, "
+                       f"{took:.0f} ms"))
+    late = [name for name in others if not api.caught_up(name, refused.headers.get(CLOCK, ""), seconds=60)]
+    out.append(Outcome("the refused write reaches the thawed nodes after SIGCONT", not late,
+                       "applied" if not late else f"not in 60 s: {late}"))
     return out
 
 
