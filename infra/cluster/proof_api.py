@@ -117,10 +117,13 @@ def check_pairs(api: Api) -> list[Outcome]:
     return out
 
 
-def check_convergence(api: Api, *, seconds: float = 90.0, label: str = "convergence") -> Outcome:
-    """Every node reports the same log position and the same read-model hash (bounded wait)."""
+def check_convergence(api: Api, *, seconds: float = 90.0, settled_s: float = 10.0,
+                      label: str = "convergence") -> Outcome:
+    """Every node reports the same log position and the same read-model hash (bounded wait). Nodes that stay at
+    one position with different hashes for ``settled_s`` have diverged: no later event will reconcile them."""
     started = time.monotonic()
     last: dict[str, Any] = {}
+    diverged_since: float | None = None
     while time.monotonic() - started < seconds:
         try:
             last = {node: api.status_hash(node) for node in api.hive.nodes}
@@ -132,9 +135,16 @@ def check_convergence(api: Api, *, seconds: float = 90.0, label: str = "converge
             took = time.monotonic() - started
             return Outcome(f"{label}: read-model hash equal on all {len(last)} nodes", True,
                            f"sha256 {hashes.pop()[:12]}… at {sum(positions[0].values())} events, {took:.1f} s")
+        same_place = "error" not in last and all(p == positions[0] for p in positions)
+        diverged_since = (diverged_since or time.monotonic()) if same_place else None
+        if diverged_since is not None and time.monotonic() - diverged_since > settled_s:
+            break
         time.sleep(0.5)
-    distinct = {node: (h["memories"][:12], h["position"]) if isinstance(h, dict) else h for node, h in last.items()}
-    return Outcome(f"{label}: read-model hash equal on all nodes", False, f"after {seconds:g} s: {distinct}")
+    distinct: dict[str, list[str]] = {}  # nodes grouped by what they report
+    for node, h in last.items():
+        distinct.setdefault(f"{h['memories'][:12]} at {h['position']}" if isinstance(h, dict) else str(h), []).append(node)
+    took = time.monotonic() - started
+    return Outcome(f"{label}: read-model hash equal on all nodes", False, f"after {took:.0f} s: {distinct}")
 
 
 def _pid_of(node: HiveNode) -> int | None:
