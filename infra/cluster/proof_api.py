@@ -142,7 +142,8 @@ def check_convergence(api: Api, *, seconds: float = 90.0, settled_s: float = 10.
         time.sleep(0.5)
     distinct: dict[str, list[str]] = {}  # nodes grouped by what they report
     for node, h in last.items():
-        distinct.setdefault(f"{h['memories'][:12]} at {h['position']}" if isinstance(h, dict) else str(h), []).append(node)
+        seen = f"{h['memories'][:12]} at {h['position']}" if isinstance(h, dict) else str(h)
+        distinct.setdefault(seen, []).append(node)
     took = time.monotonic() - started
     return Outcome(f"{label}: read-model hash equal on all nodes", False, f"after {took:.0f} s: {distinct}")
 
