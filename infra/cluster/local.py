@@ -23,13 +23,15 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from infra.cluster.hive_file import HiveFile, HiveNode, HiveRegion, HiveTls, WanLink
 from infra.cluster.nats_server import NatsCluster, NatsServer
 from infra.cluster.supercluster import NatsSupercluster
 from infra.tls import make_allowlist
 from schemas import load_or_create_node_key
 
-__all__ = ["OPERATOR", "Members", "build_parser", "curl_hint", "hive_commands", "http_allowlist", "main",
-           "prepare_nodes", "region_names", "run_hive", "serve_commands", "start_nodes", "stop_nodes", "supervise"]
+__all__ = ["OPERATOR", "Members", "build_parser", "curl_hint", "describe_hive", "hive_commands", "http_allowlist",
+           "main", "nodes_per_region", "prepare_nodes", "region_names", "run_hive", "serve_commands", "start_nodes",
+           "stop_nodes", "supervise"]
 
 #: The client certificate made for a person at the terminal (curl), listed on the HTTP allowlist.
 OPERATOR = "operator"
@@ -185,15 +187,60 @@ def region_names(count: int, names: str | None) -> list[str]:
     return chosen
 
 
-def hive_commands(hive: NatsSupercluster, root: Path, *, per_region: int, quorum: int, port: int,
+def nodes_per_region(text: str, regions: int) -> list[int]:
+    """``--ai-nodes-per-region``: one count for every region (``5``), or one per region (``2,1,1``)."""
+    try:
+        counts = [int(part) for part in text.split(",")]
+    except ValueError:
+        counts = []
+    if len(counts) == 1:
+        counts = counts * regions
+    if len(counts) != regions or min(counts) < 1:
+        msg = f"--ai-nodes-per-region {text!r}: one count of at least 1, or {regions} comma-separated counts"
+        raise SystemExit(msg)
+    return counts
+
+
+def hive_commands(hive: NatsSupercluster, root: Path, *, per_region: int | list[int], quorum: int, port: int,
                   quorum_regions: int = 1) -> dict[str, list[str]]:
-    """Each region's ``ai-memory serve`` commands, in node order."""
+    """Each region's ``ai-memory serve`` commands, in node order (``per_region``: a count for every region, or
+    one per region)."""
     certs = hive.regions[hive.names[0]]  # every region's cluster signs with the hive's CA: one makes them all
-    everyone = per_region * len(hive.names)
+    counts = per_region if isinstance(per_region, list) else [per_region] * len(hive.names)
     extra = ["--quorum-regions", str(quorum_regions)] if quorum_regions > 1 else []
-    return {region: serve_commands(certs, root, nodes=per_region, quorum=quorum, port=port, extra=extra,
-                                   log_url=hive.log_url(region), first=k * per_region + 1, everyone=everyone)
-            for k, region in enumerate(hive.names)}
+    firsts = [sum(counts[:k]) + 1 for k in range(len(counts))]
+    return {region: serve_commands(certs, root, nodes=count, quorum=quorum, port=port, extra=extra,
+                                   log_url=hive.log_url(region), first=first, everyone=sum(counts))
+            for region, count, first in zip(hive.names, counts, firsts, strict=True)}
+
+
+def describe_hive(hive: NatsSupercluster, root: Path, commands: dict[str, list[str]], *, port: int, quorum: int,
+                  procs: list[subprocess.Popen[bytes]]) -> HiveFile:
+    """What :func:`run_hive` started, as ``DIR/hive.json`` holds it (``procs``: the nodes', in node order, or
+    none without ``--serve``)."""
+    scheme = "https" if hive.ca is not None else "http"
+    regions: dict[str, HiveRegion] = {}
+    nodes: dict[str, HiveNode] = {}
+    number = 1
+    for region, lines in commands.items():
+        names = [f"node{number + i}" for i in range(len(lines))]
+        cluster = hive.regions[region]
+        regions[region] = HiveRegion(nats_url=cluster.url, cluster_ports=cluster.cluster_ports,
+                                     gateway_ports=hive.gateway_ports[region], nodes=names)
+        for name in names:
+            pid = procs[number - 1].pid if procs else None
+            nodes[name] = HiveNode(region=region, url=f"{scheme}://127.0.0.1:{port + number - 1}",
+                                   data_dir=str(root / name), pid=pid)
+            number += 1
+    wan = None
+    if hive.proxy is not None and hive.proxy.pid is not None:
+        wan = WanLink(pid=hive.proxy.pid, state_file=str(hive.proxy.state_file), delay_ms=hive.proxy.delay_ms)
+    tls = None
+    if hive.ca is not None:
+        operator = hive.client_files(OPERATOR)
+        tls = HiveTls(ca=str(hive.ca.cert_path), ca_key=str(hive.ca.key_path), operator_cert=str(operator.cert),
+                      operator_key=str(operator.key), allowlist=str(root / "http-allowlist"))
+    return HiveFile(regions=regions, nodes=nodes, quorum_writes=quorum, wan=wan, tls=tls)
 
 
 def _describe(hive: NatsSupercluster, commands: dict[str, list[str]], *, port: int, tls: bool) -> None:
@@ -220,13 +267,16 @@ def run_hive(args: argparse.Namespace) -> int:
     hive.start()
     procs: list[subprocess.Popen[bytes]] = []
     try:
-        prepare_nodes(args.dir, args.ai_nodes_per_region * len(names))
-        commands = hive_commands(hive, args.dir, per_region=args.ai_nodes_per_region, quorum=args.quorum,
+        counts = nodes_per_region(args.ai_nodes_per_region, len(names))
+        prepare_nodes(args.dir, sum(counts))
+        commands = hive_commands(hive, args.dir, per_region=counts, quorum=args.quorum,
                                  port=args.port, quorum_regions=args.quorum_regions)
         _describe(hive, commands, port=args.port, tls=args.tls)
         everything = [line for lines in commands.values() for line in lines]
         if args.serve:
             procs = start_nodes(everything, args.dir)
+        path = describe_hive(hive, args.dir, commands, port=args.port, quorum=args.quorum, procs=procs).write(args.dir)
+        print(f"hive description: {path}", flush=True)
         servers = [server for cluster in hive.regions.values() for server in cluster.nodes]
         supervise(Members(servers, procs, everything, args.dir), restart_after=args.restart)
     except KeyboardInterrupt:
@@ -252,8 +302,9 @@ def build_parser(*, prog: str = "python -m infra.cluster.local") -> argparse.Arg
                         help="start a hive of N regions instead of one cluster: a NATS supercluster of N clusters "
                              "(--nodes servers each) joined by gateways, each region's nodes on its own stream")
     parser.add_argument("--region-names", default=None, metavar="A,B,...", help="region names (default r1..rN)")
-    parser.add_argument("--ai-nodes-per-region", type=int, default=1, metavar="K",
-                        help="ai-memory nodes per region with --regions (default 1); W counts the region's nodes")
+    parser.add_argument("--ai-nodes-per-region", default="1", metavar="K[,K...]",
+                        help="ai-memory nodes per region with --regions (default 1), or one count per region "
+                             "(2,1,1); W counts the region's nodes")
     parser.add_argument("--wan-delay-ms", type=float, default=None, metavar="MS",
                         help="with --regions: every gateway link through a proxy adding MS of round trip, which "
                              "cuts and heals every link between regions on SIGUSR1 / SIGUSR2")

@@ -206,6 +206,8 @@ class NatsCluster:
         self._certs.mkdir(parents=True, exist_ok=True)
         ports = [listen_port() for _ in range(n)]
         cluster_ports = [listen_port() for _ in range(n)]
+        #: Each server's route port (a server that means to join the cluster dials one).
+        self.cluster_ports = cluster_ports
         self.nodes: list[NatsServer] = []
         for i in range(n):
             node_dir = store_dir / f"{server_prefix}n{i + 1}"

@@ -62,6 +62,8 @@ class NatsSupercluster:
         self.names = list(regions)
         self.ca: CertificateAuthority | None = make_ca(store_dir / "certs") if tls else None
         listen = {r: [listen_port() for _ in range(servers_per_region)] for r in regions}
+        #: Each region's servers' own gateway ports (not the proxies'): where a server joining the hive dials.
+        self.gateway_ports = listen
         self.proxy: DelayProxy | None = None
         advertised = listen
         if wan_delay_ms is not None:

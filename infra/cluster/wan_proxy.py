@@ -145,6 +145,11 @@ class DelayProxy(ManagedProcess):
         return self._process.pid if self.running and self._process is not None else None
 
     @property
+    def state_file(self) -> Path:
+        """Where the proxy writes ``cut`` or ``open`` once that holds."""
+        return self._state
+
+    @property
     def is_cut(self) -> bool:
         return self._read_state() == "cut"
 

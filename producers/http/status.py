@@ -15,6 +15,7 @@ from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
 from producers.http.base import ApiContext, JSONBody
+from producers.model_hash import read_model_hash
 from producers.status import cluster_status
 from producers.taxonomy import visible_stats
 
@@ -25,11 +26,14 @@ _BAR_W = 360
 _TOP_NAMESPACES = 12
 
 
-async def status_document(api: ApiContext) -> dict[str, Any]:
+async def status_document(api: ApiContext, *, with_hash: bool = False) -> dict[str, Any]:
     stats = await visible_stats(api.node, None)
-    return {**await cluster_status(api.node), "memories": {"total": stats["total"], "by_tier": stats["by_tier"],
-                                                            "by_namespace": stats["by_namespace"]},
-            "embedder": stats["embedder"], "vector_index": stats["vector_index"]}
+    doc = {**await cluster_status(api.node), "memories": {"total": stats["total"], "by_tier": stats["by_tier"],
+                                                           "by_namespace": stats["by_namespace"]},
+           "embedder": stats["embedder"], "vector_index": stats["vector_index"]}
+    if with_hash:  # on request only: it reads every memory
+        doc["read_model_hash"] = read_model_hash(api.node.model, api.node.runner.position)
+    return doc
 
 
 def _bar(value: int, scale: int, *, color: str) -> str:
@@ -97,7 +101,7 @@ def render_page(doc: dict[str, Any]) -> str:
 
 def routes(api: ApiContext) -> list[Route]:
     async def status_json(request: Request) -> Response:
-        return JSONBody(await status_document(api))
+        return JSONBody(await status_document(api, with_hash=request.query_params.get("hash") == "1"))
 
     async def status_page(request: Request) -> Response:
         return HTMLResponse(render_page(await status_document(api)))

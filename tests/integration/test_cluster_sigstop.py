@@ -7,8 +7,6 @@ the log, compared by a hash of its memories. Bounded in time: every wait has a t
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 import signal
 import time
@@ -23,21 +21,15 @@ from infra.cluster import NatsCluster
 from infra.cluster.local import prepare_nodes
 from infra.log import LogConfig, open_log
 from producers.http.base import CLOCK_HEADER, WAIT_FOR_HEADER
+from producers.model_hash import memories_hash
 from producers.sync import format_clock, parse_clock
-from projectors import MemoryReadModel, SQLiteReadModel
+from projectors import SQLiteReadModel
 from projectors.rebuild import rebuild_sqlite
 from schemas import Keyring
 from tests.servers import ServerProcess
 
 QUORUM_TIMEOUT_MS = 1500
 CHILD_ENV = {"AI_MEMORY_EMBEDDER": "off", "AI_MEMORY_AGENT_ID": ""}
-
-
-def memories_hash(model: MemoryReadModel) -> str:
-    """SHA-256 of a read model's memories, sorted by id, each in its API shape (canonical JSON)."""
-    rows = sorted(model.queries.all_memories(), key=lambda m: m.id)
-    text = json.dumps([m.to_api() for m in rows], sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def _serve(data_dir: Path, log_url: str, *, writes: int) -> ServerProcess:

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import httpx
 import pytest
 
 from producers.http import create_app
 from producers.http.status import render_page
+from producers.model_hash import memories_hash
 from producers.node import Node
+from projectors import SQLiteReadModel
+from projectors.rebuild import rebuild_sqlite
 
 
 @pytest.fixture
@@ -56,3 +60,20 @@ def test_lag_bars_scale_with_the_log_end() -> None:
     assert 'width="180"' in page  # 50 of 100 behind: half of the 360-pixel bar
     assert 'width="36"' in page  # the peer 10 behind
     assert "W=2 of N=3" in page
+
+
+async def test_status_reports_the_read_model_hash_on_request(client: httpx.AsyncClient, node: Node,
+                                                             tmp_path: Path) -> None:
+    assert "read_model_hash" not in (await client.get("/api/v1/status")).json()  # it reads every memory: asked
+    first = (await client.get("/api/v1/status", params={"hash": "1"})).json()["read_model_hash"]
+    stored = await client.post("/api/v1/memories", json={"title": "hashed", "content": "c"})
+    assert stored.status_code == 201
+    second = (await client.get("/api/v1/status", params={"hash": "1"})).json()["read_model_hash"]
+    assert second["memories"] != first["memories"] and second["position"] == node.runner.position
+    # What a rebuild from the same log gives: the hash is of the memories, not of the file or the node.
+    await rebuild_sqlite(node.log, node.keyring, tmp_path / "rebuilt.db")
+    rebuilt = SQLiteReadModel(tmp_path / "rebuilt.db")
+    try:
+        assert memories_hash(rebuilt) == second["memories"]
+    finally:
+        rebuilt.close()
