@@ -44,13 +44,6 @@ async def node(tmp_path: Path, read_model: str, gov_config: GovernanceConfig) ->
     await n.close()
 
 
-@pytest.fixture
-async def client(node: Node) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=create_app(node))
-    async with httpx.AsyncClient(transport=transport, base_url="http://test") as c:
-        yield c
-
-
 async def store(client: httpx.AsyncClient, agent: str, title: str, namespace: str, **extra: Any) -> httpx.Response:
     body = {"title": title, "content": f"content of {title}", "namespace": namespace, **extra}
     return await client.post("/api/v1/memories", json=body, headers={"X-Agent-Id": agent})

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -34,13 +33,6 @@ from producers.wire import embedder_status
 # Every tool behaves the same on a SQLite and on a Postgres read model.
 BOTH_READ_MODELS = True
 ALICE = {"X-Agent-Id": "alice"}
-
-
-@pytest.fixture
-async def client(node: Node) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=create_app(node))
-    async with httpx.AsyncClient(transport=transport, base_url="http://test") as c:
-        yield c
 
 
 def _mcp(node: Node) -> Client:
