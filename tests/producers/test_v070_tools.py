@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -33,6 +34,14 @@ from producers.wire import embedder_status
 # Every tool behaves the same on a SQLite and on a Postgres read model.
 BOTH_READ_MODELS = True
 ALICE = {"X-Agent-Id": "alice"}
+
+
+@pytest.fixture
+async def client(node: Node) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=create_app(node))
+    # alice is this file's agent (each request names her, as a real agent does; a few name another).
+    async with httpx.AsyncClient(transport=transport, base_url="http://test", headers=ALICE) as c:
+        yield c
 
 
 def _mcp(node: Node) -> Client:
@@ -104,7 +113,8 @@ async def test_share_copies_with_provenance(client: httpx.AsyncClient) -> None:
     assert r.status_code == 200, r.text
     shared = r.json()
     assert shared["target_namespace"] == "_shared/alice\u2192bob" and shared["from_agent_id"] == "alice"
-    copy = (await client.get(f"/api/v1/memories/{shared['shared_memory_id']}")).json()
+    # The copy is bob's (private, as its source): bob reads it.
+    copy = (await client.get(f"/api/v1/memories/{shared['shared_memory_id']}", headers={"X-Agent-Id": "bob"})).json()
     assert copy["content"] == "about runbook" and copy["metadata"]["shared_from_memory_id"] == source
     assert copy["metadata"]["agent_id"] == "bob" and copy["tags"] == ["ops"]
     missing = await client.post("/api/v1/share", json={"source_memory_id": "nope", "target_agent_id": "bob"})
