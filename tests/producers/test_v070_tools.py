@@ -304,6 +304,11 @@ async def test_agent_action_rules(client: httpx.AsyncClient, node: Node) -> None
                                 json={"kind": "bash", "command": "sudo rm -rf /", "agent_id": "a1"})).json()
     assert warned == {"decision": {"decision": "warn", "rule_id": "W001", "reason": "careful"}, "kind": "bash",
                       "agent_id": "a1"}
+    # An anonymous caller is held to the same rules: the node reads them, not the caller.
+    anonymous = client.build_request("POST", "/api/v1/memory_check_agent_action",
+                                     json={"kind": "bash", "command": "rm -rf /"})
+    del anonymous.headers["X-Agent-Id"]
+    assert (await client.send(anonymous)).json()["decision"]["rule_id"] == "W001"
     listed = (await client.post("/api/v1/memory_rule_list", json={"kind": "bash"})).json()
     assert listed["count"] == 1 and listed["rules"][0]["matcher"] == '{"command_substring": "rm -rf"}'
     unknown = await client.post("/api/v1/memory_check_agent_action", json={"kind": "nope"})

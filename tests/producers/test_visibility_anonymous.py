@@ -83,3 +83,20 @@ def test_an_unknown_setting_is_refused(node: Node, monkeypatch: pytest.MonkeyPat
     monkeypatch.setenv("AI_MEMORY_ANONYMOUS_READS", "none")
     with pytest.raises(ValueError, match="must be 'all' or 'private-hidden'"):
         create_app(node)
+
+
+async def test_anonymous_recall_down_a_tree_and_with_as_agent(hidden_http: httpx.AsyncClient) -> None:
+    """A recall anchored below ``corp`` also reads ``corp``: still only ``collective`` for an anonymous caller.
+    A request's own ``as_agent`` takes the anonymous id's place, as in the original (``as_agent.or(caller)``):
+    the scope rule then reaches corp's team memory, and the owner rule still hides the private ones."""
+    await _seed(hidden_http)
+
+    async def recalled(**params: str) -> set[str]:
+        answer = await hidden_http.get("/api/v1/recall", params={"context": "ledger", "mode": "keyword", **params})
+        assert answer.status_code == 200, answer.text
+        return {m["title"] for m in answer.json()["memories"]}
+
+    assert await recalled(namespace="corp/eng") == {"collective ledger"}
+    assert await recalled(as_agent="corp/eng") == {"team ledger", "collective ledger"}
+    found = (await hidden_http.get("/api/v1/search", params={"q": "ledger", "as_agent": "corp/eng"})).json()
+    assert {m["title"] for m in found["results"]} == {"team ledger", "collective ledger"}
