@@ -482,14 +482,19 @@ class MemoryService:
 
     # -- reads ------------------------------------------------------------------------------------------
 
-    def memory_filter(self, q: ListQuery, *, now: str) -> MemoryFilter:
-        flt = MemoryFilter(namespace=q.namespace, tier=q.tier, min_priority=q.min_priority, since=q.since,
-                           until=q.until, tag=q.tag, agent_id=q.agent_id, as_agent=q.as_agent, now=now)
-        return self.scoped(flt)
+    def memory_filter(self, q: ListQuery, *, now: str, ranked: bool = False) -> MemoryFilter:
+        """The filter ``q`` asks for, narrowed to what the reader sees (``ranked``: for search and recall)."""
+        return self.scoped(self._asked(q, now=now), ranked=ranked)
 
-    def scoped(self, flt: MemoryFilter) -> MemoryFilter:
-        """``flt`` with the mandatory-as_agent rule applied (raises AsAgentRequiredError)."""
-        return self.visibility.scoped(flt) if self.visibility is not None else flt
+    @staticmethod
+    def _asked(q: ListQuery, *, now: str) -> MemoryFilter:
+        return MemoryFilter(namespace=q.namespace, tier=q.tier, min_priority=q.min_priority, since=q.since,
+                            until=q.until, tag=q.tag, agent_id=q.agent_id, as_agent=q.as_agent, now=now)
+
+    def scoped(self, flt: MemoryFilter, *, ranked: bool = False) -> MemoryFilter:
+        """``flt`` with the visibility rules applied (raises AsAgentRequiredError; see ``Visibility.reader``
+        for ``ranked``)."""
+        return self.visibility.scoped(flt, ranked=ranked) if self.visibility is not None else flt
 
     async def get(self, memory_id: str, *, as_agent: str | None = None) -> Memory:
         """One memory by id or unique prefix, as ``as_agent`` may see it (404 when it may not). A prefix that
@@ -517,18 +522,19 @@ class MemoryService:
         if not text.strip():
             raise ValidationError("query is required")
         await self._caught_up()
-        return self.queries.search(text, self.memory_filter(q, now=now_ts()), limit=q.limit)
+        return self.queries.search(text, self.memory_filter(q, now=now_ts(), ranked=True), limit=q.limit)
 
     async def recall(self, q: RecallQuery, *, agent_id: str) -> RecallResult:
         await self.gc(agent_id="system:gc")
         now = now_ts()
-        flt = self.memory_filter(q.filters, now=now)
+        flt = self._asked(q.filters, now=now)
         namespace = q.filters.namespace
-        hierarchical = namespace is not None and "/" in namespace
-        if hierarchical and namespace is not None:
+        if namespace is not None and "/" in namespace:
             parts = namespace.split("/")
-            flt = self.scoped(replace(flt, namespace=None,
-                                      namespaces=tuple("/".join(parts[:i]) for i in range(1, len(parts) + 1))))
+            flt = replace(flt, namespace=None,
+                          namespaces=tuple("/".join(parts[:i]) for i in range(1, len(parts) + 1)))
+        # Scoped once, after the namespaces are known: the anchor is what the recall names either way.
+        flt = self.scoped(flt, ranked=True)
         ranking = q.ranking or self.config.ranking
 
         async def touch(ids: list[str]) -> None:

@@ -9,7 +9,10 @@ which carries the same three fields; :func:`projectors.row_visible` is the rule 
   spans namespaces leaves those subtrees out.
 - **Owner** (the original's v0.7.0 #910): a caller known by ``X-Agent-Id`` does not see other agents' private
   memories (scope ``private`` or unset), except messages in its own inbox. The surface boundary names the caller
-  once per request (:func:`reading_as`); every :class:`Reader` resolved during the request carries it.
+  once per request (:func:`reading_as`); every :class:`Reader` resolved during the request carries it. An HTTP
+  caller without ``X-Agent-Id`` reads, as the original's, as a fresh ``anonymous:req-…`` agent that owns nothing
+  (unless the operator sets ``AI_MEMORY_ANONYMOUS_READS=all``); its search and recall (``ranked`` reads) also take
+  that id as ``as_agent``, as the original's SQLite paths do, which leaves only ``collective`` memories.
 
 A memory the caller may not see answers 404, as if it did not exist; anything derived from it (a link, a graph
 node, a count, an id in an error, a webhook event) is left out the same way.
@@ -30,25 +33,28 @@ from projectors import AmbiguousIdError, IdentityQueries, MemoryFilter, NodeRow,
 from schemas import Memory
 
 __all__ = ["AMBIGUOUS_LISTED", "ANONYMOUS_READS_ENV", "AsAgentRequiredError", "Reader", "Visibility",
-           "anonymous_reader", "anonymous_reads_hidden", "current_caller", "reading_as", "visible_page"]
+           "anonymous_reader", "anonymous_reads_hidden", "current_caller", "is_anonymous", "reading_as",
+           "visible_page"]
 
 T = TypeVar("T")
 #: How many matches the read models list for an ambiguous id prefix (at most).
 AMBIGUOUS_LISTED = 21
 
 _caller: ContextVar[str | None] = ContextVar("ai_memory_reader", default=None)
-#: ``private-hidden``: an HTTP read without ``X-Agent-Id`` sees no private memories (the original v0.7.0's #910).
+#: ``private-hidden`` (the default, the original v0.7.0's #910): an HTTP read without ``X-Agent-Id`` sees no
+#: private memories; ``all``: it is not filtered by author (before v0.7.0; a trusted single-user setup).
 ANONYMOUS_READS_ENV = "AI_MEMORY_ANONYMOUS_READS"
+_ANONYMOUS_PREFIX = "anonymous:req-"
 
 
 def anonymous_reads_hidden() -> bool:
-    """Whether the operator asked for the original v0.7.0's anonymous reads (``private-hidden``); the default
-    (``all``) keeps anonymous reads unfiltered by author.
+    """Whether anonymous HTTP reads follow the original v0.7.0's rule (``private-hidden``, the default); the
+    operator's opt-out ``all`` keeps them unfiltered by author.
 
     Raises:
         ValueError: the variable has another value.
     """
-    value = os.environ.get(ANONYMOUS_READS_ENV, "all").strip() or "all"
+    value = os.environ.get(ANONYMOUS_READS_ENV, "private-hidden").strip() or "private-hidden"
     if value not in ("all", "private-hidden"):
         msg = f"{ANONYMOUS_READS_ENV} must be 'all' or 'private-hidden', not {value!r}"
         raise ValueError(msg)
@@ -57,7 +63,13 @@ def anonymous_reads_hidden() -> bool:
 
 def anonymous_reader() -> str:
     """A reader id that owns nothing and has no inbox: the original's per-request ``anonymous:req-…`` id."""
-    return f"anonymous:req-{uuid.uuid4().hex[:12]}"
+    return f"{_ANONYMOUS_PREFIX}{uuid.uuid4().hex[:12]}"
+
+
+def is_anonymous(caller: str | None) -> bool:
+    """Whether ``caller`` is an :func:`anonymous_reader` id (a client claiming such an id reads as one, as in
+    the original, whose search takes the caller's id as ``as_agent`` whatever it is)."""
+    return caller is not None and caller.startswith(_ANONYMOUS_PREFIX)
 
 
 def current_caller() -> str | None:
@@ -174,9 +186,12 @@ class Visibility:
                 if under_any(namespace, (prefix,)):
                     raise AsAgentRequiredError(namespace, prefix)
 
-    def reader(self, as_agent: str | None, *, named: Iterable[str] = (), caller: str | None = None) -> Reader:
+    def reader(self, as_agent: str | None, *, named: Iterable[str] = (), caller: str | None = None,
+               ranked: bool = False) -> Reader:
         """The reader of this request: ``as_agent``, the agent it reads as (``caller``, else the one
-        :func:`reading_as` named) and, without ``as_agent``, the mandatory subtrees left out.
+        :func:`reading_as` named) and, without ``as_agent``, the mandatory subtrees left out. A ``ranked`` read
+        (search, recall) by an anonymous caller without ``as_agent`` also reads with the caller's id as
+        ``as_agent``: the original's SQLite search and recall do, so only ``collective`` memories are left.
 
         Raises:
             AsAgentRequiredError: no ``as_agent`` and the read names a namespace where it is mandatory.
@@ -186,13 +201,13 @@ class Visibility:
             return Reader(as_agent, caller)
         prefixes = tuple(self.required_prefixes())
         self._refuse_named(named, prefixes)
-        return Reader(None, caller, prefixes)
+        return Reader(caller if ranked and is_anonymous(caller) else None, caller, prefixes)
 
-    def scoped(self, flt: MemoryFilter) -> MemoryFilter:
+    def scoped(self, flt: MemoryFilter, *, ranked: bool = False) -> MemoryFilter:
         """``flt`` as the caller may run it (see :meth:`reader`)."""
         named = flt.namespaces or ((flt.namespace,) if flt.namespace is not None else ())
         # A recall anchored at a/b/c also reads a and a/b: only the anchor (the deepest) is what it names.
-        return self.reader(flt.as_agent, named=named[-1:] if flt.namespaces else named).filter(flt)
+        return self.reader(flt.as_agent, named=named[-1:] if flt.namespaces else named, ranked=ranked).filter(flt)
 
     def check_namespace(self, namespace: str | None, as_agent: str | None) -> tuple[str, ...]:
         """For reads that are not a MemoryFilter (taxonomy, export, sync): refuse a named namespace under a

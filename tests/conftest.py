@@ -7,6 +7,7 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from infra.cluster import (
@@ -19,7 +20,12 @@ from infra.cluster import (
     find_nats_server,
     find_tansu,
 )
+from producers.http import create_app
 from producers.node import Node, NodeConfig
+
+#: Who the ``client`` fixture is (``X-Agent-Id`` on every request), as a real agent names itself: a read without
+#: it is anonymous and sees no private memory, a memory with scope ``private`` or none (the original v0.7.0's #910).
+TEST_AGENT = "test-agent"
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -45,6 +51,15 @@ async def node(tmp_path: Path, read_model: str) -> AsyncIterator[Node]:
     await n.start()
     yield n
     await n.close()
+
+
+@pytest.fixture
+async def client(node: Node) -> AsyncIterator[httpx.AsyncClient]:
+    """The node's HTTP API in-process (ASGI), as the agent :data:`TEST_AGENT`."""
+    transport = httpx.ASGITransport(app=create_app(node))
+    async with httpx.AsyncClient(transport=transport, base_url="http://test",
+                                 headers={"X-Agent-Id": TEST_AGENT}) as c:
+        yield c
 
 
 # ---- nats-server ------------------------------------------------------------------------------------------

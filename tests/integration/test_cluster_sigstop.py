@@ -136,7 +136,7 @@ async def test_sigstop_two_of_three(servers: list[ServerProcess], nats_cluster: 
     _freeze(c, signal.SIGCONT)
     for node in (a1, b, c):
         _caught_up(node.url, final)
-        listed = httpx.get(f"{node.url}/api/v1/memories", timeout=10).json()
+        listed = httpx.get(f"{node.url}/api/v1/memories", headers={"X-Agent-Id": "agent-1"}, timeout=10).json()
         # The refused write stayed in the log: every node has it, as it has the other two.
         assert sorted(m["title"] for m in listed["memories"]) == ["accepted at W=1", "before the freeze",
                                                                   "refused at W=2"]

@@ -13,9 +13,12 @@ from producers.cli.main import main as cli
 from projectors import SQLiteReadModel
 from tests.servers import ServerProcess
 
+#: The agent the writers write as, and read back as.
+WRITER = {"X-Agent-Id": "crash-writer"}
+
 
 def _writer(url: str, acked: list[str], stop: threading.Event, worker: int) -> None:
-    with httpx.Client(base_url=url, timeout=5) as client:
+    with httpx.Client(base_url=url, timeout=5, headers=WRITER) as client:
         i = 0
         while not stop.is_set():
             try:
@@ -43,7 +46,7 @@ def test_kill_9_loses_nothing_acknowledged(tmp_path: Path) -> None:
     assert len(acked) > 20, "the writers should have been acknowledged many times before the kill"
 
     server = ServerProcess(data).start()
-    with httpx.Client(base_url=server.url) as client:
+    with httpx.Client(base_url=server.url, headers=WRITER) as client:  # reads its own (private) memories
         for memory_id in acked:
             assert client.get(f"/api/v1/memories/{memory_id}").status_code == 200, memory_id
         total = client.get("/api/v1/stats").json()["total"]

@@ -86,7 +86,9 @@ async def _writer(client: httpx.AsyncClient, run: Run, url: str, stop: asyncio.E
     while not stop.is_set():
         n += 1
         try:
-            r = await client.post(f"{url}/api/v1/memories", json={"title": f"{url[-5:]}n{n}", "content": "x"},
+            # Collective: the check below lists every writer's memories without naming an agent.
+            r = await client.post(f"{url}/api/v1/memories", json={"title": f"{url[-5:]}n{n}", "content": "x",
+                                                                   "scope": "collective"},
                                   headers={"X-Agent-Id": f"writer-{url[-5:]}-{n // 500}"}, timeout=30)  # under quota
         except httpx.TransportError as exc:
             run.refused.append(f"{url}: {exc!r}")

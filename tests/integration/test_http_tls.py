@@ -175,7 +175,8 @@ async def test_the_local_launcher_runs_nodes_over_mutual_tls(tmp_path: Path) -> 
                                   json={"title": "over mtls", "content": "launched"})
             assert stored.status_code == 201, stored.text
             assert stored.json()["quorum_acks"] == 2
-            seen = await c.get(f"https://127.0.0.1:{port + 1}/api/v1/memories/{stored.json()['id']}")
+            seen = await c.get(f"https://127.0.0.1:{port + 1}/api/v1/memories/{stored.json()['id']}",
+                               headers={"x-agent-id": "op"})
             assert seen.status_code == 200
         (tmp_path / "x").mkdir()
         unlisted = make_node_cert(tmp_path / "x", "unlisted", open_or_make_ca(certs))

@@ -134,13 +134,16 @@ async def test_stdio_answers_a_piped_batch_in_order(tmp_path: Path) -> None:
 async def test_streamable_http_on_serve_shares_one_memory(server: ServerProcess) -> None:
     async with Client(f"{server.url}/mcp") as client:
         assert len((await client.list_tools()).tools) == 19  # --profile graph
-        stored = json.loads(text_of(await client.call_tool("memory_store", {"title": "Via MCP", "content": "x"})))
+        # Collective: shared with every reader, including these anonymous ones (MCP and HTTP without X-Agent-Id).
+        stored = json.loads(text_of(await client.call_tool("memory_store", {"title": "Via MCP", "content": "x",
+                                                                            "scope": "collective"})))
         taxonomy = json.loads(text_of(await client.call_tool("memory_get_taxonomy", {})))
         assert taxonomy["total_count"] == 1
     async with httpx.AsyncClient(base_url=server.url) as http:
         got = (await http.get(f"/api/v1/memories/{stored['id']}")).json()
         assert got["title"] == "Via MCP"
-        created = (await http.post("/api/v1/memories", json={"title": "Via HTTP", "content": "y"})).json()
+        created = (await http.post("/api/v1/memories", json={"title": "Via HTTP", "content": "y",
+                                                             "scope": "collective"})).json()
         v3 = (await http.get("/api/v1/capabilities")).json()
         assert v3["schema_version"] == "3" and "families" not in v3
         assert sum(t["loaded"] for t in v3["tools"]) == 18 and v3["event_sourced"]["log"]["backend"] == "embedded"
@@ -157,7 +160,8 @@ async def test_stdio_and_http_processes_share_a_data_dir(server: ServerProcess) 
     async with Client(stdio(server.data_dir, "--profile", "full")) as client:
         got = json.loads(text_of(await client.call_tool("memory_get", {"id": created["id"]})))
         assert got["content"] == "hello"
-        stored = json.loads(text_of(await client.call_tool("memory_store", {"title": "From MCP", "content": "hi"})))
+        stored = json.loads(text_of(await client.call_tool("memory_store", {"title": "From MCP", "content": "hi",
+                                                                            "scope": "collective"})))
     async with httpx.AsyncClient(base_url=server.url) as http:
         assert (await http.get(f"/api/v1/memories/{stored['id']}")).json()["title"] == "From MCP"
 

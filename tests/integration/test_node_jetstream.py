@@ -82,11 +82,14 @@ def test_cli_and_server_on_nats(tmp_path: Path, nats_server: NatsServer, stream:
     data = tmp_path / "srv"
     server = ServerProcess(data, extra=["--log", log_url]).start()
     try:
-        r = httpx.post(f"{server.url}/api/v1/memories", json={"title": "over http", "content": "via nats"})
+        tester = {"X-Agent-Id": "tester"}  # one agent writes both and reads its own (private) memories
+        r = httpx.post(f"{server.url}/api/v1/memories", json={"title": "over http", "content": "via nats"},
+                       headers=tester)
         assert r.status_code == 201
-        assert cli(["store", "--data-dir", str(data), "--log", log_url, "-T", "over cli", "-c", "via nats"]) == 0
+        assert cli(["store", "--data-dir", str(data), "--log", log_url, "-T", "over cli", "-c", "via nats",
+                    "--agent-id", "tester"]) == 0
         capsys.readouterr()
-        listed = httpx.get(f"{server.url}/api/v1/memories").json()
+        listed = httpx.get(f"{server.url}/api/v1/memories", headers=tester).json()
         assert {m["title"] for m in listed["memories"]} == {"over http", "over cli"}
     finally:
         server.stop()

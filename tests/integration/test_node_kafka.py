@@ -68,13 +68,15 @@ def test_cli_and_server_on_kafka(tmp_path: Path, kafka_broker: KafkaBroker,
     data = tmp_path / "srv"
     server = ServerProcess(data, extra=["--log", log_url]).start()
     try:
-        r = httpx.post(f"{server.url}/api/v1/memories", json={"title": "over http", "content": "via kafka"})
+        tester = {"X-Agent-Id": "tester"}  # one agent writes both and reads its own (private) memories
+        r = httpx.post(f"{server.url}/api/v1/memories", json={"title": "over http", "content": "via kafka"},
+                       headers=tester)
         assert r.status_code == 201
         assert set(r.json()["log_clock"]) <= {f"{log_url.rsplit('/', 1)[1]}-{n}" for n in range(8)}
         assert cli(["store", "--data-dir", str(data), "--log", log_url, "-T", "over cli", "-c", "via kafka",
-                    "-n", "team/x"]) == 0
+                    "-n", "team/x", "--agent-id", "tester"]) == 0
         capsys.readouterr()
-        listed = httpx.get(f"{server.url}/api/v1/memories").json()
+        listed = httpx.get(f"{server.url}/api/v1/memories", headers=tester).json()
         assert {m["title"] for m in listed["memories"]} == {"over http", "over cli"}
         assert cli(["recall", "--data-dir", str(data), "--log", log_url, "via kafka", "--json"]) == 0
         assert {m["title"] for m in json.loads(capsys.readouterr().out)["memories"]} == {"over http", "over cli"}

@@ -41,9 +41,12 @@ def test_the_quickstart_as_written(tmp_path: Path) -> None:
         for line in commands(blocks[0][1]):
             assert line.startswith("curl ")
             line = line.replace("localhost:9077", address)
-            done = subprocess.run(f"{line} -o /dev/null -w '%{{http_code}}'", shell=True, capture_output=True,
+            done = subprocess.run(f"{line} -w '\\n%{{http_code}}'", shell=True, capture_output=True,
                                   text=True, timeout=30, check=False)
-            assert done.returncode == 0 and done.stdout.startswith("2"), (line, done.stdout, done.stderr)
+            body, _, status = done.stdout.rpartition("\n")
+            assert done.returncode == 0 and status.startswith("2"), (line, done.stdout, done.stderr)
+            if "/recall" in line or "/search" in line:  # a newcomer's reads find the memory just stored
+                assert "Deploy order" in body, (line, body)
 
         script = blocks[1][1].replace("http://127.0.0.1:9077", server.url)
         done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60,

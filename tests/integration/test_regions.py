@@ -74,6 +74,10 @@ async def urls(hive: NatsSupercluster, root: Path) -> AsyncIterator[dict[str, st
         yield out
 
 
+#: The agent every request names: it writes the memories and reads its own (private) ones back.
+AGENT = {"X-Agent-Id": "agent-k"}
+
+
 async def _store(client: httpx.AsyncClient, url: str, title: str) -> tuple[str, str]:
     """Store a memory; its id and the writer's clock after the write."""
     reply = await client.post(f"{url}/api/v1/memories", json={"title": title, "content": f"{title} content"})
@@ -98,7 +102,7 @@ async def _recalled_within(client: httpx.AsyncClient, url: str, text: str, memor
 
 
 async def test_a_memory_stored_in_one_region_is_recalled_in_the_others(urls: dict[str, str]) -> None:
-    async with httpx.AsyncClient(timeout=10) as client:
+    async with httpx.AsyncClient(timeout=10, headers=AGENT) as client:
         memory, clock = await _store(client, urls["us"], "pelican migration route")
         for region in ("eu", "ap"):
             # The writer's clock as Wait-For: the other region answers once its mirror of us has it.
@@ -106,7 +110,7 @@ async def test_a_memory_stored_in_one_region_is_recalled_in_the_others(urls: dic
 
 
 async def test_every_clock_names_the_three_origin_streams(urls: dict[str, str]) -> None:
-    async with httpx.AsyncClient(timeout=10) as client:
+    async with httpx.AsyncClient(timeout=10, headers=AGENT) as client:
         stored = [await _store(client, urls[region], f"clock from {region}") for region in REGIONS]
         merged = merge_clocks(*(parse_clock(clock) for _id, clock in stored))
         every_write = format_clock(merged)
@@ -128,7 +132,7 @@ async def test_every_clock_names_the_three_origin_streams(urls: dict[str, str]) 
 
 async def test_a_cut_region_keeps_writing_and_the_others_catch_up_after_the_heal(
         hive: NatsSupercluster, urls: dict[str, str]) -> None:
-    async with httpx.AsyncClient(timeout=10) as client:
+    async with httpx.AsyncClient(timeout=10, headers=AGENT) as client:
         await asyncio.to_thread(hive.cut)
         try:
             memory, clock = await _store(client, urls["us"], "storm warning harbor")  # regional: no wait on eu/ap
@@ -154,7 +158,7 @@ async def test_quorum_regions_waits_for_other_regions_and_fails_when_cut_off(
         stored = await node.service.store(parse_create({"title": "three regions", "content": "acknowledged"},
                                                        now=now_ts()), agent_id="agent-k")
         assert stored.write.quorum_acks == 1  # W counts the region's nodes; the regions were waited for too
-        async with httpx.AsyncClient(timeout=10) as client:
+        async with httpx.AsyncClient(timeout=10, headers=AGENT) as client:
             for region in ("eu", "ap"):  # no Wait-For: the write returned only once both regions applied it
                 seen = await client.get(f"{urls[region]}/api/v1/memories/{stored.memory.id}")
                 assert seen.status_code == 200, (region, seen.text)
@@ -195,7 +199,7 @@ async def test_the_launcher_starts_a_hive_over_mutual_tls(tmp_path: Path) -> Non
                                  for p in (port, port + 1)]
                     if codes == [200, 200]:
                         break
-        async with httpx.AsyncClient(verify=client_context(operator), timeout=10) as c:
+        async with httpx.AsyncClient(verify=client_context(operator), timeout=10, headers=AGENT) as c:
             memory, clock = await _store(c, f"https://127.0.0.1:{port}", "launched hive")
             seen = await c.get(f"https://127.0.0.1:{port + 1}/api/v1/memories/{memory}",
                                headers={WAIT_FOR_HEADER: clock})

@@ -61,16 +61,21 @@ def _get(server: ServerProcess, path: str) -> Any:
     return r.json()
 
 
+#: The agent that stores the notes and recalls them (its own, private).
+AGENT = {"X-Agent-Id": "embed-test"}
+
+
 def _store(server: ServerProcess, i: int) -> httpx.Response:
     return httpx.post(
         f"{server.url}/api/v1/memories",
-        timeout=30,
+        timeout=30, headers=AGENT,
         json={"title": f"note {i}", "content": f"deploy step {i}: run the migrations first"},
     )
 
 
 def _recall(server: ServerProcess) -> Any:
-    r = httpx.post(f"{server.url}/api/v1/recall", json={"context": "what happens before deploying"}, timeout=30)
+    r = httpx.post(f"{server.url}/api/v1/recall", json={"context": "what happens before deploying"}, timeout=30,
+                   headers=AGENT)
     assert r.status_code == 200, r.text
     return r.json()
 

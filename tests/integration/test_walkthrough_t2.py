@@ -59,10 +59,10 @@ def test_the_readme_walkthrough(server: ServerProcess) -> None:
         dave = c.post("/memories", headers=as_("dave"), json={"title": "x", "content": "y", "namespace": "acme/eng"})
         assert dave.status_code == 403 and "not a registered agent" in dave.json()["error"]
 
-        assert titles(c.get("/recall", params={"context": "rollout", "as_agent": "acme/eng/bob"}).json()) == [
-            "Deploy order"]
-        assert titles(c.get("/recall", params={"context": "rollout", "as_agent": "acme/eng/carol"}).json()) == [
-            "Deploy order", "My notes"]
+        assert titles(c.get("/recall", params={"context": "rollout", "as_agent": "acme/eng/bob"},
+                            headers=as_("bob")).json()) == ["Deploy order"]
+        assert titles(c.get("/recall", params={"context": "rollout", "as_agent": "acme/eng/carol"},
+                            headers=as_("carol")).json()) == ["Deploy order", "My notes"]
 
         pending = c.post(f"/memories/{memory_id}/promote", headers=as_("bob"))
         assert pending.status_code == 202 and pending.json()["status"] == "pending"
@@ -78,7 +78,7 @@ def test_the_readme_walkthrough(server: ServerProcess) -> None:
 
         cli(server.data_dir, "visibility", "require", "acme/eng")
         assert c.get("/memories", params={"namespace": "acme/eng"}).status_code == 403
-        tree = c.get("/taxonomy", params={"as_agent": "acme/eng/carol"}).json()
+        tree = c.get("/taxonomy", params={"as_agent": "acme/eng/carol"}, headers=as_("carol")).json()
         assert tree["total_count"] == 2
 
         cli(server.data_dir, "identity", "keygen", "--agent", "bob")

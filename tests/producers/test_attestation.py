@@ -85,7 +85,8 @@ async def test_signed_store_is_self_signed_and_the_envelope_carries_the_signatur
     created = await http.post("/api/v1/memories", json={"title": "signed", "content": "by alice",
                                                         "agent_id": "alice"}, auth=auth)
     assert created.status_code == 201, created.text
-    got = (await http.get(f"/api/v1/memories/{created.json()['id']}")).json()
+    # alice reads her private memory as herself (signed: her id has a key).
+    got = (await http.get(f"/api/v1/memories/{created.json()['id']}", auth=auth)).json()
     assert got["attest_level"] == "self_signed" and got["metadata"]["attest_level"] == "self_signed"
     records = await node.log.read(after={}, limit=100)
     stored = [r.event for r in records if r.event.envelope.type == "memory.stored"]
@@ -131,15 +132,17 @@ async def test_attest_levels_follow_the_latest_write(http: httpx.AsyncClient, no
     path = f"/api/v1/memories/{memory_id}"
     assert (await http.put(path, json={"content": "vouched", "agent_id": "bob"}, auth=AgentAuth("bob", bob))
             ).status_code == 200
-    assert (await http.get(path)).json()["attest_level"] == "peer_attested"
+    as_alice = AgentAuth("alice", alice)  # the author reads her private memory (signed: her id has a key)
+    assert (await http.get(path, auth=as_alice)).json()["attest_level"] == "peer_attested"
     # An unsigned write (by an agent without a key) leaves the memory unsigned; forging the level is ignored.
     assert (await http.put(path, json={"content": "edited", "agent_id": "carol",
                                        "metadata": {"attest_level": "self_signed"}})).status_code == 200
-    got = (await http.get(path)).json()
+    got = (await http.get(path, auth=as_alice)).json()
     assert got["attest_level"] == "unsigned" and "attest_level" not in got["metadata"]
     forged = await http.post("/api/v1/memories", json={"title": "f", "content": "c", "agent_id": "carol",
                                                        "metadata": {"attest_level": "self_signed"}})
-    assert (await http.get(f"/api/v1/memories/{forged.json()['id']}")).json()["attest_level"] == "unsigned"
+    forged_path = f"/api/v1/memories/{forged.json()['id']}"
+    assert (await http.get(forged_path, headers={"X-Agent-Id": "carol"})).json()["attest_level"] == "unsigned"
 
 
 async def test_revocation_needs_the_admin_token_and_rotation_needs_the_current_key(

@@ -2,21 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import httpx
-import pytest
-
-from producers.http import create_app
-from producers.node import Node
 
 BOTH_READ_MODELS = True
-
-
-@pytest.fixture
-async def client(node: Node) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=create_app(node)), base_url="http://t") as c:
-        yield c
 
 
 async def _store(client: httpx.AsyncClient, **body: object) -> str:

@@ -182,14 +182,16 @@ async def test_approve_human_store(client: httpx.AsyncClient) -> None:
     listed = (await client.get("/api/v1/pending", params={"status": "pending"})).json()
     assert listed["count"] == 1 and listed["pending"][0]["id"] == pending["pending_id"]
     assert listed["pending"][0]["payload"]["title"] == "needs review"
-    assert (await client.get("/api/v1/memories", params={"namespace": "gated"})).json()["count"] == 1  # standard
+    # Memories without a scope are private: each is read as its author (alice set the standard, bob stored).
+    standard = (await client.get("/api/v1/memories", params={"namespace": "gated"}, headers=as_agent("alice"))).json()
+    assert standard["count"] == 1
     own = await client.post(f"/api/v1/pending/{pending['pending_id']}/approve", headers=as_agent("bob"))
     assert own.status_code == 403  # a requester cannot approve its own request
     ok = await client.post(f"/api/v1/pending/{pending['pending_id']}/approve", headers=as_agent("carol"))
     assert ok.status_code == 200, ok.text
     body = ok.json()
     assert body["approved"] and body["executed"] and body["decided_by"] == "carol"
-    stored = (await client.get(f"/api/v1/memories/{body['memory_id']}")).json()
+    stored = (await client.get(f"/api/v1/memories/{body['memory_id']}", headers=as_agent("bob"))).json()
     assert stored["title"] == "needs review" and stored["metadata"]["agent_id"] == "bob"
     again = await client.post(f"/api/v1/pending/{pending['pending_id']}/approve", headers=as_agent("carol"))
     assert again.status_code == 403 and "already decided: status=approved" in again.json()["error"]
@@ -206,14 +208,14 @@ async def test_reject_and_named_agent_approver(client: httpx.AsyncClient) -> Non
     rejected = await client.post(f"/api/v1/pending/{pending_id}/reject", headers=as_agent("judge"))
     assert rejected.json() == {"rejected": True, "id": pending_id, "decided_by": "judge", "remember": "once",
                                **{k: rejected.json()[k] for k in ("offset", "log_clock")}}
-    assert (await client.get(f"/api/v1/memories/{memory_id}")).status_code == 200  # not deleted
+    assert (await client.get(f"/api/v1/memories/{memory_id}", headers=as_agent("bob"))).status_code == 200  # kept
     gone = await client.post(f"/api/v1/pending/{pending_id}/reject", headers=as_agent("judge"))
     assert gone.status_code == 404
     # a second request, approved by the judge: the delete happens with the decision
     pending_id = (await client.delete(f"/api/v1/memories/{memory_id}", headers=as_agent("bob"))).json()["pending_id"]
     ok = await client.post(f"/api/v1/pending/{pending_id}/approve", headers=as_agent("judge"))
     assert ok.status_code == 200 and ok.json()["memory_id"] == memory_id
-    assert (await client.get(f"/api/v1/memories/{memory_id}")).status_code == 404
+    assert (await client.get(f"/api/v1/memories/{memory_id}", headers=as_agent("bob"))).status_code == 404
 
 
 async def test_consensus_of_registered_agents(client: httpx.AsyncClient) -> None:
@@ -233,7 +235,7 @@ async def test_consensus_of_registered_agents(client: httpx.AsyncClient) -> None
     assert dup.status_code == 202 and dup.json()["votes"] == 1
     second = await client.post(f"/api/v1/pending/{pending_id}/approve", headers=as_agent("voter-2"))
     assert second.status_code == 200 and second.json()["executed"]
-    assert (await client.get(f"/api/v1/memories/{memory_id}")).json()["tier"] == "long"
+    assert (await client.get(f"/api/v1/memories/{memory_id}", headers=as_agent("bob"))).json()["tier"] == "long"
     decided = (await client.get("/api/v1/pending", params={"status": "approved"})).json()["pending"][0]
     assert [a["agent_id"] for a in decided["approvals"]] == ["voter-1", "voter-2"]
 

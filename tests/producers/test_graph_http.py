@@ -3,26 +3,16 @@ models: the original's shapes and status codes, signed links, time travel (``as_
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
-import pytest
 
 from producers.graph import verify_stored
-from producers.http import create_app
 from producers.node import Node
 from schemas import load_or_create_node_key
 
 BOTH_READ_MODELS = True
 V1 = "/api/v1"
-
-
-@pytest.fixture
-async def client(node: Node) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=create_app(node))
-    async with httpx.AsyncClient(transport=transport, base_url="http://test") as c:
-        yield c
 
 
 async def store(client: httpx.AsyncClient, title: str, **extra: Any) -> str:

@@ -25,6 +25,7 @@ from producers.node import Node
 from producers.serve import http_server
 from producers.validation import check_metadata
 from projectors.fts import fts_query
+from tests.conftest import TEST_AGENT
 from tests.servers import free_port
 
 DEEP = b"[" * 100_000 + b"]" * 100_000
@@ -33,7 +34,8 @@ DEEP = b"[" * 100_000 + b"]" * 100_000
 @pytest.fixture
 async def client(node: Node) -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=create_app(node), raise_app_exceptions=False)
-    async with httpx.AsyncClient(transport=transport, base_url="http://test") as c:
+    async with httpx.AsyncClient(transport=transport, base_url="http://test",
+                                 headers={"X-Agent-Id": TEST_AGENT}) as c:
         yield c
 
 

@@ -15,13 +15,6 @@ BOTH_READ_MODELS = True
 
 
 @pytest.fixture
-async def client(node: Node) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=create_app(node))
-    async with httpx.AsyncClient(transport=transport, base_url="http://test") as c:
-        yield c
-
-
-@pytest.fixture
 async def keyed(node: Node) -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=create_app(node, api_key="s3cret"))
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as c:

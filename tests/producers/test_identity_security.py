@@ -168,7 +168,7 @@ async def test_a_node_sharing_its_log_requires_bound_signatures(http: httpx.Asyn
     records = await node.log.read(after={}, limit=100)
     attestation = [r.event.envelope.attestation for r in records if r.event.envelope.type == "memory.stored"][-1]
     assert attestation is not None and attestation["node"] == this
-    assert (await http.get(f"/api/v1/memories/{done.json()['id']}")).json()["attest_level"] == "self_signed"
+    assert (await http.get(f"/api/v1/memories/{done.json()['id']}", auth=auth)).json()["attest_level"] == "self_signed"
 
 
 async def test_mcp_over_http_names_the_node_too(http: httpx.AsyncClient, node: Node) -> None:

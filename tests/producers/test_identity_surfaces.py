@@ -16,6 +16,7 @@ from producers.http import create_app
 from producers.mcp import McpApp, McpHttpEndpoint, Profile
 from producers.node import Node
 from schemas.request_signing import sign_registration
+from tests.conftest import TEST_AGENT
 
 BOTH_READ_MODELS = True
 ADMIN = {"X-AI-Memory-Admin-Token": "op-secret"}
@@ -24,8 +25,8 @@ ADMIN = {"X-AI-Memory-Admin-Token": "op-secret"}
 @pytest.fixture
 async def http(node: Node, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[httpx.AsyncClient]:
     monkeypatch.setenv("AI_MEMORY_ADMIN_TOKEN", "op-secret")
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=create_app(node)),
-                                 base_url="http://test") as c:
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=create_app(node)), base_url="http://test",
+                                 headers={"X-Agent-Id": TEST_AGENT}) as c:
         yield c
 
 

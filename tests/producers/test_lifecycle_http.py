@@ -5,15 +5,12 @@ from the log gives the same archive."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 
 from infra.tasks import stop_task
-from producers.http import create_app
 from producers.node import Node
 from producers.serve import _gc_forever
 from projectors import HnswReadModel
@@ -25,11 +22,8 @@ from schemas.events import MemoriesArchived
 BOTH_READ_MODELS = True
 
 
-@pytest.fixture
-async def client(node: Node) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=create_app(node))
-    async with httpx.AsyncClient(transport=transport, base_url="http://test") as c:
-        yield c
+def as_(agent: str) -> dict[str, str]:
+    return {"X-Agent-Id": agent}
 
 
 async def store(client: httpx.AsyncClient, title: str, **body: Any) -> str:
@@ -184,15 +178,18 @@ async def test_consolidate(node: Node, client: httpx.AsyncClient) -> None:
     assert r.status_code == 201, r.text
     new_id = r.json()["id"]
     assert r.json()["consolidated"] == 2
-    m = (await client.get(f"/api/v1/memories/{new_id}")).json()["memory"]
+    # Each memory here is private (no scope) to its author: each is read as its author.
+    m = (await client.get(f"/api/v1/memories/{new_id}", headers=as_("carol"))).json()["memory"]
     assert (m["tier"], m["priority"], m["tags"], m["source"], m["confidence"]) == ("long", 7, ["x", "y"],
                                                                                  "consolidation", 1.0)
     assert m["metadata"] == {"k": 2, "keep": "a", "derived_from": [a, b], "agent_id": "carol",
                              "consolidated_from_agents": ["alice", "bob"]}
     assert "expires_at" not in m
-    for source in (a, b):
-        assert (await client.get(f"/api/v1/memories/{source}")).status_code == 404
-    reasons = {row["id"]: row["archive_reason"] for row in (await client.get("/api/v1/archive")).json()["archived"]}
+    reasons: dict[str, str] = {}
+    for source, author in ((a, "alice"), (b, "bob")):
+        assert (await client.get(f"/api/v1/memories/{source}", headers=as_(author))).status_code == 404
+        archived = (await client.get("/api/v1/archive", headers=as_(author))).json()["archived"]
+        reasons.update({row["id"]: row["archive_reason"] for row in archived})
     assert reasons == {a: "consolidated", b: "consolidated"}
     # One append: the new memory (and its vector), a derived_from link to each source, the sources archived.
     appended = [(r.event.envelope.type, r.event.envelope.payload) for r in await node.log.read(after=start)]
@@ -238,16 +235,19 @@ async def test_notify_and_inbox_unread_until_recalled(client: httpx.AsyncClient)
     assert r.status_code == 201
     sent = r.json()
     assert (sent["from"], sent["to"], sent["namespace"], sent["tier"]) == ("alice", "bob", "_messages/bob", "mid")
-    inbox = (await client.get("/api/v1/inbox", headers={"X-Agent-Id": "bob"})).json()
+    inbox = (await client.get("/api/v1/inbox", headers=as_("bob"))).json()
     assert inbox["agent_id"] == "bob" and inbox["count"] == 1 and inbox["unread_only"] is False
     message = inbox["messages"][0]
     assert (message["from"], message["payload"], message["read"]) == ("alice", "friday 5pm", False)
-    # Reading the inbox marks nothing read; a recall that returns the message does.
-    assert (await client.get("/api/v1/inbox", params={"agent_id": "bob", "unread_only": "true"})).json()["count"] == 1
-    await client.get("/api/v1/recall", params={"context": "deploy window", "namespace": "_messages/bob"})
-    unread = (await client.get("/api/v1/inbox", params={"agent_id": "bob", "unread_only": "true"})).json()
+    # Reading the inbox marks nothing read; a recall that returns the message does (bob reads as himself: the
+    # client's own agent does not see his messages).
+    bob = as_("bob")
+    unread_only = {"agent_id": "bob", "unread_only": "true"}
+    assert (await client.get("/api/v1/inbox", params=unread_only, headers=bob)).json()["count"] == 1
+    await client.get("/api/v1/recall", params={"context": "deploy window", "namespace": "_messages/bob"}, headers=bob)
+    unread = (await client.get("/api/v1/inbox", params=unread_only, headers=bob)).json()
     assert unread["count"] == 0 and unread["unread_only"] is True
-    read = (await client.get("/api/v1/inbox", params={"agent_id": "bob"})).json()["messages"][0]
+    read = (await client.get("/api/v1/inbox", params={"agent_id": "bob"}, headers=bob)).json()["messages"][0]
     assert read["read"] is True and read["access_count"] == 1
     r = await client.post("/api/v1/notify", json={"target_agent_id": "bob", "title": "t"})
     assert r.status_code == 400 and r.json() == {"error": "payload or content is required"}

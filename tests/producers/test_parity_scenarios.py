@@ -6,24 +6,15 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from collections.abc import AsyncIterator
 
 import httpx
 import pytest
 
-from producers.http import create_app
 from producers.node import Node
 
 # Every scenario behaves the same on a SQLite and on a Postgres read model.
 BOTH_READ_MODELS = True
 BOB = {"X-Agent-Id": "ai:bob"}
-
-
-@pytest.fixture
-async def client(node: Node) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=create_app(node))
-    async with httpx.AsyncClient(transport=transport, base_url="http://test") as c:
-        yield c
 
 
 async def _namespaces(client: httpx.AsyncClient) -> list[str | None]:

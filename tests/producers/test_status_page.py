@@ -39,7 +39,9 @@ async def test_status_json_reports_lag_per_read_model(client: httpx.AsyncClient,
 
 
 async def test_status_page_is_html_and_needs_the_key(client: httpx.AsyncClient, node: Node) -> None:
-    await client.post("/api/v1/memories", json={"title": "t", "content": "c", "namespace": "<script>x</script>"})
+    # Collective: the page is read without X-Agent-Id (a person's browser), which sees no private memory.
+    await client.post("/api/v1/memories", json={"title": "t", "content": "c", "namespace": "<script>x</script>",
+                                                "scope": "collective"})
     page = await client.get("/status")
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
     assert "<svg" in page.text and node.key.key_id in page.text

@@ -4,26 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
 
 import httpx
 import pytest
 
 from infra.confirm import Confirmation, LocalConfirmations
 from producers.errors import QuorumNotMetError, ValidationError, reply_for
-from producers.http import create_app
 from producers.http.base import CLOCK_HEADER, WAIT_FOR_HEADER
 from producers.node import Node
 from producers.quorum import QuorumConfig, QuorumTracker
 from producers.sync import format_clock, insert_if_newer, parse_clock
 from schemas import Memory
-
-
-@pytest.fixture
-async def client(node: Node) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=create_app(node))
-    async with httpx.AsyncClient(transport=transport, base_url="http://test") as c:
-        yield c
 
 
 def make_memory(*, id: str = "0d6c3a52-6a5e-4b8e-9f5e-3b1f3c1d2e01", title: str = "shared",

@@ -5,13 +5,10 @@ items reported, a re-push a no-op, ``dry_run`` the same counters without a write
 from __future__ import annotations
 
 import shutil
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
-import pytest
 
-from producers.http import create_app
 from producers.node import Node
 from schemas import SignableLink, load_or_create_node_key, sign_link
 from schemas.request_signing import sign_registration
@@ -20,13 +17,6 @@ BOTH_READ_MODELS = True
 V1 = "/api/v1"
 COUNTERS = ("applied", "deleted", "archived", "restored", "links_applied", "pendings_applied",
             "pending_decisions_applied", "namespace_meta_applied", "namespace_meta_cleared", "noop", "skipped")
-
-
-@pytest.fixture
-async def client(node: Node) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=create_app(node))
-    async with httpx.AsyncClient(transport=transport, base_url="http://test") as c:
-        yield c
 
 
 async def store(client: httpx.AsyncClient, title: str, namespace: str = "global") -> str:

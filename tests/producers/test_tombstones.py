@@ -4,25 +4,14 @@ GC: an export imported afterwards restores those memories). On both read models.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import httpx
-import pytest
 
-from producers.http import create_app
 from producers.node import Node
 from tests.producers.test_sync import make_memory
 
 BOTH_READ_MODELS = True
 
 PUSH = "/api/v1/sync/push"
-
-
-@pytest.fixture
-async def client(node: Node) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=create_app(node))
-    async with httpx.AsyncClient(transport=transport, base_url="http://test") as c:
-        yield c
 
 
 async def _push(client: httpx.AsyncClient, **body: object) -> dict[str, object]:

@@ -39,7 +39,8 @@ ALICE = {"X-Agent-Id": "alice"}
 @pytest.fixture
 async def client(node: Node) -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=create_app(node))
-    async with httpx.AsyncClient(transport=transport, base_url="http://test") as c:
+    # alice is this file's agent (each request names her, as a real agent does; a few name another).
+    async with httpx.AsyncClient(transport=transport, base_url="http://test", headers=ALICE) as c:
         yield c
 
 
@@ -112,7 +113,8 @@ async def test_share_copies_with_provenance(client: httpx.AsyncClient) -> None:
     assert r.status_code == 200, r.text
     shared = r.json()
     assert shared["target_namespace"] == "_shared/alice\u2192bob" and shared["from_agent_id"] == "alice"
-    copy = (await client.get(f"/api/v1/memories/{shared['shared_memory_id']}")).json()
+    # The copy is bob's (private, as its source): bob reads it.
+    copy = (await client.get(f"/api/v1/memories/{shared['shared_memory_id']}", headers={"X-Agent-Id": "bob"})).json()
     assert copy["content"] == "about runbook" and copy["metadata"]["shared_from_memory_id"] == source
     assert copy["metadata"]["agent_id"] == "bob" and copy["tags"] == ["ops"]
     missing = await client.post("/api/v1/share", json={"source_memory_id": "nope", "target_agent_id": "bob"})
@@ -302,6 +304,11 @@ async def test_agent_action_rules(client: httpx.AsyncClient, node: Node) -> None
                                 json={"kind": "bash", "command": "sudo rm -rf /", "agent_id": "a1"})).json()
     assert warned == {"decision": {"decision": "warn", "rule_id": "W001", "reason": "careful"}, "kind": "bash",
                       "agent_id": "a1"}
+    # An anonymous caller is held to the same rules: the node reads them, not the caller.
+    anonymous = client.build_request("POST", "/api/v1/memory_check_agent_action",
+                                     json={"kind": "bash", "command": "rm -rf /"})
+    del anonymous.headers["X-Agent-Id"]
+    assert (await client.send(anonymous)).json()["decision"]["rule_id"] == "W001"
     listed = (await client.post("/api/v1/memory_rule_list", json={"kind": "bash"})).json()
     assert listed["count"] == 1 and listed["rules"][0]["matcher"] == '{"command_substring": "rm -rf"}'
     unknown = await client.post("/api/v1/memory_check_agent_action", json={"kind": "nope"})

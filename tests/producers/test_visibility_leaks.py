@@ -85,8 +85,9 @@ async def test_session_start_honours_as_agent_and_the_mandatory_rule(world: Worl
     as_bob = (await http.post("/api/v1/session/start", json={"namespace": "corp/hr/alice",
                                                               "as_agent": "corp/hr/bob"})).json()
     assert as_bob["count"] == 0 and not leaks(as_bob, world.hidden, SECRET_TITLE)
-    as_alice = (await http.post("/api/v1/session/start", json={"namespace": "corp/hr/alice",
-                                                                "as_agent": "corp/hr/alice"})).json()
+    # Alice herself (X-Agent-Id): as_agent passes the mandatory rule, and the owner rule admits her own.
+    as_alice = (await http.post("/api/v1/session/start", headers=as_("alice"), json={
+        "namespace": "corp/hr/alice", "as_agent": "corp/hr/alice"})).json()
     assert [m["id"] for m in as_alice["memories"]] == [world.hidden]
     text, is_error = await world.tool("memory_session_start", {"namespace": "corp/hr/alice"})
     assert is_error and "as_agent is required" in text
@@ -107,7 +108,7 @@ async def test_the_archive_list_and_stats_apply_visibility(world: World) -> None
     assert named.status_code == 403
     as_bob = (await http.get("/api/v1/archive?as_agent=corp/hr/bob")).json()
     assert not leaks(as_bob, world.hidden, SECRET_TITLE)
-    as_alice = (await http.get("/api/v1/archive?as_agent=corp/hr/alice")).json()
+    as_alice = (await http.get("/api/v1/archive?as_agent=corp/hr/alice", headers=as_("alice"))).json()
     assert world.hidden in {a["id"] for a in as_alice["archived"]}
     stats = (await http.get("/api/v1/archive/stats")).json()
     assert stats == {"archived_total": 1, "by_namespace": [{"namespace": "misc", "count": 1}]}
@@ -137,9 +138,11 @@ async def test_graph_reads_show_nothing_of_a_hidden_memory(world: World) -> None
     from_it = (await http.post("/api/v1/kg/query", json={"source_id": hidden})).json()
     assert from_it["count"] == 0  # (source_id is the request's own, echoed)
     # The reader the rule admits sees the link, the node and its title.
-    seen = (await http.post("/api/v1/kg/query", json={"source_id": public, "as_agent": "corp/hr/alice"})).json()
+    seen = (await http.post("/api/v1/kg/query", headers=as_("alice"),
+                            json={"source_id": public, "as_agent": "corp/hr/alice"})).json()
     assert [m["target_id"] for m in seen["memories"]] == [hidden]
-    timeline = (await http.get(f"/api/v1/kg/timeline?source_id={public}&as_agent=corp/hr/alice")).json()
+    timeline = (await http.get(f"/api/v1/kg/timeline?source_id={public}&as_agent=corp/hr/alice",
+                               headers=as_("alice"))).json()
     assert [e["title"] for e in timeline["events"]] == [SECRET_TITLE]
 
 
@@ -147,13 +150,15 @@ async def test_export_keeps_no_link_that_touches_a_hidden_memory(world: World) -
     exported = (await world.http.get("/api/v1/export")).json()
     assert [m["id"] for m in exported["memories"]] == [world.public]
     assert exported["links"] == [] and not leaks(exported, world.hidden)
-    as_alice = (await world.http.get("/api/v1/export?as_agent=corp/hr/alice")).json()
+    as_alice = (await world.http.get("/api/v1/export?as_agent=corp/hr/alice", headers=as_("alice"))).json()
     assert [(lk["source_id"], lk["target_id"]) for lk in as_alice["links"]] == [(world.public, world.hidden)]
 
 
 async def _import(http: httpx.AsyncClient, template: dict[str, Any], memory_id: str, namespace: str) -> None:
     item = {**template, "id": memory_id, "title": f"copy {memory_id}", "namespace": namespace}
-    answer = await http.post("/api/v1/import", json={"memories": [item]})
+    # Imported by its own author: the import re-stamps the author with the importer's id.
+    answer = await http.post("/api/v1/import", json={"memories": [item]},
+                             headers=as_(str(item["metadata"]["agent_id"])))
     assert answer.status_code == 200 and answer.json()["imported"] == 1, answer.text
 
 
@@ -172,7 +177,8 @@ async def test_an_ambiguous_prefix_names_only_ids_the_reader_may_see(world: Worl
     assert ambiguous.status_code == 400, ambiguous.text
     error = ambiguous.json()["error"]
     assert "2 matches" in error and prefix + "2" in error and prefix + "3" in error and prefix + "1" not in error
-    as_alice = await http.get("/api/v1/memories/abcdef00?as_agent=corp/hr/alice")  # she sees all three
+    as_alice = await http.get("/api/v1/memories/abcdef00?as_agent=corp/hr/alice",  # she sees all three
+                              headers=as_("alice"))
     assert as_alice.status_code == 400 and "3 matches" in as_alice.json()["error"]
 
 

@@ -39,11 +39,18 @@ def under(namespace: str, prefix: str) -> bool:
     return namespace == prefix or namespace.startswith(prefix + "/")
 
 
+#: An HTTP reader without X-Agent-Id reads as a fresh ``anonymous:req-…`` agent, who owns nothing (README "Who reads").
+ANONYMOUS = "anonymous:req-oracle"
+
+
 def oracle(namespace: str, scope: str | None, owner: str, as_agent: str | None, caller: str | None,
-           required: set[str]) -> bool:
-    """The README's rule: mandatory subtrees without as_agent; the owner rule with X-Agent-Id; the scope table."""
+           required: set[str], *, ranked: bool = False) -> bool:
+    """The README's rule: mandatory subtrees without as_agent; the owner rule with X-Agent-Id (or as the anonymous
+    agent); the scope table, where an anonymous search or recall (``ranked``) takes its id as as_agent."""
     if as_agent is None and any(under(namespace, p) for p in required):
         return False
+    if ranked and as_agent is None and caller == ANONYMOUS:
+        as_agent = caller
     effective = scope or "private"
     if caller is not None and effective == "private" and owner != caller and namespace != f"_messages/{caller}":
         return False
@@ -88,9 +95,9 @@ class World:
     def __repr__(self) -> str:  # hypothesis shows the arguments; the world grows with every example
         return f"World(roots={self.roots}, memories={len(self.memories)}, required={sorted(self.required)[:5]}...)"
 
-    def allowed(self, as_agent: str | None, caller: str | None) -> set[str]:
+    def allowed(self, as_agent: str | None, caller: str | None, *, ranked: bool = False) -> set[str]:
         return {m.id for m in self.memories.values()
-                if oracle(m.namespace, m.scope, m.owner, as_agent, caller, self.required)}
+                if oracle(m.namespace, m.scope, m.owner, as_agent, caller, self.required, ranked=ranked)}
 
 
 namespaces = st.lists(st.sampled_from(SEGMENTS), min_size=1, max_size=4).map("/".join)
@@ -148,8 +155,9 @@ async def _check_reader(world: World, stored: list[Stored], as_agent: str | None
     http = world.http
     headers = {"X-Agent-Id": caller} if caller else {}
     qs = f"as_agent={as_agent}" if as_agent else ""
-    allowed = world.allowed(as_agent, caller)
+    allowed = world.allowed(as_agent, caller or ANONYMOUS)
     live = _live(world, allowed)
+    ranked = _live(world, world.allowed(as_agent, caller or ANONYMOUS, ranked=True))
 
     async def get(path: str) -> Any:
         sep = "&" if "?" in path else "?"
@@ -169,8 +177,8 @@ async def _check_reader(world: World, stored: list[Stored], as_agent: str | None
     listed = {m["id"] for m in (await get("/api/v1/memories?limit=200"))["memories"]}
     # One page holds at most 200: a long run's world outgrows it (then the page is full and all visible).
     assert listed == live if len(live) <= 200 else (listed <= live and len(listed) == 200)
-    assert {m["id"] for m in (await get("/api/v1/search?q=alpha&limit=1000"))["memories"]} <= live
-    assert {m["id"] for m in (await get("/api/v1/recall?context=alpha+words&limit=50"))["memories"]} <= live
+    assert {m["id"] for m in (await get("/api/v1/search?q=alpha&limit=1000"))["memories"]} <= ranked
+    assert {m["id"] for m in (await get("/api/v1/recall?context=alpha+words&limit=50"))["memories"]} <= ranked
     exported = await get("/api/v1/export")
     assert {m["id"] for m in exported["memories"]} == live
     assert {(lk["source_id"], lk["target_id"]) for lk in exported["links"]} == {
@@ -178,8 +186,7 @@ async def _check_reader(world: World, stored: list[Stored], as_agent: str | None
     assert (await get("/api/v1/taxonomy?limit=10000"))["total_count"] == len(live)
     assert sum(n["count"] for n in (await get("/api/v1/namespaces"))["namespaces"]) == len(live)
     stats = await get("/api/v1/stats")
-    if as_agent or caller or world.required:
-        assert sum(n["count"] for n in stats["by_namespace"]) == len(live)
+    assert sum(n["count"] for n in stats["by_namespace"]) == len(live)
     assert {m["id"] for m in (await get("/api/v1/sync/since?limit=10000"))["memories"]} == live
     await get("/api/v1/sync/since?clock=&limit=10000")
     assert {a["id"] for a in (await get("/api/v1/archive?limit=1000"))["archived"]} == allowed - live
@@ -201,7 +208,9 @@ async def _check_reader(world: World, stored: list[Stored], as_agent: str | None
         timeline = await http.get(f"/api/v1/kg/timeline?source_id={m.id}" + (f"&{qs}" if qs else ""),
                                   headers=headers)
         _scan(world, {k: v for k, v in timeline.json().items() if k != "source_id"}, allowed, "timeline")
-    if caller is None:  # MCP over stdio has no X-Agent-Id: the same rule through the tools, with as_agent
+    if caller is None:  # MCP over stdio has no X-Agent-Id (and no anonymous agent): the rule with as_agent alone
+        allowed = world.allowed(as_agent, None)
+        live = _live(world, allowed)
         args = {"format": "json", **({"as_agent": as_agent} if as_agent else {})}
         for tool, key, expected in (("memory_list", "memories", live), ("memory_archive_list", "archived",
                                                                            allowed - live)):

@@ -13,6 +13,7 @@ import pytest
 from infra.embed import MiniLMEmbedder, embedding_text
 from producers.http import create_app
 from producers.node import Node
+from tests.conftest import TEST_AGENT
 from tests.contract.log_contract import read_all
 from tests.schemas.test_contract import validate_against_files
 from tests.semantic.conftest import open_node
@@ -27,7 +28,9 @@ FACTS = [
 
 
 async def client_for(node: Node) -> httpx.AsyncClient:
-    return httpx.AsyncClient(transport=httpx.ASGITransport(app=create_app(node)), base_url="http://test")
+    """An agent's client: it stores the facts and recalls its own (private) memories."""
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=create_app(node)), base_url="http://test",
+                             headers={"X-Agent-Id": TEST_AGENT})
 
 
 @pytest.fixture

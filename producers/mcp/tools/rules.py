@@ -21,6 +21,7 @@ from typing import Any
 from producers.commands import CreateCommand, parse_list_query
 from producers.errors import ValidationError
 from producers.mcp.tools.base import Handler, ToolContext, opt_bool, opt_str, req_str
+from producers.visibility import reading_as
 
 __all__ = ["HANDLERS", "RULES_NAMESPACE", "add_rule", "glob_matches"]
 
@@ -82,8 +83,11 @@ def _matches(kind: str, m: dict[str, Any], action: dict[str, Any]) -> bool:
 
 
 async def _rules(ctx: ToolContext) -> list[dict[str, Any]]:
-    found = await ctx.service.list_memories(parse_list_query({"namespace": RULES_NAMESPACE, "limit": 1000},
-                                                             max_limit=1000))
+    # The operator's rules bind every agent, as the original's rules table: read by the node, not as the caller
+    # (a rule is a private memory of its author, which an anonymous or other agent's read would leave out).
+    with reading_as(None):
+        found = await ctx.service.list_memories(parse_list_query({"namespace": RULES_NAMESPACE, "limit": 1000},
+                                                                 max_limit=1000))
     rules = [m.metadata["rule"] for m in found if isinstance(m.metadata.get("rule"), dict)]
     return sorted(rules, key=lambda r: (r["created_at"], r["id"]))
 
