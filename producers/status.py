@@ -29,7 +29,7 @@ async def cluster_status(node: Node) -> dict[str, Any]:
     stream = await describe() if describe is not None else None
     quorum = node.config.quorum
     conflicts = node.model.title_conflicts()
-    # Memories kept under a conflict title because another region claimed theirs first (README, "Convergence").
+    # Memories kept under a conflict title because another region claimed theirs first (docs/regions.md, "Convergence").
     models: dict[str, Any] = {"memories": {"location": node.model.location, "position": position,
                                            "lag": lag(end, position), "rejected": node.model.rejected_count(),
                                            "title_conflicts": {"count": len(conflicts),

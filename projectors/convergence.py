@@ -3,7 +3,7 @@ logic on SQLite and Postgres, over :class:`~projectors.graph_store.Sql` (named p
 
 With one partition every rule here reduces to today's log-order rules (keys increase along the log, so no event
 is ever late; every claim comes from the one partition). With several, the memories after a set of events do not
-depend on the interleaving in which a node read them (see :mod:`projectors.merge_order` and the README,
+depend on the interleaving in which a node read them (see :mod:`projectors.merge_order` and docs/regions.md,
 "Convergence"):
 
 * each memory's *claim* (namespace, claimed title, partition, key of the event that claimed it) is kept in

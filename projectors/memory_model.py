@@ -60,7 +60,7 @@ class MemoryReadModel(ReadModel):
     @abstractmethod
     def title_conflicts(self) -> list[dict[str, str]]:
         """Memories kept under a conflict title because another region claimed theirs earlier in merge order:
-        ``id, namespace, claimed_title, partition, title, held_by`` (README, "Convergence")."""
+        ``id, namespace, claimed_title, partition, title, held_by`` (docs/regions.md, "Convergence")."""
 
     def vector_search(self) -> VectorSearch | None:
         """The model's own vector search, when it holds one every node can use (pgvector); None means the node

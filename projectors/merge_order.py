@@ -115,7 +115,7 @@ class Refs:
 
 def memory_refs(payload: Any) -> Refs | None:
     """The refs of a memory event; None for events of other domains (their read models stay in arrival order:
-    see the README, "Convergence")."""
+    see docs/regions.md, "Convergence")."""
     if isinstance(payload, MemoryStored | MemoryImported):
         return Refs(ids=(payload.memory.id,), groups=(title_group(payload.memory.title),))
     if isinstance(payload, MemoryUpdated):

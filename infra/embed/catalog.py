@@ -48,5 +48,5 @@ def local_model(name: str) -> LocalModel:
 
 def default_local_model() -> str:
     """The short name of the model a node runs when ``--embed-model`` names none: MiniLM, the original's model
-    (mpnet is an option; README "Embedders" has the measurements behind keeping it so)."""
+    (mpnet is an option; docs/recall.md, "Embedders", has the measurements behind keeping it so)."""
     return "minilm"

@@ -1,7 +1,7 @@
 """The event loop a verb runs on: uvloop for the long-running server, asyncio's own for everything else.
 
 ``serve`` spends much of its CPU in the event loop itself (socket writes to NATS and to HTTP clients, callbacks,
-tasks); uvloop (libuv) does that work in C. Measured with bench_fleet's load on one node: see README, "Fleet
+tasks); uvloop (libuv) does that work in C. Measured with bench_fleet's load on one node: see docs/cluster.md, "Fleet
 figures". One-shot verbs gain nothing and keep the standard loop. ``AI_MEMORY_EVENT_LOOP=asyncio`` turns uvloop
 off; without the package the standard loop runs.
 """

@@ -1,6 +1,6 @@
 """The memory queries over the Postgres read model (tsvector + GIN for keywords, pgvector for vectors).
 
-Where the answers differ from SQLite's, and why (see also the README, "Postgres read model"):
+Where the answers differ from SQLite's, and why (see also docs/postgres.md):
 
 * Keyword relevance. FTS5's bm25 weighs each phrase by its rarity in the whole table (idf) and by document
   length; Postgres has no corpus statistics in its ranking. The keyword term here is ``ts_rank`` over the same

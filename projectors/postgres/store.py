@@ -204,7 +204,7 @@ class PostgresReadModel(MemoryReadModel):
                                 "AND starts_with(reason, :prefix)", {"prefix": WRONG_DIMENSION}))
 
     def title_conflicts(self) -> list[dict[str, str]]:
-        """Memories kept under a conflict title: another region claimed theirs first (README, "Convergence")."""
+        """Memories kept under a conflict title: another region claimed theirs first (docs/regions.md)."""
         with mapped_errors(), self.engine.connect() as conn:
             return convergence.title_conflicts(PostgresSql(conn))
 

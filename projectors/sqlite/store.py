@@ -163,7 +163,7 @@ class SQLiteReadModel(MemoryReadModel):
         return int(n)
 
     def title_conflicts(self) -> list[dict[str, str]]:
-        """Memories kept under a conflict title: another region claimed theirs first (README, "Convergence")."""
+        """Memories kept under a conflict title: another region claimed theirs first (docs/regions.md)."""
         return convergence.title_conflicts(SQLiteSql(self._db))
 
     def applied_count(self) -> int:
