@@ -95,8 +95,13 @@ def convmem_corpus(*, sessions: int, questions: int) -> Corpus:
                   [GoldQuestion(q.text, frozenset({q.evidence}), q.kind) for q in data.questions])
 
 
+#: The agent that stores the corpus and asks the questions: an anonymous HTTP reader sees no private memories (the
+#: original v0.7.0's rule, our default), so the benchmark reads as the agent that wrote, as an agent would.
+AGENT = {"X-Agent-Id": "bench-agent"}
+
+
 def _ingest(corpus: Corpus, base_url: str) -> None:
-    with httpx.Client(base_url=base_url, timeout=600) as client:
+    with httpx.Client(base_url=base_url, timeout=600, headers=AGENT) as client:
         batches = [corpus.passages[i:i + BULK] for i in range(0, len(corpus.passages), BULK)]
         for batch in progress(batches, f"{corpus.name}: store"):
             body = [{"title": p.title, "content": p.content, "namespace": NAMESPACE, "tier": "long"} for p in batch]
@@ -150,7 +155,7 @@ def run_corpus(corpus: Corpus, work: Path, *, passes: int) -> dict[str, Any]:
     for name, params in METHODS:
         shutil.rmtree(node)
         shutil.copytree(pristine, node)
-        with running_server(node) as url, httpx.Client(base_url=url, timeout=60) as client:
+        with running_server(node) as url, httpx.Client(base_url=url, timeout=60, headers=AGENT) as client:
             out[name] = {}
             for n in range(1, passes + 1):
                 ranked, latencies, rankings = _recall_pass(client, corpus, params, f"{corpus.name}: {name} #{n}")

@@ -57,7 +57,9 @@ class Api:
         if hive.tls is not None:
             verify = client_context(TlsFiles(Path(hive.tls.operator_cert), Path(hive.tls.operator_key),
                                              Path(hive.tls.ca)))
-        self.http = httpx.Client(verify=verify, timeout=30)
+        # An anonymous reader sees no private memories (the original v0.7.0's rule): the proof writes and reads
+        # as one agent, as a client of the hive would.
+        self.http = httpx.Client(verify=verify, timeout=30, headers={"X-Agent-Id": "hive-proof"})
 
     def close(self) -> None:
         self.http.close()
