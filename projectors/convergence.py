@@ -255,7 +255,9 @@ def apply_event(sql: Sql, record: LogRecord, payload: Any, apply: Callable[[], N
     try:
         envelope = record.event.envelope
         refs = memory_refs(payload)
-        if refs is not None and (partitioned or _partitions(sql) > 1):
+        # Counted once per memory event (this event's partition is already marked by its stamp).
+        several = refs is not None and _partitions(sql) > 1
+        if refs is not None and (partitioned or several):
             record_event(sql, at, envelope.type, envelope.payload, refs)
         reason: str | None = None
         try:
@@ -263,7 +265,7 @@ def apply_event(sql: Sql, record: LogRecord, payload: Any, apply: Callable[[], N
         except refused as exc:
             reason = str(exc)
         # One partition (today's deployments): keys increase along the log, nothing is ever late.
-        if refs is not None and _partitions(sql) > 1 and is_late(sql, at):
+        if several and is_late(sql, at):
             reason = replay(sql, at, lambda again, kind, raw, ids: _again(again, lambda: apply_memory(
                 kind, replay_payload(kind, raw, ids)), refused))
         return reason
