@@ -10,17 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 from dataclasses import dataclass
 
-from infra.confirm import Confirmations
+from infra.confirm import Confirmation, Confirmations, follow
 from infra.log import Clock, clock_covers, merge_clocks
 from infra.tasks import stop_task
 from producers.errors import QuorumNotMetError
 
 __all__ = ["QuorumConfig", "QuorumTracker"]
-
-log = logging.getLogger("ai_memory.quorum")
 
 
 @dataclass(frozen=True)
@@ -58,20 +55,14 @@ class QuorumTracker:
             self._task = asyncio.create_task(self._listen(), name="quorum-listener")
 
     async def _listen(self) -> None:
-        while True:
-            try:
-                async for confirmation in self._channel.subscribe():
-                    if confirmation.node == self._node:
-                        continue
-                    seen = self._clocks.get(confirmation.node, {})
-                    self._clocks[confirmation.node] = merge_clocks(seen, confirmation.clock)
-                    async with self._changed:
-                        self._changed.notify_all()
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # the channel came back from an outage: listen again
-                log.warning("confirmation channel: %r; listening again", exc)
-            await asyncio.sleep(0.2)
+        async def heard(confirmation: Confirmation) -> None:
+            if confirmation.node == self._node:
+                return
+            self._clocks[confirmation.node] = merge_clocks(self._clocks.get(confirmation.node, {}), confirmation.clock)
+            async with self._changed:
+                self._changed.notify_all()
+
+        await follow(self._channel, heard, what="confirmation channel")
 
     def acks(self, clock: Clock) -> int:
         """Nodes that have applied ``clock``: this one (the caller waited for it) plus every covering peer."""

@@ -5,7 +5,7 @@ Choose a backend only through :func:`open_confirmations` (it follows the log's b
 
 from __future__ import annotations
 
-from infra.confirm.base import Confirmation, Confirmations, LocalConfirmations
+from infra.confirm.base import Confirmation, Confirmations, LocalConfirmations, follow
 from infra.confirm.factory import open_confirmations
 
-__all__ = ["Confirmation", "Confirmations", "LocalConfirmations", "open_confirmations"]
+__all__ = ["Confirmation", "Confirmations", "LocalConfirmations", "follow", "open_confirmations"]

@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 
 from infra.log.base import Clock
 
-__all__ = ["Confirmation", "Confirmations", "LocalConfirmations"]
+__all__ = ["Confirmation", "Confirmations", "LocalConfirmations", "follow"]
+
+log = logging.getLogger("ai_memory.confirm")
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,3 +83,17 @@ class LocalConfirmations(Confirmations):
     async def close(self) -> None:
         for queue in self._queues:
             queue.put_nowait(None)
+
+
+async def follow(channel: Confirmations, handle: Callable[[Confirmation], Awaitable[None]], *, what: str) -> None:
+    """Hand every confirmation heard on ``channel`` to ``handle``, for as long as the task runs: when the channel
+    fails (an outage of the log's servers) it is listened to again, a little later."""
+    while True:
+        try:
+            async for confirmation in channel.subscribe():
+                await handle(confirmation)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # the channel came back from an outage: listen again
+            log.warning("%s: %r; listening again", what, exc)
+        await asyncio.sleep(0.2)

@@ -9,17 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 
-from infra.confirm.base import Confirmations
+from infra.confirm.base import Confirmation, Confirmations, follow
 from infra.confirm.nats import NatsConfirmations
 from infra.log.base import Clock, clock_covers, merge_clocks
 from infra.log.regional import RegionalLog
 from infra.tasks import stop_task
 
 __all__ = ["RegionAcks", "open_region_acks"]
-
-log = logging.getLogger(__name__)
 
 
 class RegionAcks:
@@ -36,17 +33,12 @@ class RegionAcks:
                            for r, c in self._channels.items() if r != self._own]
 
     async def _listen(self, region: str, channel: Confirmations) -> None:
-        while True:
-            try:
-                async for confirmation in channel.subscribe():
-                    self._clocks[region] = merge_clocks(self._clocks.get(region, {}), confirmation.clock)
-                    async with self._changed:
-                        self._changed.notify_all()
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # the channel came back from an outage: listen again
-                log.warning("confirmations of region %s: %r; listening again", region, exc)
-            await asyncio.sleep(0.2)
+        async def heard(confirmation: Confirmation) -> None:
+            self._clocks[region] = merge_clocks(self._clocks.get(region, {}), confirmation.clock)
+            async with self._changed:
+                self._changed.notify_all()
+
+        await follow(channel, heard, what=f"confirmations of region {region}")
 
     def covering(self, clock: Clock) -> int:
         """Regions that have applied ``clock``: this one (its writer has) and every other whose nodes did."""
