@@ -12,12 +12,24 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any, TypeVar
 
 from infra.log import LogRecord
+from projectors.sql import Sql
 
-__all__ = ["Applier", "gather"]
+__all__ = ["Applier", "SqlApplier", "gather", "over_sql"]
 
 DB = TypeVar("DB")
 #: ``apply(db, payload, record)``.
 Applier = Callable[[DB, Any, LogRecord], None]
+#: A domain applier written once for both backends: ``apply(sql, payload, record)``.
+SqlApplier = Callable[[Sql, Any, LogRecord], None]
+
+
+def over_sql(appliers: Mapping[str, SqlApplier], adapter: Callable[[DB], Sql]) -> dict[str, Applier[DB]]:
+    """A backend's appliers from shared ones: each call wraps the backend's connection in its :class:`Sql`."""
+
+    def bound(fn: SqlApplier) -> Applier[DB]:
+        return lambda db, payload, record: fn(adapter(db), payload, record)
+
+    return {event_type: bound(fn) for event_type, fn in appliers.items()}
 
 
 def _payload_only(fn: Callable[[DB, Any], None]) -> Applier[DB]:

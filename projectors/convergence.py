@@ -1,5 +1,5 @@
 """Convergence of a read model across partitions (regions): merge stamps, title claims, late events; the same
-logic on SQLite and Postgres, over :class:`~projectors.graph_store.Sql` (named parameters).
+logic on SQLite and Postgres, over :class:`~projectors.sql.Sql` (named parameters).
 
 With one partition every rule here reduces to today's log-order rules (keys increase along the log, so no event
 is ever late; every claim comes from the one partition). With several, the memories after a set of events do not
@@ -23,7 +23,6 @@ from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
 from infra.log import LogRecord
-from projectors.graph_store import Sql
 from projectors.merge_order import (
     APPLYING,
     MergeStamp,
@@ -38,6 +37,7 @@ from projectors.merge_order import (
     title_group,
 )
 from projectors.rules import title_clash
+from projectors.sql import Sql
 
 __all__ = ["apply_event", "claim_holder", "claim_of", "claim_update", "drop_claim", "is_late", "joins", "move_claim",
            "record_claim", "record_event", "replay", "resolve", "stamp", "title_conflicts"]

@@ -25,11 +25,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from typing import Any, Protocol
+from typing import Any
 
 from infra.log import LogRecord
 from projectors.graph_walk import LinkRow, NodeRow
 from projectors.rules import Inapplicable, over_link_quota
+from projectors.sql import Sql
 from schemas.events import (
     ArchivePurged,
     EntityAliased,
@@ -45,7 +46,7 @@ from schemas.events import (
     MemoryUpdated,
 )
 
-__all__ = ["CURRENT", "GRAPH_EVENT_TYPES", "LINK_COLUMNS", "NODE_COLUMNS", "Sql", "apply_graph_event", "at_clause",
+__all__ = ["CURRENT", "GRAPH_EVENT_TYPES", "LINK_COLUMNS", "NODE_COLUMNS", "apply_graph_event", "at_clause",
            "link_row", "node_row"]
 
 #: "As of now": larger than any offset.
@@ -54,13 +55,6 @@ LINK_COLUMNS = ("source_id, target_id, relation, created_at, valid_from, valid_u
                 "attest_level")
 NODE_COLUMNS = "id, title, namespace, scope, agent_id, kind, created_at"
 
-
-class Sql(Protocol):
-    """One backend's way to run a statement in the current transaction."""
-
-    def rows(self, sql: str, params: Mapping[str, Any]) -> list[Mapping[str, Any]]: ...
-
-    def run(self, sql: str, params: Mapping[str, Any]) -> None: ...
 
 
 def at_clause(alias: str) -> str:

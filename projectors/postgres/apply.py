@@ -15,7 +15,7 @@ from sqlalchemy import Connection, RowMapping, text
 
 from projectors import convergence
 from projectors.merge_order import applying, conflict_title
-from projectors.postgres.graph import PostgresSql
+from projectors.postgres.sql import PostgresSql
 from projectors.rules import (
     Inapplicable,
     check_daily_quota,

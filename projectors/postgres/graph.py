@@ -12,20 +12,10 @@ from infra.log import LogRecord
 from projectors.graph_queries import GraphQueries
 from projectors.graph_store import GRAPH_EVENT_TYPES, apply_graph_event
 from projectors.postgres.errors import mapped_errors
+from projectors.postgres.sql import PostgresSql
 
-__all__ = ["APPLIERS", "PostgresGraphQueries", "PostgresSql"]
+__all__ = ["APPLIERS", "PostgresGraphQueries"]
 
-
-class PostgresSql:
-    def __init__(self, conn: Connection) -> None:
-        self._conn = conn
-
-    def rows(self, sql: str, params: Mapping[str, Any]) -> list[Mapping[str, Any]]:
-        # None for no parameters: SQLAlchemy reads an empty dict as an empty sequence of parameter sets.
-        return [dict(r) for r in self._conn.execute(text(sql), dict(params) or None).mappings()]
-
-    def run(self, sql: str, params: Mapping[str, Any]) -> None:
-        self._conn.execute(text(sql), dict(params) or None)
 
 
 def _apply(conn: Connection, payload: Any, record: LogRecord) -> None:

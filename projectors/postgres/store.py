@@ -23,10 +23,11 @@ from projectors.postgres.archive import PostgresArchiveQueries
 from projectors.postgres.domains import APPLIERS, MEMORY_APPLIERS
 from projectors.postgres.errors import mapped_errors
 from projectors.postgres.governance import PostgresGovernanceQueries
-from projectors.postgres.graph import PostgresGraphQueries, PostgresSql
+from projectors.postgres.graph import PostgresGraphQueries
 from projectors.postgres.identity import PostgresIdentityQueries
 from projectors.postgres.queries import PostgresMemoryQueries
 from projectors.postgres.schema import connect, migrate
+from projectors.postgres.sql import PostgresSql
 from projectors.postgres.subscription_queries import PostgresSubscriptionQueries
 from projectors.postgres.vector_search import PgVectorSearch
 from projectors.rules import WRONG_DIMENSION, Inapplicable, cause_refusal

@@ -25,7 +25,7 @@ from projectors.rules import (
     updated_values,
     vector_bytes,
 )
-from projectors.sqlite.graph import SQLiteSql
+from projectors.sqlite.sql import SQLiteSql
 from schemas import Memory, shift_ts
 from schemas.events import (
     MemoryDeleted,

@@ -10,8 +10,9 @@ from typing import Any
 from infra.log import LogRecord
 from projectors.graph_queries import GraphQueries
 from projectors.graph_store import GRAPH_EVENT_TYPES, apply_graph_event
+from projectors.sqlite.sql import SQLiteSql
 
-__all__ = ["APPLIERS", "DDL", "SQLiteGraphQueries", "SQLiteSql"]
+__all__ = ["APPLIERS", "DDL", "SQLiteGraphQueries"]
 
 DDL = """
 CREATE TABLE IF NOT EXISTS graph_links (
@@ -52,16 +53,6 @@ CREATE TABLE IF NOT EXISTS entity_aliases (
 CREATE INDEX IF NOT EXISTS entity_aliases_alias ON entity_aliases (alias);
 """
 
-
-class SQLiteSql:
-    def __init__(self, db: sqlite3.Connection) -> None:
-        self._db = db
-
-    def rows(self, sql: str, params: Mapping[str, Any]) -> list[Mapping[str, Any]]:
-        return [dict(r) for r in self._db.execute(sql, dict(params))]
-
-    def run(self, sql: str, params: Mapping[str, Any]) -> None:
-        self._db.execute(sql, dict(params))
 
 
 def _apply(db: sqlite3.Connection, payload: Any, record: LogRecord) -> None:

@@ -22,10 +22,11 @@ from projectors.sqlite.apply import WRONG_DIMENSION, Inapplicable
 from projectors.sqlite.archive import SQLiteArchiveQueries
 from projectors.sqlite.domains import APPLIERS, MEMORY_APPLIERS
 from projectors.sqlite.governance import SQLiteGovernanceQueries
-from projectors.sqlite.graph import SQLiteGraphQueries, SQLiteSql
+from projectors.sqlite.graph import SQLiteGraphQueries
 from projectors.sqlite.identity import SQLiteIdentityQueries
 from projectors.sqlite.queries import SQLiteMemoryQueries
 from projectors.sqlite.schema import connect, drop_index_triggers, restore_index_triggers
+from projectors.sqlite.sql import SQLiteSql
 from projectors.subscription_queries import SQLiteSubscriptionQueries
 from schemas import SchemaError, decode_payload
 

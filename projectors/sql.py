@@ -1,0 +1,51 @@
+"""The small SQL contract the read-model domains are written against once, for SQLite and Postgres.
+
+A domain module (appliers and queries) speaks portable SQL: named parameters (``:name``), ``ON CONFLICT``
+upserts, ``CAST``. What truly differs between the backends is asked of the :class:`Dialect` (JSON access,
+full-text search, ...); connections, migrations and error mapping stay in ``projectors/sqlite`` and
+``projectors/postgres``, each with one :class:`Sql` adapter over its driver.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Literal, Protocol
+
+__all__ = ["POSTGRES", "SQLITE", "Dialect", "Sql", "first"]
+
+
+@dataclass(frozen=True)
+class Dialect:
+    """What a shared statement must ask of its backend. Add a method here, not an ``if`` in a domain."""
+
+    name: Literal["sqlite", "postgres"]
+
+    def json_text(self, column: str, key: str) -> str:
+        """The text value at ``key`` of the JSON object in ``column`` (NULL where absent)."""
+        if self.name == "sqlite":
+            return f"json_extract({column}, '$.{key}')"
+        return f"({column} ->> '{key}')"
+
+
+SQLITE = Dialect("sqlite")
+POSTGRES = Dialect("postgres")
+
+
+class Sql(Protocol):
+    """One backend's way to run a statement in the current transaction."""
+
+    @property
+    def dialect(self) -> Dialect: ...
+
+    def rows(self, sql: str, params: Mapping[str, Any]) -> list[Mapping[str, Any]]: ...
+
+    def run(self, sql: str, params: Mapping[str, Any]) -> int:
+        """Run ``sql``; the number of rows it changed."""
+        ...
+
+
+def first(sql: Sql, statement: str, params: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    """The first row ``statement`` returns, or None."""
+    found = sql.rows(statement, params)
+    return found[0] if found else None
