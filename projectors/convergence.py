@@ -102,7 +102,9 @@ def claim_update(sql: Sql, memory_id: str, sets: dict[str, Any], shown: Mapping[
     ``shown`` is the row's current title and namespace."""
     claim = claim_of(sql, memory_id) or (str(shown["namespace"]), str(shown["title"]))
     namespace, title = sets.get("namespace", claim[0]), sets.get("title", claim[1])
-    holder = claim_holder(sql, title, namespace, applying().partition)
+    # Only a move can clash: a memory keeping its claim keeps it even where the claim came from another
+    # partition than the update (whose own partition may have a holder of that title of its own).
+    holder = None if (namespace, title) == claim else claim_holder(sql, title, namespace, applying().partition)
     if holder is not None and holder != memory_id:
         raise title_clash(title, namespace, holder)
     if "title" in sets or "namespace" in sets:
