@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import sqlite3
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -51,7 +52,7 @@ class DeadLetter:
 
 class SubscriptionQueries(ABC):
     @abstractmethod
-    def _rows(self, sql: str, params: dict[str, Any]) -> list[dict[str, Any]]:
+    def _rows(self, sql: str, params: Mapping[str, Any]) -> list[Mapping[str, Any]]:
         """Run ``sql`` (named parameters) and return its rows as dicts."""
 
     def get(self, subscription_id: str) -> SubscriptionRow | None:
@@ -79,5 +80,5 @@ class SQLiteSubscriptionQueries(SubscriptionQueries):
     def __init__(self, db: sqlite3.Connection) -> None:
         self._db = db
 
-    def _rows(self, sql: str, params: dict[str, Any]) -> list[dict[str, Any]]:
+    def _rows(self, sql: str, params: Mapping[str, Any]) -> list[Mapping[str, Any]]:
         return [dict(r) for r in self._db.execute(sql, params)]
