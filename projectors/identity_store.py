@@ -1,6 +1,12 @@
 """The identity domain's appliers, written once for both read models over :class:`~projectors.sql.Sql`: agent
 keys, namespaces where ``as_agent`` is mandatory, and each memory write's attest level (kept in the memory's
-metadata; the decision is :func:`projectors.identity.attested_metadata`)."""
+metadata; the decision is :func:`projectors.identity.attested_metadata`).
+
+The registry converges across regions (docs/regions.md, "Convergence"): an agent's key and a prefix's
+requirement are registers (the latest write in merge order holds); a revocation is kept as a mark per key, so
+it wins over a registration of that key older in merge order whichever arrives first, and a registration later
+in merge order wins over it.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +15,9 @@ from typing import Any
 
 from infra.log import LogRecord
 from projectors.appliers import SqlApplier
+from projectors.convergence import mark_of, set_mark
 from projectors.identity import ATTEST_KEY, AgentKey, attested_metadata
+from projectors.merge_order import agent_key_register, applying
 from projectors.rules import json_column
 from projectors.sql import Sql, first
 from schemas.events import (
@@ -31,7 +39,20 @@ def agent_key(sql: Sql, agent_id: str) -> AgentKey | None:
     return None if row is None else AgentKey(row["agent_id"], row["key_id"], row["public_key"], row["registered_at"])
 
 
+def _revocation(agent_id: str, key_id: str) -> str:
+    """The mark of the latest revocation (merge order) of one of an agent's keys."""
+    return f"agent_key_revoked:{agent_id}:{key_id}"
+
+
 def _key_registered(sql: Sql, event: AgentKeyRegistered, record: LogRecord) -> None:
+    # A registration older (merge order) than the agent's latest one never gets here: it is a register
+    # (projectors.merge_order.register_of), so a rotation holds however late the older key arrives.
+    revoked = mark_of(sql, _revocation(event.agent_id, event.key_id))
+    if revoked is not None and revoked > applying().key:
+        # Revoked later in merge order (in another region, read here first): the agent is left without a key,
+        # as if the events had come in merge order (this registration replaced the older key, then went).
+        sql.run("DELETE FROM agent_keys WHERE agent_id = :a", {"a": event.agent_id})
+        return
     sql.run("INSERT INTO agent_keys (agent_id, key_id, public_key, registered_at, registered_by) "
             "VALUES (:a, :k, :p, :at, :by) ON CONFLICT (agent_id) DO UPDATE SET key_id = excluded.key_id, "
             "public_key = excluded.public_key, registered_at = excluded.registered_at, "
@@ -41,6 +62,13 @@ def _key_registered(sql: Sql, event: AgentKeyRegistered, record: LogRecord) -> N
 
 
 def _key_revoked(sql: Sql, event: AgentKeyRevoked, record: LogRecord) -> None:
+    at = applying().key
+    mark = _revocation(event.agent_id, event.key_id)
+    if (mark_of(sql, mark) or "") < at:
+        set_mark(sql, mark, at)  # kept for a registration of this key that is older but arrives later
+    registered = mark_of(sql, agent_key_register(event.agent_id))
+    if registered is not None and registered > at:
+        return  # the agent registered (or re-registered) a key later in merge order: that one holds
     # Only the named key: a revocation that crossed a rotation leaves the newer key alone.
     sql.run("DELETE FROM agent_keys WHERE agent_id = :a AND key_id = :k", {"a": event.agent_id, "k": event.key_id})
 
