@@ -12,6 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from projectors.webhook_rules import SubscriptionTarget
+
 __all__ = ["DeadLetter", "SQLiteSubscriptionQueries", "SubscriptionQueries", "SubscriptionRow"]
 
 _COLUMNS = ("id, url, events, namespace_filter, agent_filter, created_by, created_at, secret_fingerprint, "
@@ -21,13 +23,7 @@ _DLQ_COLUMNS = ('correlation_id, subscription_id, owner, event_type, source_even
 
 
 @dataclass(frozen=True, slots=True)
-class SubscriptionRow:
-    id: str
-    url: str
-    events: str
-    namespace_filter: str | None
-    agent_filter: str | None
-    created_by: str
+class SubscriptionRow(SubscriptionTarget):
     created_at: str
     secret_fingerprint: str
     failure_count: int
