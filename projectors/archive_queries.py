@@ -1,19 +1,23 @@
 """What the archive read model answers (archived memories, their vectors, counts), whatever the database.
 
-Both backends fill :class:`ArchivedMemory` the same way and order the same way (newest archive first, then by
-id), so an answer does not depend on the backend.
+The reads are written once (:class:`SqlArchiveQueries`, over :class:`~projectors.sql.Sql`): both backends fill
+:class:`ArchivedMemory` the same way and order the same way (newest archive first, then by id), so an answer
+does not depend on the backend.
 """
 
 from __future__ import annotations
 
 import json
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from projectors.archive_store import ROW_COLUMNS
+from projectors.sql import Dialect, Sql, chunks, first, in_list
 from schemas import Memory
 
-__all__ = ["ArchiveQueries", "ArchiveStats", "ArchivedMemory", "ArchivedVector"]
+__all__ = ["ArchiveQueries", "ArchiveStats", "ArchivedMemory", "ArchivedVector", "SqlArchiveQueries"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,3 +93,63 @@ class ArchiveQueries(ABC):
     @abstractmethod
     def present(self, ids: list[str]) -> list[str]:
         """Those of ``ids`` that are in the archive, in the given order."""
+
+
+def _memory(row: Mapping[str, Any], dialect: Dialect) -> Memory:
+    """The memory columns of an archived row (tags and metadata are JSON columns)."""
+    metadata = dialect.json_value(row["metadata"])
+    return Memory(
+        id=row["id"], tier=row["tier"], namespace=row["namespace"], title=row["title"], content=row["content"],
+        tags=list(dialect.json_value(row["tags"])), priority=row["priority"], confidence=row["confidence"],
+        source=row["source"], access_count=row["access_count"], created_at=row["created_at"],
+        updated_at=row["updated_at"], last_accessed_at=row["last_accessed_at"], expires_at=row["expires_at"],
+        metadata=metadata if isinstance(metadata, dict) else {})
+
+
+class SqlArchiveQueries(ArchiveQueries):
+    """The archive reads, one set of SQL for both read models: a backend only says how a statement runs."""
+
+    def __init__(self, sql: Sql) -> None:
+        self._sql = sql
+
+    def _archived(self, row: Mapping[str, Any]) -> ArchivedMemory:
+        return ArchivedMemory(_memory(row, self._sql.dialect), row["archived_at"], row["archive_reason"],
+                              row["original_tier"], row["original_expires_at"])
+
+    def list_archived(self, *, namespace: str | None = None, limit: int = 50, offset: int = 0
+                      ) -> list[ArchivedMemory]:
+        where = "WHERE namespace = :ns" if namespace is not None else ""
+        rows = self._sql.rows(f"SELECT {ROW_COLUMNS} FROM archived_memories {where} "
+                              "ORDER BY archived_at DESC, id LIMIT :limit OFFSET :offset",
+                              {"ns": namespace, "limit": limit, "offset": offset})
+        return [self._archived(r) for r in rows]
+
+    def get(self, memory_id: str) -> ArchivedMemory | None:
+        row = first(self._sql, f"SELECT {ROW_COLUMNS} FROM archived_memories WHERE id = :id", {"id": memory_id})
+        return None if row is None else self._archived(row)
+
+    def vector(self, memory_id: str) -> ArchivedVector | None:
+        dialect = self._sql.dialect
+        row = first(self._sql, f"SELECT vector_model, vector_dim, {dialect.vector_column('vector')} AS v "
+                               "FROM archived_memories WHERE id = :id AND vector IS NOT NULL", {"id": memory_id})
+        return None if row is None else ArchivedVector(row["vector_model"], int(row["vector_dim"]),
+                                                        dialect.vector_bytes(row["v"]))
+
+    def stats(self) -> ArchiveStats:
+        rows = self._sql.rows("SELECT namespace, count(*) AS n FROM archived_memories GROUP BY namespace "
+                              "ORDER BY n DESC, namespace", {})
+        return ArchiveStats(sum(int(r["n"]) for r in rows),
+                            [{"namespace": r["namespace"], "count": int(r["n"])} for r in rows])
+
+    def archived_before(self, before: str | None) -> list[str]:
+        rows = self._sql.rows("SELECT id FROM archived_memories WHERE CAST(:before AS text) IS NULL "
+                              "OR archived_at < :before ORDER BY id", {"before": before})
+        return [r["id"] for r in rows]
+
+    def present(self, ids: list[str]) -> list[str]:
+        found: set[str] = set()
+        for chunk in chunks(ids):
+            marks, params = in_list(chunk)
+            found.update(r["id"] for r in self._sql.rows(f"SELECT id FROM archived_memories WHERE id IN ({marks})",
+                                                         params))
+        return [i for i in ids if i in found]

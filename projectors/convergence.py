@@ -39,8 +39,8 @@ from projectors.merge_order import (
 from projectors.rules import title_clash
 from projectors.sql import Sql
 
-__all__ = ["apply_event", "claim_holder", "claim_of", "claim_update", "drop_claim", "is_late", "joins", "move_claim",
-           "record_claim", "record_event", "replay", "resolve", "stamp", "title_conflicts"]
+__all__ = ["apply_event", "claim_holder", "claim_of", "claim_update", "drop_claim", "is_late", "joins", "mark_of",
+           "move_claim", "record_claim", "record_event", "replay", "resolve", "set_mark", "stamp", "title_conflicts"]
 
 #: Applies one kept memory event again during a replay: (stamp, type, payload, the replayed memories) → why it
 #: was refused, or None.
@@ -275,13 +275,23 @@ def apply_event(sql: Sql, record: LogRecord, payload: Any, apply: Callable[[], N
         APPLYING.reset(token)
 
 
+def mark_of(sql: Sql, name: str) -> str | None:
+    """The merge key recorded under ``name`` (a register's latest write, or a domain's mark), or None."""
+    rows = sql.rows("SELECT key FROM merge_registers WHERE name = :n", {"n": name})
+    return str(rows[0]["key"]) if rows else None
+
+
+def set_mark(sql: Sql, name: str, key: str) -> None:
+    sql.run("INSERT INTO merge_registers (name, key) VALUES (:n, :k) ON CONFLICT (name) DO UPDATE SET key = "
+            "excluded.key", {"n": name, "k": key})
+
+
 def _newest_in(sql: Sql, register: str, at: MergeStamp) -> bool:
     """Whether the event is the latest write of ``register`` by merge order so far (then it is recorded as such)."""
-    rows = sql.rows("SELECT key FROM merge_registers WHERE name = :n", {"n": register})
-    if rows and str(rows[0]["key"]) > at.key:
+    latest = mark_of(sql, register)
+    if latest is not None and latest > at.key:
         return False
-    sql.run("INSERT INTO merge_registers (name, key) VALUES (:n, :k) ON CONFLICT (name) DO UPDATE SET key = "
-            "excluded.key", {"n": register, "k": at.key})
+    set_mark(sql, register, at.key)
     return True
 
 

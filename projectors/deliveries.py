@@ -19,7 +19,7 @@ from pathlib import Path
 from infra.log import Clock, LogRecord
 from projectors.base import ApplyResult, ReadModel, Verdict
 from projectors.errors import ReadModelError
-from projectors.webhook_rules import correlation_id, matches, webhook_events
+from projectors.webhook_rules import SubscriptionTarget, correlation_id, matches, webhook_events
 from schemas import SchemaError, decode_payload
 from schemas.events import SubscriptionCreated, SubscriptionDeleted
 
@@ -60,13 +60,7 @@ CREATE INDEX IF NOT EXISTS deliveries_sub ON deliveries (subscription_id, seq);
 
 
 @dataclass(frozen=True, slots=True)
-class LocalSubscription:
-    id: str
-    url: str
-    events: str
-    namespace_filter: str | None
-    agent_filter: str | None
-    created_by: str
+class LocalSubscription(SubscriptionTarget):
     #: Base64 of the HMAC key sealed to this node's key, or None when it was not sealed to this node.
     sealed_key: str | None
 

@@ -44,7 +44,7 @@ class ScopeCount:
 
 
 #: What :meth:`IdentityQueries.scope_counts` selects and groups by on every backend: private memories by author.
-SCOPE_COUNT_SQL = "namespace, scope, count(*), CASE WHEN scope = 'private' THEN agent_id END AS owner"
+SCOPE_COUNT_SQL = "namespace, scope, count(*) AS n, CASE WHEN scope = 'private' THEN agent_id END AS owner"
 SCOPE_GROUPS_SQL = "GROUP BY namespace, scope, owner ORDER BY namespace, scope, owner"
 
 

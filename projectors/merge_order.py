@@ -24,6 +24,8 @@ from typing import Any
 
 from schemas import decode_payload, format_ts, parse_ts, shift_ts
 from schemas.events import (
+    AgentKeyRegistered,
+    AsAgentRequirementSet,
     MemoryDeleted,
     MemoryEmbedded,
     MemoryExpired,
@@ -37,8 +39,8 @@ from schemas.events import (
     StandardSet,
 )
 
-__all__ = ["APPLYING", "MergeStamp", "Refs", "applying", "causal_ts", "conflict_title", "memory_refs", "merge_key",
-           "next_stamp", "register_of", "replay_payload", "title_group"]
+__all__ = ["APPLYING", "MergeStamp", "Refs", "agent_key_register", "applying", "causal_ts", "conflict_title",
+           "memory_refs", "merge_key", "next_stamp", "register_of", "replay_payload", "title_group"]
 
 _OFFSET_WIDTH = 20
 
@@ -137,9 +139,20 @@ def replay_payload(event_type: str, raw: Mapping[str, Any], ids: Set[str]) -> An
     return payload
 
 
+def agent_key_register(agent_id: str) -> str:
+    """The register of an agent's key: its latest registration (rotation) in merge order holds."""
+    return f"agent_key:{agent_id}"
+
+
 def register_of(payload: Any) -> str | None:
     """The register an event sets whole, last writer (by merge order) winning, or None: a namespace's standard
-    (policy) is one, so a policy set in one region governs every region, the latest in merge order."""
+    (policy) is one, so a policy set in one region governs every region, the latest in merge order; so are an
+    agent's key (registered or rotated; revocations: :mod:`projectors.identity_store`) and whether a namespace
+    prefix requires ``as_agent``."""
     if isinstance(payload, StandardSet | StandardCleared):
         return f"standard:{payload.namespace}"
+    if isinstance(payload, AgentKeyRegistered):
+        return agent_key_register(payload.agent_id)
+    if isinstance(payload, AsAgentRequirementSet):
+        return f"as_agent:{payload.prefix}"
     return None

@@ -8,11 +8,14 @@ full-text search, ...); connections, migrations and error mapping stay in ``proj
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import json
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
-__all__ = ["POSTGRES", "SQLITE", "Dialect", "Sql", "first"]
+import numpy as np
+
+__all__ = ["POSTGRES", "SQLITE", "Dialect", "Sql", "chunks", "first", "in_list"]
 
 
 @dataclass(frozen=True)
@@ -26,6 +29,24 @@ class Dialect:
         if self.name == "sqlite":
             return f"json_extract({column}, '$.{key}')"
         return f"({column} ->> '{key}')"
+
+    def json_param(self, name: str) -> str:
+        """A JSON column's value from the parameter ``name`` (JSON text): TEXT on SQLite, jsonb on Postgres."""
+        return f":{name}" if self.name == "sqlite" else f"CAST(:{name} AS jsonb)"
+
+    def json_value(self, value: Any) -> Any:
+        """A JSON column as read: SQLite returns its text, Postgres (jsonb) the decoded value."""
+        return json.loads(value) if self.name == "sqlite" and isinstance(value, str) else value
+
+    def vector_column(self, column: str) -> str:
+        """A vector column selected so :meth:`vector_bytes` can read it (pgvector's text form on Postgres)."""
+        return column if self.name == "sqlite" else f"CAST({column} AS text)"
+
+    def vector_bytes(self, value: Any) -> bytes:
+        """Little-endian float32 bytes of a vector selected through :meth:`vector_column`."""
+        if self.name == "sqlite":
+            return bytes(value)
+        return np.array(str(value)[1:-1].split(","), dtype="<f4").tobytes()
 
 
 SQLITE = Dialect("sqlite")
@@ -43,6 +64,22 @@ class Sql(Protocol):
     def run(self, sql: str, params: Mapping[str, Any]) -> int:
         """Run ``sql``; the number of rows it changed."""
         ...
+
+
+#: Values per ``IN (…)`` list: below SQLite's default 999 bound variables, with room for other parameters.
+CHUNK = 500
+
+
+def chunks(values: Sequence[str]) -> Iterator[Sequence[str]]:
+    """``values`` in slices short enough for one :func:`in_list`."""
+    for start in range(0, len(values), CHUNK):
+        yield values[start:start + CHUNK]
+
+
+def in_list(values: Collection[str], prefix: str = "v") -> tuple[str, dict[str, str]]:
+    """An ``IN (…)`` list of named parameters for ``values`` and those parameters (``:v0, :v1, …``)."""
+    params = {f"{prefix}{i}": v for i, v in enumerate(values)}
+    return ", ".join(f":{name}" for name in params), params
 
 
 def first(sql: Sql, statement: str, params: Mapping[str, Any]) -> Mapping[str, Any] | None:

@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import sqlite3
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+
+from projectors.webhook_rules import SubscriptionTarget
 
 __all__ = ["DeadLetter", "SQLiteSubscriptionQueries", "SubscriptionQueries", "SubscriptionRow"]
 
@@ -20,13 +23,7 @@ _DLQ_COLUMNS = ('correlation_id, subscription_id, owner, event_type, source_even
 
 
 @dataclass(frozen=True, slots=True)
-class SubscriptionRow:
-    id: str
-    url: str
-    events: str
-    namespace_filter: str | None
-    agent_filter: str | None
-    created_by: str
+class SubscriptionRow(SubscriptionTarget):
     created_at: str
     secret_fingerprint: str
     failure_count: int
@@ -51,7 +48,7 @@ class DeadLetter:
 
 class SubscriptionQueries(ABC):
     @abstractmethod
-    def _rows(self, sql: str, params: dict[str, Any]) -> list[dict[str, Any]]:
+    def _rows(self, sql: str, params: Mapping[str, Any]) -> list[Mapping[str, Any]]:
         """Run ``sql`` (named parameters) and return its rows as dicts."""
 
     def get(self, subscription_id: str) -> SubscriptionRow | None:
@@ -79,5 +76,5 @@ class SQLiteSubscriptionQueries(SubscriptionQueries):
     def __init__(self, db: sqlite3.Connection) -> None:
         self._db = db
 
-    def _rows(self, sql: str, params: dict[str, Any]) -> list[dict[str, Any]]:
+    def _rows(self, sql: str, params: Mapping[str, Any]) -> list[Mapping[str, Any]]:
         return [dict(r) for r in self._db.execute(sql, params)]

@@ -24,8 +24,8 @@ from schemas.events import (
     MemoryUpdated,
 )
 
-__all__ = ["FIRED_EVENT_TYPES", "WEBHOOK_EVENT_TYPES", "SubscriptionFilter", "WebhookEvent", "correlation_id",
-           "matches", "parse_events", "webhook_events"]
+__all__ = ["FIRED_EVENT_TYPES", "WEBHOOK_EVENT_TYPES", "SubscriptionFilter", "SubscriptionTarget", "WebhookEvent",
+           "correlation_id", "matches", "parse_events", "webhook_events"]
 
 #: The original's event names (``WEBHOOK_EVENT_TYPES`` in its subscriptions.rs) plus ``memory_update``, which
 #: the original does not fire. ``memory_consolidated`` and ``approval_requested`` exist there too; they are
@@ -61,6 +61,19 @@ class SubscriptionFilter(Protocol):
     def namespace_filter(self) -> str | None: ...
     @property
     def agent_filter(self) -> str | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class SubscriptionTarget:
+    """What every copy of a subscription keeps (the read model's row, the delivery store's): where it is sent,
+    what it follows (a :class:`SubscriptionFilter`), and its owner."""
+
+    id: str
+    url: str
+    events: str
+    namespace_filter: str | None
+    agent_filter: str | None
+    created_by: str
 
 
 def parse_events(events: str) -> list[str]:

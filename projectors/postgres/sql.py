@@ -5,11 +5,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection, Engine, text
 
+from projectors.postgres.errors import mapped_errors
 from projectors.sql import POSTGRES, Dialect
 
-__all__ = ["PostgresSql"]
+__all__ = ["PostgresReads", "PostgresSql"]
 
 
 class PostgresSql:
@@ -24,3 +25,21 @@ class PostgresSql:
 
     def run(self, sql: str, params: Mapping[str, Any]) -> int:
         return self._conn.execute(text(sql), dict(params) or None).rowcount
+
+
+class PostgresReads:
+    """The :class:`~projectors.sql.Sql` of a read model's queries: each statement on its own pooled connection,
+    its errors mapped as every Postgres read's."""
+
+    dialect: Dialect = POSTGRES
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    def rows(self, sql: str, params: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+        with mapped_errors(), self._engine.connect() as conn:
+            return PostgresSql(conn).rows(sql, params)
+
+    def run(self, sql: str, params: Mapping[str, Any]) -> int:
+        with mapped_errors(), self._engine.begin() as conn:
+            return PostgresSql(conn).run(sql, params)

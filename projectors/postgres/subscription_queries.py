@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine
 
-from projectors.postgres.errors import mapped_errors
+from projectors.postgres.sql import PostgresReads
 from projectors.subscription_queries import SubscriptionQueries
 
 __all__ = ["PostgresSubscriptionQueries"]
@@ -14,8 +15,7 @@ __all__ = ["PostgresSubscriptionQueries"]
 
 class PostgresSubscriptionQueries(SubscriptionQueries):
     def __init__(self, engine: Engine) -> None:
-        self._engine = engine
+        self._reads = PostgresReads(engine)
 
-    def _rows(self, sql: str, params: dict[str, Any]) -> list[dict[str, Any]]:
-        with mapped_errors(), self._engine.connect() as conn:
-            return [dict(r) for r in conn.execute(text(sql), params).mappings()]
+    def _rows(self, sql: str, params: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+        return self._reads.rows(sql, params)

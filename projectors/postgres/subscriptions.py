@@ -1,51 +1,12 @@
-"""Webhook subscriptions and their dead letters in the Postgres read model: the same rules as
-:mod:`projectors.sqlite.subscriptions`, in Postgres SQL (tables from revision ``r0004_subscriptions``)."""
+"""Webhook subscriptions and their dead letters in the Postgres read model: the shared appliers
+(:mod:`projectors.subscription_store`) over SQLAlchemy (tables from revision ``r0004_subscriptions``)."""
 
 from __future__ import annotations
 
-from typing import Any
-
-from sqlalchemy import Connection, text
-
-from infra.log import LogRecord
-from projectors.rules import Inapplicable
-from schemas.events import SubscriptionCreated, SubscriptionDeadLettered, SubscriptionDeleted
+from projectors.appliers import over_sql
+from projectors.postgres.sql import PostgresSql
+from projectors.subscription_store import APPLIERS as SHARED
 
 __all__ = ["APPLIERS"]
 
-
-def _created(db: Connection, event: SubscriptionCreated, record: LogRecord) -> None:
-    s = event.subscription
-    if db.execute(text("SELECT 1 FROM subscriptions WHERE id = :id"), {"id": s.id}).first():
-        raise Inapplicable(f"subscription {s.id} already exists")
-    db.execute(text("INSERT INTO subscriptions (id, url, events, namespace_filter, agent_filter, created_by, "
-                    "created_at, secret_fingerprint) VALUES (:id, :url, :events, :ns, :agent, :by, :at, :fp)"),
-               {"id": s.id, "url": s.url, "events": s.events, "ns": s.namespace_filter, "agent": s.agent_filter,
-                "by": s.created_by, "at": s.created_at, "fp": s.secret_fingerprint})
-
-
-def _deleted(db: Connection, event: SubscriptionDeleted, record: LogRecord) -> None:
-    if db.execute(text("DELETE FROM subscriptions WHERE id = :id"), {"id": event.id}).rowcount == 0:
-        raise Inapplicable(f"no subscription {event.id}")
-
-
-def _dead_lettered(db: Connection, event: SubscriptionDeadLettered, record: LogRecord) -> None:
-    if db.execute(text("SELECT 1 FROM subscription_dlq WHERE correlation_id = :c"),
-                  {"c": event.correlation_id}).first():
-        raise Inapplicable(f"delivery {event.correlation_id} is already dead-lettered")
-    db.execute(text("INSERT INTO subscription_dlq (correlation_id, subscription_id, owner, event_type, "
-                    'source_event_id, payload, retry_count, last_error, first_failed_at, last_failed_at, partition, '
-                    '"offset") VALUES (:c, :sub, :owner, :type, :src, :body, :n, :err, :first, :last, :part, :off)'),
-               {"c": event.correlation_id, "sub": event.subscription_id, "owner": event.owner,
-                "type": event.event_type, "src": event.source_event_id, "body": event.body, "n": event.attempts,
-                "err": event.last_error, "first": event.first_failed_at, "last": event.last_failed_at,
-                "part": record.partition, "off": record.offset})
-    db.execute(text("UPDATE subscriptions SET failure_count = failure_count + 1, last_failed_at = :at "
-                    "WHERE id = :id"), {"at": event.last_failed_at, "id": event.subscription_id})
-
-
-APPLIERS: dict[str, Any] = {
-    SubscriptionCreated.TYPE: _created,
-    SubscriptionDeleted.TYPE: _deleted,
-    SubscriptionDeadLettered.TYPE: _dead_lettered,
-}
+APPLIERS = over_sql(SHARED, PostgresSql)
