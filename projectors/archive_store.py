@@ -7,8 +7,9 @@ then the live row is deleted, which drops the live vector through the ``memory_v
 backends have one).
 
 Concurrent archive events on one memory in two regions converge (docs/regions.md, "Convergence"): two archives
-show the earlier one's time and reason (merge order); a restore wins over a purge of the same archived memory
-(the restore carries the whole memory, the purge only removed its archived copy).
+show the earlier one's time and reason (merge order); a restore wins over another region's purge of the same
+archived memory (the restore carries the whole memory, the purge only removed its archived copy); within one
+region the log decides.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from __future__ import annotations
 from infra.log import LogRecord
 from projectors.appliers import SqlApplier
 from projectors.convergence import mark_of, set_mark
-from projectors.merge_order import applying
+from projectors.merge_order import applying, partition_of
 from projectors.rules import Inapplicable, json_column, title_clash
 from projectors.sql import Sql, chunks, first, in_list
 from schemas.events import ArchivePurged, MemoriesArchived, MemoryRestored
@@ -72,8 +73,7 @@ def _earlier_archive(sql: Sql, memory_id: str, event: MemoriesArchived, at: str)
 def _restored(sql: Sql, event: MemoryRestored, _record: LogRecord) -> None:
     m = event.memory
     if first(sql, "SELECT 1 AS x FROM archived_memories WHERE id = :id", {"id": m.id}) is None and (
-            mark_of(sql, _PURGED + m.id) is None or _live(sql, m.id)):
-        # (A restore of a purged memory comes from a region that had not seen the purge: the restore wins.)
+            not _purged_elsewhere(sql, m.id) or _live(sql, m.id)):
         raise Inapplicable(f"memory {m.id} is not in the archive")
     if _live(sql, m.id):
         raise Inapplicable(f"memory {m.id} is live already")
@@ -86,6 +86,14 @@ def _restored(sql: Sql, event: MemoryRestored, _record: LogRecord) -> None:
             f"{json_param('tags')}, :priority, :confidence, :source, :access_count, :created_at, :updated_at, "
             f":last_accessed_at, :expires_at, {json_param('metadata')})",
             {**m.to_payload(), "tags": json_column(m.tags), "metadata": json_column(m.metadata)})
+
+
+def _purged_elsewhere(sql: Sql, memory_id: str) -> bool:
+    """Whether another partition purged the memory: its restore comes from a region that had not seen the purge,
+    and wins (whichever a node reads first). Within one partition the log decides: a restore after a purge finds
+    nothing to restore, as on a single node."""
+    purge = mark_of(sql, _PURGED + memory_id)
+    return purge is not None and partition_of(purge) != applying().partition
 
 
 def _live(sql: Sql, memory_id: str) -> bool:

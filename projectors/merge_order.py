@@ -40,7 +40,7 @@ from schemas.events import (
 )
 
 __all__ = ["APPLYING", "MergeStamp", "Refs", "agent_key_register", "applying", "causal_ts", "conflict_title",
-           "memory_refs", "merge_key", "next_stamp", "register_of", "replay_payload", "title_group"]
+           "memory_refs", "merge_key", "next_stamp", "partition_of", "register_of", "replay_payload", "title_group"]
 
 _OFFSET_WIDTH = 20
 
@@ -65,6 +65,11 @@ def causal_ts(now: str, seen: str | None) -> str:
 
 def merge_key(stamp: str, partition: str, offset: int) -> str:
     return f"{stamp}|{partition}|{offset:0{_OFFSET_WIDTH}d}"
+
+
+def partition_of(key: str) -> str:
+    """The partition a merge key was given in."""
+    return key.split("|")[1]
 
 
 @dataclass(frozen=True, slots=True)

@@ -50,6 +50,7 @@ def _events() -> list[Any]:
         MemoriesArchived(["a5"], "archive", T.format(7)),                                # 14
         ArchivePurged(["a5", "a3"], before=T.format(7), older_than_days=1),              # 15: a5 is kept
         MemoriesArchived(["a1"], "consolidated", T.format(8)),                           # 16: with its vector
+        MemoryRestored(_memory("a3", expires=T.format(2))),                               # 17: purged (15)
     ]
 
 
@@ -69,8 +70,9 @@ class ArchiveContract:
 
     def test_refusals(self, loaded: MemoryReadModel) -> None:
         rejected = {r["offset"]: str(r["reason"]) for r in loaded.rejected_events()}
-        assert set(rejected) == {11, 13}
+        assert set(rejected) == {11, 13, 17}
         assert "not in the archive" in rejected[11] and "already exists" in rejected[13]
+        assert "not in the archive" in rejected[17]  # one log: a restore after the purge finds nothing
 
     def test_listing_and_stats(self, loaded: MemoryReadModel) -> None:
         listed = loaded.archive.list_archived(limit=10)
