@@ -9,15 +9,12 @@ They check before they write and raise :class:`~projectors.rules.Inapplicable` f
 
 from __future__ import annotations
 
-import json
-from collections.abc import Mapping
-from typing import Any
-
 from infra.log import LogRecord
 from projectors.appliers import SqlApplier
 from projectors.governance_queries import memory_bytes, pending_expiry
+from projectors.pending_merge import settle, show
 from projectors.rules import Inapplicable, json_column
-from projectors.sql import Sql, first
+from projectors.sql import Sql
 from schemas.events import (
     AgentRegistered,
     LinkCreated,
@@ -56,38 +53,21 @@ def apply_pending_requested(sql: Sql, event: PendingRequested, record: LogRecord
          "exp": pending_expiry(p.requested_at, p.timeout_secs)})
     if inserted == 0:
         raise Inapplicable(f"pending action {p.id} already exists")
+    show(sql, p.id)
 
 
-def _still_pending(sql: Sql, pending_id: str) -> Mapping[str, Any]:
-    row = first(sql, "SELECT status, approvals FROM pending_actions WHERE id = :id", {"id": pending_id})
-    if row is None:
-        raise Inapplicable(f"pending action {pending_id} does not exist")
-    if row["status"] != "pending":
-        raise Inapplicable(f"pending action {pending_id} is already {row['status']}")
-    return row
-
-
+# Votes, decisions and expiries converge across regions: the row shows their fold in merge order.
 def apply_pending_voted(sql: Sql, event: PendingVoted, record: LogRecord) -> None:
-    approvals = json.loads(_still_pending(sql, event.id)["approvals"])
-    if any(a["agent_id"] == event.vote.agent_id for a in approvals):
-        raise Inapplicable(f"{event.vote.agent_id} already voted on {event.id}")
-    approvals.append({"agent_id": event.vote.agent_id, "approved_at": event.vote.approved_at})
-    sql.run("UPDATE pending_actions SET approvals = :a WHERE id = :id", {"a": json_column(approvals), "id": event.id})
+    settle(sql, event.id, record)
 
 
 def apply_pending_decided(sql: Sql, event: PendingDecided, record: LogRecord) -> None:
-    _still_pending(sql, event.id)
-    approvals = [{"agent_id": a.agent_id, "approved_at": a.approved_at} for a in event.approvals]
-    sql.run("UPDATE pending_actions SET status = :s, decided_by = :by, decided_at = :at, approvals = :a "
-            "WHERE id = :id",
-            {"s": event.status, "by": event.decided_by, "at": event.decided_at, "a": json_column(approvals),
-             "id": event.id})
+    settle(sql, event.id, record)
 
 
 def apply_pending_expired(sql: Sql, event: PendingExpired, record: LogRecord) -> None:
     for pending_id in event.ids:
-        sql.run("UPDATE pending_actions SET status = 'expired', decided_at = :at WHERE id = :id AND status = 'pending'",
-                {"at": event.at, "id": pending_id})
+        settle(sql, pending_id, record)
 
 
 def apply_rule_remembered(sql: Sql, event: RuleRemembered, record: LogRecord) -> None:

@@ -39,6 +39,16 @@ CREATE TABLE IF NOT EXISTS pending_actions (
     expires_at   TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS pending_actions_status ON pending_actions (status, expires_at);
+CREATE TABLE IF NOT EXISTS pending_history (
+    pending_id    TEXT NOT NULL,
+    key           TEXT NOT NULL,
+    event_id      TEXT NOT NULL,
+    log_partition TEXT NOT NULL,
+    log_offset    INTEGER NOT NULL,
+    type          TEXT NOT NULL,
+    payload       TEXT NOT NULL,
+    PRIMARY KEY (pending_id, key)
+);
 CREATE TABLE IF NOT EXISTS agents (
     agent_id      TEXT PRIMARY KEY,
     agent_type    TEXT NOT NULL,
