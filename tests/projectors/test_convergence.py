@@ -293,3 +293,30 @@ def test_votes_read_before_their_request_count(models: Callable[[], MemoryReadMo
     assert pending is not None and pending.status == "pending"
     assert pending.approvals == [{"agent_id": "v1", "approved_at": _ts(4)}, {"agent_id": "v2", "approved_at": _ts(6)}]
     assert [str(r["reason"]) for r in model.rejected_events()] == ["v1 already voted on p2"]
+
+
+def _forget_pending_history(model: MemoryReadModel) -> None:
+    """The model as an earlier version left it: pending rows without their history."""
+    if isinstance(model, PostgresReadModel):
+        with model.engine.begin() as conn:
+            conn.execute(text("DELETE FROM pending_history"))
+    else:
+        assert isinstance(model, SQLiteReadModel)
+        model._db.execute("DELETE FROM pending_history")
+        model._db.commit()
+
+
+def test_rows_decided_before_history_was_kept_stay_decided(models: Callable[[], MemoryReadModel]) -> None:
+    (eu, us), _ = build_pending(([("vote", "p2", "v1", 2), ("reject", "p1", "v2", 3)],
+                                 [("vote", "p2", "v1", 4), ("vote", "p2", "v2", 5), ("approve", "p1", "v1", 1)]))
+    model = models()
+    model.apply_batch([Verdict(r) for r in eu.records])
+    _forget_pending_history(model)
+    model.apply_batch([Verdict(r) for r in us.records])
+    p1, p2 = model.governance.pending("p1"), model.governance.pending("p2")
+    # The history starts from the rows: p1's rejection and p2's first vote stand, whatever merge order says.
+    assert p1 is not None and (p1.status, p1.decided_by) == ("rejected", "v2")
+    assert p2 is not None and [a["agent_id"] for a in p2.approvals] == ["v1", "v2"]
+    assert sorted(str(r["reason"]) for r in model.rejected_events()) == [
+        "follows decision us-3, which was refused: pending action p1 is already rejected",
+        "pending action p1 is already rejected", "v1 already voted on p2"]
