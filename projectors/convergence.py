@@ -25,6 +25,7 @@ from typing import Any
 from infra.log import LogRecord
 from projectors.merge_order import (
     APPLYING,
+    VOIDED,
     MergeStamp,
     Refs,
     applying,
@@ -40,7 +41,8 @@ from projectors.rules import title_clash
 from projectors.sql import Sql
 
 __all__ = ["apply_event", "claim_holder", "claim_of", "claim_update", "drop_claim", "is_late", "joins", "mark_of",
-           "move_claim", "record_claim", "record_event", "replay", "resolve", "set_mark", "stamp", "title_conflicts"]
+           "move_claim", "record_claim", "record_event", "replay", "resolve", "retract", "set_mark", "stamp",
+           "title_conflicts"]
 
 #: Applies one kept memory event again during a replay: (stamp, type, payload, the replayed memories) → why it
 #: was refused, or None.
@@ -216,20 +218,45 @@ def replay(sql: Sql, at: MergeStamp, apply: ReplayFn) -> str | None:
     claims, tombstones) and apply their history again, in merge order, through ``apply``. Returns the late
     event's own refusal."""
     ids, keys = _closure(sql, at.key)
+    return _rebuild(sql, ids, keys, apply).get(at.key)
+
+
+def retract(sql: Sql, causes: Collection[str], apply: ReplayFn) -> None:
+    """Undo the memory events that carried out the decisions ``causes`` (displaced by a decision earlier in merge
+    order, :mod:`projectors.pending_merge`): they leave the history, and the memories they touched are replayed
+    without them, as on a node that refused them."""
+    voided = _keys_with(sql, [f"c:{cause}" for cause in causes])
+    if not voided:
+        return
+    ids: set[str] = set()
+    keys: set[str] = set()
+    for key in voided:
+        more_ids, more_keys = _closure(sql, key)
+        ids |= more_ids
+        keys |= set(more_keys)
+    marks, params = _in(voided)
+    for table in ("memory_history_refs", "memory_history"):
+        sql.run(f"DELETE FROM {table} WHERE key IN ({marks})", params)
+    _rebuild(sql, ids, sorted(keys - voided), apply)
+
+
+def _rebuild(sql: Sql, ids: set[str], keys: list[str], apply: ReplayFn) -> dict[str, str | None]:
+    """Forget the memories ``ids`` (rows, claims, tombstones) and apply the history ``keys`` again in merge order;
+    each key's refusal, or None."""
     marks, params = _in(ids)
     holders = [(str(r["namespace"]), str(r["claim_title"])) for r in sql.rows(
-        f"SELECT namespace, claim_title FROM memory_merge WHERE id IN ({marks})", params)]
+        f"SELECT namespace, claim_title FROM memory_merge WHERE id IN ({marks})", params)] if ids else []
     for table in ("memories", "memory_merge", "memory_tombstones"):
-        sql.run(f"DELETE FROM {table} WHERE id IN ({marks})", params)
-    refusal: str | None = None
+        if ids:
+            sql.run(f"DELETE FROM {table} WHERE id IN ({marks})", params)
+    reasons: dict[str, str | None] = {}
     for key in keys:
         row = sql.rows("SELECT partition, type, payload FROM memory_history WHERE key = :k", {"k": key})[0]
-        reason = apply(MergeStamp(str(row["partition"]), key), str(row["type"]), json.loads(row["payload"]), ids)
-        if key == at.key:
-            refusal = reason
+        reasons[key] = apply(MergeStamp(str(row["partition"]), key), str(row["type"]), json.loads(row["payload"]),
+                             ids)
     for namespace, title in holders:  # a group that lost a memory to the replay shows its next claim
         resolve(sql, namespace, title)
-    return refusal
+    return reasons
 
 
 def title_conflicts(sql: Sql) -> list[dict[str, str]]:
@@ -253,7 +280,7 @@ def apply_event(sql: Sql, record: LogRecord, payload: Any, apply: Callable[[], N
     register = register_of(payload)
     if register is not None and not _newest_in(sql, register, at):
         return None  # an older write of a register another region has since set: it changes nothing
-    token = APPLYING.set(at)
+    token, voided = APPLYING.set(at), VOIDED.set([])
     try:
         envelope = record.event.envelope
         refs = memory_refs(payload)
@@ -261,17 +288,25 @@ def apply_event(sql: Sql, record: LogRecord, payload: Any, apply: Callable[[], N
         several = refs is not None and _partitions(sql) > 1
         if refs is not None and (partitioned or several):
             record_event(sql, at, envelope.type, envelope.payload, refs)
+            if envelope.cause is not None:  # what a decision ran, undone if another region's decided first
+                _add_refs(sql, at.key, [f"c:{envelope.cause}"])
         reason: str | None = None
         try:
             apply()
         except refused as exc:
             reason = str(exc)
+
+        def again(at: MergeStamp, kind: str, raw: Mapping[str, Any], ids: set[str]) -> str | None:
+            return _again(at, lambda: apply_memory(kind, replay_payload(kind, raw, ids)), refused)
+
         # One partition (today's deployments): keys increase along the log, nothing is ever late.
         if several and is_late(sql, at):
-            reason = replay(sql, at, lambda again, kind, raw, ids: _again(again, lambda: apply_memory(
-                kind, replay_payload(kind, raw, ids)), refused))
+            reason = replay(sql, at, again)
+        if displaced := VOIDED.get():
+            retract(sql, displaced, again)
         return reason
     finally:
+        VOIDED.reset(voided)
         APPLYING.reset(token)
 
 

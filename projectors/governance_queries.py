@@ -1,5 +1,5 @@
 """The governance read model's queries (namespace standards, pending actions, agents, quotas, remembered
-decisions) as one ABC with a SQLite and a Postgres implementation, and the decisions both appliers share
+decisions), written once over a backend's ``_rows``, and the decisions the appliers share
 (:func:`quota_charge`, :func:`pending_expiry`, :func:`memory_bytes`), so the backends cannot drift apart.
 """
 
@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -106,52 +107,90 @@ def row_to_pending(row: Any) -> PendingRecord:
                          expires_at=row["expires_at"])
 
 
+def _meta(row: Mapping[str, Any]) -> NamespaceMeta:
+    return NamespaceMeta(row["namespace"], row["standard_id"], row["parent_namespace"], row["updated_at"])
+
+
+def _agent(row: Mapping[str, Any]) -> AgentRecord:
+    return AgentRecord(row["agent_id"], row["agent_type"], json.loads(row["capabilities"]), row["registered_at"],
+                       row["last_seen_at"])
+
+
+def _usage(row: Mapping[str, Any]) -> QuotaUsage:
+    return QuotaUsage(row["agent_id"], row["day"], int(row["memories_today"]), int(row["links_today"]),
+                      int(row["storage_bytes"]), row["created_at"], row["updated_at"])
+
+
 class GovernanceQueries(ABC):
-    """Reads of the governance read model. Every method reads what the projector has applied so far; callers
-    wait for the projector (``EventWriter.caught_up``) first when they decide on it."""
+    """Reads of the governance read model, written once over :meth:`_rows` (portable SQL, named parameters).
+    Every method reads what the projector has applied so far; callers wait for the projector
+    (``EventWriter.caught_up``) first when they decide on it."""
 
     @abstractmethod
+    def _rows(self, sql: str, params: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+        """The rows ``sql`` returns on this backend's connection."""
+
+    def _first(self, sql: str, params: Mapping[str, Any]) -> Mapping[str, Any] | None:
+        rows = self._rows(sql, params)
+        return rows[0] if rows else None
+
     def standard(self, namespace: str) -> NamespaceMeta | None:
         """The namespace's standard, or None when it has none."""
+        row = self._first("SELECT * FROM namespace_meta WHERE namespace = :n", {"n": namespace})
+        return None if row is None else _meta(row)
 
-    @abstractmethod
     def standards(self) -> list[NamespaceMeta]:
         """Every namespace with a standard, by namespace."""
+        return [_meta(r) for r in self._rows("SELECT * FROM namespace_meta ORDER BY namespace", {})]
 
-    @abstractmethod
     def is_standard(self, memory_id: str) -> bool:
         """Whether the memory is some namespace's standard."""
+        return bool(self._rows("SELECT 1 FROM namespace_meta WHERE standard_id = :s LIMIT 1", {"s": memory_id}))
 
-    @abstractmethod
-    def pending(self, pending_id: str) -> PendingRecord | None: ...
+    def pending(self, pending_id: str) -> PendingRecord | None:
+        row = self._first("SELECT * FROM pending_actions WHERE id = :id", {"id": pending_id})
+        return None if row is None else row_to_pending(row)
 
-    @abstractmethod
     def list_pending(self, *, status: str | None, limit: int) -> list[PendingRecord]:
         """Newest request first (the original's order), optionally only those with ``status``."""
+        # CAST: Postgres cannot type a parameter that is only compared with NULL.
+        rows = self._rows("SELECT * FROM pending_actions WHERE (CAST(:s AS TEXT) IS NULL OR status = :s) "
+                          "ORDER BY requested_at DESC, seq DESC LIMIT :lim", {"s": status, "lim": limit})
+        return [row_to_pending(r) for r in rows]
 
-    @abstractmethod
     def due_pending(self, now: str, *, limit: int = 1000) -> list[str]:
         """Ids of actions still pending whose time ran out before ``now``."""
+        rows = self._rows("SELECT id FROM pending_actions WHERE status = 'pending' AND expires_at < :now "
+                          "ORDER BY seq LIMIT :lim", {"now": now, "lim": limit})
+        return [r["id"] for r in rows]
 
-    @abstractmethod
-    def count_pending(self, status: str) -> int: ...
+    def count_pending(self, status: str) -> int:
+        return int(self._rows("SELECT count(*) AS n FROM pending_actions WHERE status = :s", {"s": status})[0]["n"])
 
-    @abstractmethod
-    def agent(self, agent_id: str) -> AgentRecord | None: ...
+    def agent(self, agent_id: str) -> AgentRecord | None:
+        row = self._first("SELECT * FROM agents WHERE agent_id = :a", {"a": agent_id})
+        return None if row is None else _agent(row)
 
-    @abstractmethod
     def agents(self) -> list[AgentRecord]:
         """Every registered agent, first registered first."""
+        return [_agent(r) for r in self._rows("SELECT * FROM agents ORDER BY registered_at, agent_id", {})]
 
-    @abstractmethod
     def quota(self, agent_id: str) -> QuotaUsage | None:
         """What the agent has used, or None when it has written nothing yet."""
+        row = self._first("SELECT * FROM agent_quotas WHERE agent_id = :a", {"a": agent_id})
+        return None if row is None else _usage(row)
 
-    @abstractmethod
     def quotas(self) -> list[QuotaUsage]:
         """Every agent's usage, by agent id."""
+        return [_usage(r) for r in self._rows("SELECT * FROM agent_quotas ORDER BY agent_id", {})]
 
-    @abstractmethod
     def remembered(self, action_type: str, namespace: str, agent_id: str, sessions: tuple[str, ...]) -> str | None:
         """``approve`` or ``deny`` when a remembered decision covers the action: a ``forever`` rule, or a
         ``session`` rule of one of ``sessions``; a forever rule wins, then the newest."""
+        # One named parameter per session (the forever rule's session is ''): portable, unlike ANY(array).
+        named = {f"s{i}": s for i, s in enumerate(("", *sessions))}
+        row = self._first(
+            "SELECT decision FROM remembered_rules WHERE action_type = :t AND namespace = :n AND agent_id = :a "
+            f"AND session IN ({', '.join(':' + k for k in named)}) ORDER BY (session = '') DESC, recorded_at DESC "
+            "LIMIT 1", {"t": action_type, "n": namespace, "a": agent_id, **named})
+        return None if row is None else str(row["decision"])

@@ -39,8 +39,9 @@ from schemas.events import (
     StandardSet,
 )
 
-__all__ = ["APPLYING", "MergeStamp", "Refs", "agent_key_register", "applying", "causal_ts", "conflict_title",
-           "memory_refs", "merge_key", "next_stamp", "partition_of", "register_of", "replay_payload", "title_group"]
+__all__ = ["APPLYING", "VOIDED", "MergeStamp", "Refs", "agent_key_register", "applying", "causal_ts",
+           "conflict_title", "memory_refs", "merge_key", "next_stamp", "partition_of", "register_of", "replay_payload",
+           "title_group", "void"]
 
 _OFFSET_WIDTH = 20
 
@@ -83,6 +84,19 @@ class MergeStamp:
 #: The merge position of the event a read model is applying (set by the store around each applier, so the
 #: memory appliers, which take the payload alone, can order their writes).
 APPLYING: ContextVar[MergeStamp | None] = ContextVar("ai_memory_applying", default=None)
+
+
+#: The decisions the event being applied displaced (their event ids): what they ran is undone once it is applied
+#: (a governance applier cannot replay memories itself; the convergence layer, which can, reads this).
+VOIDED: ContextVar[list[str] | None] = ContextVar("ai_memory_voided", default=None)
+
+
+def void(event_id: str) -> None:
+    """Undo, once the current event is applied, the memory events that name ``event_id`` as their cause."""
+    voided = VOIDED.get()
+    if voided is None:
+        raise RuntimeError("no event is being applied (the read model sets VOIDED around each applier)")
+    voided.append(event_id)
 
 
 def applying() -> MergeStamp:

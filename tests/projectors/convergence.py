@@ -42,11 +42,12 @@ class Region:
         self.name = name
         self.records: list[LogRecord] = []
 
-    def add(self, payload: EventPayload, *, at: int, namespace: str = "hive") -> LogRecord:
+    def add(self, payload: EventPayload, *, at: int, namespace: str = "hive", cause: str | None = None) -> LogRecord:
+        """Append ``payload``; ``cause``: the event id of the decision it carries out."""
         ts = format_ts(T0 + _seconds(at))
         envelope = Envelope(event_id=f"{self.name}-{len(self.records) + 1}", type=payload.TYPE,
                             schema_version=SCHEMA_VERSION, namespace=namespace, actor="agent", origin=self.name,
-                            ts=ts, payload=encode_payload(payload), key_id=self.name)
+                            ts=ts, payload=encode_payload(payload), key_id=self.name, cause=cause)
         record = LogRecord(self.name, len(self.records) + 1, SignedEvent(envelope.body(), b"unsigned", envelope))
         self.records.append(record)
         return record
@@ -81,12 +82,14 @@ def apply_interleaved(model: MemoryReadModel, regions: Sequence[Region], rng: ra
 
 def model_digest(model: MemoryReadModel, ids: Sequence[str]) -> str:
     """SHA-256 of the state every node must agree on: its memories sorted by id (as the cluster tests hash
-    them), which of ``ids`` are tombstoned, the title conflicts an operator sees, the namespace standards."""
+    them), which of ``ids`` are tombstoned, the title conflicts an operator sees, the namespace standards, the
+    pending actions."""
     state: dict[str, Any] = {
         "memories": [m.to_payload() for m in model.queries.all_memories()],
         "tombstones": sorted(model.queries.tombstoned(list(ids))),
         "conflicts": model.title_conflicts(),
         "standards": [dataclasses.asdict(s) for s in model.governance.standards()],
+        "pending": [p.to_api() for p in model.governance.list_pending(status=None, limit=1000)],
     }
     text = json.dumps(state, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()

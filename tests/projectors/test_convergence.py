@@ -10,15 +10,23 @@ from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from sqlalchemy import text
 
 from projectors import MemoryReadModel, Verdict
 from projectors.merge_order import causal_ts
+from projectors.postgres import PostgresReadModel
 from projectors.sqlite import SQLiteReadModel
 from schemas.events import (
+    Approval,
     MemoryChanges,
     MemoryDeleted,
     MemoryStored,
     MemoryUpdated,
+    PendingAction,
+    PendingDecided,
+    PendingExpired,
+    PendingRequested,
+    PendingVoted,
     StandardCleared,
     StandardSet,
 )
@@ -150,3 +158,125 @@ def test_a_log_of_one_partition_keeps_no_history_and_the_same_state(tmp_path: Pa
     finally:
         single.close()
         converging.close()
+
+
+# Pending actions decided in two regions (issue #16, item 2): requested in eu; votes, approvals (each with the
+# store it runs, naming it as cause), rejections and the sweeper's expiries from either region.
+PENDING = ("p1", "p2")
+_pending_op = st.tuples(st.sampled_from(("vote", "approve", "approve", "reject", "expire")), st.sampled_from(PENDING),
+                        st.sampled_from(("v1", "v2")), st.integers(1, 30))
+_pending_plans = st.tuples(st.lists(_pending_op, max_size=6), st.lists(_pending_op, max_size=6))
+
+
+def _ts(at: int) -> str:
+    return f"2026-12-01T10:00:{at:02d}.000000+00:00"
+
+
+def build_pending(plans: tuple[list[Any], list[Any]]) -> tuple[list[Region], dict[str, list[str]]]:
+    """The two regions' logs; also each action's would-be results (the ids its approvals store)."""
+    eu, us = Region("eu"), Region("us")
+    for pid in PENDING:
+        eu.add(PendingRequested(PendingAction(pid, "store", "hive", {"title": pid}, "bob", _ts(0), 20)), at=0)
+    results: dict[str, list[str]] = {pid: [] for pid in PENDING}
+    for region, plan in ((eu, plans[0]), (us, plans[1])):
+        for op, pid, agent, at in plan:
+            if op == "vote":
+                region.add(PendingVoted(pid, Approval(agent, _ts(at)), 2), at=at)
+            elif op == "expire":
+                region.add(PendingExpired([pid], _ts(at)), at=at)
+            elif op == "reject":
+                region.add(PendingDecided(pid, "rejected", agent, _ts(at), [Approval(agent, _ts(at))]), at=at)
+            else:
+                result = f"{region.name}-r{len(region.records)}"
+                decided = region.add(PendingDecided(pid, "approved", agent, _ts(at), [Approval(agent, _ts(at))],
+                                                    True, result), at=at)
+                region.add(MemoryStored(memory(result, f"result {result}", pid, at=at)), at=at,
+                           cause=decided.event.envelope.event_id)
+                results[pid].append(result)
+    return [eu, us], results
+
+
+def _executions(model: MemoryReadModel, results: dict[str, list[str]]) -> dict[str, tuple[str, int]]:
+    """Each action's status and how many of its approvals' stores the model holds."""
+    out = {}
+    for pid, ids in results.items():
+        pending = model.governance.pending(pid)
+        assert pending is not None
+        out[pid] = (pending.status, sum(model.queries.get(i) is not None for i in ids))
+    return out
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(plans=_pending_plans, seed=st.integers(0, 2**32))
+def test_pending_actions_decide_and_execute_once_whatever_the_interleaving(
+        models: Callable[[], MemoryReadModel], plans: tuple[list[Any], list[Any]], seed: int) -> None:
+    regions, results = build_pending(plans)
+    ids = [i for found in results.values() for i in found]
+    rng = random.Random(seed)
+    states = set()
+    for order in ("mixed", "mixed", "eu first", "us first"):
+        model = models()
+        if order == "mixed":
+            apply_interleaved(model, regions, rng)
+        else:
+            for region in regions if order == "eu first" else regions[::-1]:
+                if region.records:
+                    model.apply_batch([Verdict(r) for r in region.records])
+        executions = _executions(model, results)
+        for status, executed in executions.values():
+            assert executed == (1 if status == "approved" else 0), executions
+        states.add((model_digest(model, ids), tuple(sorted(executions.items()))))
+    assert len(states) == 1
+
+
+def test_a_late_earlier_approval_displaces_the_one_applied_and_undoes_what_it_ran(
+        models: Callable[[], MemoryReadModel]) -> None:
+    plans = ([("approve", "p1", "v1", 5)], [("approve", "p1", "v2", 3)])
+    (eu, us), results = build_pending(plans)
+    model = models()
+    model.apply_batch([Verdict(r) for r in eu.records])  # eu's approval (at 5) applied, its store run
+    assert model.queries.get(results["p1"][0]) is not None
+    model.apply_batch([Verdict(r) for r in us.records])  # us approved first in merge order (at 3)
+    pending = model.governance.pending("p1")
+    assert pending is not None and (pending.status, pending.decided_by) == ("approved", "v2")
+    assert model.queries.get(results["p1"][0]) is None and model.queries.get(results["p1"][1]) is not None
+    refused = {str(r["event_id"]): str(r["reason"]) for r in model.rejected_events()}
+    assert "decided earlier in merge order" in refused[eu.records[2].event.envelope.event_id]
+
+
+def test_votes_read_before_their_request_count(models: Callable[[], MemoryReadModel]) -> None:
+    (eu, us), _ = build_pending(([], [("vote", "p2", "v1", 4), ("vote", "p2", "v2", 6), ("vote", "p2", "v1", 7)]))
+    model = models()
+    model.apply_batch([Verdict(r) for r in us.records])
+    model.apply_batch([Verdict(r) for r in eu.records])
+    pending = model.governance.pending("p2")
+    assert pending is not None and pending.status == "pending"
+    assert pending.approvals == [{"agent_id": "v1", "approved_at": _ts(4)}, {"agent_id": "v2", "approved_at": _ts(6)}]
+    assert [str(r["reason"]) for r in model.rejected_events()] == ["v1 already voted on p2"]
+
+
+def _forget_pending_history(model: MemoryReadModel) -> None:
+    """The model as an earlier version left it: pending rows without their history."""
+    if isinstance(model, PostgresReadModel):
+        with model.engine.begin() as conn:
+            conn.execute(text("DELETE FROM pending_history"))
+    else:
+        assert isinstance(model, SQLiteReadModel)
+        model._db.execute("DELETE FROM pending_history")
+        model._db.commit()
+
+
+def test_rows_decided_before_history_was_kept_stay_decided(models: Callable[[], MemoryReadModel]) -> None:
+    (eu, us), _ = build_pending(([("vote", "p2", "v1", 2), ("reject", "p1", "v2", 3)],
+                                 [("vote", "p2", "v1", 4), ("vote", "p2", "v2", 5), ("approve", "p1", "v1", 1)]))
+    model = models()
+    model.apply_batch([Verdict(r) for r in eu.records])
+    _forget_pending_history(model)
+    model.apply_batch([Verdict(r) for r in us.records])
+    p1, p2 = model.governance.pending("p1"), model.governance.pending("p2")
+    # The history starts from the rows: p1's rejection and p2's first vote stand, whatever merge order says.
+    assert p1 is not None and (p1.status, p1.decided_by) == ("rejected", "v2")
+    assert p2 is not None and [a["agent_id"] for a in p2.approvals] == ["v1", "v2"]
+    assert sorted(str(r["reason"]) for r in model.rejected_events()) == [
+        "follows decision us-3, which was refused: pending action p1 is already rejected",
+        "pending action p1 is already rejected", "v1 already voted on p2"]
