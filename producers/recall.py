@@ -223,9 +223,8 @@ class RecallPipeline:
         # hits passed the same filter, so the dense hits among them need no second read either.
         searched = {h.id: h.cosine for h in found}
         cosines = {i: searched[i] for i in (h.memory.id for h in lexical) if i in searched}
-        stored = self.queries.vectors([h.memory.id for h in lexical if h.memory.id not in searched],
-                                      model=self.semantic.model)
-        cosines.update(Semantic.cosines(query, stored))
+        cosines.update(self.semantic.cosines_of(query, [h.memory.id for h in lexical if h.memory.id not in searched],
+                                                self.queries))
         known = {h.memory.id: h.memory for h in lexical}
         ann = [h for h in found if h.cosine > COSINE_GATE]
         return Candidates(lexical, cosines, self.semantic.hits_to_memories(ann, self.queries, flt, known=known))

@@ -132,6 +132,16 @@ class Semantic:
         """ANN search with (at least) namespace, visibility and the excluded ids applied inside the index."""
         return self.vectors.search(query, k, flt, excluded=excluded, model=self.model)
 
+    def cosines_of(self, query: NDArray[np.float32], ids: Sequence[str], queries: MemoryQueries) -> dict[str, float]:
+        """Cosine of the query with the stored vector of each of ``ids`` that has one: from the vector index when
+        it holds them in memory (HNSW: a read of 100 vectors from SQLite took ~3.5 ms at 10^5 memories), the
+        others read from the read model."""
+        held = self.vectors.held(ids)
+        # One product per vector, as for the bytes read below: the same float whichever way it came.
+        out = {memory_id: float(vector @ query) for memory_id, vector in held.items()}
+        out.update(self.cosines(query, queries.vectors([i for i in ids if i not in held], model=self.model)))
+        return out
+
     @staticmethod
     def cosines(query: NDArray[np.float32], stored: dict[str, bytes]) -> dict[str, float]:
         """Cosine of the query with each stored vector (both unit length); wrong-length blobs count 0."""

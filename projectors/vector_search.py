@@ -40,6 +40,11 @@ class VectorSearch(ABC):
     def count(self, namespace: str | None = None) -> int:
         """How many vectors are searchable (in ``namespace``)."""
 
+    def held(self, ids: Sequence[str]) -> dict[str, NDArray[np.float32]]:
+        """The vectors of ``ids`` this process holds in memory (the search's model only), no read: none for a
+        search that lives in a database."""
+        return {}
+
 
 class HnswVectorSearch(VectorSearch):
     """The node's own hnswlib index (kept by its vector projector)."""
@@ -58,6 +63,9 @@ class HnswVectorSearch(VectorSearch):
                           as_agent=flt.as_agent, exclude_ids=frozenset(excluded),
                           hidden_prefixes=flt.hidden_prefixes)
         return self.model.index.search(query, k, vf)
+
+    def held(self, ids: Sequence[str]) -> dict[str, NDArray[np.float32]]:
+        return self.model.index.vectors(ids)
 
     def count(self, namespace: str | None = None) -> int:
         index = self.model.index

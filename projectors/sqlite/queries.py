@@ -18,7 +18,7 @@ from projectors.queries import (
     inbox_of,
     julian_day,
 )
-from projectors.sqlite import pruning
+from projectors.sqlite import pruning, rank_first
 from projectors.sqlite.pruning import rowid_list
 from projectors.sqlite.second_reader import SecondReader
 from schemas import Memory, now_ts
@@ -189,10 +189,10 @@ class SQLiteMemoryQueries(MemoryQueries):
         by_rid = {r["rid"]: row_to_memory(r) for r in rows}
         return [ScoredMemory(by_rid[rid], score) for rid, score in ranked if rid in by_rid]
 
-    def _best(self, sql: str, params: dict[str, Any], *, split: bool) -> list[tuple[int, float]]:
-        """The ``:limit`` best (rowid, score) rows of ``sql``, ties broken by rowid; with ``split``, the rowids
-        above the middle are ranked on the second reader meanwhile (FTS5 takes the rowid bounds itself)."""
-        order = " ORDER BY score DESC, r.rid LIMIT :limit"
+    def _best(self, sql: str, params: dict[str, Any], *, split: bool, key: str = "r.rid") -> list[tuple[int, float]]:
+        """The ``:limit`` best (rowid, score) rows of ``sql``, ties broken by rowid (``key``); with ``split``, the
+        rowids above the middle are ranked on the second reader meanwhile (FTS5 takes the rowid bounds itself)."""
+        order = f" ORDER BY score DESC, {key} LIMIT :limit"
         (top,) = self._db.execute("SELECT max(rid) FROM memory_rank").fetchone() if split else (None,)
         if self._second is None or top is None:
             return [(int(r[0]), float(r[1])) for r in self._db.execute(sql + order, params)]
@@ -227,7 +227,14 @@ class SQLiteMemoryQueries(MemoryQueries):
         # Divided by the most any row could score (every phrase at saturation): 1.0 means every term matched,
         # so a match on one common term stays low however few other memories match.
         bound = sum(pruning.phrase_bound(int(rows or 0), n) for n in hits.values()) or 1.0
-        ranked = self._best(sql, params, split=sum(hits.values()) >= SPLIT_FROM)
+        split = sum(hits.values()) >= SPLIT_FROM
+        # A broad filter is tested on the best matches only (rank_first: the same answer, no join per match).
+        ranked = rank_first.passing(
+            self._db, lambda n: self._best(rank_first.RANKED, {**params, "limit": n}, split=split,
+                                           key=rank_first.RANK_KEY),
+            where, params, limit=limit) if rank_first.is_broad(flt) else None
+        if ranked is None:
+            ranked = self._best(sql, params, split=split)
         return [ScoredMemory(h.memory, h.score / bound) for h in self._memories_of(ranked)]
 
     def similar_titles(self, title: str, namespace: str, *, limit: int = 5) -> list[str]:

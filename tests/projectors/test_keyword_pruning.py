@@ -19,7 +19,7 @@ import pytest
 
 from projectors.fts import fts_query
 from projectors.queries import MemoryFilter
-from projectors.sqlite import pruning
+from projectors.sqlite import pruning, rank_first
 from projectors.sqlite import queries as sqlite_queries
 from projectors.sqlite.queries import SQLiteMemoryQueries
 from projectors.sqlite.schema import connect
@@ -104,6 +104,43 @@ def test_pruned_recall_equals_ranking_every_match(db: sqlite3.Connection, flt: M
         assert [(h.memory.id, h.score) for h in pruned] == [(h.memory.id, h.score) for h in everything], context
     if flt.tag is None:  # the tag filter leaves too few matches to prune
         assert any(outcomes), "the corpus must make recall prune, or this test proves nothing"
+    queries.close()
+
+
+_BROAD = [
+    MemoryFilter(now=_ts(NOW)),
+    MemoryFilter(now=_ts(NOW), as_agent="solo"),  # sees a third (collective): the joined query must take over
+    MemoryFilter(now=_ts(NOW), caller="a", hidden_prefixes=("team",)),
+]
+
+
+@pytest.mark.parametrize("split", [False, True], ids=["one-thread", "two-halves"])
+@pytest.mark.parametrize("limit", [1, 10, 100])
+@pytest.mark.parametrize("flt", _BROAD, ids=["expiry", "visibility", "caller+hidden"])
+def test_lexical_ranked_first_equals_joined(db: sqlite3.Connection, flt: MemoryFilter, limit: int, split: bool,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """recall_lexical ranks the matches alone and filters the best (projectors/sqlite/rank_first.py): the same
+    memories and scores as ranking the matches joined with the filter, also when too few of the best pass."""
+    monkeypatch.setattr(sqlite_queries, "SPLIT_FROM", 1 if split else 10**9)
+    queries = SQLiteMemoryQueries(db)
+    outcomes: list[bool] = []
+    original = rank_first.passing
+
+    def counting(*args: Any, **kwargs: Any) -> list[tuple[int, float]] | None:
+        found = original(*args, **kwargs)
+        outcomes.append(found is not None)
+        return found
+
+    monkeypatch.setattr(rank_first, "passing", counting)
+    contexts = [[t.strip('"') for t in c.split()] for c in _queries(40, seed=limit + 7)]
+    first = [[(h.memory.id, h.score) for h in queries.recall_lexical(terms, flt, limit=limit)] for terms in contexts]
+    monkeypatch.setattr(rank_first, "is_broad", lambda _flt: False)
+    joined = [[(h.memory.id, h.score) for h in queries.recall_lexical(terms, flt, limit=limit)] for terms in contexts]
+    assert first == joined
+    if flt.as_agent is None:
+        assert any(outcomes), "ranking first must answer some queries, or this test proves nothing"
+    else:
+        assert not all(outcomes), "a filter that drops most of the best must fall back to the joined query"
     queries.close()
 
 

@@ -100,3 +100,18 @@ async def test_touches_do_not_let_a_popular_memory_crowd_out_the_answer(client: 
     for _ in range(50):  # the original caps the access count at 50; limit 1: only the travel note is touched
         assert await _titles(client, "flight to Berlin conference gate", limit=1) == ["travel"]
     assert (await _titles(client, "how often do we copy our data offsite"))[0] == "backup"
+
+
+async def test_lexical_hits_cosines_from_the_index_equal_the_read_models(client: httpx.AsyncClient,
+                                                                        snode: Node) -> None:
+    """Recall takes a lexical hit's cosine from the vector the HNSW index holds (no read): the same float as
+    from the read model's copy of that vector, for every memory."""
+    semantic, queries = snode.service.recaller.semantic, snode.service.queries
+    assert semantic is not None
+    ids = [m.id for m in queries.all_memories()]
+    vectors = await semantic.embed(["when do employees receive their wages"])
+    assert vectors is not None
+    assert set(semantic.vectors.held(ids)) == set(ids), "the index must hold them, or this test proves nothing"
+    from_model = semantic.cosines(vectors[0], queries.vectors(ids, model=semantic.model))
+    assert semantic.cosines_of(vectors[0], ids, queries) == from_model
+    assert len(from_model) == len(NOTES)
