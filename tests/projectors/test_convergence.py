@@ -4,19 +4,15 @@ nodes in different interleavings (each partition in its order), give read models
 from __future__ import annotations
 
 import random
-import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import text
 
 from projectors import MemoryReadModel, Verdict
 from projectors.merge_order import causal_ts
-from projectors.postgres import PostgresReadModel
 from projectors.sqlite import SQLiteReadModel
 from schemas.events import (
     MemoryChanges,
@@ -67,44 +63,6 @@ def build(plans: list[list[tuple[Any, int]]]) -> tuple[list[Region], list[str]]:
             elif ids:
                 region.add(MemoryDeleted(ids[op[1] % len(ids)]), at=at)
     return regions, ids
-
-
-#: Read models one interleaving test uses (Postgres keeps that many databases and empties one for each use).
-_PER_EXAMPLE = 5
-
-
-def _emptied(model: PostgresReadModel) -> PostgresReadModel:
-    """The model with every table emptied (faster than a new database with its migrations, per example)."""
-    with model.engine.begin() as conn:
-        tables = [r[0] for r in conn.execute(text(
-            "SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename != 'alembic_version'"))]
-        conn.execute(text(f"TRUNCATE {', '.join(tables)}"))
-    return model
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def models(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Callable[[], MemoryReadModel]]:
-    """Fresh, empty read models of one backend (Postgres: a few databases on the session's embedded server,
-    emptied for each use)."""
-    opened: list[MemoryReadModel] = []
-    uses = 0
-
-    def fresh() -> MemoryReadModel:
-        nonlocal uses
-        uses += 1
-        if request.param == "sqlite":
-            opened.append(SQLiteReadModel(tmp_path / f"m{uses}.db"))
-            return opened[-1]
-        if len(opened) < _PER_EXAMPLE:
-            server = request.getfixturevalue("postgres_server")
-            opened.append(PostgresReadModel(server.create_database(f"conv_{uuid.uuid4().hex[:10]}")))
-        model = opened[(uses - 1) % _PER_EXAMPLE]
-        assert isinstance(model, PostgresReadModel)
-        return _emptied(model)
-
-    yield fresh
-    for model in opened:
-        model.close()
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
