@@ -81,20 +81,25 @@ def record(sql: Sql, at: MergeStamp, record: LogRecord, key: LinkKey) -> None:
              "b": json.dumps(envelope.payload, sort_keys=True)})
 
 
-def folded(sql: Sql, key: LinkKey, *, until: str | None = None) -> Link | None:
-    """The link's value: its events folded in merge order (up to and including merge key ``until``)."""
-    bound = "" if until is None else " AND key <= :until"
-    value: Link | None = None
-    for row in sql.rows(f"SELECT type, payload FROM link_history WHERE {_KEY}{bound} ORDER BY key",
-                        {**_params(key), "until": until}):
-        payload = decode_payload(str(row["type"]), json.loads(row["payload"]))
-        if isinstance(payload, LinkCreated):
-            value = payload.link
-        elif isinstance(payload, LinkInvalidated) and value is not None:
-            value = replace(value, valid_until=payload.valid_until, signature=None, attest_level="unsigned")
-        elif isinstance(payload, LinkDeleted):
-            value = None
-    return value
+def folded(sql: Sql, key: LinkKey) -> Link | None:
+    """The link's value: its events folded in merge order. Only the last creation or deletion matters, and the
+    last invalidation after a creation (each sets ``valid_until`` whole), so two probes of the link's history
+    by merge key suffice, however long it is."""
+    last = sql.rows(f"SELECT key, type, payload FROM link_history WHERE {_KEY} AND type IN (:created, :deleted) "
+                    "ORDER BY key DESC LIMIT 1", {**_params(key), "created": LinkCreated.TYPE,
+                                                  "deleted": LinkDeleted.TYPE})
+    if not last or str(last[0]["type"]) != LinkCreated.TYPE:
+        return None
+    created = decode_payload(LinkCreated.TYPE, json.loads(last[0]["payload"]))
+    assert isinstance(created, LinkCreated)
+    invalidated = sql.rows(f"SELECT payload FROM link_history WHERE {_KEY} AND type = :type AND key > :after "
+                           "ORDER BY key DESC LIMIT 1",
+                           {**_params(key), "type": LinkInvalidated.TYPE, "after": last[0]["key"]})
+    if not invalidated:
+        return created.link
+    until = decode_payload(LinkInvalidated.TYPE, json.loads(invalidated[0]["payload"]))
+    assert isinstance(until, LinkInvalidated)
+    return replace(created.link, valid_until=until.valid_until, signature=None, attest_level="unsigned")
 
 
 def touching(sql: Sql, memory_ids: Collection[str]) -> list[LinkKey]:

@@ -60,7 +60,7 @@ CREATE TABLE IF NOT EXISTS link_history (
     type      TEXT NOT NULL,
     payload   TEXT NOT NULL
 );
-CREATE INDEX IF NOT EXISTS link_history_link ON link_history (source_id, target_id, relation);
+CREATE INDEX IF NOT EXISTS link_history_link ON link_history (source_id, target_id, relation, key);
 CREATE INDEX IF NOT EXISTS link_history_target ON link_history (target_id);
 CREATE TABLE IF NOT EXISTS link_quota_marks (
     agent_id  TEXT NOT NULL,

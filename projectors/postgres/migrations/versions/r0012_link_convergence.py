@@ -19,7 +19,7 @@ depends_on: str | None = None
 def upgrade() -> None:
     op.execute("CREATE TABLE link_history (key text PRIMARY KEY, partition text NOT NULL, source_id text NOT NULL, "
                "target_id text NOT NULL, relation text NOT NULL, type text NOT NULL, payload text NOT NULL)")
-    op.execute("CREATE INDEX link_history_link ON link_history (source_id, target_id, relation)")
+    op.execute("CREATE INDEX link_history_link ON link_history (source_id, target_id, relation, key)")
     op.execute("CREATE INDEX link_history_target ON link_history (target_id)")
     op.execute("CREATE TABLE link_quota_marks (agent_id text NOT NULL, day text NOT NULL, partition text NOT NULL, "
                "links integer NOT NULL, PRIMARY KEY (agent_id, day, partition))")
