@@ -213,10 +213,11 @@ def _closure(sql: Sql, key: str) -> tuple[set[str], list[str]]:
 
 
 #: What a replay forgets and applies again, with the columns a settled copy keeps (``settled_<table>``: the
-#: memories' own columns, not the generated ones).
+#: memories' own columns, not the generated ones; the vector, whose memory.embedded event may be settled too).
 SETTLED: dict[str, str] = {
     "memories": "id, tier, namespace, title, content, tags, priority, confidence, source, access_count, created_at, "
                 "updated_at, last_accessed_at, expires_at, metadata",
+    "memory_vectors": "id, model, dim, vector",
     "memory_merge": "id, namespace, claim_title, claim_partition, claim_key",
     "memory_tombstones": "id",
 }

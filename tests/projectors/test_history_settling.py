@@ -15,7 +15,8 @@ from sqlalchemy import text
 from projectors import MemoryReadModel, Verdict
 from projectors.postgres import PostgresReadModel
 from projectors.sqlite import SQLiteReadModel
-from schemas.events import MemoryChanges, MemoryStored, MemoryUpdated
+from schemas import VECTOR_DIM, encode_vector
+from schemas.events import MemoryChanges, MemoryEmbedded, MemoryStored, MemoryUpdated
 from tests.projectors.convergence import Region, interleave, memory, model_digest, shuffled_batches
 from tests.projectors.test_convergence import _regions, build
 
@@ -54,18 +55,23 @@ def test_settled_history_is_dropped_and_the_state_kept(models: Callable[[], Memo
         eu.add(MemoryStored(memory(f"eu-{i}", f"t{i}", "x", at=i)), at=i)
         us.add(MemoryUpdated(f"eu-{i}", MemoryChanges(priority=i + 1), f"2026-12-01T10:00:{i + 20:02d}.000000+00:00"),
                at=i + 20)
+    eu.add(MemoryEmbedded("eu-4", "m", VECTOR_DIM, encode_vector([0.5] * VECTOR_DIM)), at=6)
+    # Late: us changed eu-4 after it (at 24): eu-4 is replayed, from its settled copy (vector included).
+    eu.add(MemoryUpdated("eu-4", MemoryChanges(priority=9), "2026-12-01T10:00:22.000000+00:00"), at=22)
     eu.add(MemoryUpdated("eu-0", MemoryChanges(content="late"), "2026-12-01T10:00:40.000000+00:00"), at=40)
     kept, settling = models(), _settling(models())
     for model in (kept, settling):
-        model.apply_batch([Verdict(r) for r in eu.records[:6]])
+        model.apply_batch([Verdict(r) for r in eu.records[:8]])
         model.apply_batch([Verdict(r) for r in us.records])
-        model.apply_batch([Verdict(r) for r in eu.records[6:]])
+        model.apply_batch([Verdict(r) for r in eu.records[8:]])
     ids = [f"eu-{i}" for i in range(6)]
     assert model_digest(kept, ids) == model_digest(settling, ids)
-    # Every event before us's last stamp is settled: the last update of us and eu's late update remain.
-    assert (_history(kept), _history(settling)) == (13, 2)
-    m = settling.queries.get("eu-0")
+    # Every event before us's last stamp is settled: us's last update and eu's late update of eu-0 remain.
+    assert (_history(kept), _history(settling)) == (15, 2)
+    m, late = settling.queries.get("eu-0"), settling.queries.get("eu-4")
     assert m is not None and (m.content, m.priority) == ("late", 1)
+    assert late is not None and late.priority == 5  # us's update (24) is later than eu's (22) in merge order
+    assert settling.queries.vectors(["eu-4"]) == kept.queries.vectors(["eu-4"]) != {}
 
 
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

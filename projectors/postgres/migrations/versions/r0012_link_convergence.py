@@ -26,14 +26,14 @@ def upgrade() -> None:
     op.execute("CREATE TABLE settled_memories AS SELECT id, tier, namespace, title, content, tags, priority, "
                "confidence, source, access_count, created_at, updated_at, last_accessed_at, expires_at, metadata "
                "FROM memories WITH NO DATA")
-    for table in ("memories", "memory_merge", "memory_tombstones"):
+    for table in ("memories", "memory_vectors", "memory_merge", "memory_tombstones"):
         if table != "memories":
             op.execute(f"CREATE TABLE settled_{table} (LIKE {table})")
         op.execute(f"ALTER TABLE settled_{table} ADD PRIMARY KEY (id)")
 
 
 def downgrade() -> None:
-    for table in ("memories", "memory_merge", "memory_tombstones"):
+    for table in ("memories", "memory_vectors", "memory_merge", "memory_tombstones"):
         op.execute(f"DROP TABLE settled_{table}")
     op.execute("DROP TABLE link_quota_marks")
     op.execute("DROP TABLE link_history")
