@@ -33,7 +33,10 @@ async def cluster_status(node: Node) -> dict[str, Any]:
     models: dict[str, Any] = {"memories": {"location": node.model.location, "position": position,
                                            "lag": lag(end, position), "rejected": node.model.rejected_count(),
                                            "title_conflicts": {"count": len(conflicts),
-                                                               "memories": conflicts[:_CONFLICTS_LISTED]}}}
+                                                               "memories": conflicts[:_CONFLICTS_LISTED]},
+                                           # Links written from several regions, merged by merge order (the
+                                           # first 100, the same docs section).
+                                           "link_conflicts": node.model.link_conflicts()}}
     # A node on a shared Postgres read model searches its vectors there (pgvector) and keeps no HNSW index.
     if node.vectors is not None and node.vector_runner is not None:
         vectors = node.vector_runner.position

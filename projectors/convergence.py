@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Collection, Mapping
+from dataclasses import replace
 from typing import Any
 
 from infra.log import LogRecord
@@ -39,10 +40,11 @@ from projectors.merge_order import (
 )
 from projectors.rules import title_clash
 from projectors.sql import Sql
+from schemas import shift_ts
 
 __all__ = ["apply_event", "claim_holder", "claim_of", "claim_update", "drop_claim", "is_late", "joins", "mark_of",
-           "move_claim", "record_claim", "record_event", "replay", "resolve", "retract", "set_mark", "stamp",
-           "title_conflicts"]
+           "memory_replayer", "move_claim", "record_claim", "record_event", "replay", "resolve", "retract", "set_mark",
+           "settle", "stamp", "title_conflicts"]
 
 #: Applies one kept memory event again during a replay: (stamp, type, payload, the replayed memories) → why it
 #: was refused, or None.
@@ -213,21 +215,13 @@ def _closure(sql: Sql, key: str) -> tuple[set[str], list[str]]:
     return ids, sorted(keys)
 
 
-def replay(sql: Sql, at: MergeStamp, apply: ReplayFn) -> str | None:
-    """Put the memories a late event touches back in the state the merge order gives: forget them (rows,
-    claims, tombstones) and apply their history again, in merge order, through ``apply``. Returns the late
-    event's own refusal."""
-    ids, keys = _closure(sql, at.key)
-    return _rebuild(sql, ids, keys, apply).get(at.key)
-
-
-def retract(sql: Sql, causes: Collection[str], apply: ReplayFn) -> None:
+def retract(sql: Sql, causes: Collection[str], apply: ReplayFn) -> set[str]:
     """Undo the memory events that carried out the decisions ``causes`` (displaced by a decision earlier in merge
     order, :mod:`projectors.pending_merge`): they leave the history, and the memories they touched are replayed
-    without them, as on a node that refused them."""
+    without them, as on a node that refused them. Returns the memories replayed."""
     voided = _keys_with(sql, [f"c:{cause}" for cause in causes])
     if not voided:
-        return
+        return set()
     ids: set[str] = set()
     keys: set[str] = set()
     for key in voided:
@@ -237,26 +231,106 @@ def retract(sql: Sql, causes: Collection[str], apply: ReplayFn) -> None:
     marks, params = _in(voided)
     for table in ("memory_history_refs", "memory_history"):
         sql.run(f"DELETE FROM {table} WHERE key IN ({marks})", params)
-    _rebuild(sql, ids, sorted(keys - voided), apply)
+    if ids:
+        _rerun(sql, ids, sorted(keys - voided), apply)
+    return ids
 
 
-def _rebuild(sql: Sql, ids: set[str], keys: list[str], apply: ReplayFn) -> dict[str, str | None]:
-    """Forget the memories ``ids`` (rows, claims, tombstones) and apply the history ``keys`` again in merge order;
-    each key's refusal, or None."""
+#: What a replay forgets and applies again, with the columns a settled copy keeps (``settled_<table>``: the
+#: memories' own columns, not the generated ones; the vector, whose memory.embedded event may be settled too).
+SETTLED: dict[str, str] = {
+    "memories": "id, tier, namespace, title, content, tags, priority, confidence, source, access_count, created_at, "
+                "updated_at, last_accessed_at, expires_at, metadata",
+    "memory_vectors": "id, model, dim, vector",
+    "memory_merge": "id, namespace, claim_title, claim_partition, claim_key",
+    "memory_tombstones": "id",
+}
+
+
+def _rerun(sql: Sql, ids: Collection[str], keys: list[str], apply: ReplayFn, *,
+           settle_before: str | None = None) -> dict[str, str | None]:
+    """Forget the memories ``ids`` (rows, claims, tombstones), start again from their settled copies (what their
+    pruned history gave) and apply the history ``keys`` in merge order; with ``settle_before``, the copies are
+    taken again once every key before it is applied. Returns each key's refusal."""
     marks, params = _in(ids)
     holders = [(str(r["namespace"]), str(r["claim_title"])) for r in sql.rows(
-        f"SELECT namespace, claim_title FROM memory_merge WHERE id IN ({marks})", params)] if ids else []
-    for table in ("memories", "memory_merge", "memory_tombstones"):
-        if ids:
-            sql.run(f"DELETE FROM {table} WHERE id IN ({marks})", params)
+        f"SELECT namespace, claim_title FROM memory_merge WHERE id IN ({marks})", params)]
+    for table, columns in SETTLED.items():
+        sql.run(f"DELETE FROM {table} WHERE id IN ({marks})", params)
+        sql.run(f"INSERT INTO {table} ({columns}) SELECT {columns} FROM settled_{table} WHERE id IN ({marks})",
+                params)
     reasons: dict[str, str | None] = {}
     for key in keys:
+        if settle_before is not None and key >= settle_before:
+            _copy_settled(sql, marks, params)
+            settle_before = None
         row = sql.rows("SELECT partition, type, payload FROM memory_history WHERE key = :k", {"k": key})[0]
         reasons[key] = apply(MergeStamp(str(row["partition"]), key), str(row["type"]), json.loads(row["payload"]),
-                             ids)
+                             set(ids))
+    if settle_before is not None:
+        _copy_settled(sql, marks, params)
     for namespace, title in holders:  # a group that lost a memory to the replay shows its next claim
         resolve(sql, namespace, title)
     return reasons
+
+
+def _copy_settled(sql: Sql, marks: str, params: Mapping[str, str]) -> None:
+    for table, columns in SETTLED.items():
+        sql.run(f"DELETE FROM settled_{table} WHERE id IN ({marks})", params)
+        sql.run(f"INSERT INTO settled_{table} ({columns}) SELECT {columns} FROM {table} WHERE id IN ({marks})", params)
+
+
+def replay(sql: Sql, at: MergeStamp, apply: ReplayFn) -> tuple[str | None, set[str]]:
+    """Put the memories a late event touches back in the state the merge order gives: forget them and apply
+    their history again, in merge order, through ``apply``. Returns the late event's own refusal and the
+    memories replayed."""
+    ids, keys = _closure(sql, at.key)
+    return _rerun(sql, ids, keys, apply).get(at.key), ids
+
+
+def settle(sql: Sql, apply: ReplayFn, *, horizon_s: float, least: int = 100, most: int = 1000) -> int:
+    """Bound the memory history: the events older than the *horizon* are folded into settled copies of their
+    memories and dropped, once at least ``least`` of them wait (at most ``most`` at a time).
+
+    The horizon is the oldest partition's last stamp (every partition's later events stamp past its last one,
+    so none of them can precede it), or the newest stamp less ``horizon_s`` when that is later: a region that
+    writes nothing, or is cut off, then holds the history back by ``horizon_s`` at most, and an event stamped
+    more than ``horizon_s`` before the newest this node has read is merged against the settled state instead
+    of in its place. Each group of memories replayed together is settled at once by one replay: its history up
+    to the horizon applied on its settled copies, copied again, then the rest. Returns how many events were
+    dropped."""
+    stamps = [str(r["stamp"]) for r in sql.rows("SELECT stamp FROM merge_marks", {})]
+    if not stamps:
+        return 0
+    horizon = max(min(stamps), shift_ts(max(stamps), -horizon_s))
+    old = [str(r["key"]) for r in sql.rows("SELECT key FROM memory_history WHERE key < :h ORDER BY key LIMIT :n",
+                                           {"h": horizon, "n": most})]
+    if len(old) < least:
+        return 0
+    dropped = 0
+    done: set[str] = set()
+    for key in old:
+        if key in done:
+            continue
+        ids, keys = _closure(sql, key)
+        if ids:
+            _rerun(sql, ids, keys, apply, settle_before=horizon)
+        settled = [k for k in keys if k < horizon] or [key]
+        done |= set(keys)
+        dropped += _drop_settled(sql, settled, ids)
+    return dropped
+
+
+def _drop_settled(sql: Sql, keys: list[str], ids: Collection[str]) -> int:
+    """Drop what the settled copies of ``ids`` now hold: the refs of ``keys`` to them and to their title groups
+    (a touch of other memories too keeps its refs to those), then the events no ref is left to."""
+    key_marks, key_params = _in(keys, "k")
+    names = [*(f"i:{i}" for i in ids), *(f"w:{i}" for i in ids)]
+    ref_marks, ref_params = _in(names, "r") if names else ("''", {})
+    sql.run(f"DELETE FROM memory_history_refs WHERE key IN ({key_marks}) AND (ref IN ({ref_marks}) "
+            "OR ref LIKE 'g:%')", {**key_params, **ref_params})
+    return sql.run(f"DELETE FROM memory_history WHERE key IN ({key_marks}) AND NOT EXISTS "
+                   "(SELECT 1 FROM memory_history_refs r WHERE r.key = memory_history.key)", key_params)
 
 
 def title_conflicts(sql: Sql) -> list[dict[str, str]]:
@@ -270,13 +344,14 @@ def title_conflicts(sql: Sql) -> list[dict[str, str]]:
 
 def apply_event(sql: Sql, record: LogRecord, payload: Any, apply: Callable[[], None],
                 apply_memory: Callable[[str, Any], None], refused: tuple[type[Exception], ...], *,
-                partitioned: bool = True) -> str | None:
+                partitioned: bool = True, replayed: Callable[[set[str]], None] = lambda ids: None) -> str | None:
     """Apply one decoded event at its merge position (how both read models apply every event): ``apply`` runs
     every domain's applier as today; when a memory event turns out late, its memories are replayed in merge
-    order through ``apply_memory(type, payload)`` (the memory domain alone; the other domains keep arrival
-    order). Returns why the event was refused (an exception of ``refused``), or None. Without ``partitioned``
-    (a log of one partition) no history is kept unless a second partition shows up after all."""
-    at = stamp(sql, record)
+    order through ``apply_memory(type, payload)`` (the memory domain alone), then ``replayed(ids)`` lets the
+    domains that follow memories (the graph) catch up with the replayed ones. Returns why the event was
+    refused (an exception of ``refused``), or None. Without ``partitioned`` (a log of one partition) no
+    history is kept unless a second partition shows up after all."""
+    at = replace(stamp(sql, record), partitioned=partitioned)
     register = register_of(payload)
     if register is not None and not _newest_in(sql, register, at):
         return None  # an older write of a register another region has since set: it changes nothing
@@ -295,15 +370,13 @@ def apply_event(sql: Sql, record: LogRecord, payload: Any, apply: Callable[[], N
             apply()
         except refused as exc:
             reason = str(exc)
-
-        def again(at: MergeStamp, kind: str, raw: Mapping[str, Any], ids: set[str]) -> str | None:
-            return _again(at, lambda: apply_memory(kind, replay_payload(kind, raw, ids)), refused)
-
+        again = memory_replayer(apply_memory, refused)
         # One partition (today's deployments): keys increase along the log, nothing is ever late.
         if several and is_late(sql, at):
-            reason = replay(sql, at, again)
+            reason, ids = replay(sql, at, again)
+            replayed(ids)
         if displaced := VOIDED.get():
-            retract(sql, displaced, again)
+            replayed(retract(sql, displaced, again))
         return reason
     finally:
         VOIDED.reset(voided)
@@ -319,6 +392,13 @@ def mark_of(sql: Sql, name: str) -> str | None:
 def set_mark(sql: Sql, name: str, key: str) -> None:
     sql.run("INSERT INTO merge_registers (name, key) VALUES (:n, :k) ON CONFLICT (name) DO UPDATE SET key = "
             "excluded.key", {"n": name, "k": key})
+
+
+def memory_replayer(apply_memory: Callable[[str, Any], None], refused: tuple[type[Exception], ...]) -> ReplayFn:
+    """How a replay applies one kept memory event: the memory domain's applier, at the event's merge position,
+    for the replayed memories alone."""
+    return lambda again, kind, raw, ids: _again(again, lambda: apply_memory(kind, replay_payload(kind, raw, ids)),
+                                                refused)
 
 
 def _newest_in(sql: Sql, register: str, at: MergeStamp) -> bool:

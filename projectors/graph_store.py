@@ -24,11 +24,13 @@ apply. The memory events are applied by the memory domain first; the graph's app
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any
 
 from infra.log import LogRecord
+from projectors import link_merge
 from projectors.graph_walk import LinkRow, NodeRow
+from projectors.merge_order import MergeStamp
 from projectors.rules import Inapplicable, over_link_quota
 from projectors.sql import Sql
 from schemas.events import (
@@ -47,7 +49,7 @@ from schemas.events import (
 )
 
 __all__ = ["CURRENT", "GRAPH_EVENT_TYPES", "LINK_COLUMNS", "NODE_COLUMNS", "apply_graph_event", "at_clause",
-           "link_row", "node_row"]
+           "follow_replayed", "link_row", "node_row"]
 
 #: "As of now": larger than any offset.
 CURRENT = 1 << 62
@@ -146,6 +148,54 @@ def _link_deleted(sql: Sql, event: LinkDeleted, offset: int) -> None:
     _close_link(sql, event.source_id, event.target_id, event.relation, offset)
 
 
+def _settle_link(sql: Sql, key: link_merge.LinkKey, offset: int) -> None:
+    """Show what the link's merged value gives (:mod:`projectors.link_merge`): a new version when it differs
+    from the one shown, none while either memory is missing from the graph."""
+    value = link_merge.folded(sql, key)
+    wanted: LinkRow | None = None
+    source = None if value is None else _live_node(sql, key[0])
+    if value is not None and source is not None and _live_node(sql, key[1]) is not None:
+        wanted = LinkRow(value.source_id, value.target_id, value.relation, value.created_at,
+                         value.valid_from or source["created_at"], value.valid_until, value.observed_by,
+                         value.signature, value.attest_level)
+    current = _open_link(sql, *key)
+    if (None if current is None else link_row(current)) == wanted:
+        return
+    if current is not None:
+        _close_link(sql, *key, offset)
+    if wanted is not None:
+        _insert_link(sql, wanted, offset)
+
+
+def _merged_link_event(sql: Sql, payload: LinkCreated | LinkInvalidated | LinkDeleted, record: LogRecord,
+                       at: MergeStamp) -> None:
+    """A link event on a log of several partitions: kept in the link's history, the link shown as its history
+    gives. Only a self-link or a link over its writer's quota in its own partition is refused (every node
+    agrees); a missing memory or link is reported as a refusal on this node, but the event stays in the
+    history (the memory or the link's creation may still arrive from another region)."""
+    key = link_merge.link_key(payload)
+    if isinstance(payload, LinkCreated):
+        if key[0] == key[1]:
+            raise Inapplicable("cannot link a memory to itself")
+        link_merge.charge_quota(sql, payload, record)
+    shown_before = _open_link(sql, *key) is not None
+    link_merge.record(sql, at, record, key)
+    _settle_link(sql, key, record.offset)
+    if isinstance(payload, LinkCreated):
+        for end, name in ((key[0], "source"), (key[1], "target")):
+            if _live_node(sql, end) is None:
+                raise Inapplicable(f"{name} memory not found: {end}")
+    elif not shown_before:
+        raise Inapplicable(f"link not found: ({key[0]}, {key[2]}, {key[1]})")
+
+
+def _settle_links_of(sql: Sql, memory_ids: list[str], offset: int) -> None:
+    """A memory appeared in the graph: the links that waited for it show (on a log of several partitions)."""
+    if link_merge.merging(sql) is not None:
+        for key in link_merge.touching(sql, memory_ids):
+            _settle_link(sql, key, offset)
+
+
 def _entity_aliased(sql: Sql, event: EntityAliased, offset: int) -> None:
     node = _live_node(sql, event.entity_id)
     if node is None or node["kind"] != "entity":
@@ -195,6 +245,8 @@ def _refresh_node(sql: Sql, memory_id: str, offset: int, *, title_in: tuple[str,
             ":agent_id, :kind, :created_at, :o)",
             {"id": fresh.id, "title": fresh.title, "namespace": fresh.namespace, "scope": fresh.scope,
              "agent_id": fresh.agent_id, "kind": fresh.kind, "created_at": fresh.created_at, "o": offset})
+    if current is None or current["created_at"] != fresh.created_at:
+        _settle_links_of(sql, [fresh.id], offset)
 
 
 def _close_gone(sql: Sql, ids: list[str], offset: int) -> None:
@@ -212,9 +264,21 @@ def _close_gone(sql: Sql, ids: list[str], offset: int) -> None:
         sql.run("UPDATE graph_links SET until_offset = :o WHERE target_id = :id AND until_offset IS NULL", params)
 
 
+def follow_replayed(sql: Sql, memory_ids: Collection[str], offset: int) -> None:
+    """After a late memory event replayed ``memory_ids`` in merge order (:mod:`projectors.convergence`): their
+    graph nodes show what the memories now are, and their links follow (a memory that went closes them, one
+    that came back lets them show)."""
+    for memory_id in sorted(memory_ids):
+        _refresh_node(sql, memory_id, offset)
+    _close_gone(sql, sorted(memory_ids), offset)
+
+
 def apply_graph_event(sql: Sql, payload: Any, record: LogRecord) -> None:
     """Apply one event to the graph tables (any event type; those the graph keeps nothing of are ignored)."""
     offset = record.offset
+    if isinstance(payload, LinkCreated | LinkInvalidated | LinkDeleted) and (at := link_merge.merging(sql)):
+        _merged_link_event(sql, payload, record, at)
+        return
     match payload:
         case LinkCreated():
             _check_link_quota(sql, payload, record)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from abc import abstractmethod
+from typing import Any
 
 from projectors.archive_queries import ArchiveQueries
 from projectors.base import ReadModel
@@ -30,6 +31,12 @@ class MemoryReadModel(ReadModel):
     #: (:mod:`projectors.convergence`). A log of one partition never has a late event and keeps no history.
     #: True unless the node knows its log (a store opened alone errs on the side of converging).
     partitioned: bool = True
+    #: How far behind the newest event a node has read another event may still arrive and be merged in its
+    #: place: the memory history older than the oldest partition's last stamp, or than the newest stamp less
+    #: this, is settled and dropped (:func:`projectors.convergence.settle`, docs/regions.md); None keeps it all.
+    history_horizon_s: float | None = 86400.0
+    #: Settle once that many events are older than the horizon (each settling replays their memories once).
+    history_settle_least: int = 100
 
     @property
     @abstractmethod
@@ -61,6 +68,11 @@ class MemoryReadModel(ReadModel):
     def title_conflicts(self) -> list[dict[str, str]]:
         """Memories kept under a conflict title because another region claimed theirs earlier in merge order:
         ``id, namespace, claimed_title, partition, title, held_by`` (docs/regions.md, "Convergence")."""
+
+    @abstractmethod
+    def link_conflicts(self) -> list[dict[str, Any]]:
+        """Links written from several regions, merged by merge order (the first 100): ``source_id, target_id,
+        relation, regions, held_by`` (the region and type of the event that holds it; docs/regions.md)."""
 
     def vector_search(self) -> VectorSearch | None:
         """The model's own vector search, when it holds one every node can use (pgvector); None means the node

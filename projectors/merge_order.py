@@ -75,10 +75,12 @@ def partition_of(key: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class MergeStamp:
-    """Where the event being applied stands: its partition and merge key."""
+    """Where the event being applied stands: its partition and merge key; ``partitioned``: the read model's log
+    may have several partitions (domains that converge by history keep theirs from the first event)."""
 
     partition: str
     key: str
+    partitioned: bool = False
 
 
 #: The merge position of the event a read model is applying (set by the store around each applier, so the

@@ -16,8 +16,9 @@ from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import IntegrityError
 
 from infra.log import Clock, LogRecord, redact_url
-from projectors import convergence
+from projectors import convergence, link_merge
 from projectors.base import ApplyResult, Verdict
+from projectors.graph_store import follow_replayed
 from projectors.memory_model import MemoryReadModel
 from projectors.postgres.archive import PostgresArchiveQueries
 from projectors.postgres.domains import APPLIERS, MEMORY_APPLIERS
@@ -105,10 +106,20 @@ class PostgresReadModel(MemoryReadModel):
                 else:
                     applied += 1
                 position[record.partition] = record.offset
+            self._settle_history(conn)
             conn.execute(text('INSERT INTO tracking (projection, partition, "offset") VALUES (:p, :part, :off) '
                               'ON CONFLICT (projection, partition) DO UPDATE SET "offset" = excluded."offset"'),
                          [{"p": PROJECTION, "part": part, "off": off} for part, off in position.items()])
         return ApplyResult(applied=applied, skipped=skipped, rejected=rejected)
+
+    def _settle_history(self, conn: Connection) -> int:
+        """Drop the memory history older than the horizon (:func:`projectors.convergence.settle`), in the
+        batch's transaction; how many events were dropped."""
+        if not self.partitioned or self.history_horizon_s is None:
+            return 0
+        return convergence.settle(PostgresSql(conn), convergence.memory_replayer(
+            lambda kind, again: MEMORY_APPLIERS[kind](conn, again), (Inapplicable,)),
+            horizon_s=self.history_horizon_s, least=self.history_settle_least)
 
     @staticmethod
     def _claim_event_ids(conn: Connection, verdicts: Sequence[Verdict], position: Clock) -> set[str]:
@@ -129,6 +140,7 @@ class PostgresReadModel(MemoryReadModel):
             return "duplicate"
         fresh.discard(envelope.event_id)  # the same id twice in one batch: the second is a duplicate
         if envelope.cause is not None and (refused := self._cause_refusal(conn, envelope.cause)) is not None:
+            convergence.stamp(PostgresSql(conn), record)  # refused or not, it holds its place in merge order
             return refused
         try:
             payload = decode_payload(envelope.type, envelope.payload)
@@ -137,10 +149,13 @@ class PostgresReadModel(MemoryReadModel):
         applier = APPLIERS.get(envelope.type)
         if applier is None:
             return None  # an event of a type this read model keeps nothing of
+        sql = PostgresSql(conn)
+
         def apply() -> str | None:
-            return convergence.apply_event(PostgresSql(conn), record, payload, lambda: applier(conn, payload, record),
+            return convergence.apply_event(sql, record, payload, lambda: applier(conn, payload, record),
                                            lambda kind, again: MEMORY_APPLIERS[kind](conn, again), (Inapplicable,),
-                                           partitioned=self.partitioned)
+                                           partitioned=self.partitioned,
+                                           replayed=lambda ids: follow_replayed(sql, ids, record.offset))
 
         try:
             if savepoints:
@@ -208,6 +223,11 @@ class PostgresReadModel(MemoryReadModel):
         """Memories kept under a conflict title: another region claimed theirs first (docs/regions.md)."""
         with mapped_errors(), self.engine.connect() as conn:
             return convergence.title_conflicts(PostgresSql(conn))
+
+    def link_conflicts(self) -> list[dict[str, Any]]:
+        """Links written from several regions, merged by merge order (docs/regions.md)."""
+        with mapped_errors(), self.engine.connect() as conn:
+            return link_merge.link_conflicts(PostgresSql(conn))
 
     def applied_count(self) -> int:
         return int(self._scalar("SELECT count(*) FROM applied_events"))

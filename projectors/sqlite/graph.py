@@ -51,6 +51,24 @@ CREATE TABLE IF NOT EXISTS entity_aliases (
     PRIMARY KEY (entity_id, alias)
 );
 CREATE INDEX IF NOT EXISTS entity_aliases_alias ON entity_aliases (alias);
+CREATE TABLE IF NOT EXISTS link_history (
+    key       TEXT PRIMARY KEY,
+    partition TEXT NOT NULL,
+    source_id TEXT NOT NULL,
+    target_id TEXT NOT NULL,
+    relation  TEXT NOT NULL,
+    type      TEXT NOT NULL,
+    payload   TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS link_history_link ON link_history (source_id, target_id, relation, key);
+CREATE INDEX IF NOT EXISTS link_history_target ON link_history (target_id);
+CREATE TABLE IF NOT EXISTS link_quota_marks (
+    agent_id  TEXT NOT NULL,
+    day       TEXT NOT NULL,
+    partition TEXT NOT NULL,
+    links     INTEGER NOT NULL,
+    PRIMARY KEY (agent_id, day, partition)
+);
 """
 
 

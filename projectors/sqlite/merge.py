@@ -43,6 +43,18 @@ CREATE TABLE IF NOT EXISTS memory_history_refs (
     PRIMARY KEY (ref, key)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS memory_history_refs_key ON memory_history_refs (key);
+-- Settled copies: a memory as its history older than the horizon left it (that history is dropped); a replay
+-- starts from them (convergence.settle).
+CREATE TABLE IF NOT EXISTS settled_memories AS SELECT id, tier, namespace, title, content, tags, priority,
+    confidence, source, access_count, created_at, updated_at, last_accessed_at, expires_at, metadata
+    FROM memories WHERE 0;
+CREATE UNIQUE INDEX IF NOT EXISTS settled_memories_id ON settled_memories (id);
+CREATE TABLE IF NOT EXISTS settled_memory_vectors AS SELECT * FROM memory_vectors WHERE 0;
+CREATE UNIQUE INDEX IF NOT EXISTS settled_memory_vectors_id ON settled_memory_vectors (id);
+CREATE TABLE IF NOT EXISTS settled_memory_merge AS SELECT * FROM memory_merge WHERE 0;
+CREATE UNIQUE INDEX IF NOT EXISTS settled_memory_merge_id ON settled_memory_merge (id);
+CREATE TABLE IF NOT EXISTS settled_memory_tombstones AS SELECT * FROM memory_tombstones WHERE 0;
+CREATE UNIQUE INDEX IF NOT EXISTS settled_memory_tombstones_id ON settled_memory_tombstones (id);
 """
 
 #: No event type of its own: the memory appliers call :mod:`projectors.convergence`.

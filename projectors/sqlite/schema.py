@@ -12,7 +12,7 @@ __all__ = ["SCHEMA_VERSION", "connect", "drop_index_triggers", "restore_index_tr
 
 log = logging.getLogger("ai_memory.readmodel")
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 _DDL = """
 CREATE TABLE IF NOT EXISTS memories (

@@ -10,12 +10,14 @@ import contextlib
 import sqlite3
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 from infra.log import Clock, LogRecord
 from infra.sqlite_checkpoint import BackgroundCheckpointer
-from projectors import convergence
+from projectors import convergence, link_merge
 from projectors.base import ApplyResult, Verdict
 from projectors.errors import ReadModelError
+from projectors.graph_store import follow_replayed
 from projectors.memory_model import MemoryReadModel
 from projectors.rules import cause_refusal
 from projectors.sqlite.apply import WRONG_DIMENSION, Inapplicable
@@ -100,6 +102,7 @@ class SQLiteReadModel(MemoryReadModel):
                     else:
                         applied += 1
                     position[record.partition] = record.offset
+                self._settle_history()
                 self._db.executemany(
                     'INSERT INTO tracking (projection, partition, "offset") VALUES (?, ?, ?) '
                     'ON CONFLICT (projection, partition) DO UPDATE SET "offset" = excluded."offset"',
@@ -117,6 +120,7 @@ class SQLiteReadModel(MemoryReadModel):
         if cur.rowcount == 0:
             return "duplicate"
         if envelope.cause is not None and (refused := self._cause_refusal(envelope.cause)) is not None:
+            convergence.stamp(SQLiteSql(self._db), record)  # refused or not, it holds its place in merge order
             return refused
         try:
             payload = decode_payload(envelope.type, envelope.payload)
@@ -127,10 +131,20 @@ class SQLiteReadModel(MemoryReadModel):
             return None  # an event of a type this read model keeps nothing of
         # No savepoint per event: every applier checks before it writes, and a statement that still fails
         # (a constraint) is undone by SQLite on its own, so a refused event leaves no trace.
+        sql = SQLiteSql(self._db)
         return convergence.apply_event(
-            SQLiteSql(self._db), record, payload, lambda: applier(self._db, payload, record),
+            sql, record, payload, lambda: applier(self._db, payload, record),
             lambda kind, again: MEMORY_APPLIERS[kind](self._db, again), (Inapplicable, sqlite3.IntegrityError),
-            partitioned=self.partitioned)
+            partitioned=self.partitioned, replayed=lambda ids: follow_replayed(sql, ids, record.offset))
+
+    def _settle_history(self) -> int:
+        """Drop the memory history older than the horizon (:func:`projectors.convergence.settle`), in the
+        caller's transaction; how many events were dropped."""
+        if not self.partitioned or self.history_horizon_s is None:
+            return 0
+        return convergence.settle(SQLiteSql(self._db), convergence.memory_replayer(
+            lambda kind, again: MEMORY_APPLIERS[kind](self._db, again), (Inapplicable, sqlite3.IntegrityError)),
+            horizon_s=self.history_horizon_s, least=self.history_settle_least)
 
     def _cause_refusal(self, cause: str) -> str | None:
         row = self._db.execute("SELECT reason FROM rejected_events WHERE event_id = ? LIMIT 1", (cause,)).fetchone()
@@ -166,6 +180,10 @@ class SQLiteReadModel(MemoryReadModel):
     def title_conflicts(self) -> list[dict[str, str]]:
         """Memories kept under a conflict title: another region claimed theirs first (docs/regions.md)."""
         return convergence.title_conflicts(SQLiteSql(self._db))
+
+    def link_conflicts(self) -> list[dict[str, Any]]:
+        """Links written from several regions, merged by merge order (docs/regions.md)."""
+        return link_merge.link_conflicts(SQLiteSql(self._db))
 
     def applied_count(self) -> int:
         (n,) = self._db.execute("SELECT count(*) FROM applied_events").fetchone()

@@ -209,3 +209,35 @@ async def test_the_launcher_starts_a_hive_over_mutual_tls(tmp_path: Path) -> Non
         launcher.terminate()
         launcher.wait(30)
     assert not any(p.is_file() and "Traceback" in p.read_text() for p in tmp_path.glob("node*.log"))
+
+
+async def _seen_everywhere(client: httpx.AsyncClient, urls: dict[str, str], *clocks: str) -> None:
+    """Every region's node has applied everything the given writers' clocks name."""
+    every = format_clock(merge_clocks(*(parse_clock(c) for c in clocks)))
+    for url in urls.values():
+        reply = await client.get(f"{url}/api/v1/health", headers={WAIT_FOR_HEADER: every})
+        assert reply.status_code == 200, reply.text
+
+
+async def test_a_link_made_in_one_region_and_deleted_in_another_ends_the_same_everywhere(
+        urls: dict[str, str]) -> None:
+    async with httpx.AsyncClient(timeout=10, headers=AGENT) as client:
+        (a, ca), (b, cb) = await _store(client, urls["us"], "heron nest"), await _store(client, urls["ap"], "heron egg")
+        await _seen_everywhere(client, urls, ca, cb)
+        link = {"source_id": a, "target_id": b, "relation": "related_to"}
+        made = await client.post(f"{urls['eu']}/api/v1/links", json=link)
+        assert made.status_code == 201, made.text
+        await _seen_everywhere(client, urls, made.headers[CLOCK_HEADER])
+        for url in urls.values():
+            shown = (await client.get(f"{url}/api/v1/links/{a}")).json()["links"]
+            assert [lk["target_id"] for lk in shown] == [b], url
+        gone = await client.request("DELETE", f"{urls['ap']}/api/v1/links", json=link)
+        assert gone.status_code == 200, gone.text
+        await _seen_everywhere(client, urls, gone.headers[CLOCK_HEADER])
+        for url in urls.values():
+            assert (await client.get(f"{url}/api/v1/links/{a}")).json() == {"links": []}
+            status = (await client.get(f"{url}/api/v1/status")).json()
+            assert {"source_id": a, "target_id": b, "relation": "related_to",
+                    "regions": ["ai-memory_ap", "ai-memory_eu"],
+                    "held_by": {"region": "ai-memory_ap", "type": "link.deleted"}} in \
+                status["read_models"]["memories"]["link_conflicts"]
