@@ -32,6 +32,7 @@ from typing import Any
 
 import httpx
 
+from bench.cputime import cpu_snapshot, ms_per_op
 from bench.server import wait_ready
 from bench.stats import percentile
 from infra.cluster import NatsCluster
@@ -98,10 +99,10 @@ async def _load(url: str, writers: int, seconds: float, prefix: str) -> dict[str
                 else:
                     refused.append(f"{r.status_code} {r.text[:200]}")
 
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         await asyncio.gather(*(writer(w) for w in range(writers)))
-        wall = time.perf_counter() - started
-    return {"latencies": latencies, "refused": refused, "wall_s": wall}
+        wall, cpu = time.perf_counter() - started, time.process_time() - cpu
+    return {"latencies": latencies, "refused": refused, "wall_s": wall, "cpu_s": cpu}
 
 
 def _load_main(argv: list[str]) -> int:
@@ -114,8 +115,8 @@ def _load_main(argv: list[str]) -> int:
 
 
 @contextmanager
-def _serving(commands: list[list[str]], root: Path) -> Iterator[list[str]]:
-    """Run the serve commands (embedder off), yield their base URLs once all answer, stop them after."""
+def _serving(commands: list[list[str]], root: Path) -> Iterator[list[tuple[str, int]]]:
+    """Run the serve commands (embedder off), yield their base URLs and pids once all answer, stop them after."""
     env = {**os.environ, "AI_MEMORY_EMBEDDER": "off"}
     procs: list[subprocess.Popen[bytes]] = []
     urls: list[str] = []
@@ -127,7 +128,7 @@ def _serving(commands: list[list[str]], root: Path) -> Iterator[list[str]]:
             urls.append(f"http://127.0.0.1:{argv[argv.index('--port') + 1]}")
         for i, (proc, url) in enumerate(zip(procs, urls, strict=True)):
             wait_ready(proc, url, timeout=_READY_TIMEOUT, what=f"ai-memory serve (log {root}/serve{i + 1}.log)")
-        yield urls
+        yield [(url, proc.pid) for url, proc in zip(urls, procs, strict=True)]
     finally:
         for proc in procs:
             proc.terminate()
@@ -155,17 +156,22 @@ def run_config(config: Config, cluster: NatsCluster, root: Path, seconds: float)
     """One configuration: its servers up, the load on every node at once, the servers down."""
     root.mkdir(parents=True)
     stream = f"fleet-{uuid.uuid4().hex[:8]}"
-    with _serving(_commands(config, cluster, root, stream), root) as urls:
-        urls = urls[:config.loaded or len(urls)]
+    with _serving(_commands(config, cluster, root, stream), root) as served:
+        urls = [url for url, _ in served][:config.loaded or len(served)]
+        groups = {"serve": [pid for _, pid in served],
+                  "nats-server": [] if config.embedded else [p.pid for n in cluster.nodes if (p := n.process)]}
+        before = cpu_snapshot(groups)
         loads = [subprocess.Popen([sys.executable, "-m", "bench.bench_fleet", "--load", url, str(config.writers),
                                    str(seconds), f"{config.label}-{i}"], stdout=subprocess.PIPE, cwd=_REPO)
                  for i, url in enumerate(urls)]
         outputs = [json.loads(proc.communicate(timeout=seconds + 120)[0]) for proc in loads]
+        after = {**cpu_snapshot(groups), "client": sum(out["cpu_s"] for out in outputs)}
     latencies = sorted(ms * 1000 for out in outputs for ms in out["latencies"])
     refused = [line for out in outputs for line in out["refused"]]
     wall = max(out["wall_s"] for out in outputs)
     return {**asdict(config), "stream": None if config.embedded else stream, "acked": len(latencies),
             "refused": len(refused), "refused_sample": refused[:5],
+            "cpu_ms_per_write": ms_per_op(before, after, len(latencies)),
             "per_s": len(latencies) / wall if wall else 0.0, "wall_s": wall,
             "p50_ms": percentile(latencies, 50) if latencies else 0.0,
             "p95_ms": percentile(latencies, 95) if latencies else 0.0}
@@ -238,6 +244,10 @@ def render(results: dict[str, dict[str, Any]], raw: dict[str, float],
         writers = r["writers"] * (r.get("loaded") or r["nodes"])  # in all, over the nodes that took the load
         lines.append(f"{label:<16} {r['nodes']:>5} {r['quorum']:>2} {writers:>7} {r['per_s']:>9.0f} "
                      f"{r['p50_ms']:>8.1f} {r['p95_ms']:>8.1f} {r['refused']:>7} {ratio:>9}")
+    lines.append("CPU ms per acknowledged write (serve processes / load clients / nats-servers):")
+    lines.extend(f"  {label:<16} " + " / ".join(f"{r['cpu_ms_per_write'].get(k, 0.0):.2f}"
+                                             for k in ("serve", "client", "nats-server"))
+                 for label, r in results.items() if "cpu_ms_per_write" in r)
     embedded = results.get("embedded")
     one = results.get("nats_n1_w1")
     if embedded and one and embedded["per_s"]:

@@ -9,12 +9,12 @@ channel beside the log (:mod:`infra.confirm`), kept as the highest clock per nod
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from dataclasses import dataclass
 
 from infra.confirm import Confirmation, Confirmations, follow
 from infra.log import Clock, clock_covers, merge_clocks
 from infra.tasks import stop_task
+from infra.waiters import Waiters
 from producers.errors import QuorumNotMetError
 
 __all__ = ["QuorumConfig", "QuorumTracker"]
@@ -42,7 +42,7 @@ class QuorumTracker:
         self._channel = channel
         self.config = config
         self._clocks: dict[str, Clock] = {}
-        self._changed = asyncio.Condition()
+        self._changed = Waiters()
         self._task: asyncio.Task[None] | None = None
 
     @property
@@ -59,8 +59,7 @@ class QuorumTracker:
             if confirmation.node == self._node:
                 return
             self._clocks[confirmation.node] = merge_clocks(self._clocks.get(confirmation.node, {}), confirmation.clock)
-            async with self._changed:
-                self._changed.notify_all()
+            self._changed.changed()  # the writer whose quorum this completes runs next, no lock hand-off
 
         await follow(self._channel, heard, what="confirmation channel")
 
@@ -77,9 +76,7 @@ class QuorumTracker:
         needed = self.config.needed
         if needed <= 1 or not clock:
             return self.acks(clock)
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(self.config.timeout_ms / 1000), self._changed:
-                await self._changed.wait_for(lambda: self.acks(clock) >= needed)
+        await self._changed.until(lambda: self.acks(clock) >= needed, timeout=self.config.timeout_ms / 1000)
         got = self.acks(clock)
         if got < needed:
             raise QuorumNotMetError(got=got, needed=needed, reason="timeout")

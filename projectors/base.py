@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 from infra.log import Clock, EventLog, LogError, LogRecord, clock_covers
 from infra.tasks import stop_task
+from infra.waiters import Waiters
 from projectors.errors import ProjectionStoppedError, ReadModelError, WaitTimeoutError
 from schemas import ChainAudit, Keyring, SchemaError, verify
 
@@ -84,10 +85,9 @@ class ProjectionRunner:
         self._batch_size = batch_size
         self._on_applied = on_applied
         self._task: asyncio.Task[None] | None = None
-        self._progress = asyncio.Condition()
+        self._progress = Waiters()
         self._failure: BaseException | None = None
         self._stopping = False
-        self._pending_notify: asyncio.Future[None] | None = None
         self._position: Clock = model.position()
         self._listeners: list[Callable[[Clock], None]] = []
         #: The newest envelope ``ts`` applied since this runner started (None: none yet).
@@ -152,10 +152,6 @@ class ProjectionRunner:
         for listener in self._listeners:
             listener(self.position)
 
-    async def _notify(self) -> None:
-        async with self._progress:
-            self._progress.notify_all()
-
     def offer(self, records: Sequence[LogRecord]) -> bool:
         """Apply records this process has just appended, without reading them back from the log.
 
@@ -171,7 +167,7 @@ class ProjectionRunner:
                 return False
             position[record.partition] = record.offset
         self._applied([Verdict(r) for r in records])
-        self._pending_notify = asyncio.ensure_future(self._notify())
+        self._progress.changed()
         return True
 
     async def step(self) -> int:
@@ -180,7 +176,7 @@ class ProjectionRunner:
         if not records:
             return 0
         self._applied(self.judge_all(records))
-        await self._notify()
+        self._progress.changed()
         return len(records)
 
     async def catch_up(self, *, progress: Callable[[int], None] | None = None,
@@ -204,7 +200,7 @@ class ProjectionRunner:
                 following = await self._log.read(after=after, limit=self._batch_size)
             next_verifying = asyncio.ensure_future(judge(following))
             self._applied(await verifying)
-            await self._notify()
+            self._progress.changed()
             if progress is not None:
                 progress(len(records))
             records, verifying = following, next_verifying
@@ -240,8 +236,7 @@ class ProjectionRunner:
         except BaseException as exc:
             log.exception("projector stopped")
             self._failure = exc
-            async with self._progress:
-                self._progress.notify_all()
+            self._progress.changed()  # the waiters learn of the failure now, not at their timeout
             raise
 
     async def _commit_position(self) -> None:
@@ -282,17 +277,15 @@ class ProjectionRunner:
                         raise WaitTimeoutError(clock, self.position, timeout)
                     await self._log.wait_for_append(self._position, timeout=0.05)
             return self.position
-        try:
-            async with asyncio.timeout(timeout), self._progress:
-                await self._progress.wait_for(lambda: clock_covers(self._position, clock) or self._dead())
-        except TimeoutError:
-            raise WaitTimeoutError(clock, self.position, timeout) from None
+        if not await self._progress.until(lambda: clock_covers(self._position, clock) or self._dead(),
+                                          timeout=timeout):
+            raise WaitTimeoutError(clock, self.position, timeout)
         if not clock_covers(self._position, clock):
             raise ProjectionStoppedError(self._failure)
         return self.position
 
     def _dead(self) -> bool:
-        return self._task is not None and self._task.done()
+        return self._failure is not None or (self._task is not None and self._task.done())
 
     async def stop(self) -> None:
         """Stop the background runner. Cancels until the task is really done: on Python 3.11 a client library

@@ -19,7 +19,9 @@ import base64
 from dataclasses import dataclass
 
 from nacl.exceptions import BadSignatureError
-from nacl.signing import SigningKey, VerifyKey
+from nacl.signing import SigningKey
+
+from schemas.verify_keys import verify_key
 
 __all__ = ["SignableLink", "canonical_cbor", "decode_signature", "encode_signature", "link_id", "parse_link_id",
            "sign_link", "verify_link"]
@@ -77,7 +79,7 @@ def verify_link(public_key: bytes, link: SignableLink, signature: bytes) -> bool
     """Whether ``signature`` is ``public_key``'s signature of ``link`` (any key source: a keys directory, a
     registered agent's key, a peer's)."""
     try:
-        VerifyKey(public_key).verify(canonical_cbor(link), signature)
+        verify_key(public_key).verify(canonical_cbor(link), signature)
     except (BadSignatureError, ValueError):
         return False
     return True

@@ -39,7 +39,9 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from nacl.exceptions import BadSignatureError
-from nacl.signing import SigningKey, VerifyKey
+from nacl.signing import SigningKey
+
+from schemas.verify_keys import verify_key
 
 __all__ = ["HEADER_AGENT", "HEADER_KEY_ID", "HEADER_NODE", "HEADER_NODE_ID", "HEADER_NONCE", "HEADER_SIGNATURE",
            "HEADER_TIMESTAMP", "SCHEME", "Attestation", "attestation_schema", "b64url", "b64url_decode", "key_id_for",
@@ -103,7 +105,7 @@ class Attestation:
     def verify(self, public_key: bytes) -> bool:
         """True when ``signature`` is this agent key's signature over :meth:`message`."""
         try:
-            VerifyKey(public_key).verify(self.message(), b64url_decode(self.signature))
+            verify_key(public_key).verify(self.message(), b64url_decode(self.signature))
         except (BadSignatureError, ValueError, TypeError):
             return False
         return True
@@ -157,7 +159,7 @@ def sign_registration(key: SigningKey, agent_id: str, *, timestamp: int | None =
 
 def verify_registration(agent_id: str, public_key: bytes, timestamp: int, proof: str) -> bool:
     try:
-        VerifyKey(public_key).verify(registration_message(agent_id, b64url(public_key), timestamp),
+        verify_key(public_key).verify(registration_message(agent_id, b64url(public_key), timestamp),
                                      b64url_decode(proof))
     except (BadSignatureError, ValueError, TypeError):
         return False

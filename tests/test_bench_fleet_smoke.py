@@ -4,13 +4,16 @@ answers, and no unique-title write is refused."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
 from bench.bench_fleet import plan, render
+from bench.cputime import cpu_snapshot, ms_per_op
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -29,6 +32,10 @@ def test_quick_fleet_benchmark(tmp_path: Path, nats_server: object) -> None:
     assert sum(r["refused"] for r in report["results"].values()) == 0
     assert report["raw"]["serial_per_s"] > 0
     assert "vs 1 node" in done.stdout
+    # CPU per write by component: the server and the client always spend some; nats-servers only under NATS.
+    cpu = {label: r["cpu_ms_per_write"] for label, r in report["results"].items()}
+    assert all(c["serve"] > 0 and c["client"] > 0 for c in cpu.values())
+    assert cpu["embedded"]["nats-server"] == 0 and cpu["nats_n1_w1"]["nats-server"] > 0
 
 
 def test_plan_and_table() -> None:
@@ -44,3 +51,17 @@ def test_plan_and_table() -> None:
     lone = render({"nats_n3_w2_one": {**row, "nodes": 3, "writers": 1, "loaded": 1}},
                   {"serial_per_s": 1000.0, "pipelined16_per_s": 5000.0})
     assert lone.splitlines()[1].split()[3] == "1"  # writers in all: one, although three nodes run
+    costly = render({"nats_n1_w1": {**row, "cpu_ms_per_write": {"serve": 1.5, "client": 1.25, "nats-server": 0.5}}},
+                    {"serial_per_s": 1000.0, "pipelined16_per_s": 5000.0})
+    assert "nats_n1_w1       1.50 / 1.25 / 0.50" in costly
+
+
+def test_cpu_per_op_counts_this_process() -> None:
+    before = cpu_snapshot({"me": [os.getpid()], "gone": [2**22 + 1]})
+    deadline = time.process_time() + 0.2
+    while time.process_time() < deadline:  # spend at least 0.2 s of CPU here
+        pass
+    per = ms_per_op(before, cpu_snapshot({"me": [os.getpid()], "gone": [2**22 + 1]}), 10)
+    assert per["me"] >= 15.0  # >= 150 ms over 10 operations (ticks round down by at most 10 ms)
+    assert per["gone"] == 0.0
+    assert ms_per_op(before, before, 0) == {"me": 0.0, "gone": 0.0}
