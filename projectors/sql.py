@@ -8,6 +8,7 @@ full-text search, ...); connections, migrations and error mapping stay in ``proj
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
@@ -26,6 +27,26 @@ class Dialect:
         if self.name == "sqlite":
             return f"json_extract({column}, '$.{key}')"
         return f"({column} ->> '{key}')"
+
+    def greatest(self, a: str, b: str) -> str:
+        """The larger of two values (SQLite's two-argument ``max`` is scalar, Postgres names it ``greatest``)."""
+        return f"max({a}, {b})" if self.name == "sqlite" else f"greatest({a}, {b})"
+
+    def least(self, a: str, b: str) -> str:
+        """The smaller of two values."""
+        return f"min({a}, {b})" if self.name == "sqlite" else f"least({a}, {b})"
+
+    def json_param(self, name: str) -> str:
+        """Parameter ``:name`` (JSON text) as a value for a JSON column: text in SQLite, ``jsonb`` in Postgres."""
+        return f":{name}" if self.name == "sqlite" else f"CAST(:{name} AS jsonb)"
+
+    def json_value(self, value: Any) -> Any:
+        """A JSON column's value as read: SQLite hands back its text, Postgres the decoded ``jsonb``."""
+        return json.loads(value) if self.name == "sqlite" else value
+
+    def vector_param(self, name: str) -> str:
+        """Parameter ``:name`` as a value for a vector column: a float32 blob in SQLite, pgvector's text form."""
+        return f":{name}" if self.name == "sqlite" else f"CAST(:{name} AS vector)"
 
 
 SQLITE = Dialect("sqlite")
