@@ -28,6 +28,14 @@ class Dialect:
             return f"json_extract({column}, '$.{key}')"
         return f"({column} ->> '{key}')"
 
+    def json_param(self, name: str) -> str:
+        """A JSON column's value from the parameter ``name`` (JSON text): TEXT on SQLite, jsonb on Postgres."""
+        return f":{name}" if self.name == "sqlite" else f"CAST(:{name} AS jsonb)"
+
+    def json_value(self, value: Any) -> Any:
+        """A JSON column as read: SQLite returns its text, Postgres (jsonb) the decoded value."""
+        return json.loads(value) if self.name == "sqlite" and isinstance(value, str) else value
+
     def greatest(self, a: str, b: str) -> str:
         """The larger of two values (SQLite's two-argument ``max`` is scalar, Postgres names it ``greatest``)."""
         return f"max({a}, {b})" if self.name == "sqlite" else f"greatest({a}, {b})"
@@ -36,16 +44,8 @@ class Dialect:
         """The smaller of two values."""
         return f"min({a}, {b})" if self.name == "sqlite" else f"least({a}, {b})"
 
-    def json_param(self, name: str) -> str:
-        """Parameter ``:name`` (JSON text) as a value for a JSON column: text in SQLite, ``jsonb`` in Postgres."""
-        return f":{name}" if self.name == "sqlite" else f"CAST(:{name} AS jsonb)"
-
-    def json_value(self, value: Any) -> Any:
-        """A JSON column's value as read: SQLite hands back its text, Postgres the decoded ``jsonb``."""
-        return json.loads(value) if self.name == "sqlite" else value
-
     def vector_param(self, name: str) -> str:
-        """Parameter ``:name`` as a value for a vector column: a float32 blob in SQLite, pgvector's text form."""
+        """A vector column's value from the parameter ``name``: float32 bytes on SQLite, pgvector's text form."""
         return f":{name}" if self.name == "sqlite" else f"CAST(:{name} AS vector)"
 
 
