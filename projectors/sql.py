@@ -48,6 +48,18 @@ class Dialect:
             return bytes(value)
         return np.array(str(value)[1:-1].split(","), dtype="<f4").tobytes()
 
+    def greatest(self, a: str, b: str) -> str:
+        """The larger of two values (SQLite's two-argument ``max`` is scalar, Postgres names it ``greatest``)."""
+        return f"max({a}, {b})" if self.name == "sqlite" else f"greatest({a}, {b})"
+
+    def least(self, a: str, b: str) -> str:
+        """The smaller of two values."""
+        return f"min({a}, {b})" if self.name == "sqlite" else f"least({a}, {b})"
+
+    def vector_param(self, name: str) -> str:
+        """A vector column's value from the parameter ``name``: float32 bytes on SQLite, pgvector's text form."""
+        return f":{name}" if self.name == "sqlite" else f"CAST(:{name} AS vector)"
+
 
 SQLITE = Dialect("sqlite")
 POSTGRES = Dialect("postgres")
