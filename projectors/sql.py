@@ -60,6 +60,33 @@ class Dialect:
         """A vector column's value from the parameter ``name``: float32 bytes on SQLite, pgvector's text form."""
         return f":{name}" if self.name == "sqlite" else f"CAST(:{name} AS vector)"
 
+    def in_list(self, column: str, key: str, values: Sequence[Any], params: dict[str, Any]) -> str:
+        """``column`` is one of ``values`` (bound into ``params`` under ``key``): one parameter per value on
+        SQLite, which binds no arrays; one array parameter on Postgres, whatever the number of values."""
+        if self.name == "sqlite":
+            params.update({f"{key}{i}": v for i, v in enumerate(values)})
+            return f"{column} IN ({', '.join(f':{key}{i}' for i in range(len(values)))})"
+        params[key] = list(values)
+        return f"{column} = ANY(:{key})"
+
+    def list_batch(self) -> int:
+        """The most values one :meth:`in_list` should carry: below SQLite's default 999 bound variables."""
+        return 500 if self.name == "sqlite" else 1_000_000
+
+    def in_subtree(self, column: str, key: str, prefix: str, params: dict[str, Any]) -> str:
+        """``column`` (a ``/``-separated path) is ``prefix`` or below it. SQLite compares bytes, and the names
+        below ``p`` are exactly those in [``p/``, ``p0``) (``0`` follows ``/``): two comparisons, cheaper per row
+        than a substring. Postgres orders text by its collation, so it asks starts_with instead."""
+        params[key] = prefix
+        if self.name == "sqlite":
+            params[key + "_lo"], params[key + "_hi"] = prefix + "/", prefix + "0"
+            return f"({column} = :{key} OR ({column} >= :{key}_lo AND {column} < :{key}_hi))"
+        return f"({column} = :{key} OR starts_with({column}, :{key} || '/'))"
+
+    def like_nocase(self) -> str:
+        """The LIKE that ignores ASCII case (SQLite's LIKE does; Postgres's does not)."""
+        return "LIKE" if self.name == "sqlite" else "ILIKE"
+
 
 SQLITE = Dialect("sqlite")
 POSTGRES = Dialect("postgres")
