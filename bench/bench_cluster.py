@@ -24,9 +24,9 @@ from typing import Any
 
 from bench.stats import Samples, Summary
 from infra.cluster import NatsCluster
-from producers.commands import parse_create
-from producers.node import Node, NodeConfig
-from producers.quorum import QuorumConfig
+from producers.input.commands import parse_create
+from producers.runtime.node import Node, NodeConfig
+from producers.write.quorum import QuorumConfig
 from schemas import load_or_create_node_key, now_ts
 
 __all__ = ["main", "run"]

@@ -41,8 +41,8 @@ from bench.server import running_server
 from bench.stats import Samples, Summary
 from infra.cluster.wan_proxy import DelayProxy
 from infra.embed import EmbedderSettings
-from producers.commands import CreateCommand, parse_recall
-from producers.node import Node, NodeConfig
+from producers.input.commands import CreateCommand, parse_recall
+from producers.runtime.node import Node, NodeConfig
 
 __all__ = ["FULL", "QUICK", "Sizes", "main", "run"]
 

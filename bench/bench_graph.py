@@ -4,7 +4,7 @@ original's query (a plain recursive CTE) on the same read-model file, in the sam
     python -m bench.bench_graph [--quick] [--out bench/results]
 
 The graph is built through the real write path (signed ``memory.stored`` and ``link.created`` events appended
-in batches, projected into the SQLite read model). Queries go through :class:`producers.graph.GraphService`
+in batches, projected into the SQLite read model). Queries go through :class:`producers.graph.service.GraphService`
 (what the HTTP route and MCP tool call: catch up with the log, traverse level by level, titles and namespaces),
 from random sources. The baseline runs the original's ``db::kg_query`` CTE on the current links. The original's
 budgets: p95 ≤ 100 ms at depth 3, ≤ 250 ms at depth 5. Also measured: the same depth-3 query "as of" an offset
@@ -29,7 +29,7 @@ from typing import Any
 
 from bench.report import Figure, render_table, to_json, write_json
 from bench.stats import Samples, Summary
-from producers.node import Node, NodeConfig
+from producers.runtime.node import Node, NodeConfig
 from schemas import Memory
 from schemas.events import Link, LinkCreated, MemoryStored
 

@@ -43,10 +43,10 @@ from bench.phases import progress
 from bench.report import Figure, render_table, to_json, write_json
 from bench.server import environment, running_server
 from bench.stats import rss_mb
-from producers.agent_client import AgentAuth
-from producers.attestation import RequestVerifier
-from producers.identity import ENROLLMENT_ENV
-from producers.node import Node, NodeConfig
+from producers.identity.agent_client import AgentAuth
+from producers.identity.agents import ENROLLMENT_ENV
+from producers.identity.attestation import RequestVerifier
+from producers.runtime.node import Node, NodeConfig
 from schemas.request_signing import sign_registration, sign_request
 
 __all__ = ["FULL", "QUICK", "Sizes", "main"]

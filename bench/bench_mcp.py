@@ -23,8 +23,7 @@ from typing import Any
 
 from mcp import Client, StdioServerParameters
 
-from producers.mcp import TOOLS_VERSION, Profile
-from producers.mcp.registry import PROFILE_NAMES, tools_for_profile
+from producers.tools.registry import PROFILE_NAMES, TOOLS_VERSION, Profile, tools_for_profile
 from projectors import count_tokens
 
 __all__ = ["main", "tools_list_tokens"]

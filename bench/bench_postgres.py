@@ -39,10 +39,10 @@ from bench.phases import AGENT, progress
 from bench.stats import Samples, Summary
 from infra.cluster import PostgresServer
 from infra.log import EventLog, LogConfig, open_log
-from producers.commands import parse_create
-from producers.node import Node, NodeConfig
-from producers.recall import RecallPipeline, default_ranking
-from producers.semantic import Semantic
+from producers.input.commands import parse_create
+from producers.memory.recall import RecallPipeline, default_ranking
+from producers.memory.semantic import Semantic
+from producers.runtime.node import Node, NodeConfig
 from projectors import (
     HnswReadModel,
     HnswVectorSearch,

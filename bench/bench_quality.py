@@ -45,9 +45,9 @@ from bench.phases import progress
 from bench.qa_corpus import Corpus, GoldQuestion, Passage, chatterbot
 from bench.server import running_server
 from bench.stats import percentile
-from producers.commands import parse_recall
-from producers.node import Node, NodeConfig
-from producers.recall import Candidates, dense_share, fuse
+from producers.input.commands import parse_recall
+from producers.memory.recall import Candidates, dense_share, fuse
+from producers.runtime.node import Node, NodeConfig
 from projectors import fts_query
 from schemas import Memory, now_ts
 

@@ -38,9 +38,9 @@ from typing import Any
 from bench.report import Figure, render_table
 from bench.stats import Samples
 from infra.cluster.supercluster import NatsSupercluster
-from producers.commands import parse_create
-from producers.node import Node, NodeConfig
-from producers.quorum import QuorumConfig
+from producers.input.commands import parse_create
+from producers.runtime.node import Node, NodeConfig
+from producers.write.quorum import QuorumConfig
 from schemas import load_or_create_node_key, now_ts
 
 __all__ = ["main", "measure", "run_hive"]

@@ -35,9 +35,9 @@ from bench.corpus import Corpus, Draft
 from bench.phases import BULK_BATCH, progress
 from bench.report import Figure, render_table, to_json, write_json
 from bench.stats import Samples, Summary
-from producers.commands import parse_create, parse_recall
-from producers.node import Node, NodeConfig
-from producers.ranking import ann_k
+from producers.input.commands import parse_create, parse_recall
+from producers.memory.ranking import ann_k
+from producers.runtime.node import Node, NodeConfig
 from projectors import HnswIndex, MemoryFilter, VectorFilter
 from projectors.hnsw.index import Entry
 from schemas import SCOPES, now_ts

@@ -44,8 +44,8 @@ import numpy as np
 from bench.convmem import Dataset, generate, memory_line
 from bench.stats import rss_mb
 from infra.embed import MiniLMEmbedder, default_cache_dir
-from producers.commands import CreateCommand, parse_recall
-from producers.node import Node, NodeConfig
+from producers.input.commands import CreateCommand, parse_recall
+from producers.runtime.node import Node, NodeConfig
 from projectors import HnswIndex
 from projectors.hnsw.index import Entry
 

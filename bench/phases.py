@@ -20,8 +20,8 @@ from bench.baseline import BaselineDB, Row, read_rows
 from bench.corpus import Draft
 from bench.server import running_server
 from bench.stats import Samples, Summary
-from producers.commands import CreateCommand, parse_create, parse_recall
-from producers.node import Node, NodeConfig
+from producers.input.commands import CreateCommand, parse_create, parse_recall
+from producers.runtime.node import Node, NodeConfig
 from projectors import MemoryFilter
 from projectors.rebuild import rebuild_sqlite
 from schemas import now_ts

@@ -26,7 +26,7 @@ from infra.child import end_child
 from infra.cluster.process import free_port
 from infra.embed import EmbedderSettings
 from producers.http import create_app
-from producers.node import Node, NodeConfig
+from producers.runtime.node import Node, NodeConfig
 
 __all__ = ["environment", "free_port", "running_server", "wait_ready"]
 

@@ -11,8 +11,8 @@ from producers.errors import (
     ValidationError,
     reply_for,
 )
-from producers.node import Node, NodeConfig
-from producers.service import MemoryService, ServiceConfig
+from producers.memory.service import MemoryService, ServiceConfig
+from producers.runtime.node import Node, NodeConfig
 
 __all__ = [
     "AuthError",

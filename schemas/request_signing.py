@@ -25,7 +25,7 @@ The signed message (UTF-8, lines joined by ``\\n``)::
     <node id>            (only when the request names its target node in X-Agent-Node)
 
 Naming the node binds the signature to it: another node of the cluster refuses it, so a captured request cannot
-be replayed there (each node remembers the nonces it has accepted; see ``producers.attestation``). Without the
+be replayed there (each node remembers the nonces it has accepted; see ``producers.identity.attestation``). Without the
 header the message is exactly the nine lines above, as signed before the header existed.
 """
 

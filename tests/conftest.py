@@ -21,7 +21,7 @@ from infra.cluster import (
     find_tansu,
 )
 from producers.http import create_app
-from producers.node import Node, NodeConfig
+from producers.runtime.node import Node, NodeConfig
 
 #: Who the ``client`` fixture is (``X-Agent-Id`` on every request), as a real agent names itself: a read without
 #: it is anonymous and sees no private memory, a memory with scope ``private`` or none (the original v0.7.0's #910).

@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from dataclasses import replace
 from pathlib import Path
 
-from producers.node import Node, NodeConfig
+from producers.runtime.node import Node, NodeConfig
 from schemas import load_or_create_node_key
 
 __all__ = ["trust_each_other", "trusting_nodes"]

@@ -17,8 +17,8 @@ import httpx
 from infra.cluster.process import free_port
 
 if TYPE_CHECKING:
-    from producers.http.mtls import HttpTls
-    from producers.node import Node
+    from producers.runtime.mtls import HttpTls
+    from producers.runtime.node import Node
 
 __all__ = ["ServerProcess", "free_port", "serving"]
 
@@ -27,7 +27,7 @@ async def serving(node: Node, *, api_key: str | None = None, tls: HttpTls | None
     """``create_app(node)`` on a real uvicorn server on a free loopback port, in this event loop: yields its base
     URL (https with ``tls``), then stops it."""
     from producers.http import create_app
-    from producers.serve import http_server
+    from producers.runtime.serve import http_server
 
     port = free_port()
     server = http_server(create_app(node, api_key=api_key), host="127.0.0.1", port=port, tls=tls)

@@ -18,7 +18,7 @@ from starlette.routing import Route
 from infra.cluster.local import build_parser as launcher_parser
 from producers.cli.main import build_parser
 from producers.http import create_app
-from producers.node import Node
+from producers.runtime.node import Node
 
 ROOT = Path(__file__).resolve().parent.parent
 SHELLS = {"bash", "sh", "shell", "console", ""}

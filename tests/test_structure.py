@@ -150,3 +150,19 @@ def test_all_says_what_the_package_exports(package: str) -> None:
                   and (node.level or (node.module or "").startswith(f"{package}.")) for alias in node.names
                   if f"{node.module}.{alias.name}" not in MODULES and f"{package}.{alias.name}" not in MODULES}
     assert sorted(name for name in reexported if not name.startswith("_") and name not in declared) == []
+
+
+#: The surfaces over the command side. What they share (tool handlers, registry, LLM client) lives below them.
+SURFACES = ("producers.http", "producers.mcp", "producers.cli")
+#: Edges between surfaces that are wiring, not sharing: the ``ai-memory mcp`` verb starts the MCP stdio server.
+SURFACE_WIRING = {("producers.cli.mcp_verb", "producers.mcp")}
+
+
+def _surface(module: str) -> str | None:
+    return next((s for s in SURFACES if module == s or module.startswith(f"{s}.")), None)
+
+
+def test_surfaces_do_not_import_each_other() -> None:
+    crossing = {(module, target) for module, targets in GRAPH.items() for target in targets
+                if _surface(module) and _surface(target) and _surface(module) != _surface(target)}
+    assert sorted(crossing - SURFACE_WIRING) == []

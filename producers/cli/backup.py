@@ -20,7 +20,7 @@ from typing import Any
 from infra.log import LogConfig, open_log, redact_url
 from producers.cli.spec import VerbSpec, emit
 from producers.errors import ValidationError
-from producers.node import Node, NodeConfig
+from producers.runtime.node import Node, NodeConfig
 from projectors import open_read_model
 from schemas import now_ts
 

@@ -14,7 +14,7 @@ from typing import Any
 from infra.tls import fingerprint, make_allowlist, make_node_cert, open_or_make_ca
 from producers.cli.spec import VerbSpec, emit
 from producers.errors import ValidationError
-from producers.node import NodeConfig
+from producers.runtime.node import NodeConfig
 
 __all__ = ["VERBS", "make_dev_certs"]
 

@@ -7,8 +7,8 @@ import argparse
 import asyncio
 
 from producers.cli.spec import VerbSpec, emit, open_node
-from producers.node import NodeConfig
-from producers.status import cluster_status
+from producers.runtime.node import NodeConfig
+from producers.runtime.status import cluster_status
 from projectors import Confirmer
 
 __all__ = ["VERBS"]

@@ -13,16 +13,16 @@ from typing import Any
 
 from producers.cli.mcp_verb import profile_arg, resolve_profile
 from producers.cli.spec import VerbSpec, emit, open_node, print_memories
-from producers.commands import RANKINGS, parse_create, parse_list_query, parse_recall, parse_update
 from producers.errors import ValidationError
-from producers.export import export_document
 from producers.governance import MODES
-from producers.identity import resolve_cli_agent
-from producers.node import NodeConfig
-from producers.recall import round_score
-from producers.taxonomy import as_agent_param, visible_namespace_counts
-from producers.validation import MAX_BULK
-from producers.wire import memory_from_import, stats_body
+from producers.identity.agents import resolve_cli_agent
+from producers.input.commands import RANKINGS, parse_create, parse_list_query, parse_recall, parse_update
+from producers.input.validation import MAX_BULK
+from producers.memory.export import export_document
+from producers.memory.recall import round_score
+from producers.memory.taxonomy import as_agent_param, visible_namespace_counts
+from producers.memory.wire import memory_from_import, stats_body
+from producers.runtime.node import NodeConfig
 from schemas import now_ts
 
 __all__ = ["VERBS"]
@@ -242,8 +242,8 @@ async def _import(args: argparse.Namespace, config: NodeConfig) -> int:
 
 
 async def _serve(args: argparse.Namespace, config: NodeConfig) -> int:
-    from producers.http.mtls import HttpTls
-    from producers.serve import serve
+    from producers.runtime.mtls import HttpTls
+    from producers.runtime.serve import serve
 
     governance = config.governance
     if args.governance_mode:

@@ -13,10 +13,10 @@ from collections import defaultdict
 from typing import TYPE_CHECKING, Any
 
 from producers.cli.spec import VerbSpec, emit, open_node
-from producers.commands import parse_list_query
-from producers.identity import resolve_cli_agent
-from producers.node import NodeConfig
-from producers.taxonomy import visible_namespace_counts
+from producers.identity.agents import resolve_cli_agent
+from producers.input.commands import parse_list_query
+from producers.memory.taxonomy import visible_namespace_counts
+from producers.runtime.node import NodeConfig
 
 if TYPE_CHECKING:
     from schemas import Memory

@@ -1,4 +1,5 @@
-"""``ai-memory curator``: the original's curator verb. ``--once`` runs one cycle (``producers.curator``) and prints
+"""``ai-memory curator``: the original's curator verb. ``--once`` runs one cycle (``producers.lifecycle.curator``) and
+prints
 its report (text, or JSON with ``--json``); ``--daemon`` runs a cycle every ``--interval-secs`` until stopped.
 The LLM is the OpenAI-compatible endpoint of ``AI_MEMORY_LLM_URL``; without one a cycle reports
 ``no LLM client configured`` and changes nothing, as the original. ``--reflect`` and the rollback options say why
@@ -12,11 +13,11 @@ import asyncio
 from typing import Any
 
 from producers.cli.spec import VerbSpec, emit, open_node
-from producers.curator import CuratorConfig, run_once
 from producers.errors import ValidationError
-from producers.identity import resolve_cli_agent
-from producers.mcp.llm import LlmClient, LlmConfig
-from producers.node import Node, NodeConfig
+from producers.identity.agents import resolve_cli_agent
+from producers.lifecycle.curator import CuratorConfig, run_once
+from producers.llm.client import LlmClient, LlmConfig
+from producers.runtime.node import Node, NodeConfig
 
 __all__ = ["VERBS", "cycles"]
 

@@ -21,7 +21,7 @@ from producers.cli.audit import audit_log
 from producers.cli.backup import empty_dir
 from producers.cli.spec import VerbSpec, emit
 from producers.errors import ValidationError
-from producers.node import NodeConfig
+from producers.runtime.node import NodeConfig
 from schemas import Keyring, now_ts
 
 __all__ = ["VERBS", "bundle_digest"]

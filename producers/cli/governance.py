@@ -7,9 +7,9 @@ import argparse
 
 from producers.cli.spec import VerbSpec, emit, open_node
 from producers.governance import REMEMBER
-from producers.identity import resolve_cli_agent
-from producers.mcp.tools.meta import check_agent_type
-from producers.node import NodeConfig
+from producers.identity.agents import resolve_cli_agent
+from producers.runtime.node import NodeConfig
+from producers.tools.meta import check_agent_type
 
 __all__ = ["VERBS"]
 

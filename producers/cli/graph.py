@@ -6,10 +6,10 @@ from __future__ import annotations
 import argparse
 
 from producers.cli.spec import VerbSpec, emit, open_node
-from producers.commands import parse_update
-from producers.graph import check_as_of, kg_body
-from producers.identity import resolve_cli_agent
-from producers.node import NodeConfig
+from producers.graph.service import check_as_of, kg_body
+from producers.identity.agents import resolve_cli_agent
+from producers.input.commands import parse_update
+from producers.runtime.node import NodeConfig
 
 __all__ = ["VERBS"]
 

@@ -13,12 +13,12 @@ from pathlib import Path
 
 from nacl.signing import SigningKey
 
-from producers.agent_client import load_agent_key
 from producers.cli.spec import VerbSpec, emit, open_node
 from producers.errors import ValidationError
-from producers.node import NodeConfig
-from producers.taxonomy import as_agent_param, visible_taxonomy
-from producers.validation import check_agent_id
+from producers.identity.agent_client import load_agent_key
+from producers.input.validation import check_agent_id
+from producers.memory.taxonomy import as_agent_param, visible_taxonomy
+from producers.runtime.node import NodeConfig
 from schemas.request_signing import b64url, key_id_for, sign_registration
 
 __all__ = ["VERBS", "agent_key_path", "load_agent_key", "write_agent_key"]

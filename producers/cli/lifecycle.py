@@ -6,9 +6,9 @@ import argparse
 
 from producers.cli.spec import VerbSpec, emit, open_node
 from producers.errors import ValidationError
-from producers.identity import resolve_cli_agent
-from producers.node import Node, NodeConfig
-from producers.taxonomy import as_agent_param
+from producers.identity.agents import resolve_cli_agent
+from producers.memory.taxonomy import as_agent_param
+from producers.runtime.node import Node, NodeConfig
 
 __all__ = ["VERBS"]
 

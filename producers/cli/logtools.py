@@ -18,9 +18,9 @@ from infra.log import LogConfig, LogRecord, copy_log, open_log, redact_url
 from producers.cli.audit import audit_log, read_checkpoint, write_checkpoint
 from producers.cli.spec import VerbSpec, emit, open_node
 from producers.errors import ValidationError
-from producers.identity import resolve_cli_agent
-from producers.node import NodeConfig
-from producers.node_record import NodeRecord
+from producers.identity.agents import resolve_cli_agent
+from producers.runtime.node import NodeConfig
+from producers.runtime.node_record import NodeRecord
 from projectors import ChainBrokenError, ReadModelError, is_postgres_url, sqlite_path
 from projectors.rebuild import rebuild_hnsw, rebuild_postgres, rebuild_sqlite
 from schemas import ChainAudit, ChainBreak, Keyring, now_ts

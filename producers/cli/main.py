@@ -39,10 +39,10 @@ from producers.cli import graph as graph_verbs
 from producers.cli import identity as identity_verbs
 from producers.cli.help import describe, version
 from producers.errors import CommandError, ValidationError, reply_for
-from producers.node import NodeConfig
-from producers.node_record import NodeRecord
-from producers.quorum import QuorumConfig
-from producers.running import running_servers
+from producers.runtime.node import NodeConfig
+from producers.runtime.node_record import NodeRecord
+from producers.runtime.running import running_servers
+from producers.write.quorum import QuorumConfig
 
 __all__ = ["build_parser", "main"]
 

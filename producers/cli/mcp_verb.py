@@ -8,10 +8,10 @@ from typing import TYPE_CHECKING
 
 from producers.cli.spec import VerbSpec
 from producers.errors import ValidationError
-from producers.node import NodeConfig
+from producers.runtime.node import NodeConfig
 
 if TYPE_CHECKING:
-    from producers.mcp import Profile
+    from producers.tools.registry import Profile
 
 __all__ = ["VERBS", "profile_arg", "resolve_profile"]
 
@@ -27,7 +27,7 @@ def profile_arg(p: argparse.ArgumentParser) -> None:
 def resolve_profile(flag: str | None) -> Profile:
     """The profile from ``--profile``, else ``AI_MEMORY_PROFILE``, else core; a bad name is invalid input."""
     # Imported here, not at the top: the MCP SDK is heavy, and only `mcp` and `serve` need it.
-    from producers.mcp import Profile, ProfileError
+    from producers.tools.registry import Profile, ProfileError
 
     try:
         return Profile.parse(flag if flag is not None else os.environ.get("AI_MEMORY_PROFILE"))

@@ -23,10 +23,10 @@ from pathlib import Path
 from typing import Any
 
 from producers.cli.spec import VerbSpec, emit, open_node
-from producers.commands import CreateCommand
 from producers.errors import ConflictError, ValidationError
-from producers.identity import resolve_cli_agent
-from producers.node import NodeConfig
+from producers.identity.agents import resolve_cli_agent
+from producers.input.commands import CreateCommand
+from producers.runtime.node import NodeConfig
 
 __all__ = ["FORMATS", "VERBS", "Conversation", "parse_export", "to_create"]
 

@@ -16,9 +16,9 @@ from typing import Any
 from producers.cli.help import version
 from producers.cli.spec import VerbSpec, emit, open_node
 from producers.errors import ValidationError
-from producers.node import NodeConfig
-from producers.running import running_servers
-from producers.wire import embedder_status
+from producers.memory.wire import embedder_status
+from producers.runtime.node import NodeConfig
+from producers.runtime.running import running_servers
 
 __all__ = ["CLIENT_CONFIGS", "VERBS", "completion_script", "mcp_entry"]
 

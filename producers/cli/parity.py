@@ -20,13 +20,13 @@ from typing import Any
 
 from producers.cli.spec import VerbSpec, emit, open_node
 from producers.errors import ValidationError
-from producers.identity import resolve_cli_agent
-from producers.mcp.identity import ClientIdentity
-from producers.mcp.llm import LlmClient, LlmConfig
-from producers.mcp.registry import Profile
-from producers.mcp.tools import HANDLERS, Handler, ToolContext
-from producers.mcp.tools.rules import add_rule
-from producers.node import NodeConfig
+from producers.identity.agents import resolve_cli_agent
+from producers.llm.client import LlmClient, LlmConfig
+from producers.runtime.node import NodeConfig
+from producers.tools import HANDLERS, Handler, ToolContext
+from producers.tools.client import ClientIdentity
+from producers.tools.registry import Profile
+from producers.tools.rules import add_rule
 
 __all__ = ["parity_verbs", "tool_args"]
 

@@ -10,8 +10,8 @@ import argparse
 from typing import Any
 
 from producers.cli.spec import VerbSpec, emit, open_node
-from producers.mcp.tools.reflection import REFLECTS_ON
-from producers.node import Node, NodeConfig
+from producers.runtime.node import Node, NodeConfig
+from producers.tools.reflection import REFLECTS_ON
 
 __all__ = ["VERBS", "reflection_chain"]
 

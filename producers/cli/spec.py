@@ -10,7 +10,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from producers.node import Node, NodeConfig
+from producers.runtime.node import Node, NodeConfig
 from schemas import Memory
 
 __all__ = ["VerbSpec", "emit", "open_node", "print_memories"]

@@ -23,9 +23,9 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Literal, get_args
 
 from producers.errors import ValidationError
-from producers.validation import check_id, check_namespace, check_timestamp
-from producers.wire import memory_from_import
-from producers.writer import Decided, Guarded, Planned, WriteResult
+from producers.input.validation import check_id, check_namespace, check_timestamp
+from producers.memory.wire import memory_from_import
+from producers.write.writer import Decided, Guarded, Planned, WriteResult
 from projectors import NamespaceMeta, PendingRecord
 from projectors.governance_queries import pending_expiry
 from schemas import PayloadError, decode_payload, encode_payload, now_ts, parse_ts

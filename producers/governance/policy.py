@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from producers.errors import ValidationError
-from producers.validation import check_agent_id
+from producers.input.validation import check_agent_id
 
 __all__ = ["LEVELS", "MODES", "SCOPES", "Approver", "GovernancePolicy", "Mode", "default_mode", "namespace_chain",
            "parse_policy", "policy_of"]

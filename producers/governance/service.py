@@ -1,7 +1,7 @@
 """The governance commands: namespace standards, pending-action decisions (approve, reject, expire), the agent
 registry and quota status. Each command is the writer's one template (:meth:`EventWriter.decide_and_append`):
 decided against the caught-up read model under the node's lock, appended unconditionally, answered from the
-outcome the projectors recorded in log order. An approval is a :class:`~producers.writer.Guarded` group: the
+outcome the projectors recorded in log order. An approval is a :class:`~producers.write.writer.Guarded` group: the
 decision, then the approved action's own events naming it as their cause, in one append; the projectors apply
 the first decision of a pending action in log order and refuse any later one together with everything it would
 have run, so racing approvals on several nodes decide and execute once.
@@ -21,9 +21,9 @@ from producers.governance.config import GovernanceConfig
 from producers.governance.gate import WriteGate
 from producers.governance.peer import PeerGovernance
 from producers.governance.policy import Approver, GovernancePolicy, parse_policy, policy_of
-from producers.semantic import Semantic
-from producers.validation import check_agent_id, check_id, check_namespace, check_tags
-from producers.writer import Decided, EventWriter, Guarded, Planned, WriteResult
+from producers.input.validation import check_agent_id, check_id, check_namespace, check_tags
+from producers.memory.semantic import Semantic
+from producers.write.writer import Decided, EventWriter, Guarded, Planned, WriteResult
 from projectors import AgentRecord, GovernanceQueries, MemoryQueries, PendingRecord, QuotaUsage
 from schemas import Memory, decode_payload, now_ts
 from schemas.events import (

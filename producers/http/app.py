@@ -18,11 +18,9 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from producers.commands import parse_create, parse_list_query, parse_recall, parse_update
-from producers.contradictions import contradictions
 from producers.errors import CommandError, ValidationError, reply_for
-from producers.export import export_document
-from producers.graph import link_json
+from producers.graph.contradictions import contradictions
+from producers.graph.service import link_json
 from producers.http import embeddings, governance, lifecycle, status, subscriptions, ui
 from producers.http import graph as graph_routes
 from producers.http import identity as identity_routes
@@ -31,14 +29,16 @@ from producers.http.base import MAX_BODY_BYTES, ApiContext, JSONBody, body_items
 from producers.http.boundary import BODY_TIMEOUT, HttpBoundary, http_exception
 from producers.http.openapi import openapi_document
 from producers.http.timeout import RequestTimeout, timeout_from_env
-from producers.mcp.capabilities import document, parse_accept
-from producers.mcp.server import ATTESTATION_STATE, READER_STATE
-from producers.metrics import render
-from producers.node import Node
-from producers.sync import Peers, parse_clock, push, since_clock, since_time
-from producers.taxonomy import as_agent_param, visible_namespace_counts, visible_stats
-from producers.validation import MAX_BULK, check_namespace, check_tier
-from producers.wire import duplicate_body, embedder_status, memory_from_import, recall_body
+from producers.input.commands import parse_create, parse_list_query, parse_recall, parse_update
+from producers.input.validation import MAX_BULK, check_namespace, check_tier
+from producers.memory.export import export_document
+from producers.memory.taxonomy import as_agent_param, visible_namespace_counts, visible_stats
+from producers.memory.wire import duplicate_body, embedder_status, memory_from_import, recall_body
+from producers.runtime.metrics import render
+from producers.runtime.node import Node
+from producers.sync.service import Peers, parse_clock, push, since_clock, since_time
+from producers.tools.calls import ATTESTATION_STATE, READER_STATE
+from producers.tools.capabilities import document, parse_accept
 from schemas import Memory, now_ts
 
 if TYPE_CHECKING:

@@ -19,8 +19,8 @@ import hmac
 import time
 from collections.abc import Mapping
 
-from producers.attestation import MAX_NONCES, NonceCache
 from producers.errors import AuthError, ValidationError
+from producers.identity.attestation import MAX_NONCES, NonceCache
 
 __all__ = ["APPROVAL_MAX_AGE_SECS", "APPROVAL_MAX_SKEW_SECS", "SIGNATURE_HEADER", "TIMESTAMP_HEADER",
            "ApprovalAuth", "approval_signature"]

@@ -15,17 +15,17 @@ from urllib.parse import unquote
 from starlette.requests import Request
 from starlette.responses import Response
 
-from producers.attestation import attested
 from producers.errors import AuthError, PayloadTooLargeError, ValidationError, reply_for
-from producers.identity import resolve_http_agent
-from producers.jsonbody import parse_json_body
-from producers.mcp import Profile
-from producers.node import Node
-from producers.service import MemoryService
-from producers.sync import check_partitions, format_clock, parse_clock
-from producers.validation import MAX_BULK, check_agent_id
-from producers.visibility import anonymous_reader, anonymous_reads_hidden, reading_as
-from producers.writer import WriteResult
+from producers.identity.agents import resolve_http_agent
+from producers.identity.attestation import attested
+from producers.identity.visibility import anonymous_reader, anonymous_reads_hidden, reading_as
+from producers.input.jsonbody import parse_json_body
+from producers.input.validation import MAX_BULK, check_agent_id
+from producers.memory.service import MemoryService
+from producers.runtime.node import Node
+from producers.sync.service import check_partitions, format_clock, parse_clock
+from producers.tools.registry import Profile
+from producers.write.writer import WriteResult
 from schemas.request_signing import HEADER_AGENT, Attestation
 
 __all__ = ["CLOCK_HEADER", "MAX_BODY_BYTES", "MAX_WAIT_FOR", "WAIT_FOR_HEADER", "ApiContext", "Handler", "JSONBody",
@@ -74,7 +74,7 @@ async def read_body(request: Request) -> bytes:
 
 
 async def read_json(request: Request) -> Any:
-    """The body as strict JSON (:func:`producers.jsonbody.parse_json_body`); None when it is empty."""
+    """The body as strict JSON (:func:`producers.input.jsonbody.parse_json_body`); None when it is empty."""
     raw = await read_body(request)
     if not raw.strip():
         return None

@@ -7,7 +7,7 @@ handler; this layer covers what no route sees:
   stops would otherwise hold the connection, and a task, forever): the body read fails with
   :class:`RequestTimeoutError`, answered 408;
 - a NUL (``%00``) in the path or the query string: 400 (the JSON body's strings are held to the same rule
-  by :mod:`producers.jsonbody`);
+  by :mod:`producers.input.jsonbody`);
 - unknown paths and methods (Starlette's plain-text 404 and 405): JSON, with the ``Allow`` header on a 405;
 - anything raised outside a route's boundary (the MCP endpoint, a response that failed to render): translated
   by the same table, ``producers.errors.reply_for``, as long as the response has not started.

@@ -17,7 +17,6 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
-from producers.commands import parse_int
 from producers.errors import ValidationError
 from producers.governance import REMEMBER, Decision
 from producers.http.approval_auth import (
@@ -27,9 +26,10 @@ from producers.http.approval_auth import (
     approval_signature,
 )
 from producers.http.base import ApiContext, JSONBody, read_body, read_json
-from producers.jsonbody import parse_json_body
-from producers.mcp.tools.meta import check_agent_type
-from producers.node import Node
+from producers.input.commands import parse_int
+from producers.input.jsonbody import parse_json_body
+from producers.runtime.node import Node
+from producers.tools.meta import check_agent_type
 from schemas import SchemaError, decode_payload, verify
 from schemas.events import PendingDecided, PendingRequested
 

@@ -1,5 +1,5 @@
 """The original's link, knowledge-graph and entity routes (paths and bodies as its ``/api/v1``), over
-:class:`producers.graph.GraphService`. Every read also takes ``as_of`` (a log offset: the graph as it was then)
+:class:`producers.graph.service.GraphService`. Every read also takes ``as_of`` (a log offset: the graph as it was then)
 and ``as_agent`` (only memories that agent may see)."""
 
 from __future__ import annotations
@@ -10,11 +10,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from producers.commands import MAX_INT64, parse_int
 from producers.errors import ValidationError
-from producers.graph import GraphService, check_as_of, invalidation_body, kg_body, link_json
+from producers.graph.service import GraphService, check_as_of, invalidation_body, kg_body, link_json
 from producers.http.base import ApiContext, JSONBody, read_json, written
-from producers.validation import check_agent_id
+from producers.input.commands import MAX_INT64, parse_int
+from producers.input.validation import check_agent_id
 
 __all__ = ["routes"]
 

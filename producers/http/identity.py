@@ -15,10 +15,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from producers.commands import parse_int
 from producers.errors import CommandError, ValidationError
 from producers.http.base import ApiContext, JSONBody, read_json, written
-from producers.taxonomy import as_agent_param, visible_taxonomy
+from producers.input.commands import parse_int
+from producers.memory.taxonomy import as_agent_param, visible_taxonomy
 
 __all__ = ["ADMIN_TOKEN_ENV", "ADMIN_TOKEN_HEADER", "AdminForbiddenError", "routes"]
 

@@ -13,12 +13,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from producers.commands import parse_int
 from producers.errors import ValidationError
 from producers.http.base import ApiContext, JSONBody, read_json, written
-from producers.messaging import MAX_INBOX
-from producers.taxonomy import as_agent_param
-from producers.validation import check_agent_id, check_namespace
+from producers.input.commands import parse_int
+from producers.input.validation import check_agent_id, check_namespace
+from producers.lifecycle.messaging import MAX_INBOX
+from producers.memory.taxonomy import as_agent_param
 
 __all__ = ["routes"]
 

@@ -18,10 +18,9 @@ from typing import Any
 
 from starlette.routing import BaseRoute, Route
 
-from producers.commands import MAX_INT64, RECALL_MODES
 from producers.http.tools import BRIDGED_TOOLS
-from producers.mcp.registry import all_tools
-from producers.validation import (
+from producers.input.commands import MAX_INT64, RECALL_MODES
+from producers.input.validation import (
     MAX_BULK,
     MAX_CONTENT_BYTES,
     MAX_NAMESPACE_CHARS,
@@ -32,6 +31,7 @@ from producers.validation import (
     ON_CONFLICT,
     SOURCES,
 )
+from producers.tools.registry import all_tools
 from schemas import SCOPES, TIERS
 
 __all__ = ["API_PATHS", "REQUESTS", "RouteInput", "openapi_document", "operations"]

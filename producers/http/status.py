@@ -15,9 +15,9 @@ from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
 from producers.http.base import ApiContext, JSONBody
-from producers.model_hash import read_model_hash
-from producers.status import cluster_status
-from producers.taxonomy import visible_stats
+from producers.memory.model_hash import read_model_hash
+from producers.memory.taxonomy import visible_stats
+from producers.runtime.status import cluster_status
 
 __all__ = ["render_page", "routes"]
 

@@ -13,7 +13,7 @@ from starlette.routing import Route
 
 from producers.errors import ForbiddenError, ValidationError
 from producers.http.base import ApiContext, JSONBody, read_json, written
-from producers.subscriptions import SubscribeCommand
+from producers.webhooks.subscriptions import SubscribeCommand
 from producers.webhooks.wire import dead_letter_body, dlq_limit, subscription_body
 
 __all__ = ["routes"]

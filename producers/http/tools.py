@@ -34,12 +34,12 @@ from producers.errors import (
 )
 from producers.http.base import ApiContext, JSONBody, read_json
 from producers.http.identity import ADMIN_TOKEN_ENV, ADMIN_TOKEN_HEADER, AdminForbiddenError
-from producers.mcp.identity import ClientIdentity
-from producers.mcp.llm import LlmClient, LlmConfig
-from producers.mcp.registry import Profile, tools_for_profile
-from producers.mcp.server import error_text
-from producers.mcp.tools import HANDLERS, ToolContext
-from producers.validation import check_agent_id
+from producers.input.validation import check_agent_id
+from producers.llm.client import LlmClient, LlmConfig
+from producers.tools import HANDLERS, ToolContext
+from producers.tools.calls import error_text
+from producers.tools.client import ClientIdentity
+from producers.tools.registry import Profile, tools_for_profile
 
 __all__ = ["BRIDGED_TOOLS", "routes"]
 

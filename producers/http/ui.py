@@ -19,15 +19,15 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from producers.attestation import attested
-from producers.commands import parse_list_query, parse_recall
 from producers.errors import AuthError, PayloadTooLargeError, ValidationError, reply_for
-from producers.history import memory_history
 from producers.http import ui_html as pages
 from producers.http.base import ApiContext, JSONBody, read_body, supplied_api_key
 from producers.http.ui_html import ROOT, Hit, View
-from producers.service import round_score
-from producers.taxonomy import as_agent_param, visible_taxonomy
+from producers.identity.attestation import attested
+from producers.input.commands import parse_list_query, parse_recall
+from producers.memory.history import memory_history
+from producers.memory.service import round_score
+from producers.memory.taxonomy import as_agent_param, visible_taxonomy
 from projectors import under_any, visible_to
 
 if TYPE_CHECKING:

@@ -16,7 +16,7 @@ from urllib.parse import quote, urlencode
 
 if TYPE_CHECKING:
     from producers.governance import Approver
-    from producers.history import HistoryEvent, MemoryHistory
+    from producers.memory.history import HistoryEvent, MemoryHistory
     from projectors import LinkRow, PendingRecord
     from schemas import Memory
 

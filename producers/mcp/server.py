@@ -23,45 +23,28 @@ from mcp import MCPError
 from mcp.server.context import CallNext, ServerRequestContext
 from mcp.server.lowlevel import Server
 
-from producers.attestation import attested
 from producers.errors import ActionPendingError, FeatureUnavailableError, reply_for
-from producers.jsonbody import check_json_value
+from producers.identity.attestation import attested
+from producers.identity.visibility import reading_as
+from producers.input.jsonbody import check_json_value
+from producers.llm.client import LlmClient
 from producers.mcp import toon
-from producers.mcp.capabilities import version
-from producers.mcp.identity import ClientIdentity
-from producers.mcp.llm import LlmClient
 from producers.mcp.prompts import PROMPTS, prompt_text
-from producers.mcp.registry import TOOLS_VERSION, Profile, all_tools, tools_for_profile, unloaded_hint
-from producers.mcp.tools import HANDLERS, ToolContext
-from producers.node import Node
-from producers.visibility import reading_as
+from producers.runtime.node import Node
+from producers.tools import HANDLERS, ToolContext
+from producers.tools.calls import ATTESTATION_STATE, READER_STATE, error_text
+from producers.tools.capabilities import version
+from producers.tools.client import ClientIdentity
+from producers.tools.registry import TOOLS_VERSION, Profile, all_tools, tools_for_profile, unloaded_hint
 
 __all__ = ["ATTESTATION_STATE", "READER_STATE", "McpApp", "error_text", "render"]
 
 log = logging.getLogger("ai_memory.mcp")
 
-#: Where the HTTP layer leaves a verified agent signature on the request (``scope["state"]``) for tool calls.
-ATTESTATION_STATE = "ai_memory_attestation"
-#: Where it leaves the agent the request reads as (``X-Agent-Id``, see :func:`producers.visibility.reading_as`).
-READER_STATE = "ai_memory_reader"
 METHOD_NOT_FOUND = -32601
 INVALID_PARAMS = -32602
 _MEMORY_LISTS = ("memory_recall", "memory_list", "memory_session_start")
 _REQUIRED = {t["name"]: tuple(t["inputSchema"].get("required", [])) for t in all_tools()}
-
-
-def error_text(exc: BaseException) -> str:
-    """The text of an ``isError`` result: the same translation as HTTP (``reply_for``), worded as the original."""
-    reply = reply_for(exc)
-    body = reply.body
-    if body.get("code") == "CONFLICT":
-        return (f"CONFLICT: {body['error']} (existing id: {body.get('existing_id')}). Pass on_conflict='merge' to "
-                "update in place or 'version' to suffix the title.")
-    if body.get("error") == "quorum_not_met":
-        return (f"quorum_not_met: {body['got']} of {body['needed']} nodes applied the write ({body['reason']}); "
-                "the write is in the log and will be applied everywhere; retry the read later")
-    message = str(body.get("error", "internal error"))
-    return "memory not found" if reply.status == 404 and message == "not found" else message
 
 
 def render(tool: str, args: dict[str, Any], value: Any) -> str:

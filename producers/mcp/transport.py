@@ -1,6 +1,6 @@
 """The two ways to reach the MCP server: stdio (``ai-memory mcp``) and streamable HTTP (``/mcp`` in ``serve``).
 
-Both serve the same :class:`~producers.mcp.server.McpApp` over one :class:`~producers.node.Node`, so an MCP
+Both serve the same :class:`~producers.mcp.server.McpApp` over one :class:`~producers.runtime.node.Node`, so an MCP
 process and an HTTP server pointed at the same data dir (or log) see one memory.
 """
 
@@ -19,10 +19,10 @@ from mcp.server.streamable_http_manager import StreamableHTTPASGIApp, Streamable
 from mcp.server.transport_security import TransportSecuritySettings
 
 from infra.log import redact_url
-from producers.mcp.llm import LlmClient, LlmConfig
-from producers.mcp.registry import Profile
+from producers.llm.client import LlmClient, LlmConfig
 from producers.mcp.server import McpApp
-from producers.node import Node, NodeConfig
+from producers.runtime.node import Node, NodeConfig
+from producers.tools.registry import Profile
 
 __all__ = ["McpHttpEndpoint", "open_llm", "run_stdio"]
 

@@ -25,11 +25,11 @@ import httpx
 from infra.log import Clock, EventLog, LogError
 from infra.tasks import stop_task
 from producers.errors import CommandError
-from producers.metrics import Labels, Metrics
+from producers.runtime.metrics import Labels, Metrics
 from producers.webhooks.config import WebhookConfig
 from producers.webhooks.signing import CORRELATION_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, signature, unseal
 from producers.webhooks.ssrf import SsrfError, check_url, resolve
-from producers.writer import EventWriter
+from producers.write.writer import EventWriter
 from projectors import Delivery, DeliveryStore, LocalSubscription, ProjectorError, SharedVerifyRunner, VerifiedEvents
 from schemas import Keyring, NodeKey, now_ts
 from schemas.events import SubscriptionDeadLettered
@@ -64,7 +64,7 @@ class WebhookDelivery:
                  config: WebhookConfig, metrics: Metrics, verified: VerifiedEvents,
                  visible: Callable[[str], Callable[[Any], bool]] | None = None) -> None:
         """``visible(owner)(payload)``: whether a subscription's owner may see what an event is about
-        (:class:`producers.subscriptions.EventVisibility`); an event it may not see is never sent to it."""
+        (:class:`producers.webhooks.subscriptions.EventVisibility`); an event it may not see is never sent to it."""
         self.config = config
         self._visible = visible
         self.store = DeliveryStore(path, node_id=key.key_id)

@@ -21,11 +21,11 @@ from infra.cluster import NatsCluster
 from infra.log import LogError
 from infra.log.jetstream import JetStreamLog
 from producers.cli.main import main as cli
-from producers.commands import parse_create
 from producers.errors import QuorumNotMetError
 from producers.http import create_app
-from producers.node import Node, NodeConfig
-from producers.quorum import QuorumConfig
+from producers.input.commands import parse_create
+from producers.runtime.node import Node, NodeConfig
+from producers.write.quorum import QuorumConfig
 from projectors import SQLiteReadModel
 from projectors.rebuild import rebuild_sqlite
 from schemas import Memory, load_or_create_node_key, now_ts

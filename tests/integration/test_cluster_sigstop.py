@@ -21,8 +21,8 @@ from infra.cluster import NatsCluster
 from infra.cluster.local import prepare_nodes
 from infra.log import LogConfig, open_log
 from producers.http.base import CLOCK_HEADER, WAIT_FOR_HEADER
-from producers.model_hash import memories_hash
-from producers.sync import format_clock, parse_clock
+from producers.memory.model_hash import memories_hash
+from producers.sync.service import format_clock, parse_clock
 from projectors import SQLiteReadModel
 from projectors.rebuild import rebuild_sqlite
 from schemas import Keyring

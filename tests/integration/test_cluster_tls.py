@@ -12,8 +12,8 @@ import pytest
 from infra.cluster import NatsCluster
 from infra.log import LogConfig, LogError, open_log
 from infra.tls import TlsError, TlsFiles, fingerprint, make_ca, make_node_cert, parse_allowlist
-from producers.commands import parse_create
-from producers.node import Node, NodeConfig
+from producers.input.commands import parse_create
+from producers.runtime.node import Node, NodeConfig
 from schemas import now_ts
 
 

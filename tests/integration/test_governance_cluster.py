@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 from infra.cluster import NatsServer
-from producers.commands import parse_create
 from producers.errors import ActionPendingError, ForbiddenError
-from producers.node import Node, NodeConfig
+from producers.input.commands import parse_create
+from producers.runtime.node import Node, NodeConfig
 from schemas import now_ts
 from schemas.events import PendingDecided
 from tests.node_pair import trusting_nodes

@@ -26,8 +26,8 @@ from infra.tls import (
 from producers.cli.certs import make_dev_certs
 from producers.cli.main import main as cli
 from producers.errors import ValidationError
-from producers.http.mtls import HttpTls
-from producers.node import Node
+from producers.runtime.mtls import HttpTls
+from producers.runtime.node import Node
 from tests.servers import serving
 
 

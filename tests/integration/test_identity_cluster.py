@@ -14,9 +14,9 @@ import pytest
 from nacl.signing import SigningKey
 
 from infra.cluster import NatsServer
-from producers.agent_client import AgentAuth
 from producers.http import create_app
-from producers.node import Node, NodeConfig
+from producers.identity.agent_client import AgentAuth
+from producers.runtime.node import Node, NodeConfig
 from schemas.request_signing import HEADER_NODE_ID, sign_registration, sign_request
 from tests.node_pair import trusting_nodes
 

@@ -16,7 +16,7 @@ from nacl.signing import SigningKey
 
 from infra.cluster.supercluster import NatsSupercluster
 from producers.http import create_app
-from producers.node import Node, NodeConfig
+from producers.runtime.node import Node, NodeConfig
 from schemas.request_signing import HEADER_NODE_ID, sign_registration, sign_request
 from tests.node_pair import trust_each_other
 

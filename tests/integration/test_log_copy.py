@@ -18,8 +18,8 @@ from infra.cluster import KafkaBroker, NatsServer
 from infra.log import EventLog, LogConfig, LogRecord, copy_log, open_log
 from infra.log.embedded import EmbeddedLog
 from producers.cli.main import main as cli
-from producers.commands import parse_create, parse_recall, parse_update
-from producers.node import Node, NodeConfig
+from producers.input.commands import parse_create, parse_recall, parse_update
+from producers.runtime.node import Node, NodeConfig
 from projectors import SQLiteReadModel
 from projectors.rebuild import rebuild_sqlite
 from schemas import now_ts

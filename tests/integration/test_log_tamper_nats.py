@@ -14,8 +14,8 @@ import pytest
 from infra.cluster import NatsServer
 from infra.log.jetstream import JetStreamLog, subject_for
 from producers.cli.main import main
-from producers.commands import parse_create
-from producers.node import Node, NodeConfig
+from producers.input.commands import parse_create
+from producers.runtime.node import Node, NodeConfig
 from schemas import now_ts
 from tests.contract.log_contract import read_all
 

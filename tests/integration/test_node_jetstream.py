@@ -13,8 +13,8 @@ import pytest
 
 from infra.cluster import NatsServer
 from producers.cli.main import main as cli
-from producers.commands import parse_create, parse_recall
-from producers.node import Node, NodeConfig
+from producers.input.commands import parse_create, parse_recall
+from producers.runtime.node import Node, NodeConfig
 from projectors import SQLiteReadModel
 from projectors.rebuild import rebuild_sqlite
 from schemas import now_ts

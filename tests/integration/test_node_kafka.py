@@ -13,9 +13,9 @@ import pytest
 from infra.cluster import KafkaBroker
 from infra.log.kafka import KafkaLog
 from producers.cli.main import main as cli
-from producers.commands import parse_create, parse_recall, parse_update
-from producers.node import Node, NodeConfig
-from producers.wire import stats_body
+from producers.input.commands import parse_create, parse_recall, parse_update
+from producers.memory.wire import stats_body
+from producers.runtime.node import Node, NodeConfig
 from projectors import SQLiteReadModel
 from projectors.rebuild import rebuild_sqlite
 from schemas import now_ts
@@ -91,7 +91,7 @@ def test_cli_and_server_on_kafka(tmp_path: Path, kafka_broker: KafkaBroker,
 async def test_quorum_writes_from_confirmations_on_a_kafka_topic(tmp_path: Path, kafka_broker: KafkaBroker) -> None:
     from infra.confirm.kafka import KafkaConfirmations
     from producers.errors import QuorumNotMetError
-    from producers.quorum import QuorumConfig
+    from producers.write.quorum import QuorumConfig
     from tests.node_pair import trust_each_other
 
     url = f"{kafka_broker.url}/quorum-{uuid.uuid4().hex[:8]}"

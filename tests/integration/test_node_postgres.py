@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from producers.cli.main import main as cli
-from producers.commands import parse_create
-from producers.node import Node, NodeConfig
+from producers.input.commands import parse_create
+from producers.runtime.node import Node, NodeConfig
 from projectors import MemoryFilter, SQLiteReadModel
 from projectors.postgres import PostgresReadModel, head_revision
 from schemas import load_or_create_node_key, now_ts

@@ -25,12 +25,12 @@ from infra.cluster.process import listen_port
 from infra.cluster.supercluster import NatsSupercluster
 from infra.log import merge_clocks
 from infra.tls import TlsFiles, client_context
-from producers.commands import parse_create
 from producers.errors import QuorumNotMetError
 from producers.http.base import CLOCK_HEADER, WAIT_FOR_HEADER
-from producers.node import Node, NodeConfig
-from producers.quorum import QuorumConfig
-from producers.sync import format_clock, parse_clock
+from producers.input.commands import parse_create
+from producers.runtime.node import Node, NodeConfig
+from producers.sync.service import format_clock, parse_clock
+from producers.write.quorum import QuorumConfig
 from schemas import now_ts
 from tests.node_pair import trust_each_other
 from tests.servers import serving

@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
-from producers.agent_client import AgentAuth, load_agent_key
+from producers.identity.agent_client import AgentAuth, load_agent_key
 from tests.servers import ServerProcess
 
 

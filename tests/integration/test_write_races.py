@@ -24,7 +24,7 @@ import pytest
 
 from producers.governance import GovernanceConfig
 from producers.http import create_app
-from producers.node import Node, NodeConfig
+from producers.runtime.node import Node, NodeConfig
 from projectors import SQLiteReadModel
 from projectors.rebuild import rebuild_sqlite
 from schemas import load_or_create_node_key

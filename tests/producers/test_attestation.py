@@ -12,9 +12,9 @@ import httpx
 import pytest
 from nacl.signing import SigningKey
 
-from producers.agent_client import AgentAuth
 from producers.http import create_app
-from producers.node import Node
+from producers.identity.agent_client import AgentAuth
+from producers.runtime.node import Node
 from projectors import SQLiteReadModel
 from projectors.rebuild import rebuild_sqlite
 from schemas import Envelope

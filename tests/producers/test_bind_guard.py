@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from producers.bind_guard import check_bind
 from producers.errors import ValidationError
+from producers.runtime.bind_guard import check_bind
 from tests.producers.test_cli import run
 
 

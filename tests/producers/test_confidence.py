@@ -10,9 +10,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from producers.confidence import ShadowSampler, derive
 from producers.http import create_app
-from producers.node import Node, NodeConfig
+from producers.memory.confidence import ShadowSampler, derive
+from producers.runtime.node import Node, NodeConfig
 from schemas.events import ConfidenceShadowObserved
 
 ALICE = {"X-Agent-Id": "alice"}

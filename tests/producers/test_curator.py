@@ -18,10 +18,10 @@ from starlette.routing import Route
 
 from producers.cli.curator import cycles
 from producers.cli.main import main
-from producers.curator import CuratorConfig, run_once
 from producers.http import create_app
-from producers.mcp.llm import LlmClient, LlmConfig
-from producers.node import Node
+from producers.lifecycle.curator import CuratorConfig, run_once
+from producers.llm.client import LlmClient, LlmConfig
+from producers.runtime.node import Node
 
 LONG = "the deploy runs the database migrations first and then the application servers, always"
 

@@ -22,8 +22,9 @@ from producers.cli.main import main as cli_main
 from producers.governance import GovernanceConfig
 from producers.http import create_app
 from producers.http.governance import approval_events, approval_signature
-from producers.mcp import McpApp, Profile
-from producers.node import Node, NodeConfig
+from producers.mcp import McpApp
+from producers.runtime.node import Node, NodeConfig
+from producers.tools.registry import Profile
 
 BOTH_READ_MODELS = True
 SECRET = "approval-secret"

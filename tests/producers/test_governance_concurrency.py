@@ -18,7 +18,7 @@ import pytest
 
 from producers.governance import GovernanceConfig
 from producers.http import create_app
-from producers.node import Node, NodeConfig
+from producers.runtime.node import Node, NodeConfig
 from schemas.events import MemoryStored, PendingDecided, PendingRequested
 
 BOTH_READ_MODELS = True

@@ -7,8 +7,8 @@ from typing import Any
 
 import httpx
 
-from producers.graph import verify_stored
-from producers.node import Node
+from producers.graph.service import verify_stored
+from producers.runtime.node import Node
 from schemas import load_or_create_node_key
 
 BOTH_READ_MODELS = True

@@ -9,8 +9,9 @@ from typing import Any
 import mcp_types as types
 from mcp import Client
 
-from producers.mcp import McpApp, Profile
-from producers.node import Node
+from producers.mcp import McpApp
+from producers.runtime.node import Node
+from producers.tools.registry import Profile
 from schemas import load_or_create_node_key
 
 BOTH_READ_MODELS = True

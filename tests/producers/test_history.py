@@ -1,4 +1,4 @@
-"""A memory's history from the log (producers/history.py): its events, and versions folded by the projector's
+"""A memory's history from the log (producers/memory/history.py): its events, and versions folded by the projector's
 rules, which must end where the read model is."""
 
 from __future__ import annotations
@@ -8,11 +8,11 @@ from typing import Any
 
 import pytest
 
-from producers import history
-from producers.commands import parse_create, parse_update
 from producers.errors import ActionPendingError
-from producers.history import memory_history
-from producers.node import Node
+from producers.input.commands import parse_create, parse_update
+from producers.memory import history
+from producers.memory.history import memory_history
+from producers.runtime.node import Node
 from schemas import Memory, now_ts
 
 BOTH_READ_MODELS = True

@@ -20,10 +20,10 @@ import pytest
 from producers.errors import ValidationError
 from producers.http import create_app
 from producers.http.base import JSONBody
-from producers.jsonbody import MAX_JSON_DEPTH
-from producers.node import Node
-from producers.serve import http_server
-from producers.validation import check_metadata
+from producers.input.jsonbody import MAX_JSON_DEPTH
+from producers.input.validation import check_metadata
+from producers.runtime.node import Node
+from producers.runtime.serve import http_server
 from projectors.fts import fts_query
 from tests.conftest import TEST_AGENT
 from tests.servers import free_port

@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
-from producers.mcp import McpApp, Profile
-from producers.mcp.registry import all_tools
-from producers.node import Node
+from producers.mcp import McpApp
+from producers.runtime.node import Node
+from producers.tools.registry import Profile, all_tools
 
 
 def _deep(n: int) -> list[Any]:

@@ -8,7 +8,7 @@ import httpx
 import pytest
 
 from producers.http import create_app
-from producers.node import Node
+from producers.runtime.node import Node
 
 # Every route behaves the same on a SQLite and on a Postgres read model.
 BOTH_READ_MODELS = True

@@ -11,7 +11,7 @@ from starlette.types import Receive, Scope, Send
 
 from producers.http import create_app
 from producers.http.timeout import TIMEOUT_ENV, RequestTimeout, timeout_from_env
-from producers.node import Node
+from producers.runtime.node import Node
 
 
 async def test_a_request_waiting_past_the_limit_is_504(node: Node, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -13,13 +13,14 @@ import httpx
 import pytest
 from nacl.signing import SigningKey
 
-from producers.agent_client import AgentAuth
-from producers.attestation import NonceCache, ReplayCacheFullError
 from producers.errors import ValidationError
 from producers.http import create_app
-from producers.identity import ENROLLMENT_ENV, IdentityService
-from producers.mcp import McpApp, McpHttpEndpoint, Profile
-from producers.node import Node, NodeConfig
+from producers.identity.agent_client import AgentAuth
+from producers.identity.agents import ENROLLMENT_ENV, IdentityService
+from producers.identity.attestation import NonceCache, ReplayCacheFullError
+from producers.mcp import McpApp, McpHttpEndpoint
+from producers.runtime.node import Node, NodeConfig
+from producers.tools.registry import Profile
 from schemas.request_signing import HEADER_NODE, HEADER_NODE_ID, sign_registration, sign_request
 
 ADMIN = {"X-AI-Memory-Admin-Token": "op-secret"}

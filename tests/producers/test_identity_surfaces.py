@@ -11,10 +11,11 @@ import httpx
 import pytest
 from nacl.signing import SigningKey
 
-from producers.agent_client import AgentAuth
 from producers.http import create_app
-from producers.mcp import McpApp, McpHttpEndpoint, Profile
-from producers.node import Node
+from producers.identity.agent_client import AgentAuth
+from producers.mcp import McpApp, McpHttpEndpoint
+from producers.runtime.node import Node
+from producers.tools.registry import Profile
 from schemas.request_signing import sign_registration
 from tests.conftest import TEST_AGENT
 

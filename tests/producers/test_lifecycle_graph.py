@@ -3,8 +3,8 @@
 
 from __future__ import annotations
 
-from producers.commands import parse_create
-from producers.node import Node
+from producers.input.commands import parse_create
+from producers.runtime.node import Node
 from schemas import now_ts
 
 BOTH_READ_MODELS = True

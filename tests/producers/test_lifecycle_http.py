@@ -11,8 +11,8 @@ from typing import Any
 import httpx
 
 from infra.tasks import stop_task
-from producers.node import Node
-from producers.serve import _gc_forever
+from producers.runtime.node import Node
+from producers.runtime.serve import _gc_forever
 from projectors import HnswReadModel
 from projectors.rebuild import rebuild_hnsw, rebuild_sqlite
 from projectors.sqlite import SQLiteReadModel

@@ -14,9 +14,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from producers.mcp import McpApp, Profile
-from producers.mcp.llm import LlmClient, LlmConfig
-from producers.node import Node
+from producers.llm.client import LlmClient, LlmConfig
+from producers.mcp import McpApp
+from producers.runtime.node import Node
+from producers.tools.registry import Profile
 
 # Every tool behaves the same on a SQLite and on a Postgres read model.
 BOTH_READ_MODELS = True

@@ -15,11 +15,11 @@ import pytest
 
 from infra.log import AppendConflictError, Clock, LogPosition
 from producers.cli.main import main
-from producers.commands import parse_create
-from producers.node import Node, NodeConfig
-from producers.status import cluster_status
-from producers.sync import since_clock
-from producers.wire import stats_body
+from producers.input.commands import parse_create
+from producers.memory.wire import stats_body
+from producers.runtime.node import Node, NodeConfig
+from producers.runtime.status import cluster_status
+from producers.sync.service import since_clock
 from schemas import SignedEvent, now_ts
 from schemas.events import MemoryStored
 

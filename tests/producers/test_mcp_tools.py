@@ -19,13 +19,13 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from producers.errors import FeatureUnavailableError
-from producers.mcp import McpApp, Profile
-from producers.mcp.identity import ClientIdentity
-from producers.mcp.llm import LlmClient, LlmConfig
-from producers.mcp.registry import all_tools
-from producers.mcp.tools import MISSING, ToolContext
-from producers.mcp.tools.base import unavailable
-from producers.node import Node
+from producers.llm.client import LlmClient, LlmConfig
+from producers.mcp import McpApp
+from producers.runtime.node import Node
+from producers.tools import MISSING, ToolContext
+from producers.tools.base import unavailable
+from producers.tools.client import ClientIdentity
+from producers.tools.registry import Profile, all_tools
 
 # Every tool behaves the same on a SQLite and on a Postgres read model.
 BOTH_READ_MODELS = True

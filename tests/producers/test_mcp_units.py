@@ -8,13 +8,21 @@ import json
 import pytest
 
 from producers.errors import ValidationError
-from producers.mcp import TOOLS_VERSION, Profile, ProfileError
-from producers.mcp.identity import ClientIdentity, default_on_conflict, supports_deferred_registration
-from producers.mcp.registry import FAMILY_TOOLS, all_tools, tools_for_profile, trim_tool, unloaded_hint
-from producers.mcp.tools import HANDLERS
-from producers.mcp.tools.core import route_intent
-from producers.mcp.tools.graph import taxonomy
 from producers.mcp.toon import FIELDS, FIELDS_COMPACT, memories_to_toon, search_to_toon
+from producers.tools import HANDLERS
+from producers.tools.client import ClientIdentity, default_on_conflict, supports_deferred_registration
+from producers.tools.core import route_intent
+from producers.tools.graph import taxonomy
+from producers.tools.registry import (
+    FAMILY_TOOLS,
+    TOOLS_VERSION,
+    Profile,
+    ProfileError,
+    all_tools,
+    tools_for_profile,
+    trim_tool,
+    unloaded_hint,
+)
 from projectors import count_tokens
 
 # tools/list sizes per profile (the loaded families plus the always-on memory_capabilities).

@@ -21,7 +21,7 @@ from schemathesis.core.result import Err
 
 from producers.http import create_app
 from producers.http.openapi import REQUESTS, operations
-from producers.node import Node
+from producers.runtime.node import Node
 from tests.servers import ServerProcess
 
 CHILD_ENV = {"AI_MEMORY_AGENT_ID": ""}

@@ -10,7 +10,7 @@ import itertools
 import httpx
 import pytest
 
-from producers.node import Node
+from producers.runtime.node import Node
 
 # Every scenario behaves the same on a SQLite and on a Postgres read model.
 BOTH_READ_MODELS = True

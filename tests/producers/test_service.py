@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from producers.commands import parse_create, parse_recall, parse_update
 from producers.errors import ConflictError, NotFoundError, ValidationError
-from producers.node import Node
+from producers.input.commands import parse_create, parse_recall, parse_update
+from producers.runtime.node import Node
 from projectors.rebuild import rebuild_sqlite
 from projectors.sqlite import SQLiteReadModel
 from schemas import now_ts, parse_ts
@@ -155,7 +155,7 @@ async def test_forget_and_gc(node: Node) -> None:
     assert n == 1
     n, _ = await node.service.forget(namespace=None, pattern="obsolete", tier=None, agent_id="x")
     assert n == 1
-    from producers.wire import memory_from_import
+    from producers.memory.wire import memory_from_import
 
     old = memory_from_import({"id": "old-1", "tier": "short", "namespace": "a", "title": "stale", "content": "x",
                               "tags": [], "priority": 5, "confidence": 1.0, "source": "api", "access_count": 0,

@@ -10,8 +10,8 @@ import pytest
 
 from producers.http import create_app
 from producers.http.status import render_page
-from producers.model_hash import memories_hash
-from producers.node import Node
+from producers.memory.model_hash import memories_hash
+from producers.runtime.node import Node
 from projectors import SQLiteReadModel
 from projectors.rebuild import rebuild_sqlite
 

@@ -11,9 +11,9 @@ import pytest
 from infra.confirm import Confirmation, LocalConfirmations
 from producers.errors import QuorumNotMetError, ValidationError, reply_for
 from producers.http.base import CLOCK_HEADER, WAIT_FOR_HEADER
-from producers.node import Node
-from producers.quorum import QuorumConfig, QuorumTracker
-from producers.sync import format_clock, insert_if_newer, parse_clock
+from producers.runtime.node import Node
+from producers.sync.service import format_clock, insert_if_newer, parse_clock
+from producers.write.quorum import QuorumConfig, QuorumTracker
 from schemas import Memory
 
 

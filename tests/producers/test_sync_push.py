@@ -9,7 +9,7 @@ from typing import Any
 
 import httpx
 
-from producers.node import Node
+from producers.runtime.node import Node
 from schemas import SignableLink, load_or_create_node_key, sign_link
 from schemas.request_signing import sign_registration
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import httpx
 
-from producers.node import Node
+from producers.runtime.node import Node
 from tests.producers.test_sync import make_memory
 
 BOTH_READ_MODELS = True

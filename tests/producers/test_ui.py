@@ -9,10 +9,10 @@ import httpx
 import pytest
 from nacl.signing import SigningKey
 
-from producers.agent_client import AgentAuth
 from producers.http import create_app, ui
 from producers.http.ui import COOKIE
-from producers.node import Node
+from producers.identity.agent_client import AgentAuth
+from producers.runtime.node import Node
 from schemas.request_signing import key_id_for, sign_registration
 from tests.ui_seed import ALICE, OLD_HANDOVER, SECRET_CONTENT, SECRET_TITLE, Seeded, seed
 

@@ -22,14 +22,15 @@ from starlette.routing import Route
 from producers.errors import ValidationError
 from producers.http import create_app
 from producers.http import tools as bridge_module
-from producers.mcp import McpApp, Profile
-from producers.mcp.identity import ClientIdentity
-from producers.mcp.llm import LlmClient, LlmConfig
-from producers.mcp.tools import ToolContext
-from producers.mcp.tools.rules import add_rule, glob_matches
-from producers.mcp.tools.turns import ALLOWLIST_ENV
-from producers.node import Node
-from producers.wire import embedder_status
+from producers.llm.client import LlmClient, LlmConfig
+from producers.mcp import McpApp
+from producers.memory.wire import embedder_status
+from producers.runtime.node import Node
+from producers.tools import ToolContext
+from producers.tools.client import ClientIdentity
+from producers.tools.registry import Profile
+from producers.tools.rules import add_rule, glob_matches
+from producers.tools.turns import ALLOWLIST_ENV
 
 # Every tool behaves the same on a SQLite and on a Postgres read model.
 BOTH_READ_MODELS = True

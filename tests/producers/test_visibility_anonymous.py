@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from producers.http import create_app
-from producers.node import Node
+from producers.runtime.node import Node
 
 ALICE = {"X-Agent-Id": "alice"}
 

@@ -18,8 +18,9 @@ import httpx
 import pytest
 
 from producers.http import create_app
-from producers.mcp import McpApp, McpHttpEndpoint, Profile
-from producers.node import Node
+from producers.mcp import McpApp, McpHttpEndpoint
+from producers.runtime.node import Node
+from producers.tools.registry import Profile
 from tests.producers.test_cli import run
 from tests.producers.test_identity_surfaces import _mcp_post, _sse_json
 

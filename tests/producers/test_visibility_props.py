@@ -19,12 +19,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from producers.commands import ListQuery, RecallQuery, parse_create
 from producers.errors import NotFoundError
-from producers.node import Node, NodeConfig
-from producers.sync import since_clock, since_time
-from producers.taxonomy import visible_export, visible_taxonomy
-from producers.visibility import AsAgentRequiredError
+from producers.identity.visibility import AsAgentRequiredError
+from producers.input.commands import ListQuery, RecallQuery, parse_create
+from producers.memory.taxonomy import visible_export, visible_taxonomy
+from producers.runtime.node import Node, NodeConfig
+from producers.sync.service import since_clock, since_time
 from projectors import HnswIndex, VectorFilter
 from projectors.hnsw.index import Entry
 from schemas import now_ts

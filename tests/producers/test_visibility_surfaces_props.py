@@ -26,8 +26,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from producers.http import create_app
-from producers.mcp import McpApp, Profile
-from producers.node import Node, NodeConfig
+from producers.mcp import McpApp
+from producers.runtime.node import Node, NodeConfig
+from producers.tools.registry import Profile
 
 SEGMENTS = ("a", "b")
 SCOPES = ("private", "team", "unit", "org", "collective", None)

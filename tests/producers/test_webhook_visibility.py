@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from producers.http import create_app
-from producers.node import Node, NodeConfig
+from producers.runtime.node import Node, NodeConfig
 from producers.webhooks import WebhookConfig
 from tests.webhook_receiver import Receiver, running_receiver
 

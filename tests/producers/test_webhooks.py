@@ -19,8 +19,9 @@ from mcp import Client
 
 from infra.cluster.process import free_port
 from producers.http import create_app
-from producers.mcp import McpApp, Profile
-from producers.node import Node, NodeConfig
+from producers.mcp import McpApp
+from producers.runtime.node import Node, NodeConfig
+from producers.tools.registry import Profile
 from producers.webhooks import WebhookConfig
 from schemas import load_or_create_node_key
 from tests.webhook_receiver import Receiver, running_receiver

@@ -8,8 +8,8 @@ import pytest
 
 from infra.log import LogRecord
 from infra.log.embedded import EmbeddedLog
-from producers.commands import parse_create
-from producers.node import Node
+from producers.input.commands import parse_create
+from producers.runtime.node import Node
 from projectors import ReadModel, SQLiteReadModel
 from schemas import SignedEvent, load_or_create_node_key, now_ts
 from tests.contract.read_model_contract import ReadModelContract
@@ -78,7 +78,7 @@ class TestSQLiteReadModel(ReadModelContract):
 
 
 async def test_title_index_follows_updates_deletes_and_bulk_rebuild(node: Node, tmp_path: Path) -> None:
-    from producers.commands import parse_update
+    from producers.input.commands import parse_update
     from projectors.rebuild import rebuild_sqlite
 
     a = await node.service.store(parse_create({"title": "alpha beta", "content": "x", "namespace": "n"},

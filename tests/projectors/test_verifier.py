@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from infra.log import LogRecord
-from producers.commands import CreateCommand, parse_create
-from producers.node import Node
+from producers.input.commands import CreateCommand, parse_create
+from producers.runtime.node import Node
 from projectors import ProjectionRunner, SQLiteReadModel, verifier
 from projectors.rebuild import rebuild_sqlite
 from projectors.verifier import ProcessVerifier

@@ -1,4 +1,4 @@
-"""Each writer's hash chain: what a writer signs (producers.chain) and what the audit finds (schemas.chain)."""
+"""Each writer's hash chain: what a writer signs (producers.write.chain) and what the audit finds (schemas.chain)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from producers.chain import ChainSigner
+from producers.write.chain import ChainSigner
 from schemas import (
     SCHEMA_VERSION,
     ChainAudit,

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from infra.embed import LOCAL_MODELS, LocalEmbedder, MiniLMEmbedder
-from producers.node import Node, NodeConfig
+from producers.runtime.node import Node, NodeConfig
 
 
 @pytest.fixture(scope="session")

@@ -9,7 +9,7 @@ import httpx
 
 from infra.embed import MiniLMEmbedder
 from producers.http import create_app
-from producers.node import Node
+from producers.runtime.node import Node
 from tests.semantic.conftest import open_node
 
 

@@ -22,8 +22,8 @@ from infra.embed import (
     open_remote,
 )
 from producers.cli.certs import make_dev_certs
-from producers.http.mtls import HttpTls
-from producers.node import Node
+from producers.runtime.mtls import HttpTls
+from producers.runtime.node import Node
 from tests.semantic.conftest import open_node
 from tests.servers import serving
 

@@ -9,7 +9,7 @@ import pytest
 
 from infra.embed import MPNET, EmbedderSettings
 from producers.errors import ValidationError
-from producers.node import Node, NodeConfig, load_embedder
+from producers.runtime.node import Node, NodeConfig, load_embedder
 from tests.semantic.conftest import mpnet_installed
 from tests.semantic.test_recall_http import client_for
 

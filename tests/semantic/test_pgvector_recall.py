@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from infra.embed import MiniLMEmbedder
-from producers.node import Node
+from producers.runtime.node import Node
 from tests.semantic.conftest import open_node
 from tests.semantic.test_recall_http import FACTS, client_for
 

@@ -6,8 +6,8 @@ import math
 
 import pytest
 
-from producers.ranking import ann_k, blend, blend_weight, decay, fts_limit, semantic_only
-from producers.service import round_score
+from producers.memory.ranking import ann_k, blend, blend_weight, decay, fts_limit, semantic_only
+from producers.memory.service import round_score
 from projectors import ScoredMemory
 from schemas import Memory
 

@@ -11,8 +11,8 @@ import pytest
 
 from infra.embed import MiniLMEmbedder
 from producers.errors import ValidationError
-from producers.node import Node
-from producers.service import ServiceConfig
+from producers.memory.service import ServiceConfig
+from producers.runtime.node import Node
 from tests.semantic.conftest import open_node
 from tests.semantic.test_recall_http import client_for
 

@@ -6,8 +6,8 @@ from dataclasses import replace
 
 import pytest
 
-from producers.lexical import STOP_WORDS, content_terms
-from producers.recall import LONG_CHARS, LONG_FLOOR, PRIOR_WEIGHT, Candidates, dense_share, fuse, prior
+from producers.memory.lexical import STOP_WORDS, content_terms
+from producers.memory.recall import LONG_CHARS, LONG_FLOOR, PRIOR_WEIGHT, Candidates, dense_share, fuse, prior
 from projectors import ScoredMemory
 from schemas import Memory
 

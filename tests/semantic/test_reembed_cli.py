@@ -10,7 +10,7 @@ import pytest
 
 from infra.embed.model_files import cached_onnx, minilm_dir
 from producers.cli.main import main
-from producers.node import NodeConfig, load_embedder
+from producers.runtime.node import NodeConfig, load_embedder
 
 
 def run(capsys: pytest.CaptureFixture[str], data: Path, *args: str) -> tuple[int, str]:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from infra.log import Clock
 from infra.log.embedded import EmbeddedLog
-from producers.writer import EventWriter
+from producers.write.writer import EventWriter
 from schemas import Envelope, load_or_create_node_key, now_ts, sign
 
 

@@ -12,7 +12,7 @@ import pytest
 
 from infra.log import LogError, LogPosition, LogRecord
 from infra.log.embedded import EmbeddedLog
-from producers.pipeline import AppendPipeline
+from producers.write.pipeline import AppendPipeline
 from schemas import Envelope, SignedEvent, load_or_create_node_key, now_ts, sign
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from infra.log import AppendConflictError, LogUnavailableError
 from producers.errors import ConflictError, QuotaExceededError, reply_for
-from producers.outcomes import refusal_error
+from producers.write.outcomes import refusal_error
 from projectors.rules import clash_id, over_link_quota, over_quota, quota_figures, title_clash, versioned_titles
 
 

@@ -1,0 +1,1 @@
+"""Identity: who is calling, attested agent keys, and who may read what."""

@@ -1,0 +1,1 @@
+"""Requests as they arrive: parsed into commands, validated, strict JSON."""

@@ -1,0 +1,1 @@
+"""Lifecycle: archive, consolidation, promotion, sessions, messages, the curator."""

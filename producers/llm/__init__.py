@@ -1,0 +1,1 @@
+"""The LLM client shared by the tools and the curator (Ollama-compatible)."""

@@ -1,0 +1,1 @@
+"""Memories: the service, recall (candidates, ranking, semantic, lexical) and reads over them."""

@@ -1,0 +1,1 @@
+"""Sync with peers: vector clocks, ``sync/since`` and ``sync/push``."""

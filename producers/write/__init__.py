@@ -1,0 +1,1 @@
+"""The write path every domain shares: the EventWriter, its chain, pipeline, outcomes, quorums."""
