@@ -12,6 +12,7 @@ import pytest
 
 from infra.embed import MiniLMEmbedder, embedding_text
 from producers.http import create_app
+from producers.input.commands import parse_recall
 from producers.runtime.node import Node
 from tests.conftest import TEST_AGENT
 from tests.contract.log_contract import read_all
@@ -140,7 +141,7 @@ async def test_rebuild_without_the_model_gives_the_same_vectors(snode: Node, cli
         assert len(ids) == len(FACTS) - 1 == len(replica.hnsw.index)
         q = snode.semantic.embedder.embed(["dog"])[0]  # type: ignore[union-attr]
         assert replica.hnsw.index.search(q, 3) == snode.hnsw.index.search(q, 3)
-        r = await replica.service.recall(__import__("producers.input.commands").commands.parse_recall(
+        r = await replica.service.recall(parse_recall(
             {"context": "dog"}), agent_id="r")
         assert r.mode == "keyword" and r.fallback is not None
     finally:
