@@ -303,9 +303,12 @@ class GraphService:
                    any_relation: bool = False) -> tuple[Link, WriteResult]:
         src, dst, rel = check_link(source_id, target_id, relation, any_relation=any_relation)
         made: list[Link] = []
+        # An end the caller may not read is "not found", as its GET would be: a 201 would tell that it
+        # exists.
+        visible = self._nodes(None, self.reader(None))
 
         async def decide() -> list[Decided]:
-            known = self.graph.nodes([src, dst])
+            known = visible([src, dst])
             if (missing := _missing_endpoint(src, dst, known)) is not None:
                 raise NotFoundError(missing)
             quota = self.link_quota(agent_id) if self.link_quota is not None else None

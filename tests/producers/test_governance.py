@@ -312,7 +312,8 @@ async def test_links_per_day_quota(client: httpx.AsyncClient) -> None:
                                headers=as_agent("bob"))
     assert second.status_code == 429
     assert second.json()["error"] == "QUOTA_EXCEEDED: agent bob hit links_per_day (current=1, max=1)"
-    other = await client.post("/api/v1/links", json={"source_id": ids[1], "target_id": ids[2]},
+    own = [(await store(client, "carol", f"c{n}", "q")).json()["id"] for n in range(2)]  # bob's are private
+    other = await client.post("/api/v1/links", json={"source_id": own[0], "target_id": own[1]},
                               headers=as_agent("carol"))
     assert other.status_code == 201
 

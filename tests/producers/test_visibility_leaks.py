@@ -70,7 +70,7 @@ async def world(node: Node, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Wo
         hidden = await store(c, SECRET_TITLE, "corp/hr/alice", "private", "alice")
         public = await store(c, "Public handbook", "misc", "collective", "carol")
         linked = await c.post("/api/v1/links", json={"source_id": public, "target_id": hidden,
-                                                      "relation": "derived_from"})
+                                                      "relation": "derived_from"}, headers=as_("alice"))
         assert linked.status_code == 201, linked.text
         required = await c.post("/api/v1/admin/as_agent_required", json={"prefix": "corp"}, headers=ADMIN)
         assert required.status_code == 200, required.text
@@ -145,6 +145,19 @@ async def test_graph_reads_show_nothing_of_a_hidden_memory(world: World) -> None
     timeline = (await http.get(f"/api/v1/kg/timeline?source_id={public}&as_agent=corp/hr/alice",
                                headers=as_("alice"))).json()
     assert [e["title"] for e in timeline["events"]] == [SECRET_TITLE]
+
+
+async def test_a_link_to_a_memory_the_caller_may_not_read_is_not_found(world: World) -> None:
+    """A 201 would tell that the hidden memory exists: the answer is the one a missing id gets. (Its owner's
+    link, made before the namespace's as_agent rule, is the fixture's.)"""
+    body = {"source_id": world.public, "target_id": world.hidden, "relation": "related_to"}
+    missing = {**body, "target_id": "0" * 8 + "-0000-4000-8000-" + "0" * 12}
+    for headers in ({}, as_("bob")):
+        refused = await world.http.post("/api/v1/links", json=body, headers=headers)
+        absent = await world.http.post("/api/v1/links", json=missing, headers=headers)
+        assert (refused.status_code, absent.status_code) == (404, 404), refused.text
+        assert refused.json()["error"].replace(world.hidden, "ID") == absent.json()["error"].replace(
+            missing["target_id"], "ID")
 
 
 async def test_export_keeps_no_link_that_touches_a_hidden_memory(world: World) -> None:

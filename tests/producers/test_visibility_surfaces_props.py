@@ -126,9 +126,8 @@ async def _setup(world: World, scenario: Scenario) -> tuple[str, list[Stored]]:
         stored.append(Stored(created.json()["id"], title, f"{root}/{namespace}", scope, owner, archived))
     for i, j in scenario.links:
         if i < len(stored) and j < len(stored) and i != j:
-            linked = await http.post("/api/v1/links", json={"source_id": stored[i].id, "target_id": stored[j].id,
-                                                            "relation": "derived_from"})
-            assert linked.status_code == 201, linked.text
+            # Made by the node itself (no caller): over HTTP only a caller who may read both ends can link them.
+            await world.node.graph.link(stored[i].id, stored[j].id, "derived_from", agent_id="operator")
             world.links.add((stored[i].id, stored[j].id))
     if to_archive := [m.id for m in stored if m.archived]:
         assert (await http.post("/api/v1/archive", json={"ids": to_archive})).status_code == 200
