@@ -1,7 +1,6 @@
-"""``ai-memory curator``: the original's curator verb. ``--once`` runs one cycle (``producers.lifecycle.curator``) and
-prints
-its report (text, or JSON with ``--json``); ``--daemon`` runs a cycle every ``--interval-secs`` until stopped.
-The LLM is the OpenAI-compatible endpoint of ``AI_MEMORY_LLM_URL``; without one a cycle reports
+"""``ai-memory curator``: the original's curator verb. ``--once`` runs one cycle (``producers.lifecycle.curator``)
+and prints its report (text, or JSON with ``--json``); ``--daemon`` runs a cycle every ``--interval-secs`` until
+stopped. The LLM is the OpenAI-compatible endpoint of ``AI_MEMORY_LLM_URL``; without one a cycle reports
 ``no LLM client configured`` and changes nothing, as the original. ``--reflect`` and the rollback options say why
 they do not apply here and exit 2.
 """
