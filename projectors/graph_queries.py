@@ -16,6 +16,7 @@ from projectors.sql import Sql, chunks, in_list
 
 __all__ = ["Entity", "GraphQueries", "TimelineRow"]
 
+
 @dataclass(frozen=True, slots=True)
 class TimelineRow:
     link: LinkRow
