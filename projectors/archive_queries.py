@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from projectors.archive_store import ROW_COLUMNS
-from projectors.sql import Dialect, Sql, chunks, first, in_list
+from projectors.memory_queries import row_to_memory
+from projectors.sql import Sql, chunks, first, in_list
 from schemas import Memory
 
 __all__ = ["ArchiveQueries", "ArchiveStats", "ArchivedMemory", "ArchivedVector", "SqlArchiveQueries"]
@@ -95,17 +96,6 @@ class ArchiveQueries(ABC):
         """Those of ``ids`` that are in the archive, in the given order."""
 
 
-def _memory(row: Mapping[str, Any], dialect: Dialect) -> Memory:
-    """The memory columns of an archived row (tags and metadata are JSON columns)."""
-    metadata = dialect.json_value(row["metadata"])
-    return Memory(
-        id=row["id"], tier=row["tier"], namespace=row["namespace"], title=row["title"], content=row["content"],
-        tags=list(dialect.json_value(row["tags"])), priority=row["priority"], confidence=row["confidence"],
-        source=row["source"], access_count=row["access_count"], created_at=row["created_at"],
-        updated_at=row["updated_at"], last_accessed_at=row["last_accessed_at"], expires_at=row["expires_at"],
-        metadata=metadata if isinstance(metadata, dict) else {})
-
-
 class SqlArchiveQueries(ArchiveQueries):
     """The archive reads, one set of SQL for both read models: a backend only says how a statement runs."""
 
@@ -113,7 +103,8 @@ class SqlArchiveQueries(ArchiveQueries):
         self._sql = sql
 
     def _archived(self, row: Mapping[str, Any]) -> ArchivedMemory:
-        return ArchivedMemory(_memory(row, self._sql.dialect), row["archived_at"], row["archive_reason"],
+        # An archived row holds the memory's own columns under their names: it reads as a live one does.
+        return ArchivedMemory(row_to_memory(row), row["archived_at"], row["archive_reason"],
                               row["original_tier"], row["original_expires_at"])
 
     def list_archived(self, *, namespace: str | None = None, limit: int = 50, offset: int = 0

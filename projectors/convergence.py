@@ -39,7 +39,7 @@ from projectors.merge_order import (
     title_group,
 )
 from projectors.rules import title_clash
-from projectors.sql import Sql
+from projectors.sql import Sql, in_list
 from schemas import shift_ts
 
 __all__ = ["apply_event", "claim_holder", "claim_of", "claim_update", "drop_claim", "is_late", "joins", "mark_of",
@@ -49,12 +49,6 @@ __all__ = ["apply_event", "claim_holder", "claim_of", "claim_update", "drop_clai
 #: Applies one kept memory event again during a replay: (stamp, type, payload, the replayed memories) → why it
 #: was refused, or None.
 ReplayFn = Callable[[MergeStamp, str, Mapping[str, Any], set[str]], str | None]
-
-
-def _in(values: Collection[str], prefix: str = "v") -> tuple[str, dict[str, str]]:
-    """An IN list of named parameters for ``values`` (both drivers take a dict)."""
-    params = {f"{prefix}{i}": v for i, v in enumerate(values)}
-    return ", ".join(f":{name}" for name in params), params
 
 
 def stamp(sql: Sql, record: LogRecord) -> MergeStamp:
@@ -173,7 +167,7 @@ def _refs_of(sql: Sql, key: str) -> set[str]:
 
 
 def _keys_with(sql: Sql, names: Collection[str], *, after: str | None = None) -> set[str]:
-    marks, params = _in(names)
+    marks, params = in_list(names)
     later = "" if after is None else " AND key > :after"
     return {str(r["key"]) for r in sql.rows(f"SELECT key FROM memory_history_refs WHERE ref IN ({marks}){later}",
                                             {**params, "after": after})}
@@ -205,7 +199,7 @@ def _closure(sql: Sql, key: str) -> tuple[set[str], list[str]]:
     keys: set[str] = set()
     while new_keys := _keys_with(sql, names) - keys:
         keys |= new_keys
-        marks, params = _in(new_keys)
+        marks, params = in_list(new_keys)
         names |= {str(r["ref"]) for r in sql.rows(
             f"SELECT ref FROM memory_history_refs WHERE key IN ({marks}) AND ref NOT LIKE 'w:%'", params)}
     ids = {n[2:] for n in names if n.startswith("i:")}
@@ -228,7 +222,7 @@ def retract(sql: Sql, causes: Collection[str], apply: ReplayFn) -> set[str]:
         more_ids, more_keys = _closure(sql, key)
         ids |= more_ids
         keys |= set(more_keys)
-    marks, params = _in(voided)
+    marks, params = in_list(voided)
     for table in ("memory_history_refs", "memory_history"):
         sql.run(f"DELETE FROM {table} WHERE key IN ({marks})", params)
     if ids:
@@ -252,7 +246,7 @@ def _rerun(sql: Sql, ids: Collection[str], keys: list[str], apply: ReplayFn, *,
     """Forget the memories ``ids`` (rows, claims, tombstones), start again from their settled copies (what their
     pruned history gave) and apply the history ``keys`` in merge order; with ``settle_before``, the copies are
     taken again once every key before it is applied. Returns each key's refusal."""
-    marks, params = _in(ids)
+    marks, params = in_list(ids)
     holders = [(str(r["namespace"]), str(r["claim_title"])) for r in sql.rows(
         f"SELECT namespace, claim_title FROM memory_merge WHERE id IN ({marks})", params)]
     for table, columns in SETTLED.items():
@@ -324,9 +318,9 @@ def settle(sql: Sql, apply: ReplayFn, *, horizon_s: float, least: int = 100, mos
 def _drop_settled(sql: Sql, keys: list[str], ids: Collection[str]) -> int:
     """Drop what the settled copies of ``ids`` now hold: the refs of ``keys`` to them and to their title groups
     (a touch of other memories too keeps its refs to those), then the events no ref is left to."""
-    key_marks, key_params = _in(keys, "k")
+    key_marks, key_params = in_list(keys, "k")
     names = [*(f"i:{i}" for i in ids), *(f"w:{i}" for i in ids)]
-    ref_marks, ref_params = _in(names, "r") if names else ("''", {})
+    ref_marks, ref_params = in_list(names, "r") if names else ("''", {})
     sql.run(f"DELETE FROM memory_history_refs WHERE key IN ({key_marks}) AND (ref IN ({ref_marks}) "
             "OR ref LIKE 'g:%')", {**key_params, **ref_params})
     return sql.run(f"DELETE FROM memory_history WHERE key IN ({key_marks}) AND NOT EXISTS "

@@ -1,17 +1,17 @@
 """The governance read model's queries (namespace standards, pending actions, agents, quotas, remembered
-decisions), written once over a backend's ``_rows``, and the decisions the appliers share
+decisions), written once over a backend's :class:`~projectors.sql.Sql`, and the decisions the appliers share
 (:func:`quota_charge`, :func:`pending_expiry`, :func:`memory_bytes`), so the backends cannot drift apart.
 """
 
 from __future__ import annotations
 
 import json
-from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from projectors.rules import json_column
+from projectors.sql import Sql, first
 from schemas import Memory, shift_ts
 
 __all__ = ["AgentRecord", "GovernanceQueries", "NamespaceMeta", "PendingRecord", "QuotaUsage", "memory_bytes",
@@ -121,18 +121,19 @@ def _usage(row: Mapping[str, Any]) -> QuotaUsage:
                       int(row["storage_bytes"]), row["created_at"], row["updated_at"])
 
 
-class GovernanceQueries(ABC):
-    """Reads of the governance read model, written once over :meth:`_rows` (portable SQL, named parameters).
-    Every method reads what the projector has applied so far; callers wait for the projector
-    (``EventWriter.caught_up``) first when they decide on it."""
+class GovernanceQueries:
+    """Reads of the governance read model, written once over a backend's :class:`~projectors.sql.Sql` (portable
+    SQL, named parameters). Every method reads what the projector has applied so far; callers wait for the
+    projector (``EventWriter.caught_up``) first when they decide on it."""
 
-    @abstractmethod
+    def __init__(self, sql: Sql) -> None:
+        self._sql = sql
+
     def _rows(self, sql: str, params: Mapping[str, Any]) -> list[Mapping[str, Any]]:
-        """The rows ``sql`` returns on this backend's connection."""
+        return self._sql.rows(sql, params)
 
     def _first(self, sql: str, params: Mapping[str, Any]) -> Mapping[str, Any] | None:
-        rows = self._rows(sql, params)
-        return rows[0] if rows else None
+        return first(self._sql, sql, params)
 
     def standard(self, namespace: str) -> NamespaceMeta | None:
         """The namespace's standard, or None when it has none."""

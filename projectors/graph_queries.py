@@ -1,23 +1,20 @@
 """The knowledge graph's reads, as of any log offset (``at``; None = now), over either read model.
 
-The SQL is portable (see :mod:`projectors.graph_store`), so the backends differ only in how they run a
-query (:meth:`GraphQueries._rows`): what the graph answers cannot drift between SQLite and Postgres.
+The SQL is portable (see :mod:`projectors.graph_store`), so the backends differ only in the
+:class:`~projectors.sql.Sql` that runs it: what the graph answers cannot drift between SQLite and Postgres.
 """
 
 from __future__ import annotations
 
-from abc import ABC, abstractmethod
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from projectors.graph_store import CURRENT, LINK_COLUMNS, NODE_COLUMNS, at_clause, link_row, node_row
 from projectors.graph_walk import LinkRow, NodeRow
+from projectors.sql import Sql, chunks, in_list
 
 __all__ = ["Entity", "GraphQueries", "TimelineRow"]
-
-#: Ids per ``IN (…)`` list: below SQLite's default 999 bound variables, with room for the other parameters.
-_CHUNK = 500
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,30 +29,22 @@ class Entity:
     aliases: list[str]
 
 
-def _in(ids: Sequence[str]) -> tuple[str, dict[str, Any]]:
-    names = [f"i{n}" for n in range(len(ids))]
-    return ", ".join(f":{n}" for n in names), dict(zip(names, ids, strict=True))
-
-
-def _chunks(ids: Sequence[str]) -> Iterable[Sequence[str]]:
-    for start in range(0, len(ids), _CHUNK):
-        yield ids[start:start + _CHUNK]
-
-
-class GraphQueries(ABC):
+class GraphQueries:
     """Links, graph nodes and entities; every method takes ``at`` (a log offset; None = the current state)."""
 
-    @abstractmethod
+    def __init__(self, sql: Sql) -> None:
+        self._sql = sql
+
     def _rows(self, sql: str, params: Mapping[str, Any]) -> list[Mapping[str, Any]]:
-        """Run one read-only query and return its rows as mappings."""
+        return self._sql.rows(sql, params)
 
     def _at(self, at: int | None) -> dict[str, Any]:
         return {"at": CURRENT if at is None else at}
 
     def _by_ids(self, sql: str, column: str, ids: Sequence[str], at: int | None) -> list[Mapping[str, Any]]:
         out: list[Mapping[str, Any]] = []
-        for chunk in _chunks(list(ids)):
-            placeholders, params = _in(chunk)
+        for chunk in chunks(list(ids)):
+            placeholders, params = in_list(chunk, "i")
             out.extend(self._rows(sql.replace("{ids}", f"{column} IN ({placeholders})"), {**params, **self._at(at)}))
         return out
 

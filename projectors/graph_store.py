@@ -29,6 +29,7 @@ from typing import Any
 
 from infra.log import LogRecord
 from projectors import link_merge
+from projectors.appliers import SqlApplier
 from projectors.graph_walk import LinkRow, NodeRow
 from projectors.merge_order import MergeStamp
 from projectors.rules import Inapplicable, over_link_quota
@@ -48,7 +49,7 @@ from schemas.events import (
     MemoryUpdated,
 )
 
-__all__ = ["CURRENT", "GRAPH_EVENT_TYPES", "LINK_COLUMNS", "NODE_COLUMNS", "apply_graph_event", "at_clause",
+__all__ = ["APPLIERS", "CURRENT", "GRAPH_EVENT_TYPES", "LINK_COLUMNS", "NODE_COLUMNS", "apply_graph_event", "at_clause",
            "follow_replayed", "link_row", "node_row"]
 
 #: "As of now": larger than any offset.
@@ -313,3 +314,6 @@ GRAPH_EVENT_TYPES: tuple[str, ...] = (
     MemoryImported.TYPE, MemoryUpdated.TYPE, MemoryDeleted.TYPE, MemoryForgotten.TYPE, MemoryExpired.TYPE,
     MemoryRestored.TYPE, ArchivePurged.TYPE,
 )
+
+#: One applier for every type the graph follows (:func:`apply_graph_event` dispatches on the payload).
+APPLIERS: dict[str, SqlApplier] = dict.fromkeys(GRAPH_EVENT_TYPES, apply_graph_event)

@@ -17,6 +17,9 @@ import numpy as np
 
 __all__ = ["POSTGRES", "SQLITE", "Dialect", "Sql", "chunks", "first", "in_list"]
 
+#: Values per ``IN (…)`` list: below SQLite's default 999 bound variables, with room for other parameters.
+CHUNK = 500
+
 
 @dataclass(frozen=True)
 class Dialect:
@@ -70,8 +73,8 @@ class Dialect:
         return f"{column} = ANY(:{key})"
 
     def list_batch(self) -> int:
-        """The most values one :meth:`in_list` should carry: below SQLite's default 999 bound variables."""
-        return 500 if self.name == "sqlite" else 1_000_000
+        """The most values one :meth:`in_list` should carry: :data:`CHUNK` on SQLite; Postgres binds one array."""
+        return CHUNK if self.name == "sqlite" else 1_000_000
 
     def in_subtree(self, column: str, key: str, prefix: str, params: dict[str, Any]) -> str:
         """``column`` (a ``/``-separated path) is ``prefix`` or below it. SQLite compares bytes, and the names
@@ -103,10 +106,6 @@ class Sql(Protocol):
     def run(self, sql: str, params: Mapping[str, Any]) -> int:
         """Run ``sql``; the number of rows it changed."""
         ...
-
-
-#: Values per ``IN (…)`` list: below SQLite's default 999 bound variables, with room for other parameters.
-CHUNK = 500
 
 
 def chunks(values: Sequence[str]) -> Iterator[Sequence[str]]:

@@ -25,9 +25,8 @@ import sys
 import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
-from types import TracebackType
 
-from infra.cluster.process import HOST, ManagedProcess, accepts, free_port, listen_port
+from infra.cluster.process import HOST, ManagedProcess, Started, accepts, free_port, listen_port
 from infra.tls import CertificateAuthority, TlsFiles, make_ca, make_node_cert
 
 __all__ = [
@@ -183,7 +182,7 @@ def cluster_node_config(*, name: str, port: int, cluster_port: int, store_dir: P
     )
 
 
-class NatsCluster:
+class NatsCluster(Started):
     """``n`` JetStream nodes routed to each other on loopback; each node can be killed and restarted alone.
 
     With ``tls=True`` a dev CA and one certificate per node are made in ``<store_dir>/certs`` and every client
@@ -244,14 +243,6 @@ class NatsCluster:
     def stop(self) -> None:
         for node in self.nodes:
             node.stop()
-
-    def __enter__(self) -> NatsCluster:
-        self.start()
-        return self
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        self.stop()
 
 
 @contextlib.asynccontextmanager

@@ -13,7 +13,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Self
 
-__all__ = ["HOST", "ManagedProcess", "accepts", "free_port", "listen_port"]
+__all__ = ["HOST", "ManagedProcess", "Started", "accepts", "free_port", "listen_port"]
 
 HOST = "127.0.0.1"
 
@@ -61,15 +61,30 @@ def accepts(port: int, host: str = HOST) -> bool:
         return False
 
 
-class ManagedProcess:
+class Started:
+    """``with x:`` starts ``x`` and stops it however the block ends: a server, or a cluster of them."""
+
+    def start(self, *, timeout: float = 10.0) -> None:
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.stop()
+
+
+class ManagedProcess(Started):
     """Base of the launchers: subclasses set ``_log_path`` and implement ``start``, which calls
     :meth:`_launch`."""
 
     _process: subprocess.Popen[bytes] | None = None
     _log_path: Path
-
-    def start(self, *, timeout: float = 10.0) -> None:
-        raise NotImplementedError
 
     def _launch(self, cmd: list[str], *, env: dict[str, str] | None = None) -> None:
         """Start ``cmd`` with its output appended to the log file."""
@@ -118,15 +133,6 @@ class ManagedProcess:
         """Stop if running, then start again (same port, same data where the server keeps any)."""
         self.stop()
         self.start(timeout=timeout)
-
-    def __enter__(self) -> Self:
-        self.start()
-        return self
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        self.stop()
-
 
 @atexit.register
 def _kill_leftovers() -> None:

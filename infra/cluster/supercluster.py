@@ -13,10 +13,9 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from types import TracebackType
 
 from infra.cluster.nats_server import NatsCluster, NatsServerError, tls_block
-from infra.cluster.process import HOST, listen_port
+from infra.cluster.process import HOST, Started, listen_port
 from infra.cluster.wan_proxy import DelayProxy
 from infra.tls import CertificateAuthority, TlsFiles, make_ca
 
@@ -47,7 +46,7 @@ def region_log_url(cluster_url: str, region: str, regions: Sequence[str], stream
     return f"{cluster_url}/{stream}?region={region}&regions={','.join(regions)}"
 
 
-class NatsSupercluster:
+class NatsSupercluster(Started):
     """``regions`` clusters of ``servers_per_region`` servers each, joined by gateways (through WAN proxies when
     ``wan_delay_ms`` is given)."""
 
@@ -118,11 +117,3 @@ class NatsSupercluster:
         if self.proxy is None:
             raise NatsServerError("this supercluster has no simulated WAN links (start it with wan_delay_ms)")
         return self.proxy
-
-    def __enter__(self) -> NatsSupercluster:
-        self.start()
-        return self
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        self.stop()

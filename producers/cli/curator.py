@@ -1,7 +1,6 @@
-"""``ai-memory curator``: the original's curator verb. ``--once`` runs one cycle (``producers.lifecycle.curator``) and
-prints
-its report (text, or JSON with ``--json``); ``--daemon`` runs a cycle every ``--interval-secs`` until stopped.
-The LLM is the OpenAI-compatible endpoint of ``AI_MEMORY_LLM_URL``; without one a cycle reports
+"""``ai-memory curator``: the original's curator verb. ``--once`` runs one cycle (``producers.lifecycle.curator``)
+and prints its report (text, or JSON with ``--json``); ``--daemon`` runs a cycle every ``--interval-secs`` until
+stopped. The LLM is the OpenAI-compatible endpoint of ``AI_MEMORY_LLM_URL``; without one a cycle reports
 ``no LLM client configured`` and changes nothing, as the original. ``--reflect`` and the rollback options say why
 they do not apply here and exit 2.
 """
@@ -16,7 +15,7 @@ from producers.cli.spec import VerbSpec, emit, open_node
 from producers.errors import ValidationError
 from producers.identity.agents import resolve_cli_agent
 from producers.lifecycle.curator import CuratorConfig, run_once
-from producers.llm.client import LlmClient, LlmConfig
+from producers.llm.client import LlmClient, open_llm
 from producers.runtime.node import Node, NodeConfig
 
 __all__ = ["VERBS", "cycles"]
@@ -86,8 +85,7 @@ async def _run(args: argparse.Namespace, config: NodeConfig) -> int:
     if args.max_ops < 1 or args.interval_secs < 1:
         raise ValidationError("--max-ops and --interval-secs must be at least 1")
     cfg = CuratorConfig(args.max_ops, args.dry_run, tuple(args.include_namespace), tuple(args.exclude_namespace))
-    llm_config = LlmConfig.from_env()
-    llm = LlmClient(llm_config) if llm_config is not None else None
+    llm = open_llm()
     try:
         async with open_node(config) as node:
             await cycles(node, llm, cfg, agent=resolve_cli_agent(args.agent_id), interval=args.interval_secs,

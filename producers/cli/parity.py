@@ -21,7 +21,7 @@ from typing import Any
 from producers.cli.spec import VerbSpec, emit, open_node
 from producers.errors import ValidationError
 from producers.identity.agents import resolve_cli_agent
-from producers.llm.client import LlmClient, LlmConfig
+from producers.llm.client import open_llm
 from producers.runtime.node import NodeConfig
 from producers.tools import HANDLERS, Handler, ToolContext
 from producers.tools.client import ClientIdentity
@@ -112,8 +112,7 @@ def tool_args(args: argparse.Namespace) -> dict[str, Any]:
 async def _run_tool(tool: str | Handler, args: argparse.Namespace, config: NodeConfig) -> int:
     call = tool_args(args)
     call.setdefault("agent_id", resolve_cli_agent(args.agent_id))
-    llm_config = LlmConfig.from_env()
-    llm = LlmClient(llm_config) if llm_config is not None else None
+    llm = open_llm()
     try:
         async with open_node(config) as node:
             ctx = ToolContext(node, Profile.parse("full"), ClientIdentity(None), llm)

@@ -16,7 +16,7 @@ import httpx
 
 from producers.errors import FeatureUnavailableError, UnavailableError
 
-__all__ = ["LlmClient", "LlmConfig", "require_llm"]
+__all__ = ["LlmClient", "LlmConfig", "open_llm", "require_llm"]
 
 ENV_URL = "AI_MEMORY_LLM_URL"
 ENV_MODEL = "AI_MEMORY_LLM_MODEL"
@@ -47,6 +47,12 @@ class LlmConfig:
             return None
         return cls(url=url.rstrip("/"), model=os.environ.get(ENV_MODEL, "gemma4:e2b"),
                    api_key=os.environ.get(ENV_KEY) or None)
+
+
+def open_llm() -> LlmClient | None:
+    """A client for the endpoint the environment names (:meth:`LlmConfig.from_env`), or None without one."""
+    config = LlmConfig.from_env()
+    return LlmClient(config) if config is not None else None
 
 
 def require_llm(llm: LlmClient | None, what: str) -> LlmClient:

@@ -19,21 +19,16 @@ from mcp.server.streamable_http_manager import StreamableHTTPASGIApp, Streamable
 from mcp.server.transport_security import TransportSecuritySettings
 
 from infra.log import redact_url
-from producers.llm.client import LlmClient, LlmConfig
+from producers.llm.client import LlmClient, open_llm
 from producers.mcp.server import McpApp
 from producers.runtime.node import Node, NodeConfig
 from producers.tools.registry import Profile
 
-__all__ = ["McpHttpEndpoint", "open_llm", "run_stdio"]
+__all__ = ["McpHttpEndpoint", "run_stdio"]
 
 log = logging.getLogger("ai_memory.mcp")
 _LOOPBACK = ("127.0.0.1", "localhost", "::1")
 _IDLE_TICK = 0.02
-
-
-def open_llm() -> LlmClient | None:
-    config = LlmConfig.from_env()
-    return LlmClient(config) if config is not None else None
 
 
 async def _until_idle(app: McpApp, pending: MemoryObjectReceiveStream[Any]) -> None:

@@ -15,8 +15,8 @@ from infra.log import redact_url
 from infra.tasks import stop_task
 from producers.errors import UnavailableError
 from producers.http import create_app
+from producers.llm.client import open_llm
 from producers.mcp import McpHttpEndpoint
-from producers.mcp.transport import open_llm
 from producers.memory.vector_catchup import catch_up_vectors_forever
 from producers.runtime.bind_guard import check_bind
 from producers.runtime.mtls import HttpTls, uvicorn_tls_options

@@ -21,7 +21,7 @@ from producers.errors import FeatureUnavailableError, NotFoundError, Unavailable
 from producers.input.commands import CreateCommand, parse_list_query
 from producers.input.validation import check_namespace
 from producers.memory.wire import embedder_status
-from producers.tools.base import Handler, ToolContext, req_str
+from producers.tools.base import Handler, ToolContext, opt_bool, req_str
 from producers.tools.reflection import reflection_depth
 from projectors import count_tokens
 from schemas import Memory, now_ts
@@ -80,16 +80,20 @@ def _int_arg(args: dict[str, Any], name: str, default: int, low: int, high: int)
     return value
 
 
+def _text_arg(args: dict[str, Any], name: str) -> str:
+    """A required, non-empty string argument, refused in the original's words for these tools."""
+    value = args.get(name)
+    if not isinstance(value, str):
+        raise ValidationError(f"{name} must be a string")
+    if not value:
+        raise ValidationError(f"{name} must not be empty")
+    return value
+
+
 async def atomise(ctx: ToolContext, args: dict[str, Any]) -> Any:
-    memory_id = args.get("memory_id")
-    if not isinstance(memory_id, str):
-        raise ValidationError("memory_id must be a string")
-    if not memory_id:
-        raise ValidationError("memory_id must not be empty")
+    memory_id = _text_arg(args, "memory_id")
     budget = _int_arg(args, "max_atom_tokens", 200, 50, 1000)
-    force = args.get("force_re_atomise")
-    if force is not None and not isinstance(force, bool):
-        raise ValidationError("force_re_atomise must be a boolean")
+    force = opt_bool(args, "force_re_atomise")
     if ctx.llm is None:
         return _tier_locked("memory_atomise", ctx)
     agent = ctx.agent_id(args)
@@ -128,11 +132,7 @@ async def _atoms_of(ctx: ToolContext, source: Memory) -> list[str]:
 
 
 async def ingest_multistep(ctx: ToolContext, args: dict[str, Any]) -> Any:
-    content = args.get("content")
-    if not isinstance(content, str):
-        raise ValidationError("content must be a string")
-    if not content:
-        raise ValidationError("content must not be empty")
+    _text_arg(args, "content")
     if ctx.llm is None:
         return _tier_locked("memory_ingest_multistep", ctx)
     raise FeatureUnavailableError("memory_ingest_multistep's staged pipeline is not available on this node yet "

@@ -26,9 +26,9 @@ from projectors.fts import query_tokens
 from projectors.memory_queries import M_COLUMNS, SqlMemoryQueries, memory_where, row_to_memory
 from projectors.postgres.apply import vector_literal
 from projectors.postgres.errors import mapped_errors
-from projectors.postgres.sql import PostgresSql
+from projectors.postgres.sql import PostgresReads
 from projectors.queries import MemoryFilter, ScoredMemory, julian_day
-from projectors.sql import POSTGRES, Dialect
+from projectors.sql import POSTGRES
 from schemas import Memory, now_ts
 
 __all__ = ["KEYWORD_SCALE", "PG_EF_SEARCH", "PostgresMemoryQueries", "keyword_bound", "row_to_memory", "tsquery"]
@@ -74,24 +74,6 @@ def keyword_bound(query_text: str) -> float:
     return 0.1 if "|" in operators or not operators else 1.0
 
 
-class AutocommitSql:
-    """The :class:`~projectors.sql.Sql` of reads: each statement on a pooled connection in autocommit, so a read
-    never holds a transaction open; driver errors mapped to the read model's."""
-
-    dialect: Dialect = POSTGRES
-
-    def __init__(self, engine: Engine) -> None:
-        self._engine = engine.execution_options(isolation_level="AUTOCOMMIT")
-
-    def rows(self, sql: str, params: Mapping[str, Any]) -> list[Mapping[str, Any]]:
-        with mapped_errors(), self._engine.connect() as conn:
-            return PostgresSql(conn).rows(sql, params)
-
-    def run(self, sql: str, params: Mapping[str, Any]) -> int:
-        with mapped_errors(), self._engine.connect() as conn:
-            return PostgresSql(conn).run(sql, params)
-
-
 def _where(flt: MemoryFilter, params: dict[str, Any]) -> str:
     return memory_where(flt, params, POSTGRES, tag=_TAG)
 
@@ -103,7 +85,7 @@ class PostgresMemoryQueries(SqlMemoryQueries):
     vector_column = "CAST(vector AS text)"
 
     def __init__(self, engine: Engine) -> None:
-        super().__init__(AutocommitSql(engine))
+        super().__init__(PostgresReads(engine, autocommit=True))
         self._engine = engine.execution_options(isolation_level="AUTOCOMMIT")
 
     def _rows(self, sql: str, params: dict[str, Any] | None = None) -> list[Mapping[str, Any]]:

@@ -29,12 +29,13 @@ class PostgresSql:
 
 class PostgresReads:
     """The :class:`~projectors.sql.Sql` of a read model's queries: each statement on its own pooled connection,
-    its errors mapped as every Postgres read's."""
+    its errors mapped as every Postgres read's. With ``autocommit`` (the memory queries, read on every recall)
+    the connection runs in autocommit, so a read never holds a transaction open."""
 
     dialect: Dialect = POSTGRES
 
-    def __init__(self, engine: Engine) -> None:
-        self._engine = engine
+    def __init__(self, engine: Engine, *, autocommit: bool = False) -> None:
+        self._engine = engine.execution_options(isolation_level="AUTOCOMMIT") if autocommit else engine
 
     def rows(self, sql: str, params: Mapping[str, Any]) -> list[Mapping[str, Any]]:
         with mapped_errors(), self._engine.connect() as conn:

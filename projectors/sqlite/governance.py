@@ -5,8 +5,6 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Mapping
-from typing import Any
 
 from projectors.appliers import over_sql
 from projectors.governance_queries import GovernanceQueries
@@ -82,7 +80,4 @@ APPLIERS = over_sql(GOVERNANCE_APPLIERS, SQLiteSql)
 
 class SQLiteGovernanceQueries(GovernanceQueries):
     def __init__(self, db: sqlite3.Connection) -> None:
-        self._sql = SQLiteSql(db)
-
-    def _rows(self, sql: str, params: Mapping[str, Any]) -> list[Mapping[str, Any]]:
-        return self._sql.rows(sql, params)
+        super().__init__(SQLiteSql(db))

@@ -4,12 +4,10 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Mapping
-from typing import Any
 
-from infra.log import LogRecord
+from projectors.appliers import over_sql
 from projectors.graph_queries import GraphQueries
-from projectors.graph_store import GRAPH_EVENT_TYPES, apply_graph_event
+from projectors.graph_store import APPLIERS as SHARED
 from projectors.sqlite.sql import SQLiteSql
 
 __all__ = ["APPLIERS", "DDL", "SQLiteGraphQueries"]
@@ -71,18 +69,9 @@ CREATE TABLE IF NOT EXISTS link_quota_marks (
 );
 """
 
-
-
-def _apply(db: sqlite3.Connection, payload: Any, record: LogRecord) -> None:
-    apply_graph_event(SQLiteSql(db), payload, record)
-
-
-APPLIERS = dict.fromkeys(GRAPH_EVENT_TYPES, _apply)
+APPLIERS = over_sql(SHARED, SQLiteSql)
 
 
 class SQLiteGraphQueries(GraphQueries):
     def __init__(self, db: sqlite3.Connection) -> None:
-        self._db = db
-
-    def _rows(self, sql: str, params: Mapping[str, Any]) -> list[Mapping[str, Any]]:
-        return [dict(r) for r in self._db.execute(sql, dict(params))]
+        super().__init__(SQLiteSql(db))

@@ -7,7 +7,7 @@ import dataclasses
 import hashlib
 import json
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 from infra.log import LogRecord
@@ -15,7 +15,8 @@ from projectors import MemoryReadModel, Verdict
 from schemas import SCHEMA_VERSION, Envelope, Memory, SignedEvent, encode_payload, format_ts, parse_ts
 from schemas.events import EventPayload
 
-__all__ = ["Region", "apply_interleaved", "interleave", "model_digest", "shuffled_batches"]
+__all__ = ["Region", "apply_in_turn", "apply_interleaved", "assert_converges", "both_orders", "hash_state",
+           "interleave", "model_digest", "read_orders", "shuffled_batches"]
 
 T0 = parse_ts("2026-12-01T10:00:00Z")
 
@@ -75,9 +76,52 @@ def shuffled_batches(records: list[LogRecord], rng: random.Random) -> list[list[
     return batches
 
 
-def apply_interleaved(model: MemoryReadModel, regions: Sequence[Region], rng: random.Random) -> None:
+def apply_interleaved(model: MemoryReadModel, regions: Sequence[Region], rng: random.Random, *,
+                      before_batch: Callable[[list[LogRecord]], None] | None = None) -> None:
+    """One random interleaving in batches of random size; ``before_batch`` sees each batch before it applies
+    (to tune the model as a node would between batches)."""
     for batch in shuffled_batches(interleave(regions, rng), rng):
+        if before_batch is not None:
+            before_batch(batch)
         model.apply_batch([Verdict(r) for r in batch])
+
+
+def apply_in_turn(model: MemoryReadModel, regions: Sequence[Region]) -> None:
+    """Region by region, each whole in one batch: every event of a later region arrives late."""
+    for region in regions:
+        if region.records:
+            model.apply_batch([Verdict(r) for r in region.records])
+
+
+def both_orders(models: Callable[[], MemoryReadModel], regions: Sequence[Region]) -> Iterator[MemoryReadModel]:
+    """Fresh models fed region by region, in both directions."""
+    for order in (regions, regions[::-1]):
+        model = models()
+        apply_in_turn(model, order)
+        yield model
+
+
+def read_orders(models: Callable[[], MemoryReadModel], regions: Sequence[Region], rng: random.Random, *,
+                mixed: int) -> Iterator[MemoryReadModel]:
+    """Fresh models, each fed the regions in one order a node may read them: ``mixed`` random interleavings,
+    then region by region in both directions."""
+    for _ in range(mixed):
+        model = models()
+        apply_interleaved(model, regions, rng)
+        yield model
+    yield from both_orders(models, regions)
+
+
+def assert_converges(models: Callable[[], MemoryReadModel], regions: Sequence[Region], rng: random.Random,
+                     digest: Callable[[MemoryReadModel], object], *, mixed: int = 3) -> None:
+    """Every order of ``read_orders`` leaves a model with the same ``digest``."""
+    digests = {digest(model) for model in read_orders(models, regions, rng, mixed=mixed)}
+    assert len(digests) == 1, digests
+
+
+def hash_state(state: Mapping[str, Any]) -> str:
+    """SHA-256 of a state as JSON with sorted keys: equal states hash the same on every node."""
+    return hashlib.sha256(json.dumps(state, sort_keys=True, default=str).encode()).hexdigest()
 
 
 def model_digest(model: MemoryReadModel, ids: Sequence[str]) -> str:
@@ -91,5 +135,4 @@ def model_digest(model: MemoryReadModel, ids: Sequence[str]) -> str:
         "standards": [dataclasses.asdict(s) for s in model.governance.standards()],
         "pending": [p.to_api() for p in model.governance.list_pending(status=None, limit=1000)],
     }
-    text = json.dumps(state, sort_keys=True, default=str)
-    return hashlib.sha256(text.encode()).hexdigest()
+    return hash_state(state)

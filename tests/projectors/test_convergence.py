@@ -30,7 +30,7 @@ from schemas.events import (
     StandardCleared,
     StandardSet,
 )
-from tests.projectors.convergence import Region, apply_interleaved, memory, model_digest
+from tests.projectors.convergence import Region, assert_converges, both_orders, memory, model_digest, read_orders
 
 TITLES = ("plan", "notes", "todo")
 
@@ -78,20 +78,7 @@ def build(plans: list[list[tuple[Any, int]]]) -> tuple[list[Region], list[str]]:
 def test_every_interleaving_hashes_the_same(models: Callable[[], MemoryReadModel],
                                             plans: list[list[tuple[Any, int]]], seed: int) -> None:
     regions, ids = build(plans)
-    rng = random.Random(seed)
-    digests = set()
-    for _ in range(3):
-        model = models()
-        apply_interleaved(model, regions, rng)
-        digests.add(model_digest(model, ids))
-    # Region by region, in both directions: every event of the second region arrives late.
-    for order in (regions, regions[::-1]):
-        model = models()
-        for region in order:
-            if region.records:
-                model.apply_batch([Verdict(r) for r in region.records])
-        digests.add(model_digest(model, ids))
-    assert len(digests) == 1
+    assert_converges(models, regions, random.Random(seed), lambda model: model_digest(model, ids))
 
 
 def test_a_title_claimed_in_two_regions_keeps_both_and_shows_the_conflict(
@@ -99,10 +86,7 @@ def test_a_title_claimed_in_two_regions_keeps_both_and_shows_the_conflict(
     eu, us = Region("eu"), Region("us")
     eu.add(MemoryStored(memory("eu-1", "plan", "from eu", at=5), on_conflict="error"), at=5)
     us.add(MemoryStored(memory("us-1", "plan", "from us", at=3), on_conflict="error"), at=3)
-    for order in ((eu, us), (us, eu)):
-        model = models()
-        for region in order:
-            model.apply_batch([Verdict(r) for r in region.records])
+    for model in both_orders(models, [eu, us]):
         us_memory, eu_memory = model.queries.get("us-1"), model.queries.get("eu-1")
         assert us_memory is not None and us_memory.title == "plan", "the earlier claim (merge order) shows the title"
         assert eu_memory is not None and eu_memory.title == "plan (conflict eu-1)" and eu_memory.content == "from eu"
@@ -122,10 +106,7 @@ def test_last_writer_wins_per_field_and_an_early_update_waits_for_its_store(
     eu.add(MemoryUpdated("eu-1", MemoryChanges(content="eu later"), "2026-12-01T10:00:09.000000+00:00"), at=9)
     us.add(MemoryUpdated("eu-1", MemoryChanges(content="us earlier", priority=8),
                          "2026-12-01T10:00:05.000000+00:00"), at=5)
-    for order in ((eu, us), (us, eu)):
-        model = models()
-        for region in order:
-            model.apply_batch([Verdict(r) for r in region.records])
+    for model in both_orders(models, [eu, us]):
         m = model.queries.get("eu-1")
         assert m is not None and (m.content, m.priority) == ("eu later", 8)
 
@@ -212,16 +193,8 @@ def test_pending_actions_decide_and_execute_once_whatever_the_interleaving(
         models: Callable[[], MemoryReadModel], plans: tuple[list[Any], list[Any]], seed: int) -> None:
     regions, results = build_pending(plans)
     ids = [i for found in results.values() for i in found]
-    rng = random.Random(seed)
     states = set()
-    for order in ("mixed", "mixed", "eu first", "us first"):
-        model = models()
-        if order == "mixed":
-            apply_interleaved(model, regions, rng)
-        else:
-            for region in regions if order == "eu first" else regions[::-1]:
-                if region.records:
-                    model.apply_batch([Verdict(r) for r in region.records])
+    for model in read_orders(models, regions, random.Random(seed), mixed=2):
         executions = _executions(model, results)
         for status, executed in executions.values():
             assert executed == (1 if status == "approved" else 0), executions

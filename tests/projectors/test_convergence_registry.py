@@ -3,11 +3,9 @@ origin partitions, read in any interleaving, leave every SQLite and Postgres rea
 
 from __future__ import annotations
 
-import hashlib
 import itertools
-import json
 import random
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -25,7 +23,7 @@ from schemas.events import (
     MemoryRestored,
     MemoryStored,
 )
-from tests.projectors.convergence import Region, apply_interleaved, memory
+from tests.projectors.convergence import Region, apply_in_turn, assert_converges, both_orders, hash_state, memory
 
 AGENTS = ("ag-1", "ag-2")
 KEYS = ("k1", "k2", "k3")
@@ -44,7 +42,7 @@ def state(model: MemoryReadModel) -> str:
         "memories": [m.to_payload() for m in model.queries.all_memories()],
         "archive": [a.to_api() for a in model.archive.list_archived(limit=1000)],
     }
-    return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+    return hash_state(body)
 
 
 # -- the agent registry: random registrations, rotations, revocations and requirements ----------------------
@@ -68,28 +66,11 @@ def registry_regions(plans: list[list[tuple[Any, int]]]) -> list[Region]:
     return regions
 
 
-def _region_by_region(model: MemoryReadModel, regions: Sequence[Region]) -> None:
-    for region in regions:
-        if region.records:
-            model.apply_batch([Verdict(r) for r in region.records])
-
-
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(plans=st.lists(st.lists(_op, max_size=8), min_size=2, max_size=3), seed=st.integers(0, 2**32))
 def test_the_registry_hashes_the_same_in_every_interleaving(models: Callable[[], MemoryReadModel],
                                                            plans: list[list[tuple[Any, int]]], seed: int) -> None:
-    regions = registry_regions(plans)
-    rng = random.Random(seed)
-    digests = set()
-    for _ in range(2):
-        model = models()
-        apply_interleaved(model, regions, rng)
-        digests.add(state(model))
-    for order in (regions, regions[::-1]):
-        model = models()
-        _region_by_region(model, order)
-        digests.add(state(model))
-    assert len(digests) == 1
+    assert_converges(models, registry_regions(plans), random.Random(seed), state, mixed=2)
 
 
 def test_a_revocation_wins_over_an_older_registration_whichever_arrives_first(
@@ -99,11 +80,9 @@ def test_a_revocation_wins_over_an_older_registration_whichever_arrives_first(
     us.add(AgentKeyRevoked("ag-1", "k1", TS.format(5)), at=5)
     later = Region("ap")
     later.add(registered("ag-1", "k2", 9), at=9)  # a rotation after the revocation holds
-    for order in ((eu, us), (us, eu)):
-        model = models()
-        _region_by_region(model, order)
+    for model in both_orders(models, [eu, us]):
         assert model.identity.agent_key("ag-1") is None
-        _region_by_region(model, [later])
+        apply_in_turn(model, [later])
         key = model.identity.agent_key("ag-1")
         assert key is not None and key.key_id == "k2"
 
@@ -112,9 +91,7 @@ def test_the_latest_rotation_holds_whichever_arrives_first(models: Callable[[], 
     eu, us = Region("eu"), Region("us")
     eu.add(registered("ag-1", "k1", 7), at=7)
     us.add(registered("ag-1", "k2", 3), at=3)
-    for order in ((eu, us), (us, eu)):
-        model = models()
-        _region_by_region(model, order)
+    for model in both_orders(models, [eu, us]):
         key = model.identity.agent_key("ag-1")
         assert key is not None and key.key_id == "k1"
 
@@ -154,10 +131,10 @@ def _each_arrival(models: Callable[[], MemoryReadModel], start: str, eu_op: tupl
     _archive_op(us_op[0], us, us_op[1])
     for order in ((eu, us), (us, eu)):
         model = models()
-        _region_by_region(model, [base, *order])
+        apply_in_turn(model, [base, *order])
         yield model
         model = models()
-        _region_by_region(model, [base])
+        apply_in_turn(model, [base])
         model.apply_batch([Verdict(r.records[0]) for r in order])
         yield model
 

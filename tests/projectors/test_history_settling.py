@@ -12,12 +12,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import text
 
+from infra.log import LogRecord
 from projectors import MemoryReadModel, Verdict
 from projectors.postgres import PostgresReadModel
 from projectors.sqlite import SQLiteReadModel
 from schemas import VECTOR_DIM, encode_vector
 from schemas.events import MemoryChanges, MemoryEmbedded, MemoryStored, MemoryUpdated
-from tests.projectors.convergence import Region, interleave, memory, model_digest, shuffled_batches
+from tests.projectors.convergence import Region, apply_interleaved, memory, model_digest
 from tests.projectors.test_convergence import _regions, build
 
 
@@ -33,10 +34,12 @@ def _apply(model: MemoryReadModel, regions: list[Region], rng: random.Random) ->
     read yet is not in the horizon: in production the margin, ``history_horizon_s``, covers it)."""
     seen: set[str] = set()
     horizon = model.history_horizon_s
-    for batch in shuffled_batches(interleave(regions, rng), rng):
-        seen |= {r.partition for r in batch}
+
+    def settle_once_all_read(batch: list[LogRecord]) -> None:
+        seen.update(r.partition for r in batch)
         model.history_horizon_s = horizon if len(seen) == sum(1 for r in regions if r.records) else None
-        model.apply_batch([Verdict(r) for r in batch])
+
+    apply_interleaved(model, regions, rng, before_batch=settle_once_all_read)
 
 
 def _history(model: MemoryReadModel) -> int:

@@ -5,10 +5,9 @@ the same graph on every node, on SQLite and Postgres alike."""
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import random
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +19,7 @@ from projectors.sqlite import SQLiteReadModel
 from schemas import format_ts
 from schemas.events import Link, LinkCreated, LinkDeleted, LinkInvalidated, MemoryDeleted, MemoryStored
 from tests.contract.graph_contract import load, recorded_graph
-from tests.projectors.convergence import T0, Region, apply_interleaved, memory
+from tests.projectors.convergence import T0, Region, assert_converges, both_orders, hash_state, memory
 
 REGIONS = ("eu", "us", "ap")
 RELATIONS = ("related_to", "supersedes")
@@ -42,19 +41,7 @@ def graph_digest(model: MemoryReadModel) -> str:
         "memories": sorted(m.id for m in model.queries.all_memories()),
         "conflicts": model.link_conflicts(),
     }
-    return hashlib.sha256(json.dumps(state, sort_keys=True, default=str).encode()).hexdigest()
-
-
-def _both_orders(models: Callable[[], MemoryReadModel], regions: Sequence[Region]) -> list[MemoryReadModel]:
-    """Models fed region by region, in both directions (every event of the second region arrives late)."""
-    out = []
-    for order in (regions, regions[::-1]):
-        model = models()
-        for region in order:
-            if region.records:
-                load(model, region.records)
-        out.append(model)
-    return out
+    return hash_state(state)
 
 
 def _keys(model: MemoryReadModel) -> list[tuple[str, str, str, str | None]]:
@@ -70,7 +57,7 @@ def test_a_delete_later_in_merge_order_wins_over_a_create_and_the_other_way(
     us.add(LinkDeleted("a", "b", "related_to"), at=8)  # us deleted it after it saw the link
     eu.add(LinkCreated(_link("a", "b", "supersedes", 9)), at=9)
     us.add(LinkDeleted("a", "b", "supersedes"), at=7)  # concurrent, earlier: finds nothing, changes nothing
-    for model in _both_orders(models, [eu, us]):
+    for model in both_orders(models, [eu, us]):
         assert _keys(model) == [("a", "b", "supersedes", None)]
         assert model.link_conflicts() == [
             {"source_id": "a", "target_id": "b", "relation": "related_to", "regions": ["eu", "us"],
@@ -87,7 +74,7 @@ def test_an_invalidation_applies_to_the_creation_before_it_in_merge_order(
     eu.add(LinkCreated(_link("a", "b", "related_to", 5, by="eu-agent")), at=5)
     us.add(LinkInvalidated("a", "b", "related_to", _ts(20)), at=6)
     eu.add(LinkCreated(_link("a", "b", "related_to", 7, by="eu-again")), at=7)  # re-created: valid again
-    for model in _both_orders(models, [eu, us]):
+    for model in both_orders(models, [eu, us]):
         links = model.graph.all_links()
         assert [(lk.observed_by, lk.valid_until) for lk in links] == [("eu-again", None)]
 
@@ -99,7 +86,7 @@ def test_a_link_racing_the_deletion_of_its_memory_never_shows(models: Callable[[
     eu.add(MemoryDeleted("b"), at=5)
     us.add(LinkCreated(_link("a", "b", "related_to", 6)), at=6)  # us had not seen the deletion
     us.add(LinkCreated(_link("b", "a", "related_to", 4)), at=4)  # earlier than it: closed by it
-    for model in _both_orders(models, [eu, us]):
+    for model in both_orders(models, [eu, us]):
         assert _keys(model) == [] and model.queries.tombstoned(["b"]) == {"b"}
 
 
@@ -108,7 +95,7 @@ def test_a_link_that_arrives_before_its_memory_waits_for_it(models: Callable[[],
     eu.add(MemoryStored(memory("a", "a", "x", at=0)), at=0)
     us.add(MemoryStored(memory("b", "b", "x", at=1)), at=1)
     eu.add(LinkCreated(_link("a", "b", "related_to", 5)), at=5)  # eu had seen b
-    for model in _both_orders(models, [eu, us]):
+    for model in both_orders(models, [eu, us]):
         links = model.graph.all_links()
         assert _keys(model) == [("a", "b", "related_to", None)]
         assert links[0].valid_from == memory("a", "a", "x", at=0).created_at  # backfilled from its source
@@ -121,7 +108,7 @@ def test_the_links_per_day_quota_is_counted_per_region(models: Callable[[], Memo
     eu.add(LinkCreated(_link("a", "b", "related_to", 5), max_per_day=1), at=5)
     eu.add(LinkCreated(_link("a", "c", "related_to", 6), max_per_day=1), at=6)  # over the quota in eu
     us.add(LinkCreated(_link("a", "d", "related_to", 7), max_per_day=1), at=7)  # the first in us
-    for model in _both_orders(models, [eu, us]):
+    for model in both_orders(models, [eu, us]):
         assert [k[:2] for k in _keys(model)] == [("a", "b"), ("a", "d")]
         # (Read us first, the link to memories not seen yet is also reported, and shows once they arrive.)
         assert [r["reason"] for r in model.rejected_events() if "quota" in str(r["reason"])] == [
@@ -185,13 +172,4 @@ def build(plans: list[list[tuple[Any, int]]]) -> list[Region]:
 @given(plans=_plans, seed=st.integers(0, 2**32))
 def test_every_interleaving_gives_the_same_graph(models: Callable[[], MemoryReadModel],
                                                  plans: list[list[tuple[Any, int]]], seed: int) -> None:
-    regions = build(plans)
-    rng = random.Random(seed)
-    digests = set()
-    for _ in range(3):
-        model = models()
-        apply_interleaved(model, regions, rng)
-        digests.add(graph_digest(model))
-    for model in _both_orders(models, regions):
-        digests.add(graph_digest(model))
-    assert len(digests) == 1
+    assert_converges(models, build(plans), random.Random(seed), graph_digest)
