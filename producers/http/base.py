@@ -118,7 +118,9 @@ def supplied_api_key(request: Request) -> str | None:
 
 class ApiContext:
     """What every route module gets: the node, its memory service, authorization, the error boundary and the
-    caller's agent id. Route modules (one per domain) export ``routes(api) -> list[Route]``."""
+    caller's agent id. A route module (one per domain) has one ``<Domain>Routes`` class built from it, whose
+    methods ``async def name(self, request) -> Response`` are the handlers, and ends with the table
+    ``routes(api: ApiContext) -> list[Route]`` wrapping each in :meth:`endpoint` (``tests/test_structure.py``)."""
 
     def __init__(self, node: Node, *, api_key: str | None, profile: Profile | None = None) -> None:
         self.node = node
