@@ -166,3 +166,99 @@ def test_surfaces_do_not_import_each_other() -> None:
     crossing = {(module, target) for module, targets in GRAPH.items() for target in targets
                 if _surface(module) and _surface(target) and _surface(module) != _surface(target)}
     assert sorted(crossing - SURFACE_WIRING) == []
+
+
+# -- one style of HTTP route module ---------------------------------------------------------------------------
+
+HTTP = ROOT / "producers" / "http"
+#: The one module that builds a Route without being a route module: it assembles the tables and mounts MCP.
+HTTP_ASSEMBLY = "app.py"
+
+
+def _calls(node: ast.AST, name: str) -> list[ast.Call]:
+    return [n for n in ast.walk(node) if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)
+            and n.func.id == name]
+
+
+def _handler_name(endpoint: ast.expr) -> str | None:
+    """The method a route's endpoint names, through ``api.endpoint(...)`` and ``partial(...)`` wrappers."""
+    while isinstance(endpoint, ast.Call) and endpoint.args:
+        endpoint = endpoint.args[0]
+    return endpoint.attr if isinstance(endpoint, ast.Attribute) else None
+
+
+def _nested_handlers(tree: ast.Module) -> list[str]:
+    """Functions defined inside functions that take a ``request``: handler closures."""
+    found = []
+    for outer in ast.walk(tree):
+        if isinstance(outer, ast.FunctionDef | ast.AsyncFunctionDef):
+            for inner in ast.walk(outer):
+                if inner is not outer and isinstance(inner, ast.FunctionDef | ast.AsyncFunctionDef) \
+                        and "request" in {a.arg for a in inner.args.args}:
+                    found.append(f"{inner.name} inside {outer.name}")
+    return found
+
+
+def route_style_faults(source: str) -> list[str]:
+    """How a module that builds routes departs from the one style: one ``<Domain>Routes`` class whose
+    ``__init__`` takes the ``ApiContext`` and whose methods are the handlers, then one module-level
+    ``routes(api: ApiContext) -> list[Route]`` table, last in the module, with no functions inside it."""
+    tree = ast.parse(source)
+    faults = [f"handler closure {name}" for name in _nested_handlers(tree)]
+    classes = [n for n in tree.body if isinstance(n, ast.ClassDef) and n.name.endswith("Routes")]
+    if len(classes) != 1:
+        return [*faults, f"{len(classes)} classes named <Domain>Routes, not one"]
+    methods = {n.name: n for n in classes[0].body if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef)}
+    init = methods.get("__init__")
+    if init is None or len(init.args.args) != 2 or ast.unparse(init.args.args[1].annotation or ast.Constant(None)) \
+            != "ApiContext":
+        faults.append(f"{classes[0].name}.__init__ does not take (self, api: ApiContext)")
+    last = tree.body[-1]
+    if not (isinstance(last, ast.FunctionDef) and last.name == "routes"):
+        return [*faults, "no module-level routes() last in the module"]
+    signature = f"({ast.unparse(last.args)}) -> {ast.unparse(last.returns or ast.Constant(None))}"
+    if signature != "(api: ApiContext) -> list[Route]":
+        faults.append(f"routes{signature} is not routes(api: ApiContext) -> list[Route]")
+    faults += [f"function {getattr(n, 'name', 'lambda')} inside routes()" for n in ast.walk(last)
+               if n is not last and isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda)]
+    for call in _calls(last, "Route"):
+        endpoint = call.args[1] if len(call.args) > 1 else None
+        name = _handler_name(endpoint) if endpoint is not None else None
+        if name not in methods:
+            faults.append(f"the route {ast.unparse(call.args[0])} is not served by a method of {classes[0].name}")
+    return faults
+
+
+def _route_modules() -> list[str]:
+    return sorted(path.name for path in HTTP.glob("*.py") if path.name != HTTP_ASSEMBLY
+                  and _calls(ast.parse(path.read_text(encoding="utf-8")), "Route"))
+
+
+def test_the_route_style_check_finds_a_closure() -> None:
+    closures = ("from starlette.routing import Route\n"
+                "def routes(api: ApiContext) -> list[Route]:\n"
+                "    async def get(request): ...\n"
+                "    return [Route('/x', api.endpoint(get))]\n")
+    assert route_style_faults(closures) == ["handler closure get inside routes",
+                                            "0 classes named <Domain>Routes, not one"]
+    one_style = ("class XRoutes:\n"
+                 "    def __init__(self, api: ApiContext) -> None: ...\n"
+                 "    async def get(self, request: Request) -> Response: ...\n"
+                 "def routes(api: ApiContext) -> list[Route]:\n"
+                 "    x, e = XRoutes(api), api.endpoint\n"
+                 "    return [Route('/x', e(x.get)), Route('/y', e(partial(x.get, 1)))]\n")
+    assert route_style_faults(one_style) == []
+    assert route_style_faults(one_style.replace("e(x.get))", "e(x.put))")) == [
+        "the route '/x' is not served by a method of XRoutes"]
+    assert route_style_faults(one_style + "HELPER = 1\n") == ["no module-level routes() last in the module"]
+
+
+@pytest.mark.parametrize("module", _route_modules())
+def test_http_route_modules_share_one_style(module: str) -> None:
+    assert route_style_faults((HTTP / module).read_text(encoding="utf-8")) == []
+
+
+def test_the_app_assembles_every_route_module() -> None:
+    from producers.http.app import DOMAIN_ROUTES
+
+    assert sorted(f"{m.__name__.rpartition('.')[2]}.py" for m in DOMAIN_ROUTES) == _route_modules()

@@ -16,11 +16,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from producers.errors import AuthError, PayloadTooLargeError, ValidationError, reply_for
+from producers.http.params import named_agent
 from producers.identity.agents import resolve_http_agent
 from producers.identity.attestation import attested
 from producers.identity.visibility import anonymous_reader, anonymous_reads_hidden, reading_as
 from producers.input.jsonbody import parse_json_body
-from producers.input.validation import MAX_BULK, check_agent_id
+from producers.input.validation import MAX_BULK
 from producers.memory.service import MemoryService
 from producers.runtime.node import Node
 from producers.sync.service import check_partitions, format_clock, parse_clock
@@ -28,11 +29,14 @@ from producers.tools.registry import Profile
 from producers.write.writer import WriteResult
 from schemas.request_signing import HEADER_AGENT, Attestation
 
-__all__ = ["CLOCK_HEADER", "MAX_BODY_BYTES", "MAX_WAIT_FOR", "WAIT_FOR_HEADER", "ApiContext", "Handler", "JSONBody",
-           "body_items", "read_body", "read_json", "supplied_api_key", "written"]
+__all__ = ["CLOCK_HEADER", "MAX_BODY_BYTES", "MAX_WAIT_FOR", "V1", "VERSION", "WAIT_FOR_HEADER", "ApiContext",
+           "Handler", "JSONBody", "body_items", "read_body", "read_json", "supplied_api_key", "written"]
 
 log = logging.getLogger("ai_memory.http")
 
+VERSION = "0.1.0"
+#: The prefix of the original's API routes.
+V1 = "/api/v1"
 MAX_BODY_BYTES = 2 * 1024 * 1024
 #: The node's vector clock on every response; a request's clock to wait for (read-your-writes across nodes).
 CLOCK_HEADER = "X-AI-Memory-Clock"
@@ -114,7 +118,9 @@ def supplied_api_key(request: Request) -> str | None:
 
 class ApiContext:
     """What every route module gets: the node, its memory service, authorization, the error boundary and the
-    caller's agent id. Route modules (one per domain) export ``routes(api) -> list[Route]``."""
+    caller's agent id. A route module (one per domain) has one ``<Domain>Routes`` class built from it, whose
+    methods ``async def name(self, request) -> Response`` are the handlers, and ends with the table
+    ``routes(api: ApiContext) -> list[Route]`` wrapping each in :meth:`endpoint` (``tests/test_structure.py``)."""
 
     def __init__(self, node: Node, *, api_key: str | None, profile: Profile | None = None) -> None:
         self.node = node
@@ -179,10 +185,7 @@ class ApiContext:
         claimed = request.headers.get(HEADER_AGENT)
         if not claimed:
             return anonymous_reader() if self.anonymous_private_hidden else None
-        try:
-            return check_agent_id(claimed)
-        except ValidationError as exc:
-            raise ValidationError(f"invalid agent_id: {exc}") from None
+        return named_agent(claimed)
 
     def agent(self, request: Request, body: Any = None) -> str:
         body_agent = body.get("agent_id") if isinstance(body, dict) else None

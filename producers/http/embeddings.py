@@ -31,19 +31,12 @@ if TYPE_CHECKING:
 
     from infra.embed import Embedder
 
-__all__ = ["MAX_INPUTS", "parse_embeddings_request", "routes"]
+__all__ = ["MAX_INPUTS", "EmbeddingRoutes", "parse_embeddings_request", "routes"]
 
 #: Inputs per request, as OpenAI's API (the 2 MiB body limit applies too).
 MAX_INPUTS = 2048
 _FORMATS = ("float", "base64")
 _TOKEN_CHARS = 20_000  # the model reads no more (256 tokens); counting more would only cost time
-
-
-def routes(api: ApiContext) -> list[Route]:
-    async def embeddings(request: Request) -> Response:
-        return await _embeddings(api, request)
-
-    return [Route("/v1/embeddings", api.endpoint(embeddings), methods=["POST"])]
 
 
 def parse_embeddings_request(body: Any, *, served: str) -> tuple[list[str], str]:
@@ -80,39 +73,6 @@ def _inputs(value: Any) -> list[str]:
     return value
 
 
-def _served_embedder(api: ApiContext) -> Embedder:
-    embedder = api.node.semantic.embedder
-    if embedder is None:
-        raise UnavailableError(f"this node has no embedding model: {api.node.semantic.unavailable}")
-    if embedder.device == "remote":
-        # Serving a service's vectors on would hide where they come from and add a hop: point at it instead.
-        raise UnavailableError("this node embeds through another service; point --embedder at that service")
-    return embedder
-
-
-async def _embeddings(api: ApiContext, request: Request) -> Response:
-    embedder = _served_embedder(api)
-    body = await read_json(request)
-    texts, encoding = parse_embeddings_request(body, served=embedder.model)
-    dimensions = body.get("dimensions")
-    if dimensions is not None and dimensions != embedder.dim:
-        raise ValidationError(f"dimensions: this model gives {embedder.dim} (got {dimensions!r})")
-    loop = asyncio.get_running_loop()
-    try:
-        vectors = await loop.run_in_executor(None, embedder.embed, texts)
-    except EmbedError as exc:
-        raise UnavailableError(f"the texts could not be embedded: {exc}") from None
-    tokens = sum(count_tokens(t[:_TOKEN_CHARS]) for t in texts)
-    api.node.metrics.inc("ai_memory_embeddings_served_total", len(texts))
-    document = {
-        "object": "list",
-        "model": embedder.model,
-        "data": _data(vectors, encoding),
-        "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
-    }
-    return Response(orjson.dumps(document, option=orjson.OPT_SERIALIZE_NUMPY), media_type="application/json")
-
-
 def _data(vectors: NDArray[np.float32], encoding: str) -> list[dict[str, Any]]:
     rows = np.ascontiguousarray(vectors, dtype="<f4")
     if encoding == "base64":
@@ -121,3 +81,45 @@ def _data(vectors: NDArray[np.float32], encoding: str) -> list[dict[str, Any]]:
             for i, row in enumerate(rows)
         ]
     return [{"object": "embedding", "index": i, "embedding": row} for i, row in enumerate(rows)]
+
+
+class EmbeddingRoutes:
+    def __init__(self, api: ApiContext) -> None:
+        self.api = api
+
+    def _served_embedder(self) -> Embedder:
+        node = self.api.node
+        embedder = node.semantic.embedder
+        if embedder is None:
+            raise UnavailableError(f"this node has no embedding model: {node.semantic.unavailable}")
+        if embedder.device == "remote":
+            # Serving a service's vectors on would hide where they come from and add a hop: point at it instead.
+            raise UnavailableError("this node embeds through another service; point --embedder at that service")
+        return embedder
+
+    async def embeddings(self, request: Request) -> Response:
+        embedder = self._served_embedder()
+        body = await read_json(request)
+        texts, encoding = parse_embeddings_request(body, served=embedder.model)
+        dimensions = body.get("dimensions")
+        if dimensions is not None and dimensions != embedder.dim:
+            raise ValidationError(f"dimensions: this model gives {embedder.dim} (got {dimensions!r})")
+        loop = asyncio.get_running_loop()
+        try:
+            vectors = await loop.run_in_executor(None, embedder.embed, texts)
+        except EmbedError as exc:
+            raise UnavailableError(f"the texts could not be embedded: {exc}") from None
+        tokens = sum(count_tokens(t[:_TOKEN_CHARS]) for t in texts)
+        self.api.node.metrics.inc("ai_memory_embeddings_served_total", len(texts))
+        document = {
+            "object": "list",
+            "model": embedder.model,
+            "data": _data(vectors, encoding),
+            "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+        }
+        return Response(orjson.dumps(document, option=orjson.OPT_SERIALIZE_NUMPY), media_type="application/json")
+
+
+def routes(api: ApiContext) -> list[Route]:
+    r = EmbeddingRoutes(api)
+    return [Route("/v1/embeddings", api.endpoint(r.embeddings), methods=["POST"])]

@@ -25,7 +25,8 @@ from producers.http.approval_auth import (
     ApprovalAuth,
     approval_signature,
 )
-from producers.http.base import ApiContext, JSONBody, read_body, read_json
+from producers.http.base import V1, ApiContext, JSONBody, read_body, read_json
+from producers.http.params import query_flag
 from producers.input.commands import parse_int
 from producers.input.jsonbody import parse_json_body
 from producers.runtime.node import Node
@@ -33,8 +34,8 @@ from producers.tools.meta import check_agent_type
 from schemas import SchemaError, decode_payload, verify
 from schemas.events import PendingDecided, PendingRequested
 
-__all__ = ["APPROVAL_MAX_AGE_SECS", "APPROVAL_MAX_SKEW_SECS", "approval_events", "approval_signature", "routes",
-           "visible_to"]
+__all__ = ["APPROVAL_MAX_AGE_SECS", "APPROVAL_MAX_SKEW_SECS", "GovernanceRoutes", "approval_events",
+           "approval_signature", "routes", "visible_to"]
 
 KEEPALIVE_SECS = 15.0
 
@@ -111,103 +112,110 @@ async def _sse(node: Node, subscriber: str) -> AsyncIterator[bytes]:
             await task
 
 
-def routes(api: ApiContext) -> list[Route]:
-    node = api.node
-    gov = node.governance
-    e = api.endpoint
-    v1 = "/api/v1"
+class GovernanceRoutes:
+    def __init__(self, api: ApiContext) -> None:
+        self.api = api
+        self.node = api.node
+        self.gov = api.node.governance
+        self.approval_auth = ApprovalAuth(api.node.config.governance.hmac_secret)
 
-    async def set_standard(request: Request, namespace: str | None = None) -> Response:
+    # -- namespace standards ----------------------------------------------------------------------------
+
+    async def _set_standard(self, request: Request, namespace: str | None) -> Response:
         body = _standard_body(await read_json(request))
         ns = namespace or body.get("namespace")
         if not isinstance(ns, str):
             raise ValidationError("namespace is required")
-        out = await gov.set_standard(ns, standard_id=body.get("id"), parent=body.get("parent"),
-                                     governance=body.get("governance"), agent_id=api.agent(request, body))
+        out = await self.gov.set_standard(ns, standard_id=body.get("id"), parent=body.get("parent"),
+                                          governance=body.get("governance"), agent_id=self.api.agent(request, body))
         return JSONBody(out, status_code=201)
 
-    async def set_standard_qs(request: Request) -> Response:
-        return await set_standard(request)
+    async def set_standard_qs(self, request: Request) -> Response:
+        return await self._set_standard(request, None)
 
-    async def set_standard_path(request: Request) -> Response:
-        return await set_standard(request, request.path_params["ns"])
+    async def set_standard_path(self, request: Request) -> Response:
+        return await self._set_standard(request, request.path_params["ns"])
 
-    def _inherit(request: Request) -> bool:
-        return request.query_params.get("inherit", "false").lower() == "true"
+    async def get_standard_path(self, request: Request) -> Response:
+        return JSONBody(await self.gov.get_standard(request.path_params["ns"],
+                                                    inherit=query_flag(request.query_params, "inherit")))
 
-    async def get_standard_path(request: Request) -> Response:
-        return JSONBody(await gov.get_standard(request.path_params["ns"], inherit=_inherit(request)))
-
-    async def clear_standard_qs(request: Request) -> Response:
+    async def clear_standard_qs(self, request: Request) -> Response:
         ns = request.query_params.get("namespace")
         if ns is None:
             raise ValidationError("namespace is required")
-        return JSONBody(await gov.clear_standard(ns, agent_id=api.agent(request)))
+        return JSONBody(await self.gov.clear_standard(ns, agent_id=self.api.agent(request)))
 
-    async def clear_standard_path(request: Request) -> Response:
-        return JSONBody(await gov.clear_standard(request.path_params["ns"], agent_id=api.agent(request)))
+    async def clear_standard_path(self, request: Request) -> Response:
+        return JSONBody(await self.gov.clear_standard(request.path_params["ns"], agent_id=self.api.agent(request)))
 
-    async def list_agents(request: Request) -> Response:
-        agents = [a.to_api() for a in await gov.list_agents()]
+    # -- agents and quotas ------------------------------------------------------------------------------
+
+    async def list_agents(self, request: Request) -> Response:
+        agents = [a.to_api() for a in await self.gov.list_agents()]
         return JSONBody({"count": len(agents), "agents": agents})
 
-    async def register_agent(request: Request) -> Response:
+    async def register_agent(self, request: Request) -> Response:
         body = await read_json(request)
         if not isinstance(body, dict) or not isinstance(body.get("agent_id"), str):
             raise ValidationError("agent_id is required")
         agent_type = check_agent_type(str(body.get("agent_type") or ""))
         # A keyed agent's registry entry (type, capabilities) is changed only by its signed requests.
-        out = await gov.register_agent(api.agent(request, body), agent_type, body.get("capabilities"))
+        out = await self.gov.register_agent(self.api.agent(request, body), agent_type, body.get("capabilities"))
         return JSONBody(out, status_code=201)
 
-    async def list_pending(request: Request) -> Response:
+    async def quotas(self, request: Request) -> Response:
+        return JSONBody(await self.gov.quota_status(request.query_params.get("agent_id") or None))
+
+    # -- pending actions and approvals ------------------------------------------------------------------
+
+    async def list_pending(self, request: Request) -> Response:
         params = request.query_params
         limit = parse_int(params.get("limit"), "limit", default=100) or 0
-        found = await gov.list_pending(status=params.get("status") or None, limit=limit)
+        found = await self.gov.list_pending(status=params.get("status") or None, limit=limit)
         return JSONBody({"count": len(found), "pending": [p.to_api() for p in found]})
 
-    async def approve(request: Request) -> Response:
-        return _decision_reply(await gov.approve(request.path_params["id"], agent_id=api.agent(request)))
+    async def approve(self, request: Request) -> Response:
+        return _decision_reply(await self.gov.approve(request.path_params["id"], agent_id=self.api.agent(request)))
 
-    async def reject(request: Request) -> Response:
-        return _decision_reply(await gov.reject(request.path_params["id"], agent_id=api.agent(request)))
+    async def reject(self, request: Request) -> Response:
+        return _decision_reply(await self.gov.reject(request.path_params["id"], agent_id=self.api.agent(request)))
 
-    approval_auth = ApprovalAuth(node.config.governance.hmac_secret)
-
-    async def approval(request: Request) -> Response:
+    async def approval(self, request: Request) -> Response:
         raw = await read_body(request)
         # The signature binds the pending id and the approver as named (the header, before resolution).
-        approval_auth.check(request.headers, request.path_params["id"], request.headers.get("x-agent-id", ""), raw)
+        self.approval_auth.check(request.headers, request.path_params["id"], request.headers.get("x-agent-id", ""),
+                                 raw)
         body = parse_json_body(raw)
         decision = body.get("decision") if isinstance(body, dict) else None
         remember = body.get("remember", "once") if isinstance(body, dict) else "once"
         if decision not in ("approve", "deny") or remember not in REMEMBER:
             raise ValidationError('invalid body: decision must be "approve" or "deny", remember once|session|forever')
-        agent, pending_id = api.agent(request), request.path_params["id"]
+        agent, pending_id = self.api.agent(request), request.path_params["id"]
         if decision == "approve":
-            return _decision_reply(await gov.approve(pending_id, agent_id=agent, remember=remember))
-        return _decision_reply(await gov.reject(pending_id, agent_id=agent, remember=remember))
+            return _decision_reply(await self.gov.approve(pending_id, agent_id=agent, remember=remember))
+        return _decision_reply(await self.gov.reject(pending_id, agent_id=agent, remember=remember))
 
-    async def approvals_stream(request: Request) -> Response:
+    async def approvals_stream(self, request: Request) -> Response:
         subscriber = request.headers.get("x-agent-id", "")
-        return StreamingResponse(_sse(node, subscriber), media_type="text/event-stream",
+        return StreamingResponse(_sse(self.node, subscriber), media_type="text/event-stream",
                                  headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
-    async def quotas(request: Request) -> Response:
-        return JSONBody(await gov.quota_status(request.query_params.get("agent_id") or None))
 
+def routes(api: ApiContext) -> list[Route]:
+    g, e = GovernanceRoutes(api), api.endpoint
     return [
-        Route(f"{v1}/namespaces", e(set_standard_qs), methods=["POST"]),
-        Route(f"{v1}/namespaces", e(clear_standard_qs), methods=["DELETE"]),
-        Route(f"{v1}/namespaces/{{ns:path}}/standard", e(get_standard_path), methods=["GET"]),
-        Route(f"{v1}/namespaces/{{ns:path}}/standard", e(set_standard_path), methods=["POST"]),
-        Route(f"{v1}/namespaces/{{ns:path}}/standard", e(clear_standard_path), methods=["DELETE"]),
-        Route(f"{v1}/agents", e(list_agents), methods=["GET"]),
-        Route(f"{v1}/agents", e(register_agent), methods=["POST"]),
-        Route(f"{v1}/pending", e(list_pending), methods=["GET"]),
-        Route(f"{v1}/pending/{{id}}/approve", e(approve), methods=["POST"]),
-        Route(f"{v1}/pending/{{id}}/reject", e(reject), methods=["POST"]),
-        Route(f"{v1}/approvals/stream", e(approvals_stream), methods=["GET"]),
-        Route(f"{v1}/approvals/{{id}}", e(approval), methods=["POST"]),
-        Route(f"{v1}/quotas", e(quotas), methods=["GET"]),
+        Route(f"{V1}/namespaces", e(g.set_standard_qs), methods=["POST"]),
+        Route(f"{V1}/namespaces", e(g.clear_standard_qs), methods=["DELETE"]),
+        Route(f"{V1}/namespaces/{{ns:path}}/standard", e(g.get_standard_path), methods=["GET"]),
+        Route(f"{V1}/namespaces/{{ns:path}}/standard", e(g.set_standard_path), methods=["POST"]),
+        Route(f"{V1}/namespaces/{{ns:path}}/standard", e(g.clear_standard_path), methods=["DELETE"]),
+        Route(f"{V1}/agents", e(g.list_agents), methods=["GET"]),
+        Route(f"{V1}/agents", e(g.register_agent), methods=["POST"]),
+        Route(f"{V1}/pending", e(g.list_pending), methods=["GET"]),
+        Route(f"{V1}/pending/{{id}}/approve", e(g.approve), methods=["POST"]),
+        Route(f"{V1}/pending/{{id}}/reject", e(g.reject), methods=["POST"]),
+        Route(f"{V1}/approvals/stream", e(g.approvals_stream), methods=["GET"]),
+        Route(f"{V1}/approvals/{{id}}", e(g.approval), methods=["POST"]),
+        Route(f"{V1}/quotas", e(g.quotas), methods=["GET"]),
     ]

@@ -12,19 +12,12 @@ from starlette.routing import Route
 
 from producers.errors import ValidationError
 from producers.graph.service import GraphService, check_as_of, invalidation_body, kg_body, link_json
-from producers.http.base import ApiContext, JSONBody, read_json, written
+from producers.http.base import V1, ApiContext, JSONBody, read_json, written
+from producers.http.params import json_object
 from producers.input.commands import MAX_INT64, parse_int
 from producers.input.validation import check_agent_id
 
-__all__ = ["routes"]
-
-V1 = "/api/v1"
-
-
-def _object(body: Any) -> dict[str, Any]:
-    if not isinstance(body, dict):
-        raise ValidationError("the request body must be a JSON object")
-    return body
+__all__ = ["GraphRoutes", "routes"]
 
 
 def _int(value: Any, name: str) -> int | None:
@@ -45,14 +38,14 @@ class GraphRoutes:
         self.graph: GraphService = api.node.graph
 
     async def create_link(self, request: Request) -> Response:
-        body = _object(await read_json(request))
+        body = json_object(await read_json(request))
         agent = self.api.agent(request, body)
         link, write = await self.graph.link(body.get("source_id"), body.get("target_id"),
                                             body.get("relation") or "related_to", agent_id=agent, any_relation=True)
         return JSONBody(written({"linked": True, "attest_level": link.attest_level}, write), status_code=201)
 
     async def delete_link(self, request: Request) -> Response:
-        body = _object(await read_json(request))
+        body = json_object(await read_json(request))
         deleted, write = await self.graph.unlink(body.get("source_id"), body.get("target_id"), body.get("relation"),
                                                  agent_id=self.api.agent(request, body))
         return JSONBody(written({"deleted": deleted}, write))
@@ -72,7 +65,7 @@ class GraphRoutes:
                          "lineage": [r.to_json() for r in rows], "count": len(rows)})
 
     async def kg_query(self, request: Request) -> Response:
-        body = _object(await read_json(request))
+        body = json_object(await read_json(request))
         agents = body.get("allowed_agents")
         if agents is not None and not isinstance(agents, list):
             raise ValidationError("allowed_agents must be an array of agent ids")
@@ -96,14 +89,14 @@ class GraphRoutes:
         return JSONBody({"source_id": source_id, "events": events, "count": len(events)})
 
     async def kg_invalidate(self, request: Request) -> Response:
-        body = _object(await read_json(request))
+        body = json_object(await read_json(request))
         result = await self.graph.invalidate(body.get("source_id"), body.get("target_id"), body.get("relation"),
                                              body.get("valid_until"), agent_id=self.api.agent(request, body))
         out = invalidation_body(body, result)
         return JSONBody(written(out, result.write) if result.write is not None else out)
 
     async def entity_register(self, request: Request) -> Response:
-        body = _object(await read_json(request))
+        body = json_object(await read_json(request))
         aliases = body.get("aliases") or []
         if not isinstance(aliases, list):
             raise ValidationError("aliases must be an array of strings")

@@ -16,11 +16,12 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from producers.errors import CommandError, ValidationError
-from producers.http.base import ApiContext, JSONBody, read_json, written
+from producers.http.base import V1, ApiContext, JSONBody, read_json, written
+from producers.http.params import json_object
 from producers.input.commands import parse_int
 from producers.memory.taxonomy import as_agent_param, visible_taxonomy
 
-__all__ = ["ADMIN_TOKEN_ENV", "ADMIN_TOKEN_HEADER", "AdminForbiddenError", "routes"]
+__all__ = ["ADMIN_TOKEN_ENV", "ADMIN_TOKEN_HEADER", "AdminForbiddenError", "IdentityRoutes", "routes"]
 
 ADMIN_TOKEN_ENV = "AI_MEMORY_ADMIN_TOKEN"
 ADMIN_TOKEN_HEADER = "X-AI-Memory-Admin-Token"
@@ -34,12 +35,6 @@ class AdminForbiddenError(CommandError):
     exit_code = 5
 
 
-def _body(raw: Any) -> dict[str, Any]:
-    if not isinstance(raw, dict):
-        raise ValidationError("the request body must be a JSON object")
-    return raw
-
-
 def _string(body: dict[str, Any], name: str) -> str:
     value = body.get(name)
     if not isinstance(value, str) or not value:
@@ -48,10 +43,11 @@ def _string(body: dict[str, Any], name: str) -> str:
 
 
 class IdentityRoutes:
-    def __init__(self, api: ApiContext, admin_token: str | None) -> None:
+    def __init__(self, api: ApiContext) -> None:
         self.api = api
         self.identity = api.node.identity
-        self._admin_token = admin_token
+        # Read once, when the app is built: the operator sets it in the server's environment.
+        self._admin_token = os.environ.get(ADMIN_TOKEN_ENV) or None
 
     def _admin(self, request: Request) -> None:
         if not self._admin_token:
@@ -68,7 +64,7 @@ class IdentityRoutes:
         return True
 
     async def register_key(self, request: Request) -> Response:
-        body = _body(await read_json(request))
+        body = json_object(await read_json(request))
         agent_id = _string(body, "agent_id")
         timestamp = parse_int(body.get("timestamp"), "timestamp")
         if timestamp is None:
@@ -94,7 +90,7 @@ class IdentityRoutes:
 
     async def set_required(self, request: Request) -> Response:
         self._admin(request)
-        body = _body(await read_json(request))
+        body = json_object(await read_json(request))
         required = body.get("required", True)
         if not isinstance(required, bool):
             raise ValidationError("required must be a boolean")
@@ -113,14 +109,12 @@ class IdentityRoutes:
 
 
 def routes(api: ApiContext) -> list[Route]:
-    r = IdentityRoutes(api, os.environ.get(ADMIN_TOKEN_ENV) or None)
-    e = api.endpoint
-    v1 = "/api/v1"
+    r, e = IdentityRoutes(api), api.endpoint
     return [
-        Route(f"{v1}/identity/keys", e(r.register_key), methods=["POST"]),
-        Route(f"{v1}/identity/keys", e(r.list_keys), methods=["GET"]),
-        Route(f"{v1}/identity/keys/{{agent_id}}", e(r.revoke_key), methods=["DELETE"]),
-        Route(f"{v1}/admin/as_agent_required", e(r.list_required), methods=["GET"]),
-        Route(f"{v1}/admin/as_agent_required", e(r.set_required), methods=["POST"]),
-        Route(f"{v1}/taxonomy", e(r.taxonomy), methods=["GET"]),
+        Route(f"{V1}/identity/keys", e(r.register_key), methods=["POST"]),
+        Route(f"{V1}/identity/keys", e(r.list_keys), methods=["GET"]),
+        Route(f"{V1}/identity/keys/{{agent_id}}", e(r.revoke_key), methods=["DELETE"]),
+        Route(f"{V1}/admin/as_agent_required", e(r.list_required), methods=["GET"]),
+        Route(f"{V1}/admin/as_agent_required", e(r.set_required), methods=["POST"]),
+        Route(f"{V1}/taxonomy", e(r.taxonomy), methods=["GET"]),
     ]

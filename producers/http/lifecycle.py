@@ -14,24 +14,21 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from producers.errors import ValidationError
-from producers.http.base import ApiContext, JSONBody, read_json, written
+from producers.http.base import V1, ApiContext, JSONBody, read_json, written
+from producers.http.params import json_object, named_agent
 from producers.input.commands import parse_int
-from producers.input.validation import check_agent_id, check_namespace
+from producers.input.validation import check_namespace
 from producers.lifecycle.messaging import MAX_INBOX
 from producers.memory.taxonomy import as_agent_param
 
-__all__ = ["routes"]
+__all__ = ["LifecycleRoutes", "routes"]
 
 MAX_ARCHIVE_LIST = 1000
 _TRUE = ("true", "1", "yes")
 
 
 def _object(body: Any) -> dict[str, Any]:
-    if body is None:
-        return {}
-    if not isinstance(body, dict):
-        raise ValidationError("request body must be a JSON object")
-    return body
+    return json_object(body, empty_ok=True, error="request body must be a JSON object")
 
 
 def _namespace(value: Any) -> str | None:
@@ -107,10 +104,7 @@ class LifecycleRoutes:
         body = _object(await read_json(request))
         agent = body.get("agent_id")
         if agent is not None:
-            try:
-                check_agent_id(agent)
-            except ValidationError as exc:
-                raise ValidationError(f"invalid agent_id: {exc}") from None
+            named_agent(agent)
         limit = parse_int(body.get("limit"), "limit", default=10) or 0
         out = await self.lifecycle.session_start(namespace=_namespace(body.get("namespace")), limit=limit,
                                                  as_agent=as_agent_param(body))
@@ -148,17 +142,15 @@ class LifecycleRoutes:
 
 
 def routes(api: ApiContext) -> list[Route]:
-    r = LifecycleRoutes(api)
-    e = api.endpoint
-    v1 = "/api/v1"
+    r, e = LifecycleRoutes(api), api.endpoint
     return [
-        Route(f"{v1}/archive", e(r.list_archive), methods=["GET"]),
-        Route(f"{v1}/archive", e(r.archive), methods=["POST"]),
-        Route(f"{v1}/archive", e(r.purge), methods=["DELETE"]),
-        Route(f"{v1}/archive/stats", e(r.stats), methods=["GET"]),
-        Route(f"{v1}/archive/{{id}}/restore", e(r.restore), methods=["POST"]),
-        Route(f"{v1}/consolidate", e(r.consolidate), methods=["POST"]),
-        Route(f"{v1}/session/start", e(r.session_start), methods=["POST"]),
-        Route(f"{v1}/notify", e(r.notify), methods=["POST"]),
-        Route(f"{v1}/inbox", e(r.inbox), methods=["GET"]),
+        Route(f"{V1}/archive", e(r.list_archive), methods=["GET"]),
+        Route(f"{V1}/archive", e(r.archive), methods=["POST"]),
+        Route(f"{V1}/archive", e(r.purge), methods=["DELETE"]),
+        Route(f"{V1}/archive/stats", e(r.stats), methods=["GET"]),
+        Route(f"{V1}/archive/{{id}}/restore", e(r.restore), methods=["POST"]),
+        Route(f"{V1}/consolidate", e(r.consolidate), methods=["POST"]),
+        Route(f"{V1}/session/start", e(r.session_start), methods=["POST"]),
+        Route(f"{V1}/notify", e(r.notify), methods=["POST"]),
+        Route(f"{V1}/inbox", e(r.inbox), methods=["GET"]),
     ]

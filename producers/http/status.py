@@ -1,5 +1,6 @@
-"""The node's status for people and for tools: ``GET /api/v1/status`` (JSON) and ``GET /status`` (an HTML page
-that refreshes itself: log end, read-model lag as bars, peers' confirmed offsets, memories by tier and namespace).
+"""The node's status for people and for tools: ``GET /api/v1/health`` (the original's liveness answer),
+``GET /metrics`` (Prometheus), ``GET /api/v1/status`` (JSON) and ``GET /status`` (an HTML page that refreshes
+itself: log end, read-model lag as bars, peers' confirmed offsets, memories by tier and namespace).
 
 No JavaScript and nothing fetched from elsewhere: the page is one self-contained HTML document with inline SVG, so
 it works on an air-gapped node. Every value shown is escaped.
@@ -11,15 +12,18 @@ from html import escape
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, Response
+from starlette.responses import HTMLResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-from producers.http.base import ApiContext, JSONBody
+from producers.http.base import V1, VERSION, ApiContext, JSONBody
 from producers.memory.model_hash import read_model_hash
 from producers.memory.taxonomy import visible_stats
+from producers.memory.wire import embedder_status
+from producers.runtime.metrics import render
 from producers.runtime.status import cluster_status
+from schemas import now_ts
 
-__all__ = ["render_page", "routes"]
+__all__ = ["StatusRoutes", "render_page", "routes"]
 
 _REFRESH_SECS = 5
 _BAR_W = 360
@@ -99,12 +103,46 @@ def render_page(doc: dict[str, Any]) -> str:
             f"<p>Refreshes every {_REFRESH_SECS} s. JSON: <code>/api/v1/status</code>.</p></body></html>")
 
 
+class StatusRoutes:
+    def __init__(self, api: ApiContext) -> None:
+        self.api = api
+        self.node = api.node
+
+    async def health(self, request: Request) -> Response:
+        node = self.node
+        quorum = node.config.quorum
+        return JSONBody({"status": "ok", "service": "ai-memory", "version": VERSION, **embedder_status(node),
+                         "federation_enabled": quorum.needed > 1, "node_id": node.key.key_id,
+                         "clock": self.api.service.runner.position,
+                         "cluster": {"quorum_writes": quorum.needed, "cluster_size": quorum.nodes,
+                                     "peers": node.quorum.peers, "last_confirmation": node.confirmer.last_sent}})
+
+    async def metrics(self, request: Request) -> Response:
+        node = self.node
+        samples = node.metrics.samples()
+        stats = self.api.service.queries.stats(now_ts(), now_ts())
+        samples["ai_memory_memories"] = {(): stats.total}
+        samples["ai_memory_rejected_events"] = {(): node.model.rejected_count()}
+        samples["ai_memory_log_chain_breaks"] = {(): node.runner.chain.status(limit=0)["breaks"]}
+        end = await node.log.end_offsets()
+        samples["ai_memory_log_end_offset"] = {(("partition", p),): o for p, o in end.items()}
+        samples["ai_memory_projector_offset"] = {(("partition", p),): o for p, o in node.runner.position.items()}
+        samples.update(await node.webhooks.samples())
+        return PlainTextResponse(render(samples), media_type="text/plain; version=0.0.4; charset=utf-8")
+
+    async def status_json(self, request: Request) -> Response:
+        return JSONBody(await status_document(self.api, with_hash=request.query_params.get("hash") == "1"))
+
+    async def status_page(self, request: Request) -> Response:
+        return HTMLResponse(render_page(await status_document(self.api)))
+
+
 def routes(api: ApiContext) -> list[Route]:
-    async def status_json(request: Request) -> Response:
-        return JSONBody(await status_document(api, with_hash=request.query_params.get("hash") == "1"))
-
-    async def status_page(request: Request) -> Response:
-        return HTMLResponse(render_page(await status_document(api)))
-
-    return [Route("/api/v1/status", api.endpoint(status_json), methods=["GET"]),
-            Route("/status", api.endpoint(status_page), methods=["GET"])]
+    s, e = StatusRoutes(api), api.endpoint
+    return [
+        Route(f"{V1}/health", e(s.health), methods=["GET"]),
+        Route("/metrics", e(s.metrics), methods=["GET"]),
+        Route(f"{V1}/metrics", e(s.metrics), methods=["GET"]),
+        Route(f"{V1}/status", e(s.status_json), methods=["GET"]),
+        Route("/status", e(s.status_page), methods=["GET"]),
+    ]

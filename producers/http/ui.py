@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Iterable
+from functools import partial
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qs, urlencode
 
@@ -34,7 +35,7 @@ if TYPE_CHECKING:
     from projectors import PendingRecord
     from schemas import Memory
 
-__all__ = ["COOKIE", "routes"]
+__all__ = ["COOKIE", "UiRoutes", "routes"]
 
 log = logging.getLogger("ai_memory.http")
 
@@ -67,8 +68,9 @@ def _next_url(value: str | None) -> str:
     return ROOT
 
 
-class Browser:
-    """The /ui pages over one node's :class:`ApiContext` (its service, key check and agent rules)."""
+class UiRoutes:
+    """The /ui pages over one node's :class:`ApiContext` (its service, key check and agent rules). A page is
+    ``async def name(self, request, view) -> str`` (its HTML), served through :meth:`serve`."""
 
     def __init__(self, api: ApiContext) -> None:
         self.api = api
@@ -76,21 +78,19 @@ class Browser:
 
     # -- the boundary every page goes through -------------------------------------------------------------
 
-    def page(self, handler: Page) -> Callable[[Request], Awaitable[Response]]:
-        async def wrapped(request: Request) -> Response:
-            from_query = supplied_api_key(request)
-            try:
-                self.api.check_api_key(from_query or request.cookies.get(COOKIE))
-            except AuthError as exc:
-                response = self._login_needed(request, exc)
-            else:
-                response = await self._render(request, handler)
-                if from_query is not None and response.status_code == 200:
-                    self._remember(request, response, from_query)  # the next click carries no key in its URL
-            self.node.metrics.inc("ai_memory_http_requests_total", code=f"{response.status_code // 100}xx")
-            return response
-
-        return wrapped
+    async def serve(self, handler: Page, request: Request) -> Response:
+        """``handler``'s page for ``request`` (bound to its page in the route table), behind the key check."""
+        from_query = supplied_api_key(request)
+        try:
+            self.api.check_api_key(from_query or request.cookies.get(COOKIE))
+        except AuthError as exc:
+            response = self._login_needed(request, exc)
+        else:
+            response = await self._render(request, handler)
+            if from_query is not None and response.status_code == 200:
+                self._remember(request, response, from_query)  # the next click carries no key in its URL
+        self.node.metrics.inc("ai_memory_http_requests_total", code=f"{response.status_code // 100}xx")
+        return response
 
     async def _render(self, request: Request, handler: Page) -> Response:
         view = View()
@@ -234,13 +234,12 @@ class Browser:
 
 
 def routes(api: ApiContext) -> list[Route]:
-    ui = Browser(api)
-    p = ui.page
-    return [Route(ROOT, p(ui.home), methods=["GET"]),
-            Route(f"{ROOT}/search", p(ui.search), methods=["GET"]),
-            Route(f"{ROOT}/namespaces", p(ui.namespaces), methods=["GET"]),
-            Route(f"{ROOT}/memories", p(ui.memories), methods=["GET"]),
-            Route(f"{ROOT}/memories/{{id:path}}", p(ui.memory), methods=["GET"]),
-            Route(f"{ROOT}/pending", p(ui.pending), methods=["GET"]),
+    ui = UiRoutes(api)
+    return [Route(ROOT, partial(ui.serve, ui.home), methods=["GET"]),
+            Route(f"{ROOT}/search", partial(ui.serve, ui.search), methods=["GET"]),
+            Route(f"{ROOT}/namespaces", partial(ui.serve, ui.namespaces), methods=["GET"]),
+            Route(f"{ROOT}/memories", partial(ui.serve, ui.memories), methods=["GET"]),
+            Route(f"{ROOT}/memories/{{id:path}}", partial(ui.serve, ui.memory), methods=["GET"]),
+            Route(f"{ROOT}/pending", partial(ui.serve, ui.pending), methods=["GET"]),
             Route(f"{ROOT}/login", ui.login, methods=["GET", "POST"]),
             Route(f"{ROOT}/logout", ui.logout, methods=["GET"])]
