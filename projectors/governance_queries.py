@@ -152,11 +152,12 @@ class GovernanceQueries:
         row = self._first("SELECT * FROM pending_actions WHERE id = :id", {"id": pending_id})
         return None if row is None else row_to_pending(row)
 
-    def list_pending(self, *, status: str | None, limit: int) -> list[PendingRecord]:
+    def list_pending(self, *, status: str | None, limit: int, offset: int = 0) -> list[PendingRecord]:
         """Newest request first (the original's order), optionally only those with ``status``."""
         # CAST: Postgres cannot type a parameter that is only compared with NULL.
         rows = self._rows("SELECT * FROM pending_actions WHERE (CAST(:s AS TEXT) IS NULL OR status = :s) "
-                          "ORDER BY requested_at DESC, seq DESC LIMIT :lim", {"s": status, "lim": limit})
+                          "ORDER BY requested_at DESC, seq DESC LIMIT :lim OFFSET :off",
+                          {"s": status, "lim": limit, "off": offset})
         return [row_to_pending(r) for r in rows]
 
     def due_pending(self, now: str, *, limit: int = 1000) -> list[str]:

@@ -21,6 +21,7 @@ from producers.governance.config import GovernanceConfig
 from producers.governance.gate import WriteGate
 from producers.governance.peer import PeerGovernance
 from producers.governance.policy import Approver, GovernancePolicy, parse_policy, policy_of
+from producers.identity.visibility import visible_page
 from producers.input.validation import check_agent_id, check_id, check_namespace, check_tags
 from producers.memory.semantic import Semantic
 from producers.write.writer import Decided, EventWriter, Guarded, Planned, WriteResult
@@ -224,11 +225,30 @@ class GovernanceService:
 
     # -- pending actions ------------------------------------------------------------------------------------
 
-    async def list_pending(self, *, status: str | None = None, limit: int = 100) -> list[PendingRecord]:
+    async def list_pending(self, *, status: str | None = None, limit: int = 100,
+                           reader: str | None = None) -> list[PendingRecord]:
+        """The newest pending actions; with a ``reader``, only those it may see (:meth:`may_see_pending`), the
+        limit counting those alone. No reader: the local operator's surfaces (CLI, the node's own work)."""
         if status is not None and status not in ("pending", "approved", "rejected", "expired"):
             raise ValidationError("status must be one of pending, approved, rejected, expired")
         await self.writer.caught_up()
-        return self.queries.list_pending(status=status, limit=max(1, min(limit, 1000)))
+        limit = max(1, min(limit, 1000))
+        if reader is None:
+            return self.queries.list_pending(status=status, limit=limit)
+        return visible_page(lambda n, skip: self.queries.list_pending(status=status, limit=n, offset=skip),
+                            lambda p: self.may_see_pending(p, reader), limit=limit, offset=0)
+
+    def may_see_pending(self, pending: PendingRecord, reader: str) -> bool:
+        """A pending action carries what would be written (a memory's content, a namespace's shape): it is
+        shown to its requester (the original's rule since v0.7.0), to an operator (``host:…``, as the approvals
+        feed), and beyond the original to whoever may decide it now: the agent the policy names, or under
+        consensus a registered agent."""
+        if reader.startswith("host:") or reader.lower() == pending.requested_by.lower():
+            return True
+        approver = self.approver(pending)
+        if approver.kind == "agent":
+            return approver.agent_id == reader
+        return approver.kind == "consensus" and self.queries.agent(reader) is not None
 
     def approver(self, pending: PendingRecord) -> Approver:
         """The approver the namespace's policy names now (as the original: the current policy decides)."""

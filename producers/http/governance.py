@@ -26,7 +26,9 @@ from producers.http.approval_auth import (
     approval_signature,
 )
 from producers.http.base import V1, ApiContext, JSONBody, read_body, read_json
+from producers.http.operator import is_operator
 from producers.http.params import query_flag
+from producers.identity.visibility import current_caller
 from producers.input.commands import parse_int
 from producers.input.jsonbody import parse_json_body
 from producers.runtime.node import Node
@@ -172,7 +174,9 @@ class GovernanceRoutes:
     async def list_pending(self, request: Request) -> Response:
         params = request.query_params
         limit = parse_int(params.get("limit"), "limit", default=100) or 0
-        found = await self.gov.list_pending(status=params.get("status") or None, limit=limit)
+        # What a pending action would write is shown to those who may see it; the operator's token shows all.
+        reader = None if is_operator(request) else current_caller()
+        found = await self.gov.list_pending(status=params.get("status") or None, limit=limit, reader=reader)
         return JSONBody({"count": len(found), "pending": [p.to_api() for p in found]})
 
     async def approve(self, request: Request) -> Response:

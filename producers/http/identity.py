@@ -7,32 +7,22 @@ Admin routes need the operator token: ``AI_MEMORY_ADMIN_TOKEN`` in the server's 
 
 from __future__ import annotations
 
-import hmac
-import os
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from producers.errors import CommandError, ValidationError
+from producers.errors import ValidationError
 from producers.http.base import V1, ApiContext, JSONBody, read_json, written
+from producers.http.operator import is_operator, require_operator
 from producers.http.params import json_object
 from producers.input.commands import parse_int
 from producers.memory.taxonomy import as_agent_param, visible_taxonomy
 
-__all__ = ["ADMIN_TOKEN_ENV", "ADMIN_TOKEN_HEADER", "AdminForbiddenError", "IdentityRoutes", "routes"]
+__all__ = ["IdentityRoutes", "routes"]
 
-ADMIN_TOKEN_ENV = "AI_MEMORY_ADMIN_TOKEN"
-ADMIN_TOKEN_HEADER = "X-AI-Memory-Admin-Token"
 OPERATOR_ACTOR = "operator:http"
-
-
-class AdminForbiddenError(CommandError):
-    """403, exit 5: an admin route without the operator token (or with admin routes disabled)."""
-
-    status = 403
-    exit_code = 5
 
 
 def _string(body: dict[str, Any], name: str) -> str:
@@ -46,22 +36,6 @@ class IdentityRoutes:
     def __init__(self, api: ApiContext) -> None:
         self.api = api
         self.identity = api.node.identity
-        # Read once, when the app is built: the operator sets it in the server's environment.
-        self._admin_token = os.environ.get(ADMIN_TOKEN_ENV) or None
-
-    def _admin(self, request: Request) -> None:
-        if not self._admin_token:
-            raise AdminForbiddenError(f"admin routes are disabled: start the server with {ADMIN_TOKEN_ENV} set")
-        supplied = request.headers.get(ADMIN_TOKEN_HEADER, "")
-        if not hmac.compare_digest(supplied.encode(), self._admin_token.encode()):
-            raise AdminForbiddenError(f"missing or invalid {ADMIN_TOKEN_HEADER}")
-
-    def _operator(self, request: Request) -> bool:
-        """Whether the request carries the operator's token; a wrong one is refused, not ignored."""
-        if ADMIN_TOKEN_HEADER not in request.headers:
-            return False
-        self._admin(request)
-        return True
 
     async def register_key(self, request: Request) -> Response:
         body = json_object(await read_json(request))
@@ -71,7 +45,7 @@ class IdentityRoutes:
             raise ValidationError("timestamp is required (unix seconds, as signed in the proof)")
         key, write = await self.identity.register_key(agent_id, _string(body, "public_key"), timestamp,
                                                       _string(body, "proof"), actor=agent_id,
-                                                      operator=self._operator(request))
+                                                      operator=is_operator(request))
         return JSONBody(written(key.to_api(), write), status_code=201 if write.positions else 200)
 
     async def list_keys(self, request: Request) -> Response:
@@ -79,7 +53,7 @@ class IdentityRoutes:
         return JSONBody({"keys": keys, "count": len(keys)})
 
     async def revoke_key(self, request: Request) -> Response:
-        self._admin(request)
+        require_operator(request)
         write = await self.identity.revoke_key(request.path_params["agent_id"], actor=OPERATOR_ACTOR,
                                                reason=request.query_params.get("reason", ""))
         return JSONBody(written({"revoked": True, "agent_id": request.path_params["agent_id"]}, write))
@@ -89,7 +63,7 @@ class IdentityRoutes:
         return JSONBody({"prefixes": prefixes, "count": len(prefixes)})
 
     async def set_required(self, request: Request) -> Response:
-        self._admin(request)
+        require_operator(request)
         body = json_object(await read_json(request))
         required = body.get("required", True)
         if not isinstance(required, bool):

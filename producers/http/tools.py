@@ -15,8 +15,6 @@ The caller is the HTTP caller (``X-Agent-Id``, the API's usual resolution), hand
 
 from __future__ import annotations
 
-import hmac
-import os
 from functools import partial
 from typing import Any
 
@@ -34,7 +32,7 @@ from producers.errors import (
     ValidationError,
 )
 from producers.http.base import V1, ApiContext, JSONBody, read_json
-from producers.http.identity import ADMIN_TOKEN_ENV, ADMIN_TOKEN_HEADER, AdminForbiddenError
+from producers.http.operator import ADMIN_TOKEN_ENV, ADMIN_TOKEN_HEADER, require_operator
 from producers.http.params import json_object, named_agent
 from producers.llm.client import LlmClient, LlmConfig
 from producers.tools import HANDLERS, ToolContext
@@ -64,11 +62,8 @@ def _object(body: Any) -> dict[str, Any]:
 def operator(request: Request) -> None:
     """Routes that touch the node's file system (a skill folder read or an export written) need the operator's
     token, as ``/api/v1/admin`` routes do (the original gates them behind its admin role)."""
-    token = os.environ.get(ADMIN_TOKEN_ENV) or ""
-    supplied = request.headers.get(ADMIN_TOKEN_HEADER, "")
-    if not token or not hmac.compare_digest(supplied.encode(), token.encode()):
-        raise AdminForbiddenError(f"this route reads or writes the node's files: it needs {ADMIN_TOKEN_HEADER} "
-                                  f"(the server's {ADMIN_TOKEN_ENV})")
+    require_operator(request, f"this route reads or writes the node's files: it needs {ADMIN_TOKEN_HEADER} "
+                              f"(the server's {ADMIN_TOKEN_ENV})")
 
 
 class _BadGatewayError(CommandError):

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from producers.governance import REMEMBER
+from producers.identity.visibility import current_caller
 from producers.tools.base import Handler, ToolContext, opt_bool, opt_int, opt_str, req_str
 
 __all__ = ["HANDLERS", "inject_standards"]
@@ -48,7 +49,9 @@ async def clear_standard(ctx: ToolContext, args: dict[str, Any]) -> Any:
 
 
 async def pending_list(ctx: ToolContext, args: dict[str, Any]) -> Any:
-    found = await ctx.node.governance.list_pending(status=opt_str(args, "status"), limit=opt_int(args, "limit", 100))
+    # Over HTTP (/mcp) the caller is named and sees what GET /api/v1/pending shows it; stdio is local: all.
+    found = await ctx.node.governance.list_pending(status=opt_str(args, "status"), limit=opt_int(args, "limit", 100),
+                                                   reader=current_caller())
     return {"count": len(found), "pending": [p.to_api() for p in found]}
 
 

@@ -174,13 +174,43 @@ async def test_forget_refused_where_deletes_are_gated(client: httpx.AsyncClient)
 # -- approvals ------------------------------------------------------------------------------------------------
 
 
+async def test_a_pending_action_is_listed_to_those_who_may_see_it(client: httpx.AsyncClient,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """What a request would write is listed to its requester, an operator (``host:``, the token) and whoever the
+    policy lets decide it; not to other agents or anonymous callers (the original's #958 rule, plus deciders)."""
+    monkeypatch.setenv("AI_MEMORY_ADMIN_TOKEN", "op-secret")
+    await govern(client, "hushed", "alice", write="approve")  # a human decides
+    await govern(client, "judged", "alice", write="approve", approver={"agent": "judge"})
+    await govern(client, "council", "alice", write="approve", approver={"consensus": 2})
+    await register(client, "voter")
+    ids = {ns: (await store(client, "bob", f"secret plan {ns}", ns)).json()["pending_id"]
+           for ns in ("hushed", "judged", "council")}
+
+    async def listed(headers: dict[str, str]) -> set[str]:
+        r = await client.get("/api/v1/pending", headers=headers)
+        assert r.status_code == 200, r.text
+        assert r.json()["count"] == len(r.json()["pending"])
+        return {p["id"] for p in r.json()["pending"]}
+
+    everything = set(ids.values())
+    assert await listed({}) == set() and await listed(as_agent("carol")) == set()
+    assert await listed(as_agent("bob")) == everything and await listed(as_agent("host:ops")) == everything
+    assert await listed({"X-AI-Memory-Admin-Token": "op-secret"}) == everything
+    assert await listed(as_agent("judge")) == {ids["judged"]}
+    assert await listed(as_agent("voter")) == {ids["council"]}
+    wrong = await client.get("/api/v1/pending", headers={"X-AI-Memory-Admin-Token": "guess"})
+    assert wrong.status_code == 403
+    page = await client.get("/api/v1/pending", params={"limit": 1}, headers=as_agent("judge"))
+    assert [p["id"] for p in page.json()["pending"]] == [ids["judged"]]  # the limit counts what is shown
+
+
 async def test_approve_human_store(client: httpx.AsyncClient) -> None:
     await govern(client, "gated", "alice", write="approve")
     r = await store(client, "bob", "needs review", "gated")
     assert r.status_code == 202
     pending = r.json()
     assert pending["status"] == "pending" and pending["action"] == "store" and pending["namespace"] == "gated"
-    listed = (await client.get("/api/v1/pending", params={"status": "pending"})).json()
+    listed = (await client.get("/api/v1/pending", params={"status": "pending"}, headers=as_agent("bob"))).json()
     assert listed["count"] == 1 and listed["pending"][0]["id"] == pending["pending_id"]
     assert listed["pending"][0]["payload"]["title"] == "needs review"
     # Memories without a scope are private: each is read as its author (alice set the standard, bob stored).
@@ -237,7 +267,8 @@ async def test_consensus_of_registered_agents(client: httpx.AsyncClient) -> None
     second = await client.post(f"/api/v1/pending/{pending_id}/approve", headers=as_agent("voter-2"))
     assert second.status_code == 200 and second.json()["executed"]
     assert (await client.get(f"/api/v1/memories/{memory_id}", headers=as_agent("bob"))).json()["tier"] == "long"
-    decided = (await client.get("/api/v1/pending", params={"status": "approved"})).json()["pending"][0]
+    decided = (await client.get("/api/v1/pending", params={"status": "approved"},
+                                headers=as_agent("voter-2"))).json()["pending"][0]  # a voter of the consensus
     assert [a["agent_id"] for a in decided["approvals"]] == ["voter-1", "voter-2"]
 
 
@@ -264,7 +295,7 @@ async def test_expired_requests_cannot_be_approved(node: Node, client: httpx.Asy
     pending_id = (await store(client, "bob", "x", "slow")).json()["pending_id"]
     await asyncio.sleep(0.01)
     assert await node.governance.expire_due() == 1
-    expired = (await client.get("/api/v1/pending", params={"status": "expired"})).json()
+    expired = (await client.get("/api/v1/pending", params={"status": "expired"}, headers=as_agent("bob"))).json()
     assert expired["count"] == 1 and expired["pending"][0]["id"] == pending_id
     late = await client.post(f"/api/v1/pending/{pending_id}/approve", headers=as_agent("carol"))
     assert late.status_code == 403 and "status=expired" in late.json()["error"]
@@ -369,7 +400,8 @@ async def test_an_approval_hmac_is_bound_to_its_pending_action_and_approver(clie
     assert (await client.post(f"/api/v1/approvals/{a}", content=raw, headers=for_a)).status_code == 200
     again = await client.post(f"/api/v1/approvals/{a}", content=raw, headers=for_a)
     assert again.status_code == 401  # each signature is accepted once
-    pending = {p["id"]: p["status"] for p in (await client.get("/api/v1/pending")).json()["pending"]}
+    listed = await client.get("/api/v1/pending", headers=as_agent("host:ops"))  # an operator sees every request
+    pending = {p["id"]: p["status"] for p in listed.json()["pending"]}
     assert pending == {a: "approved", b: "pending"}
     # The original's canonical "<ts>.POST.<pending_id>.<body>" holds too, with or without X-Agent-Id (its
     # clients sign it when they name the approver), still bound to the pending action.

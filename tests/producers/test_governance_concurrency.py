@@ -88,7 +88,8 @@ async def approver(client: httpx.AsyncClient, name: str, seen: Seen, deadline: f
     """Decides whatever is pending; the other approver races it for the same requests."""
     rng = random.Random(name)
     while asyncio.get_running_loop().time() < deadline:
-        listed = (await client.get("/api/v1/pending", params={"status": "pending"})).json()["pending"]
+        listed = (await client.get("/api/v1/pending", params={"status": "pending"},
+                                   headers={"X-Agent-Id": name})).json()["pending"]
         for item in listed:
             verb = "approve" if rng.random() < 0.7 else "reject"
             r = await client.post(f"/api/v1/pending/{item['id']}/{verb}", headers={"X-Agent-Id": name})
@@ -108,8 +109,8 @@ async def test_ten_agents_at_once(node: Node) -> None:
         seen = Seen()
         deadline = asyncio.get_running_loop().time() + SECONDS
         await asyncio.gather(*(agent(client, f"agent-{i}", seen, deadline) for i in range(AGENTS)),
-                             approver(client, "approver-a", seen, deadline),
-                             approver(client, "approver-b", seen, deadline))
+                             approver(client, "host:approver-a", seen, deadline),
+                             approver(client, "host:approver-b", seen, deadline))
     assert seen.errors == []
     assert len(seen.stored) > AGENTS and seen.pending, "the run did too little to test anything"
     queries = node.model.queries

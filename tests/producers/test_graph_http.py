@@ -10,13 +10,17 @@ import httpx
 from producers.graph.service import verify_stored
 from producers.runtime.node import Node
 from schemas import load_or_create_node_key
+from tests.conftest import TEST_AGENT
 
 BOTH_READ_MODELS = True
 V1 = "/api/v1"
 
 
 async def store(client: httpx.AsyncClient, title: str, **extra: Any) -> str:
-    r = await client.post(f"{V1}/memories", json={"title": title, "content": f"about {title}", **extra})
+    """A memory every agent may read (``collective`` unless given): links are made by agents other than the
+    author, and a caller cannot link a memory it may not read."""
+    body = {"title": title, "content": f"about {title}", "scope": "collective", **extra}
+    r = await client.post(f"{V1}/memories", json=body)
     assert r.status_code == 201, r.text
     return str(r.json()["id"])
 
@@ -127,8 +131,8 @@ async def test_visibility_with_as_agent(client: httpx.AsyncClient) -> None:
     a = await store(client, "a", namespace="org/team/alice", scope="team")
     secret = await store(client, "secret", namespace="org/team/bob", scope="private")
     shared = await store(client, "shared", namespace="org/team/bob", scope="team")
-    await link(client, a, secret)
-    await link(client, a, shared)
+    for target in (secret, shared):  # by their author: the only agent that may read the private one
+        assert (await link(client, a, target, agent=TEST_AGENT)).status_code == 201
     as_carol = (await kg(client, source_id=a, as_agent="org/team/carol")).json()
     assert [m["target_id"] for m in as_carol["memories"]] == [shared]
     assert len((await kg(client, source_id=a)).json()["memories"]) == 2

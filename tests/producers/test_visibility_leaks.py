@@ -269,7 +269,7 @@ async def test_mcp_over_http_reads_as_the_x_agent_id(node: Node) -> None:
     async with endpoint.running(), httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1:9077") as http:
         private = await store(http, "Kestrel design notes", "team", None, "alice")
 
-        async def listed(agent: str) -> set[str]:
+        async def listed(agent: str, tool: str = "memory_list", key: str = "memories") -> set[str]:
             auth = _Header(agent)
             init = await _mcp_post(http, {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
                 "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}},
@@ -277,13 +277,21 @@ async def test_mcp_over_http_reads_as_the_x_agent_id(node: Node) -> None:
             session = init.headers.get("mcp-session-id")
             await _mcp_post(http, {"jsonrpc": "2.0", "method": "notifications/initialized"}, session, auth)
             call = {"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {
-                "name": "memory_list", "arguments": {"format": "json"}}}
+                "name": tool, "arguments": {"format": "json"}}}
             answer = _sse_json(await _mcp_post(http, call, session, auth))["result"]
             assert answer["isError"] is False, answer
-            return {m["id"] for m in json.loads(answer["content"][0]["text"])["memories"]}
+            return {m["id"] for m in json.loads(answer["content"][0]["text"])[key]}
 
         assert private not in await listed("bob")
         assert private in await listed("alice")
+        # A pending action carries what it would write: listed to its requester, not to another agent.
+        await node.governance.set_standard("gated", standard_id=None, parent=None, governance={"write": "approve"},
+                                           agent_id="alice")
+        held = await http.post("/api/v1/memories", json={"title": "Kestrel budget", "content": "the numbers",
+                                                         "namespace": "gated"}, headers={"X-Agent-Id": "alice"})
+        assert held.status_code == 202, held.text
+        assert await listed("bob", "memory_pending_list", "pending") == set()
+        assert await listed("alice", "memory_pending_list", "pending") == {held.json()["pending_id"]}
 
 
 class _Header(httpx.Auth):
