@@ -24,12 +24,13 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import httpx
 
 from bench.cputime import cpu_snapshot, ms_per_op
@@ -73,14 +74,41 @@ def plan(writers: int) -> list[Config]:
 # ---- the load: one process per node -------------------------------------------------------------------------
 
 
-async def _load(url: str, writers: int, seconds: float, prefix: str) -> dict[str, Any]:
+#: One POST of a JSON body with headers: the answer's status and text.
+Post = Callable[[dict[str, Any], dict[str, str]], Awaitable[tuple[int, str]]]
+
+
+@asynccontextmanager
+async def _client(kind: str, url: str, connections: int) -> AsyncIterator[Post]:
+    """A keep-alive HTTP/1.1 client with ``connections`` pooled connections, as ``POST /api/v1/memories``.
+
+    aiohttp by default: it spends about half httpx's CPU per request (its parser and connection pool are in C),
+    so on a machine shared with the servers the load takes less from what it measures. httpx stays selectable
+    (``--client httpx``) to compare with earlier runs."""
+    path = "/api/v1/memories"
+    if kind == "httpx":
+        limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
+        async with httpx.AsyncClient(base_url=url, limits=limits, timeout=30.0) as hx:
+            async def post_httpx(body: dict[str, Any], headers: dict[str, str]) -> tuple[int, str]:
+                r = await hx.post(path, json=body, headers=headers)
+                return r.status_code, r.text
+            yield post_httpx
+        return
+    connector = aiohttp.TCPConnector(limit=connections)
+    async with aiohttp.ClientSession(url, connector=connector, timeout=aiohttp.ClientTimeout(total=30.0)) as ah:
+        async def post_aiohttp(body: dict[str, Any], headers: dict[str, str]) -> tuple[int, str]:
+            async with ah.post(path, json=body, headers=headers) as r:
+                return r.status, await r.text()  # the whole answer is read, as any client would
+        yield post_aiohttp
+
+
+async def _load(url: str, writers: int, seconds: float, prefix: str, client: str = "aiohttp") -> dict[str, Any]:
     """``writers`` concurrent clients storing unique titles on ``url`` for ``seconds``: latencies of the
     acknowledged writes, and every refused one (status and body)."""
     latencies: list[float] = []
     refused: list[str] = []
     tag = "".join(ch for ch in prefix if ch.isalnum())
-    limits = httpx.Limits(max_connections=writers, max_keepalive_connections=writers)
-    async with httpx.AsyncClient(base_url=url, limits=limits, timeout=30.0) as client:
+    async with _client(client, url, writers) as post:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + seconds
 
@@ -93,11 +121,11 @@ async def _load(url: str, writers: int, seconds: float, prefix: str) -> dict[str
                 body = {"title": f"{tag}w{w}n{n}", "content": f"fleet write {n} of writer {w}",
                         "namespace": f"fleet/{w % 4}", "on_conflict": "error"}
                 started = time.perf_counter()
-                r = await client.post("/api/v1/memories", json=body, headers={"X-Agent-Id": f"{prefix}-w{w}"})
-                if r.status_code == 201:
+                status, text = await post(body, {"X-Agent-Id": f"{prefix}-w{w}"})
+                if status == 201:
                     latencies.append(time.perf_counter() - started)
                 else:
-                    refused.append(f"{r.status_code} {r.text[:200]}")
+                    refused.append(f"{status} {text[:200]}")
 
         started, cpu = time.perf_counter(), time.process_time()
         await asyncio.gather(*(writer(w) for w in range(writers)))
@@ -106,8 +134,8 @@ async def _load(url: str, writers: int, seconds: float, prefix: str) -> dict[str
 
 
 def _load_main(argv: list[str]) -> int:
-    url, writers, seconds, prefix = argv[0], int(argv[1]), float(argv[2]), argv[3]
-    print(json.dumps(asyncio.run(_load(url, writers, seconds, prefix))))
+    url, writers, seconds, prefix, client = argv[0], int(argv[1]), float(argv[2]), argv[3], argv[4]
+    print(json.dumps(asyncio.run(_load(url, writers, seconds, prefix, client))))
     return 0
 
 
@@ -152,7 +180,8 @@ def _commands(config: Config, cluster: NatsCluster, root: Path, stream: str) -> 
     return argvs
 
 
-def run_config(config: Config, cluster: NatsCluster, root: Path, seconds: float) -> dict[str, Any]:
+def run_config(config: Config, cluster: NatsCluster, root: Path, seconds: float,
+               client: str = "aiohttp") -> dict[str, Any]:
     """One configuration: its servers up, the load on every node at once, the servers down."""
     root.mkdir(parents=True)
     stream = f"fleet-{uuid.uuid4().hex[:8]}"
@@ -162,7 +191,7 @@ def run_config(config: Config, cluster: NatsCluster, root: Path, seconds: float)
                   "nats-server": [] if config.embedded else [p.pid for n in cluster.nodes if (p := n.process)]}
         before = cpu_snapshot(groups)
         loads = [subprocess.Popen([sys.executable, "-m", "bench.bench_fleet", "--load", url, str(config.writers),
-                                   str(seconds), f"{config.label}-{i}"], stdout=subprocess.PIPE, cwd=_REPO)
+                                   str(seconds), f"{config.label}-{i}", client], stdout=subprocess.PIPE, cwd=_REPO)
                  for i, url in enumerate(urls)]
         outputs = [json.loads(proc.communicate(timeout=seconds + 120)[0]) for proc in loads]
         after = {**cpu_snapshot(groups), "client": sum(out["cpu_s"] for out in outputs)}
@@ -273,6 +302,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=None, help="load per configuration (default 10)")
     parser.add_argument("--writers", type=int, default=None, help="concurrent HTTP writers per node (default 16)")
     parser.add_argument("--raw", type=int, default=None, help="events per raw append measurement (default 2000)")
+    parser.add_argument("--client", choices=("aiohttp", "httpx"), default="aiohttp",
+                        help="the load's HTTP client (default aiohttp; httpx as in runs before it)")
     parser.add_argument("--only", default=None, help="comma-separated configuration labels to run")
     parser.add_argument("--out", type=Path, default=Path("bench/results"))
     args = parser.parse_args(argv)
@@ -288,7 +319,7 @@ def main(argv: list[str] | None = None) -> int:
         with NatsCluster(store_dir=root / "nats") as cluster:
             raw = asyncio.run(raw_append_rate(cluster.url, root, args.raw or (200 if args.quick else 2000)))
             for config in configs:
-                results[config.label] = run_config(config, cluster, root / config.label, seconds)
+                results[config.label] = run_config(config, cluster, root / config.label, seconds, args.client)
                 print(f"{config.label}: {results[config.label]['per_s']:.0f} writes/s", file=sys.stderr, flush=True)
             biggest = max((r for r in results.values() if r["stream"]), key=lambda r: r["acked"], default=None)
             projection = None if biggest is None else asyncio.run(projection_rate(
@@ -297,7 +328,8 @@ def main(argv: list[str] | None = None) -> int:
     print(table)
     args.out.mkdir(parents=True, exist_ok=True)
     report = {"machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
-              "seconds": seconds, "writers": writers, "raw": raw, "projection": projection, "results": results}
+              "seconds": seconds, "writers": writers, "client": args.client, "raw": raw, "projection": projection,
+              "results": results}
     (args.out / "bench_fleet.json").write_text(json.dumps(report, indent=2))
     return 0
 

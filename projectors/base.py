@@ -68,6 +68,9 @@ class ReadModel(ABC):
 class ProjectionRunner:
     """Follows ``log`` into ``model``. One per read model per process."""
 
+    #: Seconds an idle runner waits for news of an append before it reads the log anyway.
+    idle_poll: float = 0.2
+
     def __init__(self, log_: EventLog, model: ReadModel, keyring: Keyring, *, batch_size: int = 500,
                  on_applied: Callable[[ApplyResult], None] | None = None, consumer: str | None = None,
                  commit_every: float = 5.0, chain: ChainAudit | None = None) -> None:
@@ -222,7 +225,7 @@ class ProjectionRunner:
                         # The log held no more than this: wait for an append (at once if one is known already)
                         # rather than read again, which costs a round trip on a networked log.
                         await self._commit_position()
-                        await self._log.wait_for_append(self._position, timeout=0.2)
+                        await self._wait_for_more(timeout=self.idle_poll)
                     backoff = 0.05
                 except (LogError, ReadModelError) as exc:
                     if isinstance(exc, LogError) and not exc.retriable:
@@ -238,6 +241,21 @@ class ProjectionRunner:
             self._failure = exc
             self._progress.changed()  # the waiters learn of the failure now, not at their timeout
             raise
+
+    async def _wait_for_more(self, *, timeout: float) -> None:
+        """Until the log may hold a record past this runner's position, or ``timeout``.
+
+        A wake-up that only announces records :meth:`offer` applied meanwhile (this node's own appends: the log
+        tells of them as it stores them, about when the append is acknowledged) is not a reason to read: the read
+        would find nothing, at the cost of a round trip. So the wait goes on from the new position, still bounded
+        by ``timeout`` in all."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while (left := deadline - loop.time()) > 0:
+            before = self._position
+            await self._log.wait_for_append(before, timeout=left)
+            if self._position == before:
+                return  # nothing was offered meanwhile: what woke us is past our position (or the time is up)
 
     async def _commit_position(self) -> None:
         """Mirror the position into the log's consumer positions when it moved and enough time passed. Runs in

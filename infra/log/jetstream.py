@@ -733,9 +733,13 @@ class JetStreamLog(EventLog):
     async def _last_seq(self) -> int:
         # last_seq survives purges (the stream is then empty with first_seq = last_seq + 1): it is the end.
         # Asked of the stream's leader: with none (one died or froze), give up as soon as an append would.
+        # A plain request, reading one number of the reply: the client's stream_info() builds the whole info
+        # (config, cluster, state) as objects, and every write's catch-up asks this (bench_fleet).
         with self._mapped_errors():
-            info = await asyncio.wait_for(self._js.stream_info(self._stream), timeout=self._append_timeout)
-        return int(info.state.last_seq)
+            reply = await self._nc.request(f"$JS.API.STREAM.INFO.{self._stream}", b"",
+                                           timeout=self._append_timeout)
+            info = _raise_for_reply(reply.data)
+        return int(info["state"]["last_seq"])
 
     async def commit_position(self, consumer: str, clock: Clock) -> None:
         """Merge ``clock`` into what ``consumer`` committed before (per partition), compare-and-set."""

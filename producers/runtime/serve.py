@@ -19,6 +19,7 @@ from producers.llm.client import open_llm
 from producers.mcp import McpHttpEndpoint
 from producers.memory.vector_catchup import catch_up_vectors_forever
 from producers.runtime.bind_guard import check_bind
+from producers.runtime.gc_tuning import tune_for_serving
 from producers.runtime.mtls import HttpTls, uvicorn_tls_options
 from producers.runtime.node import Node, NodeConfig
 from producers.runtime.running import registered
@@ -116,6 +117,7 @@ async def serve(config: NodeConfig, *, host: str, port: int, api_key: str | None
                  redact_url(node.log.url), "required" if api_key else "off", mtls, config.governance.mode)
         log.info("embeddings: %s", _embedder_line(node))
         url = f"{'https' if tls else 'http'}://{host}:{port}"
+        tune_for_serving()  # the node and the app are built: their objects are never scanned again
         with registered(config.data_dir, url):
             async with mcp.running():
                 await server.serve()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -69,5 +70,41 @@ async def test_wait_times_out_plainly(tmp_path: Path, model: SQLiteReadModel) ->
     runner.start()
     with pytest.raises(WaitTimeoutError, match=r"within 0\.2s"):
         await runner.wait({"ai-memory": 99}, timeout=0.2)
+    await runner.stop()
+    await log.close()
+
+
+class CountingLog(EmbeddedLog):
+    """An embedded log that counts the reads made of it."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path)
+        self.reads = 0
+
+    async def read(self, *, after: Clock | None = None, limit: int = 1000) -> list[LogRecord]:
+        self.reads += 1
+        return await super().read(after=after, limit=limit)
+
+
+async def test_offered_records_cost_no_read_but_others_appends_are_read(tmp_path: Path, key: NodeKey,
+                                                                        model: SQLiteReadModel) -> None:
+    # The writer hands the runner what it appended (offer); the log's news of that same append must not send the
+    # runner reading (a round trip on a networked log that finds nothing), while an append it was not offered is
+    # read and applied at once, long before the idle poll.
+    log = CountingLog(tmp_path / "log.db")
+    runner = ProjectionRunner(log, model, Keyring({key.key_id: key.public_bytes}))
+    runner.idle_poll = 30.0
+    runner.start()
+    await asyncio.sleep(0.2)  # the first (empty) read is done: the runner waits for news of an append
+    log.reads = 0
+    await log.append([signed(key), signed(key)])
+    records = await log.read()
+    log.reads = 0
+    assert runner.offer(records)
+    await asyncio.sleep(0.3)
+    assert log.reads == 0
+    (pos,) = await log.append([signed(key)])
+    await runner.wait({pos.partition: pos.offset}, timeout=5)
+    assert log.reads >= 1
     await runner.stop()
     await log.close()
