@@ -12,7 +12,6 @@ from projectors.memory_queries import COLUMNS, SqlMemoryQueries, memory_where, r
 from projectors.queries import MemoryFilter, ScoredMemory, julian_day
 from projectors.sql import SQLITE
 from projectors.sqlite import pruning, rank_first
-from projectors.sqlite.phrase_counts import PhraseCounts
 from projectors.sqlite.pruning import rowid_list
 from projectors.sqlite.second_reader import SecondReader
 from projectors.sqlite.sql import SQLiteSql
@@ -36,8 +35,6 @@ class SQLiteMemoryQueries(SqlMemoryQueries):
         super().__init__(SQLiteSql(db))
         self._db = db
         self._second = SecondReader.of(db)
-        #: Each keyword phrase's row count, kept until the FTS index changes.
-        self.phrase_counts = PhraseCounts()
 
     def close(self) -> None:
         """Close the second reader (the caller owns and closes ``db``)."""
@@ -90,7 +87,7 @@ class SQLiteMemoryQueries(SqlMemoryQueries):
                                     {**params, "group": group, "probe": pruning.PROBE_ROWS})
             return [(int(r[0]), float(r[1])) for r in rows]
 
-        hits = self.phrase_counts.hits(self._db, phrases) if phrases else {}
+        hits = pruning.phrase_hits(self._db, phrases) if phrases else {}
         pruned = pruning.prune(self._db, phrases, where, params, limit, scores_of, lower,
                                hits=hits) if phrases else None
         if pruned is not None:
@@ -142,7 +139,7 @@ class SQLiteMemoryQueries(SqlMemoryQueries):
         where = memory_where(flt, params, SQLITE, tag=_tag_in("r.rid"), alias="r")
         sql = ("SELECT r.rid, -bm25(memories_fts) AS score FROM memories_fts fts "
                f"JOIN memory_rank r ON r.rid = fts.rowid WHERE memories_fts MATCH :match AND {where}")
-        hits = self.phrase_counts.hits(self._db, [f'"{t}"' for t in terms])
+        hits = pruning.phrase_hits(self._db, [f'"{t}"' for t in terms])
         (rows,) = self._db.execute("SELECT max(rid) FROM memory_rank").fetchone()  # ≥ the row count
         # Divided by the most any row could score (every phrase at saturation): 1.0 means every term matched,
         # so a match on one common term stays low however few other memories match.
