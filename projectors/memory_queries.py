@@ -232,13 +232,14 @@ class SqlMemoryQueries(MemoryQueries):
     def vector_count(self) -> int:
         return self._count("SELECT count(*) AS n FROM memory_vectors", {})
 
-    def filter_ids(self, ids: list[str], flt: MemoryFilter) -> list[str]:
+    def get_filtered(self, ids: list[str], flt: MemoryFilter) -> list[Memory]:
         if not ids:
             return []
         params: dict[str, Any] = {}
         among = self._sql.dialect.in_list("m.id", "id", ids, params)
-        keep = set(self._ids(f"SELECT m.id FROM memories m WHERE {among} AND {self._where(flt, params)}", params))
-        return [i for i in ids if i in keep]
+        by_id = {m.id: m for m in self._memories(f"SELECT {M_COLUMNS} FROM memories m WHERE {among} AND "
+                                                 f"{self._where(flt, params)}", params)}
+        return [by_id[i] for i in ids if i in by_id]
 
     def expiring_ids(self, now: str) -> list[str]:
         return self._ids("SELECT id FROM memories WHERE expires_at IS NOT NULL AND expires_at <= :now", {"now": now})

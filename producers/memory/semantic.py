@@ -156,6 +156,5 @@ class Semantic:
         """Join ANN hits with the read model; the remaining filters (tag, dates, tier…) apply here. ``known``:
         memories already read that passed ``flt`` (recall's lexical hits), not read again."""
         known = known or {}
-        keep = queries.filter_ids([h.id for h in hits if h.id not in known], flt)
-        by_id = {**known, **{m.id: m for m in queries.get_many(keep)}}
+        by_id = {**known, **{m.id: m for m in queries.get_filtered([h.id for h in hits if h.id not in known], flt)}}
         return [(by_id[h.id], h.cosine) for h in hits if h.id in by_id]

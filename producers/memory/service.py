@@ -543,7 +543,8 @@ class MemoryService:
             observed = self.shadow.observe(ids, now) if self.shadow is not None else None
             if observed is not None:  # in the same append: an observation exists only for a recall that did
                 events.append((observed, where))
-            await self._append(events, actor=agent_id)
+            # Appended after the answer (producers.write.background): the answer was read before it either way.
+            self.writer.append_later(events, actor=agent_id)
 
         return await self.recaller.run(q, flt, ranking=ranking, now=now, touch=touch)
 

@@ -313,6 +313,7 @@ class Node:
         self.confirmer.start()
 
     async def close(self) -> None:
+        await self.writer.background.settle()  # recalls' touches still on their way to the log
         await self.webhooks.close()
         await self.confirmer.stop()
         await self.quorum.stop()

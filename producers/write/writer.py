@@ -26,9 +26,11 @@ import logging
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
+from functools import partial
 
 from infra.log import Clock, EventLog, LogError, LogPosition, LogRecord, LogUnavailableError
 from producers.identity.attestation import current_attestation
+from producers.write.background import BackgroundAppends
 from producers.write.chain import ChainSigner, newest_own_event
 from producers.write.pipeline import AppendPipeline
 from producers.write.quorum import QuorumTracker
@@ -111,6 +113,8 @@ class EventWriter:
         self._end_next: asyncio.Future[Clock] | None = None  # the next read of the log's end, shared
         self._end_reading: asyncio.Task[None] | None = None
         self._last_ts: str | None = None
+        #: Appends no command waits for (a recall's touch); settled before every catch-up and at close.
+        self.background = BackgroundAppends()
 
     def envelope(self, event: EventPayload, *, namespace: str, actor: str, cause: str | None = None) -> Envelope:
         # The agent's own signature over the request that caused this event rides beside the node's, when the
@@ -166,6 +170,11 @@ class EventWriter:
         model = self.runners[0]
         return replace(result, refusals=tuple(model.refusal(r.partition, r.offset) for r in records))
 
+    def append_later(self, events: Sequence[Planned], *, actor: str) -> None:
+        """:meth:`append` in the background, for events the caller's answer does not depend on
+        (:mod:`producers.write.background`): started now, in order, settled by :meth:`caught_up`."""
+        self.background.start(partial(self.append, events, actor=actor))
+
     async def _append_batch(self, signed: Sequence[SignedEvent]) -> list[LogPosition]:
         try:
             return await self._append_retrying(signed)
@@ -216,7 +225,9 @@ class EventWriter:
 
     async def caught_up(self) -> Clock:
         """Wait until the local read models hold everything in the log, and return the log's end: everything
-        acknowledged anywhere before this call, so a decision made after it sees those writes."""
+        acknowledged anywhere before this call, so a decision made after it sees those writes (and the
+        background appends started before it, :meth:`append_later`)."""
+        await self.background.settle()
         end = await self._log_end()
         await self.wait(end, timeout=self.write_timeout)
         return end

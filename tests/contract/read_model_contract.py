@@ -129,9 +129,10 @@ class ReadModelContract:
         assert q.vectors(["m10", "m01"], model="test-model") == stored
         assert q.vectors(["m10", "m01"], model="another-model") == {}
 
-    def test_filter_ids_and_embedding_sources(self, loaded: MemoryReadModel) -> None:
+    def test_get_filtered_and_embedding_sources(self, loaded: MemoryReadModel) -> None:
         q = loaded.queries
-        assert q.filter_ids(["m10", "m04", "m09", "m01"], flt(as_agent="other/x")) == ["m10", "m01"]
+        got = q.get_filtered(["m10", "m04", "m09", "m01", "nope"], flt(as_agent="other/x"))
+        assert got == q.get_many(["m10", "m01"]) and [m.id for m in got] == ["m10", "m01"]
         assert [i for i, _, _ in q.embedding_sources(after_id="m04", limit=3)] == ["m05", "m08", "m10"]
 
     def test_deleted_memories_never_come_back(self, loaded: MemoryReadModel, tmp_path: Path) -> None:
