@@ -163,11 +163,14 @@ class SqlMemoryQueries(MemoryQueries):
         return rows[0] if rows else None
 
     def get_many(self, ids: list[str]) -> list[Memory]:
+        return self._among(ids, "", {})
+
+    def _among(self, ids: list[str], also: str, params: dict[str, Any]) -> list[Memory]:
+        """The memories among ``ids`` that meet ``also`` (SQL over alias ``m``, or ""), in the order of ``ids``."""
         if not ids:
             return []
-        params: dict[str, Any] = {}
-        where = self._sql.dialect.in_list("id", "id", ids, params)
-        by_id = {m.id: m for m in self._memories(f"SELECT {COLUMNS} FROM memories WHERE {where}", params)}
+        among = self._sql.dialect.in_list("m.id", "id", ids, params)
+        by_id = {m.id: m for m in self._memories(f"SELECT {M_COLUMNS} FROM memories m WHERE {among}{also}", params)}
         return [by_id[i] for i in ids if i in by_id]
 
     def find_by_title(self, title: str, namespace: str) -> Memory | None:
@@ -233,13 +236,8 @@ class SqlMemoryQueries(MemoryQueries):
         return self._count("SELECT count(*) AS n FROM memory_vectors", {})
 
     def get_filtered(self, ids: list[str], flt: MemoryFilter) -> list[Memory]:
-        if not ids:
-            return []
         params: dict[str, Any] = {}
-        among = self._sql.dialect.in_list("m.id", "id", ids, params)
-        by_id = {m.id: m for m in self._memories(f"SELECT {M_COLUMNS} FROM memories m WHERE {among} AND "
-                                                 f"{self._where(flt, params)}", params)}
-        return [by_id[i] for i in ids if i in by_id]
+        return self._among(ids, f" AND {self._where(flt, params)}", params) if ids else []
 
     def expiring_ids(self, now: str) -> list[str]:
         return self._ids("SELECT id FROM memories WHERE expires_at IS NOT NULL AND expires_at <= :now", {"now": now})

@@ -246,9 +246,14 @@ class GovernanceService:
         if reader.startswith("host:") or reader.lower() == pending.requested_by.lower():
             return True
         approver = self.approver(pending)
+        return approver.kind != "human" and not self._rules_out(approver, reader)
+
+    def _rules_out(self, approver: Approver, agent_id: str) -> bool:
+        """Whether ``approver`` leaves ``agent_id`` no say: another agent is named, or under consensus it is not
+        a registered agent (a human approver leaves anyone a say)."""
         if approver.kind == "agent":
-            return approver.agent_id == reader
-        return approver.kind == "consensus" and self.queries.agent(reader) is not None
+            return agent_id != approver.agent_id
+        return approver.kind == "consensus" and self.queries.agent(agent_id) is None
 
     def approver(self, pending: PendingRecord) -> Approver:
         """The approver the namespace's policy names now (as the original: the current policy decides)."""
@@ -322,12 +327,12 @@ class GovernanceService:
         if pending.requested_by.lower() == agent_id.lower():
             raise ForbiddenError("approve rejected: the requester cannot approve its own request")
         approver = self.approver(pending)
-        if approver.kind == "agent" and agent_id != approver.agent_id:
-            raise ForbiddenError(f"approve rejected: designated approver is '{approver.agent_id}'; got '{agent_id}'")
+        if self._rules_out(approver, agent_id):
+            raise ForbiddenError(f"approve rejected: designated approver is '{approver.agent_id}'; got '{agent_id}'"
+                                 if approver.kind == "agent" else
+                                 f"approve rejected: consensus voter '{agent_id}' is not a registered agent")
         if approver.kind != "consensus":
             return None
-        if self.queries.agent(agent_id) is None:
-            raise ForbiddenError(f"approve rejected: consensus voter '{agent_id}' is not a registered agent")
         approvals = [Approval(a["agent_id"], a["approved_at"]) for a in pending.approvals]
         if not any(a.agent_id.lower() == agent_id.lower() for a in approvals):
             approvals.append(Approval(agent_id.lower(), now_ts()))
@@ -370,10 +375,10 @@ class GovernanceService:
 
     def _check_may_reject(self, pending: PendingRecord, agent_id: str) -> None:
         approver = self.approver(pending)
-        if approver.kind == "agent" and agent_id != approver.agent_id:
-            raise ForbiddenError(f"reject refused: designated approver is '{approver.agent_id}'; got '{agent_id}'")
-        if approver.kind == "consensus" and self.queries.agent(agent_id) is None:
-            raise ForbiddenError(f"reject refused: '{agent_id}' is not a registered agent")
+        if self._rules_out(approver, agent_id):
+            raise ForbiddenError(f"reject refused: designated approver is '{approver.agent_id}'; got '{agent_id}'"
+                                 if approver.kind == "agent" else
+                                 f"reject refused: '{agent_id}' is not a registered agent")
 
     def _remembered(self, pending: PendingRecord, decision: Literal["approve", "deny"], remember: str,
                     now: str) -> list[Decided]:
