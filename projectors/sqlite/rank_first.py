@@ -19,7 +19,7 @@ from typing import Any
 from projectors.queries import MemoryFilter
 from projectors.sqlite.pruning import rowid_list
 
-__all__ = ["OVERFETCH", "RANKED", "RANK_KEY", "is_broad", "passing"]
+__all__ = ["OVERFETCH", "RANKED", "RANK_KEY", "is_broad", "passing", "passing_in_chunks"]
 
 #: How many times ``limit`` matches are ranked before the filter: a broad filter drops few of them.
 OVERFETCH = 2
@@ -46,11 +46,33 @@ def passing(db: sqlite3.Connection, best: Callable[[int], Ranked], where: str, p
     filter joined instead)."""
     fetch = limit * OVERFETCH
     ranked = best(fetch)
+    found = _passed(db, ranked, where, params)
+    if len(found) >= limit or len(ranked) < fetch:  # enough passed, or every match was ranked
+        return found[:limit]
+    return None
+
+
+def passing_in_chunks(db: sqlite3.Connection, best: Callable[[int], Ranked], where: str, params: dict[str, Any],
+                      *, limit: int) -> Ranked:
+    """The ``limit`` best of the matches that pass ``where``, when ranking every match is cheap (the lexical
+    index): the filter is tested on the best ``OVERFETCH · limit``, then on chunks four times larger each,
+    until enough passed or no match is left. A broad filter stops at the first chunk, a narrow one after a
+    few; each test is one query over the chunk's rowids."""
+    found: Ranked = []
+    done, size = 0, limit * OVERFETCH
+    while len(found) < limit:
+        ranked = best(done + size)
+        found += _passed(db, ranked[done:], where, params)
+        if len(ranked) < done + size:
+            break  # every match was tested
+        done, size = done + size, size * 4
+    return found[:limit]
+
+
+def _passed(db: sqlite3.Connection, ranked: Ranked, where: str, params: dict[str, Any]) -> Ranked:
+    """Those of ``ranked`` that pass ``where``, in order."""
     if not ranked:
         return []
     sql = f"SELECT r.rid FROM memory_rank r WHERE r.rid IN (SELECT value FROM json_each(:among)) AND {where}"
     keep = {int(row[0]) for row in db.execute(sql, {**params, "among": rowid_list([rid for rid, _ in ranked])})}
-    found = [(rid, score) for rid, score in ranked if rid in keep]
-    if len(found) >= limit or len(ranked) < fetch:  # enough passed, or every match was ranked
-        return found[:limit]
-    return None
+    return [(rid, score) for rid, score in ranked if rid in keep]

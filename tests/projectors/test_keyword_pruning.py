@@ -122,6 +122,7 @@ def test_lexical_ranked_first_equals_joined(db: sqlite3.Connection, flt: MemoryF
     """recall_lexical ranks the matches alone and filters the best (projectors/sqlite/rank_first.py): the same
     memories and scores as ranking the matches joined with the filter, also when too few of the best pass."""
     monkeypatch.setattr(sqlite_queries, "SPLIT_FROM", 1 if split else 10**9)
+    monkeypatch.setenv(sqlite_queries.LEXICAL_INDEX_ENV, "off")  # FTS5's own path (the index: below)
     queries = SQLiteMemoryQueries(db)
     outcomes: list[bool] = []
     original = rank_first.passing
@@ -142,6 +143,27 @@ def test_lexical_ranked_first_equals_joined(db: sqlite3.Connection, flt: MemoryF
     else:
         assert not all(outcomes), "a filter that drops most of the best must fall back to the joined query"
     queries.close()
+
+
+@pytest.mark.parametrize("limit", [1, 10, 100])
+@pytest.mark.parametrize("flt", [*_FILTERS, *_BROAD[1:]],
+                         ids=["all", "namespace", "visibility", "tier+tag", "solo", "caller+hidden"])
+def test_lexical_index_equals_fts5(db: sqlite3.Connection, flt: MemoryFilter, limit: int,
+                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """recall_lexical through the in-memory index (projectors/sqlite/lexical_index.py, filters tested on
+    growing chunks of its ranking) gives FTS5's memories and scores, broad filter or narrow."""
+    with_index = SQLiteMemoryQueries(db)
+    monkeypatch.setenv(sqlite_queries.LEXICAL_INDEX_ENV, "off")
+    fts5 = SQLiteMemoryQueries(db)
+    for context in _queries(40, seed=limit + 11):
+        terms = [t.strip('"') for t in context.split()]
+        ours = [(h.memory.id, h.score) for h in with_index.recall_lexical(terms, flt, limit=limit)]
+        theirs = [(h.memory.id, h.score) for h in fts5.recall_lexical(terms, flt, limit=limit)]
+        assert [i for i, _ in ours] == [i for i, _ in theirs], context
+        assert [s for _, s in ours] == pytest.approx([s for _, s in theirs], rel=1e-9), context
+    assert with_index._lexical is not None and with_index._lexical.rows, "the index never answered"
+    with_index.close()
+    fts5.close()
 
 
 def test_phrase_bound_bounds_fts5_bm25(db: sqlite3.Connection) -> None:
