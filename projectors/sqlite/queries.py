@@ -152,7 +152,10 @@ class SQLiteMemoryQueries(SqlMemoryQueries):
         (rows,) = self._db.execute("SELECT max(rid) FROM memory_rank").fetchone()  # as _recall_lexical_fts
         hits = dict(zip(terms, matches.hits, strict=True))  # one per distinct phrase, as pruning.phrase_hits
         bound = sum(pruning.phrase_bound(int(rows or 0), n) for n in hits.values()) or 1.0
-        ranked = rank_first.passing_in_chunks(self._db, matches.best, where, params, limit=limit)
+        ranked = rank_first.passing_in_chunks(self._db, matches.best, where, params, limit=limit,
+                                              matches=len(matches))
+        if ranked is None:  # a narrow filter: FTS5 tests it during its scan, cheaper than testing rowids here
+            return self._recall_lexical_fts(terms, flt, limit=limit)
         return [ScoredMemory(h.memory, h.score / bound) for h in self._memories_of(ranked)]
 
     def _recall_lexical_fts(self, terms: list[str], flt: MemoryFilter, *, limit: int) -> list[ScoredMemory]:

@@ -23,6 +23,8 @@ __all__ = ["OVERFETCH", "RANKED", "RANK_KEY", "is_broad", "passing", "passing_in
 
 #: How many times ``limit`` matches are ranked before the filter: a broad filter drops few of them.
 OVERFETCH = 2
+#: The fewest matches the lexical index's ranking is tested on first (a small ``limit`` would say little).
+FIRST_CHUNK = 100
 #: The matches alone, best first by bm25 (higher is better); ``_best`` adds the rowid bounds and the order.
 RANKED = "SELECT fts.rowid AS rid, -bm25(memories_fts) AS score FROM memories_fts fts WHERE memories_fts MATCH :match"
 #: The tie-break column of :data:`RANKED`: the rowid, as ``r.rid`` is in the joined query.
@@ -53,19 +55,22 @@ def passing(db: sqlite3.Connection, best: Callable[[int], Ranked], where: str, p
 
 
 def passing_in_chunks(db: sqlite3.Connection, best: Callable[[int], Ranked], where: str, params: dict[str, Any],
-                      *, limit: int) -> Ranked:
-    """The ``limit`` best of the matches that pass ``where``, when ranking every match is cheap (the lexical
-    index): the filter is tested on the best ``OVERFETCH · limit``, then on chunks four times larger each,
-    until enough passed or no match is left. A broad filter stops at the first chunk, a narrow one after a
-    few; each test is one query over the chunk's rowids."""
+                      *, limit: int, matches: int) -> Ranked | None:
+    """The ``limit`` best of the ``matches`` matches that pass ``where``, when ranking every match is cheap (the
+    lexical index): the filter is tested on the best ``OVERFETCH · limit`` (at least :data:`FIRST_CHUNK`),
+    then on chunks four times larger each, until enough passed or no match is left. None when the share that
+    passed so far says that more than an eighth of the matches would have to be tested (a narrow filter): the
+    joined query, which tests the filter inside FTS5's scan, is then the cheaper one."""
     found: Ranked = []
-    done, size = 0, limit * OVERFETCH
+    done, size = 0, max(limit * OVERFETCH, FIRST_CHUNK)  # enough rows to estimate the share that passes
     while len(found) < limit:
         ranked = best(done + size)
         found += _passed(db, ranked[done:], where, params)
         if len(ranked) < done + size:
             break  # every match was tested
         done, size = done + size, size * 4
+        if len(found) < limit and (limit - len(found)) * done > len(found) * matches / 8:
+            return None
     return found[:limit]
 
 

@@ -155,6 +155,15 @@ def test_lexical_index_equals_fts5(db: sqlite3.Connection, flt: MemoryFilter, li
     with_index = SQLiteMemoryQueries(db)
     monkeypatch.setenv(sqlite_queries.LEXICAL_INDEX_ENV, "off")
     fts5 = SQLiteMemoryQueries(db)
+    outcomes: list[bool] = []
+    original = rank_first.passing_in_chunks
+
+    def counting(*args: Any, **kwargs: Any) -> list[tuple[int, float]] | None:
+        found = original(*args, **kwargs)
+        outcomes.append(found is not None)
+        return found
+
+    monkeypatch.setattr(rank_first, "passing_in_chunks", counting)
     for context in _queries(40, seed=limit + 11):
         terms = [t.strip('"') for t in context.split()]
         ours = [(h.memory.id, h.score) for h in with_index.recall_lexical(terms, flt, limit=limit)]
@@ -162,6 +171,10 @@ def test_lexical_index_equals_fts5(db: sqlite3.Connection, flt: MemoryFilter, li
         assert [i for i, _ in ours] == [i for i, _ in theirs], context
         assert [s for _, s in ours] == pytest.approx([s for _, s in theirs], rel=1e-9), context
     assert with_index._lexical is not None and with_index._lexical.rows, "the index never answered"
+    if flt.tier is None and flt.as_agent is None:  # most matches pass: the index answers
+        assert all(outcomes)
+    if flt.tier is not None and limit == 100:  # a third of a third pass: the joined query takes over
+        assert not all(outcomes)
     with_index.close()
     fts5.close()
 
