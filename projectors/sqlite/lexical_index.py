@@ -21,6 +21,7 @@ from __future__ import annotations
 import logging
 import math
 import sqlite3
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -81,6 +82,7 @@ class LexicalIndex:
 
     def __init__(self) -> None:
         self._tokens = Unicode61()
+        self._lock = threading.Lock()
         self._generation: str | None = None
         self._seq = 0
         self._clear()
@@ -120,8 +122,12 @@ class LexicalIndex:
         ``"t1" OR "t2" …`` over ``db``'s committed state, or None where FTS5 must answer: a term FTS5 reads as
         a phrase of several tokens (or none), or a bulk replay under way."""
         tokens = [self._tokens.term(t) for t in terms]
-        if any(t is None for t in tokens) or not self._current(db):
+        if any(t is None for t in tokens):
             return None
+        with self._lock:  # one caller at a time brings the index up to date and reads it
+            return self._scored(db, tokens) if self._current(db) else None
+
+    def _scored(self, db: sqlite3.Connection, tokens: list[str | None]) -> Matches:
         rows, avgdl = self.rows, self._total / self.rows if self.rows else 0.0
         slots: list[Slots] = []
         parts: list[Floats] = []
@@ -166,6 +172,8 @@ class LexicalIndex:
 
     def _current(self, db: sqlite3.Connection) -> bool:
         """Bring the index to ``db``'s committed state; False while there is no generation (a bulk replay)."""
+        if db.in_transaction:
+            return False  # uncommitted changes of this connection's own may still roll back: FTS5 answers
         generation, last = _feed_head(db)
         if generation is None:
             return False
@@ -184,6 +192,7 @@ class LexicalIndex:
         return True
 
     def _build(self, db: sqlite3.Connection, generation: str, last: int) -> None:
+        """Everything afresh from the ``memories`` table (the caller holds a read transaction)."""
         t0 = time.perf_counter()
         self._clear()
         rows = db.execute("SELECT rowid, title, content, tags FROM memories ORDER BY rowid")
@@ -278,11 +287,8 @@ def _feed_head(db: sqlite3.Connection) -> tuple[str | None, int]:
 
 @contextmanager
 def _snapshot(db: sqlite3.Connection) -> Iterator[None]:
-    """One read transaction for the reads inside (unless ``db`` is in one already): the feed's head and the
-    rows it names are read from the same committed state."""
-    if db.in_transaction:
-        yield
-        return
+    """One read transaction for the reads inside: the feed's head and the rows it names are read from the same
+    committed state."""
     db.execute("BEGIN")
     try:
         yield

@@ -207,3 +207,21 @@ def test_recall_lexical_falls_back_to_the_same_answer(path: Path, monkeypatch: p
                 assert [s for _, s in ours] == pytest.approx([s for _, s in theirs], rel=1e-9)
     with_index.close()
     without.close()
+
+
+def test_uncommitted_changes_are_left_to_fts5(path: Path) -> None:
+    """Inside a write transaction of its own connection the index does not read (the changes may roll back,
+    and their sequence numbers be reused): FTS5 answers there, the index after."""
+    db = connect(path)
+    rng = random.Random(17)
+    _insert(db, [_row(rng, f"r{i}") for i in range(100)])
+    index = LexicalIndex()
+    assert _same(index, db, ["w0"], 50)
+    db.execute("BEGIN IMMEDIATE")
+    _insert(db, [_row(rng, "pending")])
+    assert index.matches(db, ["w0"]) is None
+    db.execute("ROLLBACK")
+    _insert(db, [_row(rng, "committed")])
+    assert _same(index, db, ["w0", "w1"], 101)
+    assert index.rows == 101
+    index.close()
