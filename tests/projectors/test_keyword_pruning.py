@@ -107,6 +107,20 @@ def test_pruned_recall_equals_ranking_every_match(db: sqlite3.Connection, flt: M
     queries.close()
 
 
+def _answers(monkeypatch: pytest.MonkeyPatch, name: str) -> list[bool]:
+    """Whether each call of ``rank_first.<name>`` answered (False: it left the query to the joined one)."""
+    outcomes: list[bool] = []
+    original = getattr(rank_first, name)
+
+    def counting(*args: Any, **kwargs: Any) -> list[tuple[int, float]] | None:
+        found: list[tuple[int, float]] | None = original(*args, **kwargs)
+        outcomes.append(found is not None)
+        return found
+
+    monkeypatch.setattr(rank_first, name, counting)
+    return outcomes
+
+
 _BROAD = [
     MemoryFilter(now=_ts(NOW)),
     MemoryFilter(now=_ts(NOW), as_agent="solo"),  # sees a third (collective): the joined query must take over
@@ -124,15 +138,7 @@ def test_lexical_ranked_first_equals_joined(db: sqlite3.Connection, flt: MemoryF
     monkeypatch.setattr(sqlite_queries, "SPLIT_FROM", 1 if split else 10**9)
     monkeypatch.setenv(sqlite_queries.LEXICAL_INDEX_ENV, "off")  # FTS5's own path (the index: below)
     queries = SQLiteMemoryQueries(db)
-    outcomes: list[bool] = []
-    original = rank_first.passing
-
-    def counting(*args: Any, **kwargs: Any) -> list[tuple[int, float]] | None:
-        found = original(*args, **kwargs)
-        outcomes.append(found is not None)
-        return found
-
-    monkeypatch.setattr(rank_first, "passing", counting)
+    outcomes = _answers(monkeypatch, "passing")
     contexts = [[t.strip('"') for t in c.split()] for c in _queries(40, seed=limit + 7)]
     first = [[(h.memory.id, h.score) for h in queries.recall_lexical(terms, flt, limit=limit)] for terms in contexts]
     monkeypatch.setattr(rank_first, "is_broad", lambda _flt: False)
@@ -155,15 +161,7 @@ def test_lexical_index_equals_fts5(db: sqlite3.Connection, flt: MemoryFilter, li
     with_index = SQLiteMemoryQueries(db)
     monkeypatch.setenv(sqlite_queries.LEXICAL_INDEX_ENV, "off")
     fts5 = SQLiteMemoryQueries(db)
-    outcomes: list[bool] = []
-    original = rank_first.passing_in_chunks
-
-    def counting(*args: Any, **kwargs: Any) -> list[tuple[int, float]] | None:
-        found = original(*args, **kwargs)
-        outcomes.append(found is not None)
-        return found
-
-    monkeypatch.setattr(rank_first, "passing_in_chunks", counting)
+    outcomes = _answers(monkeypatch, "passing_in_chunks")
     for context in _queries(40, seed=limit + 11):
         terms = [t.strip('"') for t in context.split()]
         ours = [(h.memory.id, h.score) for h in with_index.recall_lexical(terms, flt, limit=limit)]
