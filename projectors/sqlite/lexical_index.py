@@ -120,7 +120,7 @@ class LexicalIndex:
     def matches(self, db: sqlite3.Connection, terms: Sequence[str]) -> Matches | None:
         """The rows matching any of ``terms`` (each an FTS5 phrase ``"term"``) scored by bm25 as FTS5 scores
         ``"t1" OR "t2" …`` over ``db``'s committed state, or None where FTS5 must answer: a term FTS5 reads as
-        a phrase of several tokens (or none), or a bulk replay under way."""
+        a phrase of several tokens (or none), a bulk replay under way, or ``db`` inside a write transaction."""
         tokens = [self._tokens.term(t) for t in terms]
         if any(t is None for t in tokens):
             return None
@@ -278,10 +278,14 @@ def _no_postings() -> tuple[Ints, Slots, Counts]:
 
 
 def _feed_head(db: sqlite3.Connection) -> tuple[str | None, int]:
-    """The feed's generation (None during a bulk replay) and its last sequence number (0 when empty)."""
-    generation, last = db.execute(
-        "SELECT (SELECT value FROM model_meta WHERE key = ?), (SELECT max(seq) FROM memory_changes)",
-        (GENERATION_KEY,)).fetchone()
+    """The feed's generation (None during a bulk replay, or in a database without the feed) and its last
+    sequence number (0 when empty)."""
+    try:
+        generation, last = db.execute(
+            "SELECT (SELECT value FROM model_meta WHERE key = ?), (SELECT max(seq) FROM memory_changes)",
+            (GENERATION_KEY,)).fetchone()
+    except sqlite3.OperationalError:  # no such table: not a read model this schema made
+        return None, 0
     return (None if generation is None else str(generation)), int(last or 0)
 
 
