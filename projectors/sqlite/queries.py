@@ -1,8 +1,10 @@
 """The memory queries over the SQLite read model: the shared :mod:`projectors.memory_queries`, plus keyword
-ranking over FTS5 (bm25, pruned and split over two readers) and vectors stored as blobs."""
+ranking over FTS5 (bm25, pruned and split over two readers) or, for recall's lexical half, the in-memory
+lexical index (:mod:`projectors.sqlite.lexical_index`: the same bm25, in numpy), and vectors stored as blobs."""
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from collections.abc import Sequence
 from typing import Any
@@ -12,15 +14,18 @@ from projectors.memory_queries import COLUMNS, SqlMemoryQueries, memory_where, r
 from projectors.queries import MemoryFilter, ScoredMemory, julian_day
 from projectors.sql import SQLITE
 from projectors.sqlite import pruning, rank_first
+from projectors.sqlite.lexical_index import LexicalIndex
 from projectors.sqlite.pruning import rowid_list
 from projectors.sqlite.second_reader import SecondReader
 from projectors.sqlite.sql import SQLiteSql
 from schemas import Memory, now_ts
 
-__all__ = ["SQLiteMemoryQueries", "row_to_memory"]
+__all__ = ["LEXICAL_INDEX_ENV", "SQLiteMemoryQueries", "row_to_memory"]
 
 #: A recall whose phrases match at least this many memories (summed) ranks them in two halves, on two threads.
 SPLIT_FROM = 4000
+#: ``off`` ranks recall's lexical half with FTS5 itself instead of the in-memory index (the same answers).
+LEXICAL_INDEX_ENV = "AI_MEMORY_LEXICAL_INDEX"
 
 
 def _tag_in(rowid: str) -> str:
@@ -35,12 +40,16 @@ class SQLiteMemoryQueries(SqlMemoryQueries):
         super().__init__(SQLiteSql(db))
         self._db = db
         self._second = SecondReader.of(db)
+        self._lexical = LexicalIndex() if os.environ.get(LEXICAL_INDEX_ENV, "on") != "off" else None
 
     def close(self) -> None:
-        """Close the second reader (the caller owns and closes ``db``)."""
+        """Close the second reader and the lexical index (the caller owns and closes ``db``)."""
         if self._second is not None:
             self._second.close()
             self._second = None
+        if self._lexical is not None:
+            self._lexical.close()
+            self._lexical = None
 
     def tag_test(self) -> str:
         return _tag_in("m.rowid")
@@ -135,6 +144,22 @@ class SQLiteMemoryQueries(SqlMemoryQueries):
     def recall_lexical(self, terms: list[str], flt: MemoryFilter, *, limit: int) -> list[ScoredMemory]:
         if not terms:
             return []
+        matches = self._lexical.matches(self._db, terms) if self._lexical is not None else None
+        if matches is None:
+            return self._recall_lexical_fts(terms, flt, limit=limit)
+        params: dict[str, Any] = {}
+        where = memory_where(flt, params, SQLITE, tag=_tag_in("r.rid"), alias="r")
+        (rows,) = self._db.execute("SELECT max(rid) FROM memory_rank").fetchone()  # as _recall_lexical_fts
+        hits = dict(zip(terms, matches.hits, strict=True))  # one per distinct phrase, as pruning.phrase_hits
+        bound = sum(pruning.phrase_bound(int(rows or 0), n) for n in hits.values()) or 1.0
+        ranked = rank_first.passing_in_chunks(self._db, matches.best, where, params, limit=limit,
+                                              matches=len(matches))
+        if ranked is None:  # a narrow filter: FTS5 tests it during its scan, cheaper than testing rowids here
+            return self._recall_lexical_fts(terms, flt, limit=limit)
+        return [ScoredMemory(h.memory, h.score / bound) for h in self._memories_of(ranked)]
+
+    def _recall_lexical_fts(self, terms: list[str], flt: MemoryFilter, *, limit: int) -> list[ScoredMemory]:
+        """:meth:`recall_lexical` by FTS5 itself: where the lexical index is off or cannot answer exactly."""
         params: dict[str, Any] = {"match": " OR ".join(f'"{t}"' for t in terms), "limit": limit}
         where = memory_where(flt, params, SQLITE, tag=_tag_in("r.rid"), alias="r")
         sql = ("SELECT r.rid, -bm25(memories_fts) AS score FROM memories_fts fts "

@@ -19,10 +19,12 @@ from typing import Any
 from projectors.queries import MemoryFilter
 from projectors.sqlite.pruning import rowid_list
 
-__all__ = ["OVERFETCH", "RANKED", "RANK_KEY", "is_broad", "passing"]
+__all__ = ["OVERFETCH", "RANKED", "RANK_KEY", "is_broad", "passing", "passing_in_chunks"]
 
 #: How many times ``limit`` matches are ranked before the filter: a broad filter drops few of them.
 OVERFETCH = 2
+#: The fewest matches the lexical index's ranking is tested on first (a small ``limit`` would say little).
+FIRST_CHUNK = 100
 #: The matches alone, best first by bm25 (higher is better); ``_best`` adds the rowid bounds and the order.
 RANKED = "SELECT fts.rowid AS rid, -bm25(memories_fts) AS score FROM memories_fts fts WHERE memories_fts MATCH :match"
 #: The tie-break column of :data:`RANKED`: the rowid, as ``r.rid`` is in the joined query.
@@ -46,11 +48,36 @@ def passing(db: sqlite3.Connection, best: Callable[[int], Ranked], where: str, p
     filter joined instead)."""
     fetch = limit * OVERFETCH
     ranked = best(fetch)
+    found = _passed(db, ranked, where, params)
+    if len(found) >= limit or len(ranked) < fetch:  # enough passed, or every match was ranked
+        return found[:limit]
+    return None
+
+
+def passing_in_chunks(db: sqlite3.Connection, best: Callable[[int], Ranked], where: str, params: dict[str, Any],
+                      *, limit: int, matches: int) -> Ranked | None:
+    """The ``limit`` best of the ``matches`` matches that pass ``where``, when ranking every match is cheap (the
+    lexical index): the filter is tested on the best ``OVERFETCH · limit`` (at least :data:`FIRST_CHUNK`),
+    then on chunks four times larger each, until enough passed or no match is left. None when the share that
+    passed so far says that more than an eighth of the matches would have to be tested (a narrow filter): the
+    joined query, which tests the filter inside FTS5's scan, is then the cheaper one."""
+    found: Ranked = []
+    done, size = 0, max(limit * OVERFETCH, FIRST_CHUNK)  # enough rows to estimate the share that passes
+    while len(found) < limit:
+        ranked = best(done + size)
+        found += _passed(db, ranked[done:], where, params)
+        if len(ranked) < done + size:
+            break  # every match was tested
+        done, size = done + size, size * 4
+        if len(found) < limit and (limit - len(found)) * done > len(found) * matches / 8:
+            return None
+    return found[:limit]
+
+
+def _passed(db: sqlite3.Connection, ranked: Ranked, where: str, params: dict[str, Any]) -> Ranked:
+    """Those of ``ranked`` that pass ``where``, in order."""
     if not ranked:
         return []
     sql = f"SELECT r.rid FROM memory_rank r WHERE r.rid IN (SELECT value FROM json_each(:among)) AND {where}"
     keep = {int(row[0]) for row in db.execute(sql, {**params, "among": rowid_list([rid for rid, _ in ranked])})}
-    found = [(rid, score) for rid, score in ranked if rid in keep]
-    if len(found) >= limit or len(ranked) < fetch:  # enough passed, or every match was ranked
-        return found[:limit]
-    return None
+    return [(rid, score) for rid, score in ranked if rid in keep]

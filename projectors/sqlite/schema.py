@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import logging
+import secrets
 import sqlite3
 from pathlib import Path
 
 from projectors.sqlite.domains import DOMAIN_DDL
 
-__all__ = ["SCHEMA_VERSION", "connect", "drop_index_triggers", "restore_index_triggers"]
+__all__ = ["FEED_TAIL", "GENERATION_KEY", "SCHEMA_VERSION", "connect", "drop_index_triggers", "restore_index_triggers"]
 
 log = logging.getLogger("ai_memory.readmodel")
 
@@ -157,9 +158,37 @@ CREATE TRIGGER IF NOT EXISTS memory_rank_au AFTER UPDATE ON memories BEGIN
     INSERT OR REPLACE INTO memory_rank ({_RANK_COLUMNS}) VALUES ({_RANK_VALUES});
 END;
 """
-_TRIGGER_NAMES = ("memories_ai", "memories_ad", "memories_au", "memories_title_au", "memory_rank_au")
+# The change feed the in-process lexical index catches up from (projectors/sqlite/lexical_index.py): the rowid
+# of every memory whose indexed text appeared, changed or went, in commit order, in a table of its own so the
+# triggers above stay as they were. Only a bounded tail is kept: an index further behind rebuilds. A bulk
+# replay drops these too and starts a new generation (restore_index_triggers).
+_FEED_DDL = """
+CREATE TABLE IF NOT EXISTS memory_changes (
+    seq INTEGER PRIMARY KEY,
+    rid INTEGER NOT NULL
+);
+"""
+FEED_TAIL = 16384
+_FEED_TRIGGERS = f"""
+CREATE TRIGGER IF NOT EXISTS memory_changes_ai AFTER INSERT ON memories BEGIN
+    INSERT INTO memory_changes (rid) VALUES (new.rowid);
+END;
+CREATE TRIGGER IF NOT EXISTS memory_changes_ad AFTER DELETE ON memories BEGIN
+    INSERT INTO memory_changes (rid) VALUES (old.rowid);
+END;
+CREATE TRIGGER IF NOT EXISTS memory_changes_au AFTER UPDATE OF title, content, tags ON memories BEGIN
+    INSERT INTO memory_changes (rid) VALUES (new.rowid);
+END;
+CREATE TRIGGER IF NOT EXISTS memory_changes_prune AFTER INSERT ON memory_changes WHEN new.seq % 1024 = 0 BEGIN
+    DELETE FROM memory_changes WHERE seq <= new.seq - {FEED_TAIL};
+END;
+"""
+#: model_meta key of the feed's generation: a new random value whenever the feed starts over (a bulk replay).
+GENERATION_KEY = "lexical_generation"
+_TRIGGER_NAMES = ("memories_ai", "memories_ad", "memories_au", "memories_title_au", "memory_rank_au",
+                  "memory_changes_ai", "memory_changes_ad", "memory_changes_au", "memory_changes_prune")
 # Every table and index (not the row-by-row triggers): idempotent, so it also restores what a bulk replay dropped.
-_SCHEMA_DDL = _DDL + _MEMORY_INDEXES + _RANK_INDEXES + "".join(DOMAIN_DDL)
+_SCHEMA_DDL = _DDL + _FEED_DDL + _MEMORY_INDEXES + _RANK_INDEXES + "".join(DOMAIN_DDL)
 
 
 def _open(path: Path | str) -> sqlite3.Connection:
@@ -197,9 +226,15 @@ def connect(path: Path | str) -> sqlite3.Connection:
         for suffix in ("", "-wal", "-shm"):
             Path(str(path) + suffix).unlink(missing_ok=True)
         db = _open(path)
-    db.executescript(_SCHEMA_DDL + _INDEX_TRIGGERS)
+    db.executescript(_SCHEMA_DDL + _INDEX_TRIGGERS + _FEED_TRIGGERS)
     db.execute("INSERT OR IGNORE INTO model_meta (key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+    db.execute("INSERT OR IGNORE INTO model_meta (key, value) VALUES (?, ?)", (GENERATION_KEY, _new_generation()))
     return db
+
+
+def _new_generation() -> str:
+    """Random, not counted: two files (a rebuilt copy, a restored backup) must never share one by chance."""
+    return secrets.token_hex(8)
 
 
 # Secondary indexes only queries use, no applier: a bulk replay builds them once, sorted, at the end.
@@ -215,6 +250,8 @@ def drop_index_triggers(db: sqlite3.Connection) -> None:
         db.execute(f"DROP TRIGGER IF EXISTS {name}")
     for name in _BULK_INDEXES:
         db.execute(f"DROP INDEX IF EXISTS {name}")
+    # No generation while the triggers are off: the lexical index falls back to FTS5 until the restore.
+    db.execute("DELETE FROM model_meta WHERE key = ?", (GENERATION_KEY,))
     db.execute("PRAGMA journal_mode=MEMORY")
     db.execute("PRAGMA synchronous=OFF")
     db.execute("PRAGMA cache_size=-262144")
@@ -227,6 +264,8 @@ def restore_index_triggers(db: sqlite3.Connection) -> None:
     db.execute("DELETE FROM memory_rank")
     values = _RANK_VALUES.replace("new.", "")
     db.execute(f"INSERT INTO memory_rank ({_RANK_COLUMNS}) SELECT {values} FROM memories")
-    db.executescript(_INDEX_TRIGGERS + _SCHEMA_DDL)
+    db.executescript(_INDEX_TRIGGERS + _FEED_TRIGGERS + _SCHEMA_DDL)
+    db.execute("DELETE FROM memory_changes")
+    db.execute("INSERT OR REPLACE INTO model_meta (key, value) VALUES (?, ?)", (GENERATION_KEY, _new_generation()))
     db.execute("PRAGMA journal_mode=WAL")
     db.execute("PRAGMA synchronous=NORMAL")

@@ -107,6 +107,20 @@ def test_pruned_recall_equals_ranking_every_match(db: sqlite3.Connection, flt: M
     queries.close()
 
 
+def _answers(monkeypatch: pytest.MonkeyPatch, name: str) -> list[bool]:
+    """Whether each call of ``rank_first.<name>`` answered (False: it left the query to the joined one)."""
+    outcomes: list[bool] = []
+    original = getattr(rank_first, name)
+
+    def counting(*args: Any, **kwargs: Any) -> list[tuple[int, float]] | None:
+        found: list[tuple[int, float]] | None = original(*args, **kwargs)
+        outcomes.append(found is not None)
+        return found
+
+    monkeypatch.setattr(rank_first, name, counting)
+    return outcomes
+
+
 _BROAD = [
     MemoryFilter(now=_ts(NOW)),
     MemoryFilter(now=_ts(NOW), as_agent="solo"),  # sees a third (collective): the joined query must take over
@@ -122,16 +136,9 @@ def test_lexical_ranked_first_equals_joined(db: sqlite3.Connection, flt: MemoryF
     """recall_lexical ranks the matches alone and filters the best (projectors/sqlite/rank_first.py): the same
     memories and scores as ranking the matches joined with the filter, also when too few of the best pass."""
     monkeypatch.setattr(sqlite_queries, "SPLIT_FROM", 1 if split else 10**9)
+    monkeypatch.setenv(sqlite_queries.LEXICAL_INDEX_ENV, "off")  # FTS5's own path (the index: below)
     queries = SQLiteMemoryQueries(db)
-    outcomes: list[bool] = []
-    original = rank_first.passing
-
-    def counting(*args: Any, **kwargs: Any) -> list[tuple[int, float]] | None:
-        found = original(*args, **kwargs)
-        outcomes.append(found is not None)
-        return found
-
-    monkeypatch.setattr(rank_first, "passing", counting)
+    outcomes = _answers(monkeypatch, "passing")
     contexts = [[t.strip('"') for t in c.split()] for c in _queries(40, seed=limit + 7)]
     first = [[(h.memory.id, h.score) for h in queries.recall_lexical(terms, flt, limit=limit)] for terms in contexts]
     monkeypatch.setattr(rank_first, "is_broad", lambda _flt: False)
@@ -142,6 +149,32 @@ def test_lexical_ranked_first_equals_joined(db: sqlite3.Connection, flt: MemoryF
     else:
         assert not all(outcomes), "a filter that drops most of the best must fall back to the joined query"
     queries.close()
+
+
+@pytest.mark.parametrize("limit", [1, 10, 100])
+@pytest.mark.parametrize("flt", [*_FILTERS, *_BROAD[1:]],
+                         ids=["all", "namespace", "visibility", "tier+tag", "solo", "caller+hidden"])
+def test_lexical_index_equals_fts5(db: sqlite3.Connection, flt: MemoryFilter, limit: int,
+                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """recall_lexical through the in-memory index (projectors/sqlite/lexical_index.py, filters tested on
+    growing chunks of its ranking) gives FTS5's memories and scores, broad filter or narrow."""
+    with_index = SQLiteMemoryQueries(db)
+    monkeypatch.setenv(sqlite_queries.LEXICAL_INDEX_ENV, "off")
+    fts5 = SQLiteMemoryQueries(db)
+    outcomes = _answers(monkeypatch, "passing_in_chunks")
+    for context in _queries(40, seed=limit + 11):
+        terms = [t.strip('"') for t in context.split()]
+        ours = [(h.memory.id, h.score) for h in with_index.recall_lexical(terms, flt, limit=limit)]
+        theirs = [(h.memory.id, h.score) for h in fts5.recall_lexical(terms, flt, limit=limit)]
+        assert [i for i, _ in ours] == [i for i, _ in theirs], context
+        assert [s for _, s in ours] == pytest.approx([s for _, s in theirs], rel=1e-9), context
+    assert with_index._lexical is not None and with_index._lexical.rows, "the index never answered"
+    if flt.tier is None and flt.as_agent is None:  # most matches pass: the index answers
+        assert all(outcomes)
+    if flt.tier is not None and limit == 100:  # a third of a third pass: the joined query takes over
+        assert not all(outcomes)
+    with_index.close()
+    fts5.close()
 
 
 def test_phrase_bound_bounds_fts5_bm25(db: sqlite3.Connection) -> None:
