@@ -44,7 +44,7 @@ from schemas import shift_ts
 
 __all__ = ["apply_event", "claim_holder", "claim_of", "claim_update", "drop_claim", "is_late", "joins", "mark_of",
            "memory_replayer", "move_claim", "record_claim", "record_event", "replay", "resolve", "retract", "set_mark",
-           "settle", "stamp", "title_conflicts"]
+           "settle", "several_partitions", "stamp", "title_conflicts"]
 
 #: Applies one kept memory event again during a replay: (stamp, type, payload, the replayed memories) → why it
 #: was refused, or None.
@@ -52,16 +52,22 @@ ReplayFn = Callable[[MergeStamp, str, Mapping[str, Any], set[str]], str | None]
 
 
 def stamp(sql: Sql, record: LogRecord) -> MergeStamp:
-    """The record's merge position; advances its partition's stamp (in the caller's transaction)."""
-    rows = sql.rows("SELECT stamp FROM merge_marks WHERE partition = :p", {"p": record.partition})
-    current = next_stamp(record.event.envelope.ts, str(rows[0]["stamp"]) if rows else None)
+    """The record's merge position; advances its partition's stamp (in the caller's transaction). Every
+    partition's mark is read at once (a handful of rows), so the stamp also tells whether several partitions
+    were seen, which the appliers ask of every memory and link event."""
+    marks = {str(r["partition"]): str(r["stamp"]) for r in sql.rows("SELECT partition, stamp FROM merge_marks", {})}
+    current = next_stamp(record.event.envelope.ts, marks.get(record.partition))
     sql.run("INSERT INTO merge_marks (partition, stamp) VALUES (:p, :s) "
             "ON CONFLICT (partition) DO UPDATE SET stamp = excluded.stamp", {"p": record.partition, "s": current})
-    return MergeStamp(record.partition, merge_key(current, record.partition, record.offset))
+    return MergeStamp(record.partition, merge_key(current, record.partition, record.offset),
+                      several=len(marks.keys() | {record.partition}) > 1)
 
 
-def _partitions(sql: Sql) -> int:
-    return int(sql.rows("SELECT count(*) AS n FROM merge_marks", {})[0]["n"])
+def several_partitions(sql: Sql, at: MergeStamp) -> bool:
+    """Whether the read model has seen more than one partition (``at`` says so when its stamp counted them)."""
+    if at.several is not None:
+        return at.several
+    return int(sql.rows("SELECT count(*) AS n FROM merge_marks", {})[0]["n"]) > 1
 
 
 def claim_holder(sql: Sql, title: str, namespace: str, partition: str) -> str | None:
@@ -354,7 +360,7 @@ def apply_event(sql: Sql, record: LogRecord, payload: Any, apply: Callable[[], N
         envelope = record.event.envelope
         refs = memory_refs(payload)
         # Counted once per memory event (this event's partition is already marked by its stamp).
-        several = refs is not None and _partitions(sql) > 1
+        several = refs is not None and several_partitions(sql, at)
         if refs is not None and (partitioned or several):
             record_event(sql, at, envelope.type, envelope.payload, refs)
             if envelope.cause is not None:  # what a decision ran, undone if another region's decided first

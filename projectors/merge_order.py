@@ -76,11 +76,14 @@ def partition_of(key: str) -> str:
 @dataclass(frozen=True, slots=True)
 class MergeStamp:
     """Where the event being applied stands: its partition and merge key; ``partitioned``: the read model's log
-    may have several partitions (domains that converge by history keep theirs from the first event)."""
+    may have several partitions (domains that converge by history keep theirs from the first event);
+    ``several``: the read model has seen events of more than one partition, counting this one (None: not
+    counted, as for a replayed event; ask the read model)."""
 
     partition: str
     key: str
     partitioned: bool = False
+    several: bool | None = None
 
 
 #: The merge position of the event a read model is applying (set by the store around each applier, so the
