@@ -22,7 +22,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass, replace
 from typing import Any
 
-from schemas import decode_payload, format_ts, parse_ts, shift_ts
+from schemas import canonical_ts, decode_payload, format_ts, parse_ts, shift_ts
 from schemas.events import (
     AgentKeyRegistered,
     AsAgentRequirementSet,
@@ -49,7 +49,7 @@ _OFFSET_WIDTH = 20
 def next_stamp(ts: str, previous: str | None) -> str:
     """The stamp of an event whose envelope says ``ts``, after a partition's ``previous`` stamp (None: first)."""
     try:
-        stamp = format_ts(parse_ts(ts))
+        stamp = canonical_ts(ts)
     except ValueError:  # a timestamp no parser takes still gets a place: right after its partition's previous
         stamp = previous or format_ts(parse_ts("1970-01-01T00:00:00Z"))
     if previous is not None and stamp <= previous:
