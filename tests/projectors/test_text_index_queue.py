@@ -18,7 +18,7 @@ import pytest
 from infra.log import LogRecord
 from projectors import SQLiteReadModel, Verdict
 from schemas import Memory, NodeKey, encode_payload, now_ts
-from schemas.events import MemoryChanges, MemoryDeleted, MemoryStored, MemoryUpdated
+from schemas.events import EventPayload, MemoryChanges, MemoryDeleted, MemoryStored, MemoryUpdated
 from tests.factories import node_key, signed
 
 PART = "p"
@@ -35,7 +35,7 @@ class _Writer:
     def _word(self) -> str:
         return f"w{self.rng.randrange(10**9)}"
 
-    def _record(self, event_type: str, payload: object) -> LogRecord:
+    def _record(self, event_type: str, payload: EventPayload) -> LogRecord:
         self.offset += 1
         return LogRecord(PART, self.offset, signed(self.key, event_type=event_type, payload=encode_payload(payload)))
 
