@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Collection, Mapping
-from dataclasses import replace
 from typing import Any
 
 from infra.log import LogRecord
@@ -51,7 +50,7 @@ __all__ = ["apply_event", "claim_holder", "claim_of", "claim_update", "drop_clai
 ReplayFn = Callable[[MergeStamp, str, Mapping[str, Any], set[str]], str | None]
 
 
-def stamp(sql: Sql, record: LogRecord) -> MergeStamp:
+def stamp(sql: Sql, record: LogRecord, *, partitioned: bool = False) -> MergeStamp:
     """The record's merge position; advances its partition's stamp (in the caller's transaction). Every
     partition's mark is read at once (a handful of rows), so the stamp also tells whether several partitions
     were seen, which the appliers ask of every memory and link event."""
@@ -59,7 +58,7 @@ def stamp(sql: Sql, record: LogRecord) -> MergeStamp:
     current = next_stamp(record.event.envelope.ts, marks.get(record.partition))
     sql.run("INSERT INTO merge_marks (partition, stamp) VALUES (:p, :s) "
             "ON CONFLICT (partition) DO UPDATE SET stamp = excluded.stamp", {"p": record.partition, "s": current})
-    return MergeStamp(record.partition, merge_key(current, record.partition, record.offset),
+    return MergeStamp(record.partition, merge_key(current, record.partition, record.offset), partitioned=partitioned,
                       several=len(marks.keys() | {record.partition}) > 1)
 
 
@@ -351,7 +350,7 @@ def apply_event(sql: Sql, record: LogRecord, payload: Any, apply: Callable[[], N
     domains that follow memories (the graph) catch up with the replayed ones. Returns why the event was
     refused (an exception of ``refused``), or None. Without ``partitioned`` (a log of one partition) no
     history is kept unless a second partition shows up after all."""
-    at = replace(stamp(sql, record), partitioned=partitioned)
+    at = stamp(sql, record, partitioned=partitioned)
     register = register_of(payload)
     if register is not None and not _newest_in(sql, register, at):
         return None  # an older write of a register another region has since set: it changes nothing
