@@ -5,7 +5,9 @@ Applying a batch (in one transaction with the new position) keeps the subscripti
 (with this node's sealed HMAC key) and adds one ``pending`` delivery per matching (event, subscription) — only for
 events whose ``origin`` is this node, so in a cluster each event is delivered once, by the node that wrote it.
 The sender (``producers.webhooks``) takes pending rows and marks them ``ack`` or ``dead``; a restart resumes the
-pending ones and never resends an acknowledged one. Nothing here is shared: each node has its own file.
+pending ones and never resends an acknowledged one. Nothing here is shared: each node has its own file, and one
+process (its ``serve``) applies to it, so the store keeps its position in memory too, and a batch with nothing to
+deliver and no subscription change moves only that (see :meth:`DeliveryStore.apply_batch`).
 """
 
 from __future__ import annotations
