@@ -39,6 +39,9 @@ class ApplyResult:
     applied: int
     skipped: int
     rejected: int
+    #: The position the batch committed, where the model knows it without asking its store again (None: the
+    #: runner asks :meth:`ReadModel.position`).
+    position: Clock | None = None
 
 
 def unreadable_reason(record: LogRecord) -> str:
@@ -151,7 +154,7 @@ class ProjectionRunner:
             self.newest_ts = max(stamps) if self.newest_ts is None else max(self.newest_ts, *stamps)
         if self._on_applied is not None:
             self._on_applied(result)
-        self._position = self._model.position()
+        self._position = dict(result.position) if result.position is not None else self._model.position()
         for listener in self._listeners:
             listener(self.position)
 

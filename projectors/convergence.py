@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Collection, Mapping
-from dataclasses import replace
 from typing import Any
 
 from infra.log import LogRecord
@@ -44,24 +43,30 @@ from schemas import shift_ts
 
 __all__ = ["apply_event", "claim_holder", "claim_of", "claim_update", "drop_claim", "is_late", "joins", "mark_of",
            "memory_replayer", "move_claim", "record_claim", "record_event", "replay", "resolve", "retract", "set_mark",
-           "settle", "stamp", "title_conflicts"]
+           "settle", "several_partitions", "stamp", "title_conflicts"]
 
 #: Applies one kept memory event again during a replay: (stamp, type, payload, the replayed memories) → why it
 #: was refused, or None.
 ReplayFn = Callable[[MergeStamp, str, Mapping[str, Any], set[str]], str | None]
 
 
-def stamp(sql: Sql, record: LogRecord) -> MergeStamp:
-    """The record's merge position; advances its partition's stamp (in the caller's transaction)."""
-    rows = sql.rows("SELECT stamp FROM merge_marks WHERE partition = :p", {"p": record.partition})
-    current = next_stamp(record.event.envelope.ts, str(rows[0]["stamp"]) if rows else None)
+def stamp(sql: Sql, record: LogRecord, *, partitioned: bool = False) -> MergeStamp:
+    """The record's merge position; advances its partition's stamp (in the caller's transaction). Every
+    partition's mark is read at once (a handful of rows), so the stamp also tells whether several partitions
+    were seen, which the appliers ask of every memory and link event."""
+    marks = {str(r["partition"]): str(r["stamp"]) for r in sql.rows("SELECT partition, stamp FROM merge_marks", {})}
+    current = next_stamp(record.event.envelope.ts, marks.get(record.partition))
     sql.run("INSERT INTO merge_marks (partition, stamp) VALUES (:p, :s) "
             "ON CONFLICT (partition) DO UPDATE SET stamp = excluded.stamp", {"p": record.partition, "s": current})
-    return MergeStamp(record.partition, merge_key(current, record.partition, record.offset))
+    return MergeStamp(record.partition, merge_key(current, record.partition, record.offset), partitioned=partitioned,
+                      several=len(marks.keys() | {record.partition}) > 1)
 
 
-def _partitions(sql: Sql) -> int:
-    return int(sql.rows("SELECT count(*) AS n FROM merge_marks", {})[0]["n"])
+def several_partitions(sql: Sql, at: MergeStamp) -> bool:
+    """Whether the read model has seen more than one partition (``at`` says so when its stamp counted them)."""
+    if at.several is not None:
+        return at.several
+    return int(sql.rows("SELECT count(*) AS n FROM merge_marks", {})[0]["n"]) > 1
 
 
 def claim_holder(sql: Sql, title: str, namespace: str, partition: str) -> str | None:
@@ -368,7 +373,7 @@ def apply_event(sql: Sql, record: LogRecord, payload: Any, apply: Callable[[], N
     domains that follow memories (the graph) catch up with the replayed ones. Returns why the event was
     refused (an exception of ``refused``), or None. Without ``partitioned`` (a log of one partition) no
     history is kept unless a second partition shows up after all."""
-    at = replace(stamp(sql, record), partitioned=partitioned)
+    at = stamp(sql, record, partitioned=partitioned)
     register = register_of(payload)
     if register is not None and not _newest_in(sql, register, at):
         return None  # an older write of a register another region has since set: it changes nothing
@@ -377,7 +382,7 @@ def apply_event(sql: Sql, record: LogRecord, payload: Any, apply: Callable[[], N
         envelope = record.event.envelope
         refs = memory_refs(payload)
         # Counted once per memory event (this event's partition is already marked by its stamp).
-        several = refs is not None and _partitions(sql) > 1
+        several = refs is not None and several_partitions(sql, at)
         if refs is not None and (partitioned or several):
             record_event(sql, at, envelope.type, envelope.payload, refs)
             if envelope.cause is not None:  # what a decision ran, undone if another region's decided first

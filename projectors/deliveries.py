@@ -5,13 +5,17 @@ Applying a batch (in one transaction with the new position) keeps the subscripti
 (with this node's sealed HMAC key) and adds one ``pending`` delivery per matching (event, subscription) — only for
 events whose ``origin`` is this node, so in a cluster each event is delivered once, by the node that wrote it.
 The sender (``producers.webhooks``) takes pending rows and marks them ``ack`` or ``dead``; a restart resumes the
-pending ones and never resends an acknowledged one. Nothing here is shared: each node has its own file.
+pending ones and never resends an acknowledged one. Nothing here is shared: each node has its own file, and one
+process (its ``serve``) applies to it, so the store keeps its position in memory too, and a batch with nothing to
+deliver and no subscription change moves only that (see :meth:`DeliveryStore.apply_batch`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +27,10 @@ from projectors.webhook_rules import SubscriptionTarget, correlation_id, matches
 from schemas import SchemaError, decode_payload
 from schemas.events import SubscriptionCreated, SubscriptionDeleted
 
-__all__ = ["Delivery", "DeliveryStore", "LocalSubscription"]
+__all__ = ["SAVE_POSITION_EVERY", "Delivery", "DeliveryStore", "LocalSubscription"]
+
+#: Seconds a position moved by batches that wrote nothing else may stay unsaved (see DeliveryStore.apply_batch).
+SAVE_POSITION_EVERY = 1.0
 
 _DDL = """
 CREATE TABLE IF NOT EXISTS tracking (partition TEXT PRIMARY KEY, "offset" INTEGER NOT NULL);
@@ -104,10 +111,18 @@ class DeliveryStore(ReadModel):
         except sqlite3.Error as exc:
             raise ReadModelError(f"delivery store {path}: {exc}") from exc
         self._horizon = self._load_horizon()
+        # The applied position, kept here too: a batch that changes nothing but the position (every event of
+        # another node, every event when no subscription exists) moves it in memory only (see apply_batch).
+        self._position = self._stored_position()
+        self._unsaved_since: float | None = None
+        self._subs: list[LocalSubscription] | None = None  # the subscriptions table, cached between changes
 
     # -- position and horizon -----------------------------------------------------------------------------
 
     def position(self) -> Clock:
+        return dict(self._position)
+
+    def _stored_position(self) -> Clock:
         return {r["partition"]: r["offset"] for r in self._db.execute('SELECT partition, "offset" FROM tracking')}
 
     def _load_horizon(self) -> Clock | None:
@@ -127,31 +142,67 @@ class DeliveryStore(ReadModel):
     # -- applying -----------------------------------------------------------------------------------------
 
     def apply_batch(self, verdicts: Sequence[Verdict]) -> ApplyResult:
-        applied = skipped = rejected = 0
+        """Apply in one transaction with the new position; a batch that would write nothing but the position
+        skips the transaction. Its position is saved with the next batch that writes, by the first batch
+        :data:`SAVE_POSITION_EVERY` seconds later, or at :meth:`close`: a crash before that applies those events again
+        after the restart, to the same subscriptions (any change to them is written, with its position, at
+        once), so they are again no-ops."""
+        position = dict(self._position)
+        applying: list[LogRecord] = []
+        skipped = rejected = 0
+        for verdict in verdicts:
+            record = verdict.record
+            if record.offset <= position.get(record.partition, 0):
+                skipped += 1
+                continue
+            position[record.partition] = record.offset
+            if verdict.rejected is not None:
+                rejected += 1  # never deliver an event that does not verify
+            else:
+                applying.append(record)
         try:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                position = self.position()
-                for verdict in verdicts:
-                    record = verdict.record
-                    if record.offset <= position.get(record.partition, 0):
-                        skipped += 1
-                        continue
-                    position[record.partition] = record.offset
-                    if verdict.rejected is not None:
-                        rejected += 1  # never deliver an event that does not verify
-                        continue
-                    self._apply(record)
-                    applied += 1
-                self._db.executemany('INSERT INTO tracking (partition, "offset") VALUES (?, ?) ON CONFLICT '
-                                     '(partition) DO UPDATE SET "offset" = excluded."offset"', list(position.items()))
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
+            if any(self._writes(record) for record in applying):
+                self._write(applying, position)
+            else:
+                self._position = position
+                self._save_position_in_time()
         except sqlite3.Error as exc:
+            self._subs = None
             raise ReadModelError(f"delivery store: {exc}") from exc
-        return ApplyResult(applied=applied, skipped=skipped, rejected=rejected)
+        return ApplyResult(applied=len(applying), skipped=skipped, rejected=rejected)
+
+    def _writes(self, record: LogRecord) -> bool:
+        """Whether applying ``record`` may change the store: a subscription change, or an event of this node's
+        past the horizon while a subscription exists."""
+        envelope = record.event.envelope
+        if envelope.type in (SubscriptionCreated.TYPE, SubscriptionDeleted.TYPE):
+            return True
+        return envelope.origin == self.node_id and not self._before_horizon(record) and bool(self._subscriptions())
+
+    def _write(self, records: Sequence[LogRecord], position: Clock) -> None:
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            for record in records:
+                self._apply(record)
+            self._store_position(position)
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            self._subs = None  # the batch's subscription changes are undone
+            raise
+        self._db.execute("COMMIT")
+        self._position = position
+
+    def _store_position(self, position: Clock) -> None:
+        self._db.executemany('INSERT INTO tracking (partition, "offset") VALUES (?, ?) ON CONFLICT '
+                             '(partition) DO UPDATE SET "offset" = excluded."offset"', list(position.items()))
+        self._unsaved_since = None
+
+    def _save_position_in_time(self) -> None:
+        now = time.monotonic()
+        if self._unsaved_since is None:
+            self._unsaved_since = now
+        elif now - self._unsaved_since >= SAVE_POSITION_EVERY:
+            self._store_position(self._position)
 
     def _apply(self, record: LogRecord) -> None:
         envelope = record.event.envelope
@@ -160,6 +211,7 @@ class DeliveryStore(ReadModel):
                 payload = decode_payload(envelope.type, envelope.payload)
             except SchemaError:
                 return
+            self._subs = None
             if isinstance(payload, SubscriptionCreated):
                 self._subscribe(payload)
             else:
@@ -188,7 +240,7 @@ class DeliveryStore(ReadModel):
         if not events:
             return
         envelope = record.event.envelope
-        subs = self.subscriptions()
+        subs = self._subscriptions()
         for event in events:
             for sub in subs:
                 if not matches(sub, event):
@@ -203,8 +255,13 @@ class DeliveryStore(ReadModel):
     # -- reads and the sender's updates -------------------------------------------------------------------
 
     def subscriptions(self) -> list[LocalSubscription]:
-        return [LocalSubscription(**dict(r)) for r in self._db.execute(
-            "SELECT id, url, events, namespace_filter, agent_filter, created_by, sealed_key FROM subscriptions")]
+        return list(self._subscriptions())
+
+    def _subscriptions(self) -> list[LocalSubscription]:
+        if self._subs is None:
+            self._subs = [LocalSubscription(**dict(r)) for r in self._db.execute(
+                "SELECT id, url, events, namespace_filter, agent_filter, created_by, sealed_key FROM subscriptions")]
+        return self._subs
 
     def subscription(self, subscription_id: str) -> LocalSubscription | None:
         row = self._db.execute("SELECT id, url, events, namespace_filter, agent_filter, created_by, sealed_key "
@@ -234,4 +291,7 @@ class DeliveryStore(ReadModel):
             "SELECT status, count(*) AS n FROM deliveries GROUP BY status")}
 
     def close(self) -> None:
+        if self._unsaved_since is not None:
+            with contextlib.suppress(sqlite3.Error):  # only a longer replay after the restart is lost
+                self._store_position(self._position)
         self._db.close()

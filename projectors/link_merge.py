@@ -24,6 +24,7 @@ from dataclasses import replace
 from typing import Any
 
 from infra.log import LogRecord
+from projectors.convergence import several_partitions
 from projectors.merge_order import APPLYING, MergeStamp
 from projectors.rules import over_link_quota
 from projectors.sql import Sql
@@ -44,7 +45,7 @@ def merging(sql: Sql) -> MergeStamp | None:
     at = APPLYING.get()
     if at is None:
         return None
-    if at.partitioned or int(sql.rows("SELECT count(*) AS n FROM merge_marks", {})[0]["n"]) > 1:
+    if at.partitioned or several_partitions(sql, at):
         return at
     return None
 

@@ -60,29 +60,51 @@ def _holder(sql: Sql, where: str, params: Mapping[str, Any]) -> dict[str, Any] |
 
 
 def _insert(sql: Sql, m: Memory) -> bool:
-    """Insert ``m`` unless its id is taken or its partition already claims its (title, namespace); True when
-    inserted. Another region's claim of the title does not stop it: both are kept and the claims resolved
-    (:mod:`projectors.convergence`)."""
-    at, d = applying(), sql.dialect
-    if _exists(sql, "memories", m.id):
-        return False
+    """Insert ``m`` unless its id is taken or buried, or its partition already claims its (title, namespace);
+    True when inserted. Another region's claim of the title does not stop it: both are kept and the claims
+    resolved (:mod:`projectors.convergence`).
+
+    The common case, a new memory under a free title, is one statement: the insert itself refuses a taken id,
+    a buried one and a title shown by another memory; only when it refuses does a lookup tell a taken id
+    (refused) from a title shown by a memory of no claim here (kept under its conflict title)."""
+    at = applying()
     if convergence.claim_holder(sql, m.title, m.namespace, at.partition) is not None:
         return False
-    taken = _holder(sql, "title = :t AND namespace = :n", {"t": m.title, "n": m.namespace}) is not None
+    inserted = _insert_row(sql, m, m.title)
+    if not inserted:
+        if _exists(sql, "memories", m.id):
+            return False
+        inserted = _insert_row(sql, m, conflict_title(m.title, m.id))
+        if not inserted:
+            return False
+    convergence.record_claim(sql, m.id, m.title, m.namespace, at)
+    if inserted == _UNDER_CONFLICT_TITLE or convergence.several_partitions(sql, at):
+        # With one partition, a memory inserted under its own title is the only live claim of it, which already
+        # shows it: nothing to resolve.
+        convergence.resolve(sql, m.namespace, m.title)
+    return True
+
+
+_UNDER_CONFLICT_TITLE = 2
+
+
+def _insert_row(sql: Sql, m: Memory, title: str) -> int:
+    """Insert ``m`` under ``title`` unless its id or that title is taken or its id buried: 0 when refused, 1 when
+    inserted under its own title, :data:`_UNDER_CONFLICT_TITLE` under another."""
+    d = sql.dialect
     inserted = sql.run(
         "INSERT INTO memories (id, tier, namespace, title, content, tags, priority, confidence, source, "
-        "access_count, created_at, updated_at, last_accessed_at, expires_at, metadata) VALUES (:id, :tier, "
+        "access_count, created_at, updated_at, last_accessed_at, expires_at, metadata) SELECT :id, :tier, "
         f":namespace, :title, :content, {d.json_param('tags')}, :priority, :confidence, :source, :access_count, "
-        f":created_at, :updated_at, :last_accessed_at, :expires_at, {d.json_param('metadata')}) "
-        "ON CONFLICT DO NOTHING",
-        {**m.to_payload(), "title": conflict_title(m.title, m.id) if taken else m.title,
-         "tags": json_column(m.tags), "metadata": json_column(m.metadata), "last_accessed_at": m.last_accessed_at,
-         "expires_at": m.expires_at})
+        f":created_at, :updated_at, :last_accessed_at, :expires_at, {d.json_param('metadata')} "
+        "WHERE NOT EXISTS (SELECT 1 FROM memory_tombstones WHERE id = :id) ON CONFLICT DO NOTHING",
+        {"id": m.id, "tier": m.tier, "namespace": m.namespace, "title": title, "content": m.content,
+         "tags": json_column(m.tags), "priority": m.priority, "confidence": m.confidence, "source": m.source,
+         "access_count": m.access_count, "created_at": m.created_at, "updated_at": m.updated_at,
+         "last_accessed_at": m.last_accessed_at, "expires_at": m.expires_at, "metadata": json_column(m.metadata)})
     if inserted != 1:
-        return False
-    convergence.record_claim(sql, m.id, m.title, m.namespace, at)
-    convergence.resolve(sql, m.namespace, m.title)
-    return True
+        return 0
+    return 1 if title == m.title else _UNDER_CONFLICT_TITLE
 
 
 def _merge(sql: Sql, existing: Mapping[str, Any], m: Memory) -> None:

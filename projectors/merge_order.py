@@ -22,7 +22,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass, replace
 from typing import Any
 
-from schemas import decode_payload, format_ts, parse_ts, shift_ts
+from schemas import canonical_ts, decode_payload, format_ts, parse_ts, shift_ts
 from schemas.events import (
     AgentKeyRegistered,
     AsAgentRequirementSet,
@@ -49,7 +49,7 @@ _OFFSET_WIDTH = 20
 def next_stamp(ts: str, previous: str | None) -> str:
     """The stamp of an event whose envelope says ``ts``, after a partition's ``previous`` stamp (None: first)."""
     try:
-        stamp = format_ts(parse_ts(ts))
+        stamp = canonical_ts(ts)
     except ValueError:  # a timestamp no parser takes still gets a place: right after its partition's previous
         stamp = previous or format_ts(parse_ts("1970-01-01T00:00:00Z"))
     if previous is not None and stamp <= previous:
@@ -76,11 +76,14 @@ def partition_of(key: str) -> str:
 @dataclass(frozen=True, slots=True)
 class MergeStamp:
     """Where the event being applied stands: its partition and merge key; ``partitioned``: the read model's log
-    may have several partitions (domains that converge by history keep theirs from the first event)."""
+    may have several partitions (domains that converge by history keep theirs from the first event);
+    ``several``: the read model has seen events of more than one partition, counting this one (None: not
+    counted, as for a replayed event; ask the read model)."""
 
     partition: str
     key: str
     partitioned: bool = False
+    several: bool | None = None
 
 
 #: The merge position of the event a read model is applying (set by the store around each applier, so the

@@ -141,13 +141,15 @@ def place_store(memory: Memory, on_conflict: str | None, *, buried_id: Callable[
     (``error``), insert under the first free versioned title (``version``), else merge into the holder. This is
     where racing stores of one title are put in order.
 
-    ``title_holder(title)`` is the row holding ``title`` in the memory's namespace (with its ``id``).
+    ``title_holder(title)`` is the row holding ``title`` in the memory's namespace (with its ``id``);
+    ``insert(memory)`` refuses a buried id (False), so the common case costs no lookup of the tombstones.
     """
-    if buried_id(memory.id):
-        raise buried(memory.id)
-    # Insert first (one statement in the common case); look for a title clash only when it was refused.
+    # Insert first (one statement in the common case); look for a tombstone or a title clash only when it was
+    # refused.
     if insert(memory):
         return
+    if buried_id(memory.id):
+        raise buried(memory.id)
     holder = title_holder(memory.title)
     elsewhere = f"memory {memory.id} already exists under another title or namespace"
     if holder is None:

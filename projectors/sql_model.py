@@ -82,7 +82,8 @@ class SqlReadModel(MemoryReadModel, Generic[DB]):
             sql.run('INSERT INTO tracking (projection, partition, "offset") VALUES (:p, :part, :off) '
                     'ON CONFLICT (projection, partition) DO UPDATE SET "offset" = excluded."offset"',
                     {"p": PROJECTION, "part": part, "off": off})
-        return ApplyResult(applied=applied, skipped=skipped, rejected=rejected)
+        # The position this transaction writes: the runner takes it rather than reading it back after the commit.
+        return ApplyResult(applied=applied, skipped=skipped, rejected=rejected, position=position)
 
     def _apply(self, db: DB, record: LogRecord) -> str | None:
         """Apply one new record; return why it was not applied, or None."""

@@ -8,7 +8,7 @@ Pure Python and JSON; imports nothing else of ours. Example::
 from __future__ import annotations
 
 from schemas.chain import ChainAudit, ChainBreak, ChainLink, event_hash
-from schemas.clock import format_ts, now_ts, parse_ts, shift_ts
+from schemas.clock import canonical_ts, format_ts, now_ts, parse_ts, shift_ts
 from schemas.encoding import canonical_bytes, decode_body
 from schemas.envelope import Envelope, SignedEvent, new_event_id
 from schemas.errors import EncodingError, PayloadError, SchemaError, SignatureError, UnknownEventTypeError
@@ -49,6 +49,7 @@ __all__ = [
     "UnknownEventTypeError",
     "canonical_bytes",
     "canonical_cbor",
+    "canonical_ts",
     "decode_body",
     "decode_payload",
     "decode_signature",

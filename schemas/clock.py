@@ -5,11 +5,14 @@ A fixed width matters because the read models compare timestamps as strings, as 
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 
-__all__ = ["format_ts", "now_ts", "parse_ts", "shift_ts"]
+__all__ = ["canonical_ts", "format_ts", "now_ts", "parse_ts", "shift_ts"]
 
 _FORMAT = "%Y-%m-%dT%H:%M:%S.%f+00:00"
+#: What :func:`format_ts` writes (for years from 1000 on, which ``%Y`` writes with four digits).
+_CANONICAL = re.compile(r"[1-9][0-9]{3}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{6}\+00:00")
 
 
 def format_ts(moment: datetime) -> str:
@@ -35,6 +38,19 @@ def parse_ts(text: str) -> datetime:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     return moment.astimezone(UTC)
+
+
+def canonical_ts(text: str) -> str:
+    """``format_ts(parse_ts(text))``; a timestamp already in that form is only checked, not formatted again
+    (``strftime`` was most of the cost, and every applied event's stamp asks this).
+
+    Raises:
+        ValueError: the text is not a timestamp.
+    """
+    if _CANONICAL.fullmatch(text):
+        datetime.fromisoformat(text)  # a real date and time, or ValueError
+        return text
+    return format_ts(parse_ts(text))
 
 
 def shift_ts(ts: str, seconds: float) -> str:

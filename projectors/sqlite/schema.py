@@ -8,12 +8,13 @@ import sqlite3
 from pathlib import Path
 
 from projectors.sqlite.domains import DOMAIN_DDL
+from projectors.sqlite.text_queue import QUEUE_DDL, queued
 
 __all__ = ["FEED_TAIL", "GENERATION_KEY", "SCHEMA_VERSION", "connect", "drop_index_triggers", "restore_index_triggers"]
 
 log = logging.getLogger("ai_memory.readmodel")
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 
 _DDL = """
 CREATE TABLE IF NOT EXISTS memories (
@@ -133,26 +134,23 @@ _RANK_VALUES = """new.rowid, new.priority * 0.5 + min(new.access_count, 50) * 0.
         new.created_at, new.scope, new.agent_id"""
 
 # The row-by-row maintenance of the FTS and rank indexes; a bulk replay drops these and rebuilds both at the end.
+# The FTS changes are queued and reach the indexes once per batch (projectors/sqlite/text_queue.py says why).
 _INDEX_TRIGGERS = f"""
 CREATE TRIGGER IF NOT EXISTS memories_ai AFTER INSERT ON memories BEGIN
-    INSERT INTO memories_fts (rowid, title, content, tags) VALUES (new.rowid, new.title, new.content, new.tags);
-    INSERT INTO memories_title_fts (rowid, title) VALUES (new.rowid, new.title);
+    {queued("add", "new", "both")}
     INSERT INTO memory_rank ({_RANK_COLUMNS}) VALUES ({_RANK_VALUES});
 END;
 CREATE TRIGGER IF NOT EXISTS memories_ad AFTER DELETE ON memories BEGIN
-    INSERT INTO memories_fts (memories_fts, rowid, title, content, tags)
-    VALUES ('delete', old.rowid, old.title, old.content, old.tags);
-    INSERT INTO memories_title_fts (memories_title_fts, rowid, title) VALUES ('delete', old.rowid, old.title);
+    {queued("delete", "old", "both")}
     DELETE FROM memory_rank WHERE rid = old.rowid;
 END;
 CREATE TRIGGER IF NOT EXISTS memories_au AFTER UPDATE OF title, content, tags ON memories BEGIN
-    INSERT INTO memories_fts (memories_fts, rowid, title, content, tags)
-    VALUES ('delete', old.rowid, old.title, old.content, old.tags);
-    INSERT INTO memories_fts (rowid, title, content, tags) VALUES (new.rowid, new.title, new.content, new.tags);
+    {queued("delete", "old", "main")}
+    {queued("add", "new", "main")}
 END;
 CREATE TRIGGER IF NOT EXISTS memories_title_au AFTER UPDATE OF title ON memories BEGIN
-    INSERT INTO memories_title_fts (memories_title_fts, rowid, title) VALUES ('delete', old.rowid, old.title);
-    INSERT INTO memories_title_fts (rowid, title) VALUES (new.rowid, new.title);
+    {queued("delete", "old", "title")}
+    {queued("add", "new", "title")}
 END;
 CREATE TRIGGER IF NOT EXISTS memory_rank_au AFTER UPDATE ON memories BEGIN
     INSERT OR REPLACE INTO memory_rank ({_RANK_COLUMNS}) VALUES ({_RANK_VALUES});
@@ -188,7 +186,7 @@ GENERATION_KEY = "lexical_generation"
 _TRIGGER_NAMES = ("memories_ai", "memories_ad", "memories_au", "memories_title_au", "memory_rank_au",
                   "memory_changes_ai", "memory_changes_ad", "memory_changes_au", "memory_changes_prune")
 # Every table and index (not the row-by-row triggers): idempotent, so it also restores what a bulk replay dropped.
-_SCHEMA_DDL = _DDL + _FEED_DDL + _MEMORY_INDEXES + _RANK_INDEXES + "".join(DOMAIN_DDL)
+_SCHEMA_DDL = _DDL + QUEUE_DDL + _FEED_DDL + _MEMORY_INDEXES + _RANK_INDEXES + "".join(DOMAIN_DDL)
 
 
 def _open(path: Path | str) -> sqlite3.Connection:

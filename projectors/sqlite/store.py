@@ -26,6 +26,7 @@ from projectors.sqlite.identity import SQLiteIdentityQueries
 from projectors.sqlite.queries import SQLiteMemoryQueries
 from projectors.sqlite.schema import connect, drop_index_triggers, restore_index_triggers
 from projectors.sqlite.sql import SQLiteSql
+from projectors.sqlite.text_queue import drain
 from projectors.subscription_queries import SQLiteSubscriptionQueries
 
 __all__ = ["SQLiteReadModel"]
@@ -93,6 +94,7 @@ class SQLiteReadModel(SqlReadModel[sqlite3.Connection]):
             self._db.execute("BEGIN IMMEDIATE")
             try:
                 result = self._batch(self._db, verdicts)
+                drain(self._db)
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise

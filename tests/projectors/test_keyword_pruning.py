@@ -19,7 +19,7 @@ import pytest
 
 from projectors.fts import fts_query
 from projectors.queries import MemoryFilter
-from projectors.sqlite import pruning, rank_first
+from projectors.sqlite import pruning, rank_first, text_queue
 from projectors.sqlite import queries as sqlite_queries
 from projectors.sqlite.queries import SQLiteMemoryQueries
 from projectors.sqlite.schema import connect
@@ -56,6 +56,7 @@ def db(tmp_path_factory: pytest.TempPathFactory) -> Iterator[sqlite3.Connection]
     conn.executemany("INSERT INTO memories (id, tier, namespace, title, content, tags, priority, confidence, "
                      "access_count, created_at, updated_at, expires_at, metadata) "
                      "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+    text_queue.drain(conn)  # rows written by hand reach the FTS indexes as a batch's do
     conn.commit()
     yield conn
     conn.close()
