@@ -21,7 +21,7 @@ async def pair() -> AsyncIterator[tuple[CoalescedWrites, socket.socket]]:
     peer.setblocking(False)
     loop = asyncio.get_running_loop()
     transport, _ = await loop.create_connection(asyncio.Protocol, sock=ours)
-    yield CoalescedWrites(transport, loop), peer  # type: ignore[arg-type]
+    yield CoalescedWrites(transport, loop), peer
     transport.abort()
     peer.close()
 
