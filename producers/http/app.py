@@ -36,7 +36,7 @@ from producers.http import (
 )
 from producers.http.base import MAX_BODY_BYTES, VERSION, ApiContext, JSONBody
 from producers.http.boundary import BODY_TIMEOUT, HttpBoundary, http_exception
-from producers.http.timeout import RequestTimeout, timeout_from_env
+from producers.http.timeout import timeout_from_env
 from producers.runtime.node import Node
 from producers.tools.calls import ATTESTATION_STATE, READER_STATE
 
@@ -103,8 +103,7 @@ def create_app(node: Node, *, api_key: str | None = None, mcp: McpHttpEndpoint |
     routes = [route for module in DOMAIN_ROUTES for route in module.routes(api)]
     if mcp is not None:
         routes.append(Route("/mcp", _Guarded(api, mcp.asgi)))
-    # The boundary is outermost: whatever the timeout or a route lets escape is translated there.
+    # One middleware: the body deadline, the original's 504 after 60 s (H7), and whatever a route lets escape.
     return Starlette(routes=routes, middleware=[
-        Middleware(HttpBoundary, body_timeout=body_timeout),
-        Middleware(RequestTimeout, seconds=timeout_from_env()),  # the original's 504 after 60 s (H7)
+        Middleware(HttpBoundary, body_timeout=body_timeout, request_timeout=timeout_from_env()),
     ], exception_handlers={HTTPException: http_exception})

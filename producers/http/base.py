@@ -43,6 +43,8 @@ CLOCK_HEADER = "X-AI-Memory-Clock"
 WAIT_FOR_HEADER = "X-AI-Memory-Wait-For"
 #: The longest a request waits for ``X-AI-Memory-Wait-For`` before answering 503.
 MAX_WAIT_FOR = 5.0
+#: The unsigned request's claimed agent (``X-Agent-Id``) that :meth:`ApiContext.attest` found keyless, in its scope.
+_CLAIM_CHECKED = "ai_memory.claim_checked"
 Handler = Callable[[Request], Awaitable[Response]]
 
 
@@ -152,6 +154,7 @@ class ApiContext:
         if not verifier.is_signed(request.headers):
             if claimed := request.headers.get(HEADER_AGENT):
                 verifier.require(claimed)
+                request.scope[_CLAIM_CHECKED] = claimed  # agent() need not look the same key up again
             return None
         body = await read_body(request)
         return verifier.verify(request.method, request.url.path, request.url.query, body, request.headers)
@@ -190,5 +193,6 @@ class ApiContext:
     def agent(self, request: Request, body: Any = None) -> str:
         body_agent = body.get("agent_id") if isinstance(body, dict) else None
         agent = resolve_http_agent(body_agent, request.headers.get("x-agent-id"))
-        self.node.identity.verifier.require(agent)  # a keyed agent id is only claimed by its signed requests
+        if request.scope.get(_CLAIM_CHECKED) != agent:
+            self.node.identity.verifier.require(agent)  # a keyed agent id is only claimed by its signed requests
         return agent

@@ -1,4 +1,5 @@
-"""The API's outermost layer: whatever a request does, the caller gets a status and JSON ``{"error": ...}``.
+"""The API's outermost layer: whatever a request does, the caller gets a status and JSON ``{"error": ...}``,
+and an answer that has not started within the request timeout is a 504 (:mod:`producers.http.timeout`).
 
 Each route's own boundary (:meth:`producers.http.base.ApiContext.endpoint`) translates the errors of its
 handler; this layer covers what no route sees:
@@ -26,6 +27,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from producers.errors import RequestTimeoutError, reply_for
 from producers.http.base import JSONBody
+from producers.http.timeout import limited, send_timed_out
 
 __all__ = ["BODY_TIMEOUT", "HttpBoundary", "http_exception"]
 
@@ -56,11 +58,14 @@ def _allowed(request: Request) -> set[str]:
 
 
 class HttpBoundary:
-    """ASGI middleware: the body-read deadline and the last-resort JSON error reply."""
+    """ASGI middleware, the only one: the body-read deadline, the request timeout (the original's 504, see
+    :mod:`producers.http.timeout`) and the last-resort JSON error reply. One layer, so a request pays for one
+    wrapped ``send`` and one timer, and its app runs in the request's own task (no task per request)."""
 
-    def __init__(self, app: ASGIApp, *, body_timeout: float = BODY_TIMEOUT) -> None:
+    def __init__(self, app: ASGIApp, *, body_timeout: float = BODY_TIMEOUT, request_timeout: float = 0.0) -> None:
         self._app = app
         self._body_timeout = body_timeout
+        self._request_timeout = request_timeout
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -71,21 +76,36 @@ class HttpBoundary:
             await JSONBody({"error": "NUL (%00) is not allowed in a URL"}, status_code=400)(scope, receive, send)
             return
         started = False
+        timer: asyncio.Timeout | None = None
 
         async def tracked_send(message: Message) -> None:
             nonlocal started
-            started = started or message["type"] == "http.response.start"
+            if not started and message["type"] == "http.response.start":
+                started = True
+                if timer is not None and not timer.expired():
+                    timer.reschedule(None)  # an answer that has started is never cut
             await send(message)
 
+        app_receive = _deadline_receive(receive, self._body_timeout)
         try:
-            await self._app(scope, _deadline_receive(receive, self._body_timeout), tracked_send)
+            if limited(scope, self._request_timeout):
+                async with asyncio.timeout(self._request_timeout) as timer:
+                    await self._app(scope, app_receive, tracked_send)
+            else:
+                await self._app(scope, app_receive, tracked_send)
         except Exception as exc:
             if started:
                 raise  # headers are on the wire: nothing left to say but to drop the connection
+            if timer is not None and timer.expired():
+                await send_timed_out(send)  # whatever the cancelled request raised on its way out
+                return
             reply = reply_for(exc)
             if reply.status >= 500:
                 log.error("%s %s failed: %r", scope.get("method"), scope.get("path"), exc)
             await JSONBody(reply.body, status_code=reply.status, headers=reply.headers)(scope, receive, send)
+        else:
+            if timer is not None and timer.expired() and not started:
+                await send_timed_out(send)  # the request ignored its cancellation and answered nothing
 
 
 def _deadline_receive(receive: Receive, timeout: float) -> Receive:

@@ -4,17 +4,18 @@ as the original's ``request_timeout_secs``; 0 turns it off). Streams are exempt 
 event stream), since their answer is meant to stay open; a response that has started is never cut.
 
 A write cancelled by the timeout is either in the log or not (appends are atomic), as in the original.
+The limit is enforced by :class:`producers.http.boundary.HttpBoundary` (one middleware, one timer per request);
+this module holds the setting and the answer.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Scope, Send
 
-__all__ = ["DEFAULT_TIMEOUT_SECS", "TIMEOUT_ENV", "RequestTimeout", "timeout_from_env"]
+__all__ = ["DEFAULT_TIMEOUT_SECS", "TIMEOUT_ENV", "limited", "send_timed_out", "timeout_from_env"]
 
 TIMEOUT_ENV = "AI_MEMORY_REQUEST_TIMEOUT_SECS"
 DEFAULT_TIMEOUT_SECS = 60.0
@@ -35,35 +36,13 @@ def timeout_from_env() -> float:
     return value
 
 
-class RequestTimeout:
-    """ASGI middleware: 504 for a request whose answer has not started within ``seconds``."""
+def limited(scope: Scope, seconds: float) -> bool:
+    """Whether the request of ``scope`` is held to ``seconds``: not when 0 (off), not for the streams."""
+    return bool(seconds) and not scope["path"].startswith(_STREAMS)
 
-    def __init__(self, app: ASGIApp, seconds: float) -> None:
-        self.app = app
-        self.seconds = seconds
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not self.seconds or scope["path"].startswith(_STREAMS):
-            await self.app(scope, receive, send)
-            return
-        started = False
-
-        async def tracked(message: Message) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
-
-        task = asyncio.ensure_future(self.app(scope, receive, tracked))
-        done, _ = await asyncio.wait({task}, timeout=self.seconds)
-        if task in done:
-            task.result()
-            return
-        if started:  # already answering (a large body): let it finish
-            await task
-            return
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
-        await send({"type": "http.response.start", "status": 504,
-                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(_BODY)).encode())]})
-        await send({"type": "http.response.body", "body": _BODY})
+async def send_timed_out(send: Send) -> None:
+    """The 504 answer, sent as the original sends it."""
+    await send({"type": "http.response.start", "status": 504,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(_BODY)).encode())]})
+    await send({"type": "http.response.body", "body": _BODY})

@@ -230,9 +230,11 @@ class MemoryService:
         for each other."""
         mode = cmd.on_conflict or on_conflict
         draft = self._new_memory(cmd, agent_id, now_ts())
-        if mode == "error" and self.queries.find_by_title(draft.title, draft.namespace) is not None:
+        free = mode == "error" and self.queries.find_by_title(draft.title, draft.namespace) is None
+        if mode == "error" and not free:
             await self._caught_up()  # taken here: read the whole log before a 409, the title may have been freed
-        memory = self._resolve_conflict(draft, mode, set())
+        # A title just found free (nothing awaited since) needs no second look.
+        memory = draft if free else self._resolve_conflict(draft, mode, set())
         try:
             return await self._store(memory, cmd.tier, mode, agent_id=agent_id, metered=metered)
         except ConflictError as exc:

@@ -7,6 +7,7 @@ import asyncio
 import logging
 import os
 import socket
+from typing import Any
 
 import uvicorn
 from starlette.types import ASGIApp
@@ -20,6 +21,7 @@ from producers.mcp import McpHttpEndpoint
 from producers.memory.vector_catchup import catch_up_vectors_forever
 from producers.runtime.bind_guard import check_bind
 from producers.runtime.gc_tuning import tune_for_serving
+from producers.runtime.http_writes import CoalescingHttpToolsProtocol
 from producers.runtime.mtls import HttpTls, uvicorn_tls_options
 from producers.runtime.node import Node, NodeConfig
 from producers.runtime.running import registered
@@ -86,8 +88,9 @@ def check_port_free(host: str, port: int) -> None:
 
 def http_server(app: ASGIApp, *, host: str, port: int, tls: HttpTls | None = None) -> uvicorn.Server:
     """The uvicorn server for the API: plain HTTP, HTTPS, or HTTPS with the client-certificate allowlist."""
+    options: dict[str, Any] = {"http": CoalescingHttpToolsProtocol, **uvicorn_tls_options(tls)}
     return uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="off",
-                                         access_log=False, **uvicorn_tls_options(tls)))
+                                         access_log=False, **options))
 
 
 async def serve(config: NodeConfig, *, host: str, port: int, api_key: str | None = None,

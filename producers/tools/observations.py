@@ -55,6 +55,7 @@ async def recall_observations(ctx: ToolContext, args: dict[str, Any]) -> Any:
     rows: list[dict[str, Any]] = []
     if consumed is True:  # nothing is ever consumed here
         return {"observations": rows, "count": 0}
+    await ctx.node.writer.background.settle()  # the touches of the recalls answered before this call
     async for envelope in envelopes_of(ctx.node.log, MemoryTouched.TYPE):
         if recall_id is not None and envelope.event_id != recall_id:
             continue
@@ -79,6 +80,7 @@ async def calibrate_confidence(ctx: ToolContext, args: dict[str, Any]) -> Any:
     if days <= 0:
         raise ValidationError("days must be a positive integer")
     days = min(days, MAX_WINDOW_DAYS)
+    await ctx.node.writer.background.settle()  # the shadow observations of the recalls answered before this call
     return {"report": await calibrate(ctx.node.log, days, datetime.now(UTC))}
 
 

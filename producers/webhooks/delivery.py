@@ -80,6 +80,7 @@ class WebhookDelivery:
         self._inflight: dict[str, asyncio.Task[None]] = {}
         self._client: httpx.AsyncClient | None = None
         self._closed = False
+        self._stop_handing: Callable[[], None] = _nothing
 
     @property
     def running(self) -> bool:
@@ -91,12 +92,15 @@ class WebhookDelivery:
             self.store.set_horizon(await self._log.end_offsets())
         await self.runner.catch_up()
         self.runner.start()
+        self._stop_handing = self._writer.hand_on(self.runner)  # this node's own events without a log read
         self._client = httpx.AsyncClient(timeout=self.config.ack_timeout, follow_redirects=False,
                                          headers={"user-agent": USER_AGENT})
         self._task = asyncio.create_task(self._loop(), name="webhook-delivery")
 
     async def stop(self) -> None:
         """Stop sending (in-flight deliveries stay pending and resume at the next start), then the runner."""
+        self._stop_handing()
+        self._stop_handing = _nothing
         task, self._task = self._task, None
         await stop_task(task)
         for inflight in list(self._inflight.values()):
@@ -257,6 +261,10 @@ class WebhookDelivery:
         if sni is not None:
             request.extensions["sni_hostname"] = sni
         return await self._client.send(request)
+
+
+def _nothing() -> None:
+    pass
 
 
 def _ack_error(response: httpx.Response, correlation: str) -> str | None:

@@ -10,7 +10,8 @@ import pytest
 from starlette.types import Receive, Scope, Send
 
 from producers.http import create_app
-from producers.http.timeout import TIMEOUT_ENV, RequestTimeout, timeout_from_env
+from producers.http.boundary import HttpBoundary
+from producers.http.timeout import TIMEOUT_ENV, timeout_from_env
 from producers.runtime.node import Node
 
 
@@ -32,10 +33,32 @@ async def _slow(scope: Scope, receive: Receive, send: Send) -> None:
 
 async def test_started_answers_and_streams_are_not_cut() -> None:
     for path in ("/api/v1/health", "/mcp"):
-        transport = httpx.ASGITransport(app=RequestTimeout(_slow, 0.05))
+        transport = httpx.ASGITransport(app=HttpBoundary(_slow, request_timeout=0.05))
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
             r = await client.get(path)
             assert r.status_code == 200 and r.content == b"done"
+
+
+async def _stubborn(scope: Scope, receive: Receive, send: Send) -> None:
+    try:
+        await asyncio.sleep(1)
+    except asyncio.CancelledError:
+        raise RuntimeError("cleanup failed") from None  # what a cancelled request raises on its way out
+
+
+async def _deaf(scope: Scope, receive: Receive, send: Send) -> None:
+    try:
+        await asyncio.sleep(1)
+    except asyncio.CancelledError:
+        return  # swallows its cancellation and answers nothing
+
+
+async def test_a_timed_out_request_is_504_however_it_ends() -> None:
+    for app in (_stubborn, _deaf):
+        transport = httpx.ASGITransport(app=HttpBoundary(app, request_timeout=0.05))
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            r = await client.get("/api/v1/memories")
+            assert r.status_code == 504 and r.json() == {"error": "request timed out"}, app
 
 
 def test_setting(monkeypatch: pytest.MonkeyPatch) -> None:

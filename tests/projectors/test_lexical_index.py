@@ -22,7 +22,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from projectors.queries import MemoryFilter
-from projectors.sqlite import lexical_index
+from projectors.sqlite import lexical_index, text_queue
 from projectors.sqlite.lexical_index import LexicalIndex
 from projectors.sqlite.queries import SQLiteMemoryQueries
 from projectors.sqlite.schema import connect, drop_index_triggers, restore_index_triggers
@@ -50,6 +50,7 @@ def _row(rng: random.Random, key: str) -> tuple[str, str, str, str]:
 def _insert(db: sqlite3.Connection, rows: list[tuple[str, str, str, str]]) -> None:
     db.executemany("INSERT INTO memories (id, tier, namespace, title, content, tags, created_at, updated_at) "
                    "VALUES (?, 'long', 'ns', ?, ?, ?, '2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z')", rows)
+    text_queue.drain(db)  # as the read model's apply does before it commits
 
 
 def _change(db: sqlite3.Connection, rng: random.Random, tag: str) -> None:
@@ -67,6 +68,7 @@ def _change(db: sqlite3.Connection, rng: random.Random, tag: str) -> None:
             db.execute(f"UPDATE memories SET {column} = ? WHERE id = ?", (value, rng.choice(ids)))
         else:
             db.execute("DELETE FROM memories WHERE id = ?", (rng.choice(ids),))
+    text_queue.drain(db)
 
 
 def _fts5(db: sqlite3.Connection, terms: list[str], k: int) -> list[tuple[int, float]]:
@@ -193,6 +195,7 @@ def test_recall_lexical_falls_back_to_the_same_answer(path: Path, monkeypatch: p
     rng = random.Random(13)
     _insert(db, [_row(rng, f"r{i}") for i in range(400)])
     db.execute("UPDATE memories SET namespace = 'other' WHERE rowid % 7 = 0")
+    text_queue.drain(db)
     with_index = SQLiteMemoryQueries(db)
     monkeypatch.setenv("AI_MEMORY_LEXICAL_INDEX", "off")
     without = SQLiteMemoryQueries(db)

@@ -1,7 +1,9 @@
-"""canonical_ts: the same as formatting a parsed timestamp, whatever form it came in."""
+"""Timestamps: format_ts's fast path (isoformat) writes exactly what strftime wrote, at every width of year; and
+canonical_ts gives what formatting a parsed timestamp gives, whatever form it came in."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, timezone
 
@@ -9,7 +11,25 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from schemas import canonical_ts, format_ts, parse_ts
+from schemas import canonical_ts, format_ts, now_ts, parse_ts
+
+_STRFTIME = "%Y-%m-%dT%H:%M:%S.%f+00:00"
+_ZONES = [UTC, timezone(timedelta(hours=5, minutes=30)), timezone(-timedelta(hours=7))]
+
+
+def test_format_ts_is_the_strftime_text() -> None:
+    plus5 = timezone(timedelta(hours=5))
+    for moment in (datetime(2026, 12, 6, 19, 30, 14, 123456, tzinfo=UTC), datetime(2026, 1, 1, tzinfo=UTC),
+                   datetime(1000, 1, 1, tzinfo=UTC), datetime(999, 12, 31, 23, 59, 59, 1, tzinfo=UTC),
+                   datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC), datetime(2026, 3, 1, 2, 0, tzinfo=plus5),
+                   datetime(2026, 3, 1, 2, 0)):
+        utc = (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).astimezone(UTC)
+        assert format_ts(moment) == utc.strftime(_STRFTIME)
+    assert format_ts(datetime(2026, 3, 1, 2, 0, tzinfo=plus5)) == "2026-02-28T21:00:00.000000+00:00"
+
+
+def test_now_ts_has_the_fixed_width() -> None:
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}\+00:00", now_ts())
 
 
 def _outcome(convert: Callable[[str], str], text: str) -> str:
@@ -17,9 +37,6 @@ def _outcome(convert: Callable[[str], str], text: str) -> str:
         return convert(text)
     except ValueError:
         return "ValueError"
-
-
-_ZONES = [UTC, timezone(timedelta(hours=5, minutes=30)), timezone(-timedelta(hours=7))]
 
 
 @given(st.datetimes(min_value=datetime(1, 1, 1), max_value=datetime(9999, 12, 30),
