@@ -9,8 +9,9 @@ from typing import Any
 
 from schemas import Memory, parse_ts
 
-__all__ = ["AmbiguousIdError", "MemoryFilter", "MemoryQueries", "NamespaceCount", "ScoredMemory", "inbox_of",
-           "julian_day", "may_see", "owner_sees", "row_visible", "under_any", "visibility_rule", "visible_to"]
+__all__ = ["AmbiguousIdError", "LexicalIndexStatus", "MemoryFilter", "MemoryQueries", "NamespaceCount",
+           "ScoredMemory", "inbox_of", "julian_day", "may_see", "owner_sees", "row_visible", "under_any",
+           "visibility_rule", "visible_to"]
 
 
 class AmbiguousIdError(Exception):
@@ -60,6 +61,17 @@ class Stats:
     expiring_soon: int
     db_size_bytes: int
     extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class LexicalIndexStatus:
+    """Recall's in-memory lexical index (SQLite): ``off`` (none: another backend, or switched off), ``building``
+    (FTS5 answers meanwhile), ``ready``, ``waiting`` (none yet and no build running: a bulk replay under way, or
+    an in-memory database before its first recall) or ``failed`` (the last build failed; retried later)."""
+
+    state: str
+    memories: int
+    bytes: int
 
 
 def visibility_rule(as_agent: str) -> Callable[[str, str], bool]:
@@ -132,6 +144,10 @@ def julian_day(ts: str) -> float:
 class MemoryQueries(ABC):
     def close(self) -> None:  # noqa: B027 - optional: most backends hold nothing beyond the model's connection
         """Release what these queries hold of their own (the read model closes its connection itself)."""
+
+    def lexical_index_status(self) -> LexicalIndexStatus:
+        """The in-memory lexical index recall's lexical half ranks with, where the backend keeps one."""
+        return LexicalIndexStatus("off", 0, 0)
 
     @abstractmethod
     def get(self, memory_id: str) -> Memory | None:

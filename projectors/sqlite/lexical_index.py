@@ -1,300 +1,123 @@
-"""An in-memory keyword index of the SQLite read model that ranks exactly as FTS5's bm25, with numpy.
+"""An in-memory keyword index of the SQLite read model that ranks exactly as FTS5's bm25, for recall's lexical half.
 
-Recall's lexical half asks for the best ``-bm25(memories_fts)`` matches of an OR of single-word phrases. FTS5
-computes bm25 row by row through its auxiliary-function API (a few µs per match; tens of thousands of matches
-for a context with a common word at 10^5 memories). This index holds the same postings as flat arrays: per term,
-the slots of the rows holding it and how often (over title, content and tags), and per slot its rowid and
-token count. A query's score is then a few vector operations per term, summed per row with ``np.bincount``:
-``idf·tf·(k1+1) / (tf + k1·(1 - b + b·dl/avgdl))`` with FTS5's constants, idf and averages, evaluated in the
-order ``fts5_aux.c`` evaluates it, so the scores are FTS5's to the last bit and ties fall to the rowid as before.
+The postings and their scoring are :mod:`projectors.sqlite.lexical_postings`. This module decides when they may
+answer: each query first reads the change feed's generation and last sequence number (one statement when nothing
+changed), brings the postings forward from the feed, and otherwise answers None at once, so that FTS5 answers
+(the same answers): while there are no postings yet, during a bulk replay, inside a write transaction of the
+querying connection, and while a rebuild runs.
 
-It stays exact across connections and processes through the change feed the schema's triggers keep
-(``memory_changes``: the rowid of every memory whose indexed text appeared, changed or went, in commit order):
-each query first reads the feed's generation and last sequence number (one statement when nothing changed),
-re-reads the rows that changed since, and rebuilds from the ``memories`` table when the generation moved (a
-bulk replay) or the feed no longer reaches back far enough. A row that changed leaves its old slot dead (a
-tombstone); dead slots and postings added since the last build are folded in by :meth:`_compact`.
+Over a database file the postings are built in the background (:mod:`projectors.sqlite.lexical_build`): the
+first build starts when the index starts (the read model opening), and every rebuild (the generation moved, the
+feed was pruned past the postings, over a quarter of the rows changed) drops the old postings and starts one;
+queries never wait for a build. An in-memory database is private to its connection, so there the first query
+builds the postings itself (small databases: tests).
 """
 
 from __future__ import annotations
 
-import logging
-import math
 import sqlite3
 import threading
-import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
-from dataclasses import dataclass
-from itertools import chain
-from typing import Any
+from collections.abc import Sequence
 
-import numpy as np
-import numpy.typing as npt
-
-from projectors.sqlite.schema import GENERATION_KEY
+from projectors.queries import LexicalIndexStatus
+from projectors.sqlite.lexical_build import BackgroundBuild
+from projectors.sqlite.lexical_postings import Matches, Postings, build, feed_head, snapshot
 from projectors.sqlite.unicode61 import Unicode61
 
 __all__ = ["LexicalIndex", "Matches"]
 
-log = logging.getLogger("ai_memory.readmodel")
 
-# fts5_aux.c's bm25 constants.
-K1 = 1.2
-B = 0.75
-#: Rebuild rather than catch up when this share of the indexed rows changed since the last query.
-REBUILD_SHARE = 0.25
-#: Fold dead slots and new postings into the main arrays past this share of them (and at least the minimum).
-COMPACT_SHARE = 0.125
-COMPACT_MIN = 20_000
-#: Memories read and tokenized at a time when the index is built.
-BUILD_CHUNK = 10_000
-
-Ints = npt.NDArray[np.int64]
-Floats = npt.NDArray[np.float64]
-Slots = npt.NDArray[np.int32]
-Counts = npt.NDArray[np.float32]
-
-
-@dataclass(frozen=True, slots=True)
-class Matches:
-    """Every row matching a query, with its bm25 score (higher is better), and each term's row count."""
-
-    rids: Ints
-    scores: Floats
-    hits: list[int]
-
-    def __len__(self) -> int:
-        return len(self.rids)
-
-    def best(self, n: int) -> list[tuple[int, float]]:
-        """The ``n`` best (rowid, score), best first, ties by rowid (FTS5's ORDER BY score DESC, rowid)."""
-        pick: Ints = np.arange(len(self.rids))
-        if n < len(self.rids):
-            kth = np.partition(self.scores, len(self.scores) - n)[len(self.scores) - n]
-            pick = np.flatnonzero(self.scores >= kth)  # the n best and every row tied with the n-th
-        order = pick[np.lexsort((self.rids[pick], -self.scores[pick]))][:n]
-        return list(zip(self.rids[order].tolist(), self.scores[order].tolist(), strict=True))
+def _no_pause() -> None:
+    """An in-memory database's build runs inside the query: nothing to interleave with."""
 
 
 class LexicalIndex:
-    """The postings of ``memories_fts`` in memory, kept up to date from the change feed at each query."""
+    """The postings of ``memories_fts`` in memory, built in the background over the database file at ``path``
+    (at the first query without one) and kept up to date from the change feed at each query."""
 
-    def __init__(self) -> None:
+    def __init__(self, path: str | None = None) -> None:
         self._tokens = Unicode61()
-        self._lock = threading.Lock()
-        self._generation: str | None = None
-        self._seq = 0
-        self._clear()
-
-    def _clear(self) -> None:
-        self._rid: Ints = np.zeros(0, np.int64)  # per slot: the row's rowid
-        self._dl: Floats = np.zeros(0, np.float64)  # per slot: its tokens over all columns
-        self._alive = np.zeros(0, np.bool_)  # per slot: not since replaced or deleted
-        self._slot_of: dict[int, int] = {}  # live rowid -> slot
-        self._total = 0  # tokens of the live rows
-        self._vocab: dict[str, int] = {}  # token -> term id
-        # Postings by term: those of the last build in CSR form, those added since as (term, slot, tf) rows
-        # sorted by term.
-        self._offsets: Ints = np.zeros(1, np.int64)
-        # Slots as int32 and counts as float32 (exact up to 2^24): half the bytes of the widest postings.
-        self._slots: Slots = np.zeros(0, np.int32)
-        self._tfs: Counts = np.zeros(0, np.float32)
-        self._new: tuple[Ints, Slots, Counts] = _no_postings()
+        self._lock = threading.Lock()  # one caller at a time brings the postings forward and reads them
+        self._postings: Postings | None = None
+        self._ready = threading.Event()
+        self._closed = False
+        self._builder = BackgroundBuild(path, self._tokens, self._publish) if path else None
 
     @property
     def rows(self) -> int:
-        return len(self._slot_of)
+        postings = self._postings
+        return postings.rows if postings is not None else 0
 
-    def memory_bytes(self) -> int:
-        """The arrays' bytes plus an estimate of the two dictionaries (CPython: ~100 bytes an entry)."""
-        arrays = (self._rid, self._dl, self._alive, self._offsets, self._slots, self._tfs, *self._new)
-        words = sum(len(w) + 49 for w in self._vocab)  # a str object
-        return sum(a.nbytes for a in arrays) + words + 100 * (len(self._vocab) + len(self._slot_of))
+    def start(self) -> None:
+        """Start building in the background (over a file; an in-memory database builds at its first query)."""
+        if self._builder is not None:
+            self._builder.request()
+
+    def wait_ready(self, timeout: float) -> bool:
+        """Wait up to ``timeout`` seconds for postings to answer from; whether there are."""
+        return self._ready.wait(timeout)
+
+    def status(self) -> LexicalIndexStatus:
+        with self._lock:
+            postings = self._postings
+            if postings is not None:
+                return LexicalIndexStatus("ready", postings.rows, postings.memory_bytes())
+        builder = self._builder
+        state = ("building" if builder is not None and builder.building
+                 else "failed" if builder is not None and builder.failing else "waiting")
+        return LexicalIndexStatus(state, 0, 0)
 
     def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            self._postings = None
+        if self._builder is not None:
+            self._builder.close()  # before the tokenizer it uses goes
         self._tokens.close()
-
-    # -- queries --------------------------------------------------------------------------------------------
 
     def matches(self, db: sqlite3.Connection, terms: Sequence[str]) -> Matches | None:
         """The rows matching any of ``terms`` (each an FTS5 phrase ``"term"``) scored by bm25 as FTS5 scores
         ``"t1" OR "t2" …`` over ``db``'s committed state, or None where FTS5 must answer: a term FTS5 reads as
-        a phrase of several tokens (or none), a bulk replay under way, or ``db`` inside a write transaction."""
+        a phrase of several tokens (or none), no postings yet (a build under way), a bulk replay under way, or
+        ``db`` inside a write transaction."""
         tokens = [self._tokens.term(t) for t in terms]
         if any(t is None for t in tokens):
             return None
-        with self._lock:  # one caller at a time brings the index up to date and reads it
-            return self._scored(db, tokens) if self._current(db) else None
+        with self._lock:
+            postings = self._current(db)
+            return postings.scored([str(t) for t in tokens]) if postings is not None else None
 
-    def _scored(self, db: sqlite3.Connection, tokens: list[str | None]) -> Matches:
-        rows, avgdl = self.rows, self._total / self.rows if self.rows else 0.0
-        slots: list[Slots] = []
-        parts: list[Floats] = []
-        hits: list[int] = []
-        for token in tokens:
-            slot, tf = self._postings(token)
-            n = len(slot)
-            idf = math.log((rows - n + 0.5) / (n + 0.5))
-            idf = idf if idf > 0.0 else 1e-6
-            # Operation for operation as fts5Bm25Function, so each share is FTS5's to the bit.
-            parts.append(idf * ((tf * (K1 + 1.0)) / (tf + K1 * ((1.0 - B) + (B * self._dl[slot]) / avgdl))))
-            slots.append(slot)
-            hits.append(n)
-        every = np.concatenate(slots) if slots else np.zeros(0, np.int64)
-        if not len(every):
-            return Matches(np.zeros(0, np.int64), np.zeros(0), hits)
-        # bincount adds each row's shares in input order, phrase by phrase from 0.0: FTS5's order of addition.
-        summed: Floats = np.bincount(every, weights=np.concatenate(parts),
-                                     minlength=len(self._rid)).astype(np.float64, copy=False)
-        matched = np.flatnonzero(summed)  # every share is positive (idf ≥ 1e-6, tf ≥ 1)
-        return Matches(self._rid[matched], summed[matched], hits)
-
-    def _postings(self, token: str | None) -> tuple[Slots, Floats]:
-        """The live slots holding ``token`` and its count in each."""
-        term = self._vocab.get(token) if token is not None else None
-        if term is None:
-            return np.zeros(0, np.int32), np.zeros(0)
-        slot, tf = self._slots[0:0], self._tfs[0:0]
-        if term + 1 < len(self._offsets):
-            lo, hi = self._offsets[term], self._offsets[term + 1]
-            slot, tf = self._slots[lo:hi], self._tfs[lo:hi]
-        terms, new_slots, new_tfs = self._new
-        lo, hi = np.searchsorted(terms, term), np.searchsorted(terms, term, side="right")
-        if hi > lo:
-            slot, tf = np.concatenate((slot, new_slots[lo:hi])), np.concatenate((tf, new_tfs[lo:hi]))
-        live = self._alive[slot]
-        if not live.all():
-            slot, tf = slot[live], tf[live]
-        return slot, tf.astype(np.float64)
-
-    # -- keeping up -----------------------------------------------------------------------------------------
-
-    def _current(self, db: sqlite3.Connection) -> bool:
-        """Bring the index to ``db``'s committed state; False while there is no generation (a bulk replay)."""
-        if db.in_transaction:
-            return False  # uncommitted changes of this connection's own may still roll back: FTS5 answers
-        generation, last = _feed_head(db)
+    def _current(self, db: sqlite3.Connection) -> Postings | None:
+        """The postings brought to ``db``'s committed state, or None where FTS5 must answer (the caller holds
+        the lock)."""
+        if db.in_transaction or self._closed:
+            return None  # uncommitted changes of this connection's own may still roll back: FTS5 answers
+        generation, last = feed_head(db)
+        postings = self._postings
         if generation is None:
-            return False
-        if generation == self._generation and last == self._seq:
-            return True  # the common case: one indexed read
-        with _snapshot(db):
-            generation, last = _feed_head(db)
-            if generation is None:
-                return False
-            (first,) = db.execute("SELECT min(seq) FROM memory_changes").fetchone()
-            behind = (first is not None and first > self._seq + 1) or last < self._seq  # pruned past us
-            if generation != self._generation or behind:
-                self._build(db, generation, last)
-            elif last != self._seq:
-                self._catch_up(db, last)
-        return True
+            return None
+        if postings is not None and postings.at(generation, last):
+            return postings  # the common case: one indexed read
+        if postings is None and self._builder is not None:
+            self._builder.request()  # none yet: the build runs (or starts) beside this query
+            return None
+        with snapshot(db):
+            if postings is not None and postings.follow(db):
+                return postings
+            if self._builder is not None:  # only a rebuild helps: FTS5 answers until it is done
+                self._postings = None
+                self._ready.clear()
+                self._builder.request()
+                return None
+            self._postings = build(db, self._tokens, _no_pause)  # an in-memory database: small, built here
+            if self._postings is not None:
+                self._ready.set()
+            return self._postings
 
-    def _build(self, db: sqlite3.Connection, generation: str, last: int) -> None:
-        """Everything afresh from the ``memories`` table (the caller holds a read transaction)."""
-        t0 = time.perf_counter()
-        self._clear()
-        rows = db.execute("SELECT rowid, title, content, tags FROM memories ORDER BY rowid")
-        # A chunk at a time, folded in as it comes: the token lists of every memory at once (Python strings)
-        # took six times the index's own size at 10^5.
-        while chunk := rows.fetchmany(BUILD_CHUNK):
-            self._add([int(r[0]) for r in chunk], [tuple(r[1:]) for r in chunk])
-            self._compact()
-        self._generation, self._seq = generation, last
-        took = time.perf_counter() - t0
-        (log.info if took >= 1.0 else log.debug)(
-            "lexical index: %d memories, %d terms, %.1f MiB, built in %.2f s", self.rows, len(self._vocab),
-            self.memory_bytes() / 2**20, took)
-
-    def _catch_up(self, db: sqlite3.Connection, last: int) -> None:
-        changed = db.execute(
-            "SELECT c.rid, m.rowid IS NOT NULL, m.title, m.content, m.tags FROM "
-            "(SELECT DISTINCT rid FROM memory_changes WHERE seq > ?) c LEFT JOIN memories m ON m.rowid = c.rid",
-            (self._seq,)).fetchall()
-        if len(changed) > REBUILD_SHARE * max(self.rows, 1) and len(changed) > COMPACT_MIN:
-            self._build(db, str(self._generation), last)
-            return
-        for row in changed:
-            self._drop(int(row[0]))
-        present = [row for row in changed if row[1]]
-        self._add([int(r[0]) for r in present], [tuple(r[2:]) for r in present])
-        self._seq = last
-        dead = len(self._rid) - self.rows
-        if max(dead, len(self._new[0])) > max(COMPACT_MIN, COMPACT_SHARE * len(self._slots)):
-            self._compact()
-
-    def _drop(self, rid: int) -> None:
-        slot = self._slot_of.pop(rid, None)
-        if slot is not None:
-            self._alive[slot] = False
-            self._total -= int(self._dl[slot])
-
-    def _add(self, rids: list[int], docs: list[tuple[Any, ...]]) -> None:
-        """New slots for ``rids`` (not in the index) holding ``docs``; their postings join the new ones."""
-        if not rids:
-            return
-        token_lists = self._tokens.documents(docs)
-        lengths = np.fromiter(map(len, token_lists), np.int64, len(token_lists))
-        words = list(chain.from_iterable(token_lists))
-        unseen = [w for w in dict.fromkeys(words) if w not in self._vocab]
-        self._vocab.update(zip(unseen, range(len(self._vocab), len(self._vocab) + len(unseen)), strict=True))
-        terms = np.fromiter(map(self._vocab.__getitem__, words), np.int64, len(words))
-        first = len(self._rid)
-        self._rid = np.concatenate((self._rid, np.asarray(rids, np.int64)))
-        self._dl = np.concatenate((self._dl, lengths.astype(np.float64)))
-        self._alive = np.concatenate((self._alive, np.ones(len(rids), np.bool_)))
-        self._slot_of.update(zip(rids, range(first, first + len(rids)), strict=True))
-        self._total += int(lengths.sum())
-        # One posting per (term, row): count the pairs; np.unique sorts them by term, then slot.
-        span = first + len(rids)
-        pairs, tfs = np.unique(terms * span + np.repeat(np.arange(first, span), lengths), return_counts=True)
-        old_terms, old_slots, old_tfs = self._new
-        merged_terms = np.concatenate((old_terms, pairs // span))
-        order = np.argsort(merged_terms, kind="stable")
-        self._new = (merged_terms[order], np.concatenate((old_slots, (pairs % span).astype(np.int32)))[order],
-                     np.concatenate((old_tfs, tfs.astype(np.float32)))[order])
-
-    def _compact(self) -> None:
-        """Fold the new postings into the CSR arrays, leaving out dead slots, and renumber the live slots."""
-        count = np.diff(self._offsets)
-        terms = np.concatenate((np.repeat(np.arange(len(count)), count), self._new[0]))
-        slots = np.concatenate((self._slots, self._new[1]))
-        tfs = np.concatenate((self._tfs, self._new[2]))
-        keep = self._alive[slots]
-        renumber = np.cumsum(self._alive) - 1
-        terms, slots, tfs = terms[keep], renumber[slots[keep]].astype(np.int32), tfs[keep]
-        order = np.argsort(terms, kind="stable")  # two sorted runs: a merge
-        self._slots, self._tfs = slots[order], tfs[order]
-        self._offsets = np.concatenate(([0], np.cumsum(np.bincount(terms, minlength=len(self._vocab)))))
-        self._rid, self._dl = self._rid[self._alive], self._dl[self._alive]
-        self._alive = np.ones(len(self._rid), np.bool_)
-        self._slot_of = dict(zip(self._rid.tolist(), range(len(self._rid)), strict=True))
-        self._new = _no_postings()
-
-
-def _no_postings() -> tuple[Ints, Slots, Counts]:
-    return np.zeros(0, np.int64), np.zeros(0, np.int32), np.zeros(0, np.float32)
-
-
-def _feed_head(db: sqlite3.Connection) -> tuple[str | None, int]:
-    """The feed's generation (None during a bulk replay, or in a database without the feed) and its last
-    sequence number (0 when empty)."""
-    try:
-        generation, last = db.execute(
-            "SELECT (SELECT value FROM model_meta WHERE key = ?), (SELECT max(seq) FROM memory_changes)",
-            (GENERATION_KEY,)).fetchone()
-    except sqlite3.OperationalError:  # no such table: not a read model this schema made
-        return None, 0
-    return (None if generation is None else str(generation)), int(last or 0)
-
-
-@contextmanager
-def _snapshot(db: sqlite3.Connection) -> Iterator[None]:
-    """One read transaction for the reads inside: the feed's head and the rows it names are read from the same
-    committed state."""
-    db.execute("BEGIN")
-    try:
-        yield
-    finally:
-        db.execute("COMMIT")
+    def _publish(self, postings: Postings) -> None:
+        """Called by the build thread with postings current as of its last read: they answer from now on (the
+        next query brings them forward from the feed if anything was written since)."""
+        with self._lock:
+            if not self._closed:
+                self._postings = postings
+                self._ready.set()

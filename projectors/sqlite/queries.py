@@ -11,12 +11,12 @@ from typing import Any
 
 from projectors.fts import EMPTY_QUERY, fts_query, query_tokens
 from projectors.memory_queries import COLUMNS, SqlMemoryQueries, memory_where, row_to_memory
-from projectors.queries import MemoryFilter, ScoredMemory, julian_day
+from projectors.queries import LexicalIndexStatus, MemoryFilter, ScoredMemory, julian_day
 from projectors.sql import SQLITE
 from projectors.sqlite import pruning, rank_first
 from projectors.sqlite.lexical_index import LexicalIndex
 from projectors.sqlite.pruning import rowid_list
-from projectors.sqlite.second_reader import SecondReader
+from projectors.sqlite.second_reader import SecondReader, main_file
 from projectors.sqlite.sql import SQLiteSql
 from schemas import Memory, now_ts
 
@@ -39,8 +39,13 @@ class SQLiteMemoryQueries(SqlMemoryQueries):
     def __init__(self, db: sqlite3.Connection) -> None:
         super().__init__(SQLiteSql(db))
         self._db = db
-        self._second = SecondReader.of(db)
-        self._lexical = LexicalIndex() if os.environ.get(LEXICAL_INDEX_ENV, "on") != "off" else None
+        path = main_file(db)
+        self._second = SecondReader(path) if path else None
+        self._lexical: LexicalIndex | None = None
+        if os.environ.get(LEXICAL_INDEX_ENV, "on") != "off":
+            # Over a file, built in the background from now on (recall answers from FTS5 until it is ready).
+            self._lexical = LexicalIndex(path or None)
+            self._lexical.start()
 
     def close(self) -> None:
         """Close the second reader and the lexical index (the caller owns and closes ``db``)."""
@@ -50,6 +55,13 @@ class SQLiteMemoryQueries(SqlMemoryQueries):
         if self._lexical is not None:
             self._lexical.close()
             self._lexical = None
+
+    def lexical_index_status(self) -> LexicalIndexStatus:
+        return self._lexical.status() if self._lexical is not None else super().lexical_index_status()
+
+    def lexical_ready(self, timeout: float) -> bool:
+        """Wait up to ``timeout`` seconds for the lexical index to answer recalls (benchmarks, tests)."""
+        return self._lexical is not None and self._lexical.wait_ready(timeout)
 
     def tag_test(self) -> str:
         return _tag_in("m.rowid")

@@ -12,7 +12,20 @@ import sqlite3
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
-__all__ = ["SecondReader"]
+__all__ = ["SecondReader", "main_file", "open_reader"]
+
+
+def main_file(db: sqlite3.Connection) -> str:
+    """The path of ``db``'s main database file; "" for an in-memory database (private to its connection)."""
+    return next((str(row[2]) for row in db.execute("PRAGMA database_list") if row[1] == "main"), "")
+
+
+def open_reader(path: str) -> sqlite3.Connection:
+    """A read-only connection of its own to the read model at ``path`` (autocommit: reads choose their
+    transactions)."""
+    db = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=10.0)
+    db.execute("PRAGMA query_only=ON")
+    return db
 
 
 class SecondReader:
@@ -21,16 +34,9 @@ class SecondReader:
         self._db: sqlite3.Connection | None = None
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="readmodel-second")
 
-    @classmethod
-    def of(cls, db: sqlite3.Connection) -> SecondReader | None:
-        """A second reader on ``db``'s main database file, or None for an in-memory database."""
-        path = next((row[2] for row in db.execute("PRAGMA database_list") if row[1] == "main"), "")
-        return cls(path) if path else None
-
     def _connection(self) -> sqlite3.Connection:
         if self._db is None:  # opened in the worker thread, on first use
-            self._db = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False, timeout=10.0)
-            self._db.execute("PRAGMA query_only=ON")
+            self._db = open_reader(self._path)
         return self._db
 
     def _fetch(self, sql: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:

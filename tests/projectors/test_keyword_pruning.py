@@ -160,6 +160,7 @@ def test_lexical_index_equals_fts5(db: sqlite3.Connection, flt: MemoryFilter, li
     """recall_lexical through the in-memory index (projectors/sqlite/lexical_index.py, filters tested on
     growing chunks of its ranking) gives FTS5's memories and scores, broad filter or narrow."""
     with_index = SQLiteMemoryQueries(db)
+    assert with_index.lexical_ready(30), "the background build never finished"
     monkeypatch.setenv(sqlite_queries.LEXICAL_INDEX_ENV, "off")
     fts5 = SQLiteMemoryQueries(db)
     outcomes = _answers(monkeypatch, "passing_in_chunks")

@@ -22,7 +22,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from projectors.queries import MemoryFilter
-from projectors.sqlite import lexical_index, text_queue
+from projectors.sqlite import lexical_postings, text_queue
 from projectors.sqlite.lexical_index import LexicalIndex
 from projectors.sqlite.queries import SQLiteMemoryQueries
 from projectors.sqlite.schema import connect, drop_index_triggers, restore_index_triggers
@@ -164,7 +164,7 @@ def test_bulk_rebuild_and_pruned_feed(path: Path) -> None:
 
 
 def test_compaction_keeps_answers(path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(lexical_index, "COMPACT_MIN", 10)
+    monkeypatch.setattr(lexical_postings, "COMPACT_MIN", 10)
     db = connect(path)
     rng = random.Random(5)
     _insert(db, [_row(rng, f"r{i}") for i in range(150)])
@@ -173,7 +173,7 @@ def test_compaction_keeps_answers(path: Path, monkeypatch: pytest.MonkeyPatch) -
         _change(db, rng, f"c{step}")
         _same(index, db, _terms(rng) or ["w0"], 100)  # it asserts when the index answers
         assert _same(index, db, ["w0", "w1"], 100)
-    assert len(index._rid) < 150 + 30 * 5, "the dead slots were never compacted"
+    assert index._postings is not None and len(index._postings._rid) < 150 + 30 * 5, "never compacted"
     index.close()
 
 
@@ -197,6 +197,7 @@ def test_recall_lexical_falls_back_to_the_same_answer(path: Path, monkeypatch: p
     db.execute("UPDATE memories SET namespace = 'other' WHERE rowid % 7 = 0")
     text_queue.drain(db)
     with_index = SQLiteMemoryQueries(db)
+    assert with_index.lexical_ready(30), "the background build never finished"
     monkeypatch.setenv("AI_MEMORY_LEXICAL_INDEX", "off")
     without = SQLiteMemoryQueries(db)
     assert without._lexical is None
