@@ -34,7 +34,8 @@ async def status_document(api: ApiContext, *, with_hash: bool = False) -> dict[s
     stats = await visible_stats(api.node, None)
     doc = {**await cluster_status(api.node), "memories": {"total": stats["total"], "by_tier": stats["by_tier"],
                                                            "by_namespace": stats["by_namespace"]},
-           "embedder": stats["embedder"], "vector_index": stats["vector_index"]}
+           "embedder": stats["embedder"], "vector_index": stats["vector_index"],
+           "lexical_index": stats["lexical_index"]}
     if with_hash:  # on request only: it reads every memory
         doc["read_model_hash"] = read_model_hash(api.node.model, api.node.runner.position)
     return doc

@@ -80,6 +80,7 @@ async def stats_body(node: Node) -> dict[str, Any]:
                       "chain_breaks": node.runner.chain.status(limit=0)["breaks"]},
         "embedder": embedder_status(node),
         "vector_index": _vector_index(node),
+        "lexical_index": _lexical_index(node),
     }
 
 
@@ -93,6 +94,13 @@ def embedder_status(node: Node) -> dict[str, Any]:
     if status.service:
         out["embedder_service"] = status.service  # a remote service: URL (no credentials), circuit, counters
     return out
+
+
+def _lexical_index(node: Node) -> dict[str, Any]:
+    """Recall's in-memory lexical index (SQLite): ``state`` building (FTS5 answers meanwhile), ready, waiting,
+    failed or off, with the memories it holds and its approximate bytes."""
+    s = node.service.queries.lexical_index_status()
+    return {"state": s.state, "memories": s.memories, "bytes": s.bytes}
 
 
 def _vector_index(node: Node) -> dict[str, Any]:

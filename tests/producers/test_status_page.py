@@ -14,6 +14,7 @@ from producers.memory.model_hash import memories_hash
 from producers.runtime.node import Node
 from projectors import SQLiteReadModel
 from projectors.rebuild import rebuild_sqlite
+from projectors.sqlite.queries import SQLiteMemoryQueries
 
 
 @pytest.fixture
@@ -36,6 +37,13 @@ async def test_status_json_reports_lag_per_read_model(client: httpx.AsyncClient,
     assert doc["memories"]["total"] == 2 and doc["node_id"] == node.key.key_id
     # One region: no title is ever claimed by two, so no memory is kept under a conflict title.
     assert doc["read_models"]["memories"]["title_conflicts"] == {"count": 0, "memories": []}
+    # Recall's lexical index, built in the background from the node's start, then kept current from the feed.
+    queries = node.service.queries
+    assert isinstance(queries, SQLiteMemoryQueries) and queries.lexical_ready(30)
+    recalled = await client.post("/api/v1/recall", json={"context": "c"})  # brings it up to the two memories
+    assert recalled.status_code == 200
+    lexical = (await client.get("/api/v1/status")).json()["lexical_index"]
+    assert lexical["state"] == "ready" and lexical["memories"] == 2 and lexical["bytes"] > 0
 
 
 async def test_status_page_is_html_and_needs_the_key(client: httpx.AsyncClient, node: Node) -> None:
