@@ -36,7 +36,9 @@ def _tag_in(rowid: str) -> str:
 class SQLiteMemoryQueries(SqlMemoryQueries):
     """The shared queries over a SQLite connection, with FTS5 (bm25) for keywords and vectors as blobs."""
 
-    def __init__(self, db: sqlite3.Connection) -> None:
+    def __init__(self, db: sqlite3.Connection, *, build_now: bool = True) -> None:
+        """``build_now=False`` leaves the lexical index's first build to the first recall (a bulk replay's
+        scratch model: nothing to index until it is whole)."""
         super().__init__(SQLiteSql(db))
         self._db = db
         path = main_file(db)
@@ -45,7 +47,8 @@ class SQLiteMemoryQueries(SqlMemoryQueries):
         if os.environ.get(LEXICAL_INDEX_ENV, "on") != "off":
             # Over a file, built in the background from now on (recall answers from FTS5 until it is ready).
             self._lexical = LexicalIndex(path or None)
-            self._lexical.start()
+            if build_now:
+                self._lexical.start()
 
     def close(self) -> None:
         """Close the second reader and the lexical index (the caller owns and closes ``db``)."""

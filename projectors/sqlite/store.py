@@ -59,7 +59,7 @@ class SQLiteReadModel(SqlReadModel[sqlite3.Connection]):
             BackgroundCheckpointer.relieve(self._db)
             self._checkpointer = BackgroundCheckpointer(path)
             self._checkpointer.start()
-        self.queries = SQLiteMemoryQueries(self._db)
+        self.queries = SQLiteMemoryQueries(self._db, build_now=not bulk)
         self.subscriptions = SQLiteSubscriptionQueries(self._db)
         self.archive = SQLiteArchiveQueries(self._db)
         self.governance = SQLiteGovernanceQueries(self._db)
