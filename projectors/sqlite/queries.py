@@ -162,28 +162,25 @@ class SQLiteMemoryQueries(SqlMemoryQueries):
         matches = self._lexical.matches(self._db, terms) if self._lexical is not None else None
         if matches is None:
             return self._recall_lexical_fts(terms, flt, limit=limit)
+        hits = dict(zip(terms, matches.hits, strict=True))  # one per distinct phrase, as pruning.phrase_hits
         params: dict[str, Any] = {}
         where = memory_where(flt, params, SQLITE, tag=_tag_in("r.rid"), alias="r")
-        (rows,) = self._db.execute("SELECT max(rid) FROM memory_rank").fetchone()  # as _recall_lexical_fts
-        hits = dict(zip(terms, matches.hits, strict=True))  # one per distinct phrase, as pruning.phrase_hits
-        bound = sum(pruning.phrase_bound(int(rows or 0), n) for n in hits.values()) or 1.0
         ranked = rank_first.passing_in_chunks(self._db, matches.best, where, params, limit=limit,
                                               matches=len(matches))
         if ranked is None:  # a narrow filter: FTS5 tests it during its scan, cheaper than testing rowids here
-            return self._recall_lexical_fts(terms, flt, limit=limit)
-        return [ScoredMemory(h.memory, h.score / bound) for h in self._memories_of(ranked)]
+            return self._recall_lexical_fts(terms, flt, limit=limit, hits=hits)
+        return self._normalised(ranked, hits)
 
-    def _recall_lexical_fts(self, terms: list[str], flt: MemoryFilter, *, limit: int) -> list[ScoredMemory]:
-        """:meth:`recall_lexical` by FTS5 itself: where the lexical index is off or cannot answer exactly."""
+    def _recall_lexical_fts(self, terms: list[str], flt: MemoryFilter, *, limit: int,
+                            hits: dict[str, int] | None = None) -> list[ScoredMemory]:
+        """:meth:`recall_lexical` by FTS5 itself: where the lexical index is off or cannot answer exactly
+        (``hits``: each term's row count, when the index has counted them already)."""
         params: dict[str, Any] = {"match": " OR ".join(f'"{t}"' for t in terms), "limit": limit}
         where = memory_where(flt, params, SQLITE, tag=_tag_in("r.rid"), alias="r")
         sql = ("SELECT r.rid, -bm25(memories_fts) AS score FROM memories_fts fts "
                f"JOIN memory_rank r ON r.rid = fts.rowid WHERE memories_fts MATCH :match AND {where}")
-        hits = pruning.phrase_hits(self._db, [f'"{t}"' for t in terms])
-        (rows,) = self._db.execute("SELECT max(rid) FROM memory_rank").fetchone()  # ≥ the row count
-        # Divided by the most any row could score (every phrase at saturation): 1.0 means every term matched,
-        # so a match on one common term stays low however few other memories match.
-        bound = sum(pruning.phrase_bound(int(rows or 0), n) for n in hits.values()) or 1.0
+        if hits is None:
+            hits = pruning.phrase_hits(self._db, [f'"{t}"' for t in terms])
         split = sum(hits.values()) >= SPLIT_FROM
         # A broad filter is tested on the best matches only (rank_first: the same answer, no join per match).
         ranked = rank_first.passing(
@@ -192,6 +189,14 @@ class SQLiteMemoryQueries(SqlMemoryQueries):
             where, params, limit=limit) if rank_first.is_broad(flt) else None
         if ranked is None:
             ranked = self._best(sql, params, split=split)
+        return self._normalised(ranked, hits)
+
+    def _normalised(self, ranked: list[tuple[int, float]], hits: dict[str, int]) -> list[ScoredMemory]:
+        """The memories of ranked (rowid, bm25) pairs, each score divided by the most any row could score (every
+        phrase at saturation): 1.0 means every term matched, so a match on one common term stays low however
+        few other memories match."""
+        (rows,) = self._db.execute("SELECT max(rid) FROM memory_rank").fetchone()  # ≥ the row count
+        bound = sum(pruning.phrase_bound(int(rows or 0), n) for n in hits.values()) or 1.0
         return [ScoredMemory(h.memory, h.score / bound) for h in self._memories_of(ranked)]
 
     def similar_titles(self, title: str, namespace: str, *, limit: int = 5) -> list[str]:
