@@ -10,9 +10,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Coroutine
 from typing import Any
 
-__all__ = ["stop_task"]
+__all__ = ["finish_within", "stop_task"]
 
 log = logging.getLogger("ai_memory.tasks")
 
@@ -32,3 +33,16 @@ async def stop_task(task: asyncio.Task[Any] | None, *, give_up_after: float = 10
         return
     with contextlib.suppress(asyncio.CancelledError, Exception):
         task.result()
+
+
+async def finish_within(awaitable: Coroutine[Any, Any, Any], seconds: float, *, name: str) -> bool:
+    """Await ``awaitable`` for at most ``seconds``, then stop it (see :func:`stop_task`); True when it finished
+    on its own. For clean-ups that a peer can stall forever (closing a connection whose TLS handshake failed
+    waits for a ``connection_lost`` that never comes): the caller moves on either way. Its error is consumed."""
+    task = asyncio.create_task(awaitable, name=name)
+    await asyncio.wait({task}, timeout=seconds)
+    finished = task.done()
+    if not finished:
+        log.warning("%s did not finish within %.0fs; moving on", name, seconds)
+    await stop_task(task, give_up_after=5.0)
+    return finished

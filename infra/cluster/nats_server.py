@@ -26,7 +26,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
-from infra.cluster.process import HOST, ManagedProcess, Started, accepts, free_port, listen_port
+from infra.cluster.process import HOST, ManagedProcess, Started, accepts, free_port, listen_ports
 from infra.tls import CertificateAuthority, TlsFiles, make_ca, make_node_cert
 
 __all__ = [
@@ -44,6 +44,8 @@ __all__ = [
 _LISTENING = re.compile(rb"Listening for client connections on \S*:(\d+)")
 _READY = b"Server is ready"
 _POLL = 0.02
+_PORT_TAKEN = "address already in use"
+_PORT_ATTEMPTS = 4
 
 
 class NatsServerError(Exception):
@@ -203,20 +205,32 @@ class NatsCluster(Started):
         self._certs = store_dir / "certs"
         self.ca: CertificateAuthority | None = ca or (make_ca(self._certs) if tls else None)
         self._certs.mkdir(parents=True, exist_ok=True)
-        ports = [listen_port() for _ in range(n)]
-        cluster_ports = [listen_port() for _ in range(n)]
+        self._store_dir = store_dir
+        self._n = n
+        self._binary = binary
+        self._prefix = server_prefix
+        self._extra = extra
         #: Each server's route port (a server that means to join the cluster dials one).
-        self.cluster_ports = cluster_ports
+        self.cluster_ports: list[int] = []
         self.nodes: list[NatsServer] = []
-        for i in range(n):
-            node_dir = store_dir / f"{server_prefix}n{i + 1}"
-            config = store_dir / f"{server_prefix}n{i + 1}.conf"
-            files = make_node_cert(self._certs, f"{server_prefix}n{i + 1}", self.ca) if self.ca else None
+        self._configure()
+
+    def _configure(self) -> None:
+        """Pick the servers' client and route ports and write their config files (again, after a port was taken
+        between being picked and being listened on)."""
+        ports = listen_ports(2 * self._n)
+        self.cluster_ports = ports[self._n:]
+        self.nodes = []
+        for i in range(self._n):
+            name = f"{self._prefix}n{i + 1}"
+            node_dir = self._store_dir / name
+            config = self._store_dir / f"{name}.conf"
+            files = make_node_cert(self._certs, name, self.ca) if self.ca else None
             config.write_text(cluster_node_config(
-                name=f"{server_prefix}n{i + 1}", port=ports[i], cluster_port=cluster_ports[i], store_dir=node_dir,
-                route_ports=cluster_ports, cluster_name=cluster_name, tls=files,
-                extra=extra(i, files) if extra else ""))
-            self.nodes.append(NatsServer(store_dir=node_dir, port=ports[i], config_file=config, binary=binary))
+                name=name, port=ports[i], cluster_port=self.cluster_ports[i], store_dir=node_dir,
+                route_ports=self.cluster_ports, cluster_name=self.cluster_name, tls=files,
+                extra=self._extra(i, files) if self._extra else ""))
+            self.nodes.append(NatsServer(store_dir=node_dir, port=ports[i], config_file=config, binary=self._binary))
 
     @property
     def url(self) -> str:
@@ -233,12 +247,21 @@ class NatsCluster(Started):
         return files if files.cert.exists() else make_node_cert(self._certs, name, self.ca)
 
     def start(self, *, timeout: float = 20.0) -> None:
-        try:
-            for node in self.nodes:
-                node.start(timeout=timeout)
-        except BaseException:
-            self.stop()
-            raise
+        """Start every server. A port picked in advance can be taken by another process before its server
+        listens on it; the cluster then picks new ports and starts again (a few times)."""
+        for attempt in range(1, _PORT_ATTEMPTS + 1):
+            try:
+                for node in self.nodes:
+                    node.start(timeout=timeout)
+                return
+            except NatsServerError as exc:
+                self.stop()
+                if _PORT_TAKEN not in str(exc) or attempt == _PORT_ATTEMPTS:
+                    raise
+                self._configure()
+            except BaseException:
+                self.stop()
+                raise
 
     def stop(self) -> None:
         for node in self.nodes:

@@ -13,7 +13,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Self
 
-__all__ = ["HOST", "ManagedProcess", "Started", "accepts", "free_port", "listen_port"]
+__all__ = ["HOST", "ManagedProcess", "Started", "accepts", "free_port", "listen_port", "listen_ports"]
 
 HOST = "127.0.0.1"
 
@@ -51,6 +51,16 @@ def listen_port(host: str = HOST) -> int:
                 continue
             return port
     return free_port(host)
+
+
+def listen_ports(count: int, host: str = HOST) -> list[int]:
+    """``count`` distinct ports from :func:`listen_port` (two calls can pick the same free port)."""
+    ports: list[int] = []
+    while len(ports) < count:
+        port = listen_port(host)
+        if port not in ports:
+            ports.append(port)
+    return ports
 
 
 def accepts(port: int, host: str = HOST) -> bool:

@@ -56,7 +56,7 @@ from infra.log.errors import (
 )
 from infra.log.jetstream_tail import StoredTail
 from infra.log.url import redact_url
-from infra.tasks import stop_task
+from infra.tasks import finish_within, stop_task
 from schemas import SchemaError, SignedEvent
 
 __all__ = ["JetStreamLog", "StreamShape", "confirm_subject", "default_prefix", "parse_nats_url", "positions_bucket",
@@ -70,6 +70,8 @@ _EVENT_ID_OK = re.compile(r"^[\x21-\x7e]{1,256}$")
 _BUCKET_BAD = re.compile(r"[^A-Za-z0-9_-]")
 _ACTUAL_SEQ = re.compile(r"wrong last sequence: (\d+)")
 _IMPOSSIBLE_SEQ = str(2**63)
+#: How long closing a connection may take: one whose TLS handshake was refused can wait forever for the socket.
+_CLOSE_WITHIN = 5.0
 
 
 class Header:
@@ -362,8 +364,7 @@ class JetStreamLog(EventLog):
             TimeoutError(f"no connection within {timeout:g}s") if not connecting.done() or connecting.cancelled()
             else connecting.exception())
         if failure is not None:
-            with contextlib.suppress(Exception):
-                await nc.close()
+            await finish_within(nc.close(), _CLOSE_WITHIN, name="nats-close")
             exc = failure if isinstance(failure, Exception) else TimeoutError(str(failure))
             raise _translate(exc, target.stream, None, False) from failure
         return nc
@@ -789,5 +790,5 @@ class JetStreamLog(EventLog):
             if following is not None:  # stops its heartbeat and flow-control tasks; the server drops the consumer
                 await following.unsubscribe()
             if self._owns_connection:
-                await self._nc.close()
+                await finish_within(self._nc.close(), _CLOSE_WITHIN, name="nats-close")
 

@@ -224,3 +224,24 @@ async def test_four_nodes_five_agents_each_behave_as_one_memory(tmp_path: Path, 
             rebuilt.close()
     finally:
         await t4.close()
+
+
+def test_a_cluster_whose_port_was_taken_starts_on_new_ports(tmp_path: Path) -> None:
+    """Ports are picked when the cluster is made and listened on when it starts; another process can take one
+    in between (CI saw it). The cluster then picks new ports instead of failing."""
+    import socket
+
+    from tests.conftest import _require_nats_server
+
+    _require_nats_server()
+    taken = NatsCluster(store_dir=tmp_path / "c", n=2)
+    squatter = socket.socket()
+    squatter.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 0)
+    squatter.bind(("127.0.0.1", taken.cluster_ports[1]))
+    squatter.listen()
+    try:
+        with taken:
+            assert taken.cluster_ports[1] != squatter.getsockname()[1]
+            assert all(node.running for node in taken.nodes)
+    finally:
+        squatter.close()
