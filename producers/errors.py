@@ -8,6 +8,7 @@
     ├── RequestTimeoutError   408, exit 2: the request body did not arrive in time
     ├── AuthError             401, exit 5
     ├── ForbiddenError        403, exit 5: governance denied the action (message says why)
+    │   └── NotOwnerError     403: another agent's memory changed over HTTP (body names owner and caller)
     ├── QuotaExceededError    429, exit 6: an agent's daily or storage quota is used up (``QUOTA_EXCEEDED``)
     ├── ActionPendingError    202, exit 0: not an error to the caller: the action waits for approval
     ├── UnavailableError      503 + Retry-After, exit 6: the log or projector cannot serve now (retry)
@@ -33,6 +34,7 @@ __all__ = [
     "FeatureUnavailableError",
     "ForbiddenError",
     "NotFoundError",
+    "NotOwnerError",
     "PayloadTooLargeError",
     "QuorumNotMetError",
     "QuotaExceededError",
@@ -80,6 +82,18 @@ class AuthError(CommandError):
 class ForbiddenError(CommandError):
     status = 403
     exit_code = 5
+
+
+class NotOwnerError(ForbiddenError):
+    """The original v0.7.0's ownership gate (#930, #941, #954): a change to another agent's memory over HTTP.
+    ``fields`` (the owner, the caller, the ids) go into the body beside ``error``, as the original's do."""
+
+    def __init__(self, message: str, fields: dict[str, str]) -> None:
+        self.fields = fields
+        super().__init__(message)
+
+    def body(self) -> dict[str, Any]:
+        return {"error": str(self), **self.fields}
 
 
 class QuotaExceededError(CommandError):

@@ -50,16 +50,17 @@ async def seed(c: httpx.AsyncClient) -> Seeded:
         _ok(await c.post("/agents", json={"agent_id": agent, "agent_type": "ai:claude-opus-4.7"}))
     policy = {"write": "registered", "promote": "approve", "approver": {"consensus": 2}}
     _ok(await c.post("/namespaces/acme/standard", headers=as_("alice"), json={"governance": policy}))
-    deploy = await store("alice", "Deploy order", "run migrations before the deploy", "acme/eng", "team")
+    # bob owns the deploy order: only a memory's owner links from it, edits it or asks to promote it.
+    deploy = await store("bob", "Deploy order", "run migrations before the deploy", "acme/eng", "team")
     rollback = await store("alice", "Rollback plan", "keep the previous image for an hour", "acme/eng", "team")
     secret = await store("bob", SECRET_TITLE, SECRET_CONTENT, "acme/eng/bob", "private")
     script = await store("bob", "<script>alert('x')</script> deploy checklist", "a <b>bold</b> deploy claim",
                          "acme/eng", "team")
     handover = await store("bob", "Handover", OLD_HANDOVER, "acme/eng/bob", "private")
-    for source, target, agent in ((deploy, rollback, "alice"), (deploy, secret, "bob")):
+    for source, target, agent in ((deploy, rollback, "bob"), (deploy, secret, "bob")):
         _ok(await c.post("/links", headers=as_(agent), json={
             "source_id": source, "target_id": target, "relation": "related_to"}))
-    _ok(await c.put(f"/memories/{deploy}", headers=as_("alice"), json={
+    _ok(await c.put(f"/memories/{deploy}", headers=as_("bob"), json={
         "content": "run migrations before the deploy, then roll out the app"}))
     _ok(await c.put(f"/memories/{handover}", headers=as_("bob"), json={
         "namespace": ALICE, "content": "alice owns the on-call handover now"}))

@@ -16,9 +16,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from producers.errors import AuthError, PayloadTooLargeError, ValidationError, reply_for
+from producers.http.operator import is_operator
 from producers.http.params import named_agent
 from producers.identity.agents import resolve_http_agent
 from producers.identity.attestation import attested
+from producers.identity.ownership import OwnerGate
 from producers.identity.visibility import anonymous_reader, anonymous_reads_hidden, reading_as
 from producers.input.jsonbody import parse_json_body
 from producers.input.validation import MAX_BULK
@@ -189,6 +191,16 @@ class ApiContext:
         if not claimed:
             return anonymous_reader() if self.anonymous_private_hidden else None
         return named_agent(claimed)
+
+    def owner_gate(self, request: Request, agent: str) -> OwnerGate | None:
+        """The ownership rule for a change this request makes (:mod:`producers.identity.ownership`). A named
+        caller (``X-Agent-Id``) changes only what it owns. An anonymous one follows the anonymous reads: by
+        default (``private-hidden``), as in the original, it is a fresh agent that owns nothing; with the
+        operator's opt-out ``AI_MEMORY_ANONYMOUS_READS=all`` it reads and changes anything (as before v0.7.0).
+        The operator's token lifts the rule."""
+        if is_operator(request) or (not request.headers.get(HEADER_AGENT) and not self.anonymous_private_hidden):
+            return None
+        return OwnerGate(agent)
 
     def agent(self, request: Request, body: Any = None) -> str:
         body_agent = body.get("agent_id") if isinstance(body, dict) else None

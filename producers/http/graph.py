@@ -10,12 +10,14 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from producers.errors import ValidationError
+from producers.errors import NotFoundError, ValidationError
 from producers.graph.service import GraphService, check_as_of, invalidation_body, kg_body, link_json
 from producers.http.base import V1, ApiContext, JSONBody, read_json, written
 from producers.http.params import json_object
 from producers.input.commands import MAX_INT64, parse_int
 from producers.input.validation import check_agent_id
+from projectors import AmbiguousIdError
+from schemas import Memory
 
 __all__ = ["GraphRoutes", "routes"]
 
@@ -37,17 +39,34 @@ class GraphRoutes:
         self.api = api
         self.graph: GraphService = api.node.graph
 
+    async def _memory(self, memory_id: Any) -> Memory | None:
+        """The memory a link names, for the ownership rule; None when there is none (the link's own checks
+        then answer, with their words)."""
+        if not isinstance(memory_id, str) or not memory_id:
+            return None
+        try:
+            return await self.api.node.service.get(memory_id)  # one the caller may not read: the link's 404
+        except (NotFoundError, ValidationError, AmbiguousIdError):
+            return None
+
     async def create_link(self, request: Request) -> Response:
         body = json_object(await read_json(request))
         agent = self.api.agent(request, body)
+        gate = self.api.owner_gate(request, agent)
+        if gate is not None and (source := await self._memory(body.get("source_id"))) is not None:
+            gate.link_source(source)
         link, write = await self.graph.link(body.get("source_id"), body.get("target_id"),
                                             body.get("relation") or "related_to", agent_id=agent, any_relation=True)
         return JSONBody(written({"linked": True, "attest_level": link.attest_level}, write), status_code=201)
 
     async def delete_link(self, request: Request) -> Response:
         body = json_object(await read_json(request))
+        agent = self.api.agent(request, body)
+        gate = self.api.owner_gate(request, agent)
+        if gate is not None and (source := await self._memory(body.get("source_id"))) is not None:
+            gate.link_ends(source, await self._memory(body.get("target_id")))
         deleted, write = await self.graph.unlink(body.get("source_id"), body.get("target_id"), body.get("relation"),
-                                                 agent_id=self.api.agent(request, body))
+                                                 agent_id=agent)
         return JSONBody(written({"deleted": deleted}, write))
 
     async def get_links(self, request: Request) -> Response:
@@ -90,8 +109,12 @@ class GraphRoutes:
 
     async def kg_invalidate(self, request: Request) -> Response:
         body = json_object(await read_json(request))
+        agent = self.api.agent(request, body)
+        gate = self.api.owner_gate(request, agent)  # as a new link: its source's owner (the original's rule)
+        if gate is not None and (source := await self._memory(body.get("source_id"))) is not None:
+            gate.link_source(source)
         result = await self.graph.invalidate(body.get("source_id"), body.get("target_id"), body.get("relation"),
-                                             body.get("valid_until"), agent_id=self.api.agent(request, body))
+                                             body.get("valid_until"), agent_id=agent)
         out = invalidation_body(body, result)
         return JSONBody(written(out, result.write) if result.write is not None else out)
 

@@ -49,6 +49,9 @@ from schemas.events import (
 __all__ = ["DuplicateCheck", "MemoryService", "RecallResult", "ServiceConfig", "StoreResult", "WriteResult",
            "apply_budget", "round_score"]
 
+#: A check of the memory a change names, before anything is decided (raises to refuse it).
+Gate = Callable[[Memory], None]
+
 # Memories per append in a bulk store with embeddings (each memory.stored beside its memory.embedded).
 BULK_CHUNK = 128
 
@@ -351,6 +354,15 @@ class MemoryService:
             raise NotFoundError()
         return memory
 
+    async def _gated(self, memory_id: str, gate: Gate | None) -> Memory:
+        """The memory a change names. With a ``gate`` (a request of a known caller), one the caller may not
+        read is not found (404, as its GET), and then the gate may refuse it (403)."""
+        if gate is None:
+            return await self.resolve(memory_id)
+        memory = await self.get(memory_id)
+        gate(memory)
+        return memory
+
     def _current(self, memory_id: str) -> Memory:
         """The memory as this node's model holds it now (inside a decision: no catching up)."""
         memory = self.queries.get(memory_id)
@@ -358,10 +370,13 @@ class MemoryService:
             raise NotFoundError()
         return memory
 
-    async def update(self, memory_id: str, cmd: UpdateCommand, *, agent_id: str) -> tuple[Memory, WriteResult]:
+    async def update(self, memory_id: str, cmd: UpdateCommand, *, agent_id: str, gate: Gate | None = None
+                     ) -> tuple[Memory, WriteResult]:
         """Update a memory. The title rule is checked here and again by the projectors in log order (an update
-        that lost a title to a concurrent write is refused there: 409 with the holder's id)."""
-        first = await self.resolve(memory_id)
+        that lost a title to a concurrent write is refused there: 409 with the holder's id). ``gate`` may refuse
+        the change of the memory found (HTTP's ownership rule); a memory's owner never changes, so it is asked
+        once."""
+        first = await self._gated(memory_id, gate)
         title = cmd.title if cmd.title is not None else first.title
         namespace = cmd.namespace if cmd.namespace is not None else first.namespace
         vectors: dict[str, Any] = {}
@@ -400,9 +415,9 @@ class MemoryService:
         return updated, await self._quorum(write)
 
     async def _change(self, memory_id: str, action: Action, payload: dict[str, Any], *, agent_id: str,
-                      event: Callable[[Memory], EventPayload]) -> tuple[Memory, WriteResult]:
+                      event: Callable[[Memory], EventPayload], gate: Gate | None) -> tuple[Memory, WriteResult]:
         """A governed change of one existing memory (delete, promote): the same template as every write."""
-        first = await self.resolve(memory_id)
+        first = await self._gated(memory_id, gate)
         held: list[PendingRequested] = []
 
         async def decide() -> list[Decided]:
@@ -415,20 +430,20 @@ class MemoryService:
         raise_if_refused(write, agent_id=agent_id)
         return self.queries.get(first.id) or first, await self._quorum(write)
 
-    async def delete(self, memory_id: str, *, agent_id: str) -> WriteResult:
+    async def delete(self, memory_id: str, *, agent_id: str, gate: Gate | None = None) -> WriteResult:
         _, write = await self._change(memory_id, "delete", {}, agent_id=agent_id,
-                                      event=lambda current: MemoryDeleted(current.id))
+                                      event=lambda current: MemoryDeleted(current.id), gate=gate)
         return write
 
-    async def promote(self, memory_id: str, *, agent_id: str, tier: Literal["mid", "long"] = "long"
-                      ) -> tuple[Memory, WriteResult]:
+    async def promote(self, memory_id: str, *, agent_id: str, tier: Literal["mid", "long"] = "long",
+                      gate: Gate | None = None) -> tuple[Memory, WriteResult]:
         """To long (the expiry cleared), or to mid (the original's #831 ``target_tier``: the expiry is kept, as mid
         is a bucket with a TTL)."""
         def event(current: Memory) -> EventPayload:
             if tier == "long":
                 return MemoryPromoted(current.id, "long", now_ts())
             return MemoryUpdated(current.id, MemoryChanges(tier="mid"), now_ts())
-        return await self._change(memory_id, "promote", {"tier": tier}, agent_id=agent_id, event=event)
+        return await self._change(memory_id, "promote", {"tier": tier}, agent_id=agent_id, event=event, gate=gate)
 
     async def forget(self, *, namespace: str | None, pattern: str | None, tier: str | None, agent_id: str
                      ) -> tuple[int, WriteResult]:

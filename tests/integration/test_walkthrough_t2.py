@@ -74,7 +74,8 @@ def test_the_readme_walkthrough(server: ServerProcess) -> None:
         assert second.status_code == 200 and second.json()["executed"]
         assert c.get(f"/memories/{memory_id}").json()["tier"] == "long"
         refused = c.delete(f"/memories/{memory_id}", headers=as_("carol"))
-        assert refused.status_code == 403 and "is not the owner" in refused.json()["error"]
+        assert refused.status_code == 403 and refused.json() == {
+            "error": "caller does not own this memory", "owner": "bob", "caller": "carol"}
 
         cli(server.data_dir, "visibility", "require", "acme/eng")
         assert c.get("/memories", params={"namespace": "acme/eng"}).status_code == 403

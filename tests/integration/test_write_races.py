@@ -181,8 +181,8 @@ async def test_daily_quota_is_exact_across_nodes(pair: Pair, tmp_path: Path) -> 
 
 
 async def test_daily_link_quota_is_exact_across_nodes(pair: Pair, tmp_path: Path) -> None:
-    # Collective: the linker is not their author, and only a caller who may read both ends can link them.
-    ends = [(await _store(pair.clients[0], f"end {n}", scope="collective")).json()["id"] for n in range(2)]
+    # The linker's own: only a source's owner links from it over HTTP (the original v0.7.0's rule).
+    ends = [(await _store(pair.clients[0], f"end {n}", agent="linker")).json()["id"] for n in range(2)]
     await pair.settled()
     links = await asyncio.gather(*(pair.clients[n % 2].post("/api/v1/links",
                                                             json={"source_id": ends[0], "target_id": ends[1],

@@ -19,9 +19,11 @@ from mcp import Client
 
 from infra.cluster.process import free_port
 from producers.cli.main import main as cli_main
+from producers.errors import ForbiddenError
 from producers.governance import GovernanceConfig
 from producers.http import create_app
 from producers.http.governance import approval_events, approval_signature
+from producers.input.commands import parse_update
 from producers.mcp import McpApp
 from producers.runtime.node import Node, NodeConfig
 from producers.tools.registry import Profile
@@ -100,7 +102,7 @@ async def test_standard_set_get_clear_and_inheritance(client: httpx.AsyncClient)
     assert (await store(client, "bob", "t3", "org")).status_code == 201
 
 
-async def test_policies_cannot_be_lifted_by_others(client: httpx.AsyncClient) -> None:
+async def test_policies_cannot_be_lifted_by_others(client: httpx.AsyncClient, node: Node) -> None:
     std = (await govern(client, "locked", "alice", write="any", delete="any"))["standard_id"]
     # a laxer policy on a child would shadow alice's: refused (beyond the original)
     r = await client.post("/api/v1/namespaces/locked/sub/standard", json={"governance": {"write": "any"}},
@@ -108,8 +110,10 @@ async def test_policies_cannot_be_lifted_by_others(client: httpx.AsyncClient) ->
     assert r.status_code == 403 and "not the owner ('alice')" in r.json()["error"]
     # the standard memory holds the policy: only its owner may rewrite or delete it
     rewrite = await client.put(f"/api/v1/memories/{std}", json={"metadata": {}}, headers=as_agent("bob"))
-    assert rewrite.status_code == 403 and "is a namespace standard" in rewrite.json()["error"]
-    assert (await client.delete(f"/api/v1/memories/{std}", headers=as_agent("bob"))).status_code == 403
+    assert rewrite.status_code == 404  # over HTTP: bob may not even read alice's (private) standard, as its GET
+    assert (await client.delete(f"/api/v1/memories/{std}", headers=as_agent("bob"))).status_code == 404
+    with pytest.raises(ForbiddenError, match="is a namespace standard"):  # governance's, on every surface
+        await node.service.update(std, parse_update({"metadata": {}}), agent_id="bob")
     assert (await client.post("/api/v1/namespaces/locked/sub/standard", json={"governance": {"write": "owner"}},
                               headers=as_agent("alice"))).status_code == 201
 
@@ -145,16 +149,21 @@ async def test_registered_level(client: httpx.AsyncClient) -> None:
     assert agents["count"] == 1 and agents["agents"][0]["agent_id"] == "bob"
 
 
-async def test_owner_level_for_store_delete_and_update(client: httpx.AsyncClient) -> None:
+async def test_owner_level_for_store_delete_and_update(client: httpx.AsyncClient, node: Node) -> None:
     await govern(client, "own", "alice", write="owner")
     assert (await store(client, "bob", "b", "own")).status_code == 403
     mine = await store(client, "alice", "a", "own")
     assert mine.status_code == 201
     memory_id = mine.json()["id"]
-    # delete defaults to owner: the memory's author
-    assert (await client.delete(f"/api/v1/memories/{memory_id}", headers=as_agent("bob"))).status_code == 403
+    # Over HTTP bob may not even read alice's private memory: 404, as its GET (and 403 were it visible).
+    assert (await client.delete(f"/api/v1/memories/{memory_id}", headers=as_agent("bob"))).status_code == 404
     assert (await client.put(f"/api/v1/memories/{memory_id}", json={"content": "x"},
-                             headers=as_agent("bob"))).status_code == 403
+                             headers=as_agent("bob"))).status_code == 404
+    # Governance's own rule, on every surface: delete defaults to owner, the memory's author.
+    with pytest.raises(ForbiddenError, match="delete denied by governance"):
+        await node.service.delete(memory_id, agent_id="bob")
+    with pytest.raises(ForbiddenError, match="update denied by governance"):
+        await node.service.update(memory_id, parse_update({"content": "x"}), agent_id="bob")
     assert (await client.delete(f"/api/v1/memories/{memory_id}", headers=as_agent("alice"))).status_code == 200
 
 
@@ -306,11 +315,16 @@ async def test_expired_requests_cannot_be_approved(node: Node, client: httpx.Asy
 
 @pytest.mark.parametrize("gov_config", [GovernanceConfig(mode="advisory"), GovernanceConfig(mode="off")],
                          indirect=True, ids=["advisory", "off"])
-async def test_advisory_and_off_allow(client: httpx.AsyncClient) -> None:
+async def test_advisory_and_off_allow(client: httpx.AsyncClient, node: Node) -> None:
     await govern(client, "soft", "alice", write="approve", delete="owner")
     r = await store(client, "bob", "x", "soft")
     assert r.status_code == 201
-    assert (await client.delete(f"/api/v1/memories/{r.json()['id']}", headers=as_agent("carol"))).status_code == 200
+    # Over HTTP only its owner changes a memory whatever the mode (the original's rule; carol may not even read
+    # bob's private memory: 404, as its GET); governance's own
+    # ``delete: owner`` is what the mode relaxes, for every surface (here the service, as MCP calls it).
+    assert (await client.delete(f"/api/v1/memories/{r.json()['id']}", headers=as_agent("carol"))).status_code == 404
+    await node.service.delete(r.json()["id"], agent_id="carol")
+    assert (await client.get(f"/api/v1/memories/{r.json()['id']}", headers=as_agent("bob"))).status_code == 404
 
 
 # -- quotas ---------------------------------------------------------------------------------------------------

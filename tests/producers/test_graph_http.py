@@ -16,17 +16,17 @@ BOTH_READ_MODELS = True
 V1 = "/api/v1"
 
 
-async def store(client: httpx.AsyncClient, title: str, **extra: Any) -> str:
-    """A memory every agent may read (``collective`` unless given): links are made by agents other than the
-    author, and a caller cannot link a memory it may not read."""
+async def store(client: httpx.AsyncClient, title: str, agent: str = TEST_AGENT, **extra: Any) -> str:
+    """A memory every agent may read (``collective`` unless given), stored by ``agent``: only its owner links
+    from it (the original's rule over HTTP), and a caller cannot link to a memory it may not read."""
     body = {"title": title, "content": f"about {title}", "scope": "collective", **extra}
-    r = await client.post(f"{V1}/memories", json=body)
+    r = await client.post(f"{V1}/memories", json=body, headers={"X-Agent-Id": agent})
     assert r.status_code == 201, r.text
     return str(r.json()["id"])
 
 
 async def link(client: httpx.AsyncClient, src: str, dst: str, relation: str | None = None,
-               agent: str = "alice") -> httpx.Response:
+               agent: str = TEST_AGENT) -> httpx.Response:
     body = {"source_id": src, "target_id": dst} | ({"relation": relation} if relation else {})
     return await client.post(f"{V1}/links", json=body, headers={"X-Agent-Id": agent})
 
@@ -44,7 +44,7 @@ async def test_link_routes_shapes_and_errors(client: httpx.AsyncClient) -> None:
     links = (await client.get(f"{V1}/links/{b}")).json()["links"]
     assert [(lk["source_id"], lk["target_id"], lk["relation"]) for lk in links] == [
         (a, b, "related_to"), (a, b, "depends_on")]
-    assert links[0]["observed_by"] == "alice" and links[0]["valid_from"] == links[0]["created_at"]
+    assert links[0]["observed_by"] == TEST_AGENT and links[0]["valid_from"] == links[0]["created_at"]
     assert "valid_until" not in links[0] and "signature" not in links[0]
     got = (await client.get(f"{V1}/memories/{a}")).json()
     assert [lk["target_id"] for lk in got["links"]] == [b, b]
@@ -68,7 +68,7 @@ async def test_link_routes_shapes_and_errors(client: httpx.AsyncClient) -> None:
 
 
 async def test_kg_query_timeline_invalidate(client: httpx.AsyncClient) -> None:
-    a, b, c = await store(client, "a"), await store(client, "b", namespace="team/x"), await store(client, "c")
+    a, b, c = await store(client, "a"), await store(client, "b", "bob", namespace="team/x"), await store(client, "c")
     await link(client, a, b)
     await link(client, b, c, "derived_from", agent="bob")
     body = (await kg(client, source_id=a, max_depth=2)).json()
@@ -143,7 +143,7 @@ async def test_visibility_with_as_agent(client: httpx.AsyncClient) -> None:
 
 async def test_signed_links_verify(client: httpx.AsyncClient, node: Node) -> None:
     load_or_create_node_key(node.config.data_dir / "keys", "alice")  # alice has a key on this node
-    a, b = await store(client, "a"), await store(client, "b")
+    a, b = await store(client, "a", "alice"), await store(client, "b", "bob")
     assert (await link(client, a, b, agent="alice")).json()["attest_level"] == "self_signed"
     assert (await link(client, b, a, agent="bob")).json()["attest_level"] == "unsigned"
     result = await node.graph.verify(a, b, "related_to")
@@ -160,7 +160,8 @@ async def test_signed_links_verify(client: httpx.AsyncClient, node: Node) -> Non
     assert unsigned == {"signature_verified": False, "attest_level": "unsigned", "signed_by": None,
                         "signed_at": None}
     # Invalidating changes the signed fields: as in the original, the signature is dropped.
-    await client.post(f"{V1}/kg/invalidate", json={"source_id": a, "target_id": b, "relation": "related_to"})
+    await client.post(f"{V1}/kg/invalidate", json={"source_id": a, "target_id": b, "relation": "related_to"},
+                      headers={"X-Agent-Id": "alice"})
     assert (await node.graph.verify(a, b, "related_to"))["attest_level"] == "unsigned"
 
 

@@ -68,7 +68,7 @@ async def world(node: Node, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Wo
     monkeypatch.setenv("AI_MEMORY_ADMIN_TOKEN", "op-secret")
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=create_app(node)), base_url="http://test") as c:
         hidden = await store(c, SECRET_TITLE, "corp/hr/alice", "private", "alice")
-        public = await store(c, "Public handbook", "misc", "collective", "carol")
+        public = await store(c, "Public handbook", "misc", "collective", "alice")  # she links it to her secret
         linked = await c.post("/api/v1/links", json={"source_id": public, "target_id": hidden,
                                                       "relation": "derived_from"}, headers=as_("alice"))
         assert linked.status_code == 201, linked.text
@@ -150,14 +150,19 @@ async def test_graph_reads_show_nothing_of_a_hidden_memory(world: World) -> None
 async def test_a_link_to_a_memory_the_caller_may_not_read_is_not_found(world: World) -> None:
     """A 201 would tell that the hidden memory exists: the answer is the one a missing id gets. (Its owner's
     link, made before the namespace's as_agent rule, is the fixture's.)"""
-    body = {"source_id": world.public, "target_id": world.hidden, "relation": "related_to"}
-    missing = {**body, "target_id": "0" * 8 + "-0000-4000-8000-" + "0" * 12}
-    for headers in ({}, as_("bob")):
-        refused = await world.http.post("/api/v1/links", json=body, headers=headers)
-        absent = await world.http.post("/api/v1/links", json=missing, headers=headers)
-        assert (refused.status_code, absent.status_code) == (404, 404), refused.text
-        assert refused.json()["error"].replace(world.hidden, "ID") == absent.json()["error"].replace(
-            missing["target_id"], "ID")
+    bobs = await store(world.http, "Bob's notes", "misc", "collective", "bob")  # a source bob may link from
+    nobody = "0" * 8 + "-0000-4000-8000-" + "0" * 12
+    body = {"source_id": bobs, "target_id": world.hidden, "relation": "related_to"}
+    refused = await world.http.post("/api/v1/links", json=body, headers=as_("bob"))
+    absent = await world.http.post("/api/v1/links", json={**body, "target_id": nobody}, headers=as_("bob"))
+    assert (refused.status_code, absent.status_code) == (404, 404), refused.text
+    assert refused.json()["error"].replace(world.hidden, "ID") == absent.json()["error"].replace(nobody, "ID")
+    # An anonymous caller owns no source: refused for that (403) before the target is looked at, alike.
+    body = {**body, "source_id": world.public}
+    refused = await world.http.post("/api/v1/links", json=body)
+    absent = await world.http.post("/api/v1/links", json={**body, "target_id": nobody})
+    assert (refused.status_code, absent.status_code) == (403, 403), refused.text
+    assert not leaks(refused.json(), world.hidden) and refused.json()["owner"] == absent.json()["owner"] == "alice"
 
 
 async def test_export_keeps_no_link_that_touches_a_hidden_memory(world: World) -> None:
