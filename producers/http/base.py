@@ -24,7 +24,7 @@ from producers.identity.ownership import OwnerGate
 from producers.identity.visibility import anonymous_reader, anonymous_reads_hidden, reading_as
 from producers.input.jsonbody import parse_json_body
 from producers.input.validation import MAX_BULK
-from producers.memory.service import MemoryService
+from producers.memory.service import Gate, MemoryService
 from producers.runtime.node import Node
 from producers.sync.service import check_partitions, format_clock, parse_clock
 from producers.tools.registry import Profile
@@ -201,6 +201,11 @@ class ApiContext:
         if is_operator(request) or (not request.headers.get(HEADER_AGENT) and not self.anonymous_private_hidden):
             return None
         return OwnerGate(agent)
+
+    def memory_gate(self, request: Request, agent: str, *, inbox: bool = False) -> Gate | None:
+        """:meth:`owner_gate`'s check for a change of one memory (``inbox``: its recipient may make it)."""
+        gate = self.owner_gate(request, agent)
+        return gate.memory(inbox=inbox) if gate is not None else None
 
     def agent(self, request: Request, body: Any = None) -> str:
         body_agent = body.get("agent_id") if isinstance(body, dict) else None

@@ -49,12 +49,17 @@ class GraphRoutes:
         except (NotFoundError, ValidationError, AmbiguousIdError):
             return None
 
-    async def create_link(self, request: Request) -> Response:
-        body = json_object(await read_json(request))
+    async def _source_owner(self, request: Request, body: dict[str, Any]) -> str:
+        """The caller, once the ownership rule let it make or end a link from ``source_id`` (the original's)."""
         agent = self.api.agent(request, body)
         gate = self.api.owner_gate(request, agent)
         if gate is not None and (source := await self._memory(body.get("source_id"))) is not None:
             gate.link_source(source)
+        return agent
+
+    async def create_link(self, request: Request) -> Response:
+        body = json_object(await read_json(request))
+        agent = await self._source_owner(request, body)
         link, write = await self.graph.link(body.get("source_id"), body.get("target_id"),
                                             body.get("relation") or "related_to", agent_id=agent, any_relation=True)
         return JSONBody(written({"linked": True, "attest_level": link.attest_level}, write), status_code=201)
@@ -109,10 +114,7 @@ class GraphRoutes:
 
     async def kg_invalidate(self, request: Request) -> Response:
         body = json_object(await read_json(request))
-        agent = self.api.agent(request, body)
-        gate = self.api.owner_gate(request, agent)  # as a new link: its source's owner (the original's rule)
-        if gate is not None and (source := await self._memory(body.get("source_id"))) is not None:
-            gate.link_source(source)
+        agent = await self._source_owner(request, body)  # as a new link
         result = await self.graph.invalidate(body.get("source_id"), body.get("target_id"), body.get("relation"),
                                              body.get("valid_until"), agent_id=agent)
         out = invalidation_body(body, result)

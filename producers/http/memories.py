@@ -68,23 +68,21 @@ class MemoryRoutes:
     async def update(self, request: Request) -> Response:
         body = await read_json(request)
         agent = self.api.agent(request)
-        gate = self.api.owner_gate(request, agent)
         memory, write = await self.service.update(request.path_params["id"], parse_update(body or {}),
-                                                  agent_id=agent, gate=gate.memory(inbox=False) if gate else None)
+                                                  agent_id=agent, gate=self.api.memory_gate(request, agent))
         return JSONBody(written(memory.to_api(), write))
 
     async def delete(self, request: Request) -> Response:
         agent = self.api.agent(request)
-        gate = self.api.owner_gate(request, agent)  # an inbox message's recipient may delete it
+        # An inbox message's recipient may delete it, as its owner.
         write = await self.service.delete(request.path_params["id"], agent_id=agent,
-                                          gate=gate.memory(inbox=True) if gate else None)
+                                          gate=self.api.memory_gate(request, agent, inbox=True))
         return JSONBody(written({"deleted": True}, write))
 
     async def promote(self, request: Request) -> Response:
         agent = self.api.agent(request)
-        gate = self.api.owner_gate(request, agent)
         memory, write = await self.service.promote(request.path_params["id"], agent_id=agent,
-                                                   gate=gate.memory(inbox=False) if gate else None)
+                                                   gate=self.api.memory_gate(request, agent))
         return JSONBody(written({"id": memory.id, "promoted": True, "tier": memory.tier}, write))
 
     async def forget(self, request: Request) -> Response:

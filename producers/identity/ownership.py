@@ -44,31 +44,31 @@ class OwnerGate:
 
     caller: str
 
-    def _free(self, owner: str) -> bool:
-        return not owner or owner == self.caller or self.caller == DAEMON
+    def _owns(self, memory: Memory, *, inbox: bool) -> bool:
+        """Whether the caller may change ``memory``: it has no owner, the caller owns it or is ``daemon``, or
+        (``inbox``) the caller is the one it was sent to."""
+        owner = owner_of(memory)
+        return (not owner or self.caller in (owner, DAEMON)
+                or (inbox and _inbox_target(memory) == self.caller))
 
     def memory(self, *, inbox: bool) -> Callable[[Memory], None]:
         """The check for a change of one memory; ``inbox`` lets an inbox message's recipient through."""
         def check(memory: Memory) -> None:
-            owner = owner_of(memory)
-            if self._free(owner) or (inbox and _inbox_target(memory) == self.caller):
-                return
-            raise NotOwnerError("caller does not own this memory", {"owner": owner, "caller": self.caller})
+            if not self._owns(memory, inbox=inbox):
+                raise NotOwnerError("caller does not own this memory",
+                                    {"owner": owner_of(memory), "caller": self.caller})
         return check
 
     def link_source(self, source: Memory) -> None:
         """A new link starts at a memory the caller owns (or whose inbox message it received)."""
-        owner = owner_of(source)
-        if self._free(owner) or _inbox_target(source) == self.caller:
-            return
-        raise NotOwnerError("caller does not own this source memory",
-                            {"owner": owner, "caller": self.caller, "source_id": source.id})
+        if not self._owns(source, inbox=True):
+            raise NotOwnerError("caller does not own this source memory",
+                                {"owner": owner_of(source), "caller": self.caller, "source_id": source.id})
 
     def link_ends(self, source: Memory, target: Memory | None) -> None:
         """A link is removed by whoever owns either end (both ends unowned: anyone)."""
         owner, target_owner = owner_of(source), owner_of(target) if target is not None else ""
-        if (self.caller == DAEMON or (not owner and not target_owner)
-                or self.caller in (owner, _inbox_target(source)) or (target_owner and target_owner == self.caller)):
+        if not (owner or target_owner) or self.caller in (DAEMON, owner, _inbox_target(source), target_owner):
             return
         raise NotOwnerError("caller does not own either endpoint of this link",
                             {"source_owner": owner, "target_owner": target_owner, "caller": self.caller,
