@@ -301,6 +301,9 @@ class JetStreamLog(EventLog):
         # The newest stored records, pushed (infra.log.jetstream_tail): reads and wake-ups without polling.
         self._tail = StoredTail(lambda seq, msg: _record(self._partition, seq, msg.data, msg.headers))
         self._following: Subscription | None = None
+        # Several projectors wait at once: without it each would start a consumer of its own, and the node
+        # would receive (and the servers deliver) every record once per waiter.
+        self._follow_lock = asyncio.Lock()
 
     # ---- connecting -------------------------------------------------------------------------------------
 
@@ -692,8 +695,10 @@ class JetStreamLog(EventLog):
         if max(self._seen, self._tail.last) > position:
             return
         if self._following is None:
-            end = await self._follow()
-            if end > position:
+            async with self._follow_lock:
+                if self._following is None:
+                    self._seen = max(self._seen, await self._follow())
+            if self._seen > position:
                 return  # appended before we listened
         await self._tail.wait_beyond(position, timeout)
 

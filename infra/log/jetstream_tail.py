@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 from collections.abc import Awaitable, Callable
-from itertools import islice
 
 from nats.aio.msg import Msg
 
@@ -92,7 +91,10 @@ class StoredTail:
         if not self._held or not self.first <= start <= self.last:
             return []
         begin = start - self.first
-        return [self._parsed(p) for p in islice(self._held, begin, begin + limit)]
+        end = min(begin + limit, len(self._held))
+        # By index, not islice: islice walks the deque from its left end, and a follower reads near the right
+        # end of a full tail (4,096 records) every batch; a deque index walks from the nearer end.
+        return [self._parsed(self._held[i]) for i in range(begin, end)]
 
     def _parsed(self, pushed: _Pushed) -> LogRecord:
         if pushed.record is None:

@@ -197,7 +197,8 @@ class Node:
         self.vector_runner: SharedVerifyRunner | None = None
         if shared is None:
             self.vectors = vectors or HnswReadModel(config.data_dir / "hnsw")
-            self.vector_runner = SharedVerifyRunner(log, self.vectors, keyring, verified=self.verified)
+            self.vector_runner = SharedVerifyRunner(log, self.vectors, keyring, verified=self.verified,
+                                                    audit_chain=False)  # self.runner audits the chains
             search: VectorSearch = HnswVectorSearch(self.vectors)
         else:
             search = shared

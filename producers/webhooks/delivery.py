@@ -68,8 +68,9 @@ class WebhookDelivery:
         self.config = config
         self._visible = visible
         self.store = DeliveryStore(path, node_id=key.key_id)
+        # The node's memory projector audits the writers' chains; this one would only repeat its findings.
         self.runner = SharedVerifyRunner(log_, self.store, keyring, verified=verified,
-                                         consumer=f"webhooks-{key.key_id}")
+                                         consumer=f"webhooks-{key.key_id}", audit_chain=False)
         self.runner.add_listener(lambda _position: self._wake.set())
         self._log = log_
         self._key = key

@@ -71,3 +71,14 @@ async def test_wait_beyond_wakes_on_a_later_record_only(records: Callable[[range
     started = time.monotonic()
     await asyncio.wait_for(waiter, 1)
     assert time.monotonic() - started < 0.5
+
+
+def test_take_from_a_full_tail_answers_from_anywhere_it_holds(records: Callable[[range], list[LogRecord]]) -> None:
+    tail = _tail(capacity=100)
+    for record in records(range(1, 301)):
+        tail.add(record)
+    assert (tail.first, tail.last) == (201, 300)
+    assert [r.offset for r in tail.take(201, 2)] == [201, 202]
+    assert [r.offset for r in tail.take(250, 3)] == [250, 251, 252]
+    assert [r.offset for r in tail.take(298, 10)] == [298, 299, 300]
+    assert tail.take(200, 1) == []

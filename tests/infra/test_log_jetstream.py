@@ -202,6 +202,23 @@ class TestJetStreamLogBehaviour:
         assert time.monotonic() - started < 2
         await other.close()
 
+    async def test_waiters_starting_together_share_one_consumer(self, jlog: JetStreamLog, key: NodeKey,
+                                                               nats_server: NatsServer) -> None:
+        # A node's projectors all wait at once when it starts; one consumer must follow the stream for them all,
+        # or the node receives every record once per projector.
+        other = await JetStreamLog.connect(nats_server.url, stream=jlog.stream)
+        try:
+            await other.append([signed(key)])  # stored before jlog follows: every waiter returns at once
+            await asyncio.wait_for(asyncio.gather(
+                *(jlog.wait_for_append({jlog.stream: 0}, timeout=10) for _ in range(5))), timeout=5)
+            waiters = [asyncio.create_task(jlog.wait_for_append({jlog.stream: 1}, timeout=10)) for _ in range(3)]
+            await asyncio.sleep(0.1)
+            await other.append([signed(key)])
+            await asyncio.wait_for(asyncio.gather(*waiters), timeout=5)
+            assert (await jlog._js.stream_info(jlog.stream)).state.consumer_count == 1
+        finally:
+            await other.close()
+
     async def test_a_follower_reads_another_writers_records_from_the_pushed_tail(
             self, jlog: JetStreamLog, key: NodeKey, nats_server: NatsServer) -> None:
         await jlog.append([signed(key)])

@@ -108,3 +108,49 @@ async def test_offered_records_cost_no_read_but_others_appends_are_read(tmp_path
     assert log.reads >= 1
     await runner.stop()
     await log.close()
+
+
+async def test_a_busy_runner_lets_records_gather_and_reads_a_lone_one_at_once(tmp_path: Path, key: NodeKey,
+                                                                             model: SQLiteReadModel) -> None:
+    # After a read that found several records, the runner waits ``linger`` before reading again, so what arrives
+    # meanwhile is applied in one batch; after a read of one record (nothing is queueing) it reads at once.
+    log = CountingLog(tmp_path / "log.db")
+    runner = ProjectionRunner(log, model, Keyring({key.key_id: key.public_bytes}))
+    runner.idle_poll = 30.0
+    runner.linger = 1.0
+    runner.start()
+    loop = asyncio.get_running_loop()
+
+    async def applied_after(count: int) -> tuple[float, int]:
+        """Append ``count`` records one by one; (seconds until all were applied, reads it took)."""
+        reads, started = log.reads, loop.time()
+        for _ in range(count):
+            (pos,) = await log.append([signed(key)])
+        await runner.wait({pos.partition: pos.offset}, timeout=10)
+        return loop.time() - started, log.reads - reads
+
+    assert (await applied_after(1))[0] < 0.8  # after an empty read: at once
+    positions = await log.append([signed(key), signed(key)])
+    await runner.wait({positions[-1].partition: positions[-1].offset}, timeout=10)  # one read of two records
+    seconds, reads = await applied_after(3)
+    assert seconds >= 0.9  # the runner lingered before reading
+    assert reads == 1  # and read all three at once
+    assert (await applied_after(1))[0] >= 0.9  # the last read found three: it lingers again
+    assert (await applied_after(1))[0] < 0.8  # the last read found one: at once
+    await runner.stop()
+    await log.close()
+
+
+async def test_only_a_runner_that_audits_chains_follows_them(tmp_path: Path, key: NodeKey,
+                                                             model: SQLiteReadModel) -> None:
+    log = EmbeddedLog(tmp_path / "log.db")
+    keyring = Keyring({key.key_id: key.public_bytes})
+    other = SQLiteReadModel(tmp_path / "other.db")
+    auditing, quiet = ProjectionRunner(log, model, keyring), ProjectionRunner(log, other, keyring, audit_chain=False)
+    await log.append([signed(key) for _ in range(3)])
+    for runner in (auditing, quiet):
+        await runner.catch_up()
+    assert sum(auditing.chain.summary().values()) > 0  # the three were seen (chained or not)
+    assert set(quiet.chain.summary().values()) == {0}
+    other.close()
+    await log.close()
