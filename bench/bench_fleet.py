@@ -37,7 +37,7 @@ from bench.cputime import cpu_snapshot, ms_per_op
 from bench.server import wait_ready
 from bench.stats import percentile
 from infra.cluster import NatsCluster
-from infra.cluster.local import _executable, prepare_nodes, serve_commands
+from infra.cluster.local import _executable, prepare_nodes, serve_commands, shared_read_model
 from infra.cluster.process import free_port
 from infra.log.jetstream import JetStreamLog
 from projectors import ProjectionRunner, SQLiteReadModel
@@ -59,16 +59,19 @@ class Config:
     embedded: bool = False
     #: How many of the nodes take the load (0: all of them).
     loaded: int = 0
+    #: The nodes share one SQLite read model (the nodes of one host): each event is applied once, not per node.
+    shared: bool = False
 
 
 def plan(writers: int) -> list[Config]:
-    """The embedded baseline, 1-3 NATS nodes at W = 1, 2-3 at W = 2, and W = 2 with one writer per node and with
-    one writer in all (latency: the issue's target)."""
+    """The embedded baseline, 1-3 NATS nodes at W = 1, 2-3 at W = 2, W = 2 with one writer per node and with
+    one writer in all (latency: the issue's target), and 2-3 nodes at W = 1 sharing one read model."""
     return [Config("embedded", 1, 1, writers, embedded=True),
             *(Config(f"nats_n{n}_w1", n, 1, writers) for n in (1, 2, 3)),
             *(Config(f"nats_n{n}_w2", n, 2, writers) for n in (2, 3)),
             Config("nats_n3_w2_c1", 3, 2, 1),
-            Config("nats_n3_w2_one", 3, 2, 1, loaded=1)]
+            Config("nats_n3_w2_one", 3, 2, 1, loaded=1),
+            *(Config(f"nats_n{n}_w1_shared", n, 1, writers, shared=True) for n in (2, 3))]
 
 
 # ---- the load: one process per node -------------------------------------------------------------------------
@@ -173,7 +176,8 @@ def _commands(config: Config, cluster: NatsCluster, root: Path, stream: str) -> 
         script = _executable("ai-memory serve")
         return [[*script, "--data-dir", str(root / "embedded"), "--port", str(free_port())]]
     prepare_nodes(root, config.nodes)
-    lines = serve_commands(cluster, root, nodes=config.nodes, quorum=config.quorum, port=free_port(), stream=stream)
+    lines = serve_commands(cluster, root, nodes=config.nodes, quorum=config.quorum, port=free_port(), stream=stream,
+                           extra=shared_read_model(root) if config.shared else ())
     argvs = [_executable(line) for line in lines]
     for argv in argvs:  # serve_commands numbers ports from one base: give each node a port known to be free
         argv[argv.index("--port") + 1] = str(free_port())
@@ -265,16 +269,16 @@ async def projection_rate(url: str, stream: str, keys: Path, model_path: Path) -
 
 def render(results: dict[str, dict[str, Any]], raw: dict[str, float],
            projection: dict[str, float] | None = None) -> str:
-    lines = [f"{'configuration':<16} {'nodes':>5} {'W':>2} {'writers':>7} {'writes/s':>9} {'p50 ms':>8} "
+    lines = [f"{'configuration':<18} {'nodes':>5} {'W':>2} {'writers':>7} {'writes/s':>9} {'p50 ms':>8} "
              f"{'p95 ms':>8} {'refused':>7} {'vs 1 node':>9}"]
     for label, r in results.items():
         base = results.get(f"nats_n1_w{r['quorum']}") or results.get("nats_n1_w1")
         ratio = f"{r['per_s'] / base['per_s']:.2f}x" if base and base["per_s"] and not r["embedded"] else ""
         writers = r["writers"] * (r.get("loaded") or r["nodes"])  # in all, over the nodes that took the load
-        lines.append(f"{label:<16} {r['nodes']:>5} {r['quorum']:>2} {writers:>7} {r['per_s']:>9.0f} "
+        lines.append(f"{label:<18} {r['nodes']:>5} {r['quorum']:>2} {writers:>7} {r['per_s']:>9.0f} "
                      f"{r['p50_ms']:>8.1f} {r['p95_ms']:>8.1f} {r['refused']:>7} {ratio:>9}")
     lines.append("CPU ms per acknowledged write (serve processes / load clients / nats-servers):")
-    lines.extend(f"  {label:<16} " + " / ".join(f"{r['cpu_ms_per_write'].get(k, 0.0):.2f}"
+    lines.extend(f"  {label:<18} " + " / ".join(f"{r['cpu_ms_per_write'].get(k, 0.0):.2f}"
                                              for k in ("serve", "client", "nats-server"))
                  for label, r in results.items() if "cpu_ms_per_write" in r)
     embedded = results.get("embedded")

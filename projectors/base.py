@@ -15,7 +15,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
-from infra.log import Clock, EventLog, LogError, LogRecord, clock_covers
+from infra.log import Clock, EventLog, LogError, LogRecord, clock_covers, merge_clocks
 from infra.tasks import stop_task
 from infra.waiters import Waiters
 from projectors.errors import ProjectionStoppedError, ReadModelError, WaitTimeoutError
@@ -50,6 +50,11 @@ def unreadable_reason(record: LogRecord) -> str:
 
 class ReadModel(ABC):
     """A store the runner projects into. Implementations commit changes and positions together."""
+
+    #: Whether other processes may apply to this store too (nodes sharing one read model). Each batch then
+    #: locks the store and re-reads the position first, and a runner skips what another has applied meanwhile
+    #: (:meth:`ProjectionRunner.step`) instead of verifying it again.
+    shared: bool = False
 
     @abstractmethod
     def position(self) -> Clock:
@@ -154,19 +159,25 @@ class ProjectionRunner:
             if verdict.rejected is not None:
                 log.warning("refusing event %s at %s@%d: %s", record.event.event_id, record.partition,
                             record.offset, verdict.rejected)
-            elif self._audit_chain and record.offset > self._position.get(record.partition, 0):
-                for broken in self.chain.add(record.partition, record.offset, record.event):
-                    log.error("the log breaks a writer's chain: %s", broken)
+            else:
+                self._audit(record)
         result = self._model.apply_batch(verdicts)
-        # The newest writer's clock applied here: what this node's writers stamp past (merge_order.causal_ts).
-        stamps = [v.record.event.envelope.ts for v in verdicts if v.rejected is None]
-        if stamps:
-            self.newest_ts = max(stamps) if self.newest_ts is None else max(self.newest_ts, *stamps)
+        self._note_stamps([v.record for v in verdicts if v.rejected is None])
         if self._on_applied is not None:
             self._on_applied(result)
         self._position = dict(result.position) if result.position is not None else self._model.position()
         for listener in self._listeners:
             listener(self.position)
+
+    def _note_stamps(self, records: Sequence[LogRecord]) -> None:
+        """The newest writer's clock applied here: what this node's writers stamp past (merge_order.causal_ts)."""
+        if stamps := [r.event.envelope.ts for r in records]:
+            self.newest_ts = max(stamps) if self.newest_ts is None else max(self.newest_ts, *stamps)
+
+    def _audit(self, record: LogRecord) -> None:
+        if self._audit_chain and record.offset > self._position.get(record.partition, 0):
+            for broken in self.chain.add(record.partition, record.offset, record.event):
+                log.error("the log breaks a writer's chain: %s", broken)
 
     def offer(self, records: Sequence[LogRecord]) -> bool:
         """Apply records this process has just appended, without reading them back from the log.
@@ -191,9 +202,31 @@ class ProjectionRunner:
         records = await self._log.read(after=self._position, limit=self._batch_size)
         if not records:
             return 0
-        self._applied(self.judge_all(records))
+        fresh = self._not_applied_elsewhere(records)
+        if fresh:
+            self._applied(self.judge_all(fresh))
         self._progress.changed()
         return len(records)
+
+    def _not_applied_elsewhere(self, records: Sequence[LogRecord]) -> Sequence[LogRecord]:
+        """``records`` less those another process has applied to a shared model (one read of its position); the
+        runner's position moves past those without verifying them again (whoever applied them did). The chain
+        audit still follows them: it checks the writers' links, not what the model holds."""
+        if not self._model.shared:
+            return records
+        applied = self._model.position()
+        done: list[LogRecord] = []
+        fresh: list[LogRecord] = []
+        for record in records:
+            (done if record.offset <= applied.get(record.partition, 0) else fresh).append(record)
+        if done:
+            for record in done:
+                self._audit(record)
+            self._note_stamps(done)
+            self._position = merge_clocks(self._position, applied)
+            for listener in self._listeners:
+                listener(self.position)
+        return fresh
 
     async def catch_up(self, *, progress: Callable[[int], None] | None = None,
                        judge: Callable[[Sequence[LogRecord]], Awaitable[list[Verdict]]] | None = None) -> Clock:

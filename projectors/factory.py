@@ -1,7 +1,8 @@
 """Choosing the memory read model from configuration: the only place that picks a backend.
 
-``""`` or a path: the SQLite file (default ``<data-dir>/readmodel.db``); ``sqlite:///path``: that file;
-``postgresql+psycopg://…`` (or ``postgresql://…``): a Postgres read model, which several nodes may share.
+``""`` or a path: the SQLite file (default ``<data-dir>/readmodel.db``); ``sqlite:///path``: that file, which
+the nodes of one host may share; ``postgresql+psycopg://…`` (or ``postgresql://…``): a Postgres read model,
+which several nodes may share.
 """
 
 from __future__ import annotations
@@ -34,7 +35,10 @@ def open_read_model(url: str, *, default_path: Path) -> MemoryReadModel:
         ReadModelError: the database cannot be reached or migrated, or the ``postgres`` extra is missing.
     """
     if not is_postgres_url(url):
-        return SQLiteReadModel(sqlite_path(url, default_path))
+        model = SQLiteReadModel(sqlite_path(url, default_path))
+        # A file named outside the node's data directory may be shared by the nodes of one host.
+        model.shared = bool(url) and sqlite_path(url, default_path) != default_path
+        return model
     try:
         from projectors.postgres import PostgresReadModel
     except ImportError as exc:

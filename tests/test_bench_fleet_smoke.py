@@ -23,11 +23,11 @@ REPO = Path(__file__).resolve().parents[1]
 def test_quick_fleet_benchmark(tmp_path: Path, nats_server: object) -> None:
     # (nats_server: the same skip-or-fail rule as every NATS test when the binary is missing.)
     done = subprocess.run([sys.executable, "-m", "bench.bench_fleet", "--quick", "--seconds", "1", "--writers", "2",
-                           "--raw", "50", "--only", "embedded,nats_n1_w1,nats_n2_w2", "--out", str(tmp_path)],
+                           "--raw", "50", "--only", "embedded,nats_n1_w1,nats_n2_w2,nats_n2_w1_shared", "--out", str(tmp_path)],
                           cwd=REPO, capture_output=True, text=True, timeout=300, check=False)
     assert done.returncode == 0, done.stderr[-4000:]
     report = json.loads((tmp_path / "bench_fleet.json").read_text())
-    assert set(report["results"]) == {"embedded", "nats_n1_w1", "nats_n2_w2"}
+    assert set(report["results"]) == {"embedded", "nats_n1_w1", "nats_n2_w2", "nats_n2_w1_shared"}
     assert all(r["acked"] > 0 and r["p50_ms"] > 0 for r in report["results"].values())
     assert sum(r["refused"] for r in report["results"].values()) == 0
     assert report["raw"]["serial_per_s"] > 0
@@ -43,6 +43,8 @@ def test_plan_and_table() -> None:
     assert labels[0] == "embedded" and "nats_n3_w2_c1" in labels
     one = next(c for c in plan(16) if c.label == "nats_n3_w2_one")  # the latency target: one writer in all
     assert (one.nodes, one.quorum, one.writers, one.loaded) == (3, 2, 1, 1)
+    shared = next(c for c in plan(16) if c.label == "nats_n3_w1_shared")  # three nodes of one host, one read model
+    assert (shared.nodes, shared.quorum, shared.shared) == (3, 1, True)
     row = {"nodes": 2, "quorum": 1, "writers": 4, "per_s": 300.0, "p50_ms": 2.0, "p95_ms": 3.0, "refused": 0,
            "embedded": False, "acked": 10}
     table = render({"nats_n1_w1": {**row, "nodes": 1, "per_s": 200.0}, "nats_n2_w1": row},
@@ -53,7 +55,7 @@ def test_plan_and_table() -> None:
     assert lone.splitlines()[1].split()[3] == "1"  # writers in all: one, although three nodes run
     costly = render({"nats_n1_w1": {**row, "cpu_ms_per_write": {"serve": 1.5, "client": 1.25, "nats-server": 0.5}}},
                     {"serial_per_s": 1000.0, "pipelined16_per_s": 5000.0})
-    assert "nats_n1_w1       1.50 / 1.25 / 0.50" in costly
+    assert "nats_n1_w1         1.50 / 1.25 / 0.50" in costly
 
 
 def test_cpu_per_op_counts_this_process() -> None:

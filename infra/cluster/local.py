@@ -52,6 +52,12 @@ def prepare_nodes(root: Path, nodes: int) -> list[Path]:
     return dirs
 
 
+def shared_read_model(root: Path) -> list[str]:
+    """The ``serve`` options that put the nodes of this host on one SQLite read model (``root/readmodel.db``):
+    each event is then applied once on the host, by whichever node reads it first, not once per node."""
+    return ["--read-model", str(root / "readmodel.db")]
+
+
 def http_allowlist(cluster: NatsCluster, root: Path, *, nodes: int) -> Path:
     """``root/http-allowlist``: the fingerprints of the nodes' certificates and of ``operator`` (for curl)."""
     names = [f"node{i + 1}" for i in range(nodes)] + [OPERATOR]
@@ -298,6 +304,9 @@ def build_parser(*, prog: str = "python -m infra.cluster.local") -> argparse.Arg
                              "allowlist on the ai-memory nodes")
     parser.add_argument("--port", type=int, default=9077, help="HTTP port of node1; nodeN gets port + N - 1")
     parser.add_argument("--serve", action="store_true", help="also run the ai-memory nodes (logs in DIR/nodeN.log)")
+    parser.add_argument("--shared-read-model", action="store_true",
+                        help="the ai-memory nodes share one SQLite read model (DIR/readmodel.db): each event is "
+                             "applied once on this host, not once per node (each node keeps its own HNSW index)")
     parser.add_argument("--regions", type=int, default=0, metavar="N",
                         help="start a hive of N regions instead of one cluster: a NATS supercluster of N clusters "
                              "(--nodes servers each) joined by gateways, each region's nodes on its own stream")
@@ -328,7 +337,7 @@ def main(argv: list[str] | None = None, *, prog: str = "python -m infra.cluster.
         print(f"NATS cluster of {args.nodes}: {cluster.url}", flush=True)
         prepare_nodes(args.dir, args.ai_nodes or args.nodes)
         commands = serve_commands(cluster, args.dir, nodes=args.ai_nodes or args.nodes, quorum=args.quorum,
-                                  port=args.port)
+                                  port=args.port, extra=shared_read_model(args.dir) if args.shared_read_model else ())
         for line in commands:
             print(line, flush=True)
         if args.tls:

@@ -48,6 +48,7 @@ class PostgresReadModel(SqlReadModel[Connection]):
     appliers = APPLIERS
     memory_appliers = MEMORY_APPLIERS
     refused = (Inapplicable,)
+    shared = True
 
     def __init__(self, url: str, *, engine: Engine | None = None) -> None:
         """Open (and migrate to the newest schema) the read model at ``url`` (``postgresql+psycopg://…``)."""

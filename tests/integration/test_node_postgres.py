@@ -1,5 +1,5 @@
-"""Whole nodes on a shared Postgres read model: two nodes, one log, one Postgres; the CLI's --read-model,
-``migrate`` and ``rebuild --into`` (Postgres and back to SQLite)."""
+"""Whole nodes on a shared read model: two nodes, one log, one Postgres database or one SQLite file; the CLI's
+--read-model, ``migrate`` and ``rebuild --into`` (Postgres and back to SQLite)."""
 
 from __future__ import annotations
 
@@ -23,15 +23,17 @@ def _config(tmp: Path, name: str, pg_url: str) -> NodeConfig:
                       read_model_url=pg_url, embedder="off")
 
 
-@pytest.fixture
-async def pair(tmp_path: Path, postgres_url: str) -> AsyncIterator[tuple[Node, Node]]:
+@pytest.fixture(params=["postgres", "sqlite"])
+async def pair(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[tuple[Node, Node]]:
+    """Two nodes on one read model: a Postgres database, or one SQLite file (the nodes of one host)."""
+    url = request.getfixturevalue("postgres_url") if request.param == "postgres" else str(tmp_path / "shared.db")
     # Nodes sharing a read model must trust the same keys: whichever applies an event decides if it verifies.
     for name in ("a", "b"):
         load_or_create_node_key(tmp_path / name / "keys", f"node-{name}")
     for src, dst in (("a", "b"), ("b", "a")):
         shutil.copy(tmp_path / src / "keys" / f"node-{src}.pub", tmp_path / dst / "keys")
-    a = await Node.open(_config(tmp_path, "a", postgres_url))
-    b = await Node.open(_config(tmp_path, "b", postgres_url))
+    a = await Node.open(_config(tmp_path, "a", url))
+    b = await Node.open(_config(tmp_path, "b", url))
     await a.start()
     await b.start()
     yield a, b
@@ -43,7 +45,7 @@ def _applied(node: Node) -> float:
     return sum(node.metrics.samples().get("ai_memory_events_applied_total", {}).values())
 
 
-async def test_two_nodes_share_one_postgres_read_model(pair: tuple[Node, Node]) -> None:
+async def test_two_nodes_share_one_read_model(pair: tuple[Node, Node]) -> None:
     a, b = pair
 
     async def write(node: Node, prefix: str) -> None:

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
 
 from infra.log import Clock, LogError, LogRecord, LogUnavailableError
 from infra.log.embedded import EmbeddedLog
-from projectors import ProjectionRunner, ProjectionStoppedError, SQLiteReadModel, WaitTimeoutError
+from projectors import ApplyResult, ProjectionRunner, ProjectionStoppedError, SQLiteReadModel, Verdict, WaitTimeoutError
 from schemas import Keyring, NodeKey
 from tests.factories import node_key, signed
 
@@ -153,4 +153,43 @@ async def test_only_a_runner_that_audits_chains_follows_them(tmp_path: Path, key
     assert sum(auditing.chain.summary().values()) > 0  # the three were seen (chained or not)
     assert set(quiet.chain.summary().values()) == {0}
     other.close()
+    await log.close()
+
+
+class JudgeCounting(ProjectionRunner):
+    """A runner that counts the records it verifies."""
+
+    judged = 0
+
+    def judge(self, record: LogRecord) -> Verdict:
+        self.judged += 1
+        return super().judge(record)
+
+
+async def test_a_runner_on_a_shared_model_skips_what_another_process_applied(tmp_path: Path, key: NodeKey) -> None:
+    # Two nodes of one host on one SQLite read model: whichever reads a record first applies it; the other
+    # moves past it without verifying or applying it again.
+    log = EmbeddedLog(tmp_path / "log.db")
+    keyring = Keyring({key.key_id: key.public_bytes})
+    models = [SQLiteReadModel(tmp_path / "shared.db"), SQLiteReadModel(tmp_path / "shared.db")]
+    for model in models:
+        model.shared = True
+    applied: list[list[int]] = [[], []]
+
+    def counter(n: int) -> Callable[[ApplyResult], None]:
+        return lambda result: applied[n].append(result.applied)
+
+    first, second = (JudgeCounting(log, m, keyring, on_applied=counter(n)) for n, m in enumerate(models))
+    await log.append([signed(key) for _ in range(5)])
+    assert await first.step() == 5
+    assert await second.step() == 5
+    assert (first.judged, second.judged) == (5, 0)
+    assert second.position == first.position == await log.end_offsets()
+    assert applied == [[5], []]
+    await log.append([signed(key) for _ in range(2)])
+    assert await second.step() == 2 and await first.step() == 2
+    assert (first.judged, second.judged) == (5, 2)
+    assert models[0].applied_count() == 7 and models[0].rejected_count() == 0
+    for model in models:
+        model.close()
     await log.close()
