@@ -3,7 +3,8 @@
     python -m bench.bench_fleet [--quick] [--seconds S] [--writers C] [--out bench/results]
 
 One 3-server NATS cluster on loopback (stream replicas = 3). For each configuration, fresh ``ai-memory serve``
-processes (1, 2 or 3 of them, quorum W = 1 or 2, embedder off) join a fresh stream, and C concurrent HTTP
+processes (1, 2 or 3 of them, quorum W = 1 or 2, embedder off, each with its read model or sharing one SQLite
+file) join a fresh stream, and C concurrent HTTP
 writers per node (one load process per node, so clients do not share the servers' GIL) store unique titles for
 S seconds. Reported per configuration: acknowledged writes/s over all nodes, p50/p95 latency, and refused
 writes (any answer but 201: a unique title must never be refused). In the same run: the embedded single node

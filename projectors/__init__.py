@@ -9,6 +9,7 @@ from projectors.errors import (
     ChainBrokenError,
     ProjectionStoppedError,
     ProjectorError,
+    ReadModelBusyError,
     ReadModelError,
     WaitTimeoutError,
 )
@@ -93,6 +94,7 @@ __all__ = [
     "ProjectorError",
     "QuotaUsage",
     "ReadModel",
+    "ReadModelBusyError",
     "ReadModelError",
     "SQLiteMemoryQueries",
     "SQLiteReadModel",

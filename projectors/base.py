@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from infra.log import Clock, EventLog, LogError, LogRecord, clock_covers, merge_clocks
 from infra.tasks import stop_task
 from infra.waiters import Waiters
-from projectors.errors import ProjectionStoppedError, ReadModelError, WaitTimeoutError
+from projectors.errors import ProjectionStoppedError, ReadModelBusyError, ReadModelError, WaitTimeoutError
 from schemas import ChainAudit, Keyring, SchemaError, verify
 
 __all__ = ["ApplyResult", "ProjectionRunner", "ReadModel", "Verdict", "unreadable_reason"]
@@ -85,6 +85,8 @@ class ProjectionRunner:
     #: about a tenth of the CPU per write of a three-node fleet (``bench_fleet``). A lone event (one writer,
     #: a quorum write's follower) is read at once.
     linger: float = 0.005
+    #: Seconds before a runner looks again when another node of the host held a shared model's write lock.
+    busy_retry: float = 0.002
 
     def __init__(self, log_: EventLog, model: ReadModel, keyring: Keyring, *, batch_size: int = 500,
                  on_applied: Callable[[ApplyResult], None] | None = None, consumer: str | None = None,
@@ -154,6 +156,9 @@ class ProjectionRunner:
         return await asyncio.to_thread(self.judge_all, records)
 
     def _applied(self, verdicts: Sequence[Verdict]) -> None:
+        """Apply ``verdicts`` (raises :class:`ReadModelBusyError`, having changed nothing, when another node of
+        the host is applying to a shared model), then log and audit what they held."""
+        result = self._model.apply_batch(verdicts)
         for verdict in verdicts:
             record = verdict.record
             if verdict.rejected is not None:
@@ -161,7 +166,6 @@ class ProjectionRunner:
                             record.offset, verdict.rejected)
             else:
                 self._audit(record)
-        result = self._model.apply_batch(verdicts)
         self._note_stamps([v.record for v in verdicts if v.rejected is None])
         if self._on_applied is not None:
             self._on_applied(result)
@@ -193,7 +197,10 @@ class ProjectionRunner:
             if record.offset != position.get(record.partition, 0) + 1:
                 return False
             position[record.partition] = record.offset
-        self._applied([Verdict(r) for r in records])
+        try:
+            self._applied([Verdict(r) for r in records])
+        except ReadModelBusyError:
+            return False  # another node of the host is applying to the shared model: the runner reads them
         self._progress.changed()
         return True
 
@@ -204,7 +211,13 @@ class ProjectionRunner:
             return 0
         fresh = self._not_applied_elsewhere(records)
         if fresh:
-            self._applied(self.judge_all(fresh))
+            try:
+                self._applied(self.judge_all(fresh))
+            except ReadModelBusyError:
+                # Another node of the host is applying, most likely these: look again after a moment, without
+                # blocking this node's event loop on the lock (its signature checks are remembered).
+                await asyncio.sleep(self.busy_retry)
+                return len(records)
         self._progress.changed()
         return len(records)
 
@@ -248,13 +261,22 @@ class ProjectionRunner:
             if not clock_covers(after, target):
                 following = await self._log.read(after=after, limit=self._batch_size)
             next_verifying = asyncio.ensure_future(judge(following))
-            self._applied(await verifying)
+            await self._applied_when_free(await verifying)
             self._progress.changed()
             if progress is not None:
                 progress(len(records))
             records, verifying = following, next_verifying
         await verifying
         return self.position
+
+    async def _applied_when_free(self, verdicts: Sequence[Verdict]) -> None:
+        """:meth:`_applied`, trying again while another node of the host applies to a shared model."""
+        while True:
+            try:
+                self._applied(verdicts)
+                return
+            except ReadModelBusyError:
+                await asyncio.sleep(self.busy_retry)
 
     def start(self) -> None:
         if self._task is None or self._task.done():

@@ -4,6 +4,7 @@
     ├── ProjectionStoppedError  the runner died; ``cause`` holds why (it is re-raised to waiters)
     ├── WaitTimeoutError        a read-your-writes wait did not see the position in time
     ├── ReadModelError          the read-model database failed
+    │   └── ReadModelBusyError  another process is applying to a shared read model right now
     └── ChainBrokenError        a replay found the log breaking a writer's hash chain (``breaks`` says where)
 """
 
@@ -14,7 +15,8 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from schemas import ChainBreak
 
-__all__ = ["ChainBrokenError", "ProjectionStoppedError", "ProjectorError", "ReadModelError", "WaitTimeoutError"]
+__all__ = ["ChainBrokenError", "ProjectionStoppedError", "ProjectorError", "ReadModelBusyError", "ReadModelError",
+           "WaitTimeoutError"]
 
 
 class ProjectorError(Exception):
@@ -37,6 +39,11 @@ class WaitTimeoutError(ProjectorError):
 
 class ReadModelError(ProjectorError):
     pass
+
+
+class ReadModelBusyError(ReadModelError):
+    """Another process holds a shared read model's write lock: it is applying, most likely these very records.
+    Nothing was changed; look again shortly instead of waiting for the lock."""
 
 
 class ChainBrokenError(ProjectorError):

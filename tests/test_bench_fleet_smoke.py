@@ -23,7 +23,8 @@ REPO = Path(__file__).resolve().parents[1]
 def test_quick_fleet_benchmark(tmp_path: Path, nats_server: object) -> None:
     # (nats_server: the same skip-or-fail rule as every NATS test when the binary is missing.)
     done = subprocess.run([sys.executable, "-m", "bench.bench_fleet", "--quick", "--seconds", "1", "--writers", "2",
-                           "--raw", "50", "--only", "embedded,nats_n1_w1,nats_n2_w2,nats_n2_w1_shared", "--out", str(tmp_path)],
+                           "--raw", "50", "--only", "embedded,nats_n1_w1,nats_n2_w2,nats_n2_w1_shared",
+                           "--out", str(tmp_path)],
                           cwd=REPO, capture_output=True, text=True, timeout=300, check=False)
     assert done.returncode == 0, done.stderr[-4000:]
     report = json.loads((tmp_path / "bench_fleet.json").read_text())

@@ -59,8 +59,9 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print JSON")
     parser.add_argument("--agent-id", help="acting agent id (env AI_MEMORY_AGENT_ID)")
     parser.add_argument("--read-model", default=None, metavar="URL",
-                        help="memory read model: a SQLite file (default <data-dir>/readmodel.db) or "
-                             "postgresql+psycopg://… shared by several nodes (env AI_MEMORY_READ_MODEL)")
+                        help="memory read model: a SQLite file (default <data-dir>/readmodel.db; one outside the "
+                             "data dir may be shared by the nodes of one host) or postgresql+psycopg://… shared by "
+                             "several nodes (env AI_MEMORY_READ_MODEL)")
     cluster = parser.add_argument_group("cluster (T3)")
     cluster.add_argument("--replicas", type=int, default=None,
                          help="copies of the stream on a NATS cluster (env AI_MEMORY_REPLICAS; default 1)")

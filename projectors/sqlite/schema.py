@@ -10,7 +10,8 @@ from pathlib import Path
 from projectors.sqlite.domains import DOMAIN_DDL
 from projectors.sqlite.text_queue import QUEUE_DDL, queued
 
-__all__ = ["FEED_TAIL", "GENERATION_KEY", "SCHEMA_VERSION", "connect", "drop_index_triggers", "restore_index_triggers"]
+__all__ = ["BUSY_TIMEOUT_MS", "FEED_TAIL", "GENERATION_KEY", "SCHEMA_VERSION", "connect", "drop_index_triggers",
+           "restore_index_triggers"]
 
 log = logging.getLogger("ai_memory.readmodel")
 
@@ -189,8 +190,12 @@ _TRIGGER_NAMES = ("memories_ai", "memories_ad", "memories_au", "memories_title_a
 _SCHEMA_DDL = _DDL + QUEUE_DDL + _FEED_DDL + _MEMORY_INDEXES + _RANK_INDEXES + "".join(DOMAIN_DDL)
 
 
+#: How long a statement waits for another connection's lock before it fails (a reader never waits in WAL mode).
+BUSY_TIMEOUT_MS = 10_000
+
+
 def _open(path: Path | str) -> sqlite3.Connection:
-    db = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=10.0)
+    db = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=BUSY_TIMEOUT_MS / 1000)
     db.row_factory = sqlite3.Row
     db.execute("PRAGMA journal_mode=WAL")
     # The log is the durable truth; the read model can be rebuilt, so it need not fsync every commit.

@@ -14,7 +14,7 @@ from pathlib import Path
 from infra.log import Clock
 from infra.sqlite_checkpoint import BackgroundCheckpointer
 from projectors.base import ApplyResult, Verdict
-from projectors.errors import ReadModelError
+from projectors.errors import ReadModelBusyError, ReadModelError
 from projectors.rules import Inapplicable
 from projectors.sql import Sql
 from projectors.sql_model import FirstSight, SqlReadModel
@@ -24,7 +24,7 @@ from projectors.sqlite.governance import SQLiteGovernanceQueries
 from projectors.sqlite.graph import SQLiteGraphQueries
 from projectors.sqlite.identity import SQLiteIdentityQueries
 from projectors.sqlite.queries import SQLiteMemoryQueries
-from projectors.sqlite.schema import connect, drop_index_triggers, restore_index_triggers
+from projectors.sqlite.schema import BUSY_TIMEOUT_MS, connect, drop_index_triggers, restore_index_triggers
 from projectors.sqlite.sql import SQLiteSql
 from projectors.sqlite.text_queue import drain
 from projectors.subscription_queries import SQLiteSubscriptionQueries
@@ -91,7 +91,7 @@ class SQLiteReadModel(SqlReadModel[sqlite3.Connection]):
 
     def apply_batch(self, verdicts: Sequence[Verdict]) -> ApplyResult:
         with _mapped_errors():
-            self._db.execute("BEGIN IMMEDIATE")
+            self._begin_writing()
             try:
                 result = self._batch(self._db, verdicts)
                 drain(self._db)
@@ -100,6 +100,23 @@ class SQLiteReadModel(SqlReadModel[sqlite3.Connection]):
                 raise
             self._db.execute("COMMIT")
         return result
+
+    def _begin_writing(self) -> None:
+        """Take the write lock. On a shared file another node of the host may hold it, applying, most likely the
+        same records: this node is told so at once (:class:`ReadModelBusyError`) rather than blocking its event
+        loop until that commit, only to find the records applied."""
+        if not self.shared:
+            self._db.execute("BEGIN IMMEDIATE")
+            return
+        self._db.execute("PRAGMA busy_timeout = 0")
+        try:
+            self._db.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            if exc.sqlite_errorcode != sqlite3.SQLITE_BUSY:
+                raise
+            raise ReadModelBusyError(f"sqlite read model {self.path}: another node is applying") from None
+        finally:
+            self._db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
 
     def _first_sights(self, db: sqlite3.Connection, verdicts: Sequence[Verdict], position: Clock) -> FirstSight:
         # One statement per record; no savepoint per event either: every applier checks before it writes, and a

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
@@ -192,4 +193,29 @@ async def test_a_runner_on_a_shared_model_skips_what_another_process_applied(tmp
     assert models[0].applied_count() == 7 and models[0].rejected_count() == 0
     for model in models:
         model.close()
+    await log.close()
+
+
+async def test_a_runner_on_a_shared_model_does_not_wait_for_another_nodes_lock(tmp_path: Path, key: NodeKey) -> None:
+    # While another node of the host holds the write lock (it is applying), a runner neither blocks its event loop
+    # on the lock nor applies: its step returns, its offer is declined (the records are read later), nothing
+    # changed; once the lock is free it applies.
+    log = EmbeddedLog(tmp_path / "log.db")
+    model = SQLiteReadModel(tmp_path / "shared.db")
+    model.shared = True
+    runner = JudgeCounting(log, model, Keyring({key.key_id: key.public_bytes}))
+    await log.append([signed(key) for _ in range(3)])
+    other = sqlite3.connect(tmp_path / "shared.db", isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    assert await runner.step() == 3
+    assert not runner.offer(await log.read())
+    assert loop.time() - started < 2  # not the 10 s a statement waits for a lock
+    assert runner.position == {} and model.applied_count() == 0
+    other.execute("COMMIT")
+    other.close()
+    assert await runner.step() == 3
+    assert runner.position == await log.end_offsets() and model.applied_count() == 3
+    model.close()
     await log.close()
