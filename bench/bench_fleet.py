@@ -49,6 +49,7 @@ __all__ = ["Config", "main", "plan", "render"]
 
 _REPO = Path(__file__).resolve().parents[1]
 _READY_TIMEOUT = 60.0
+_STORES_PER_AGENT = 500
 
 
 @dataclass(frozen=True)
@@ -125,7 +126,9 @@ async def _load(url: str, writers: int, seconds: float, prefix: str, client: str
                 body = {"title": f"{tag}w{w}n{n}", "content": f"fleet write {n} of writer {w}",
                         "namespace": f"fleet/{w % 4}", "on_conflict": "error"}
                 started = time.perf_counter()
-                status, text = await post(body, {"X-Agent-Id": f"{prefix}-w{w}"})
+                # A new agent every 500 stores: one fast writer would otherwise reach the default daily quota
+                # (1,000 memories an agent) and be refused, correctly, with 429: not what this measures.
+                status, text = await post(body, {"X-Agent-Id": f"{prefix}-w{w}-{n // _STORES_PER_AGENT}"})
                 if status == 201:
                     latencies.append(time.perf_counter() - started)
                 else:
