@@ -35,9 +35,10 @@ def open_read_model(url: str, *, default_path: Path) -> MemoryReadModel:
         ReadModelError: the database cannot be reached or migrated, or the ``postgres`` extra is missing.
     """
     if not is_postgres_url(url):
-        model = SQLiteReadModel(sqlite_path(url, default_path))
+        path = sqlite_path(url, default_path)
+        model = SQLiteReadModel(path)
         # A file named outside the node's data directory may be shared by the nodes of one host.
-        model.shared = bool(url) and sqlite_path(url, default_path) != default_path
+        model.shared = path != default_path
         return model
     try:
         from projectors.postgres import PostgresReadModel
