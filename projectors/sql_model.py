@@ -155,6 +155,22 @@ class SqlReadModel(MemoryReadModel, Generic[DB]):
                               {"p": partition, "o": offset})
         return None if reason is None else str(reason)
 
+    def vouched(self, records: Sequence[LogRecord]) -> set[tuple[str, int]]:
+        if not self.shared or not records:
+            return set()
+        with self._reading() as sql:
+            # The position first: refusals up to it were committed with it, so none is missed.
+            position = self._position(sql)
+            taken = [(r.partition, r.offset) for r in records if r.offset <= position.get(r.partition, 0)]
+            spans: dict[str, tuple[int, int]] = {}
+            for part, off in taken:
+                low, high = spans.get(part, (off, off))
+                spans[part] = (min(low, off), max(high, off))
+            refused = {(part, int(row["offset"])) for part, (low, high) in spans.items() for row in sql.rows(
+                'SELECT "offset" FROM rejected_events WHERE partition = :p AND "offset" BETWEEN :lo AND :hi',
+                {"p": part, "lo": low, "hi": high})}
+        return set(taken) - refused
+
     def rejected_count(self) -> int:
         return int(self._scalar("SELECT count(*) AS n FROM rejected_events"))
 

@@ -5,6 +5,10 @@ is two checks of the same bytes, and the producer that signed them already knows
 :class:`VerifiedEvents` set remembers digests of ``signature + body`` that verified (or that this process
 signed), so the second check is a hash lookup. A body or signature changed in the log since misses the set and
 is verified for real; the signer must still be in the runner's keyring.
+
+The nodes of one host that share a read model (:attr:`projectors.base.ReadModel.shared`) share its checks too:
+what that model holds unrefused was verified by whichever node applied it, so the other nodes' HNSW and
+delivery runners take it without checking it again (:meth:`ReadModel.vouched`).
 """
 
 from __future__ import annotations
@@ -12,10 +16,11 @@ from __future__ import annotations
 import hashlib
 import threading
 from collections import OrderedDict
+from collections.abc import Sequence
 from typing import Any
 
 from infra.log import LogRecord
-from projectors.base import ProjectionRunner, Verdict
+from projectors.base import ProjectionRunner, ReadModel, Verdict
 from schemas import SignedEvent
 
 __all__ = ["SharedVerifyRunner", "VerifiedEvents"]
@@ -45,15 +50,27 @@ class VerifiedEvents:
 
 
 class SharedVerifyRunner(ProjectionRunner):
-    """A projection runner that shares verified signatures with the other runners of its process."""
+    """A projection runner that shares verified signatures with the other runners of its process, and, given
+    the host's shared read model as ``host``, with the runners of the host's other nodes: a record that model
+    has taken without refusing it had its signature checked by the node that applied it."""
 
-    def __init__(self, *args: Any, verified: VerifiedEvents, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, verified: VerifiedEvents, host: ReadModel | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.verified = verified
+        self._host = host if host is not None and host.shared else None
+
+    def judge_now(self, records: Sequence[LogRecord]) -> list[Verdict]:
+        vouched = self._host.vouched(records) if self._host is not None else set()
+        return [Verdict(r) if (r.partition, r.offset) in vouched and self._trusted(r.event) else self.judge(r)
+                for r in records]
+
+    def _trusted(self, event: SignedEvent) -> bool:
+        """Whether this node trusts the event's signer (a signature checked elsewhere proves only the key)."""
+        return self._keyring.get(event.envelope.key_id) is not None
 
     def judge(self, record: LogRecord) -> Verdict:
         event = record.event
-        if event in self.verified and self._keyring.get(event.envelope.key_id) is not None:
+        if event in self.verified and self._trusted(event):
             return Verdict(record)
         verdict = super().judge(record)
         if verdict.rejected is None:

@@ -197,7 +197,7 @@ class Node:
         self.vector_runner: SharedVerifyRunner | None = None
         if shared is None:
             self.vectors = vectors or HnswReadModel(config.data_dir / "hnsw")
-            self.vector_runner = SharedVerifyRunner(log, self.vectors, keyring, verified=self.verified,
+            self.vector_runner = SharedVerifyRunner(log, self.vectors, keyring, verified=self.verified, host=model,
                                                     audit_chain=False)  # self.runner audits the chains
             search: VectorSearch = HnswVectorSearch(self.vectors)
         else:
@@ -227,7 +227,8 @@ class Node:
         events_seen = EventVisibility(self.identity.visibility, model)
         self.webhooks = WebhookDelivery(log_=log, keyring=keyring, key=key, writer=self.writer,
                                         path=config.data_dir / "deliveries.db", config=config.webhooks,
-                                        metrics=self.metrics, verified=self.verified, visible=events_seen.for_owner)
+                                        metrics=self.metrics, verified=self.verified, host=model,
+                                        visible=events_seen.for_owner)
         self.subscriptions = SubscriptionService(self.writer, model.subscriptions, keyring,
                                                  deliveries=self.webhooks.store, config=config.webhooks,
                                                  visible=events_seen)

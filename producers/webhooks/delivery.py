@@ -30,7 +30,15 @@ from producers.webhooks.config import WebhookConfig
 from producers.webhooks.signing import CORRELATION_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, signature, unseal
 from producers.webhooks.ssrf import SsrfError, check_url, resolve
 from producers.write.writer import EventWriter
-from projectors import Delivery, DeliveryStore, LocalSubscription, ProjectorError, SharedVerifyRunner, VerifiedEvents
+from projectors import (
+    Delivery,
+    DeliveryStore,
+    LocalSubscription,
+    ProjectorError,
+    ReadModel,
+    SharedVerifyRunner,
+    VerifiedEvents,
+)
 from schemas import Keyring, NodeKey, now_ts
 from schemas.events import SubscriptionDeadLettered
 
@@ -61,15 +69,16 @@ class WebhookDelivery:
     CLI verbs write events but never deliver (the serving node picks their events up from the log)."""
 
     def __init__(self, *, log_: EventLog, keyring: Keyring, key: NodeKey, writer: EventWriter, path: Path,
-                 config: WebhookConfig, metrics: Metrics, verified: VerifiedEvents,
+                 config: WebhookConfig, metrics: Metrics, verified: VerifiedEvents, host: ReadModel | None = None,
                  visible: Callable[[str], Callable[[Any], bool]] | None = None) -> None:
         """``visible(owner)(payload)``: whether a subscription's owner may see what an event is about
-        (:class:`producers.webhooks.subscriptions.EventVisibility`); an event it may not see is never sent to it."""
+        (:class:`producers.webhooks.subscriptions.EventVisibility`); an event it may not see is never sent to it.
+        ``host``: the node's read model, which vouches for the signatures it holds when the host's nodes share it."""
         self.config = config
         self._visible = visible
         self.store = DeliveryStore(path, node_id=key.key_id)
         # The node's memory projector audits the writers' chains; this one would only repeat its findings.
-        self.runner = SharedVerifyRunner(log_, self.store, keyring, verified=verified,
+        self.runner = SharedVerifyRunner(log_, self.store, keyring, verified=verified, host=host,
                                          consumer=f"webhooks-{key.key_id}", audit_chain=False)
         self.runner.add_listener(lambda _position: self._wake.set())
         self._log = log_

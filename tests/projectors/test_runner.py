@@ -11,7 +11,16 @@ import pytest
 
 from infra.log import Clock, LogError, LogRecord, LogUnavailableError
 from infra.log.embedded import EmbeddedLog
-from projectors import ApplyResult, ProjectionRunner, ProjectionStoppedError, SQLiteReadModel, Verdict, WaitTimeoutError
+from projectors import (
+    ApplyResult,
+    ProjectionRunner,
+    ProjectionStoppedError,
+    SharedVerifyRunner,
+    SQLiteReadModel,
+    Verdict,
+    VerifiedEvents,
+    WaitTimeoutError,
+)
 from schemas import Keyring, NodeKey
 from tests.factories import node_key, signed
 
@@ -114,7 +123,8 @@ async def test_offered_records_cost_no_read_but_others_appends_are_read(tmp_path
 async def test_a_busy_runner_lets_records_gather_and_reads_a_lone_one_at_once(tmp_path: Path, key: NodeKey,
                                                                              model: SQLiteReadModel) -> None:
     # After a read that found several records, the runner waits ``linger`` before reading again, so what arrives
-    # meanwhile is applied in one batch; after a read of one record (nothing is queueing) it reads at once.
+    # meanwhile is applied in one batch; after a read of one record (nothing is queueing) it reads at once, and so
+    # it does when a caller of this process waits for a record.
     log = CountingLog(tmp_path / "log.db")
     runner = ProjectionRunner(log, model, Keyring({key.key_id: key.public_bytes}))
     runner.idle_poll = 30.0
@@ -122,12 +132,17 @@ async def test_a_busy_runner_lets_records_gather_and_reads_a_lone_one_at_once(tm
     runner.start()
     loop = asyncio.get_running_loop()
 
-    async def applied_after(count: int) -> tuple[float, int]:
-        """Append ``count`` records one by one; (seconds until all were applied, reads it took)."""
+    async def applied_after(count: int, *, waiting: bool = False) -> tuple[float, int]:
+        """Append ``count`` records one by one; (seconds until all were applied, reads it took). ``waiting``: as a
+        writer does (:meth:`ProjectionRunner.wait`); otherwise watching from aside, as nobody waits."""
         reads, started = log.reads, loop.time()
         for _ in range(count):
             (pos,) = await log.append([signed(key)])
-        await runner.wait({pos.partition: pos.offset}, timeout=10)
+        if waiting:
+            await asyncio.sleep(0.1)  # the runner has begun to linger
+            await runner.wait({pos.partition: pos.offset}, timeout=10)
+        while runner.position.get(pos.partition, 0) < pos.offset:
+            await asyncio.sleep(0.01)
         return loop.time() - started, log.reads - reads
 
     assert (await applied_after(1))[0] < 0.8  # after an empty read: at once
@@ -138,6 +153,9 @@ async def test_a_busy_runner_lets_records_gather_and_reads_a_lone_one_at_once(tm
     assert reads == 1  # and read all three at once
     assert (await applied_after(1))[0] >= 0.9  # the last read found three: it lingers again
     assert (await applied_after(1))[0] < 0.8  # the last read found one: at once
+    positions = await log.append([signed(key), signed(key)])
+    await runner.wait({positions[-1].partition: positions[-1].offset}, timeout=10)  # it lingers again, but
+    assert (await applied_after(1, waiting=True))[0] < 0.8  # a caller of this process waits: at once
     await runner.stop()
     await log.close()
 
@@ -218,4 +236,40 @@ async def test_a_runner_on_a_shared_model_does_not_wait_for_another_nodes_lock(t
     assert await runner.step() == 3
     assert runner.position == await log.end_offsets() and model.applied_count() == 3
     model.close()
+    await log.close()
+
+
+async def test_the_hosts_other_runners_take_what_a_shared_model_vouches_for(tmp_path: Path, key: NodeKey) -> None:
+    # A node's HNSW and delivery runners need not check a signature that the node which applied the record to the
+    # host's shared model checked: what that model holds unrefused. A record it refused, one it has not reached,
+    # and one whose signer this node does not trust are checked here, as always.
+    log = EmbeddedLog(tmp_path / "log.db")
+    keyring = Keyring({key.key_id: key.public_bytes})
+    intruder = node_key(tmp_path / "other", "intruder")
+    applier_model, host, unshared = (SQLiteReadModel(tmp_path / "shared.db") for _ in range(3))
+    applier_model.shared = host.shared = True
+    own = [SQLiteReadModel(tmp_path / f"own{n}.db") for n in range(3)]
+    await log.append([signed(key), signed(intruder), signed(key)])
+    assert await ProjectionRunner(log, applier_model, keyring).step() == 3
+    assert applier_model.rejected_count() == 1
+    await log.append([signed(key)])  # not applied to the shared model yet
+    records = await log.read()
+
+    class Counting(SharedVerifyRunner):
+        judged: list[int]
+
+        def judge(self, record: LogRecord) -> Verdict:
+            self.judged.append(record.offset)
+            return super().judge(record)
+
+    def judged(trusted: Keyring, model: SQLiteReadModel, vouching: SQLiteReadModel) -> tuple[list[bool], list[int]]:
+        runner = Counting(log, model, trusted, verified=VerifiedEvents(), host=vouching)
+        runner.judged = []
+        return [v.rejected is None for v in runner.judge_now(records)], runner.judged
+
+    assert judged(keyring, own[0], host) == ([True, False, True, True], [2, 4])
+    assert judged(Keyring({}), own[1], host) == ([False] * 4, [1, 2, 3, 4])
+    assert judged(keyring, own[2], unshared) == ([True, False, True, True], [1, 2, 3, 4])  # a node's own model
+    for model in (applier_model, host, unshared, *own):
+        model.close()
     await log.close()
