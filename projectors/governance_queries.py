@@ -6,7 +6,7 @@ decisions), written once over a backend's :class:`~projectors.sql.Sql`, and the 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -139,6 +139,15 @@ class GovernanceQueries:
         """The namespace's standard, or None when it has none."""
         row = self._first("SELECT * FROM namespace_meta WHERE namespace = :n", {"n": namespace})
         return None if row is None else _meta(row)
+
+    def standards_of(self, namespaces: Sequence[str]) -> dict[str, NamespaceMeta]:
+        """The standards of those of ``namespaces`` that have one, in one read."""
+        if not namespaces:
+            return {}
+        params = {f"n{i}": ns for i, ns in enumerate(namespaces)}
+        marks = ", ".join(f":{name}" for name in params)
+        return {(meta := _meta(r)).namespace: meta
+                for r in self._rows(f"SELECT * FROM namespace_meta WHERE namespace IN ({marks})", params)}
 
     def standards(self) -> list[NamespaceMeta]:
         """Every namespace with a standard, by namespace."""

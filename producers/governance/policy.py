@@ -16,8 +16,8 @@ from typing import Any, Literal
 from producers.errors import ValidationError
 from producers.input.validation import check_agent_id
 
-__all__ = ["LEVELS", "MODES", "SCOPES", "Approver", "GovernancePolicy", "Mode", "default_mode", "namespace_chain",
-           "parse_policy", "policy_of"]
+__all__ = ["LEVELS", "MODES", "SCOPES", "Approver", "GovernancePolicy", "Mode", "ancestors", "default_mode",
+           "namespace_chain", "parse_policy", "policy_of"]
 
 Level = Literal["any", "registered", "owner", "approve"]
 Mode = Literal["enforce", "advisory", "off"]
@@ -140,7 +140,7 @@ def policy_of(metadata: Mapping[str, Any]) -> GovernancePolicy | None:
         return None
 
 
-def _ancestors(namespace: str) -> list[str]:
+def ancestors(namespace: str) -> list[str]:
     """``a/b/c`` → ``[a, a/b, a/b/c]`` (top-down)."""
     parts = namespace.split("/")
     return ["/".join(parts[:i]) for i in range(1, len(parts) + 1)]
@@ -151,7 +151,7 @@ def namespace_chain(namespace: str, parent_of: Callable[[str], str | None]) -> l
     (cycle-safe, at most :data:`MAX_EXPLICIT_DEPTH`), then the ``/`` ancestors down to ``namespace`` itself."""
     if namespace == "*":
         return ["*"]
-    hierarchy = _ancestors(namespace)
+    hierarchy = ancestors(namespace)
     above: list[str] = []
     current = hierarchy[0]
     for _ in range(MAX_EXPLICIT_DEPTH):

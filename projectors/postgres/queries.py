@@ -85,7 +85,7 @@ class PostgresMemoryQueries(SqlMemoryQueries):
     vector_column = "CAST(vector AS text)"
 
     def __init__(self, engine: Engine) -> None:
-        super().__init__(PostgresReads(engine, autocommit=True))
+        super().__init__(PostgresReads(engine))
         self._engine = engine.execution_options(isolation_level="AUTOCOMMIT")
 
     def _rows(self, sql: str, params: dict[str, Any] | None = None) -> list[Mapping[str, Any]]:
