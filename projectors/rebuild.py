@@ -33,6 +33,9 @@ def _sqlite_scratch(target: Path, log: EventLog) -> Iterator[SQLiteReadModel]:
     scratch = target.with_name(target.name + ".rebuild")
     _remove(scratch)
     model = SQLiteReadModel(scratch, bulk=True)
+    # As the node runs it: a log of one partition keeps no merge history (kept and settled, it made a rebuild
+    # 2.4x slower on SQLite and 4x on Postgres).
+    model.partitioned = log.partitioned
     model.set_meta("log_url", redact_url(log.url))
     try:
         yield model
@@ -116,6 +119,7 @@ async def rebuild_postgres(log: EventLog, keyring: Keyring, url: str, *,
     try:
         reset(engine)
         model = PostgresReadModel(url, engine=engine)
+        model.partitioned = log.partitioned  # as the nodes run it (see _sqlite_scratch)
         model.set_meta("log_url", redact_url(log.url))
         with model.bulk():
             return await _replay(log, keyring, model, progress=progress, batch_size=batch_size, chain=chain)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -195,4 +197,12 @@ async def test_rebuild_equals_live_model(node: Node, tmp_path: Path) -> None:
     assert rebuilt.queries.all_memories() == node.model.queries.all_memories()
     assert rebuilt.position() == node.model.position()
     rebuilt.close()
+    # Rebuilt as the node runs it: a log of one partition keeps no merge history (keeping and settling one made
+    # a rebuild 2.4x slower on SQLite, 4x on Postgres).
+    assert _history_rows(target) == _history_rows(Path(node.model.location)) == 0
+
+
+def _history_rows(path: Path) -> int:
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        return int(db.execute("SELECT count(*) FROM memory_history").fetchone()[0])
 
