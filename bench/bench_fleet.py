@@ -255,6 +255,7 @@ async def projection_rate(url: str, stream: str, keys: Path, model_path: Path) -
     the fleet's write ceiling per node."""
     log = await JetStreamLog.connect(f"{url}/{stream}", replicas=3)
     model = SQLiteReadModel(model_path)
+    model.partitioned = log.partitioned  # as a node runs it: one partition, no merge history kept
     try:
         runner = ProjectionRunner(log, model, Keyring.from_dirs(keys), batch_size=500)
         started = time.perf_counter()

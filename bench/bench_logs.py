@@ -124,6 +124,7 @@ async def measure(log: EventLog, events: list[SignedEvent], sizes: Sizes, keyrin
         await log.append(batched[i:i + BATCH])
     batch_s = time.perf_counter() - started
     model = SQLiteReadModel(model_path)
+    model.partitioned = log.partitioned  # as a node runs it
     runner = ProjectionRunner(log, model, keyring, batch_size=500)
     started = time.perf_counter()
     await runner.catch_up()
