@@ -36,11 +36,6 @@ class Waiters:
             self._drop(entry)
         return True
 
-    @property
-    def pending(self) -> int:
-        """How many wait for a condition that did not hold at the last :meth:`changed`."""
-        return sum(1 for _, done in self._waiting if not done.done())
-
     def changed(self) -> None:
         """The state changed: wake the waiters whose condition holds now (synchronously; safe to call from any
         code running on the loop)."""

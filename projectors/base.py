@@ -10,7 +10,6 @@ events still applied, since the log is the truth) and lets writers wait for thei
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Sequence
@@ -86,13 +85,12 @@ class ProjectionRunner:
     #: Seconds an idle runner waits for news of an append before it reads the log anyway.
     idle_poll: float = 0.2
     #: Seconds a busy runner lets records gather before it reads again. Busy: its last read found several
-    #: records, so appends are arriving faster than it applies them. Each batch costs a read of the tail, a
-    #: transaction and its commit, a wake-up of every waiter and a confirmation whatever its size; on a node
-    #: that applies (or, on a shared model, moves past) every other node's writes, bigger batches save a tenth
-    #: to a third of its CPU per write (``bench_fleet``). A lone event (one writer, a quorum write's follower)
-    #: is read at once, and so is a record a caller of this process waits for (:meth:`wait`): the linger delays
-    #: only what nobody here is waiting for.
-    linger: float = 0.02
+    #: records, so appends are arriving faster than it applies them. Each batch costs a transaction, a commit,
+    #: a wake-up of every waiter and a confirmation whatever its size; on a node that applies every other
+    #: node's writes, waiting this long for bigger batches costs each event at most this much latency and saves
+    #: about a tenth of the CPU per write of a three-node fleet (``bench_fleet``). A lone event (one writer,
+    #: a quorum write's follower) is read at once.
+    linger: float = 0.005
     #: Seconds before a runner looks again when another node of the host held a shared model's write lock.
     busy_retry: float = 0.002
 
@@ -120,7 +118,6 @@ class ProjectionRunner:
         self._stopping = False
         self._position: Clock = model.position()
         self._listeners: list[Callable[[Clock], None]] = []
-        self._hurry = asyncio.Event()  # a caller asked for a position not reached since the last read (hurry)
         #: The newest envelope ``ts`` applied since this runner started (None: none yet).
         self.newest_ts: str | None = None
         #: Each writer's chain as this runner has seen it: from the log's start when the model was empty.
@@ -220,7 +217,6 @@ class ProjectionRunner:
 
     async def step(self) -> int:
         """Apply the next batch, if any; return how many records it held."""
-        self._hurry.clear()  # this read serves whoever asked so far
         records = await self._log.read(after=self._position, limit=self._batch_size)
         if not records:
             return 0
@@ -311,7 +307,7 @@ class ProjectionRunner:
                         await self._commit_position()
                         await self._wait_for_more(timeout=self.idle_poll)
                         if read > 1 and self.linger > 0:
-                            await self._linger()
+                            await asyncio.sleep(self.linger)
                     backoff = 0.05
                 except (LogError, ReadModelError) as exc:
                     if isinstance(exc, LogError) and not exc.retriable:
@@ -327,14 +323,6 @@ class ProjectionRunner:
             self._failure = exc
             self._progress.changed()  # the waiters learn of the failure now, not at their timeout
             raise
-
-    async def _linger(self) -> None:
-        """Let records gather for :attr:`linger` seconds, or until a caller waits for one (:meth:`wait`)."""
-        if self._progress.pending or self._hurry.is_set():
-            return
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(self.linger):
-                await self._hurry.wait()
 
     async def _wait_for_more(self, *, timeout: float) -> None:
         """Until the log may hold a record past this runner's position, or ``timeout``.
@@ -371,12 +359,6 @@ class ProjectionRunner:
             return
         self._committed = position
 
-    def hurry(self, clock: Clock) -> None:
-        """A caller is about to wait for ``clock``: stop lingering if it is not applied yet (a writer that waits
-        for each of its runners in turn tells them all first, so they read at once, together)."""
-        if not clock_covers(self._position, clock):
-            self._hurry.set()
-
     async def wait(self, clock: Clock, *, timeout: float = 10.0) -> Clock:
         """Return once the model has applied ``clock``; re-raise the runner's failure if it died.
 
@@ -395,7 +377,6 @@ class ProjectionRunner:
                         raise WaitTimeoutError(clock, self.position, timeout)
                     await self._log.wait_for_append(self._position, timeout=0.05)
             return self.position
-        self.hurry(clock)
         if not await self._progress.until(lambda: clock_covers(self._position, clock) or self._dead(),
                                           timeout=timeout):
             raise WaitTimeoutError(clock, self.position, timeout)

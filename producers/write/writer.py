@@ -239,8 +239,6 @@ class EventWriter:
     async def wait(self, clock: Clock, *, timeout: float) -> None:
         """Until every local read model has applied ``clock``."""
         for runner in self.runners:
-            runner.hurry(clock)
-        for runner in self.runners:
             await runner.wait(clock, timeout=timeout)
 
     async def caught_up(self) -> Clock:

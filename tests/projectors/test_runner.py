@@ -123,8 +123,7 @@ async def test_offered_records_cost_no_read_but_others_appends_are_read(tmp_path
 async def test_a_busy_runner_lets_records_gather_and_reads_a_lone_one_at_once(tmp_path: Path, key: NodeKey,
                                                                              model: SQLiteReadModel) -> None:
     # After a read that found several records, the runner waits ``linger`` before reading again, so what arrives
-    # meanwhile is applied in one batch; after a read of one record (nothing is queueing) it reads at once, and so
-    # it does when a caller of this process waits for a record.
+    # meanwhile is applied in one batch; after a read of one record (nothing is queueing) it reads at once.
     log = CountingLog(tmp_path / "log.db")
     runner = ProjectionRunner(log, model, Keyring({key.key_id: key.public_bytes}))
     runner.idle_poll = 30.0
@@ -132,17 +131,12 @@ async def test_a_busy_runner_lets_records_gather_and_reads_a_lone_one_at_once(tm
     runner.start()
     loop = asyncio.get_running_loop()
 
-    async def applied_after(count: int, *, waiting: bool = False) -> tuple[float, int]:
-        """Append ``count`` records one by one; (seconds until all were applied, reads it took). ``waiting``: as a
-        writer does (:meth:`ProjectionRunner.wait`); otherwise watching from aside, as nobody waits."""
+    async def applied_after(count: int) -> tuple[float, int]:
+        """Append ``count`` records one by one; (seconds until all were applied, reads it took)."""
         reads, started = log.reads, loop.time()
         for _ in range(count):
             (pos,) = await log.append([signed(key)])
-        if waiting:
-            await asyncio.sleep(0.1)  # the runner has begun to linger
-            await runner.wait({pos.partition: pos.offset}, timeout=10)
-        while runner.position.get(pos.partition, 0) < pos.offset:
-            await asyncio.sleep(0.01)
+        await runner.wait({pos.partition: pos.offset}, timeout=10)
         return loop.time() - started, log.reads - reads
 
     assert (await applied_after(1))[0] < 0.8  # after an empty read: at once
@@ -153,9 +147,6 @@ async def test_a_busy_runner_lets_records_gather_and_reads_a_lone_one_at_once(tm
     assert reads == 1  # and read all three at once
     assert (await applied_after(1))[0] >= 0.9  # the last read found three: it lingers again
     assert (await applied_after(1))[0] < 0.8  # the last read found one: at once
-    positions = await log.append([signed(key), signed(key)])
-    await runner.wait({positions[-1].partition: positions[-1].offset}, timeout=10)  # it lingers again, but
-    assert (await applied_after(1, waiting=True))[0] < 0.8  # a caller of this process waits: at once
     await runner.stop()
     await log.close()
 
