@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import fcntl
 import logging
+import os
 import secrets
 import sqlite3
 from pathlib import Path
 
+from projectors.errors import ReadModelError
 from projectors.sqlite.domains import DOMAIN_DDL
 from projectors.sqlite.text_queue import QUEUE_DDL, queued
 
 __all__ = ["BUSY_TIMEOUT_MS", "FEED_TAIL", "GENERATION_KEY", "SCHEMA_VERSION", "connect", "drop_index_triggers",
-           "restore_index_triggers"]
+           "open_elsewhere", "restore_index_triggers"]
 
 log = logging.getLogger("ai_memory.readmodel")
 
@@ -212,20 +215,53 @@ def _stored_version(db: sqlite3.Connection) -> int | None:
     return None if row is None else int(row[0])
 
 
+#: The byte of a WAL database's ``-shm`` file on which every connection that has the database open holds a shared
+#: POSIX lock (SQLite's unix VFS: ``UNIX_SHM_DMS``, after the eight WAL locks from byte 120).
+_SHM_DMS_BYTE = 128
+
+
+def open_elsewhere(path: Path | str) -> bool:
+    """Whether another process has the read model at ``path`` open: it holds SQLite's shared lock on the
+    ``-shm`` file, so a write lock there is refused. Ask with no connection of this process open on the file
+    (POSIX locks belong to the process, and closing any descriptor of the file drops them all)."""
+    try:
+        fd = os.open(str(path) + "-shm", os.O_RDWR)
+    except FileNotFoundError:
+        return False
+    try:
+        fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB, 1, _SHM_DMS_BYTE, os.SEEK_SET)
+    except OSError:
+        return True
+    else:
+        fcntl.lockf(fd, fcntl.LOCK_UN, 1, _SHM_DMS_BYTE, os.SEEK_SET)
+        return False
+    finally:
+        os.close(fd)
+
+
 def connect(path: Path | str) -> sqlite3.Connection:
     """Open (and create) a read-model database. ``":memory:"`` works for tests.
 
     A file written by another schema version is deleted and recreated empty: read models are disposable, and
-    the projector then replays the log into the new schema.
+    the projector then replays the log into the new schema. Not while another process has it open (a server of
+    the older version, or another node sharing the file): deleting it under them would split the model in two.
+
+    Raises:
+        ReadModelError: the file has another schema version and another process has it open.
     """
     if str(path) != ":memory:":
         Path(path).parent.mkdir(parents=True, exist_ok=True)
     db = _open(path)
     version = _stored_version(db)
     if version is not None and version != SCHEMA_VERSION and str(path) != ":memory:":
+        db.close()
+        if open_elsewhere(path):
+            msg = (f"read model {path} has schema version {version}, this ai-memory needs {SCHEMA_VERSION}, and "
+                   "another process has it open (a server of the other version, or another node sharing it): "
+                   "stop every process using it, then start again; the file is then rebuilt from the log")
+            raise ReadModelError(msg)
         log.warning("read model %s has schema version %s, not %s: rebuilding it from the log", path, version,
                     SCHEMA_VERSION)
-        db.close()
         for suffix in ("", "-wal", "-shm"):
             Path(str(path) + suffix).unlink(missing_ok=True)
         db = _open(path)

@@ -1,6 +1,9 @@
 from __future__ import annotations
 
+import contextlib
 import sqlite3
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -10,7 +13,8 @@ from infra.log import LogRecord
 from infra.log.embedded import EmbeddedLog
 from producers.input.commands import parse_create
 from producers.runtime.node import Node
-from projectors import ReadModel, SQLiteReadModel
+from projectors import ReadModel, ReadModelError, SQLiteReadModel
+from projectors.sqlite.schema import SCHEMA_VERSION
 from schemas import SignedEvent, load_or_create_node_key, now_ts
 from tests.contract.read_model_contract import ReadModelContract
 from tests.contract.tracking_contract import TrackingContract
@@ -97,3 +101,40 @@ async def test_title_index_follows_updates_deletes_and_bulk_rebuild(node: Node, 
     assert rebuilt.queries.similar_titles("delta", "n") == [a.memory.id]
     assert rebuilt.queries.similar_titles("gamma", "n") == []
     rebuilt.close()
+
+
+_HOLD_OPEN = """
+import sqlite3, sys
+db = sqlite3.connect(sys.argv[1])
+db.execute("SELECT count(*) FROM model_meta").fetchone()
+print("open", flush=True)
+sys.stdin.read()
+"""
+
+
+def _meta(path: Path) -> dict[str, str]:
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        return dict(db.execute("SELECT key, value FROM model_meta").fetchall())
+
+
+def test_a_model_of_another_schema_is_rebuilt_only_once_no_other_process_has_it_open(tmp_path: Path) -> None:
+    # An upgraded node (or CLI) finds a file of another schema version. Deleting it while a server of the old
+    # version, or another node sharing it, has it open would leave them writing to a file nobody else sees.
+    path = tmp_path / "readmodel.db"
+    SQLiteReadModel(path).close()
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        db.execute("UPDATE model_meta SET value = ? WHERE key = 'schema_version'", (str(SCHEMA_VERSION - 1),))
+        db.execute("INSERT INTO model_meta (key, value) VALUES ('marker', 'old data')")
+        db.commit()
+    holder = subprocess.Popen([sys.executable, "-c", _HOLD_OPEN, str(path)], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "open"
+        with pytest.raises(ReadModelError, match="another process has it open"):
+            SQLiteReadModel(path)
+        assert _meta(path)["marker"] == "old data"
+    finally:
+        holder.communicate("", timeout=10)
+    SQLiteReadModel(path).close()  # nobody else has it open: recreated in the new schema, empty
+    meta = _meta(path)
+    assert meta["schema_version"] == str(SCHEMA_VERSION) and "marker" not in meta
