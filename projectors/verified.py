@@ -60,9 +60,20 @@ class SharedVerifyRunner(ProjectionRunner):
         self._host = host if host is not None and host.shared else None
 
     def judge_now(self, records: Sequence[LogRecord]) -> list[Verdict]:
-        vouched = self._host.vouched(records) if self._host is not None else set()
-        return [Verdict(r) if (r.partition, r.offset) in vouched and self._trusted(r.event) else self.judge(r)
-                for r in records]
+        if self._host is None:
+            return self.judge_all(records)
+        # The host is asked only about what no runner of this process has verified or been vouched for yet, and
+        # what it vouches for joins the set: a node's HNSW and webhook runners read the same records.
+        unknown = [r for r in records if r.event not in self.verified]
+        vouched = self._host.vouched(unknown) if unknown else set()
+        verdicts: list[Verdict] = []
+        for record in records:
+            if (record.partition, record.offset) in vouched and self._trusted(record.event):
+                self.verified.add(record.event)
+                verdicts.append(Verdict(record))
+            else:
+                verdicts.append(self.judge(record))
+        return verdicts
 
     def _trusted(self, event: SignedEvent) -> bool:
         """Whether this node trusts the event's signer (a signature checked elsewhere proves only the key)."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
 
 import pytest
@@ -239,7 +239,7 @@ async def test_the_hosts_other_runners_take_what_a_shared_model_vouches_for(tmp_
     intruder = node_key(tmp_path / "other", "intruder")
     applier_model, host, unshared = (SQLiteReadModel(tmp_path / "shared.db") for _ in range(3))
     applier_model.shared = host.shared = True
-    own = [SQLiteReadModel(tmp_path / f"own{n}.db") for n in range(3)]
+    own = [SQLiteReadModel(tmp_path / f"own{n}.db") for n in range(4)]
     await log.append([signed(key), signed(intruder), signed(key)])
     assert await ProjectionRunner(log, applier_model, keyring).step() == 3
     assert applier_model.rejected_count() == 1
@@ -253,12 +253,26 @@ async def test_the_hosts_other_runners_take_what_a_shared_model_vouches_for(tmp_
             self.judged.append(record.offset)
             return super().judge(record)
 
-    def judged(trusted: Keyring, model: SQLiteReadModel, vouching: SQLiteReadModel) -> tuple[list[bool], list[int]]:
-        runner = Counting(log, model, trusted, verified=VerifiedEvents(), host=vouching)
+    def judged(trusted: Keyring, model: SQLiteReadModel, vouching: SQLiteReadModel,
+               verified: VerifiedEvents | None = None) -> tuple[list[bool], list[int]]:
+        runner = Counting(log, model, trusted, verified=verified or VerifiedEvents(), host=vouching)
         runner.judged = []
         return [v.rejected is None for v in runner.judge_now(records)], runner.judged
 
-    assert judged(keyring, own[0], host) == ([True, False, True, True], [2, 4])
+    process = VerifiedEvents()  # what one node's runners share
+    assert judged(keyring, own[0], host, process) == ([True, False, True, True], [2, 4])
+    asked: list[int] = []
+    vouched = host.vouched
+
+    def asking(records: Sequence[LogRecord]) -> set[tuple[str, int]]:
+        asked.extend(r.offset for r in records)
+        return vouched(records)
+
+    host.vouched = asking  # type: ignore[method-assign]
+    # The node's other runner: what the first verified or was vouched for is in the set; the host is asked only
+    # about the rest (the refused record).
+    assert judged(keyring, own[3], host, process) == ([True, False, True, True], [1, 2, 3, 4])
+    assert asked == [2]
     assert judged(Keyring({}), own[1], host) == ([False] * 4, [1, 2, 3, 4])
     assert judged(keyring, own[2], unshared) == ([True, False, True, True], [1, 2, 3, 4])  # a node's own model
     for model in (applier_model, host, unshared, *own):
