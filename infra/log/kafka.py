@@ -28,7 +28,13 @@ What it guarantees, and what it does not:
 - **Consumer positions** are Kafka consumer-group commits (group ``<topic>.<consumer>``), as durable as the
   broker's ``__consumer_offsets`` (tansu: memory only, lost on restart).
 - **A broker that lost acknowledged records** (a memory-only broker restarted) is noticed: an end offset below
-  one this instance saw raises :class:`LogCorruptError` instead of silently reusing offsets.
+  one this instance saw raises :class:`LogCorruptError` instead of silently reusing offsets, once a fetch shows
+  the record is gone too.
+- **A watermark that lags its records.** tansu 0.6 can answer a high watermark below records it has stored and
+  acknowledged (concurrent produces race on its cached watermark) until the next produce to that partition. So
+  an end offset counts what is known to be stored (our acknowledged appends, and what a fetch returned), and a
+  waiting reader whose partitions stay quiet for :attr:`KafkaLog.TAIL_PROBE_AFTER` fetches once past the
+  watermark: another writer's last records are applied within about a second rather than at the next write.
 
 Every aiokafka error is translated in :meth:`KafkaLog._mapped_errors`, the one boundary: connection errors,
 timeouts and errors aiokafka marks retriable become :class:`LogUnavailableError`; anything else :class:`LogError`.
@@ -180,10 +186,15 @@ class KafkaLog(EventLog):
     TIMEOUT: ClassVar[float] = 5.0
     #: How often ``wait_for_append`` looks at the end offsets for other processes' appends.
     POLL_INTERVAL: ClassVar[float] = 0.05
-    #: How long an end offset may lag an acknowledged append before we call the records lost. tansu on a loaded
-    #: machine (a 2-core CI runner) was seen answering a watermark behind its latest append for over a second;
-    #: true loss (a memory-only broker restarted) stays lost, so waiting longer only delays that report.
+    #: How long a record this instance knows was stored may stay unreadable before we call it lost: a broker
+    #: under load may answer a fetch late; true loss (a memory-only broker restarted) stays lost, so waiting
+    #: longer only delays that report.
     TRUNCATION_GRACE: ClassVar[float] = 5.0
+    #: How long ``wait_for_append`` sees a partition's end unchanged before it fetches once past it (a watermark
+    #: that lags its records: the module notes).
+    TAIL_PROBE_AFTER: ClassVar[float] = 1.0
+    #: How long one look past the watermark waits for the broker (the reader's ``fetch_max_wait_ms`` is 100).
+    PROBE_WAIT: ClassVar[float] = 0.15
 
     def __init__(self, target: KafkaTarget, producer: AIOKafkaProducer, reader: AIOKafkaConsumer, *,
                  partitions: int, idempotent: bool, timeout: float) -> None:
@@ -201,7 +212,9 @@ class KafkaLog(EventLog):
         self._recent = _RecentIds(target.dedup_window)
         self._pending: dict[str, asyncio.Future[LogPosition]] = {}
         self._ahead: dict[int, tuple[int, list[LogRecord]]] = {}  # partition → (from offset, records fetched)
-        self._seen_end: dict[int, int] = {}
+        self._seen_end: dict[int, int] = {}  # partition → our highest offset known stored (acked, fetched, marked)
+        self._held: dict[int, tuple[int, int]] = {}  # partition → (watermark, end): a fetch found end stored above it
+        self._quiet: dict[int, tuple[int, float]] = {}  # partition → (end, when last looked past it)
         self._groups: dict[str, AIOKafkaConsumer] = {}
         self._appended = asyncio.Event()
 
@@ -521,30 +534,83 @@ class KafkaLog(EventLog):
     # ---- positions and waiting --------------------------------------------------------------------------
 
     async def _kafka_ends(self) -> dict[int, int]:
-        """Each partition's high watermark, which is our offset of its last record.
+        """Each partition's end: its high watermark, or the last record this instance knows is stored there.
 
-        A watermark below an offset this instance saw acknowledged is asked again for up to
-        :attr:`TRUNCATION_GRACE` seconds (tansu may answer a moment before it counts its latest append),
-        then raises :class:`LogCorruptError`: the broker lost acknowledged records.
+        A watermark below a record this instance saw acknowledged or fetched is checked with a fetch of that
+        record. Stored: the watermark lags (tansu), and the record counts. Gone, still after
+        :attr:`TRUNCATION_GRACE` seconds: raises :class:`LogCorruptError`, the broker lost acknowledged records.
         """
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.TRUNCATION_GRACE
         while True:
             with self._mapped_errors():
                 answer = await asyncio.wait_for(self._reader.end_offsets(self._tps), self._timeout)
-            ends = {tp.partition: int(off) for tp, off in answer.items()}
-            behind = [p for p, end in ends.items() if end < self._seen_end.get(p, 0)]
-            if not behind:
+            marks = {tp.partition: int(off) for tp, off in answer.items()}
+            lagging = {p: self._seen_end[p] for p, mark in marks.items() if mark < self._seen_end.get(p, 0)}
+            unsure = {p: end for p, end in lagging.items() if self._held.get(p) != (marks[p], end)}
+            if unsure:
+                found = await self._probe({p: end - 1 for p, end in unsure.items()}, timeout=min(1.0, self._timeout))
+                for p, end in list(unsure.items()):
+                    if any(r.offset == end for r in found[p]):
+                        self._held[p] = (marks[p], end)
+                        del unsure[p]
+            if not unsure:
                 break
             if loop.time() > deadline:
-                p = behind[0]
-                msg = (f"the broker now ends at {ends[p]}: acknowledged records are gone (a memory-only broker "
+                p = next(iter(unsure))
+                msg = (f"the broker now ends at {marks[p]}: acknowledged records are gone (a memory-only broker "
                        "restarted?); rebuild from a copy of the log")
                 raise LogCorruptError(self.partition_name(p), self._seen_end[p], msg)
             await asyncio.sleep(0.02)
-        for p, end in ends.items():
-            self._seen_end[p] = end
+        ends = {p: max(mark, self._seen_end.get(p, 0)) for p, mark in marks.items()}
+        self._seen_end.update(ends)
         return ends
+
+    async def _probe(self, after: dict[int, int], *, timeout: float) -> dict[int, list[LogRecord]]:
+        """What fetches from our offset ``after[p]`` bring within ``timeout``: nothing there is an answer here,
+        not an error (unlike :meth:`_fetch`). A broker that lost the offset resets the reader to its earliest
+        record, so callers check the offsets they get."""
+        out: dict[int, list[LogRecord]] = {p: [] for p in after}
+        tps = {p: self._tps[p] for p in after}
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        async with self._read_lock:
+            with self._mapped_errors():
+                for p, start in after.items():
+                    self._reader.seek(tps[p], start)
+                self._reader.resume(*tps.values())
+                try:
+                    while (need := [tps[p] for p in after if not out[p]]) and (left := deadline - loop.time()) > 0:
+                        batch = await self._reader.getmany(*need, timeout_ms=max(1, int(left * 1000)))
+                        for tp, messages in batch.items():
+                            out[tp.partition].extend(self._record(m) for m in messages)
+                finally:
+                    self._reader.pause(*tps.values())
+        return out
+
+    async def _look_past(self, ends: dict[int, int]) -> bool:
+        """Fetch once past the end of each partition quiet for :attr:`TAIL_PROBE_AFTER`; whether it found records
+        (another writer's, under a lagging watermark), which then count in the ends."""
+        now = asyncio.get_running_loop().time()
+        quiet = []
+        for p, end in ends.items():
+            seen, since = self._quiet.get(p, (-1, now))
+            if seen != end:
+                self._quiet[p] = (end, now)
+            elif now - since >= self.TAIL_PROBE_AFTER:
+                quiet.append(p)
+                self._quiet[p] = (end, now)
+        if not quiet:
+            return False
+        found = await self._probe({p: ends[p] for p in quiet}, timeout=self.PROBE_WAIT)
+        grown = False
+        for p, records in found.items():
+            past = [r.offset for r in records if r.offset > ends[p]]
+            if past:
+                logger.debug("kafka %s: records past the watermark up to %d", self.partition_name(p), max(past))
+                self._seen_end[p] = max(self._seen_end.get(p, 0), max(past))
+                grown = True
+        return grown
 
     async def end_offsets(self) -> Clock:
         return {self.partition_name(p): end for p, end in (await self._kafka_ends()).items()}
@@ -558,7 +624,7 @@ class KafkaLog(EventLog):
         while True:
             ends = await self._kafka_ends()
             remaining = deadline - loop.time()
-            if any(ends[p] > starts[p] for p in ends) or remaining <= 0:
+            if any(ends[p] > starts[p] for p in ends) or await self._look_past(ends) or remaining <= 0:
                 return
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._appended.wait(), min(self.POLL_INTERVAL, remaining))
