@@ -3,6 +3,10 @@
 Confirmations are *latest-wins* facts ("node n has applied up to clock c"), so a lost or repeated message is
 harmless: the publisher repeats its latest clock periodically, and a receiver keeps the maximum per node.
 That is what lets the transport be cheap (NATS core pub/sub; a compacted Kafka topic later).
+
+A confirmation that ``asks`` comes from a node waiting for a quorum: it asks every node to confirm after each
+commit for a while (:class:`projectors.confirm.Confirmer`); otherwise nodes confirm once a heartbeat. A peer's
+message without the field predates asking and is read as asking, since such a node may wait at any time.
 """
 
 from __future__ import annotations
@@ -25,19 +29,21 @@ log = logging.getLogger("ai_memory.confirm")
 class Confirmation:
     node: str
     clock: Clock
+    #: The node waits for a quorum now: confirm after every commit (the module notes).
+    asks: bool = False
 
     def encode(self) -> bytes:
-        return json.dumps({"node": self.node, "clock": self.clock}, sort_keys=True).encode()
+        return json.dumps({"node": self.node, "clock": self.clock, "asks": self.asks}, sort_keys=True).encode()
 
     @classmethod
     def decode(cls, data: bytes) -> Confirmation | None:
         """The confirmation in ``data``, or None when it is not one (never raises: peers may be newer)."""
         try:
             raw = json.loads(data)
-            node, clock = raw["node"], raw["clock"]
-            if not isinstance(node, str) or not isinstance(clock, dict):
+            node, clock, asks = raw["node"], raw["clock"], raw.get("asks", True)
+            if not isinstance(node, str) or not isinstance(clock, dict) or not isinstance(asks, bool):
                 return None
-            return cls(node, {str(k): int(v) for k, v in clock.items()})
+            return cls(node, {str(k): int(v) for k, v in clock.items()}, asks)
         except (ValueError, KeyError, TypeError):
             return None
 

@@ -2,13 +2,16 @@
 
 Each region's nodes confirm on their region's subject (:attr:`RegionalLog.confirm_subject`); a node that wants
 acknowledgement from other regions listens on all of them (over the gateways). A region counts for a clock
-once one of its nodes has applied it: that region holds the write durably (its mirror) and serves it.
+once one of its nodes has applied it: that region holds the write durably (its mirror) and serves it. A node
+waiting for other regions asks their nodes to confirm each commit (:meth:`RegionAcks.ask`: a confirmation with
+no clock that ``asks``, on their subjects), as a wait within a region does (:mod:`projectors.confirm`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 
 from infra.confirm.base import Confirmation, Confirmations, follow
 from infra.confirm.nats import NatsConfirmations
@@ -20,9 +23,14 @@ __all__ = ["RegionAcks", "open_region_acks"]
 
 
 class RegionAcks:
-    def __init__(self, own: str, channels: dict[str, Confirmations]) -> None:
+    #: How often a waiting node asks the other regions again (inside their confirmers' eager window).
+    ASK_EVERY = 1.0
+
+    def __init__(self, own: str, channels: dict[str, Confirmations], node: str = "") -> None:
         self._own = own
         self._channels = channels
+        self._node = node
+        self._asked_at = -math.inf
         self._clocks: dict[str, Clock] = {}
         self._changed = asyncio.Condition()
         self._tasks: list[asyncio.Task[None]] = []
@@ -39,6 +47,16 @@ class RegionAcks:
                 self._changed.notify_all()
 
         await follow(channel, heard, what=f"confirmations of region {region}")
+
+    async def ask(self) -> None:
+        """Ask the other regions' nodes to confirm each commit for a while (at most once per :attr:`ASK_EVERY`)."""
+        now = asyncio.get_running_loop().time()
+        if now - self._asked_at < self.ASK_EVERY:
+            return
+        self._asked_at = now
+        for region, channel in self._channels.items():
+            if region != self._own:
+                await channel.publish(Confirmation(self._node, {}, asks=True))
 
     def covering(self, clock: Clock) -> int:
         """Regions that have applied ``clock``: this one (its writer has) and every other whose nodes did."""
@@ -57,8 +75,8 @@ class RegionAcks:
             await stop_task(task)
 
 
-def open_region_acks(log: RegionalLog) -> RegionAcks:
-    """Listeners on every region's confirmation subject, on the log's connection."""
+def open_region_acks(log: RegionalLog, node: str = "") -> RegionAcks:
+    """Listeners on every region's confirmation subject, on the log's connection (``node``: who asks)."""
     channels: dict[str, Confirmations] = {region: NatsConfirmations(log.client, subject)
                                           for region, subject in log.region_confirm_subjects.items()}
-    return RegionAcks(log.region, channels)
+    return RegionAcks(log.region, channels, node)

@@ -206,10 +206,12 @@ class Node:
                 vectors.close()
         self.semantic = Semantic(embedder, search, unavailable=embedder_problem)
         runners = [r for r in (self.runner, self.vector_runner) if r is not None]
-        # Every node confirms what it applied (so others can count it); a writer with W > 1 counts them.
+        # Every node confirms what it applied (so others can count it); a writer with W > 1 counts them, and
+        # asks every node to confirm each commit while it waits (otherwise they confirm once a heartbeat).
         self.confirmations = open_confirmations(log)
         self.confirmer = Confirmer(key.key_id, runners, self.confirmations)
-        self.quorum = quorum_tracker(key.key_id, self.confirmations, config.quorum, log)
+        self.quorum = quorum_tracker(key.key_id, self.confirmations, config.quorum, log,
+                                     ask=self.confirmer.ask, asked=self.confirmer.asked)
         # One writer for every domain service: one lock, one key, the same read-your-writes and quorum rules.
         self.writer = EventWriter(log, key, node_id=key.key_id, runners=runners,
                                   write_timeout=config.service.write_timeout, verified=self.verified,

@@ -3,12 +3,15 @@ applied its offset.
 
 The writer counts itself once its own projectors have applied the write (the service waits for that first);
 every other node counts once a confirmation from it covers the write's clock. Confirmations are heard on the
-channel beside the log (:mod:`infra.confirm`), kept as the highest clock per node.
+channel beside the log (:mod:`infra.confirm`), kept as the highest clock per node. Nodes confirm each commit only
+while asked (:mod:`projectors.confirm`): a wait for W > 1 asks (``ask``), and a peer's ask is passed on
+(``asked``), both given by the node that wires this tracker to its confirmer.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from infra.confirm import Confirmation, Confirmations, follow
@@ -37,10 +40,13 @@ class QuorumConfig:
 
 
 class QuorumTracker:
-    def __init__(self, node: str, channel: Confirmations, config: QuorumConfig) -> None:
+    def __init__(self, node: str, channel: Confirmations, config: QuorumConfig, *,
+                 ask: Callable[[], None] | None = None, asked: Callable[[], None] | None = None) -> None:
         self._node = node
         self._channel = channel
         self.config = config
+        self._ask = ask
+        self._asked = asked
         self._clocks: dict[str, Clock] = {}
         self._changed = Waiters()
         self._task: asyncio.Task[None] | None = None
@@ -57,6 +63,10 @@ class QuorumTracker:
     async def _listen(self) -> None:
         async def heard(confirmation: Confirmation) -> None:
             if confirmation.node == self._node:
+                return
+            if confirmation.asks and self._asked is not None:
+                self._asked()
+            if not confirmation.clock:  # an ask from another region's node: nothing it applied counts here
                 return
             self._clocks[confirmation.node] = merge_clocks(self._clocks.get(confirmation.node, {}), confirmation.clock)
             self._changed.changed()  # the writer whose quorum this completes runs next, no lock hand-off
@@ -76,11 +86,17 @@ class QuorumTracker:
         needed = self.config.needed
         if needed <= 1 or not clock:
             return self.acks(clock)
+        self.ask()
         await self._changed.until(lambda: self.acks(clock) >= needed, timeout=self.config.timeout_ms / 1000)
         got = self.acks(clock)
         if got < needed:
             raise QuorumNotMetError(got=got, needed=needed, reason="timeout")
         return got
+
+    def ask(self) -> None:
+        """Ask every node to confirm each commit for a while (rate-limited by the confirmer)."""
+        if self._ask is not None:
+            self._ask()
 
     async def stop(self) -> None:
         task, self._task = self._task, None

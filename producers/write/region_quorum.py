@@ -8,6 +8,8 @@ tracker is that one plus a wait on :class:`infra.confirm.regions.RegionAcks`.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from infra.confirm import Confirmations
 from infra.confirm.regions import RegionAcks, open_region_acks
 from infra.log import Clock, EventLog
@@ -19,8 +21,9 @@ __all__ = ["RegionQuorumTracker", "quorum_tracker"]
 
 
 class RegionQuorumTracker(QuorumTracker):
-    def __init__(self, node: str, channel: Confirmations, config: QuorumConfig, regions: RegionAcks) -> None:
-        super().__init__(node, channel, config)
+    def __init__(self, node: str, channel: Confirmations, config: QuorumConfig, regions: RegionAcks, *,
+                 ask: Callable[[], None] | None = None, asked: Callable[[], None] | None = None) -> None:
+        super().__init__(node, channel, config, ask=ask, asked=asked)
         self._regions = regions
 
     def start(self) -> None:
@@ -34,6 +37,7 @@ class RegionQuorumTracker(QuorumTracker):
             QuorumNotMetError: W nodes, or K regions, not within the timeout (``got`` / ``needed`` count
                 regions in the second case; the reason stays the original's ``timeout``).
         """
+        await self._regions.ask()
         acks = await super().wait(clock)
         got = await self._regions.wait(clock, self.config.regions, timeout=self.config.timeout_ms / 1000)
         if got < self.config.regions:
@@ -45,12 +49,14 @@ class RegionQuorumTracker(QuorumTracker):
         await self._regions.stop()
 
 
-def quorum_tracker(node: str, channel: Confirmations, config: QuorumConfig, log: EventLog) -> QuorumTracker:
-    """The tracker ``config`` asks for: across regions with ``regions > 1`` (a regional log only)."""
+def quorum_tracker(node: str, channel: Confirmations, config: QuorumConfig, log: EventLog, *,
+                   ask: Callable[[], None] | None = None, asked: Callable[[], None] | None = None) -> QuorumTracker:
+    """The tracker ``config`` asks for: across regions with ``regions > 1`` (a regional log only). ``ask`` and
+    ``asked`` wire it to the node's confirmer (:class:`QuorumTracker`)."""
     if config.regions <= 1:
-        return QuorumTracker(node, channel, config)
+        return QuorumTracker(node, channel, config, ask=ask, asked=asked)
     if not isinstance(log, RegionalLog):
         raise ValidationError("--quorum-regions needs a regional log (?region=…&regions=… in the log URL)")
     if config.regions > len(log.regions):
         raise ValidationError(f"--quorum-regions {config.regions} but the hive has {len(log.regions)} regions")
-    return RegionQuorumTracker(node, channel, config, open_region_acks(log))
+    return RegionQuorumTracker(node, channel, config, open_region_acks(log, node), ask=ask, asked=asked)
