@@ -94,8 +94,9 @@ class QuorumTracker:
         return got
 
     def ask(self) -> None:
-        """Ask every node to confirm each commit for a while (rate-limited by the confirmer)."""
-        if self._ask is not None:
+        """With W > 1, ask every node to confirm each commit for a while (rate-limited by the confirmer): called
+        as a write starts and again as it waits."""
+        if self._ask is not None and self.config.needed > 1:
             self._ask()
 
     async def stop(self) -> None:

@@ -163,6 +163,8 @@ class EventWriter:
         (its attestation); concurrent appends of this node go to the log together
         (:class:`~producers.write.pipeline.AppendPipeline`)."""
         await self._chain_started()
+        if self.quorum is not None:  # before the append, so the peers confirm its commit as they make it
+            self.quorum.ask()
         records = await self._pipeline.submit(self.envelopes(events, actor=actor))
         result = WriteResult([r.position for r in records])
         await self.wait(result.clock(), timeout=self.write_timeout)
