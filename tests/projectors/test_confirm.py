@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+import uuid
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,11 +14,14 @@ import pytest
 
 from infra.confirm import Confirmation, Confirmations, LocalConfirmations
 from infra.confirm.regions import RegionAcks
+from infra.log import Clock, LogPosition
 from infra.log.embedded import EmbeddedLog
 from producers.write.quorum import QuorumConfig, QuorumTracker
+from producers.write.writer import EventWriter
 from projectors import ProjectionRunner, SQLiteReadModel
 from projectors.confirm import Confirmer
-from schemas import Keyring
+from schemas import Keyring, SignedEvent
+from schemas.events import MemoryDeleted
 from tests.factories import node_key, signed
 
 
@@ -132,3 +136,26 @@ def test_a_peer_that_predates_asking_is_read_as_asking() -> None:
     for message in (Confirmation("n", {"p": 1}), Confirmation("n", {}, asks=True)):
         assert Confirmation.decode(message.encode()) == message
     assert Confirmation.decode(b'{"node": "n", "clock": {}, "asks": "yes"}') is None
+
+
+async def test_a_write_that_needs_a_quorum_asks_before_it_appends(tmp_path: Path) -> None:
+    """The ask goes out before the append, so the other nodes confirm its commit as they make it; at W = 1
+    nobody is asked."""
+    order: list[str] = []
+
+    class Recording(EmbeddedLog):
+        async def append(self, events: Sequence[SignedEvent], *, expected: Clock | None = None
+                         ) -> list[LogPosition]:
+            order.append("append")
+            return await super().append(events, expected=expected)
+
+    log = Recording(tmp_path / "log.db")
+    key = node_key(tmp_path)
+    channel = LocalConfirmations()
+    for writes, expected in ((2, ["ask", "append"]), (1, ["append"])):
+        order.clear()
+        tracker = QuorumTracker("me", channel, QuorumConfig(writes=writes, nodes=3), ask=lambda: order.append("ask"))
+        writer = EventWriter(log, key, node_id=key.key_id, runners=[], quorum=tracker)
+        await writer.append([(MemoryDeleted(id=str(uuid.uuid4())), "ns")], actor="agent")
+        assert order == expected
+    await log.close()
