@@ -26,7 +26,7 @@ class RegionAcks:
     #: How often a waiting node asks the other regions again (inside their confirmers' eager window).
     ASK_EVERY = 1.0
 
-    def __init__(self, own: str, channels: dict[str, Confirmations], node: str = "") -> None:
+    def __init__(self, own: str, channels: dict[str, Confirmations], node: str) -> None:
         self._own = own
         self._channels = channels
         self._node = node
@@ -75,7 +75,7 @@ class RegionAcks:
             await stop_task(task)
 
 
-def open_region_acks(log: RegionalLog, node: str = "") -> RegionAcks:
+def open_region_acks(log: RegionalLog, node: str) -> RegionAcks:
     """Listeners on every region's confirmation subject, on the log's connection (``node``: who asks)."""
     channels: dict[str, Confirmations] = {region: NatsConfirmations(log.client, subject)
                                           for region, subject in log.region_confirm_subjects.items()}

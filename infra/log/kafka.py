@@ -52,7 +52,7 @@ import itertools
 import logging
 import re
 from collections import OrderedDict
-from collections.abc import Iterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 from urllib.parse import parse_qs, urlsplit
@@ -489,25 +489,36 @@ class KafkaLog(EventLog):
         out: dict[int, list[LogRecord]] = {p: [] for p in wanted}
         if not wanted:
             return out
-        tps = {p: self._tps[p] for p in wanted}
         loop = asyncio.get_running_loop()
+        async with self._positioned({p: start for p, (start, _count) in wanted.items()}) as tps:
+            deadline = loop.time() + self._timeout
+            while need := [p for p in wanted if not await self._fetched(p, out[p], wanted[p], ends[p])]:
+                if loop.time() > deadline:
+                    raise LogUnavailableError(f"Kafka {self._topic!r}: fetch timed out")
+                # Keep all: records past ``count`` are the next reads' (``_ahead``), not waste.
+                await self._take(out, [tps[p] for p in need], timeout=0.2)
+        return out
+
+    @contextlib.asynccontextmanager
+    async def _positioned(self, starts: dict[int, int]) -> AsyncIterator[dict[int, TopicPartition]]:
+        """The reader, alone, fetching each partition ``p`` from our offset ``starts[p]`` (the kafka offset after
+        it) until the block ends; yields the partitions' topic-partitions."""
+        tps = {p: self._tps[p] for p in starts}
         async with self._read_lock:
             with self._mapped_errors():
-                for p, (start, _count) in wanted.items():
-                    self._reader.seek(tps[p], start)  # our offset ``start`` is the kafka offset after it
+                for p, start in starts.items():
+                    self._reader.seek(tps[p], start)
                 self._reader.resume(*tps.values())
                 try:
-                    deadline = loop.time() + self._timeout
-                    while need := [p for p in wanted if not await self._fetched(p, out[p], wanted[p], ends[p])]:
-                        if loop.time() > deadline:
-                            raise LogUnavailableError(f"Kafka {self._topic!r}: fetch timed out")
-                        batch = await self._reader.getmany(*(tps[p] for p in need), timeout_ms=200)
-                        for tp, messages in batch.items():
-                            # Keep all: records past ``count`` are the next reads' (``_ahead``), not waste.
-                            out[tp.partition].extend(self._record(m) for m in messages)
+                    yield tps
                 finally:
                     self._reader.pause(*tps.values())
-        return out
+
+    async def _take(self, out: dict[int, list[LogRecord]], tps: list[TopicPartition], *, timeout: float) -> None:
+        """Add to ``out`` what one wait of up to ``timeout`` seconds brings from ``tps``."""
+        batch = await self._reader.getmany(*tps, timeout_ms=max(1, int(timeout * 1000)))
+        for tp, messages in batch.items():
+            out[tp.partition].extend(self._record(m) for m in messages)
 
     async def _fetched(self, p: int, got: list[LogRecord], want: tuple[int, int], end: int) -> bool:
         """Whether partition ``p`` has what was asked: ``count`` records, or everything up to ``end``."""
@@ -571,21 +582,11 @@ class KafkaLog(EventLog):
         not an error (unlike :meth:`_fetch`). A broker that lost the offset resets the reader to its earliest
         record, so callers check the offsets they get."""
         out: dict[int, list[LogRecord]] = {p: [] for p in after}
-        tps = {p: self._tps[p] for p in after}
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
-        async with self._read_lock:
-            with self._mapped_errors():
-                for p, start in after.items():
-                    self._reader.seek(tps[p], start)
-                self._reader.resume(*tps.values())
-                try:
-                    while (need := [tps[p] for p in after if not out[p]]) and (left := deadline - loop.time()) > 0:
-                        batch = await self._reader.getmany(*need, timeout_ms=max(1, int(left * 1000)))
-                        for tp, messages in batch.items():
-                            out[tp.partition].extend(self._record(m) for m in messages)
-                finally:
-                    self._reader.pause(*tps.values())
+        async with self._positioned(after) as tps:
+            while (need := [tps[p] for p in after if not out[p]]) and (left := deadline - loop.time()) > 0:
+                await self._take(out, need, timeout=left)
         return out
 
     async def _look_past(self, ends: dict[int, int]) -> bool:
