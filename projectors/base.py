@@ -118,6 +118,9 @@ class ProjectionRunner:
         self._stopping = False
         self._position: Clock = model.position()
         self._listeners: list[Callable[[Clock], None]] = []
+        #: The runners of this process's other read models that take this runner's batches (:meth:`lead`).
+        self._followers: list[ProjectionRunner] = []
+        self._leader: ProjectionRunner | None = None
         #: The newest envelope ``ts`` applied since this runner started (None: none yet).
         self.newest_ts: str | None = None
         #: Each writer's chain as this runner has seen it: from the log's start when the model was empty.
@@ -145,6 +148,55 @@ class ProjectionRunner:
     def add_listener(self, listener: Callable[[Clock], None]) -> None:
         """Call ``listener(position)`` after every commit (e.g. to confirm it to other nodes); it must not block."""
         self._listeners.append(listener)
+
+    def lead(self, follower: ProjectionRunner) -> Callable[[], None]:
+        """Hand ``follower`` (the runner of another read model of this process) every batch this runner has
+        judged, once this runner has applied it. A node's read models then read and judge each record once
+        between them: the follower applies what it is handed, and reads the log itself only for what it was
+        not (it started behind, or its model failed a batch), or when this runner has stopped. Returns the
+        call that ends it."""
+        self._followers.append(follower)
+        follower._leader = self
+
+        def stop() -> None:
+            if follower in self._followers:
+                self._followers.remove(follower)
+            if follower._leader is self:
+                follower._leader = None
+
+        return stop
+
+    def _hand_on(self, verdicts: Sequence[Verdict]) -> None:
+        for follower in list(self._followers):
+            follower.accept(verdicts)
+
+    def accept(self, verdicts: Sequence[Verdict]) -> bool:
+        """Apply verdicts another runner of this process reached (:meth:`lead`), where they continue this
+        runner's position; those it holds already are skipped. A failure is this runner's own: it is logged,
+        and the records are read from the log later. Whether the batch was taken."""
+        try:
+            return self._take([v for v in verdicts if v.record.offset > self._position.get(v.record.partition, 0)])
+        except Exception as exc:  # the leader's batch stands; this model reads the records itself later
+            log.warning("a projector could not take the batch it was handed (it reads it from the log): %r", exc)
+            return False
+
+    def _take(self, verdicts: Sequence[Verdict]) -> bool:
+        """Apply ``verdicts`` if they directly follow the position (False, changing nothing, if not, or when
+        another node of the host is applying to a shared model)."""
+        if not verdicts:
+            return True
+        position = dict(self._position)
+        for verdict in verdicts:
+            record = verdict.record
+            if record.offset != position.get(record.partition, 0) + 1:
+                return False
+            position[record.partition] = record.offset
+        try:
+            self._applied(verdicts)
+        except ReadModelBusyError:
+            return False  # another node of the host is applying to the shared model: the runner reads them
+        self._progress.changed()
+        return True
 
     def judge(self, record: LogRecord) -> Verdict:
         if record.unreadable is not None:
@@ -183,6 +235,7 @@ class ProjectionRunner:
         self._position = dict(result.position) if result.position is not None else self._model.position()
         for listener in self._listeners:
             listener(self.position)
+        self._hand_on(verdicts)
 
     def _note_stamps(self, records: Sequence[LogRecord]) -> None:
         """The newest writer's clock applied here: what this node's writers stamp past (merge_order.causal_ts)."""
@@ -201,19 +254,7 @@ class ProjectionRunner:
         as usual), and their signatures are not checked again: this process made them. Saves a log read and a
         verification on every write.
         """
-        if not records:
-            return False
-        position = dict(self._position)
-        for record in records:
-            if record.offset != position.get(record.partition, 0) + 1:
-                return False
-            position[record.partition] = record.offset
-        try:
-            self._applied([Verdict(r) for r in records])
-        except ReadModelBusyError:
-            return False  # another node of the host is applying to the shared model: the runner reads them
-        self._progress.changed()
-        return True
+        return bool(records) and self._take([Verdict(r) for r in records])
 
     async def step(self) -> int:
         """Apply the next batch, if any; return how many records it held."""
@@ -250,7 +291,14 @@ class ProjectionRunner:
             self._position = merge_clocks(self._position, applied)
             for listener in self._listeners:
                 listener(self.position)
+            if self._followers:
+                self._hand_on(self._judged_elsewhere(done))
         return fresh
+
+    def _judged_elsewhere(self, records: Sequence[LogRecord]) -> list[Verdict]:
+        """Verdicts on records another node applied to the shared model, for this runner's followers (a runner
+        that shares verified signatures asks the model which it took: see ``SharedVerifyRunner``)."""
+        return self.judge_all(records)
 
     async def catch_up(self, *, progress: Callable[[int], None] | None = None,
                        judge: Callable[[Sequence[LogRecord]], Awaitable[list[Verdict]]] | None = None) -> Clock:
@@ -331,6 +379,13 @@ class ProjectionRunner:
         tells of them as it stores them, about when the append is acknowledged) is not a reason to read: the read
         would find nothing, at the cost of a round trip. So the wait goes on from the new position, still bounded
         by ``timeout`` in all."""
+        leader = self._leader
+        if leader is not None and not leader._dead():
+            # It is handed what its leader applies: only a record the leader holds and this runner does not
+            # (not handed on) is a reason to read.
+            await leader._progress.until(lambda: leader._dead() or not clock_covers(self._position, leader._position),
+                                         timeout=timeout)
+            return
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         while (left := deadline - loop.time()) > 0:

@@ -60,12 +60,17 @@ class SharedVerifyRunner(ProjectionRunner):
         self._host = host if host is not None and host.shared else None
 
     def judge_now(self, records: Sequence[LogRecord]) -> list[Verdict]:
-        if self._host is None:
-            return self.judge_all(records)
+        return self.judge_all(records) if self._host is None else self._judged_by(self._host, records)
+
+    def _judged_elsewhere(self, records: Sequence[LogRecord]) -> list[Verdict]:
+        # This runner's own model is the shared one: it vouches for what the host's other nodes applied.
+        return self._judged_by(self._model, records)
+
+    def _judged_by(self, host: ReadModel, records: Sequence[LogRecord]) -> list[Verdict]:
         # The host is asked only about what no runner of this process has verified or been vouched for yet, and
         # what it vouches for joins the set: a node's HNSW and webhook runners read the same records.
         unknown = [r for r in records if r.event not in self.verified]
-        vouched = self._host.vouched(unknown) if unknown else set()
+        vouched = host.vouched(unknown) if unknown else set()
         verdicts: list[Verdict] = []
         for record in records:
             if (record.partition, record.offset) in vouched and self._trusted(record.event):

@@ -1,10 +1,13 @@
-"""Building blocks for tests: node keys and signed events made the way producers make them."""
+"""Building blocks for tests: node keys and signed events made the way producers make them, and a log that
+counts its reads."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
+from infra.log import Clock, LogRecord
+from infra.log.embedded import EmbeddedLog
 from schemas import (
     SCHEMA_VERSION,
     Envelope,
@@ -35,3 +38,15 @@ def signed(key: NodeKey, *, event_type: str = "memory.deleted", payload: dict[st
         key_id=key.key_id,
     )
     return sign(envelope, key)
+
+
+class CountingLog(EmbeddedLog):
+    """An embedded log that counts the reads made of it."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path)
+        self.reads = 0
+
+    async def read(self, *, after: Clock | None = None, limit: int = 1000) -> list[LogRecord]:
+        self.reads += 1
+        return await super().read(after=after, limit=limit)

@@ -199,6 +199,7 @@ class Node:
             self.vectors = vectors or HnswReadModel(config.data_dir / "hnsw")
             self.vector_runner = SharedVerifyRunner(log, self.vectors, keyring, verified=self.verified, host=model,
                                                     audit_chain=False)  # self.runner audits the chains
+            self.runner.lead(self.vector_runner)  # each record read and judged once for both models
             search: VectorSearch = HnswVectorSearch(self.vectors)
         else:
             search = shared
@@ -227,7 +228,7 @@ class Node:
         # The webhook delivery projector (its own store and log position); ``serve`` starts and stops it. A
         # subscription's owner gets (and replays, and finds dead-lettered) only events it may read.
         events_seen = EventVisibility(self.identity.visibility, model)
-        self.webhooks = WebhookDelivery(log_=log, keyring=keyring, key=key, writer=self.writer,
+        self.webhooks = WebhookDelivery(log_=log, keyring=keyring, key=key, writer=self.writer, leader=self.runner,
                                         path=config.data_dir / "deliveries.db", config=config.webhooks,
                                         metrics=self.metrics, verified=self.verified, host=model,
                                         visible=events_seen.for_owner)

@@ -34,6 +34,7 @@ from projectors import (
     Delivery,
     DeliveryStore,
     LocalSubscription,
+    ProjectionRunner,
     ProjectorError,
     ReadModel,
     SharedVerifyRunner,
@@ -68,8 +69,9 @@ class WebhookDelivery:
     """Owns the delivery store, its runner, and the sending loop. Started and stopped by ``serve`` only: the
     CLI verbs write events but never deliver (the serving node picks their events up from the log)."""
 
-    def __init__(self, *, log_: EventLog, keyring: Keyring, key: NodeKey, writer: EventWriter, path: Path,
-                 config: WebhookConfig, metrics: Metrics, verified: VerifiedEvents, host: ReadModel | None = None,
+    def __init__(self, *, log_: EventLog, keyring: Keyring, key: NodeKey, writer: EventWriter,
+                 leader: ProjectionRunner, path: Path, config: WebhookConfig, metrics: Metrics,
+                 verified: VerifiedEvents, host: ReadModel | None = None,
                  visible: Callable[[str], Callable[[Any], bool]] | None = None) -> None:
         """``visible(owner)(payload)``: whether a subscription's owner may see what an event is about
         (:class:`producers.webhooks.subscriptions.EventVisibility`); an event it may not see is never sent to it.
@@ -84,6 +86,7 @@ class WebhookDelivery:
         self._log = log_
         self._key = key
         self._writer = writer
+        self._leader = leader
         self._metrics = metrics
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -102,7 +105,8 @@ class WebhookDelivery:
             self.store.set_horizon(await self._log.end_offsets())
         await self.runner.catch_up()
         self.runner.start()
-        self._stop_handing = self._writer.hand_on(self.runner)  # this node's own events without a log read
+        # Handed what the node's memory projector applies (its own writes and others'), read and judged once.
+        self._stop_handing = self._leader.lead(self.runner)
         self._client = httpx.AsyncClient(timeout=self.config.ack_timeout, follow_redirects=False,
                                          headers={"user-agent": USER_AGENT})
         self._task = asyncio.create_task(self._loop(), name="webhook-delivery")

@@ -110,7 +110,6 @@ class EventWriter:
         self.chain = ChainSigner(key)  # this writer's epoch of the node's hash chain (schemas.chain)
         self._chain_start: asyncio.Future[None] | None = None
         self._pipeline = AppendPipeline(self._append_batch, self.seal, self._offer)
-        self._handed_on: list[ProjectionRunner] = []  # offered this node's records, never waited for
         self._end_next: asyncio.Future[Clock] | None = None  # the next read of the log's end, shared
         self._end_reading: asyncio.Task[None] | None = None
         self._last_ts: str | None = None
@@ -186,25 +185,10 @@ class EventWriter:
             raise
 
     def _offer(self, records: list[LogRecord]) -> None:
+        # The memory projector hands them on to the runners it leads (ProjectionRunner.lead): a runner offered
+        # them again here finds them applied, and one it does not lead takes them now.
         for runner in self.runners:
             runner.offer(records)
-        for runner in self._handed_on:
-            try:
-                runner.offer(records)
-            except Exception as exc:  # the write stands: that projector reads them from the log instead
-                log.warning("a projector was not handed this node's records (it reads them): %r", exc)
-
-    def hand_on(self, runner: ProjectionRunner) -> Callable[[], None]:
-        """Offer this node's appended records to ``runner`` too, a projector no write waits for (the webhook
-        outbox): it is spared reading back and decoding what this process has just written. Returns the call
-        that stops it."""
-        self._handed_on.append(runner)
-
-        def stop() -> None:
-            if runner in self._handed_on:
-                self._handed_on.remove(runner)
-
-        return stop
 
     async def _chain_started(self) -> None:
         """Once, before the first event: let the new epoch follow the node's newest event in the log."""

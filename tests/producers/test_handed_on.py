@@ -1,5 +1,6 @@
-"""A projector no write waits for (the webhook outbox) is handed this node's records by the writer, so it need
-not read back and decode what this process has just written; once stopped, it reads the log as before."""
+"""A node's other projectors (the vector index, the webhook outbox) follow its memory projector: they are handed
+each batch it applies, judged once, so they need not read back and decode the records themselves; once no longer
+led, they read the log as before."""
 
 from __future__ import annotations
 
@@ -9,9 +10,9 @@ from schemas import now_ts
 
 
 async def test_the_webhook_outbox_is_handed_the_records(node: Node) -> None:
-    outbox = node.webhooks.runner  # not started (only serve starts it): nothing but the writer moves it
+    outbox = node.webhooks.runner  # not started (only serve starts it): nothing but its leader moves it
     await outbox.catch_up()
-    stop = node.writer.hand_on(outbox)
+    stop = node.runner.lead(outbox)
     first = await node.service.store(parse_create({"title": "one", "content": "c"}, now=now_ts()), agent_id="a")
     assert outbox.position == first.write.clock()
     stop()

@@ -22,7 +22,7 @@ from projectors import (
     WaitTimeoutError,
 )
 from schemas import Keyring, NodeKey
-from tests.factories import node_key, signed
+from tests.factories import CountingLog, node_key, signed
 
 
 class FlakyLog(EmbeddedLog):
@@ -82,18 +82,6 @@ async def test_wait_times_out_plainly(tmp_path: Path, model: SQLiteReadModel) ->
         await runner.wait({"ai-memory": 99}, timeout=0.2)
     await runner.stop()
     await log.close()
-
-
-class CountingLog(EmbeddedLog):
-    """An embedded log that counts the reads made of it."""
-
-    def __init__(self, path: Path) -> None:
-        super().__init__(path)
-        self.reads = 0
-
-    async def read(self, *, after: Clock | None = None, limit: int = 1000) -> list[LogRecord]:
-        self.reads += 1
-        return await super().read(after=after, limit=limit)
 
 
 async def test_offered_records_cost_no_read_but_others_appends_are_read(tmp_path: Path, key: NodeKey,
