@@ -23,6 +23,7 @@ from collections.abc import Sequence
 from infra.confirm import Confirmation, Confirmations
 from infra.log import Clock
 from infra.tasks import stop_task
+from infra.throttle import Throttle
 from projectors.base import ProjectionRunner
 
 __all__ = ["Confirmer", "applied_clock"]
@@ -51,7 +52,7 @@ class Confirmer:
         self._changed = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._eager_until = -math.inf
-        self._asked_at = -math.inf
+        self._asks = Throttle(self.ASK_EVERY)
         self._asking = False
         self.last_sent: Clock = {}
         for runner in self._runners:
@@ -69,9 +70,7 @@ class Confirmer:
     def ask(self) -> None:
         """This node waits for a quorum: ask every node to confirm each commit (sent at most once per
         :attr:`ASK_EVERY`, with this node's own clock)."""
-        now = asyncio.get_running_loop().time()
-        if now - self._asked_at >= self.ASK_EVERY:
-            self._asked_at = now
+        if self._asks.ready():
             self._asking = True
             self._changed.set()
 

@@ -11,15 +11,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import math
+import logging
 
 from infra.confirm.base import Confirmation, Confirmations, follow
 from infra.confirm.nats import NatsConfirmations
 from infra.log.base import Clock, clock_covers, merge_clocks
 from infra.log.regional import RegionalLog
 from infra.tasks import stop_task
+from infra.throttle import Throttle
 
 __all__ = ["RegionAcks", "open_region_acks"]
+
+log = logging.getLogger("ai_memory.confirm")
 
 
 class RegionAcks:
@@ -30,7 +33,8 @@ class RegionAcks:
         self._own = own
         self._channels = channels
         self._node = node
-        self._asked_at = -math.inf
+        self._asks = Throttle(self.ASK_EVERY)
+        self._asking: asyncio.Task[None] | None = None
         self._clocks: dict[str, Clock] = {}
         self._changed = asyncio.Condition()
         self._tasks: list[asyncio.Task[None]] = []
@@ -48,15 +52,19 @@ class RegionAcks:
 
         await follow(channel, heard, what=f"confirmations of region {region}")
 
-    async def ask(self) -> None:
-        """Ask the other regions' nodes to confirm each commit for a while (at most once per :attr:`ASK_EVERY`)."""
-        now = asyncio.get_running_loop().time()
-        if now - self._asked_at < self.ASK_EVERY:
-            return
-        self._asked_at = now
+    def ask(self) -> None:
+        """Ask the other regions' nodes to confirm each commit for a while (at most once per :attr:`ASK_EVERY`).
+        Called as a write starts: the asks go out in a task of their own, so the write does not wait for them."""
+        if (self._asking is None or self._asking.done()) and self._asks.ready():
+            self._asking = asyncio.create_task(self._ask_all(), name="region-asks")
+
+    async def _ask_all(self) -> None:
         for region, channel in self._channels.items():
             if region != self._own:
-                await channel.publish(Confirmation(self._node, {}, asks=True))
+                try:
+                    await channel.publish(Confirmation(self._node, {}, asks=True))
+                except Exception as exc:  # that region's nodes confirm at their next heartbeat instead
+                    log.warning("could not ask region %s to confirm: %r", region, exc)
 
     def covering(self, clock: Clock) -> int:
         """Regions that have applied ``clock``: this one (its writer has) and every other whose nodes did."""
@@ -71,7 +79,8 @@ class RegionAcks:
 
     async def stop(self) -> None:
         tasks, self._tasks = self._tasks, []
-        for task in tasks:
+        asking, self._asking = self._asking, None
+        for task in (*tasks, asking):
             await stop_task(task)
 
 

@@ -30,6 +30,12 @@ class RegionQuorumTracker(QuorumTracker):
         super().start()
         self._regions.start()
 
+    def ask(self) -> None:
+        """Ask this region's nodes (with W > 1) and the other regions' nodes to confirm each commit for a while:
+        called as a write starts and again as it waits."""
+        super().ask()
+        self._regions.ask()
+
     async def wait(self, clock: Clock) -> int:
         """The region's acks once W nodes and K regions have applied ``clock``.
 
@@ -37,7 +43,7 @@ class RegionQuorumTracker(QuorumTracker):
             QuorumNotMetError: W nodes, or K regions, not within the timeout (``got`` / ``needed`` count
                 regions in the second case; the reason stays the original's ``timeout``).
         """
-        await self._regions.ask()
+        self.ask()
         acks = await super().wait(clock)
         got = await self._regions.wait(clock, self.config.regions, timeout=self.config.timeout_ms / 1000)
         if got < self.config.regions:

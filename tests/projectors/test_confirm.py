@@ -17,6 +17,7 @@ from infra.confirm.regions import RegionAcks
 from infra.log import Clock, LogPosition
 from infra.log.embedded import EmbeddedLog
 from producers.write.quorum import QuorumConfig, QuorumTracker
+from producers.write.region_quorum import RegionQuorumTracker
 from producers.write.writer import EventWriter
 from projectors import ProjectionRunner, SQLiteReadModel
 from projectors.confirm import Confirmer
@@ -125,10 +126,11 @@ async def test_a_wait_for_other_regions_asks_their_nodes() -> None:
     own, far = LocalConfirmations(), LocalConfirmations()
     acks = RegionAcks("r1", {"r1": own, "r2": far}, node="me")
     async with heard(own) as here, heard(far) as there:
-        await acks.ask()
-        await acks.ask()  # within ASK_EVERY
+        acks.ask()
+        acks.ask()  # within ASK_EVERY
         assert await here.settle() == []
         assert await there.settle() == [Confirmation("me", {}, asks=True)]
+    await acks.stop()
 
 
 def test_a_peer_that_predates_asking_is_read_as_asking() -> None:
@@ -158,4 +160,18 @@ async def test_a_write_that_needs_a_quorum_asks_before_it_appends(tmp_path: Path
         writer = EventWriter(log, key, node_id=key.key_id, runners=[], quorum=tracker)
         await writer.append([(MemoryDeleted(id=str(uuid.uuid4())), "ns")], actor="agent")
         assert order == expected
+    # A write that waits for other regions asks their nodes as it starts too (even at W = 1 in its region).
+    order.clear()
+
+    class Far(LocalConfirmations):
+        async def publish(self, confirmation: Confirmation) -> None:
+            order.append("region ask")
+            await super().publish(confirmation)
+
+    regions = RegionAcks("r1", {"r1": LocalConfirmations(), "r2": Far()}, node="me")
+    tracker = RegionQuorumTracker("me", channel, QuorumConfig(writes=1, nodes=3, regions=2), regions)
+    writer = EventWriter(log, key, node_id=key.key_id, runners=[], quorum=tracker)
+    await writer.append([(MemoryDeleted(id=str(uuid.uuid4())), "ns")], actor="agent")
+    assert order == ["region ask", "append"]
+    await regions.stop()
     await log.close()
