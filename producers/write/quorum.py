@@ -83,10 +83,12 @@ class QuorumTracker:
         Raises:
             QuorumNotMetError: fewer than W within the timeout; the event stays in the log regardless.
         """
-        needed = self.config.needed
-        if needed <= 1 or not clock:
+        if not clock:
             return self.acks(clock)
-        self.ask()
+        self.ask()  # the one ask of a wait (``ask`` says whom: nobody at W = 1, unless a subclass waits for more)
+        needed = self.config.needed
+        if needed <= 1:
+            return self.acks(clock)
         await self._changed.until(lambda: self.acks(clock) >= needed, timeout=self.config.timeout_ms / 1000)
         got = self.acks(clock)
         if got < needed:

@@ -43,8 +43,7 @@ class RegionQuorumTracker(QuorumTracker):
             QuorumNotMetError: W nodes, or K regions, not within the timeout (``got`` / ``needed`` count
                 regions in the second case; the reason stays the original's ``timeout``).
         """
-        self.ask()
-        acks = await super().wait(clock)
+        acks = await super().wait(clock)  # it asks, through this tracker's ask: this region's and the others'
         got = await self._regions.wait(clock, self.config.regions, timeout=self.config.timeout_ms / 1000)
         if got < self.config.regions:
             raise QuorumNotMetError(got=got, needed=self.config.regions, reason="timeout")
