@@ -108,11 +108,15 @@ class EventLog(ABC):
         return False
 
     @abstractmethod
-    async def append(self, events: Sequence[SignedEvent], *, expected: Clock | None = None) -> list[LogPosition]:
+    async def append(self, events: Sequence[SignedEvent], *, expected: Clock | None = None,
+                     new: bool = False) -> list[LogPosition]:
         """Append ``events`` in order and return their positions once they are durable.
 
         An event whose id the log already holds is not stored again: its existing position is returned.
         With ``expected``, the append happens only if each named partition ends exactly at the given offset.
+        ``new``: the caller has just signed these events and never tried to append them before, so no log
+        holds them yet; a backend whose search for earlier copies costs a round trip (Kafka) may skip it. A
+        retry is not new: its first try may have been stored.
         An empty batch returns ``[]`` and writes nothing.
 
         Raises:

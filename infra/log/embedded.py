@@ -89,7 +89,8 @@ class EmbeddedLog(EventLog):
         row = self._conn().execute("PRAGMA data_version").fetchone()
         return int(row[0])
 
-    async def append(self, events: Sequence[SignedEvent], *, expected: Clock | None = None) -> list[LogPosition]:
+    async def append(self, events: Sequence[SignedEvent], *, expected: Clock | None = None,
+                     new: bool = False) -> list[LogPosition]:
         if not events:
             return []
         db = self._conn()

@@ -471,7 +471,8 @@ class JetStreamLog(EventLog):
         """Where nodes confirm what they applied (:func:`confirm_subject`)."""
         return confirm_subject(self._prefix)
 
-    async def append(self, events: Sequence[SignedEvent], *, expected: Clock | None = None) -> list[LogPosition]:
+    async def append(self, events: Sequence[SignedEvent], *, expected: Clock | None = None,
+                     new: bool = False) -> list[LogPosition]:
         self._check_open()
         if self._shape.mirror_of:
             msg = f"JetStream {self._stream!r} is a mirror of {self._shape.mirror_of!r}: append to the origin"

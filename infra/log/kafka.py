@@ -373,15 +373,17 @@ class KafkaLog(EventLog):
 
     # ---- append -----------------------------------------------------------------------------------------
 
-    async def append(self, events: Sequence[SignedEvent], *, expected: Clock | None = None) -> list[LogPosition]:
+    async def append(self, events: Sequence[SignedEvent], *, expected: Clock | None = None,
+                     new: bool = False) -> list[LogPosition]:
         self._check_open()
         if expected is not None:
             raise LogError("the Kafka log cannot append conditionally (SUPPORTS_EXPECTED is False)")
         if not events:
             return []
         firsts, index = first_copies(events)
-        async with self._append_lock:
+        if not new:  # copies other writers stored: a round trip, so outside the lock
             await self._index_tails({self.partition_of(e) for e in firsts})
+        async with self._append_lock:  # local work: this process's copies, and the order handed to the producer
             sends = [await self._position_or_send(e) for e in firsts]
         positions = await _acknowledged(sends)
         self._appended.set()

@@ -154,10 +154,11 @@ class RegionalLog(EventLog):
 
     # ---- EventLog ---------------------------------------------------------------------------------------
 
-    async def append(self, events: Sequence[SignedEvent], *, expected: Clock | None = None) -> list[LogPosition]:
+    async def append(self, events: Sequence[SignedEvent], *, expected: Clock | None = None,
+                     new: bool = False) -> list[LogPosition]:
         own = origin_stream(self._family, self.region)
         mine = None if expected is None else {own: expected[own]} if own in expected else {}
-        return await self._own.append(events, expected=mine)
+        return await self._own.append(events, expected=mine, new=new)
 
     async def read(self, *, after: Clock | None = None, limit: int = 1000) -> list[LogRecord]:
         """Up to ``limit`` records, each partition in order, the partitions merged by event time (as the Kafka

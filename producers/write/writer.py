@@ -211,10 +211,12 @@ class EventWriter:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.write_timeout
         delay = 0.05
+        new = True  # sealed just now: no log holds them until the first try, which may store them and still fail
         while True:
             try:
-                return await self.log.append(signed)
+                return await self.log.append(signed, new=new)
             except LogUnavailableError:
+                new = False
                 # A retry may land after events signed later (or never): the next event says so in its chain.
                 self.chain.unconfirmed(signed)
                 if loop.time() + delay > deadline:

@@ -143,6 +143,28 @@ class TestKafkaLogBehaviour:
         await other.close()
         assert [r.event.event_id for r in await read_all(klog)] == [event.event_id]
 
+    async def test_only_an_append_that_is_not_new_looks_for_copies(self, klog: KafkaLog, key: NodeKey,
+                                                                   kafka_broker: KafkaBroker) -> None:
+        """Looking at the partitions' tails costs round trips; events their writer has just signed and never
+        tried before cannot be there, and a retry (not new) finds the copy its first try stored."""
+        looks = 0
+        index_tails = klog._index_tails
+
+        async def counted(partitions: set[int]) -> None:
+            nonlocal looks
+            looks += 1
+            await index_tails(partitions)
+
+        klog._index_tails = counted  # type: ignore[method-assign]
+        event = signed(key)
+        other = await KafkaLog.connect(f"{kafka_broker.url}/{klog.topic}")
+        (stored,) = await other.append([event], new=True)  # a first try whose acknowledgement was lost
+        await other.close()
+        fresh = await klog.append([signed(key)], new=True)
+        assert looks == 0 and fresh[0].offset == stored.offset + 1
+        assert await klog.append([event]) == [stored] and looks == 1
+        assert len(await read_all(klog)) == 2
+
     async def test_batch_mixing_stored_and_new_events_stores_only_the_new(self, klog: KafkaLog,
                                                                         key: NodeKey) -> None:
         old = [signed(key) for _ in range(2)]

@@ -137,8 +137,9 @@ async def _refused_between_two_stores(data: Path) -> None:
         log = node.writer.log
         append = log.append
 
-        async def stale(signed: Sequence[SignedEvent], *, expected: Clock | None = None) -> list[LogPosition]:
-            return await append(signed, expected={"ai-memory": 0})
+        async def stale(signed: Sequence[SignedEvent], *, expected: Clock | None = None,
+                        new: bool = False) -> list[LogPosition]:
+            return await append(signed, expected={"ai-memory": 0}, new=new)
 
         # The log itself refuses the next batch (a stale expected end: nothing is written), as a log may refuse
         # any append; the writer never appends conditionally, so the refusal is asked for here.

@@ -146,10 +146,10 @@ async def test_a_write_that_needs_a_quorum_asks_before_it_appends(tmp_path: Path
     order: list[str] = []
 
     class Recording(EmbeddedLog):
-        async def append(self, events: Sequence[SignedEvent], *, expected: Clock | None = None
-                         ) -> list[LogPosition]:
+        async def append(self, events: Sequence[SignedEvent], *, expected: Clock | None = None,
+                         new: bool = False) -> list[LogPosition]:
             order.append("append")
-            return await super().append(events, expected=expected)
+            return await super().append(events, expected=expected, new=new)
 
     log = Recording(tmp_path / "log.db")
     key = node_key(tmp_path)
