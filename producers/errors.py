@@ -142,6 +142,18 @@ class NotFoundError(CommandError):
         super().__init__(what)
 
 
+class SourceNotFoundError(NotFoundError):
+    """A graph read from a memory that does not exist, or that the reader may not see (the same answer): the
+    original v0.7.0's ``GET /kg/timeline`` 404 body."""
+
+    def __init__(self, source_id: str) -> None:
+        self.source_id = source_id
+        super().__init__("source memory not found")
+
+    def body(self) -> dict[str, Any]:
+        return {"found": False, "source_id": self.source_id, "error": str(self)}
+
+
 class ConflictError(CommandError):
     status = 409
     exit_code = 4

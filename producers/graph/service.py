@@ -19,7 +19,7 @@ from typing import Any
 
 from nacl.signing import SigningKey
 
-from producers.errors import ConflictError, NotFoundError, QuotaExceededError, ValidationError
+from producers.errors import ConflictError, NotFoundError, QuotaExceededError, SourceNotFoundError, ValidationError
 from producers.identity.visibility import Reader, Visibility
 from producers.input.commands import MAX_INT64
 from producers.input.validation import (
@@ -513,7 +513,7 @@ class GraphService:
         reader = self.reader(as_agent)
         await self.writer.caught_up()
         if src not in self._nodes(as_of, reader)([src]):
-            return []
+            raise SourceNotFoundError(src)
         rows = self.graph.timeline(src, since=lo, until=hi, limit=_bounded(limit, KG_DEFAULT_LIMIT, 1, KG_MAX_LIMIT),
                                    at=as_of)
         return [{"target_id": r.link.target_id, "relation": r.link.relation, "valid_from": r.link.valid_from,

@@ -54,7 +54,7 @@ class GraphRoutes:
         agent = self.api.agent(request, body)
         gate = self.api.owner_gate(request, agent)
         if gate is not None and (source := await self._memory(body.get("source_id"))) is not None:
-            gate.link_source(source)
+            gate.source(source)
         return agent
 
     async def create_link(self, request: Request) -> Response:
@@ -105,8 +105,14 @@ class GraphRoutes:
         return JSONBody(kg_body(source_id, depth, rows, to=to))
 
     async def kg_timeline(self, request: Request) -> Response:
+        """The original v0.7.0's (#944): a named caller reads the timeline of a memory it owns (or was sent, or
+        that has no owner), 403 otherwise; a source that does not exist, or that the caller may not see, is 404."""
         q = request.query_params
         source_id = q.get("source_id")
+        caller = self.api.reader_id(request)
+        gate = self.api.owner_gate(request, caller) if caller is not None else None
+        if gate is not None and (source := await self._memory(source_id)) is not None:
+            gate.source(source)
         events = await self.graph.timeline(source_id, since=q.get("since"), until=q.get("until"),
                                            limit=_int(q.get("limit"), "limit"), as_of=check_as_of(q.get("as_of")),
                                            as_agent=_as_agent(q.get("as_agent")))

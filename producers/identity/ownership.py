@@ -1,11 +1,13 @@
-"""Who may change a memory over HTTP: its owner, as the original v0.7.0's handlers decide (#930, #941, #954).
+"""Who may change a memory, or read its link timeline, over HTTP: its owner, as the original v0.7.0 decides (#930,
+#941, #944, #954).
 
 The owner is the agent that stored the memory (``metadata.agent_id``, kept through every update). An HTTP update,
-promotion or deletion of a memory, and a link from it, by any other caller is refused with 403 and a body naming
-the owner and the caller. Exempt, as in the original: a memory without an owner (written before owners were
-recorded), the ``daemon`` caller, and, where the original allows it (delete, link), the recipient of an inbox
-message or a shared memory. The operator (``X-AI-Memory-Admin-Token``) is not gated. A caller without
-``X-Agent-Id`` is a fresh ``anonymous:req-…`` agent, as for reads: it owns nothing it stored in another request.
+promotion or deletion of a memory, a link from it, and a read of its link timeline, by any other caller is refused
+with 403 and a body naming the owner and the caller. Exempt, as in the original: a memory without an owner
+(written before owners were recorded), the ``daemon`` caller, and, where the original allows it (delete, link,
+timeline), the recipient of an inbox message or a shared memory. The operator (``X-AI-Memory-Admin-Token``) is not
+gated. A caller without ``X-Agent-Id`` is a fresh ``anonymous:req-…`` agent, as for reads: it owns nothing it
+stored in another request.
 
 MCP and the CLI act as the node's own agent and are not gated, as the original's are not.
 """
@@ -59,8 +61,9 @@ class OwnerGate:
                                     {"owner": owner_of(memory), "caller": self.caller})
         return check
 
-    def link_source(self, source: Memory) -> None:
-        """A new link starts at a memory the caller owns (or whose inbox message it received)."""
+    def source(self, source: Memory) -> None:
+        """A new link starts at, and a link timeline is read from, a memory the caller owns (or whose inbox
+        message it received)."""
         if not self._owns(source, inbox=True):
             raise NotOwnerError("caller does not own this source memory",
                                 {"owner": owner_of(source), "caller": self.caller, "source_id": source.id})

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from producers.errors import ValidationError
+from producers.errors import SourceNotFoundError, ValidationError
 from producers.graph.service import check_as_of, invalidation_body, kg_body, link_json
 from producers.input.validation import check_agent_id
 from producers.tools.base import Handler, ToolContext, opt_int, opt_str, req_str
@@ -68,9 +68,12 @@ async def kg_query(ctx: ToolContext, args: dict[str, Any]) -> Any:
 
 async def kg_timeline(ctx: ToolContext, args: dict[str, Any]) -> Any:
     source_id = req_str(args, "source_id")
-    events = await ctx.node.graph.timeline(source_id, since=opt_str(args, "since"), until=opt_str(args, "until"),
-                                           limit=_opt_int(args, "limit"), as_of=check_as_of(args.get("as_of")),
-                                           as_agent=_as_agent(args))
+    try:
+        events = await ctx.node.graph.timeline(source_id, since=opt_str(args, "since"), until=opt_str(args, "until"),
+                                               limit=_opt_int(args, "limit"), as_of=check_as_of(args.get("as_of")),
+                                               as_agent=_as_agent(args))
+    except SourceNotFoundError:
+        events = []  # the original's tool answers an unknown source with no events (its HTTP route with 404)
     return {"source_id": source_id, "events": events, "count": len(events)}
 
 

@@ -35,6 +35,11 @@ async def kg(client: httpx.AsyncClient, **body: Any) -> httpx.Response:
     return await client.post(f"{V1}/kg/query", json=body)
 
 
+async def timeline(client: httpx.AsyncClient, agent: str = TEST_AGENT, **params: Any) -> httpx.Response:
+    """``GET /kg/timeline`` as ``agent``: only a memory's owner reads its timeline over HTTP (the original's)."""
+    return await client.get(f"{V1}/kg/timeline", params=params, headers={"X-Agent-Id": agent})
+
+
 async def test_link_routes_shapes_and_errors(client: httpx.AsyncClient) -> None:
     a, b = await store(client, "a"), await store(client, "b")
     r = await link(client, a, b)
@@ -87,11 +92,11 @@ async def test_kg_query_timeline_invalidate(client: httpx.AsyncClient) -> None:
     assert deep.status_code == 422 and deep.json() == {"error": "max_depth=6 exceeds supported depth=5"}
     assert (await kg(client, source_id=a, valid_at="yesterday")).status_code == 400
 
-    timeline = (await client.get(f"{V1}/kg/timeline", params={"source_id": b})).json()
-    assert timeline["count"] == 1 and timeline["events"][0]["target_id"] == c
-    assert set(timeline["events"][0]) == {"target_id", "relation", "valid_from", "valid_until", "observed_by",
-                                          "title", "target_namespace"}
-    later = (await client.get(f"{V1}/kg/timeline", params={"source_id": b, "since": "2999-01-01T00:00:00Z"}))
+    events = (await timeline(client, "bob", source_id=b)).json()
+    assert events["count"] == 1 and events["events"][0]["target_id"] == c
+    assert set(events["events"][0]) == {"target_id", "relation", "valid_from", "valid_until", "observed_by",
+                                        "title", "target_namespace"}
+    later = await timeline(client, "bob", source_id=b, since="2999-01-01T00:00:00Z")
     assert later.json()["count"] == 0
 
     stamp = "2000-01-01T00:00:00+00:00"
@@ -110,6 +115,24 @@ async def test_kg_query_timeline_invalidate(client: httpx.AsyncClient) -> None:
     assert (await kg(client, source_id=a)).json()["count"] == 1
 
 
+async def test_a_timeline_is_read_by_its_sources_owner(client: httpx.AsyncClient) -> None:
+    """The original v0.7.0's rule (#944): another named caller, or an anonymous one, gets 403 with the owner
+    named; a source that does not exist gets the same 404 whoever asks."""
+    a, b = await store(client, "a"), await store(client, "b")
+    assert (await link(client, a, b)).status_code == 201
+    assert (await timeline(client, source_id=a)).json()["count"] == 1
+    other = await timeline(client, "mallory", source_id=a)
+    assert other.status_code == 403 and other.json() == {"error": "caller does not own this source memory",
+                                                        "owner": TEST_AGENT, "caller": "mallory", "source_id": a}
+    anonymous = await timeline(client, "", source_id=a)  # no X-Agent-Id: a fresh agent, owning nothing
+    assert anonymous.status_code == 403 and anonymous.json()["caller"].startswith("anonymous:")
+    nobody = "0" * 8 + "-0000-4000-8000-" + "0" * 12
+    for agent in (TEST_AGENT, "mallory"):
+        absent = await timeline(client, agent, source_id=nobody)
+        assert absent.status_code == 404
+        assert absent.json() == {"found": False, "source_id": nobody, "error": "source memory not found"}
+
+
 async def test_time_travel_and_deletion(client: httpx.AsyncClient) -> None:
     a, b, c = await store(client, "a"), await store(client, "b"), await store(client, "c")
     await link(client, a, b)
@@ -124,7 +147,7 @@ async def test_time_travel_and_deletion(client: httpx.AsyncClient) -> None:
     assert (await client.get(f"{V1}/links/{b}", params={"as_of": linked})).json()["links"] != []
     assert (await client.get(f"{V1}/links/{b}")).json() == {"links": []}
     assert (await client.get(f"{V1}/links/{b}", params={"as_of": "-1"})).status_code == 400
-    assert (await client.get(f"{V1}/kg/timeline", params={"source_id": b, "as_of": linked})).json()["count"] == 1
+    assert (await timeline(client, source_id=b, as_of=linked)).json()["count"] == 1
 
 
 async def test_visibility_with_as_agent(client: httpx.AsyncClient) -> None:

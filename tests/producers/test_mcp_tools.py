@@ -128,6 +128,8 @@ VALID: list[tuple[str, Callable[[Ids], Args], Callable[[Any, Ids], bool]]] = [
      and r["max_depth"] == 2),
     ("memory_kg_timeline", lambda i: {"source_id": i.a},
      lambda r, i: r["count"] == 1 and r["events"][0]["target_namespace"] == "infra"),
+    ("memory_kg_timeline", lambda i: {"source_id": "0" * 8 + "-0000-4000-8000-" + "0" * 12},
+     lambda r, i: r["count"] == 0 and r["events"] == []),  # an unknown source: no events (HTTP: 404)
     ("memory_kg_invalidate", lambda i: {"source_id": i.a, "target_id": i.b, "relation": "derived_from"},
      lambda r, i: r["found"] and r["previous_valid_until"] is None and r["valid_until"]),
     ("memory_find_paths", lambda i: {"source_id": i.b, "target_id": i.a},
