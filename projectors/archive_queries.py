@@ -95,6 +95,10 @@ class ArchiveQueries(ABC):
     def present(self, ids: list[str]) -> list[str]:
         """Those of ``ids`` that are in the archive, in the given order."""
 
+    @abstractmethod
+    def get_many(self, ids: list[str]) -> list[ArchivedMemory]:
+        """The archived memories among ``ids``, in the given order."""
+
 
 class SqlArchiveQueries(ArchiveQueries):
     """The archive reads, one set of SQL for both read models: a backend only says how a statement runs."""
@@ -136,6 +140,14 @@ class SqlArchiveQueries(ArchiveQueries):
         rows = self._sql.rows("SELECT id FROM archived_memories WHERE CAST(:before AS text) IS NULL "
                               "OR archived_at < :before ORDER BY id", {"before": before})
         return [r["id"] for r in rows]
+
+    def get_many(self, ids: list[str]) -> list[ArchivedMemory]:
+        found: dict[str, ArchivedMemory] = {}
+        for chunk in chunks(ids):
+            marks, params = in_list(chunk)
+            for row in self._sql.rows(f"SELECT {ROW_COLUMNS} FROM archived_memories WHERE id IN ({marks})", params):
+                found[row["id"]] = self._archived(row)
+        return [found[i] for i in ids if i in found]
 
     def present(self, ids: list[str]) -> list[str]:
         found: set[str] = set()

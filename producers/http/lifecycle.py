@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import uuid
+from functools import partial
 from typing import Any
 
 from starlette.requests import Request
@@ -61,22 +62,31 @@ class LifecycleRoutes:
             raise ValidationError("ids is required (array of memory IDs)")
         if reason is not None and not isinstance(reason, str):
             raise ValidationError("reason must be a string")
-        archived, missing, write = await self.lifecycle.archive(ids, reason=reason or None,
-                                                                agent_id=self.api.agent(request, body))
+        agent = self.api.agent(request, body)
+        gate = self.api.owner_gate(request, agent)
+        archived, missing, write = await self.lifecycle.archive(
+            ids, reason=reason or None, agent_id=agent, may=partial(gate.owns, inbox=True) if gate else None)
         return JSONBody(written({"archived": archived, "missing": missing, "count": len(archived),
                                  "reason": reason or "archive"}, write))
 
     async def purge(self, request: Request) -> Response:
-        """``?older_than_days=N`` as the original (nothing given: purge all); ``?ids=a,b`` purges those only."""
+        """``?older_than_days=N`` as the original (nothing given: purge all); ``?ids=a,b`` purges those only.
+        A caller purges its own archived memories (``owner_scope: caller``); the operator every one (``admin``)."""
         q = request.query_params
         days = q.get("older_than_days")
         older = parse_int(days, "older_than_days", minimum=-(2**31)) if days else None
         ids = [i for i in q["ids"].split(",") if i] if q.get("ids") else None
-        purged, write = await self.lifecycle.purge(older_than_days=older, ids=ids, agent_id=self.api.agent(request))
-        return JSONBody(written({"purged": purged}, write))
+        agent = self.api.agent(request)
+        gate = self.api.owner_gate(request, agent)
+        purged, write = await self.lifecycle.purge(older_than_days=older, ids=ids, agent_id=agent,
+                                                   may=gate.purges if gate else None)
+        return JSONBody(written({"purged": purged, "owner_scope": "caller" if gate else "admin"}, write))
 
     async def restore(self, request: Request) -> Response:
-        memory, write = await self.lifecycle.restore(request.path_params["id"], agent_id=self.api.agent(request))
+        agent = self.api.agent(request)
+        gate = self.api.owner_gate(request, agent)
+        memory, write = await self.lifecycle.restore(request.path_params["id"], agent_id=agent,
+                                                     may=partial(gate.owns, inbox=True) if gate else None)
         return JSONBody(written({"restored": True, "id": memory.id}, write))
 
     async def stats(self, request: Request) -> Response:

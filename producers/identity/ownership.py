@@ -3,7 +3,8 @@
 
 The owner is the agent that stored the memory (``metadata.agent_id``, kept through every update). An HTTP update,
 promotion or deletion of a memory, a link from it, and a read of its link timeline, by any other caller is refused
-with 403 and a body naming the owner and the caller. Exempt, as in the original: a memory without an owner
+with 403 and a body naming the owner and the caller. Archiving, restoring and purging over HTTP touch only the
+caller's own memories (#936, #940): the others read as absent. Exempt, as in the original: a memory without an owner
 (written before owners were recorded), the ``daemon`` caller, and, where the original allows it (delete, link,
 timeline), the recipient of an inbox message or a shared memory. The operator (``X-AI-Memory-Admin-Token``) is not
 gated. A caller without ``X-Agent-Id`` is a fresh ``anonymous:req-…`` agent, as for reads: it owns nothing it
@@ -46,9 +47,10 @@ class OwnerGate:
 
     caller: str
 
-    def _owns(self, memory: Memory, *, inbox: bool) -> bool:
+    def owns(self, memory: Memory, *, inbox: bool) -> bool:
         """Whether the caller may change ``memory``: it has no owner, the caller owns it or is ``daemon``, or
-        (``inbox``) the caller is the one it was sent to."""
+        (``inbox``) the caller is the one it was sent to. Archiving and restoring by id follow it (#940), with
+        the inbox carve-out: another's memory reads as absent there, so ids of others cannot be probed."""
         owner = owner_of(memory)
         return (not owner or self.caller in (owner, DAEMON)
                 or (inbox and _inbox_target(memory) == self.caller))
@@ -56,7 +58,7 @@ class OwnerGate:
     def memory(self, *, inbox: bool) -> Callable[[Memory], None]:
         """The check for a change of one memory; ``inbox`` lets an inbox message's recipient through."""
         def check(memory: Memory) -> None:
-            if not self._owns(memory, inbox=inbox):
+            if not self.owns(memory, inbox=inbox):
                 raise NotOwnerError("caller does not own this memory",
                                     {"owner": owner_of(memory), "caller": self.caller})
         return check
@@ -64,9 +66,14 @@ class OwnerGate:
     def source(self, source: Memory) -> None:
         """A new link starts at, and a link timeline is read from, a memory the caller owns (or whose inbox
         message it received)."""
-        if not self._owns(source, inbox=True):
+        if not self.owns(source, inbox=True):
             raise NotOwnerError("caller does not own this source memory",
                                 {"owner": owner_of(source), "caller": self.caller, "source_id": source.id})
+
+    def purges(self, memory: Memory) -> bool:
+        """Whether a purge of the archive by the caller removes ``memory``: only the caller's own (or one sent
+        to it), as the original's #936, which has no carve-out for unowned rows there; the operator purges all."""
+        return self.caller in (owner_of(memory), _inbox_target(memory))
 
     def link_ends(self, source: Memory, target: Memory | None) -> None:
         """A link is removed by whoever owns either end (both ends unowned: anyone)."""

@@ -10,7 +10,7 @@ the memory service does. What the original does, and where this differs, is said
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any
@@ -130,11 +130,11 @@ class LifecycleService:
 
     # -- archive ----------------------------------------------------------------------------------------
 
-    async def archive(self, ids: Sequence[Any], *, reason: str | None, agent_id: str
-                      ) -> tuple[list[str], list[str], WriteResult]:
+    async def archive(self, ids: Sequence[Any], *, reason: str | None, agent_id: str,
+                      may: Callable[[Memory], bool] | None = None) -> tuple[list[str], list[str], WriteResult]:
         """Move the live memories among ``ids`` to the archive; returns (archived, missing, write). As the
-        original, ids that are not live are reported missing, not an error, and the whole batch is checked
-        before anything is written."""
+        original, ids that are not live, or (``may``) not the caller's to archive, are reported missing, not an
+        error, and the whole batch is checked before anything is written."""
         if len(ids) > MAX_BULK:
             raise ValidationError(f"archive limited to {MAX_BULK} ids per request")
         wanted = list(dict.fromkeys(_valid_id(i) for i in ids))
@@ -142,22 +142,24 @@ class LifecycleService:
         found: list[str] = []
 
         async def decide() -> list[Decided]:
-            live = {m.id: m.namespace for m in self.model.queries.get_many(wanted)}
+            live = {m.id: m.namespace for m in self.model.queries.get_many(wanted) if may is None or may(m)}
             found[:] = [i for i in wanted if i in live]
             return _archive_events(found, live, reason=why, at=now_ts())
 
         write = await self._write(decide, actor=agent_id)
         return found, [i for i in wanted if i not in found], write
 
-    async def restore(self, memory_id: str, *, agent_id: str) -> tuple[Memory, WriteResult]:
+    async def restore(self, memory_id: str, *, agent_id: str, may: Callable[[Memory], bool] | None = None
+                      ) -> tuple[Memory, WriteResult]:
         """Bring an archived memory back with the tier and expiry it had when archived (``updated_at`` now),
-        and its archived vector, so no model is needed."""
+        and its archived vector, so no model is needed. One that is not the caller's to restore (``may``) is not
+        found, as one that is not archived."""
         memory_id = check_id(memory_id)
         restored: list[Memory] = []
 
         async def decide() -> list[Decided]:
             archived = self.model.archive.get(memory_id)
-            if archived is None:
+            if archived is None or (may is not None and not may(archived.memory)):
                 raise NotFoundError("not found in archive")
             memory = self._restorable(archived)
             events: list[Decided] = [(MemoryRestored(memory), memory.namespace)]
@@ -186,9 +188,10 @@ class LifecycleService:
                        updated_at=now_ts())
 
     async def purge(self, *, older_than_days: int | None = None, ids: Sequence[Any] | None = None,
-                    agent_id: str) -> tuple[int, WriteResult]:
+                    agent_id: str, may: Callable[[Memory], bool] | None = None) -> tuple[int, WriteResult]:
         """Delete archived memories for good: those archived more than ``older_than_days`` days ago, the
-        listed ``ids``, or (neither given) all of them, as the original's purge without a filter."""
+        listed ``ids``, or (neither given) all of them, as the original's purge without a filter; of those,
+        only the ones ``may`` allows when given (a caller's own)."""
         if older_than_days is not None and older_than_days < 0:
             raise ValidationError(f"older_than_days must be non-negative (got {older_than_days})")
         if older_than_days is not None and older_than_days > MAX_INT64:
@@ -203,6 +206,8 @@ class LifecycleService:
             if wanted is not None:  # by ids (and, with older_than_days too, only those old enough)
                 old_enough = set(chosen)
                 chosen = [i for i in self.model.archive.present(wanted) if i in old_enough]
+            if may is not None:
+                chosen = [a.memory.id for a in self.model.archive.get_many(chosen) if may(a.memory)]
             count[0] = len(chosen)
             return [(ArchivePurged(chosen, before, older_than_days), "global")] if chosen else []
 

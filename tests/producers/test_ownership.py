@@ -15,6 +15,7 @@ from producers.http import create_app
 from producers.input.commands import parse_update
 from producers.runtime.node import Node
 
+BOTH_READ_MODELS = True
 V1 = "/api/v1"
 
 
@@ -121,3 +122,26 @@ async def test_anonymous_callers_follow_the_anonymous_reads(node: Node, monkeypa
             assert got["error"] == "caller does not own this memory" and got["caller"].startswith("anonymous:req-")
         else:
             assert got["content"] == "again"
+
+
+async def test_archive_restore_and_purge_touch_only_the_callers_own(http: httpx.AsyncClient,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """The original v0.7.0's #940 and #936: another agent's memory reads as absent to archiving and restoring
+    by id (so its ids cannot be probed), a purge removes the caller's own, and the operator's purges all."""
+    alices, bobs, spare = (await store(http, "Alice's", "alice"), await store(http, "Bob's", "bob"),
+                           await store(http, "Alice's spare", "alice"))
+    by_bob = (await http.post(f"{V1}/archive", json={"ids": [alices, bobs]}, headers=as_("bob"))).json()
+    assert (by_bob["archived"], by_bob["missing"]) == ([bobs], [alices])
+    for memory_id in (alices, spare):
+        assert (await http.post(f"{V1}/archive", json={"ids": [memory_id]}, headers=as_("alice"))
+                ).json()["archived"] == [memory_id]
+    restore = await http.post(f"{V1}/archive/{alices}/restore", headers=as_("bob"))
+    assert restore.status_code == 404 and restore.json() == {"error": "not found in archive"}
+    purge = (await http.delete(f"{V1}/archive", headers=as_("bob"))).json()
+    assert (purge["purged"], purge["owner_scope"]) == (1, "caller")
+    assert (await http.post(f"{V1}/archive/{alices}/restore", headers=as_("alice"))).status_code == 200
+    monkeypatch.setenv("AI_MEMORY_ADMIN_TOKEN", "op-secret")
+    operator = (await http.delete(f"{V1}/archive", headers={**as_("carol"), "X-AI-Memory-Admin-Token": "op-secret"})
+                ).json()
+    assert (operator["purged"], operator["owner_scope"]) == (1, "admin")  # alice's spare
+    assert (await http.get(f"{V1}/archive", headers=as_("alice"))).json()["archived"] == []

@@ -101,8 +101,8 @@ async def test_session_start_honours_as_agent_and_the_mandatory_rule(world: Worl
 async def test_the_archive_list_and_stats_apply_visibility(world: World) -> None:
     http = world.http
     for memory_id in (world.hidden, world.public):
-        archived = await http.post("/api/v1/archive", json={"ids": [memory_id]})
-        assert archived.status_code == 200, archived.text
+        archived = await http.post("/api/v1/archive", json={"ids": [memory_id]}, headers=as_("alice"))  # hers
+        assert archived.status_code == 200 and archived.json()["archived"] == [memory_id], archived.text
     listed = (await http.get("/api/v1/archive")).json()
     assert [a["id"] for a in listed["archived"]] == [world.public] and not leaks(listed, SECRET_TITLE)
     named = await http.get("/api/v1/archive?namespace=corp/hr/alice")

@@ -130,7 +130,9 @@ async def _setup(world: World, scenario: Scenario) -> tuple[str, list[Stored]]:
             await world.node.graph.link(stored[i].id, stored[j].id, "derived_from", agent_id="operator")
             world.links.add((stored[i].id, stored[j].id))
     if to_archive := [m.id for m in stored if m.archived]:
-        assert (await http.post("/api/v1/archive", json={"ids": to_archive})).status_code == 200
+        # By the operator: over HTTP a caller archives only its own memories.
+        moved = await http.post("/api/v1/archive", json={"ids": to_archive}, headers=ADMIN)
+        assert moved.status_code == 200 and not moved.json()["missing"], moved.text
     for prefix in scenario.required:
         done = await http.post("/api/v1/admin/as_agent_required", json={"prefix": f"{root}/{prefix}"}, headers=ADMIN)
         assert done.status_code == 200, done.text
