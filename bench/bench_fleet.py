@@ -272,8 +272,33 @@ async def projection_rate(url: str, stream: str, keys: Path, model_path: Path) -
 # ---- the report ---------------------------------------------------------------------------------------------
 
 
+_CPU_PARTS = ("serve", "client", "nats-server")
+
+
+def _cpu_lines(results: dict[str, dict[str, Any]], cores: int) -> list[str]:
+    """CPU per write by component, and what the machine's cores allow at that cost: on a small host every
+    process shares them, so a configuration spending T ms of CPU per write cannot exceed cores / T writes/s.
+    Then the break-even of several nodes against one: the CPU per write at which they would match it."""
+    lines = [f"CPU ms per acknowledged write (serve processes / load clients / nats-servers = in all; "
+             f"the writes/s {cores} cores allow at that cost):"]
+    for label, r in results.items():
+        if "cpu_ms_per_write" not in r:
+            continue
+        parts = [r["cpu_ms_per_write"].get(k, 0.0) for k in _CPU_PARTS]
+        total = sum(parts)
+        cap = cores * 1000 / total if total else 0.0
+        allowed = f"{cap:.0f}/s at most ({r['per_s'] / cap:.0%} used)" if cap else ""
+        lines.append(f"  {label:<18} " + " / ".join(f"{x:.2f}" for x in parts) + f" = {total:.2f}   {allowed}")
+    one = results.get("nats_n1_w1")
+    if one and one["per_s"] and any(r["nodes"] > 1 and "cpu_ms_per_write" in r for r in results.values()):
+        lines.append(f"several nodes match one node's {one['per_s']:.0f} writes/s on {cores} cores only at "
+                     f"{cores * 1000 / one['per_s']:.2f} ms of CPU per write in all, or less (one node is bound "
+                     "by its one event-loop thread, not by the cores)")
+    return lines
+
+
 def render(results: dict[str, dict[str, Any]], raw: dict[str, float],
-           projection: dict[str, float] | None = None) -> str:
+           projection: dict[str, float] | None = None, *, cores: int | None = None) -> str:
     lines = [f"{'configuration':<18} {'nodes':>5} {'W':>2} {'writers':>7} {'writes/s':>9} {'p50 ms':>8} "
              f"{'p95 ms':>8} {'refused':>7} {'vs 1 node':>9}"]
     for label, r in results.items():
@@ -282,10 +307,7 @@ def render(results: dict[str, dict[str, Any]], raw: dict[str, float],
         writers = r["writers"] * (r.get("loaded") or r["nodes"])  # in all, over the nodes that took the load
         lines.append(f"{label:<18} {r['nodes']:>5} {r['quorum']:>2} {writers:>7} {r['per_s']:>9.0f} "
                      f"{r['p50_ms']:>8.1f} {r['p95_ms']:>8.1f} {r['refused']:>7} {ratio:>9}")
-    lines.append("CPU ms per acknowledged write (serve processes / load clients / nats-servers):")
-    lines.extend(f"  {label:<18} " + " / ".join(f"{r['cpu_ms_per_write'].get(k, 0.0):.2f}"
-                                             for k in ("serve", "client", "nats-server"))
-                 for label, r in results.items() if "cpu_ms_per_write" in r)
+    lines.extend(_cpu_lines(results, cores or os.cpu_count() or 1))
     embedded = results.get("embedded")
     one = results.get("nats_n1_w1")
     if embedded and one and embedded["per_s"]:

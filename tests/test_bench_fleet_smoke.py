@@ -54,9 +54,14 @@ def test_plan_and_table() -> None:
     lone = render({"nats_n3_w2_one": {**row, "nodes": 3, "writers": 1, "loaded": 1}},
                   {"serial_per_s": 1000.0, "pipelined16_per_s": 5000.0})
     assert lone.splitlines()[1].split()[3] == "1"  # writers in all: one, although three nodes run
-    costly = render({"nats_n1_w1": {**row, "cpu_ms_per_write": {"serve": 1.5, "client": 1.25, "nats-server": 0.5}}},
-                    {"serial_per_s": 1000.0, "pipelined16_per_s": 5000.0})
-    assert "nats_n1_w1         1.50 / 1.25 / 0.50" in costly
+    costly = render({"nats_n1_w1": {**row, "nodes": 1, "cpu_ms_per_write": {"serve": 1.0, "client": 0.5,
+                                                                             "nats-server": 0.5}},
+                     "nats_n3_w1": {**row, "nodes": 3, "per_s": 400.0,
+                                    "cpu_ms_per_write": {"serve": 3.0, "client": 1.0, "nats-server": 1.0}}},
+                    {"serial_per_s": 1000.0, "pipelined16_per_s": 5000.0}, cores=2)
+    assert "nats_n1_w1         1.00 / 0.50 / 0.50 = 2.00   1000/s at most (30% used)" in costly
+    assert "nats_n3_w1         3.00 / 1.00 / 1.00 = 5.00   400/s at most (100% used)" in costly
+    assert "match one node's 300 writes/s on 2 cores only at 6.67 ms of CPU per write" in costly
 
 
 def test_cpu_per_op_counts_this_process() -> None:
