@@ -9,6 +9,7 @@ import hmac
 import json
 import logging
 from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import Any
 from urllib.parse import unquote
 
@@ -29,6 +30,7 @@ from producers.runtime.node import Node
 from producers.sync.service import check_partitions, format_clock, parse_clock
 from producers.tools.registry import Profile
 from producers.write.writer import WriteResult
+from schemas import Memory
 from schemas.request_signing import HEADER_AGENT, Attestation
 
 __all__ = ["CLOCK_HEADER", "MAX_BODY_BYTES", "MAX_WAIT_FOR", "V1", "VERSION", "WAIT_FOR_HEADER", "ApiContext",
@@ -206,6 +208,12 @@ class ApiContext:
         """:meth:`owner_gate`'s check for a change of one memory (``inbox``: its recipient may make it)."""
         gate = self.owner_gate(request, agent)
         return gate.memory(inbox=inbox) if gate is not None else None
+
+    def owned(self, request: Request, agent: str) -> Callable[[Memory], bool] | None:
+        """:meth:`owner_gate` as a filter, for a command by ids where another's memory reads as absent (archive,
+        restore: the original's #940); None when the rule does not apply."""
+        gate = self.owner_gate(request, agent)
+        return partial(gate.owns, inbox=True) if gate is not None else None
 
     def agent(self, request: Request, body: Any = None) -> str:
         body_agent = body.get("agent_id") if isinstance(body, dict) else None

@@ -7,7 +7,6 @@
 from __future__ import annotations
 
 import uuid
-from functools import partial
 from typing import Any
 
 from starlette.requests import Request
@@ -63,9 +62,8 @@ class LifecycleRoutes:
         if reason is not None and not isinstance(reason, str):
             raise ValidationError("reason must be a string")
         agent = self.api.agent(request, body)
-        gate = self.api.owner_gate(request, agent)
-        archived, missing, write = await self.lifecycle.archive(
-            ids, reason=reason or None, agent_id=agent, may=partial(gate.owns, inbox=True) if gate else None)
+        archived, missing, write = await self.lifecycle.archive(ids, reason=reason or None, agent_id=agent,
+                                                                may=self.api.owned(request, agent))
         return JSONBody(written({"archived": archived, "missing": missing, "count": len(archived),
                                  "reason": reason or "archive"}, write))
 
@@ -84,9 +82,8 @@ class LifecycleRoutes:
 
     async def restore(self, request: Request) -> Response:
         agent = self.api.agent(request)
-        gate = self.api.owner_gate(request, agent)
         memory, write = await self.lifecycle.restore(request.path_params["id"], agent_id=agent,
-                                                     may=partial(gate.owns, inbox=True) if gate else None)
+                                                     may=self.api.owned(request, agent))
         return JSONBody(written({"restored": True, "id": memory.id}, write))
 
     async def stats(self, request: Request) -> Response:
